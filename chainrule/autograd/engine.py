@@ -1,0 +1,304 @@
+"""The backward engine: the chain rule applied node by node, in reverse.
+
+One pass has two loops, both iterative so that graph depth is unlimited:
+
+1. walk the graph from the roots and count, for every node and leaf, how many
+   recorded uses it has (its consumers);
+2. starting from the roots, pop a vertex whose consumers have all sent their
+   gradient, run its primitive's VJP rules (upstream gradient times local
+   derivative), add each result into the gradient of the corresponding input,
+   and push an input once its count drops to zero.
+
+Each vertex and edge is touched a constant number of times, so time is linear
+in the size of the graph.
+
+Rules run on raw NumPy arrays unless ``create_graph`` is set; then they run on
+Tensors (the saved values are rewrapped with their original nodes) so that the
+backward pass is itself recorded and can be differentiated again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.node import Node
+from chainrule.ops.broadcast import sum_to
+from chainrule.tensor import Tensor, _wrap
+
+ndarray = np.ndarray
+_asarray = np.asarray
+
+
+def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
+    """The gradient that starts a backward pass from ``out``, checked and converted."""
+    if grad is None:
+        if out.data.size != 1:
+            raise RuntimeError(
+                f"{where}: a gradient can be implied only for a one-element output, but this "
+                f"output has shape {out.data.shape}; pass grad= with that shape (the "
+                "gradient of the final loss with respect to this tensor)"
+            )
+        seed = np.ones_like(out.data)
+    else:
+        if isinstance(grad, Tensor):
+            if create_graph:
+                if grad.shape != out.shape:
+                    raise _grad_shape_error(where, grad.shape, out.shape)
+                return grad if grad.dtype == out.dtype else grad.astype(out.dtype)
+            grad = grad.data
+        seed = _asarray(grad, dtype=out.data.dtype)
+        if seed.shape != out.data.shape:
+            raise _grad_shape_error(where, seed.shape, out.data.shape)
+    return _wrap(seed, None) if create_graph else seed
+
+
+def _grad_shape_error(where: str, got: tuple, want: tuple) -> RuntimeError:
+    return RuntimeError(
+        f"{where}: grad has shape {got} but the output has shape {want}; they must match"
+    )
+
+
+def _released_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"backward: the values saved by '{node.prim.name}' were already released by an "
+        "earlier backward pass; pass retain_graph=True to the first backward() to go "
+        "through the same graph twice"
+    )
+
+
+def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    for hook in list(hooks):
+        t = g if create_graph else _wrap(_asarray(g), None)
+        result = hook(t)
+        if result is not None:
+            if not isinstance(result, Tensor):
+                result = _wrap(_asarray(result), None)
+            g = result if create_graph else result.data
+    return g
+
+
+def _as_grad_tensor(g: Any, create_graph: bool, fresh: set) -> Tensor:
+    """A Tensor to store as ``.grad``: never a read-only view or an array shared with
+    another ``.grad`` (rules such as add's pass one array to both inputs)."""
+    if create_graph:
+        return g
+    g = _asarray(g)
+    if g.base is not None or not g.flags.writeable or id(g) in fresh:
+        g = g.copy()
+    fresh.add(id(g))
+    return _wrap(g, None)
+
+
+def _accumulate_into(t: Tensor, g: Any, create_graph: bool, fresh: set) -> None:
+    if t.grad is None:
+        t.grad = _as_grad_tensor(g, create_graph, fresh)
+    elif create_graph:
+        t.grad = t.grad + g
+    else:
+        t.grad = _wrap(t.grad.data + g, None)
+
+
+def run_backward(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Any] | None:
+    """Propagate ``seeds`` (d loss / d root) from ``roots`` through the graph.
+
+    Without ``inputs``, gradients are accumulated into leaves' ``.grad`` (and into
+    non-leaf tensors that called ``retain_grad``). With ``inputs``, nothing is
+    accumulated; the gradient reaching each input is returned (None where none does).
+    """
+    if create_graph:
+        previous_mode = GradMode.enabled
+        GradMode.enabled = True
+        try:
+            return _run(roots, seeds, retain_graph, True, inputs)
+        finally:
+            GradMode.enabled = previous_mode
+    return _run(roots, seeds, retain_graph, False, inputs)
+
+
+def _run(roots, seeds, retain_graph, create_graph, inputs):
+    # Vertices are Nodes, or leaf Tensors (which have no node).
+    grads: dict[int, Any] = {}
+    start: list[Any] = []
+    for t, seed in zip(roots, seeds):
+        v = t._node or t
+        k = id(v)
+        if k in grads:
+            grads[k] = grads[k] + seed
+        else:
+            grads[k] = seed
+            start.append(v)
+
+    # Loop 1: count the uses of every vertex reachable from the roots.
+    deps: dict[int, int] = {}
+    root_ids = set(grads)
+    stack = list(start)
+    while stack:
+        v = stack.pop()
+        if type(v) is not Node:
+            continue
+        for p in v.parents:
+            if p is None:
+                continue
+            k = id(p)
+            if k in deps:
+                deps[k] += 1
+            else:
+                deps[k] = 1
+                if k not in root_ids:
+                    stack.append(p)
+
+    wanted = None
+    captured: dict[int, Any] = {}
+    if inputs is not None:
+        wanted = {id(t._node or t) for t in inputs}
+    # Arrays a .grad must not share: the seeds (possibly the caller's) and, as the
+    # pass goes on, the arrays already stored in some .grad.
+    fresh: set[int] = {id(s) for s in seeds}
+
+    # Loop 2: propagate in an order where every consumer comes before its inputs.
+    ready = [v for v in start if id(v) not in deps]
+    while ready:
+        v = ready.pop()
+        k = id(v)
+        g = grads.pop(k, None)
+        if type(v) is not Node:  # a leaf tensor
+            if g is None:
+                continue
+            extra = v._extra
+            if extra is not None and "hooks" in extra:
+                g = _call_hooks(extra["hooks"], g, create_graph)
+            if wanted is None:
+                _accumulate_into(v, g, create_graph, fresh)
+            elif k in wanted:
+                captured[k] = g
+            continue
+
+        args = v.args
+        parents = v.parents
+        if g is not None:
+            if v.extra is not None:
+                g = _node_extras(v, g, create_graph, wanted, captured, fresh)
+            if args is None:
+                raise _released_error(v)
+            prim = v.prim
+            vjps = prim.vjps
+            params = v.params
+            ans = v.ans
+            if create_graph:
+                call_args = tuple(
+                    a if p is None else (_wrap(a, p) if type(p) is Node else p)
+                    for a, p in zip(args, parents)
+                )
+                if ans is not None:
+                    ans = _wrap(ans, v)
+            else:
+                call_args = args
+        for i, p in enumerate(parents):
+            if p is None:
+                continue
+            if g is not None:
+                rule = vjps[i]
+                gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
+                if gi is not None:
+                    a = args[i]
+                    if gi.shape != a.shape:
+                        gi = sum_to(gi, a.shape)
+                    if gi.dtype != a.dtype:
+                        gi = gi.astype(a.dtype)
+                    pk = id(p)
+                    if pk in grads:
+                        grads[pk] = grads[pk] + gi
+                    else:
+                        grads[pk] = gi
+            pk = id(p)
+            n = deps[pk] - 1
+            deps[pk] = n
+            if n == 0:
+                ready.append(p)
+        if not retain_graph:
+            v.args = None
+            v.ans = None
+
+    if inputs is None:
+        return None
+    return [captured.get(id(t._node or t)) for t in inputs]
+
+
+def _node_extras(v: Node, g: Any, create_graph: bool, wanted, captured, fresh) -> Any:
+    """Hooks and retain_grad of non-leaf tensors, and capture for ``grad()``."""
+    extra = v.extra
+    hooks = extra.get("hooks")
+    if hooks:
+        g = _call_hooks(hooks, g, create_graph)
+    if wanted is None:
+        for ref in extra.get("retain", ()):
+            t = ref()
+            if t is not None:
+                _accumulate_into(t, g, create_graph, fresh)
+    return g
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+    materialize_grads: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    PyTorch's ``torch.autograd.grad``: ``grad_outputs`` are d loss / d output (may be
+    omitted for one-element outputs). An input the outputs do not depend on is an
+    error unless ``allow_unused`` (gives None) or ``materialize_grads`` (gives zeros).
+    """
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
+        gos = (grad_outputs,) * len(outs) if grad_outputs is None else (grad_outputs,)
+    else:
+        gos = tuple(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad(): {len(outs)} outputs but {len(gos)} grad_outputs")
+    for t in ins:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("grad(): every input must be a Tensor that requires grad")
+    roots, seeds = [], []
+    for o, go in zip(outs, gos):
+        if not o.requires_grad:
+            raise RuntimeError(
+                "grad(): an output does not require grad, so it does not depend on the inputs"
+            )
+        roots.append(o)
+        seeds.append(seed_gradient(o, go, create_graph, "grad()"))
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = run_backward(roots, seeds, retain_graph, create_graph, ins)
+    result = []
+    for t, g in zip(ins, found):
+        if g is None:
+            if materialize_grads:
+                result.append(_wrap(np.zeros_like(t.data), None))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    "grad(): one of the inputs was not used to compute the outputs; pass "
+                    "allow_unused=True to get None for it, or materialize_grads=True for zeros"
+                )
+            result.append(None)
+        elif isinstance(g, Tensor):
+            result.append(g)
+        else:
+            result.append(_wrap(_asarray(g), None))
+    return tuple(result)

@@ -1,0 +1,300 @@
+"""The public functions over the primitive table: ``cr.exp``, ``cr.sum``, ``cr.matmul``...
+
+Each takes Tensors, NumPy arrays or Python numbers and returns a Tensor. The
+derivatives live in :mod:`chainrule.ops`; composite functions (``mean``) are
+built from primitives and need no rule of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from chainrule.ops import activations as _act
+from chainrule.ops import elementwise as _el
+from chainrule.ops import indexing as _ix
+from chainrule.ops import linalg as _la
+from chainrule.ops import reductions as _red
+from chainrule.ops import shape as _sh
+from chainrule.tensor import Tensor, apply, binary, unary
+
+ArrayLike = Union[Tensor, np.ndarray, float, int, Sequence[Any]]
+Axis = Union[int, Sequence[int], None]
+
+
+def _one(prim: Any, x: ArrayLike) -> Tensor:
+    return unary(prim, x) if isinstance(x, Tensor) else apply(prim, (x,))
+
+
+def _axis(axis: Axis) -> int | tuple[int, ...] | None:
+    if axis is None or isinstance(axis, (int, np.integer)):
+        return axis
+    return tuple(int(a) for a in axis)
+
+
+def _shape_of(x: ArrayLike) -> tuple[int, ...]:
+    return x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(x)
+
+
+# --------------------------------------------------------------- arithmetic
+def add(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x + y, broadcasting."""
+    return binary(_el.add, x, y)
+
+
+def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x - y, broadcasting."""
+    return binary(_el.sub, x, y)
+
+
+def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x * y, broadcasting."""
+    return binary(_el.mul, x, y)
+
+
+def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x / y, broadcasting."""
+    return binary(_el.div, x, y)
+
+
+def power(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x ** y, broadcasting; differentiable in x and in y (d/dy = x^y log x)."""
+    return binary(_el.pow, x, y)
+
+
+def negative(x: ArrayLike) -> Tensor:
+    """-x."""
+    return _one(_el.neg, x)
+
+
+def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise maximum; tied elements share the gradient evenly."""
+    return binary(_el.maximum, x, y)
+
+
+def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise minimum; tied elements share the gradient evenly."""
+    return binary(_el.minimum, x, y)
+
+
+# ---------------------------------------------------- functions of one variable
+def exp(x: ArrayLike) -> Tensor:
+    """e^x."""
+    return _one(_el.exp, x)
+
+
+def log(x: ArrayLike) -> Tensor:
+    """Natural logarithm."""
+    return _one(_el.log, x)
+
+
+def sqrt(x: ArrayLike) -> Tensor:
+    """Square root (its derivative is inf at 0)."""
+    return _one(_el.sqrt, x)
+
+
+def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
+    """|x| (derivative sign(x), taken as 0 at 0)."""
+    return _one(_el.abs, x)
+
+
+def sin(x: ArrayLike) -> Tensor:
+    """Sine."""
+    return _one(_el.sin, x)
+
+
+def cos(x: ArrayLike) -> Tensor:
+    """Cosine."""
+    return _one(_el.cos, x)
+
+
+def tanh(x: ArrayLike) -> Tensor:
+    """Hyperbolic tangent."""
+    return _one(_el.tanh, x)
+
+
+def sigmoid(x: ArrayLike) -> Tensor:
+    """1 / (1 + e^-x), stable for large |x|; derivative sigmoid(x) (1 - sigmoid(x))."""
+    return _one(_act.sigmoid, x)
+
+
+def relu(x: ArrayLike) -> Tensor:
+    """max(x, 0), with derivative 0 at 0."""
+    return _one(_act.relu, x)
+
+
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
+    """x where ``condition`` holds, else y; gradients flow to x and y, not the condition."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    return apply(_el.where, (condition, x, y))
+
+
+def clip(x: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None) -> Tensor:
+    """x limited to [a_min, a_max]; the gradient passes where x is inside (bounds included)."""
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    return apply(_el.clip, (x, a_min, a_max))
+
+
+def astype(x: ArrayLike, dtype: Any) -> Tensor:
+    """x converted to ``dtype``; gradients flow between floating dtypes only."""
+    return apply(_el.cast, (x,), {"dtype": np.dtype(dtype)})
+
+
+# --------------------------------------------------------------- reductions
+def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (int, tuple, or None for all)."""
+    return apply(_red.sum, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+
+
+def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis``: the sum divided by the number of elements."""
+    axis = _axis(axis)
+    shape = _shape_of(x)
+    if axis is None:
+        count = int(np.prod(shape))
+    else:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+        count = int(np.prod([shape[a] for a in axes]))
+    return sum(x, axis, keepdims) / count
+
+
+def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Largest element over ``axis``; tied maxima share the gradient evenly."""
+    return apply(_red.max, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+
+
+def min(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Smallest element over ``axis``; tied minima share the gradient evenly."""
+    return apply(_red.min, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+
+
+def prod(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``; the gradient is right at zeros too."""
+    return apply(_red.prod, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+
+
+def logsumexp(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, stable for large |x|."""
+    return apply(_red.logsumexp, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+
+
+def softmax(x: ArrayLike, axis: Axis = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis`` (default: the last), stable for large |x|."""
+    return apply(_act.softmax, (x,), {"axis": _axis(axis)})
+
+
+def log_softmax(x: ArrayLike, axis: Axis = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (default: the last), stable for large |x|."""
+    return apply(_act.log_softmax, (x,), {"axis": _axis(axis)})
+
+
+# ------------------------------------------------------------ linear algebra
+def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Matrix product with NumPy's rules (1-D vectors, broadcast batch axes)."""
+    return binary(_la.matmul, a, b)
+
+
+# ---------------------------------------------------------------------- shape
+def reshape(x: ArrayLike, shape: int | Sequence[int]) -> Tensor:
+    """The same elements in a new shape; one entry may be -1."""
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return apply(_sh.reshape, (x,), {"shape": shape})
+
+
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (default: reverse them)."""
+    return apply(_sh.transpose, (x,), {"axes": None if axes is None else tuple(axes)})
+
+
+def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes."""
+    perm = list(range(len(_shape_of(x))))
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    return transpose(x, perm)
+
+
+def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Tensor:
+    """Insert axes of length 1 at ``axis``."""
+    return apply(_sh.expand_dims, (x,), {"axis": _axis(axis)})
+
+
+def squeeze(x: ArrayLike, axis: Axis = None) -> Tensor:
+    """Remove axes of length 1 (all, or those in ``axis``)."""
+    return apply(_sh.squeeze, (x,), {"axis": _axis(axis)})
+
+
+def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
+    """Repeat x to ``shape`` by NumPy's broadcasting rules; the gradient is summed back."""
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return apply(_sh.broadcast_to, (x,), {"shape": shape})
+
+
+def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    return apply(_sh.concatenate, tensors, {"axis": int(axis)})
+
+
+def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    return apply(_sh.stack, tensors, {"axis": int(axis)})
+
+
+def getitem(x: ArrayLike, index: Any) -> Tensor:
+    """x[index]; with integer arrays, repeated indices accumulate gradient."""
+    return apply(_ix.getitem, (x,), {"index": normalize_index(index)})
+
+
+def normalize_index(index: Any) -> Any:
+    """Replace Tensors inside an index by their arrays (indices carry no gradient)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+        return [i.data if isinstance(i, Tensor) else i for i in index]
+    return index
+
+
+# ---------------------------------------------------------------- constructors
+def zeros(shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (float64 unless ``dtype`` says otherwise)."""
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (float64 unless ``dtype`` says otherwise)."""
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def full(
+    shape: int | Sequence[int], fill_value: float, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A tensor filled with ``fill_value``."""
+    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape (and dtype, unless given) of ``x``."""
+    data = x.data if isinstance(x, Tensor) else x
+    return Tensor(np.zeros_like(data, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape (and dtype, unless given) of ``x``."""
+    data = x.data if isinstance(x, Tensor) else x
+    return Tensor(np.ones_like(data, dtype=dtype), requires_grad=requires_grad)
+
+
+def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values, as ``numpy.arange``."""
+    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)

@@ -1,0 +1,129 @@
+"""Check the engine's gradients against central finite differences, in float64."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.engine import run_backward
+from chainrule.autograd.grad_mode import no_grad
+from chainrule.tensor import Tensor, check_differentiable_dtype
+
+
+class GradcheckError(AssertionError):
+    """Raised by :func:`gradcheck` when an analytic gradient disagrees with the numeric one."""
+
+
+def _outputs(result: Any) -> list[Tensor]:
+    outs = list(result) if isinstance(result, tuple | list) else [result]
+    for o in outs:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"gradcheck: fn must return Tensors, got {type(o).__name__}")
+    return outs
+
+
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> bool:
+    """Compare d fn / d inputs from backpropagation with central finite differences.
+
+    Every input Tensor with ``requires_grad=True`` is checked (others are held
+    constant); all are promoted to float64 first. Returns True, or raises
+    :class:`GradcheckError` naming the input, element and output of the worst
+    mismatch with both values. An entry passes when
+    ``|analytic - numeric| <= atol + rtol * |numeric|``.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.5, -1.0], requires_grad=True)
+    >>> cr.gradcheck(lambda t: (t * cr.sin(t)).sum(), (x,))
+    True
+    """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    args: list[Any] = []
+    checked: list[int] = []
+    for i, a in enumerate(inputs):
+        if isinstance(a, Tensor) and a.requires_grad:
+            check_differentiable_dtype(a.dtype, f"gradcheck input {i}")
+            args.append(Tensor(a.data.astype(np.float64), requires_grad=True))
+            checked.append(i)
+        elif isinstance(a, Tensor) and a.dtype.kind == "f":
+            args.append(Tensor(a.data.astype(np.float64)))
+        else:
+            args.append(a)
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad, so there is nothing to check")
+
+    outs = _outputs(fn(*args))
+    analytic = _analytic_jacobians(outs, [args[i] for i in checked])
+    numeric = _numeric_jacobians(fn, args, checked, eps)
+
+    worst = None  # (excess, input, element, output, output element, analytic, numeric)
+    for (out_k, in_i), a_jac in analytic.items():
+        n_jac = numeric[(out_k, in_i)]
+        excess = np.abs(a_jac - n_jac) - (atol + rtol * np.abs(n_jac))
+        excess = np.where(np.isnan(a_jac) != np.isnan(n_jac), np.inf, excess)
+        if excess.size == 0:
+            continue
+        flat = int(np.nanargmax(excess)) if not np.all(np.isnan(excess)) else 0
+        value = excess.flat[flat]
+        if (value > 0 or np.isnan(value)) and (worst is None or value > worst[0]):
+            o_flat, x_flat = np.unravel_index(flat, a_jac.shape)
+            worst = (value, in_i, x_flat, out_k, o_flat, a_jac.flat[flat], n_jac.flat[flat])
+    if worst is None:
+        return True
+    _, in_i, x_flat, out_k, o_flat, a_val, n_val = worst
+    x_index = np.unravel_index(x_flat, args[checked[in_i]].shape)
+    o_index = np.unravel_index(o_flat, outs[out_k].shape)
+    raise GradcheckError(
+        f"gradcheck: gradient mismatch for input {checked[in_i]} at index "
+        f"{tuple(int(j) for j in x_index)} (output {out_k}, index "
+        f"{tuple(int(j) for j in o_index)}): analytic {a_val!r}, numeric {n_val!r} "
+        f"(atol={atol}, rtol={rtol})"
+    )
+
+
+def _analytic_jacobians(outs: list[Tensor], xs: list[Tensor]) -> dict[tuple[int, int], Any]:
+    jac = {}
+    for k, out in enumerate(outs):
+        rows = [np.zeros((out.size, x.size)) for x in xs]
+        if out.requires_grad:
+            for r in range(out.size):
+                seed = np.zeros(out.size)
+                seed[r] = 1.0
+                grads = run_backward(
+                    (out,), (seed.reshape(out.shape),), True, False, inputs=xs
+                )
+                for j, g in enumerate(grads):
+                    if g is not None:
+                        rows[j][r] = np.broadcast_to(np.asarray(g), xs[j].shape).ravel()
+        for j in range(len(xs)):
+            jac[(k, j)] = rows[j]
+    return jac
+
+
+def _numeric_jacobians(fn, args, checked, eps) -> dict[tuple[int, int], Any]:
+    jac: dict[tuple[int, int], Any] = {}
+    with no_grad():
+        for j, i in enumerate(checked):
+            x = args[i].data
+            columns: list[list[np.ndarray]] = []
+            for e in range(x.size):
+                original = x.flat[e]
+                x.flat[e] = original + eps
+                plus = [o.data.astype(np.float64).ravel() for o in _outputs(fn(*args))]
+                x.flat[e] = original - eps
+                minus = [o.data.astype(np.float64).ravel() for o in _outputs(fn(*args))]
+                x.flat[e] = original
+                columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus)])
+            for k in range(len(columns[0]) if columns else 0):
+                jac[(k, j)] = np.stack([c[k] for c in columns], axis=1)
+            if not columns:
+                for k, o in enumerate(_outputs(fn(*args))):
+                    jac[(k, j)] = np.zeros((o.size, 0))
+    return jac

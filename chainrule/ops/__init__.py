@@ -1,0 +1,12 @@
+"""The primitive table: every derivative rule in chainrule, one entry per primitive.
+
+- :mod:`~chainrule.ops.primitive`: the ``Primitive`` class, the registry, ``cr.primitive``
+- :mod:`~chainrule.ops.elementwise`: arithmetic, exp/log/sqrt/abs/sin/cos/tanh, where, clip
+- :mod:`~chainrule.ops.activations`: sigmoid, relu, softmax, log_softmax (fused, stable)
+- :mod:`~chainrule.ops.reductions`: sum, prod, max, min, logsumexp
+- :mod:`~chainrule.ops.linalg`: matmul
+- :mod:`~chainrule.ops.shape`: reshape, transpose, expand_dims, squeeze, broadcast_to,
+  concatenate, stack
+- :mod:`~chainrule.ops.indexing`: getitem and its adjoint scatter_add
+- :mod:`~chainrule.ops.broadcast`: ``sum_to``, where broadcasting is undone
+"""

@@ -1,0 +1,183 @@
+"""Elementwise primitives: arithmetic and the usual functions of one variable.
+
+Each rule returns the upstream gradient ``g`` times the local derivative, shaped
+like the broadcast result; the engine sums it back to the input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.ops.primitive import Primitive
+
+# ------------------------------------------------------------------ arithmetic
+add = Primitive(
+    "add",
+    np.add,
+    vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: g),
+    formula=("1", "1"),
+    doc="x + y, with broadcasting.",
+)
+
+sub = Primitive(
+    "sub",
+    np.subtract,
+    vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: -g),
+    formula=("1", "-1"),
+    doc="x - y, with broadcasting.",
+)
+
+mul = Primitive(
+    "mul",
+    np.multiply,
+    vjp=(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x),
+    formula=("y", "x"),
+    doc="x * y, with broadcasting.",
+)
+
+div = Primitive(
+    "div",
+    np.true_divide,
+    # d(x/y)/dy = -x/y^2 = -ans/y
+    vjp=(lambda g, ans, x, y: g / y, lambda g, ans, x, y: -(g * ans) / y),
+    formula=("1/y", "-x/y^2"),
+    saves_ans=True,
+    doc="x / y (true division), with broadcasting.",
+)
+
+neg = Primitive("neg", np.negative, vjp=lambda g, ans, x: -g, formula="-1", doc="-x.")
+
+
+def _pow_base_vjp(g, ans, x, y):
+    # d(x^y)/dx = y x^(y-1); a zero exponent has zero derivative even at x = 0,
+    # where y x^(y-1) would be 0 * inf.
+    if type(y) is int or type(y) is float:
+        if y == 0:
+            return g * 0
+        if y == 2:
+            return g * (x * 2)
+        return g * (y * x ** (y - 1))
+    return np.where(y == 0, 0, g * (y * x ** (y - 1)))
+
+
+def _pow_exponent_vjp(g, ans, x, y):
+    # d(x^y)/dy = x^y log x; at x = 0 the product ans * log x is 0 * -inf, whose
+    # limit (for y > 0) is 0, so log is taken of 1 there.
+    return g * (ans * np.log(np.where(x == 0, 1, x)))
+
+
+pow = Primitive(  # noqa: A001 - the operator's name
+    "pow",
+    np.power,
+    vjp=(_pow_base_vjp, _pow_exponent_vjp),
+    formula=("y*x^(y-1)", "x^y*log(x)"),
+    saves_ans=True,
+    doc="x ** y, with broadcasting; differentiable in both x and y.",
+)
+
+# ------------------------------------------------------------ functions of one variable
+exp = Primitive(
+    "exp", np.exp, vjp=lambda g, ans, x: g * ans, formula="exp(x)", saves_ans=True, doc="e^x."
+)
+log = Primitive("log", np.log, vjp=lambda g, ans, x: g / x, formula="1/x", doc="Natural log.")
+sqrt = Primitive(
+    "sqrt",
+    np.sqrt,
+    vjp=lambda g, ans, x: g / (ans * 2),
+    formula="1/(2*sqrt(x))",
+    saves_ans=True,
+    doc="Square root.",
+)
+abs = Primitive(  # noqa: A001 - NumPy's name
+    "abs",
+    np.absolute,
+    vjp=lambda g, ans, x: g * np.sign(x),
+    formula="sign(x)",
+    doc="|x|; its derivative at 0 is taken as 0.",
+)
+sin = Primitive("sin", np.sin, vjp=lambda g, ans, x: g * np.cos(x), formula="cos(x)", doc="sin.")
+cos = Primitive(
+    "cos", np.cos, vjp=lambda g, ans, x: -(g * np.sin(x)), formula="-sin(x)", doc="cos."
+)
+tanh = Primitive(
+    "tanh",
+    np.tanh,
+    vjp=lambda g, ans, x: g * (1 - ans * ans),
+    formula="1-tanh(x)^2",
+    saves_ans=True,
+    doc="Hyperbolic tangent.",
+)
+
+
+def _max_share(g, x, y):
+    # Where x and y tie, each gets half the gradient (as PyTorch does).
+    return np.where(x > y, g, np.where(x == y, g * 0.5, 0))
+
+
+maximum = Primitive(
+    "maximum",
+    np.maximum,
+    vjp=(lambda g, ans, x, y: _max_share(g, x, y), lambda g, ans, x, y: _max_share(g, y, x)),
+    formula=("[x>y]", "[y>x]"),
+    doc="Elementwise larger of x and y; at ties the gradient is split evenly.",
+)
+minimum = Primitive(
+    "minimum",
+    np.minimum,
+    vjp=(lambda g, ans, x, y: _max_share(g, y, x), lambda g, ans, x, y: _max_share(g, x, y)),
+    formula=("[x<y]", "[y<x]"),
+    doc="Elementwise smaller of x and y; at ties the gradient is split evenly.",
+)
+
+where = Primitive(
+    "where",
+    np.where,
+    vjp=(
+        None,
+        lambda g, ans, c, x, y: np.where(c, g, 0),
+        lambda g, ans, c, x, y: np.where(c, 0, g),
+    ),
+    formula=("0", "[cond]", "[not cond]"),
+    doc="x where cond is true, else y (cond gets no gradient).",
+)
+
+clip = Primitive(
+    "clip",
+    np.clip,
+    vjp=(
+        # Unclipped entries (bounds included, as PyTorch's clamp) pass the gradient.
+        lambda g, ans, x, lo, hi: np.where(ans == x, g, 0),
+        lambda g, ans, x, lo, hi: np.where(x < lo, g, 0),
+        lambda g, ans, x, lo, hi: np.where(x > hi, g, 0),
+    ),
+    formula=("[lo<=x<=hi]", "[x<lo]", "[x>hi]"),
+    saves_ans=True,
+    doc="x limited to [lo, hi] (either bound may be None).",
+)
+
+
+def _cast_forward(x, dtype):
+    return x.astype(dtype, copy=False)
+
+
+cast = Primitive(
+    "cast",
+    _cast_forward,
+    vjp=lambda g, ans, x, dtype: g.astype(x.dtype),
+    formula="1",
+    doc="x converted to another dtype (a gradient flows only between float dtypes).",
+)
+
+# ------------------------------------------------- comparisons (no derivative)
+equal = Primitive("equal", np.equal, differentiable=False, doc="x == y, elementwise.")
+not_equal = Primitive("not_equal", np.not_equal, differentiable=False, doc="x != y.")
+less = Primitive("less", np.less, differentiable=False, doc="x < y, elementwise.")
+less_equal = Primitive("less_equal", np.less_equal, differentiable=False, doc="x <= y.")
+greater = Primitive("greater", np.greater, differentiable=False, doc="x > y, elementwise.")
+greater_equal = Primitive("greater_equal", np.greater_equal, differentiable=False, doc="x >= y.")
+sign = Primitive("sign", np.sign, differentiable=False, doc="-1, 0 or 1 by the sign of x.")
+logical_and = Primitive("logical_and", np.logical_and, differentiable=False, doc="x and y.")
+logical_or = Primitive("logical_or", np.logical_or, differentiable=False, doc="x or y.")
+logical_not = Primitive("logical_not", np.logical_not, differentiable=False, doc="not x.")
+isfinite = Primitive("isfinite", np.isfinite, differentiable=False, doc="True where finite.")
+isnan = Primitive("isnan", np.isnan, differentiable=False, doc="True where NaN.")

@@ -1,0 +1,49 @@
+"""Matrix multiplication, with NumPy's rules for 1-D operands and batch axes.
+
+For C = A @ B the chain rule gives dA = G @ B^T and dB = A^T @ G on the last two
+axes; a 1-D operand is a row (left) or column (right) vector whose added axis is
+dropped from the result, so the rules add it back. Batch axes broadcast, and the
+engine sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.ops.primitive import Primitive
+
+
+def _mT(x):
+    """x with its last two axes swapped."""
+    return x.T if x.ndim == 2 else np.swapaxes(x, -1, -2)
+
+
+def _matmul_vjp_a(g, ans, a, b):
+    if b.ndim == 1:
+        # g has a's shape minus the contracted axis: dA = outer(g, b).
+        return np.expand_dims(g, -1) * b
+    if a.ndim == 1:
+        # a is a row vector: dA = g @ B^T with the row axis added and removed.
+        return np.squeeze(np.expand_dims(g, -2) @ _mT(b), -2)
+    return g @ _mT(b)
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    if a.ndim == 1:
+        if b.ndim == 1:
+            return g * a
+        # dB = outer(a, g) for each batch entry.
+        return np.expand_dims(a, -1) * np.expand_dims(g, -2)
+    if b.ndim == 1:
+        # b is a column vector: dB = A^T @ g with the column axis added and removed.
+        return np.squeeze(_mT(a) @ np.expand_dims(g, -1), -1)
+    return _mT(a) @ g
+
+
+matmul = Primitive(
+    "matmul",
+    np.matmul,
+    vjp=(_matmul_vjp_a, _matmul_vjp_b),
+    formula=("B^T", "A^T"),
+    doc="Matrix product a @ b (1-D operands are vectors; leading axes are batch axes).",
+)

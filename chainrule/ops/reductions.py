@@ -1,0 +1,104 @@
+"""Reductions over axes: sum, prod, max, min, logsumexp.
+
+``axis`` is NumPy's (an int, a tuple of ints or None for all axes) and
+``keepdims`` keeps reduced axes as length 1. A rule first restores the reduced
+axes of ``g`` (and of ``ans``) so that they broadcast against the input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.ops.activations import _logsumexp_keepdims
+from chainrule.ops.primitive import Primitive
+
+
+def _restore_axes(g, axis, keepdims):
+    """Reinsert the reduced axes as length 1, so ``g`` broadcasts against the input."""
+    if keepdims or axis is None:
+        return g  # already broadcastable (a 0-d result broadcasts to anything)
+    return np.expand_dims(g, axis)
+
+
+def _sum_vjp(g, ans, x, axis=None, keepdims=False):
+    return np.broadcast_to(_restore_axes(g, axis, keepdims), x.shape)
+
+
+sum = Primitive(  # noqa: A001 - NumPy's name
+    "sum",
+    np.sum,
+    vjp=_sum_vjp,
+    formula="1",
+    doc="Sum of the elements over ``axis``.",
+)
+
+
+def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
+    # Ties share the gradient evenly (as PyTorch's amax/amin do).
+    hit = x == _restore_axes(ans, axis, keepdims)
+    count = hit.sum(axis=axis, keepdims=True)
+    share = _restore_axes(g, axis, keepdims) / count.astype(x.dtype)
+    return np.where(hit, share, 0)
+
+
+max = Primitive(  # noqa: A001 - NumPy's name
+    "max",
+    np.max,
+    vjp=_extremum_vjp,
+    formula="[x=max]/#ties",
+    saves_ans=True,
+    doc="Largest element over ``axis``; tied maxima share the gradient evenly.",
+)
+min = Primitive(  # noqa: A001 - NumPy's name
+    "min",
+    np.min,
+    vjp=_extremum_vjp,
+    formula="[x=min]/#ties",
+    saves_ans=True,
+    doc="Smallest element over ``axis``; tied minima share the gradient evenly.",
+)
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    # d prod / d x_i is the product of the other elements. Dividing ans by x_i
+    # fails at zeros, so zeros are replaced by 1: with no zero in a slice the
+    # product of the others is prod_nz / x_i; with exactly one zero only that
+    # element has a non-zero derivative (prod_nz); with two or more, none does.
+    is_zero = x == 0
+    x_nz = np.where(is_zero, 1, x)
+    prod_nz = np.prod(x_nz, axis=axis, keepdims=True)
+    zeros = is_zero.sum(axis=axis, keepdims=True)
+    others = np.where(
+        zeros == 0, prod_nz / x_nz, np.where(is_zero & (zeros == 1), prod_nz, 0)
+    )
+    return _restore_axes(g, axis, keepdims) * others
+
+
+prod = Primitive(
+    "prod",
+    np.prod,
+    vjp=_prod_vjp,
+    formula="prod(x)/x_i",
+    doc="Product of the elements over ``axis`` (correct gradients at zeros too).",
+)
+
+
+def _logsumexp_forward(x, axis=None, keepdims=False):
+    out = _logsumexp_keepdims(x, axis)
+    if keepdims:
+        return out
+    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+
+def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore_axes(g, axis, keepdims) * np.exp(x - _restore_axes(ans, axis, keepdims))
+
+
+logsumexp = Primitive(
+    "logsumexp",
+    _logsumexp_forward,
+    vjp=_logsumexp_vjp,
+    formula="softmax(x)",
+    saves_ans=True,
+    doc="log(sum(e^x)) over ``axis``, computed stably.",
+)

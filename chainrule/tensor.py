@@ -1,0 +1,375 @@
+"""The Tensor: a NumPy array, its gradient, and the node that produced it.
+
+This module also holds the hot path of every operation (``apply``, ``unary``,
+``binary``): unwrap the inputs, call the primitive's NumPy forward, and, when a
+gradient can flow, record one :class:`~chainrule.autograd.node.Node`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.node import Node
+
+ndarray = np.ndarray
+_asarray = np.asarray
+_new = object.__new__
+
+#: numpy ufunc -> chainrule function; filled by :mod:`chainrule.ops.tensor_api`.
+UFUNC_RULES: dict[Any, Callable[..., Any]] = {}
+#: numpy function -> chainrule function; filled by :mod:`chainrule.ops.tensor_api`.
+FUNCTION_RULES: dict[Any, Callable[..., Any]] = {}
+
+
+def check_differentiable_dtype(dtype: np.dtype, what: str = "tensor") -> None:
+    """Refuse gradients for dtypes whose values are not real floating point."""
+    if dtype.kind != "f":
+        raise TypeError(
+            f"only floating-point tensors can require gradients, but this {what} has dtype "
+            f"{dtype} (integers and booleans have no derivative); convert it first, "
+            f"e.g. cr.tensor(data, dtype='float64') or t.astype('float32')"
+        )
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> y = x * x + 3 * x
+    >>> y.backward()
+    >>> x.grad.item()
+    7.0
+    """
+
+    __slots__ = ("data", "grad", "_node", "_requires_grad", "_extra", "__weakref__")
+    # Let NumPy defer to us in mixed expressions such as ``ndarray * tensor``.
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data: np.ndarray = np.array(data, dtype=dtype)
+        self.grad: Tensor | None = None
+        self._node: Node | None = None
+        self._requires_grad = False
+        self._extra: dict[str, Any] | None = None
+        if requires_grad:
+            self.requires_grad = True
+
+    # ----------------------------------------------------------------- array facts
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shares memory; not tracked by autograd)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only one-element tensors can be converted to a Python number; "
+                f"this one has shape {self.data.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    # ------------------------------------------------------------- autograd state
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._node is not None:
+            raise RuntimeError(
+                "requires_grad can only be changed on leaf tensors; this tensor was computed "
+                "by an operation (use .detach() to get a leaf)"
+            )
+        if flag:
+            check_differentiable_dtype(self.data.dtype)
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return the tensor."""
+        self.requires_grad = flag
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors created by the user rather than by an operation."""
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The graph node that produced this tensor (None for leaves)."""
+        return self._node
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        return _wrap(self.data, None)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always do)."""
+        if self._node is None:
+            return
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad(): this tensor does not require grad")
+        extra = _node_extra(self._node)
+        extra.setdefault("retain", []).append(weakref.ref(self))
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed.
+
+        The hook may return a new gradient to use instead. Returns a handle whose
+        ``remove()`` unregisters the hook.
+        """
+        if not self._requires_grad:
+            raise RuntimeError(
+                "register_hook(): cannot register a hook on a tensor that does not require grad"
+            )
+        if self._node is None:
+            if self._extra is None:
+                self._extra = {}
+            hooks = self._extra.setdefault("hooks", [])
+        else:
+            hooks = _node_extra(self._node).setdefault("hooks", [])
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def backward(
+        self,
+        grad: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` by the chain rule.
+
+        ``grad`` is d(loss)/d(self); it may be omitted for one-element tensors.
+        ``retain_graph`` (default: ``create_graph``) keeps saved values for another
+        pass; ``create_graph`` records the backward pass so it can be differentiated.
+        """
+        from chainrule.autograd.engine import run_backward, seed_gradient
+
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad, so there is no graph to "
+                "differentiate; create the inputs with requires_grad=True (and check that "
+                "the computation did not run under cr.no_grad())"
+            )
+        seed = seed_gradient(self, grad, create_graph, "backward()")
+        if retain_graph is None:
+            retain_graph = create_graph
+        run_backward((self,), (seed,), retain_graph, create_graph)
+
+    # --------------------------------------------------------------- conversions
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (np.float64, np.int64, np.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.prim.name}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    # Operators such as == are elementwise, so hashing falls back to identity.
+    __hash__ = object.__hash__
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if self._requires_grad and GradMode.enabled:
+            raise TypeError(
+                "cannot convert a tensor that requires grad to a NumPy array: the gradient "
+                "would be lost without notice; use t.detach() (or t.numpy()) if that is meant"
+            )
+        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return data.copy() if copy else data
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        rule = UFUNC_RULES.get(ufunc)
+        if rule is None or method != "__call__" or kwargs:
+            detail = "" if method == "__call__" and not kwargs else f" (as {method}, {kwargs})"
+            raise TypeError(
+                f"numpy.{ufunc.__name__}{detail} has no differentiation rule in chainrule; "
+                "use the chainrule function of the same name, or define a rule with "
+                "cr.primitive (see chainrule.ops.primitive)"
+            )
+        return rule(*inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        rule = FUNCTION_RULES.get(func)
+        if rule is None:
+            raise TypeError(
+                f"numpy.{func.__name__} has no differentiation rule in chainrule; use the "
+                "chainrule function of the same name, or define a rule with cr.primitive "
+                "(see chainrule.ops.primitive)"
+            )
+        return rule(*args, **kwargs)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _node_extra(node: Node) -> dict[str, Any]:
+    if node.extra is None:
+        node.extra = {}
+    return node.extra
+
+
+def _wrap(data: np.ndarray, node: Node | None) -> Tensor:
+    """Make a Tensor around ``data`` without converting or copying (internal)."""
+    t = _new(Tensor)
+    t.data = data
+    t.grad = None
+    t._node = node
+    t._requires_grad = node is not None
+    t._extra = None
+    return t
+
+
+def as_tensor(x: Any) -> Tensor:
+    """Return ``x`` if it is a Tensor, else a constant Tensor of it (no copy if possible)."""
+    if isinstance(x, Tensor):
+        return x
+    return _wrap(_asarray(x), None)
+
+
+# --------------------------------------------------------------------- hot path
+def _forward_error(prim: Any, raw: tuple, exc: Exception) -> Exception:
+    shapes = ", ".join(str(np.shape(a)) for a in raw)
+    dtypes = ", ".join(str(getattr(a, "dtype", type(a).__name__)) for a in raw)
+    message = f"{prim.name}: {exc} (input shapes: {shapes}; dtypes: {dtypes})"
+    kind = type(exc) if type(exc) in (ValueError, TypeError, IndexError) else ValueError
+    return kind(message)
+
+
+def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
+    """Apply ``prim`` to ``args`` (Tensors, arrays or numbers) and record it if needed."""
+    track = GradMode.enabled and prim.differentiable
+    raw = []
+    parents = []
+    any_parent = False
+    for a in args:
+        if isinstance(a, Tensor):
+            raw.append(a.data)
+            if track and a._requires_grad:
+                parents.append(a._node or a)
+                any_parent = True
+                continue
+        else:
+            raw.append(a)
+        parents.append(None)
+    raw = tuple(raw)
+    try:
+        out = prim.forward(*raw, **params) if params else prim.forward(*raw)
+    except (ValueError, TypeError, IndexError, np.exceptions.AxisError) as exc:
+        raise _forward_error(prim, raw, exc) from None
+    if type(out) is not ndarray:
+        out = _asarray(out)
+    if any_parent and out.dtype.kind == "f":
+        node = Node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
+        return _wrap(out, node)
+    return _wrap(out, None)
+
+
+def unary(prim: Any, x: Tensor) -> Tensor:
+    """Fast path of :func:`apply` for one Tensor input and no parameters."""
+    data = x.data
+    try:
+        out = prim.forward(data)
+    except (ValueError, TypeError) as exc:
+        raise _forward_error(prim, (data,), exc) from None
+    if type(out) is not ndarray:
+        out = _asarray(out)
+    if x._requires_grad and GradMode.enabled:
+        node = Node(prim, (x._node or x,), (data,), out if prim.saves_ans else None, None)
+        return _wrap(out, node)
+    return _wrap(out, None)
+
+
+def binary(prim: Any, x: Any, y: Any) -> Tensor:
+    """Fast path of :func:`apply` for two inputs (at least one a Tensor), no parameters."""
+    if isinstance(x, Tensor):
+        xd = x.data
+        xp = (x._node or x) if x._requires_grad else None
+    else:
+        xd = x
+        xp = None
+    if isinstance(y, Tensor):
+        yd = y.data
+        yp = (y._node or y) if y._requires_grad else None
+    else:
+        yd = y
+        yp = None
+    try:
+        out = prim.forward(xd, yd)
+    except (ValueError, TypeError) as exc:
+        raise _forward_error(prim, (xd, yd), exc) from None
+    if type(out) is not ndarray:
+        out = _asarray(out)
+    if (xp is not None or yp is not None) and GradMode.enabled:
+        node = Node(prim, (xp, yp), (xd, yd), out if prim.saves_ans else None, None)
+        return _wrap(out, node)
+    return _wrap(out, None)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Create a leaf tensor holding a copy of ``data`` (any array-like).
+
+    dtypes follow NumPy: Python floats give float64, ``dtype='float32'`` asks for
+    float32. Only floating-point tensors may set ``requires_grad=True``.
+    """
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
