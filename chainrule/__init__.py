@@ -8,6 +8,7 @@
 0.235004
 """
 
+from chainrule import autograd
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.functions import (
@@ -59,8 +60,6 @@ from chainrule.functions import (
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, tensor
-
-from chainrule import autograd  # noqa: E402,I001  (after the Tensor machinery is in place)
 
 float16, float32, float64 = "float16", "float32", "float64"
 int32, int64, bool_ = "int32", "int64", "bool"

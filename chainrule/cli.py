@@ -37,7 +37,8 @@ def sigmoid_chain_report(z: float) -> str:
     lines = [
         f"sigma(z) = 1/(1+e^-z) = i(h(g(f(z)))) at z = {z:g}",
         "",
-        f"{'node':<10} {'value':>12}   {'local derivative':<16} {'local':>12} {'d sigma/d node':>15}",
+        f"{'node':<10} {'value':>12}   {'local derivative':<16} {'local':>12} "
+        f"{'d sigma/d node':>15}",
     ]
     for name, value, formula, lval, upstream in rows:
         lines.append(f"{name:<10} {value:>12.6f}   {formula:<16} {lval:>12.6f} {upstream:>15.6f}")

@@ -8,7 +8,7 @@ built from primitives and need no rule of their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +20,8 @@ from chainrule.ops import reductions as _red
 from chainrule.ops import shape as _sh
 from chainrule.tensor import Tensor, apply, binary, unary
 
-ArrayLike = Union[Tensor, np.ndarray, float, int, Sequence[Any]]
-Axis = Union[int, Sequence[int], None]
+ArrayLike = Tensor | np.ndarray | float | int | Sequence[Any]
+Axis = int | Sequence[int] | None
 
 
 def _one(prim: Any, x: ArrayLike) -> Tensor:

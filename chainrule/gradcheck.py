@@ -83,7 +83,7 @@ def gradcheck(
     raise GradcheckError(
         f"gradcheck: gradient mismatch for input {checked[in_i]} at index "
         f"{tuple(int(j) for j in x_index)} (output {out_k}, index "
-        f"{tuple(int(j) for j in o_index)}): analytic {a_val!r}, numeric {n_val!r} "
+        f"{tuple(int(j) for j in o_index)}): analytic {float(a_val)!r}, numeric {float(n_val)!r} "
         f"(atol={atol}, rtol={rtol})"
     )
 
@@ -96,9 +96,7 @@ def _analytic_jacobians(outs: list[Tensor], xs: list[Tensor]) -> dict[tuple[int,
             for r in range(out.size):
                 seed = np.zeros(out.size)
                 seed[r] = 1.0
-                grads = run_backward(
-                    (out,), (seed.reshape(out.shape),), True, False, inputs=xs
-                )
+                grads = run_backward((out,), (seed.reshape(out.shape),), True, False, inputs=xs)
                 for j, g in enumerate(grads):
                     if g is not None:
                         rows[j][r] = np.broadcast_to(np.asarray(g), xs[j].shape).ravel()

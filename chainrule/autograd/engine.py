@@ -187,7 +187,9 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
         parents = v.parents
         if g is not None:
             if v.extra is not None:
-                g = _node_extras(v, g, create_graph, wanted, captured, fresh)
+                g = _node_extras(v, g, create_graph, wanted, fresh)
+            if wanted is not None and k in wanted:
+                captured[k] = g
             if args is None:
                 raise _released_error(v)
             prim = v.prim
@@ -234,8 +236,8 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
     return [captured.get(id(t._node or t)) for t in inputs]
 
 
-def _node_extras(v: Node, g: Any, create_graph: bool, wanted, captured, fresh) -> Any:
-    """Hooks and retain_grad of non-leaf tensors, and capture for ``grad()``."""
+def _node_extras(v: Node, g: Any, create_graph: bool, wanted, fresh) -> Any:
+    """Hooks and retain_grad of non-leaf tensors."""
     extra = v.extra
     hooks = extra.get("hooks")
     if hooks:

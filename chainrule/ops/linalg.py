@@ -40,9 +40,25 @@ def _matmul_vjp_b(g, ans, a, b):
     return _mT(a) @ g
 
 
+def _matmul_forward(a, b):
+    try:
+        return np.matmul(a, b)
+    except ValueError:
+        a_shape, b_shape = np.shape(a), np.shape(b)
+        if not a_shape or not b_shape:
+            raise ValueError("0-d operands cannot be matrix-multiplied; use *") from None
+        inner_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+        if a_shape[-1] != inner_b:
+            raise ValueError(
+                f"the last axis of a ({a_shape[-1]}) must equal the "
+                f"{'only' if len(b_shape) == 1 else 'second-to-last'} axis of b ({inner_b})"
+            ) from None
+        raise ValueError("the batch axes do not broadcast") from None
+
+
 matmul = Primitive(
     "matmul",
-    np.matmul,
+    _matmul_forward,
     vjp=(_matmul_vjp_a, _matmul_vjp_b),
     formula=("B^T", "A^T"),
     doc="Matrix product a @ b (1-D operands are vectors; leading axes are batch axes).",

@@ -205,9 +205,12 @@ class UserPrimitive(Primitive):
         return self
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
-        if self.vjps is None and self.differentiable:
-            if any(isinstance(a, Tensor) and a.requires_grad for a in args):
-                _check_has_rule(self)
+        if (
+            self.vjps is None
+            and self.differentiable
+            and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ):
+            _check_has_rule(self)
         return apply(self, args, params or None)
 
 

@@ -68,9 +68,7 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     x_nz = np.where(is_zero, 1, x)
     prod_nz = np.prod(x_nz, axis=axis, keepdims=True)
     zeros = is_zero.sum(axis=axis, keepdims=True)
-    others = np.where(
-        zeros == 0, prod_nz / x_nz, np.where(is_zero & (zeros == 1), prod_nz, 0)
-    )
+    others = np.where(zeros == 0, prod_nz / x_nz, np.where(is_zero & (zeros == 1), prod_nz, 0))
     return _restore_axes(g, axis, keepdims) * others
 
 
