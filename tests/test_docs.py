@@ -1,0 +1,36 @@
+"""The README's examples and the docstring examples run and say what they claim."""
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_python_blocks())))
+def test_readme_python_blocks_run(index):
+    exec(compile(_python_blocks()[index], f"README block {index}", "exec"), {})
+
+
+def test_readme_quick_start_has_exactly_two_setup_commands():
+    text = README.read_text(encoding="utf-8")
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", quick, re.S)
+    assert [c.strip() for c in commands] == [
+        "pip install . && chainrule",
+        'pip install -e ".[test]" && python -m pytest',
+    ]
+
+
+@pytest.mark.parametrize("name", ["chainrule", "chainrule.tensor", "chainrule.gradcheck"])
+def test_docstring_examples(name):
+    # import_module, because chainrule.tensor the attribute is the function cr.tensor
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
