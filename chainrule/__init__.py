@@ -59,7 +59,7 @@ from chainrule.functions import (
 )
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
-from chainrule.tensor import Tensor, tensor
+from chainrule.tensor import Tensor, name, name_of, tensor
 
 float16, float32, float64 = "float16", "float32", "float64"
 int32, int64, bool_ = "int32", "int64", "bool"
@@ -99,6 +99,8 @@ __all__ = [
     "min",
     "minimum",
     "multiply",
+    "name",
+    "name_of",
     "negative",
     "no_grad",
     "ones",

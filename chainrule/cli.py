@@ -1,73 +1,44 @@
 """The ``chainrule`` command. Thin: it parses arguments and calls the library.
 
-With no arguments it runs the seed's worked example: the sigmoid split into
-f = -z, g = e^f, h = 1 + g, i = 1/h, differentiated by the engine node by node.
+Each subcommand lives in :mod:`chainrule.commands`; with no subcommand the
+default one runs on its built-in defaults.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import importlib
+import sys
 from collections.abc import Sequence
 
-import chainrule as cr
+from chainrule.commands import COMMANDS, DEFAULT_COMMAND
 
 
-def sigmoid_chain_report(z: float) -> str:
-    """The seed's example at ``z``, computed by backpropagation, as text."""
-    zt = cr.tensor(z, requires_grad=True)
-    f = -zt
-    g = cr.exp(f)
-    h = 1 + g
-    i = 1 / h
-    for t in (f, g, h, i):
-        t.retain_grad()
-    i.backward()
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    from chainrule import __version__
 
-    fv, gv, hv, iv = (t.item() for t in (f, g, h, i))
-    local = {"f'(z)": -1.0, "g'(f)": gv, "h'(g)": 1.0, "i'(h)": -1.0 / hv**2}
-    product = math.prod(local.values())
-    closed = iv * (1 - iv)
-    rows = [
-        ("f = -z", fv, "f'(z) = -1", -1.0, f.grad.item()),
-        ("g = e^f", gv, "g'(f) = e^f", gv, g.grad.item()),
-        ("h = 1 + g", hv, "h'(g) = 1", 1.0, h.grad.item()),
-        ("i = 1/h", iv, "i'(h) = -1/h^2", -1.0 / hv**2, i.grad.item()),
-    ]
-    lines = [
-        f"sigma(z) = 1/(1+e^-z) = i(h(g(f(z)))) at z = {z:g}",
-        "",
-        f"{'node':<10} {'value':>12}   {'local derivative':<16} {'local':>12} "
-        f"{'d sigma/d node':>15}",
-    ]
-    for name, value, formula, lval, upstream in rows:
-        lines.append(f"{name:<10} {value:>12.6f}   {formula:<16} {lval:>12.6f} {upstream:>15.6f}")
-    lines += [
-        "",
-        "d sigma/dz = f'(z) * g'(f) * h'(g) * i'(h)",
-        "           = (-1) * e^f * 1 * (-1/h^2) = e^-z / (1+e^-z)^2",
-        f"           = {product:.10f}   (product of the local derivatives)",
-        f"backprop  : {zt.grad.item():.10f}   (z.grad from the engine)",
-        f"closed    : {closed:.10f}   (sigma(z) * (1 - sigma(z)))",
-    ]
-    return "\n".join(lines)
-
-
-def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chainrule",
-        description="Automatic differentiation that shows the chain rule.",
+        description="Automatic differentiation that shows the chain rule. "
+        f"Without a command, runs '{DEFAULT_COMMAND}' on its defaults.",
     )
-    sub = parser.add_subparsers(dest="command")
-    sig = sub.add_parser("sigmoid", help="the seed's example: the sigmoid, node by node")
-    sig.add_argument("-z", type=float, nargs="+", default=[0.5], help="points (default 0.5)")
-    parser.add_argument("--version", action="version", version=f"chainrule {cr.__version__}")
-    return parser
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parsers = {}
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.register(p)
+        parsers[name] = p
+    return parser, parsers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``chainrule`` and ``python -m chainrule``."""
-    args = _build_parser().parse_args(argv)
-    points = getattr(args, "z", None) or [0.5]
-    print("\n\n".join(sigmoid_chain_report(z) for z in points))
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, parsers = _build_parser()
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = [DEFAULT_COMMAND, *argv]
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command])
+    return int(module.run(args) or 0)

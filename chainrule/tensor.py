@@ -366,6 +366,34 @@ def binary(prim: Any, x: Any, y: Any) -> Tensor:
     return _wrap(out, None)
 
 
+def name(t: Tensor, label: str) -> Tensor:
+    """Give ``t`` a display name (used by explanations and graph drawings); returns ``t``.
+
+    >>> import chainrule as cr
+    >>> z = cr.tensor(0.5, requires_grad=True)
+    >>> h = cr.name(1 + cr.exp(-z), "h")
+    >>> name_of(h)
+    'h'
+    """
+    if not isinstance(t, Tensor):
+        raise TypeError(f"name(): expected a Tensor, got {type(t).__name__}")
+    if not isinstance(label, str) or not label:
+        raise ValueError("name(): the label must be a non-empty string")
+    if t._node is not None:
+        _node_extra(t._node)["name"] = label
+    else:
+        if t._extra is None:
+            t._extra = {}
+        t._extra["name"] = label
+    return t
+
+
+def name_of(t: Tensor) -> str | None:
+    """The display name given to ``t`` with :func:`name`, or None."""
+    extra = t._node.extra if t._node is not None else t._extra
+    return None if extra is None else extra.get("name")
+
+
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Create a leaf tensor holding a copy of ``data`` (any array-like).
 

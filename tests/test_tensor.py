@@ -230,3 +230,16 @@ def test_constructors():
     assert cr.ones_like(np.zeros(2)).data.tolist() == [1.0, 1.0]
     assert cr.arange(3).data.tolist() == [0, 1, 2]
     assert cr.zeros(2, requires_grad=True).requires_grad
+
+
+def test_display_names_for_leaves_and_intermediates():
+    z = cr.tensor(0.5, requires_grad=True)
+    assert cr.name_of(z) is None
+    assert cr.name(z, "z") is z and cr.name_of(z) == "z"
+    h = cr.name(1 + cr.exp(-z), "h")
+    assert cr.name_of(h) == "h"
+    assert h.grad_fn.extra["name"] == "h"
+    with pytest.raises(ValueError, match="non-empty"):
+        cr.name(h, "")
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        cr.name(1.0, "x")
