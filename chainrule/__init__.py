@@ -11,6 +11,7 @@
 from chainrule import autograd
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
 from chainrule.functions import (
     abs,
     add,
@@ -57,7 +58,7 @@ from chainrule.functions import (
     zeros,
     zeros_like,
 )
-from chainrule.gradcheck import GradcheckError, gradcheck
+from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
 
@@ -67,6 +68,15 @@ int32, int64, bool_ = "int32", "int64", "bool"
 __version__ = "0.1.0"
 
 __all__ = [
+    "vjp",
+    "value_and_grad",
+    "jvp",
+    "jacobian",
+    "jacfwd",
+    "hvp",
+    "hessian",
+    "gradgradcheck",
+    "grad",
     "GradcheckError",
     "PRIMITIVES",
     "Primitive",

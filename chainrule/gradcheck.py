@@ -125,3 +125,59 @@ def _numeric_jacobians(fn, args, checked, eps) -> dict[tuple[int, int], Any]:
                 for k, o in enumerate(_outputs(fn(*args))):
                     jac[(k, j)] = np.zeros((o.size, 0))
     return jac
+
+
+def gradgradcheck(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Any],
+    grad_outputs: Sequence[Any] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: the gradient of ``fn`` (a vector-Jacobian product
+    with ``grad_outputs``, random if not given) is itself checked by :func:`gradcheck`,
+    so the engine's derivative of the backward pass meets finite differences of it.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.3, 0.8], requires_grad=True)
+    >>> cr.gradgradcheck(lambda t: cr.tanh(t) * t, (x,))
+    True
+    """
+    from chainrule.autograd.engine import grad as autograd_grad
+    from chainrule.autograd.grad_mode import enable_grad
+
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    checked = [i for i, a in enumerate(inputs) if isinstance(a, Tensor) and a.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad, so there is nothing to check")
+    probe = [Tensor(a.data.astype(np.float64)) if isinstance(a, Tensor) else a for a in inputs]
+    with no_grad():
+        outs = _outputs(fn(*probe))
+    rng = np.random.default_rng(seed)
+    if grad_outputs is None:
+        cotangents = [rng.standard_normal(o.shape) for o in outs]
+    else:
+        gos = [grad_outputs] if isinstance(grad_outputs, Tensor | np.ndarray) else grad_outputs
+        cotangents = [
+            np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64) for g in gos
+        ]
+
+    def first_derivative(*args: Any) -> tuple[Tensor, ...]:
+        with enable_grad():
+            outs = _outputs(fn(*args))
+            wrt = [args[i] for i in checked]
+            pairs = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
+            if not pairs:
+                return tuple(Tensor(np.zeros_like(w.data)) for w in wrt)
+            grads = autograd_grad(
+                [o for o, _ in pairs],
+                wrt,
+                [c for _, c in pairs],
+                create_graph=True,
+                materialize_grads=True,
+            )
+            return tuple(grads)
+
+    return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol)

@@ -192,19 +192,12 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
                 captured[k] = g
             if args is None:
                 raise _released_error(v)
-            prim = v.prim
-            vjps = prim.vjps
+            vjps = v.prim.vjps
             params = v.params
-            ans = v.ans
             if create_graph:
-                call_args = tuple(
-                    a if p is None else (_wrap(a, p) if type(p) is Node else p)
-                    for a, p in zip(args, parents)
-                )
-                if ans is not None:
-                    ans = _wrap(ans, v)
+                call_args, ans = recorded_args(v)
             else:
-                call_args = args
+                call_args, ans = args, v.ans
         for i, p in enumerate(parents):
             if p is None:
                 continue
@@ -234,6 +227,17 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
     if inputs is None:
         return None
     return [captured.get(id(t._node or t)) for t in inputs]
+
+
+def recorded_args(v: Node) -> tuple[tuple, Any]:
+    """A node's saved inputs and output as Tensors attached to the graph, so that a
+    rule run on them is recorded (inputs keep their nodes; the output gets ``v``)."""
+    call_args = tuple(
+        a if p is None else (_wrap(a, p) if type(p) is Node else p)
+        for a, p in zip(v.args, v.parents)
+    )
+    ans = v.ans
+    return call_args, (None if ans is None else _wrap(ans, v))
 
 
 def _node_extras(v: Node, g: Any, create_graph: bool, wanted, fresh) -> Any:

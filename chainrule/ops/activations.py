@@ -21,6 +21,7 @@ sigmoid = Primitive(
     "sigmoid",
     _sigmoid_forward,
     vjp=lambda g, ans, x: g * (ans * (1 - ans)),
+    jvp=lambda t, ans, x: t * (ans * (1 - ans)),
     formula="sigmoid(x)*(1-sigmoid(x))",
     saves_ans=True,
     doc="The logistic function 1 / (1 + e^-x), computed stably.",
@@ -36,6 +37,7 @@ relu = Primitive(
     _relu_forward,
     # The derivative at 0 is taken as 0, as in PyTorch.
     vjp=lambda g, ans, x: np.where(ans > 0, g, 0),
+    jvp=lambda t, ans, x: np.where(ans > 0, t, 0),
     formula="[x>0]",
     saves_ans=True,
     doc="max(x, 0).",
@@ -57,7 +59,9 @@ def _softmax_forward(x, axis=-1):
 softmax = Primitive(
     "softmax",
     _softmax_forward,
+    # The Jacobian diag(s) - s s^T is symmetric: one formula serves both modes.
     vjp=lambda g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
+    jvp=lambda t, ans, x, axis=-1: ans * (t - (t * ans).sum(axis=axis, keepdims=True)),
     formula="softmax(x)*(1[i=j]-softmax(x)_j)",
     saves_ans=True,
     doc="e^x / sum(e^x) along ``axis`` (default: the last), computed stably.",
@@ -72,6 +76,7 @@ log_softmax = Primitive(
     "log_softmax",
     _log_softmax_forward,
     vjp=lambda g, ans, x, axis=-1: g - np.exp(ans) * g.sum(axis=axis, keepdims=True),
+    jvp=lambda t, ans, x, axis=-1: t - (np.exp(ans) * t).sum(axis=axis, keepdims=True),
     formula="1[i=j]-softmax(x)_j",
     saves_ans=True,
     doc="x - logsumexp(x) along ``axis`` (default: the last), computed stably.",

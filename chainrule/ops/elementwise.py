@@ -15,6 +15,7 @@ add = Primitive(
     "add",
     np.add,
     vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: g),
+    jvp=(lambda t, ans, x, y: t, lambda t, ans, x, y: t),
     formula=("1", "1"),
     doc="x + y, with broadcasting.",
 )
@@ -23,6 +24,7 @@ sub = Primitive(
     "sub",
     np.subtract,
     vjp=(lambda g, ans, x, y: g, lambda g, ans, x, y: -g),
+    jvp=(lambda t, ans, x, y: t, lambda t, ans, x, y: -t),
     formula=("1", "-1"),
     doc="x - y, with broadcasting.",
 )
@@ -31,6 +33,7 @@ mul = Primitive(
     "mul",
     np.multiply,
     vjp=(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x),
+    jvp=(lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t),
     formula=("y", "x"),
     doc="x * y, with broadcasting.",
 )
@@ -40,12 +43,20 @@ div = Primitive(
     np.true_divide,
     # d(x/y)/dy = -x/y^2 = -ans/y
     vjp=(lambda g, ans, x, y: g / y, lambda g, ans, x, y: -(g * ans) / y),
+    jvp=(lambda t, ans, x, y: t / y, lambda t, ans, x, y: -(t * ans) / y),
     formula=("1/y", "-x/y^2"),
     saves_ans=True,
     doc="x / y (true division), with broadcasting.",
 )
 
-neg = Primitive("neg", np.negative, vjp=lambda g, ans, x: -g, formula="-1", doc="-x.")
+neg = Primitive(
+    "neg",
+    np.negative,
+    vjp=lambda g, ans, x: -g,
+    jvp=lambda t, ans, x: -t,
+    formula="-1",
+    doc="-x.",
+)
 
 
 def _pow_base_vjp(g, ans, x, y):
@@ -69,43 +80,46 @@ def _pow_exponent_vjp(g, ans, x, y):
 pow = Primitive(  # noqa: A001 - the operator's name
     "pow",
     np.power,
+    # Both rules are "upstream times local derivative", elementwise, so the same
+    # functions serve forward mode (t in place of g).
     vjp=(_pow_base_vjp, _pow_exponent_vjp),
+    jvp=(_pow_base_vjp, _pow_exponent_vjp),
     formula=("y*x^(y-1)", "x^y*log(x)"),
     saves_ans=True,
     doc="x ** y, with broadcasting; differentiable in both x and y.",
 )
 
+
 # ------------------------------------------------------------ functions of one variable
-exp = Primitive(
-    "exp", np.exp, vjp=lambda g, ans, x: g * ans, formula="exp(x)", saves_ans=True, doc="e^x."
+# The derivative is diagonal, so the forward-mode rule is the reverse-mode rule
+# with the tangent t in place of the upstream gradient g.
+def _diagonal(name, forward, rule, formula, doc, saves_ans=False):
+    return Primitive(
+        name, forward, vjp=rule, jvp=rule, formula=formula, saves_ans=saves_ans, doc=doc
+    )
+
+
+exp = _diagonal("exp", np.exp, lambda g, ans, x: g * ans, "exp(x)", "e^x.", saves_ans=True)
+log = _diagonal("log", np.log, lambda g, ans, x: g / x, "1/x", "Natural logarithm.")
+sqrt = _diagonal(
+    "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2), "1/(2*sqrt(x))", "Square root.", True
 )
-log = Primitive("log", np.log, vjp=lambda g, ans, x: g / x, formula="1/x", doc="Natural log.")
-sqrt = Primitive(
-    "sqrt",
-    np.sqrt,
-    vjp=lambda g, ans, x: g / (ans * 2),
-    formula="1/(2*sqrt(x))",
-    saves_ans=True,
-    doc="Square root.",
-)
-abs = Primitive(  # noqa: A001 - NumPy's name
+abs = _diagonal(  # noqa: A001 - NumPy's name
     "abs",
     np.absolute,
-    vjp=lambda g, ans, x: g * np.sign(x),
-    formula="sign(x)",
-    doc="|x|; its derivative at 0 is taken as 0.",
+    lambda g, ans, x: g * np.sign(x),
+    "sign(x)",
+    "|x|; its derivative at 0 is taken as 0.",
 )
-sin = Primitive("sin", np.sin, vjp=lambda g, ans, x: g * np.cos(x), formula="cos(x)", doc="sin.")
-cos = Primitive(
-    "cos", np.cos, vjp=lambda g, ans, x: -(g * np.sin(x)), formula="-sin(x)", doc="cos."
-)
-tanh = Primitive(
+sin = _diagonal("sin", np.sin, lambda g, ans, x: g * np.cos(x), "cos(x)", "Sine.")
+cos = _diagonal("cos", np.cos, lambda g, ans, x: -(g * np.sin(x)), "-sin(x)", "Cosine.")
+tanh = _diagonal(
     "tanh",
     np.tanh,
-    vjp=lambda g, ans, x: g * (1 - ans * ans),
-    formula="1-tanh(x)^2",
+    lambda g, ans, x: g * (1 - ans * ans),
+    "1-tanh(x)^2",
+    "Hyperbolic tangent.",
     saves_ans=True,
-    doc="Hyperbolic tangent.",
 )
 
 
@@ -118,6 +132,7 @@ maximum = Primitive(
     "maximum",
     np.maximum,
     vjp=(lambda g, ans, x, y: _max_share(g, x, y), lambda g, ans, x, y: _max_share(g, y, x)),
+    jvp=(lambda t, ans, x, y: _max_share(t, x, y), lambda t, ans, x, y: _max_share(t, y, x)),
     formula=("[x>y]", "[y>x]"),
     doc="Elementwise larger of x and y; at ties the gradient is split evenly.",
 )
@@ -125,6 +140,7 @@ minimum = Primitive(
     "minimum",
     np.minimum,
     vjp=(lambda g, ans, x, y: _max_share(g, y, x), lambda g, ans, x, y: _max_share(g, x, y)),
+    jvp=(lambda t, ans, x, y: _max_share(t, y, x), lambda t, ans, x, y: _max_share(t, x, y)),
     formula=("[x<y]", "[y<x]"),
     doc="Elementwise smaller of x and y; at ties the gradient is split evenly.",
 )
@@ -136,6 +152,11 @@ where = Primitive(
         None,
         lambda g, ans, c, x, y: np.where(c, g, 0),
         lambda g, ans, c, x, y: np.where(c, 0, g),
+    ),
+    jvp=(
+        None,
+        lambda t, ans, c, x, y: np.where(c, t, 0),
+        lambda t, ans, c, x, y: np.where(c, 0, t),
     ),
     formula=("0", "[cond]", "[not cond]"),
     doc="x where cond is true, else y (cond gets no gradient).",
@@ -149,6 +170,11 @@ clip = Primitive(
         lambda g, ans, x, lo, hi: np.where(ans == x, g, 0),
         lambda g, ans, x, lo, hi: np.where(x < lo, g, 0),
         lambda g, ans, x, lo, hi: np.where(x > hi, g, 0),
+    ),
+    jvp=(
+        lambda t, ans, x, lo, hi: np.where(ans == x, t, 0),
+        lambda t, ans, x, lo, hi: np.where(x < lo, t, 0),
+        lambda t, ans, x, lo, hi: np.where(x > hi, t, 0),
     ),
     formula=("[lo<=x<=hi]", "[x<lo]", "[x>hi]"),
     saves_ans=True,
@@ -164,6 +190,7 @@ cast = Primitive(
     "cast",
     _cast_forward,
     vjp=lambda g, ans, x, dtype: g.astype(x.dtype),
+    jvp=lambda t, ans, x, dtype: t.astype(dtype),
     formula="1",
     doc="x converted to another dtype (a gradient flows only between float dtypes).",
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import Primitive, call, linear_jvp
 
 _BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
 
@@ -50,3 +50,7 @@ scatter_add = Primitive(
     formula="1",
     doc="zeros(shape) with ``v`` added at ``index`` (repeated indices add up).",
 )
+
+# Both are linear in the array they index: a tangent goes through the same op.
+getitem._set_jvp(linear_jvp(getitem))
+scatter_add._set_jvp(linear_jvp(scatter_add))

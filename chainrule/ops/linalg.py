@@ -60,6 +60,8 @@ matmul = Primitive(
     "matmul",
     _matmul_forward,
     vjp=(_matmul_vjp_a, _matmul_vjp_b),
+    # Bilinear: each input's tangent goes through the product in its place.
+    jvp=(lambda t, ans, a, b: t @ b, lambda t, ans, a, b: a @ t),
     formula=("B^T", "A^T"),
     doc="Matrix product a @ b (1-D operands are vectors; leading axes are batch axes).",
 )

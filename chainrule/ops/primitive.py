@@ -140,6 +140,16 @@ def call(prim: Primitive, *args: Any, **params: Any) -> Any:
     return prim.forward(*args, **params)
 
 
+def linear_jvp(prim: Primitive) -> Rule:
+    """Forward-mode rule of a primitive that is linear in its first input: the
+    tangent goes through the same operation (reshape, transpose, getitem, ...)."""
+
+    def rule(t: Any, ans: Any, x: Any, *rest: Any, **params: Any) -> Any:
+        return call(prim, t, *rest, **params)
+
+    return rule
+
+
 def _rule_tuple(rules: Sequence[Rule | None] | Rule, kind: str, name: str) -> tuple:
     rules = (rules,) if callable(rules) else tuple(rules)
     for r in rules:

@@ -28,23 +28,35 @@ sum = Primitive(  # noqa: A001 - NumPy's name
     "sum",
     np.sum,
     vjp=_sum_vjp,
+    # Linear: the tangent of a sum is the sum of the tangent.
+    jvp=lambda t, ans, x, axis=None, keepdims=False: t.sum(axis=axis, keepdims=keepdims),
     formula="1",
     doc="Sum of the elements over ``axis``.",
 )
 
 
-def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
-    # Ties share the gradient evenly (as PyTorch's amax/amin do).
+def _extremum_weights(ans, x, axis, keepdims):
+    # Ties share the derivative evenly (as PyTorch's amax/amin do).
     hit = x == _restore_axes(ans, axis, keepdims)
-    count = hit.sum(axis=axis, keepdims=True)
-    share = _restore_axes(g, axis, keepdims) / count.astype(x.dtype)
-    return np.where(hit, share, 0)
+    count = hit.sum(axis=axis, keepdims=True).astype(x.dtype)
+    return hit, count
+
+
+def _extremum_vjp(g, ans, x, axis=None, keepdims=False):
+    hit, count = _extremum_weights(ans, x, axis, keepdims)
+    return np.where(hit, _restore_axes(g, axis, keepdims) / count, 0)
+
+
+def _extremum_jvp(t, ans, x, axis=None, keepdims=False):
+    hit, count = _extremum_weights(ans, x, axis, keepdims)
+    return (np.where(hit, t, 0) / count).sum(axis=axis, keepdims=keepdims)
 
 
 max = Primitive(  # noqa: A001 - NumPy's name
     "max",
     np.max,
     vjp=_extremum_vjp,
+    jvp=_extremum_jvp,
     formula="[x=max]/#ties",
     saves_ans=True,
     doc="Largest element over ``axis``; tied maxima share the gradient evenly.",
@@ -53,13 +65,14 @@ min = Primitive(  # noqa: A001 - NumPy's name
     "min",
     np.min,
     vjp=_extremum_vjp,
+    jvp=_extremum_jvp,
     formula="[x=min]/#ties",
     saves_ans=True,
     doc="Smallest element over ``axis``; tied minima share the gradient evenly.",
 )
 
 
-def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+def _product_of_others(x, axis):
     # d prod / d x_i is the product of the other elements. Dividing ans by x_i
     # fails at zeros, so zeros are replaced by 1: with no zero in a slice the
     # product of the others is prod_nz / x_i; with exactly one zero only that
@@ -68,14 +81,22 @@ def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     x_nz = np.where(is_zero, 1, x)
     prod_nz = np.prod(x_nz, axis=axis, keepdims=True)
     zeros = is_zero.sum(axis=axis, keepdims=True)
-    others = np.where(zeros == 0, prod_nz / x_nz, np.where(is_zero & (zeros == 1), prod_nz, 0))
-    return _restore_axes(g, axis, keepdims) * others
+    return np.where(zeros == 0, prod_nz / x_nz, np.where(is_zero & (zeros == 1), prod_nz, 0))
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    return _restore_axes(g, axis, keepdims) * _product_of_others(x, axis)
+
+
+def _prod_jvp(t, ans, x, axis=None, keepdims=False):
+    return (t * _product_of_others(x, axis)).sum(axis=axis, keepdims=keepdims)
 
 
 prod = Primitive(
     "prod",
     np.prod,
     vjp=_prod_vjp,
+    jvp=_prod_jvp,
     formula="prod(x)/x_i",
     doc="Product of the elements over ``axis`` (correct gradients at zeros too).",
 )
@@ -92,10 +113,16 @@ def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
     return _restore_axes(g, axis, keepdims) * np.exp(x - _restore_axes(ans, axis, keepdims))
 
 
+def _logsumexp_jvp(t, ans, x, axis=None, keepdims=False):
+    softmax = np.exp(x - _restore_axes(ans, axis, keepdims))
+    return (t * softmax).sum(axis=axis, keepdims=keepdims)
+
+
 logsumexp = Primitive(
     "logsumexp",
     _logsumexp_forward,
     vjp=_logsumexp_vjp,
+    jvp=_logsumexp_jvp,
     formula="softmax(x)",
     saves_ans=True,
     doc="log(sum(e^x)) over ``axis``, computed stably.",

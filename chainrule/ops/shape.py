@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.ops.broadcast import sum_to
-from chainrule.ops.primitive import Primitive
+from chainrule.ops.primitive import Primitive, call, linear_jvp
 
 
 def _reshape_forward(x, shape):
@@ -88,6 +88,12 @@ concatenate = Primitive(
 )
 
 
+def _concatenate_jvp(i, t, ans, *xs, axis=0):
+    # Input i's tangent in its place, zeros in the others' places.
+    parts = [t if j == i else np.zeros(x.shape, dtype=x.dtype) for j, x in enumerate(xs)]
+    return call(concatenate, *parts, axis=axis)
+
+
 def _stack_forward(*xs, axis=0):
     return np.stack(xs, axis=axis)
 
@@ -105,3 +111,15 @@ stack = Primitive(
     variadic=True,
     doc="Arrays of one shape joined along a new axis.",
 )
+
+
+def _stack_jvp(i, t, ans, *xs, axis=0):
+    parts = [t if j == i else np.zeros(x.shape, dtype=x.dtype) for j, x in enumerate(xs)]
+    return call(stack, *parts, axis=axis)
+
+
+# Shape primitives are linear: a tangent goes through the same operation.
+for _prim in (reshape, transpose, expand_dims, squeeze, broadcast_to):
+    _prim._set_jvp(linear_jvp(_prim))
+concatenate._set_jvp(_concatenate_jvp)
+stack._set_jvp(_stack_jvp)

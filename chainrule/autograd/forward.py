@@ -1,0 +1,112 @@
+"""Forward mode: tangents pushed through a recorded graph by the JVP rules.
+
+The primal computation is recorded as usual; tangents then flow in evaluation
+order, inputs to outputs: each node's output tangent is the sum, over its
+inputs, of the primitive's JVP rule applied to that input's tangent. No reverse
+pass is involved, and one recorded graph can carry many tangents (``jacfwd``
+pushes one per input element through the same graph).
+
+As in the backward engine, rules run on raw arrays unless the result must be
+differentiable again (``create_graph``); then they run on Tensors and are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.autograd.engine import recorded_args
+from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.node import Node
+from chainrule.tensor import Tensor
+
+
+def _vertex(t: Tensor) -> Any:
+    return t._node or t
+
+
+class ForwardPlan:
+    """The part of a graph between some inputs and outputs, in evaluation order.
+
+    Built once; :meth:`push` then carries any number of tangents through it.
+    """
+
+    def __init__(self, outputs: Sequence[Tensor], inputs: Sequence[Tensor]) -> None:
+        self.outputs = list(outputs)
+        self.inputs = list(inputs)
+        self.input_ids = [id(_vertex(x)) for x in inputs]
+        stop = set(self.input_ids)
+        # Output arrays by vertex: a node's output is its consumers' saved input.
+        self.values: dict[int, np.ndarray] = {id(_vertex(o)): o.data for o in outputs}
+        self.order: list[Node] = []
+        visited: set[int] = set()
+        stack: list[tuple[Any, bool]] = [(_vertex(o), False) for o in outputs if o.requires_grad]
+        while stack:
+            v, expanded = stack.pop()
+            if expanded:
+                self.order.append(v)
+                continue
+            if id(v) in visited or type(v) is not Node or id(v) in stop:
+                continue
+            visited.add(id(v))
+            if v.args is None:
+                raise RuntimeError(
+                    f"forward mode: the values saved by '{v.prim.name}' were released by a "
+                    "backward pass; compute the function again"
+                )
+            stack.append((v, True))
+            for p, a in zip(v.parents, v.args):
+                if p is not None:
+                    self.values[id(p)] = a
+                    if id(p) not in visited:
+                        stack.append((p, False))
+
+    def push(self, tangents: Sequence[Any], create_graph: bool = False) -> list[Any]:
+        """Output tangents (None where an output does not depend on the inputs)."""
+        if create_graph:
+            previous = GradMode.enabled
+            GradMode.enabled = True
+            try:
+                return self._push(tangents, True)
+            finally:
+                GradMode.enabled = previous
+        return self._push(tangents, False)
+
+    def _push(self, tangents: Sequence[Any], create_graph: bool) -> list[Any]:
+        tans: dict[int, Any] = {}
+        for k, t in zip(self.input_ids, tangents):
+            if t is not None:
+                tans[k] = t if k not in tans else tans[k] + t
+        for v in self.order:
+            total = None
+            jvps = v.prim.jvps
+            params = v.params
+            if create_graph:
+                call_args, ans = recorded_args(v)
+            else:
+                call_args, ans = v.args, v.ans
+            for i, p in enumerate(v.parents):
+                if p is None:
+                    continue
+                t = tans.get(id(p))
+                if t is None:
+                    continue
+                if jvps is None:
+                    raise NotImplementedError(
+                        f"forward mode: primitive '{v.prim.name}' has no jvp rule; "
+                        "declare one with defjvp"
+                    )
+                rule = jvps[i]
+                c = rule(t, ans, *call_args, **params) if params else rule(t, ans, *call_args)
+                if c is not None:
+                    total = c if total is None else total + c
+            if total is not None:
+                out = self.values[id(v)]
+                if total.shape != out.shape:
+                    total = np.broadcast_to(total, out.shape)
+                if total.dtype != out.dtype:
+                    total = total.astype(out.dtype)
+                tans[id(v)] = total
+        return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]
