@@ -60,15 +60,18 @@ neg = Primitive(
 
 
 def _pow_base_vjp(g, ans, x, y):
-    # d(x^y)/dx = y x^(y-1); a zero exponent has zero derivative even at x = 0,
-    # where y x^(y-1) would be 0 * inf.
+    # d(x^y)/dx = y x^(y-1). A constant zero exponent has zero derivative even at
+    # x = 0, where y x^(y-1) would be 0 * inf.
     if type(y) is int or type(y) is float:
         if y == 0:
             return g * 0
         if y == 2:
             return g * (x * 2)
         return g * (y * x ** (y - 1))
-    return np.where(y == 0, 0, g * (y * x ** (y - 1)))
+    # At x = y = 0, y x^(y-1) is 0 * inf; the base 1 gives 0 there and leaves
+    # the dependence on y intact (its derivative in y must not be cut off).
+    base = np.where((x == 0) & (y == 0), 1, x)
+    return g * (y * base ** (y - 1))
 
 
 def _pow_exponent_vjp(g, ans, x, y):

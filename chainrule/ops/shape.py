@@ -24,7 +24,8 @@ reshape = Primitive(
 def _transpose_vjp(g, ans, x, axes=None):
     if axes is None:
         return g.transpose()
-    return g.transpose(tuple(np.argsort(axes)))
+    # The inverse permutation; axes may be negative, as NumPy allows.
+    return g.transpose(tuple(int(i) for i in np.argsort([a % x.ndim for a in axes])))
 
 
 transpose = Primitive(
