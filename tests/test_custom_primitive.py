@@ -14,6 +14,7 @@ def softplus(x):
 
 # Written with NumPy functions: arrays in a plain pass, Tensors under create_graph.
 softplus.defvjp(lambda g, ans, x: g / (1 + np.exp(-x)))
+softplus.defjvp(lambda t, ans, x: t / (1 + np.exp(-x)))
 
 
 @cr.primitive(saves_ans=True, formula=("y*x^(y-1)", "x^y*log(x)"))
@@ -70,3 +71,17 @@ def test_constructing_a_primitive_directly():
     x = cr.tensor(2.0, requires_grad=True)
     cube(x).backward()
     assert x.grad.item() == 12.0
+
+
+def test_custom_primitive_in_forward_mode():
+    x = np.array([-1.0, 0.5])
+    out, tangent = cr.jvp(softplus, (x,), (np.array([1.0, 2.0]),))
+    np.testing.assert_allclose(tangent.data, np.array([1.0, 2.0]) / (1 + np.exp(-x)))
+    hess = cr.hessian(lambda t: softplus(t).sum())(x)
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(hess.data, np.diag(s * (1 - s)))
+
+
+def test_forward_mode_without_a_jvp_rule_says_so():
+    with pytest.raises(NotImplementedError, match="'scaled_pow' has no jvp rule"):
+        cr.jvp(lambda a: scaled_pow(a, 2.0), (np.ones(2),), (np.ones(2),))

@@ -116,9 +116,14 @@ def test_jvp_matches_vjp_and_finite_differences(name, shape, seed):
     assert tangent.shape == out.shape and tangent.dtype == out.dtype
 
 
-def test_every_differentiable_primitive_has_a_jvp_rule():
-    missing = [n for n, p in cr.PRIMITIVES.items() if p.differentiable and p.jvps is None]
-    assert not [n for n in missing if not n.startswith("test_")]
+def test_every_differentiable_builtin_primitive_has_a_jvp_rule():
+    builtins = [
+        p
+        for p in cr.PRIMITIVES.values()
+        if not isinstance(p, cr.UserPrimitive) and not p.name.startswith("test_")
+    ]
+    assert len(builtins) > 30
+    assert [p.name for p in builtins if p.differentiable and p.jvps is None] == []
 
 
 def test_float32_tangents_stay_float32():
