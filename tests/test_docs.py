@@ -3,6 +3,7 @@
 import doctest
 import importlib
 import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,16 @@ def test_readme_quick_start_has_exactly_two_setup_commands():
     ]
 
 
-@pytest.mark.parametrize("name", ["chainrule", "chainrule.tensor", "chainrule.gradcheck"])
+def test_transforms_example_runs(capsys):
+    runpy.run_path(str(README.parent / "examples" / "transforms.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "d^3 sigma/dz^3 at 0.5: -0.0963567563" in out
+    assert "jacobian (reverse) == jacfwd (forward): True" in out
+
+
+@pytest.mark.parametrize(
+    "name", ["chainrule", "chainrule.tensor", "chainrule.gradcheck", "chainrule.func"]
+)
 def test_docstring_examples(name):
     # import_module, because chainrule.tensor the attribute is the function cr.tensor
     result = doctest.testmod(importlib.import_module(name))
