@@ -126,36 +126,48 @@ def run_backward(
 
 
 def _run(roots, seeds, retain_graph, create_graph, inputs):
-    # Vertices are Nodes, or leaf Tensors (which have no node).
-    grads: dict[int, Any] = {}
+    # Vertices are Nodes, or leaf Tensors (which have no node). The pass keeps its
+    # per-node state (consumers still to report, gradient summed so far) on the
+    # nodes themselves, tagged with a token unique to the pass; leaves use dicts.
+    token = object()
+    leaf_grads: dict[int, Any] = {}
+    leaf_uses: dict[int, int] = {}
     start: list[Any] = []
     for t, seed in zip(roots, seeds):
-        v = t._node or t
-        k = id(v)
-        if k in grads:
-            grads[k] = grads[k] + seed
+        v = t._node
+        if v is None:
+            k = id(t)
+            if k in leaf_grads:
+                leaf_grads[k] = leaf_grads[k] + seed
+            else:
+                leaf_grads[k] = seed
+                start.append(t)
+        elif v.mark is token:
+            v.gsum = v.gsum + seed
         else:
-            grads[k] = seed
+            v.mark = token
+            v.pending = 0
+            v.gsum = seed
             start.append(v)
 
-    # Loop 1: count the uses of every vertex reachable from the roots.
-    deps: dict[int, int] = {}
-    root_ids = set(grads)
-    stack = list(start)
+    # Loop 1: count the consumers of every vertex reachable from the roots.
+    stack = [v for v in start if type(v) is Node]
     while stack:
         v = stack.pop()
-        if type(v) is not Node:
-            continue
         for p in v.parents:
             if p is None:
                 continue
-            k = id(p)
-            if k in deps:
-                deps[k] += 1
-            else:
-                deps[k] = 1
-                if k not in root_ids:
+            if type(p) is Node:
+                if p.mark is token:
+                    p.pending += 1
+                else:
+                    p.mark = token
+                    p.pending = 1
+                    p.gsum = None
                     stack.append(p)
+            else:
+                k = id(p)
+                leaf_uses[k] = leaf_uses.get(k, 0) + 1
 
     wanted = None
     captured: dict[int, Any] = {}
@@ -166,12 +178,18 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
     fresh: set[int] = {id(s) for s in seeds}
 
     # Loop 2: propagate in an order where every consumer comes before its inputs.
-    ready = [v for v in start if id(v) not in deps]
+    ready = [
+        v
+        for v in start
+        if (v.pending == 0 if type(v) is Node else id(v) not in leaf_uses)
+    ]
+    pop = ready.pop
+    push = ready.append
     while ready:
-        v = ready.pop()
-        k = id(v)
-        g = grads.pop(k, None)
+        v = pop()
         if type(v) is not Node:  # a leaf tensor
+            k = id(v)
+            g = leaf_grads.pop(k, None)
             if g is None:
                 continue
             extra = v._extra
@@ -183,16 +201,20 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
                 captured[k] = g
             continue
 
+        g = v.gsum
+        v.gsum = None
         args = v.args
         parents = v.parents
         if g is not None:
             if v.extra is not None:
                 g = _node_extras(v, g, create_graph, wanted, fresh)
-            if wanted is not None and k in wanted:
-                captured[k] = g
+            if wanted is not None and id(v) in wanted:
+                captured[id(v)] = g
             if args is None:
                 raise _released_error(v)
-            vjps = v.prim.vjps
+            prim = v.prim
+            vjps = prim.vjps
+            exact = prim.exact
             params = v.params
             if create_graph:
                 call_args, ans = recorded_args(v)
@@ -201,25 +223,33 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
         for i, p in enumerate(parents):
             if p is None:
                 continue
+            gi = None
             if g is not None:
                 rule = vjps[i]
                 gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
-                if gi is not None:
+                if gi is not None and not exact:
                     a = args[i]
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype != a.dtype:
                         gi = gi.astype(a.dtype)
-                    pk = id(p)
-                    if pk in grads:
-                        grads[pk] = grads[pk] + gi
-                    else:
-                        grads[pk] = gi
-            pk = id(p)
-            n = deps[pk] - 1
-            deps[pk] = n
-            if n == 0:
-                ready.append(p)
+            if type(p) is Node:
+                if gi is not None:
+                    acc = p.gsum
+                    p.gsum = gi if acc is None else acc + gi
+                n = p.pending - 1
+                p.pending = n
+                if n == 0:
+                    push(p)
+            else:
+                k = id(p)
+                if gi is not None:
+                    acc = leaf_grads.get(k)
+                    leaf_grads[k] = gi if acc is None else acc + gi
+                n = leaf_uses[k] - 1
+                leaf_uses[k] = n
+                if n == 0:
+                    push(p)
         if not retain_graph:
             v.args = None
             v.ans = None

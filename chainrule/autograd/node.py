@@ -27,9 +27,23 @@ class Node:
         ans: the forward output when the primitive's rule needs it, else None.
         params: keyword parameters of the primitive (axis, shape, ...), or None.
         extra: rarely used per-node state (hooks, retain_grad, a display name), or None.
+        mark, pending, gsum: scratch state of a backward pass (which pass visited the
+            node, how many consumers have yet to send their gradient, and its sum).
     """
 
-    __slots__ = ("prim", "parents", "args", "ans", "params", "extra", "__weakref__")
+    __slots__ = (
+        "prim",
+        "parents",
+        "args",
+        "ans",
+        "params",
+        "extra",
+        # Scratch state of the backward pass that is visiting the node (see engine):
+        "mark",
+        "pending",
+        "gsum",
+        "__weakref__",
+    )
 
     def __init__(self, prim: Any, parents: tuple, args: tuple, ans: Any, params: Any) -> None:
         self.prim = prim
@@ -38,6 +52,7 @@ class Node:
         self.ans = ans
         self.params = params
         self.extra = None
+        self.mark = None
 
     @property
     def released(self) -> bool:

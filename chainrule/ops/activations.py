@@ -23,6 +23,7 @@ sigmoid = Primitive(
     vjp=lambda g, ans, x: g * (ans * (1 - ans)),
     jvp=lambda t, ans, x: t * (ans * (1 - ans)),
     formula="sigmoid(x)*(1-sigmoid(x))",
+    exact=True,
     saves_ans=True,
     doc="The logistic function 1 / (1 + e^-x), computed stably.",
 )
@@ -39,6 +40,7 @@ relu = Primitive(
     vjp=lambda g, ans, x: np.where(ans > 0, g, 0),
     jvp=lambda t, ans, x: np.where(ans > 0, t, 0),
     formula="[x>0]",
+    exact=True,
     saves_ans=True,
     doc="max(x, 0).",
 )

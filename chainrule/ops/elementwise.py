@@ -55,6 +55,7 @@ neg = Primitive(
     vjp=lambda g, ans, x: -g,
     jvp=lambda t, ans, x: -t,
     formula="-1",
+    exact=True,
     doc="-x.",
 )
 
@@ -98,7 +99,14 @@ pow = Primitive(  # noqa: A001 - the operator's name
 # with the tangent t in place of the upstream gradient g.
 def _diagonal(name, forward, rule, formula, doc, saves_ans=False):
     return Primitive(
-        name, forward, vjp=rule, jvp=rule, formula=formula, saves_ans=saves_ans, doc=doc
+        name,
+        forward,
+        vjp=rule,
+        jvp=rule,
+        formula=formula,
+        saves_ans=saves_ans,
+        exact=True,
+        doc=doc,
     )
 
 

@@ -81,6 +81,7 @@ class Primitive:
         "saves_ans",
         "differentiable",
         "variadic",
+        "exact",
         "doc",
     )
 
@@ -95,6 +96,7 @@ class Primitive:
         saves_ans: bool = False,
         differentiable: bool = True,
         variadic: bool = False,
+        exact: bool = False,
         doc: str | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
@@ -106,6 +108,9 @@ class Primitive:
         self.saves_ans = saves_ans
         self.differentiable = differentiable
         self.variadic = variadic
+        # True when every rule returns exactly its input's shape and dtype, so the
+        # engine can skip its check (elementwise functions of one variable).
+        self.exact = exact
         self.vjps: Any = None
         self.jvps: Any = None
         self.formulas = (formula,) if isinstance(formula, str) else tuple(formula or ())
