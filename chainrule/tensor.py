@@ -366,6 +366,81 @@ def binary(prim: Any, x: Any, y: Any) -> Tensor:
     return _wrap(out, None)
 
 
+def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
+    """:func:`unary` specialised to one primitive: the function behind ``t.exp()``,
+    ``-t`` and the like. Everything the hot path needs is bound once, here."""
+    forward = prim.forward
+    saves_ans = prim.saves_ans
+
+    def op(x: Tensor) -> Tensor:
+        data = x.data
+        try:
+            out = forward(data)
+        except (ValueError, TypeError) as exc:
+            raise _forward_error(prim, (data,), exc) from None
+        if type(out) is not ndarray:
+            out = _asarray(out)
+        t = _new(Tensor)
+        t.data = out
+        t.grad = None
+        t._extra = None
+        if x._requires_grad and GradMode.enabled:
+            t._node = Node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
+            t._requires_grad = True
+        else:
+            t._node = None
+            t._requires_grad = False
+        return t
+
+    op.__name__ = prim.name
+    op.__doc__ = prim.doc
+    return op
+
+
+def binary_op(prim: Any, reflected: bool = False) -> Callable[[Any, Any], Tensor]:
+    """:func:`binary` specialised to one primitive: the function behind ``a + b`` and
+    the like (``reflected``: behind ``b.__radd__(a)``, arguments swapped)."""
+    forward = prim.forward
+    saves_ans = prim.saves_ans
+
+    def op(x: Any, y: Any) -> Tensor:
+        if reflected:
+            x, y = y, x
+        if isinstance(x, Tensor):
+            xd = x.data
+            xp = (x._node or x) if x._requires_grad else None
+        else:
+            xd = x
+            xp = None
+        if isinstance(y, Tensor):
+            yd = y.data
+            yp = (y._node or y) if y._requires_grad else None
+        else:
+            yd = y
+            yp = None
+        try:
+            out = forward(xd, yd)
+        except (ValueError, TypeError) as exc:
+            raise _forward_error(prim, (xd, yd), exc) from None
+        if type(out) is not ndarray:
+            out = _asarray(out)
+        t = _new(Tensor)
+        t.data = out
+        t.grad = None
+        t._extra = None
+        if (xp is not None or yp is not None) and GradMode.enabled:
+            t._node = Node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
+            t._requires_grad = True
+        else:
+            t._node = None
+            t._requires_grad = False
+        return t
+
+    op.__name__ = prim.name
+    op.__doc__ = prim.doc
+    return op
+
+
 def name(t: Tensor, label: str) -> Tensor:
     """Give ``t`` a display name (used by explanations and graph drawings); returns ``t``.
 

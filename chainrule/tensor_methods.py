@@ -15,29 +15,10 @@ from chainrule import functions as F
 from chainrule.ops import activations as _act
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
-from chainrule.tensor import FUNCTION_RULES, UFUNC_RULES, Tensor, apply, binary, unary
+from chainrule.tensor import FUNCTION_RULES, UFUNC_RULES, Tensor, apply, binary_op, unary_op
 
-
-def _unary_method(prim: Any) -> Any:
-    def method(self: Tensor) -> Tensor:
-        return unary(prim, self)
-
-    method.__name__ = prim.name
-    method.__doc__ = prim.doc
-    return method
-
-
-def _binary_method(prim: Any, reflected: bool = False) -> Any:
-    if reflected:
-
-        def method(self: Tensor, other: Any) -> Tensor:
-            return binary(prim, other, self)
-    else:
-
-        def method(self: Tensor, other: Any) -> Tensor:
-            return binary(prim, self, other)
-
-    return method
+_unary_method = unary_op
+_binary_method = binary_op
 
 
 def _compare(prim: Any) -> Any:
