@@ -1,0 +1,135 @@
+"""Pieces every format shares: the chain of each input, written out, and the notes."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chainrule.explain import expr as E
+from chainrule.explain.i18n import labels
+from chainrule.explain.model import Local, is_scalar, summarize
+from chainrule.explain.trace import Vertex
+
+if TYPE_CHECKING:
+    from chainrule.explain.core import Explanation
+
+
+def width(s: str) -> int:
+    """Columns ``s`` takes in a terminal (Hangul and other wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def pad(s: str, n: int, right: bool = False) -> str:
+    fill = " " * max(0, n - width(s))
+    return fill + s if right else s + fill
+
+
+def num(v: Any) -> str:
+    return summarize(v, 10)
+
+
+def factor(e: E.Expr, printer=E.to_pretty) -> str:
+    """A formula as one factor of a product: parenthesized unless it is an atom."""
+    s = printer(e)
+    atom = isinstance(e, (E.Var, E.Call)) or isinstance(e, E.Num) and e.value >= 0
+    if isinstance(e, E.Opaque):
+        atom = " " not in s
+    return s if atom else f"({s})"
+
+
+def value_factor(v: Any) -> str:
+    s = num(v)
+    return f"({s})" if s.startswith("-") else s
+
+
+@dataclass
+class Chain:
+    """d output / d input written out, for one input."""
+
+    input: str
+    count: int  # number of paths
+    paths: list[list[tuple[Vertex, Local]]]
+    seed_order: bool  # a single path of one-input nodes: write it as the seed does
+
+    @property
+    def complete(self) -> bool:
+        return self.count == len(self.paths)
+
+
+def chains(ex: Explanation) -> list[Chain]:
+    out = []
+    for name in ex.inputs:
+        count, found = ex.paths(name)
+        seed_order = (
+            count == 1 and bool(found[0]) and all(len(v.var_inputs) == 1 for v, _ in found[0])
+        )
+        out.append(Chain(name, count, found, seed_order))
+    return out
+
+
+def ordered(chain: Chain, path: list[tuple[Vertex, Local]]) -> list[tuple[Vertex, Local]]:
+    """The seed writes f'(z) g'(f) h'(g) i'(h): from the input up to the output."""
+    return list(reversed(path)) if chain.seed_order else path
+
+
+def partial(out: str, of: str, wrt: str, occurrence: int = 0) -> str:
+    tail = f"[{occurrence}]" if occurrence else ""
+    return f"∂{of}/∂{wrt}{tail}"
+
+
+def composition(ex: Explanation, limit: int = 72) -> str | None:
+    """The seed's ``i(h(g(f(z))))``: the output as nested functions of the inputs."""
+    if ex.root is None or ex.root.is_leaf:
+        return None
+    memo: dict[int, str] = {}
+    for s in ex.steps:
+        v = s.vertex
+        if v.is_leaf:
+            memo[id(v)] = v.name
+            continue
+        seen: list[str] = []
+        for _, a in v.var_inputs:
+            t = memo[id(a)]
+            if t not in seen:
+                seen.append(t)
+        text = f"{v.name}({', '.join(seen)})"
+        if len(text) > limit:
+            return None
+        memo[id(v)] = text
+    return memo.get(id(ex.root))
+
+
+def inputs_text(ex: Explanation) -> str:
+    return ", ".join(f"{n} = {num(x)}" for n, x in ex.inputs.items())
+
+
+def notes(ex: Explanation, lang: str) -> list[str]:
+    L = labels(lang)
+    out = []
+    if "array_output" in ex.notes:
+        out.append(L["array_output"].format(shape=tuple(np.shape(ex.value))))
+    if not ex.scalar:
+        out.append(L["arrays_note"])
+    if "non_finite" in ex.notes:
+        out.append(L["non_finite"])
+    if "hooks" in ex.notes:
+        out.append(L["hooks"])
+    sym = ex.symbolic
+    if sym is not None and sym.ok:
+        for what in sym.mismatches:
+            out.append(L["formula_mismatch"].format(what=what))
+    return out
+
+
+def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
+    L = labels(lang)
+    c = ex.check
+    key = "check_ok" if c.ok else "check_bad"
+    return c.ok, L[key].format(err=f"{c.max_abs_error:.1e}", checked=c.checked, total=c.total)
+
+
+def scalar_chain(ex: Explanation) -> bool:
+    return all(is_scalar(s.vertex.value) for s in ex.steps)

@@ -1,0 +1,62 @@
+"""The explanation in Markdown: the node table, and the math as ``$$`` LaTeX blocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chainrule.explain import expr as E
+from chainrule.explain.i18n import labels
+from chainrule.explain.render_common import check_line, composition, inputs_text, notes, num
+from chainrule.explain.render_latex import _latex_comp, chain_block, decomposition, local_cases
+from chainrule.explain.render_text import multivariate_lines, table_rows
+
+if TYPE_CHECKING:
+    from chainrule.explain.core import Explanation
+
+
+def _cell(s: str, code: bool = False) -> str:
+    s = s.replace("|", "\\|")
+    if code and s:
+        return f"`{s}`"
+    return s
+
+
+def render(ex: Explanation, lang: str) -> str:
+    L = labels(lang)
+    out = [f"### {L['explain']} `{ex.title}` ({L['at']} {inputs_text(ex)})", ""]
+    comp = composition(ex)
+    if ex.nodes:
+        out += [f"**{L['decomposition']}**", "", "$$", decomposition(ex), "$$", ""]
+        if comp:
+            rhs = f" = {E.to_latex(ex.expression)}" if ex.expression is not None else ""
+            out += ["$$", f"{_latex_comp(comp)}{rhs} = {num(ex.value)}", "$$", ""]
+        out += [f"**{L['local_derivatives']}**", "", "$$", local_cases(ex), "$$", ""]
+    out += [f"**{L['table']}**", ""]
+    header, rows = table_rows(ex, lang)
+    out.append("| " + " | ".join(_cell(h) for h in header) + " |")
+    out.append("|" + "|".join([":--", ":--", "--:", ":--", "--:", "--:", ":--"]) + "|")
+    for r in rows:
+        cells = [_cell(r[0]), _cell(r[1], True), _cell(r[2]), _cell(r[3], True)]
+        cells += [_cell(c) for c in r[4:]]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", f"**{L['chain']}**", ""]
+    for block in chain_block(ex, lang):
+        out += ["$$", block, "$$", ""]
+    multi = multivariate_lines(ex, lang)
+    if multi:
+        out += [f"**{multi[0]}**", ""]
+        out += [f"- `{line.strip()}`" for line in multi[1:]]
+        out.append("")
+    sym = ex.symbolic
+    if sym is not None and not sym.ok:
+        text = (
+            L["sympy_missing"]
+            if sym.reason == "missing"
+            else L["sympy_skipped"].format(why=sym.reason)
+        )
+        out += [f"*{L['symbolic']}: {text}*", ""]
+    ok, text = check_line(ex, lang)
+    out += [f"**{L['check']}**: {'✓' if ok else '✗'} {text}"]
+    for n in notes(ex, lang):
+        out.append(f"- {n}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,134 @@
+"""`chainrule explain`: every format, --at, --out (atomic), --lang, and clean errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chainrule.cli import main
+from chainrule.commands.explain import parse_value, write_atomic
+from chainrule.explain.render_dot import find_dot
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_is_the_seed(capsys):
+    code, out, err = run(capsys)
+    assert code == 0 and err == ""
+    assert out == run(capsys, "explain", "1/(1+exp(-z))", "--at", "z=0.5")[1]
+    assert "i(h(g(f(z)))) = 1/(1 + e^-z) = 0.6224593312" in out
+    assert "σ(z)(1 - σ(z))" in out
+
+
+def test_the_seed_at_another_point(capsys):
+    code, out, _ = run(capsys, "explain", "--at", "z=0")
+    assert code == 0 and "= 0.25\n" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "html", "dot", "json"])
+def test_every_format(capsys, fmt):
+    code, out, err = run(capsys, "explain", "x*x + sin(x)", "--at", "x=0.7", "--format", fmt)
+    assert code == 0 and err == ""
+    if fmt == "json":
+        d = json.loads(out)
+        assert d["gradients"]["x"] == pytest.approx(2 * 0.7 + 0.7648421872844885)
+        assert [n["name"] for n in d["nodes"]] == ["f", "g", "h"]
+    elif fmt == "html":
+        assert out.startswith("<!DOCTYPE html>") and "<math" in out
+    elif fmt == "dot":
+        assert out.startswith("digraph")
+    elif fmt == "latex":
+        assert "\\begin{cases}" in out
+    else:
+        assert "2.164842187" in out
+
+
+@pytest.mark.skipif(find_dot() is None, reason="no Graphviz renderer (dot or graphviz-pure)")
+def test_svg(capsys, tmp_path):
+    target = tmp_path / "seed.svg"
+    code, out, err = run(capsys, "explain", "--format", "svg", "--out", str(target))
+    assert code == 0 and out == "" and err == ""
+    assert "<svg" in target.read_text(encoding="utf-8")
+
+
+def test_arrays_on_the_command_line(capsys):
+    code, out, _ = run(
+        capsys, "explain", "sum(w*x)", "--at", "w=[1, 2, 3]", "--at", "x=4,5,6", "-f", "json"
+    )
+    d = json.loads(out)
+    assert code == 0 and d["gradients"] == {"w": [4.0, 5.0, 6.0], "x": [1.0, 2.0, 3.0]}
+    assert parse_value("[[1, 2], [3, 4]]") == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_korean(capsys):
+    code, out, _ = run(capsys, "explain", "--lang", "ko")
+    assert code == 0 and "연쇄 법칙" in out and "국소 미분" in out
+
+
+def test_out_writes_atomically(capsys, tmp_path):
+    target = tmp_path / "seed.md"
+    target.write_text("old", encoding="utf-8")
+    code, out, _ = run(capsys, "explain", "-f", "markdown", "-o", str(target))
+    assert code == 0 and out == ""
+    assert "∂i/∂h = -1/h^2" in target.read_text(encoding="utf-8")
+    assert sorted(os.listdir(tmp_path)) == ["seed.md"]  # no temporary file left
+
+
+def test_write_atomic_leaves_the_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "a.txt"
+    target.write_text("old", encoding="utf-8")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(target, b"new")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["explain", "exp("], "chainrule explain: unexpected end of expression at column 5\n"),
+        (["explain", "x +* 1", "--at", "x=1"], "at column 4"),
+        (["explain", "x + y", "--at", "x=1"], "no value for 'y'"),
+        (["explain", "x", "--at", "x"], "--at expects NAME=VALUE"),
+        (["explain", "x", "--at", "x=abc"], "not a number: 'abc'"),
+        (["explain", "x", "--at", 'x=[1, "a"]'], "not a number"),
+        (["explain", "x", "--at", "x=1", "--at", "x=2"], "gives 'x' twice"),
+        (["explain", "x", "--at", "x=1", "--at", "q=2"], "'q' does not appear"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unwritable_out(capsys, tmp_path):
+    code, _, err = run(capsys, "explain", "-o", str(tmp_path / "missing" / "x.txt"))
+    assert code == 1 and err.startswith("chainrule explain: cannot write")
+
+
+def test_as_a_program_no_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule", "explain", "exp("],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    assert done.returncode == 2
+    assert done.stderr == "chainrule explain: unexpected end of expression at column 5\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule"], capture_output=True, text=True, encoding="utf-8"
+    )
+    assert done.returncode == 0 and "0.2350037122" in done.stdout
