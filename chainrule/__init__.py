@@ -8,9 +8,10 @@
 0.235004
 """
 
-from chainrule import autograd
+from chainrule import autograd, data, nn, optim  # training: layers, optimizers, data
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.explain import ExplainError, Explanation, explain, graph
 from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
 from chainrule.functions import (
     abs,
@@ -59,7 +60,9 @@ from chainrule.functions import (
     zeros_like,
 )
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from chainrule.nn.rng import manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
+from chainrule.serialization import CheckpointError, load, save
 from chainrule.tensor import Tensor, name, name_of, tensor
 
 float16, float32, float64 = "float16", "float32", "float64"
@@ -68,40 +71,42 @@ int32, int64, bool_ = "int32", "int64", "bool"
 __version__ = "0.1.0"
 
 __all__ = [
-    "vjp",
-    "value_and_grad",
-    "jvp",
-    "jacobian",
-    "jacfwd",
-    "hvp",
-    "hessian",
-    "gradgradcheck",
-    "grad",
-    "GradcheckError",
-    "PRIMITIVES",
-    "Primitive",
-    "Tensor",
-    "UserPrimitive",
     "abs",
     "add",
     "arange",
     "astype",
     "autograd",
     "broadcast_to",
+    "CheckpointError",
     "clip",
     "concatenate",
     "cos",
+    "data",
     "divide",
     "enable_grad",
     "exp",
     "expand_dims",
+    "explain",
+    "ExplainError",
+    "Explanation",
     "full",
     "getitem",
+    "grad",
     "gradcheck",
+    "GradcheckError",
+    "gradgradcheck",
+    "graph",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacfwd",
+    "jacobian",
+    "jvp",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
+    "manual_seed",
     "matmul",
     "max",
     "maximum",
@@ -112,14 +117,19 @@ __all__ = [
     "name",
     "name_of",
     "negative",
+    "nn",
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "power",
+    "Primitive",
     "primitive",
+    "PRIMITIVES",
     "prod",
     "relu",
     "reshape",
+    "save",
     "set_grad_enabled",
     "sigmoid",
     "sin",
@@ -131,8 +141,12 @@ __all__ = [
     "sum",
     "swapaxes",
     "tanh",
+    "Tensor",
     "tensor",
     "transpose",
+    "UserPrimitive",
+    "value_and_grad",
+    "vjp",
     "where",
     "zeros",
     "zeros_like",

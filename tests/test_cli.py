@@ -7,10 +7,12 @@ from chainrule.cli import main
 
 
 def test_default_run_prints_the_chain(capsys):
+    # the default command is `explain` of the seed's sigmoid at z = 0.5
     assert main([]) == 0
     out = capsys.readouterr().out
-    assert "i = 1/h" in out and "g'(f) = e^f" in out
-    assert "0.2350037122" in out  # sigma(0.5)(1 - sigma(0.5)), three ways
+    assert "i = 1/h" in out and "∂g/∂f = e^f" in out
+    assert "f'(z) · g'(f) · h'(g) · i'(h)" in out
+    assert "0.2350037122" in out  # sigma(0.5)(1 - sigma(0.5))
 
 
 def test_sigmoid_subcommand_at_several_points(capsys):

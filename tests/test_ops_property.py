@@ -163,8 +163,9 @@ SEEDS = st.integers(0, 2**32 - 1)
 
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def uniform(lo, hi):
@@ -424,11 +425,13 @@ def test_clip(data, bshapes, dtypes, form, seed):
     elif form == "scalars":
         check_op(lambda a: cr.clip(a, -1.3, 1.7), lambda a: np.clip(a, -1.3, 1.7), [x], seed=seed)
     elif form == "lo_only":
-        check_op(lambda a, b: cr.clip(a, b, None), lambda a, b: np.clip(a, b, None), [x, lo],
-                 seed=seed)
+        check_op(
+            lambda a, b: cr.clip(a, b, None), lambda a, b: np.clip(a, b, None), [x, lo], seed=seed
+        )
     else:
-        check_op(lambda a, c: cr.clip(a, None, c), lambda a, c: np.clip(a, None, c), [x, hi],
-                 seed=seed)
+        check_op(
+            lambda a, c: cr.clip(a, None, c), lambda a, c: np.clip(a, None, c), [x, hi], seed=seed
+        )
 
 
 @FEW
@@ -535,8 +538,9 @@ def _slices_along(x, axes):
     keepdims=st.booleans(),
     seed=SEEDS,
 )
-def test_extremum_reduction_ties_share_the_gradient_evenly(name, data, shape, dtype, keepdims,
-                                                           seed):
+def test_extremum_reduction_ties_share_the_gradient_evenly(
+    name, data, shape, dtype, keepdims, seed
+):
     # Values from {-1, 0, 1}: ties are frequent.
     x = data.draw(arrays(shape, st.sampled_from([-1.0, 0.0, 1.0]), dtype), label="x")
     axis = data.draw(axes_for(len(shape)), label="axis")
@@ -557,9 +561,7 @@ def test_extremum_reduction_ties_share_the_gradient_evenly(name, data, shape, dt
         hit = rows[r] == (rows[r].max() if name == "max" else rows[r].min())
         expected_rows[r, hit] = g_rows[r] / hit.sum()
     moved_shape = kept_shape + tuple(x.shape[a] for a in axes)
-    expected = np.transpose(
-        expected_rows.reshape(moved_shape), np.argsort(kept + list(axes))
-    )
+    expected = np.transpose(expected_rows.reshape(moved_shape), np.argsort(kept + list(axes)))
     assert t.grad.shape == x.shape and t.grad.dtype == dtype
     np.testing.assert_allclose(t.grad.data, expected, rtol=1e-6, atol=1e-7)
 
@@ -588,10 +590,8 @@ def test_elementwise_extremum_ties_split_half_and_half(name, data, bshapes, dtyp
     tie = bx == by
     share_x = np.where(x_wins, 1.0, np.where(tie, 0.5, 0.0))
     share_y = np.where(~x_wins & ~tie, 1.0, np.where(tie, 0.5, 0.0))
-    np.testing.assert_allclose(tx.grad.data, reduce_to(g * share_x, x.shape), rtol=1e-6,
-                               atol=1e-6)
-    np.testing.assert_allclose(ty.grad.data, reduce_to(g * share_y, y.shape), rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(tx.grad.data, reduce_to(g * share_x, x.shape), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ty.grad.data, reduce_to(g * share_y, y.shape), rtol=1e-6, atol=1e-6)
     assert tx.grad.shape == x.shape and ty.grad.shape == y.shape
 
 
@@ -642,8 +642,9 @@ def test_clip_at_the_bounds_passes_the_gradient_to_x():
 def matmul_shapes(draw):
     m, k, n = (draw(st.integers(1, 4)) for _ in range(3))
     a_vec, b_vec = draw(st.booleans()), draw(st.booleans())
-    batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2,
-                                                   max_side=3))
+    batch = draw(
+        hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3)
+    )
     a_batch, b_batch = batch.input_shapes
     if draw(st.booleans()):  # plain matrices and vectors half of the time
         a_batch, b_batch = (), ()
@@ -674,8 +675,16 @@ def test_matmul(data, ab, dtypes, via, seed):
 
 @pytest.mark.parametrize(
     ("a_shape", "b_shape"),
-    [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 1, 2, 3), (5, 3, 2)),
-     ((3,), (2, 3, 4)), ((2, 4, 3), (3,)), ((1, 3), (3, 1))],
+    [
+        ((3,), (3,)),
+        ((3,), (3, 2)),
+        ((2, 3), (3,)),
+        ((2, 3), (3, 4)),
+        ((2, 1, 2, 3), (5, 3, 2)),
+        ((3,), (2, 3, 4)),
+        ((2, 4, 3), (3,)),
+        ((1, 3), (3, 1)),
+    ],
 )
 def test_matmul_each_kind_of_operand(a_shape, b_shape):
     rng = np.random.default_rng(0)
@@ -780,8 +789,7 @@ def test_transpose_with_negative_axes_on_a_matrix():
     seed=SEEDS,
 )
 def test_transpose_reverse_and_T(x, dtype, via, seed):
-    fn = {"T": lambda t: t.T, "transpose()": lambda t: t.transpose(),
-          "function": cr.transpose}[via]
+    fn = {"T": lambda t: t.T, "transpose()": lambda t: t.transpose(), "function": cr.transpose}[via]
     check_op(fn, lambda a: a.T, [x.astype(dtype)], seed=seed)
 
 
@@ -796,8 +804,13 @@ def test_swapaxes(data, shape, dtype, seed):
 
 
 @SOME
-@given(data=st.data(), shape=shapes(max_dims=3), dtype=DTYPES,
-       via=st.sampled_from(["function", "method", "numpy"]), seed=SEEDS)
+@given(
+    data=st.data(),
+    shape=shapes(max_dims=3),
+    dtype=DTYPES,
+    via=st.sampled_from(["function", "method", "numpy"]),
+    seed=SEEDS,
+)
 def test_expand_dims(data, shape, dtype, via, seed):
     x = data.draw(arrays(shape, uniform(-3, 3), dtype), label="x")
     nd = len(shape)
@@ -817,8 +830,13 @@ def test_expand_dims(data, shape, dtype, via, seed):
 
 
 @SOME
-@given(data=st.data(), shape=shapes(max_dims=4, max_side=2), dtype=DTYPES,
-       via=st.sampled_from(["function", "method", "numpy"]), seed=SEEDS)
+@given(
+    data=st.data(),
+    shape=shapes(max_dims=4, max_side=2),
+    dtype=DTYPES,
+    via=st.sampled_from(["function", "method", "numpy"]),
+    seed=SEEDS,
+)
 def test_squeeze(data, shape, dtype, via, seed):
     x = data.draw(arrays(shape, uniform(-3, 3), dtype), label="x")
     nd = len(shape)
@@ -852,8 +870,13 @@ def broadcast_pairs(draw):
 
 
 @SOME
-@given(data=st.data(), pair=broadcast_pairs(), dtype=DTYPES,
-       via=st.sampled_from(["function", "method", "numpy"]), seed=SEEDS)
+@given(
+    data=st.data(),
+    pair=broadcast_pairs(),
+    dtype=DTYPES,
+    via=st.sampled_from(["function", "method", "numpy"]),
+    seed=SEEDS,
+)
 def test_broadcast_to(data, pair, dtype, via, seed):
     shape, target = pair
     x = data.draw(arrays(shape, uniform(-3, 3), dtype), label="x")
@@ -882,8 +905,9 @@ def test_concatenate(data, base, count, via, seed):
         shape[axis] = data.draw(st.integers(1, 3), label=f"length {i}")
         xs.append(data.draw(arrays(tuple(shape), uniform(-3, 3), data.draw(DTYPES)), label=f"x{i}"))
     fn = cr.concatenate if via == "function" else np.concatenate
-    check_op(lambda *ts: fn(list(ts), axis=axis), lambda *a: np.concatenate(a, axis=axis), xs,
-             seed=seed)
+    check_op(
+        lambda *ts: fn(list(ts), axis=axis), lambda *a: np.concatenate(a, axis=axis), xs, seed=seed
+    )
 
 
 @SOME
@@ -897,11 +921,12 @@ def test_concatenate(data, base, count, via, seed):
 def test_stack(data, shape, count, via, seed):
     nd = len(shape)
     axis = data.draw(st.integers(-(nd + 1), nd), label="axis")
-    xs = [data.draw(arrays(shape, uniform(-3, 3), data.draw(DTYPES)), label=f"x{i}")
-          for i in range(count)]
+    xs = [
+        data.draw(arrays(shape, uniform(-3, 3), data.draw(DTYPES)), label=f"x{i}")
+        for i in range(count)
+    ]
     fn = cr.stack if via == "function" else np.stack
-    check_op(lambda *ts: fn(list(ts), axis=axis), lambda *a: np.stack(a, axis=axis), xs,
-             seed=seed)
+    check_op(lambda *ts: fn(list(ts), axis=axis), lambda *a: np.stack(a, axis=axis), xs, seed=seed)
 
 
 def test_concatenate_and_stack_mixed_dtypes_keep_each_gradient_dtype():
@@ -916,14 +941,16 @@ def test_concatenate_and_stack_mixed_dtypes_keep_each_gradient_dtype():
 @given(data=st.data(), shape=shapes(max_dims=3, max_side=4), dtype=DTYPES, seed=SEEDS)
 def test_getitem_basic(data, shape, dtype, seed):
     x = data.draw(arrays(shape, uniform(-3, 3), dtype), label="x")
-    index = data.draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True),
-                      label="index")
+    index = data.draw(
+        hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True), label="index"
+    )
     check_op(lambda t: t[index], lambda a: a[index], [x], seed=seed)
 
 
 @st.composite
 def integer_array_index(draw, shape):
     """An index with integer arrays (repeated entries likely), maybe mixed with slices."""
+
     def ints(n, size):
         return np.array(draw(st.lists(st.integers(-n, n - 1), min_size=size, max_size=size)))
 
@@ -962,8 +989,13 @@ def test_getitem_repeated_index_accumulates():
 
 
 @SOME
-@given(data=st.data(), shape=shapes(min_dims=1, max_dims=3), dtype=DTYPES,
-       mask_as_tensor=st.booleans(), seed=SEEDS)
+@given(
+    data=st.data(),
+    shape=shapes(min_dims=1, max_dims=3),
+    dtype=DTYPES,
+    mask_as_tensor=st.booleans(),
+    seed=SEEDS,
+)
 def test_getitem_boolean_mask(data, shape, dtype, mask_as_tensor, seed):
     x = data.draw(arrays(shape, uniform(-3, 3), dtype), label="x")
     lead = data.draw(st.integers(1, len(shape)), label="mask dims")
@@ -1014,10 +1046,18 @@ def test_second_derivative_elementwise(name, data, dtype, seed):
 BINARY_SECOND = {
     # name: (function, (df/dx, df/dy) in NumPy, x elements, y elements)
     "mul": (operator.mul, (lambda x, y: y, lambda x, y: x), uniform(-2, 2), uniform(-2, 2)),
-    "div": (operator.truediv, (lambda x, y: 1 / y, lambda x, y: -x / y**2), uniform(-2, 2),
-            signed(0.5, 2)),
-    "pow": (operator.pow, (lambda x, y: y * x ** (y - 1), lambda x, y: x**y * np.log(x)),
-            uniform(0.3, 2.5), uniform(-2, 2)),
+    "div": (
+        operator.truediv,
+        (lambda x, y: 1 / y, lambda x, y: -x / y**2),
+        uniform(-2, 2),
+        signed(0.5, 2),
+    ),
+    "pow": (
+        operator.pow,
+        (lambda x, y: y * x ** (y - 1), lambda x, y: x**y * np.log(x)),
+        uniform(0.3, 2.5),
+        uniform(-2, 2),
+    ),
 }
 
 

@@ -178,11 +178,7 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
     fresh: set[int] = {id(s) for s in seeds}
 
     # Loop 2: propagate in an order where every consumer comes before its inputs.
-    ready = [
-        v
-        for v in start
-        if (v.pending == 0 if type(v) is Node else id(v) not in leaf_uses)
-    ]
+    ready = [v for v in start if (v.pending == 0 if type(v) is Node else id(v) not in leaf_uses)]
     pop = ready.pop
     push = ready.append
     while ready:

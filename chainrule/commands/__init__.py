@@ -8,6 +8,8 @@ parser imports every command module, so a module imports its optional extras
 
 #: command name -> module under chainrule.commands; the first is the default.
 COMMANDS = {
+    "explain": "chainrule.commands.explain",
     "sigmoid": "chainrule.commands.sigmoid",
+    "train": "chainrule.commands.train",
 }
-DEFAULT_COMMAND = "sigmoid"
+DEFAULT_COMMAND = "explain"

@@ -1,0 +1,87 @@
+"""Neural networks: ``Module``, ``Parameter``, layers, losses, ``functional``, ``init``.
+
+Names, arguments, shapes and defaults are PyTorch's, so state dicts map one to one.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> _ = cr.nn.manual_seed(0)
+>>> model = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 3))
+>>> x = cr.tensor(np.ones((2, 4), dtype=np.float32))
+>>> loss = cr.nn.functional.cross_entropy(model(x), np.array([0, 2]))
+>>> loss.backward()
+>>> model[0].weight.grad.shape
+(8, 4)
+"""
+
+from chainrule.nn import functional, init, utils
+from chainrule.nn.layers import (
+    GELU,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    BCELoss,
+    BCEWithLogitsLoss,
+    Conv2d,
+    CrossEntropyLoss,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    L1Loss,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    MSELoss,
+    NLLLoss,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
+from chainrule.nn.parameter import Parameter
+from chainrule.nn.rng import default_generator, get_rng_state, manual_seed, set_rng_state
+
+__all__ = [
+    "GELU",
+    "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Identity",
+    "IncompatibleKeys",
+    "L1Loss",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxPool2d",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "default_generator",
+    "functional",
+    "get_rng_state",
+    "init",
+    "manual_seed",
+    "set_rng_state",
+    "utils",
+]

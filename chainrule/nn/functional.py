@@ -1,0 +1,675 @@
+"""Layers and losses as functions, with PyTorch's names, arguments and defaults.
+
+Inputs may be Tensors, NumPy arrays or numbers; results are Tensors. Layout is
+NCHW for images, class scores on axis 1 for losses (as in PyTorch).
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> import chainrule.nn.functional as F
+>>> logits = cr.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+>>> loss = F.cross_entropy(logits, np.array([0]))
+>>> round(loss.item(), 4)
+0.2413
+>>> loss.backward()
+>>> np.round(logits.grad.data, 4)      # softmax(logits) - onehot(target)
+array([[-0.2144,  0.1753,  0.0391]])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import chainrule.functions as _f
+from chainrule.nn.rng import as_generator
+from chainrule.ops import nn_ops as _nn
+from chainrule.tensor import Tensor, apply, as_tensor, unary
+
+IntPair = int | Sequence[int]
+
+__all__ = [
+    "avg_pool2d",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "flatten",
+    "gelu",
+    "l1_loss",
+    "layer_norm",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "mse_loss",
+    "nll_loss",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "tanh",
+    "unfold",
+]
+
+
+def _pair(value: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(value, int | np.integer):
+        pair = (int(value), int(value))
+    else:
+        pair = tuple(int(v) for v in value)
+        if len(pair) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+def _raw(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+# ------------------------------------------------------------------ activations
+def relu(input: Any) -> Tensor:
+    return _f.relu(input)
+
+
+def sigmoid(input: Any) -> Tensor:
+    return _f.sigmoid(input)
+
+
+def tanh(input: Any) -> Tensor:
+    return _f.tanh(input)
+
+
+def softmax(input: Any, dim: int = -1) -> Tensor:
+    return _f.softmax(input, axis=dim)
+
+
+def log_softmax(input: Any, dim: int = -1) -> Tensor:
+    return _f.log_softmax(input, axis=dim)
+
+
+def softplus(input: Any) -> Tensor:
+    """log(1 + e^x), stable for large |x|."""
+    return unary(_nn.softplus, _t(input))
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
+    x = _t(input)
+    return _f.where(x.data >= 0, x, x * negative_slope)
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_E_MINUS_100 = math.exp(-100)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"`` uses the tanh form."""
+    x = _t(input)
+    if approximate == "none":
+        return x * (unary(_nn.erf, x * _SQRT_HALF) + 1) * 0.5
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+        return x * (_f.tanh(inner) + 1) * 0.5
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+
+
+# ----------------------------------------------------------------- linear, conv
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
+    """input @ weight^T + bias, with weight shaped (out_features, in_features)."""
+    return apply(_nn.linear, (input, weight, bias))
+
+
+def _conv_padding(padding: IntPair | str, kernel: tuple[int, int], dilation, stride):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError("conv2d: padding='same' needs stride 1")
+            total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            if any(t % 2 for t in total):
+                raise NotImplementedError(
+                    "conv2d: padding='same' with an even (dilated) kernel needs uneven padding, "
+                    "which is not supported; pad explicitly"
+                )
+            return (total[0] // 2, total[1] // 2)
+        raise ValueError(
+            f"conv2d: padding must be an int, a pair, 'valid' or 'same', not {padding!r}"
+        )
+    return _pair(padding, "padding")
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution (cross-correlation, as in PyTorch) of an NCHW input.
+
+    ``weight`` is (out_channels, in_channels / groups, kh, kw). Computed as im2col
+    (every receptive field copied into a row by NumPy stride tricks) and one matrix
+    product per group.
+    """
+    x, w = _t(input), _t(weight)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.reshape(1, *x.shape)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(
+            f"conv2d: expected an input of shape (N, C, H, W) and a weight of shape "
+            f"(out, in/groups, kh, kw); got {x.shape} and {w.shape}"
+        )
+    n, c, _, _ = x.shape
+    oc, cg, kh, kw = w.shape
+    if groups < 1 or c % groups or oc % groups:
+        raise ValueError(
+            f"conv2d: groups={groups} must divide in_channels {c} and out_channels {oc}"
+        )
+    if cg * groups != c:
+        raise ValueError(
+            f"conv2d: the input has {c} channels but the weight expects {cg * groups} "
+            f"({cg} per group x {groups} groups); weight shape {w.shape}, input shape {x.shape}"
+        )
+    stride_, dilation_ = _pair(stride, "stride"), _pair(dilation, "dilation")
+    params = {
+        "kernel_size": (kh, kw),
+        "stride": stride_,
+        "padding": _conv_padding(padding, (kh, kw), dilation_, stride_),
+        "dilation": dilation_,
+    }
+    cols = apply(_nn.im2col, (x,), params)  # (N*OH*OW, kh*kw*C), channel fastest
+    oh = _nn.out_size(x.shape[2], kh, params["stride"][0], params["padding"][0], dilation_[0])
+    ow = _nn.out_size(x.shape[3], kw, params["stride"][1], params["padding"][1], dilation_[1])
+    if groups == 1:
+        w2 = w.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
+        out = apply(_nn.linear, (cols, w2, bias))
+    else:
+        rows = cols.shape[0]
+        cols_g = cols.reshape(rows, kh * kw, groups, cg).transpose(2, 0, 1, 3)
+        cols_g = cols_g.reshape(groups, rows, kh * kw * cg)
+        w_g = w.reshape(groups, oc // groups, cg, kh, kw).transpose(0, 1, 3, 4, 2)
+        w_g = w_g.reshape(groups, oc // groups, kh * kw * cg)
+        out = (cols_g @ w_g.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(rows, oc)
+        if bias is not None:
+            out = out + bias
+    out = out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def unfold(
+    input: Any,
+    kernel_size: IntPair,
+    dilation: IntPair = 1,
+    padding: IntPair = 0,
+    stride: IntPair = 1,
+) -> Tensor:
+    """PyTorch's unfold: (N, C, H, W) -> (N, C*kh*kw, L), each column one receptive field."""
+    x = _t(input)
+    kh, kw = _pair(kernel_size, "kernel_size")
+    params = {
+        "kernel_size": (kh, kw),
+        "stride": _pair(stride, "stride"),
+        "padding": _pair(padding, "padding"),
+        "dilation": _pair(dilation, "dilation"),
+    }
+    n, c = x.shape[:2]
+    cols = apply(_nn.im2col, (x,), params)
+    blocks = cols.shape[0] // n
+    return (
+        cols.reshape(n, blocks, kh, kw, c).transpose(0, 4, 2, 3, 1).reshape(n, c * kh * kw, blocks)
+    )
+
+
+# ------------------------------------------------------------------ pooling
+def _pool_params(kernel_size, stride, padding, dilation, name):
+    k = _pair(kernel_size, "kernel_size")
+    s = (
+        k
+        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
+        else _pair(stride, "stride")
+    )
+    p = _pair(padding, "padding")
+    if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")
+    return {"kernel_size": k, "stride": s, "padding": p, "dilation": _pair(dilation, "dilation")}
+
+
+def _batched(x: Tensor, name: str) -> tuple[Tensor, bool]:
+    if x.ndim == 3:
+        return x.reshape(1, *x.shape), True
+    if x.ndim != 4:
+        raise ValueError(
+            f"{name}: expected an input of shape (N, C, H, W) or (C, H, W), got {x.shape}"
+        )
+    return x, False
+
+
+def max_pool2d(
+    input: Any,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Largest value of each window (stride defaults to the kernel size)."""
+    if ceil_mode or return_indices:
+        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported")
+    x, unbatched = _batched(_t(input), "max_pool2d")
+    out = apply(
+        _nn.max_pool2d, (x,), _pool_params(kernel_size, stride, padding, dilation, "max_pool2d")
+    )
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def avg_pool2d(
+    input: Any,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean of each window; padded zeros count unless ``count_include_pad=False``."""
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
+    x, unbatched = _batched(_t(input), "avg_pool2d")
+    params = _pool_params(kernel_size, stride, padding, 1, "avg_pool2d")
+    n, c, h, w = x.shape
+    kh, kw = params["kernel_size"]
+    cols = apply(_nn.im2col, (x,), params)  # (N*OH*OW, kh*kw*C)
+    rows = cols.shape[0]
+    total = cols.reshape(rows, kh * kw, c).sum(axis=1)
+    if divisor_override:
+        out = total / divisor_override
+    elif count_include_pad or params["padding"] == (0, 0):
+        out = total / (kh * kw)
+    else:
+        ones = np.ones((1, 1, h, w), dtype=x.dtype)
+        counts = _nn._im2col_forward(ones, **params).sum(axis=1)  # per output position
+        out = total / np.tile(counts, n)[:, None]
+    oh = _nn.out_size(h, kh, params["stride"][0], params["padding"][0], 1)
+    ow = _nn.out_size(w, kw, params["stride"][1], params["padding"][1], 1)
+    out = out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+# ------------------------------------------------------------------ shape, dropout
+def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim`` .. ``end_dim`` into one."""
+    x = _t(input)
+    nd = max(x.ndim, 1)
+    start, end = start_dim % nd, end_dim % nd
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape[:start] + (-1,) + x.shape[end + 1 :]
+    return x.reshape(shape)
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+    x = _t(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0
+    keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
+    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient."""
+    idx = _raw(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    w = _t(weight)
+    if idx.size and (idx.min() < -w.shape[0] or idx.max() >= w.shape[0]):
+        raise IndexError(
+            f"embedding: index {int(idx.max() if idx.max() >= w.shape[0] else idx.min())} is out "
+            f"of range for {w.shape[0]} embeddings"
+        )
+    out = w[idx]
+    if padding_idx is None:
+        return out
+    keep = (idx != padding_idx % w.shape[0])[..., None]
+    return _f.where(keep, out, w.data[idx])
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """Integer classes -> int64 one-hot vectors along a new last axis."""
+    idx = _raw(tensor)
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    return as_tensor(np.eye(num_classes, dtype=np.int64)[idx])
+
+
+# ------------------------------------------------------------------ normalisation
+def batch_norm(
+    input: Any,
+    running_mean: Tensor | np.ndarray | None,
+    running_var: Tensor | np.ndarray | None,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (axis 1) by batch statistics (training) or running ones.
+
+    In training mode the running statistics are updated in place:
+    running = (1 - momentum) * running + momentum * batch (the unbiased variance).
+    """
+    x = _t(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected at least 2 axes (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    axes = (0, *range(2, x.ndim))
+    if training or running_mean is None or running_var is None:
+        count = x.size // c
+        if count <= 1 and training:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input "
+                f"of shape {x.shape}"
+            )
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        out = centred / _f.sqrt(var + eps)
+        if training and running_mean is not None and running_var is not None:
+            rm, rv = _raw(running_mean), _raw(running_var)
+            batch_mean = mean.data.reshape(c)
+            batch_var = var.data.reshape(c) * (count / max(count - 1, 1))
+            rm *= 1 - momentum
+            rm += momentum * batch_mean.astype(rm.dtype)
+            rv *= 1 - momentum
+            rv += momentum * batch_var.astype(rv.dtype)
+        if weight is not None:
+            out = out * _t(weight).reshape(shape)
+        if bias is not None:
+            out = out + _t(bias).reshape(shape)
+        return out
+    # Evaluation: an affine map per channel, folded into one scale and one shift.
+    inv = 1.0 / np.sqrt(_raw(running_var).astype(x.dtype) + eps)
+    mean = _raw(running_mean).astype(x.dtype)
+    if weight is None:
+        scale: Any = inv.reshape(shape)
+        shift: Any = (-mean * inv).reshape(shape)
+    else:
+        w = _t(weight)
+        scale = (w * inv).reshape(shape)
+        shift = (w * (-mean * inv)).reshape(shape)
+    if bias is not None:
+        shift = shift + _t(bias).reshape(shape)
+    return x * scale + shift
+
+
+def layer_norm(
+    input: Any,
+    normalized_shape: int | Sequence[int],
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the last ``len(normalized_shape)`` axes (biased variance)."""
+    x = _t(input)
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(ns) :]) != ns:
+        raise ValueError(
+            f"layer_norm: the input's last axes {x.shape} do not match normalized_shape {ns}"
+        )
+    axes = tuple(range(x.ndim - len(ns), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    out = centred / _f.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+# ------------------------------------------------------------------ losses
+_REDUCTIONS = ("mean", "sum", "none")
+_SUM = {"reduce": True}
+
+
+def _check_reduction(reduction: str, name: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _classes_last(x: Tensor, name: str) -> tuple[Tensor, int, tuple[int, ...]]:
+    """Scores with the class axis moved last; the class count; the batch shape."""
+    if x.ndim == 0:
+        raise ValueError(f"{name}: the input needs a class axis, got a 0-d tensor")
+    if x.ndim == 1:
+        return x, x.shape[0], ()
+    if x.ndim > 2:
+        perm = (0, *range(2, x.ndim), 1)
+        x = x.transpose(perm)
+        return x, x.shape[-1], x.shape[:-1]
+    return x, x.shape[1], x.shape[:1]
+
+
+def _target_weights(
+    target: np.ndarray,
+    batch: tuple[int, ...],
+    classes: int,
+    dtype: np.dtype,
+    weight: Any,
+    ignore_index: int,
+    label_smoothing: float,
+    name: str,
+) -> tuple[np.ndarray, float]:
+    """q, the weight of each class in each sample's loss -sum(q log p), and the mean's divisor."""
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: class targets must be integers, got dtype {target.dtype} (for class "
+            "probabilities, pass a float target shaped like the input)"
+        )
+    if target.shape != batch:
+        raise ValueError(
+            f"{name}: the target's shape {target.shape} does not match the input's batch shape "
+            f"{batch}"
+        )
+    valid = target != ignore_index
+    all_valid = bool(valid.all())
+    t = target if all_valid else np.where(valid, target, 0)
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if lo < 0 or hi >= classes:
+            raise IndexError(
+                f"{name}: target class {int(lo if lo < 0 else hi)} is out of range for "
+                f"{classes} classes"
+            )
+    w = None if weight is None else _raw(weight).astype(dtype, copy=False)
+    if w is not None and w.shape != (classes,):
+        raise ValueError(f"{name}: weight must have shape ({classes},), got {w.shape}")
+    if w is None:
+        picked = valid.astype(dtype)
+        total = float(t.size) if all_valid else float(valid.sum())
+    else:
+        picked = w[t] if all_valid else np.where(valid, w[t], 0).astype(dtype, copy=False)
+        total = float(picked.sum())
+    q = np.zeros((*batch, classes), dtype=dtype)
+    if label_smoothing:
+        q += (label_smoothing / classes) * (1 if w is None else w)
+        if not all_valid:
+            q *= valid[..., None]
+    flat = q.reshape(-1, classes)
+    flat_t = t.reshape(-1)
+    flat[np.arange(flat_t.size), flat_t] += ((1 - label_smoothing) * picked).reshape(-1)
+    return q, total
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits ``input`` (N, C, ...) against class indices or probabilities.
+
+    With class indices, ``label_smoothing`` eps mixes the one-hot target with the
+    uniform distribution, (1 - eps) onehot + eps / C; ``weight`` scales each class;
+    the mean divides by the summed weights of the non-ignored targets (PyTorch's rule).
+    Computed from logits by a fused, stable softmax-cross-entropy primitive.
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x = _t(input)
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: the input must hold floating-point logits, not {x.dtype}")
+    xs, classes, batch = _classes_last(x, "cross_entropy")
+    if (
+        isinstance(target, Tensor)
+        and target.dtype.kind == "f"
+        or (not isinstance(target, Tensor) and np.asarray(target).dtype.kind == "f")
+    ):
+        # Class probabilities, shaped like the input.
+        tq = _t(target)
+        if tq.shape != x.shape:
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape {x.shape}, "
+                f"got {tq.shape}"
+            )
+        if x.ndim > 2:
+            tq = tq.transpose((0, *range(2, x.ndim), 1))
+        if label_smoothing:
+            tq = tq * (1 - label_smoothing) + label_smoothing / classes
+        if weight is not None:
+            tq = tq * _raw(weight).astype(x.dtype, copy=False)
+        per = apply(_nn.softmax_cross_entropy, (xs, tq))
+        return _reduce(per, reduction)
+    q, total = _target_weights(
+        _raw(target),
+        batch,
+        classes,
+        x.dtype,
+        weight,
+        ignore_index,
+        label_smoothing,
+        "cross_entropy",
+    )
+    if reduction == "none":
+        return apply(_nn.softmax_cross_entropy, (xs, q))
+    if reduction == "mean":
+        # The mean is a weighted sum: scale the targets instead of adding two nodes.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q /= np.asarray(total, dtype=q.dtype)
+    return apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced."""
+    _check_reduction(reduction, "nll_loss")
+    x = _t(input)
+    xs, classes, batch = _classes_last(x, "nll_loss")
+    q, total = _target_weights(
+        _raw(target), batch, classes, x.dtype, weight, ignore_index, 0.0, "nll_loss"
+    )
+    per = -(xs * q).sum(axis=-1)
+    if reduction == "mean":
+        return per.sum() / total if per.ndim else per / total
+    return _reduce(per, reduction)
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """(input - target)^2, reduced."""
+    _check_reduction(reduction, "mse_loss")
+    diff = _t(input) - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced."""
+    _check_reduction(reduction, "l1_loss")
+    return _reduce(_f.abs(_t(input) - target), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], from logits, stably.
+
+    Written as (1 - y) x + (1 + (p - 1) y) softplus(-x), which never takes the log
+    of a number that rounded to 0.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x = _t(input)
+    y = target if isinstance(target, Tensor) else _raw(target).astype(x.dtype, copy=False)
+    if tuple(np.shape(y)) != x.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: target shape {np.shape(y)} must equal input "
+            f"shape {x.shape}"
+        )
+    sp = unary(_nn.softplus, -x)
+    if pos_weight is None:
+        loss = (1 - y) * x + sp
+    else:
+        pw = pos_weight if isinstance(pos_weight, Tensor) else _raw(pos_weight).astype(x.dtype)
+        loss = (1 - y) * x + (1 + (pw - 1) * y) * sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-[y log p + (1 - y) log(1 - p)] for probabilities p; each log is clamped at -100."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    p = _t(input)
+    pd = p.data
+    if pd.size and (pd.min() < 0 or pd.max() > 1):
+        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
+    y = target if isinstance(target, Tensor) else _raw(target).astype(p.dtype, copy=False)
+    # Clamping the argument (not the log) keeps the gradient finite at p = 0 and 1.
+    log_p = _f.log(_f.clip(p, _E_MINUS_100, None))
+    log_1mp = _f.log(_f.clip(1 - p, _E_MINUS_100, None))
+    loss = -(y * log_p + (1 - y) * log_1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

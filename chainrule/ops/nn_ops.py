@@ -1,0 +1,368 @@
+"""Primitives for neural networks: im2col/col2im, max pooling, fused linear and loss.
+
+- ``im2col`` copies every receptive field of an NCHW image into one row, so a
+  convolution is one matrix product; its adjoint ``col2im`` adds the rows back
+  into place (overlapping fields add up). Each is the other's VJP and both are
+  linear, so each is also its own JVP.
+- ``max_pool2d`` picks the largest element of each window. Its gradient goes to
+  the first largest element of the window (as in PyTorch); ``max_pool2d_scatter``
+  (upstream gradient to those positions) and ``max_pool2d_gather`` (values at
+  those positions) are each other's adjoints, so the rules stay differentiable.
+- ``linear`` is x @ W^T + b in one node, and ``softmax_cross_entropy`` is
+  -sum(q * log_softmax(x)) over the last axis in one node: they are the hot path
+  of every training step, so fusing saves nodes and temporaries.
+- ``erf`` (for the exact GELU) and ``softplus`` (for stable logistic losses).
+
+Layouts: ``im2col`` rows are ordered (n, oh, ow) and columns (kh, kw, c), channel
+fastest, because copying channel-contiguous runs is several times faster than
+copying kernel-width runs of three; weights are permuted to match.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from chainrule.ops import activations as _act
+from chainrule.ops.primitive import Primitive, call
+
+
+# ----------------------------------------------------------------- geometry
+def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    """Output length of a window of size ``k`` sliding over ``n`` (+2p) by ``s``, dilated ``d``."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _geometry(shape, kernel_size, stride, padding, dilation):
+    _, _, h, w = shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"the kernel {kh}x{kw} (dilation {dh}x{dw}) does not fit in the input "
+            f"{h}x{w} padded by {ph}x{pw}"
+        )
+    return oh, ow
+
+
+def _windows(xt, kernel_size, stride, dilation):
+    """(N, OH, OW, C, kh, kw) view of every window of a padded NHWC array."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    win = sliding_window_view(xt, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+    return win[:, ::sh, ::sw, :, ::dh, ::dw]
+
+
+# ----------------------------------------------------------------- im2col
+def _im2col_forward(x, kernel_size, stride, padding, dilation):
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW input with 4 axes, got shape {x.shape}")
+    n, c = x.shape[:2]
+    oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (ph, pw) = kernel_size, padding
+    xt = x.transpose(0, 2, 3, 1)
+    if ph or pw:
+        xt = np.pad(xt, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    win = _windows(xt, kernel_size, stride, dilation)
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c)
+
+
+def _col2im_forward(cols, shape, kernel_size, stride, padding, dilation):
+    n, c, h, w = shape
+    oh, ow = _geometry(shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    cols6 = cols.reshape(n, oh, ow, kh, kw, c)
+    out = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+    # One vectorised add per kernel offset (kh*kw of them), never per pixel.
+    for i in range(kh):
+        r = i * dh
+        for j in range(kw):
+            q = j * dw
+            out[:, r : r + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw] += cols6[
+                :, :, :, i, j
+            ]
+    return out[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2)
+
+
+def _im2col_linear(t, ans, x, **params):
+    return call(im2col, t, **params)
+
+
+def _col2im_linear(t, ans, cols, shape, **params):
+    return call(col2im, t, shape=shape, **params)
+
+
+im2col = Primitive(
+    "im2col",
+    _im2col_forward,
+    vjp=lambda g, ans, x, **p: call(col2im, g, shape=tuple(x.shape), **p),
+    jvp=_im2col_linear,
+    formula="1[x in window]",
+    doc="Every (kh, kw) window of an NCHW image as one row of a (N*OH*OW, kh*kw*C) matrix.",
+)
+
+col2im = Primitive(
+    "col2im",
+    _col2im_forward,
+    vjp=lambda g, ans, cols, shape, **p: call(im2col, g, **p),
+    jvp=_col2im_linear,
+    formula="1",
+    doc="The adjoint of im2col: rows added back into an NCHW image of ``shape``.",
+)
+
+
+# ----------------------------------------------------------------- max pooling
+# Pooling works on strided views, one per kernel offset (kh*kw of them): view (i, j)
+# holds element (i, j) of every window, so the window maximum is an elementwise
+# maximum of the views and nothing is copied per window.
+def _pool_views(x, kernel_size, stride, padding, dilation):
+    """x padded with -inf, and the index of each kernel offset's strided view into it."""
+    if x.ndim != 4:
+        raise ValueError(f"expected an NCHW input with 4 axes, got shape {x.shape}")
+    oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    views = []
+    for i in range(kh):
+        r = i * dh
+        for j in range(kw):
+            q = j * dw
+            views.append(
+                (
+                    slice(None),
+                    slice(None),
+                    slice(r, r + sh * (oh - 1) + 1, sh),
+                    slice(q, q + sw * (ow - 1) + 1, sw),
+                )
+            )
+    return x, views
+
+
+def _max_pool_forward(x, kernel_size, stride, padding, dilation):
+    xp, views = _pool_views(x, kernel_size, stride, padding, dilation)
+    # order="K" keeps the input's memory layout (NHWC after a convolution), so the
+    # elementwise ops downstream run over matching layouts.
+    out = xp[views[0]].copy(order="K")
+    for v in views[1:]:
+        np.maximum(out, xp[v], out=out)
+    return out
+
+
+def _first_max_masks(x, params):
+    """For each kernel offset: its view, and where it holds its window's first maximum."""
+    xp, views = _pool_views(x, **params)
+    m = _max_pool_forward(x, **params)
+    free = None  # windows whose maximum has not been met yet
+    for k, v in enumerate(views):
+        hit = xp[v] == m
+        if free is None:
+            free = ~hit
+        else:
+            hit &= free
+            if k < len(views) - 1:
+                np.greater(free, hit, out=free)  # free and not hit
+        yield xp, v, hit
+
+
+def _windows_overlap(kernel_size, stride, dilation):
+    return any(k > 1 and (d > 1 or s < k) for k, s, d in zip(kernel_size, stride, dilation))
+
+
+def _max_pool_gather_forward(y, x, kernel_size, stride, padding, dilation):
+    params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    (ph, pw) = padding
+    yp = np.pad(y, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else y
+    out = None
+    for _, v, hit in _first_max_masks(x, params):
+        if out is None:
+            out = np.zeros_like(hit, dtype=y.dtype)
+        np.copyto(out, yp[v], where=hit)
+    return out
+
+
+def _max_pool_scatter_forward(g, x, kernel_size, stride, padding, dilation):
+    params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    (ph, pw) = padding
+    n, c, h, w = x.shape
+    overlap = _windows_overlap(kernel_size, stride, dilation)
+    out = None
+    for xp, v, hit in _first_max_masks(x, params):
+        if out is None:
+            out = np.zeros_like(xp, dtype=g.dtype)
+        if overlap:
+            out[v] += g * hit
+        else:  # each position is in one window at most: write, do not add
+            np.multiply(g, hit, out=out[v])
+    return out[:, :, ph : ph + h, pw : pw + w] if ph or pw else out
+
+
+max_pool2d = Primitive(
+    "max_pool2d",
+    _max_pool_forward,
+    vjp=lambda g, ans, x, **p: call(max_pool2d_scatter, g, x, **p),
+    jvp=lambda t, ans, x, **p: call(max_pool2d_gather, t, x, **p),
+    formula="1[x = window max]",
+    doc="Largest element of each (kh, kw) window of an NCHW image.",
+)
+
+max_pool2d_scatter = Primitive(
+    "max_pool2d_scatter",
+    _max_pool_scatter_forward,
+    vjp=(lambda g, ans, y, x, **p: call(max_pool2d_gather, g, x, **p), None),
+    jvp=(lambda t, ans, y, x, **p: call(max_pool2d_scatter, t, x, **p), None),
+    formula=("1[x = window max]", "0"),
+    doc="The gradient of max_pool2d: ``g`` sent to where each window of ``x`` is largest.",
+)
+
+max_pool2d_gather = Primitive(
+    "max_pool2d_gather",
+    _max_pool_gather_forward,
+    vjp=(lambda g, ans, y, x, **p: call(max_pool2d_scatter, g, x, **p), None),
+    jvp=(lambda t, ans, y, x, **p: call(max_pool2d_gather, t, x, **p), None),
+    formula=("1[x = window max]", "0"),
+    doc="``y`` read where each window of ``x`` is largest (the adjoint of the scatter).",
+)
+
+
+# ----------------------------------------------------------------- linear layer
+def _linear_forward(x, w, b=None):
+    out = np.matmul(x, w.T)
+    if b is None:
+        return out
+    if out.dtype == np.result_type(out, b):
+        out += b
+        return out
+    return out + b
+
+
+def _flat2(a, n):
+    return a.reshape(-1, n)
+
+
+linear = Primitive(
+    "linear",
+    _linear_forward,
+    vjp=(
+        lambda g, ans, x, w, b=None: g @ w,
+        lambda g, ans, x, w, b=None: _flat2(g, w.shape[0]).T @ _flat2(x, w.shape[1]),
+        lambda g, ans, x, w, b=None: g,
+    ),
+    jvp=(
+        lambda t, ans, x, w, b=None: t @ w.T,
+        lambda t, ans, x, w, b=None: x @ t.T,
+        lambda t, ans, x, w, b=None: t,
+    ),
+    formula=("W", "x", "1"),
+    doc="x @ W^T + b (b may be None), the affine map of a Linear layer, in one node.",
+)
+
+
+# ----------------------------------------------------------------- cross-entropy
+def _softmax_cross_entropy_forward(x, q, reduce=False):
+    logp = _act._log_softmax_forward(x, axis=-1)
+    if np.isfinite(logp).all():
+        prod = q * logp
+    else:
+        # A -inf logit (a masked class) with zero target weight contributes 0, not nan.
+        with np.errstate(invalid="ignore"):
+            prod = np.where(q == 0, 0, q * logp)
+    return -np.sum(prod) if reduce else -np.sum(prod, axis=-1)
+
+
+def _per_row(g, reduce):
+    # g is d loss / d row loss: one value per row, or one for the summed loss.
+    return g if reduce else np.expand_dims(g, -1)
+
+
+def _sce_vjp_x(g, ans, x, q, reduce=False):
+    p = call(_act.softmax, x, axis=-1)
+    return _per_row(g, reduce) * (p * q.sum(axis=-1, keepdims=True) - q)
+
+
+def _sce_vjp_q(g, ans, x, q, reduce=False):
+    return -(_per_row(g, reduce) * call(_act.log_softmax, x, axis=-1))
+
+
+def _sce_jvp_x(t, ans, x, q, reduce=False):
+    p = call(_act.softmax, x, axis=-1)
+    d = (p * q.sum(axis=-1, keepdims=True) - q) * t
+    return d.sum() if reduce else d.sum(axis=-1)
+
+
+def _sce_jvp_q(t, ans, x, q, reduce=False):
+    d = -(t * call(_act.log_softmax, x, axis=-1))
+    return d.sum() if reduce else d.sum(axis=-1)
+
+
+softmax_cross_entropy = Primitive(
+    "softmax_cross_entropy",
+    _softmax_cross_entropy_forward,
+    vjp=(_sce_vjp_x, _sce_vjp_q),
+    jvp=(_sce_jvp_x, _sce_jvp_q),
+    formula=("softmax(x)*sum(q)-q", "-log_softmax(x)"),
+    doc="-sum(q * log_softmax(x)) over the last axis (over everything with reduce=True): "
+    "cross-entropy of logits x against target weights q, stable for large |x|.",
+)
+
+
+# ----------------------------------------------------------------- erf, softplus
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _erf_forward(x):
+    """erf to about 1e-15: a series with positive terms below 2.5, a continued fraction above."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    a = np.abs(x.astype(np.float64))
+    out = np.empty_like(a)
+    small = a < 2.5
+    s = a[small]
+    if s.size:
+        # erf(x) = 2/sqrt(pi) e^-x^2 sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)): no cancellation.
+        term = s.copy()
+        total = s.copy()
+        two_x2 = 2 * s * s
+        for n in range(1, 80):
+            term *= two_x2 / (2 * n + 1)
+            total += term
+            if np.all(term <= 1e-17 * total):
+                break
+        out[small] = _TWO_OVER_SQRT_PI * np.exp(-s * s) * total
+    big = a[~small]
+    if big.size:
+        # erfc(x) = e^-x^2 / sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+        f = big.copy()
+        for k in range(50, 0, -1):
+            f = big + (k / 2) / f
+        out[~small] = 1 - np.exp(-big * big) / (math.sqrt(math.pi) * f)
+    return np.copysign(out, x).astype(dtype, copy=False)
+
+
+def _erf_rule(g, ans, x):
+    return g * (np.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+erf = Primitive(
+    "erf",
+    _erf_forward,
+    vjp=_erf_rule,
+    jvp=_erf_rule,
+    formula="2/sqrt(pi)*exp(-x^2)",
+    doc="The error function 2/sqrt(pi) * integral_0^x e^(-t^2) dt.",
+)
+
+
+def _softplus_rule(g, ans, x):
+    return g * call(_act.sigmoid, x)
+
+
+softplus = Primitive(
+    "softplus",
+    lambda x: np.logaddexp(0, x),
+    vjp=_softplus_rule,
+    jvp=_softplus_rule,
+    formula="sigmoid(x)",
+    doc="log(1 + e^x), computed stably.",
+)
