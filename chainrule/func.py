@@ -301,6 +301,21 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
             result = f(*call_args, **kwargs)
         outs, many = _outputs(result, "jacfwd")
         plan = ForwardPlan(outs, xs)
+        if not outer:
+            # One push of a stack of unit tangents per input: all columns at once.
+            per_output = [[] for _ in outs]
+            for j, x in enumerate(xs):
+                ts: list[Any] = [None] * len(xs)
+                ts[j] = np.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
+                for k, (t, o) in enumerate(zip(plan.push_batch(ts), outs)):
+                    if t is None:
+                        t = np.zeros((x.size, *o.shape), dtype=o.dtype)
+                    moved = np.moveaxis(
+                        np.asarray(t).reshape((*x.shape, *o.shape)), _inner(x), _outer(x, o)
+                    )
+                    per_output[k].append(_wrap(np.ascontiguousarray(moved), None))
+            results = [p[0] if single else tuple(p) for p in per_output]
+            return tuple(results) if many else results[0]
         columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
         for j, x in enumerate(xs):
             for e in range(x.size):
@@ -320,6 +335,16 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
         return tuple(per_output) if many else per_output[0]
 
     return jacfwd_f
+
+
+def _inner(x: Tensor) -> list[int]:
+    return list(range(x.ndim))
+
+
+def _outer(x: Tensor, o: Tensor) -> list[int]:
+    """Where the input's axes go when ``input.shape + output.shape`` becomes
+    ``output.shape + input.shape``."""
+    return list(range(o.ndim, o.ndim + x.ndim))
 
 
 def _swap(in_ndim: int, out_ndim: int) -> tuple[int, ...]:

@@ -20,6 +20,8 @@ import numpy as np
 from chainrule.autograd.engine import recorded_args
 from chainrule.autograd.grad_mode import GradMode
 from chainrule.autograd.node import Node
+from chainrule.ops.primitive import ELEMENTWISE
+from chainrule.ops.shape import batch_broadcast_to
 from chainrule.tensor import Tensor
 
 
@@ -108,5 +110,52 @@ class ForwardPlan:
                     total = np.broadcast_to(total, out.shape)
                 if total.dtype != out.dtype:
                     total = total.astype(out.dtype)
+                tans[id(v)] = total
+        return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]
+
+    def push_batch(self, tangents: Sequence[Any]) -> list[Any]:
+        """Like :meth:`push` for a stack of tangents: each is an array with a leading
+        batch axis (or None), and so is each result. Plain arrays only (no recording).
+
+        Elementwise rules take the whole stack in one call (the tangent is given
+        the output's rank so that it broadcasts against the saved values); linear
+        ops with a batching rule apply it; other rules go tangent by tangent.
+        """
+        tans: dict[int, Any] = {}
+        size = None
+        for k, t in zip(self.input_ids, tangents):
+            if t is not None:
+                size = t.shape[0]
+                tans[k] = t if k not in tans else tans[k] + t
+        for v in self.order:
+            total = None
+            prim = v.prim
+            args, ans, params = v.args, v.ans, v.params or {}
+            out_shape = self.values[id(v)].shape
+            for i, p in enumerate(v.parents):
+                t = None if p is None else tans.get(id(p))
+                if t is None:
+                    continue
+                rule = prim.jvps[i]
+                if prim.batch is ELEMENTWISE:
+                    lead = (1,) * (len(out_shape) + 1 - t.ndim)
+                    c = rule(t.reshape((size, *lead, *t.shape[1:])), ans, *args, **params)
+                elif prim.batch is not None and len(args) == 1:
+                    c = prim.batch(t, **params)
+                else:
+                    c = np.stack(
+                        [
+                            np.broadcast_to(rule(t[b], ans, *args, **params), out_shape)
+                            for b in range(size)
+                        ]
+                    )
+                if c is not None:
+                    total = c if total is None else total + c
+            if total is not None:
+                if total.shape[1:] != out_shape:
+                    total = batch_broadcast_to(total, out_shape)
+                out_dtype = self.values[id(v)].dtype
+                if total.dtype != out_dtype:
+                    total = total.astype(out_dtype)
                 tans[id(v)] = total
         return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.primitive import Primitive
+from chainrule.ops.primitive import ELEMENTWISE, Primitive
 
 
 def _sigmoid_forward(x):
@@ -83,3 +83,7 @@ log_softmax = Primitive(
     saves_ans=True,
     doc="x - logsumexp(x) along ``axis`` (default: the last), computed stably.",
 )
+
+# Elementwise in the tangent: a batch of tangents broadcasts through (see elementwise.py).
+sigmoid.batch = ELEMENTWISE
+relu.batch = ELEMENTWISE

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.primitive import Primitive
+from chainrule.ops.primitive import ELEMENTWISE, Primitive
 
 # ------------------------------------------------------------------ arithmetic
 add = Primitive(
@@ -219,3 +219,10 @@ logical_or = Primitive("logical_or", np.logical_or, differentiable=False, doc="x
 logical_not = Primitive("logical_not", np.logical_not, differentiable=False, doc="not x.")
 isfinite = Primitive("isfinite", np.isfinite, differentiable=False, doc="True where finite.")
 isnan = Primitive("isnan", np.isnan, differentiable=False, doc="True where NaN.")
+
+# Forward mode over a stack of tangents at once (jacfwd, hessian): these rules are
+# elementwise in the tangent, so a batch of tangents broadcasts through them.
+for _prim in (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
+    _prim.batch = ELEMENTWISE
+for _prim in (maximum, minimum, where, clip, cast):
+    _prim.batch = ELEMENTWISE

@@ -54,3 +54,16 @@ scatter_add = Primitive(
 # Both are linear in the array they index: a tangent goes through the same op.
 getitem._set_jvp(linear_jvp(getitem))
 scatter_add._set_jvp(linear_jvp(scatter_add))
+
+
+def _batched_index(index):
+    return (slice(None), *(index if isinstance(index, tuple) else (index,)))
+
+
+def _batch_scatter_add(gb, index, shape):
+    return _scatter_add_forward(gb, _batched_index(index), (gb.shape[0], *shape))
+
+
+# Batching (jacfwd): both are linear; a leading full slice leaves the batch axis alone.
+getitem.batch = lambda xb, index: xb[_batched_index(index)]
+scatter_add.batch = _batch_scatter_add

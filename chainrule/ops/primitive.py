@@ -44,6 +44,9 @@ import numpy as np
 
 from chainrule.tensor import Tensor, apply
 
+#: ``Primitive.batch`` marker: every rule is elementwise in the tangent.
+ELEMENTWISE = "elementwise"
+
 #: Every primitive by name: the built-ins and those users declare.
 PRIMITIVES: dict[str, Primitive] = {}
 
@@ -82,6 +85,7 @@ class Primitive:
         "differentiable",
         "variadic",
         "exact",
+        "batch",
         "doc",
     )
 
@@ -111,6 +115,11 @@ class Primitive:
         # True when every rule returns exactly its input's shape and dtype, so the
         # engine can skip its check (elementwise functions of one variable).
         self.exact = exact
+        # How a stack of tangents (a leading batch axis) goes through the JVP rules
+        # in one call, for jacfwd/hessian: ELEMENTWISE (the rules broadcast), a
+        # function ``batch(xb, **params)`` applying this op, linear in its one input,
+        # to a batched array; or None (the tangents go through one by one).
+        self.batch: Any = None
         self.vjps: Any = None
         self.jvps: Any = None
         self.formulas = (formula,) if isinstance(formula, str) else tuple(formula or ())

@@ -127,3 +127,17 @@ logsumexp = Primitive(
     saves_ans=True,
     doc="log(sum(e^x)) over ``axis``, computed stably.",
 )
+
+
+def _batch_sum(xb, axis=None, keepdims=False):
+    n = xb.ndim - 1
+    if axis is None:
+        axes = tuple(range(1, n + 1))
+    else:
+        axes = (axis,) if isinstance(axis, int | np.integer) else axis
+        axes = tuple(int(a) % n + 1 for a in axes)
+    return np.sum(xb, axis=axes, keepdims=keepdims)
+
+
+# Batching (jacfwd): sum is linear, so a stack of tangents is summed over shifted axes.
+sum.batch = _batch_sum

@@ -124,3 +124,41 @@ for _prim in (reshape, transpose, expand_dims, squeeze, broadcast_to):
     _prim._set_jvp(linear_jvp(_prim))
 concatenate._set_jvp(_concatenate_jvp)
 stack._set_jvp(_stack_jvp)
+
+
+# Batching (jacfwd pushes a stack of tangents at once): the op applied to an array
+# with an extra leading axis, its own axes shifted by one.
+def _batched_axes(axis, ndim):
+    axes = (axis,) if isinstance(axis, int | np.integer) else axis
+    return tuple(int(a) % ndim + 1 for a in axes)
+
+
+def _batch_transpose(xb, axes=None):
+    n = xb.ndim - 1
+    order = reversed(range(n)) if axes is None else (int(a) % n for a in axes)
+    return xb.transpose((0, *(a + 1 for a in order)))
+
+
+def _batch_expand_dims(xb, axis):
+    n_out = xb.ndim - 1 + (1 if isinstance(axis, int | np.integer) else len(axis))
+    return np.expand_dims(xb, _batched_axes(axis, n_out))
+
+
+def _batch_squeeze(xb, axis=None):
+    if axis is None:
+        return np.squeeze(xb, tuple(i + 1 for i, n in enumerate(xb.shape[1:]) if n == 1))
+    return np.squeeze(xb, _batched_axes(axis, xb.ndim - 1))
+
+
+def batch_broadcast_to(xb, shape):
+    """``xb`` (a batch of arrays) broadcast to ``(batch, *shape)``."""
+    inner = xb.shape[1:]
+    lead = (1,) * (len(shape) - len(inner))
+    return np.broadcast_to(xb.reshape((xb.shape[0], *lead, *inner)), (xb.shape[0], *shape))
+
+
+reshape.batch = lambda xb, shape: xb.reshape((xb.shape[0], *shape))
+transpose.batch = _batch_transpose
+expand_dims.batch = _batch_expand_dims
+squeeze.batch = _batch_squeeze
+broadcast_to.batch = batch_broadcast_to
