@@ -199,36 +199,39 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
 
         g = v.gsum
         v.gsum = None
-        args = v.args
         parents = v.parents
-        if g is not None:
-            if v.extra is not None:
-                g = _node_extras(v, g, create_graph, wanted, fresh)
-            if wanted is not None and id(v) in wanted:
-                captured[id(v)] = g
-            if args is None:
-                raise _released_error(v)
-            prim = v.prim
-            vjps = prim.vjps
-            exact = prim.exact
-            params = v.params
-            if create_graph:
-                call_args, ans = recorded_args(v)
-            else:
-                call_args, ans = args, v.ans
+        if g is None:
+            # No gradient reached this node; its inputs still stop waiting for it.
+            for p in parents:
+                if p is not None and _count_down(p, leaf_uses):
+                    push(p)
+            continue
+        if v.extra is not None:
+            g = _node_extras(v, g, create_graph, wanted, fresh)
+        if wanted is not None and id(v) in wanted:
+            captured[id(v)] = g
+        args = v.args
+        if args is None:
+            raise _released_error(v)
+        prim = v.prim
+        vjps = prim.vjps
+        exact = prim.exact
+        params = v.params
+        if create_graph:
+            call_args, ans = recorded_args(v)
+        else:
+            call_args, ans = args, v.ans
         for i, p in enumerate(parents):
             if p is None:
                 continue
-            gi = None
-            if g is not None:
-                rule = vjps[i]
-                gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
-                if gi is not None and not exact:
-                    a = args[i]
-                    if gi.shape != a.shape:
-                        gi = sum_to(gi, a.shape)
-                    if gi.dtype != a.dtype:
-                        gi = gi.astype(a.dtype)
+            rule = vjps[i]
+            gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
+            if gi is not None and not exact:
+                a = args[i]
+                if gi.shape != a.shape:
+                    gi = sum_to(gi, a.shape)
+                if gi.dtype is not a.dtype and gi.dtype != a.dtype:
+                    gi = gi.astype(a.dtype)
             if type(p) is Node:
                 if gi is not None:
                     acc = p.gsum
@@ -253,6 +256,16 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
     if inputs is None:
         return None
     return [captured.get(id(t._node or t)) for t in inputs]
+
+
+def _count_down(p: Any, leaf_uses: dict[int, int]) -> bool:
+    """One consumer of ``p`` is done; True when it was the last."""
+    if type(p) is Node:
+        p.pending -= 1
+        return p.pending == 0
+    k = id(p)
+    leaf_uses[k] -= 1
+    return leaf_uses[k] == 0
 
 
 def recorded_args(v: Node) -> tuple[tuple, Any]:
