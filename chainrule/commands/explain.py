@@ -39,6 +39,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="output format")
     parser.add_argument("--out", "-o", metavar="PATH", help="write to PATH instead of stdout")
     parser.add_argument("--lang", choices=("en", "ko"), default="en", help="language of labels")
+    parser.add_argument(
+        "--order",
+        type=int,
+        default=1,
+        help="2: explain the first derivative's own graph (forward and backward pass), "
+        "whose chain rule gives the second derivative; 3 and up go further",
+    )
+    parser.add_argument("--wrt", metavar="NAME", help="input to differentiate by (order >= 2)")
 
 
 class _BadValue(ValueError):
@@ -138,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         expression = SEED_EXPRESSION
         inputs = {**SEED_POINT, **inputs}
     try:
-        ex = explain(expression, **inputs)
+        ex = explain(expression, order=args.order, wrt=args.wrt, **inputs)
         ex.lang = args.lang
         text = render(ex, args.format, args.lang)
     except ExplainError as exc:

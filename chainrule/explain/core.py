@@ -471,8 +471,21 @@ def _json_safe(obj: Any) -> Any:
 
 
 # ------------------------------------------------------------------------ explain
-def explain(fn_or_expression: Callable[..., Any] | str, /, **inputs: Any) -> Explanation:
+def explain(
+    fn_or_expression: Callable[..., Any] | str,
+    /,
+    *,
+    order: int = 1,
+    wrt: str | None = None,
+    **inputs: Any,
+) -> Explanation:
     """Run ``fn_or_expression`` at ``inputs`` and keep every step of the chain rule.
+
+    With ``order=2`` the function explained is the first derivative (with respect
+    to ``wrt``, by default the only input), as the engine computes it: the forward
+    graph followed by its backward pass, recorded as a computation of its own. The
+    chain rule applied to that graph gives the second derivative (``order=3`` goes
+    one level further, and so on).
 
     ``fn_or_expression`` is a Python function of named inputs (written with
     chainrule operations) or a string in the expression language (numbers,
@@ -509,6 +522,9 @@ def explain(fn_or_expression: Callable[..., Any] | str, /, **inputs: Any) -> Exp
         def forward(env: dict[str, Any]) -> Any:
             return evaluate(tree, env)
 
+        if order != 1:
+            forward, title = _higher_order(forward, title, arrays, order, wrt)
+            return _explain(forward, arrays, title, None)
         return _explain(forward, arrays, title, tree)
     if not callable(fn_or_expression):
         raise ExplainError(
@@ -522,7 +538,63 @@ def explain(fn_or_expression: Callable[..., Any] | str, /, **inputs: Any) -> Exp
     def forward_fn(env: dict[str, Any]) -> Any:
         return fn(**env)
 
+    if order != 1:
+        forward_fn, title = _higher_order(forward_fn, title, arrays, order, wrt)
     return _explain(forward_fn, arrays, title, None)
+
+
+def _higher_order(
+    forward: Callable[[dict[str, Any]], Any],
+    title: str,
+    arrays: dict[str, np.ndarray],
+    order: int,
+    wrt: str | None,
+) -> tuple[Callable[[dict[str, Any]], Any], str]:
+    """``forward`` replaced by its derivative ``order - 1`` times, each recorded."""
+    if not isinstance(order, int) or order < 1:
+        raise ExplainError(f"order must be a positive integer, got {order!r}")
+    if wrt is None:
+        if len(arrays) != 1:
+            raise ExplainError(
+                f"order={order} with several inputs: say which one to differentiate by, "
+                f"e.g. wrt={next(iter(arrays))!r}"
+            )
+        wrt = next(iter(arrays))
+    if wrt not in arrays:
+        raise ExplainError(f"wrt={wrt!r} is not one of the inputs ({', '.join(arrays)})")
+    for k in range(1, order):
+        forward = _derivative(forward, wrt)
+        title = f"d/d{wrt} {title}" if k == 1 else f"d/d{wrt} ({title})"
+    return forward, title
+
+
+def _derivative(
+    forward: Callable[[dict[str, Any]], Any], wrt: str
+) -> Callable[[dict[str, Any]], Any]:
+    """The derivative of sum(forward) by ``wrt``, with its backward pass recorded."""
+    from chainrule.autograd import engine
+
+    def first(env: dict[str, Any]) -> Any:
+        with enable_grad():
+            leaves = {
+                n: v
+                if isinstance(v, Tensor) and v.requires_grad
+                else tensor(np.asarray(getattr(v, "data", v), dtype=float), requires_grad=True)
+                for n, v in env.items()
+            }
+            out = forward(leaves)
+            if not isinstance(out, Tensor) or not out.requires_grad:
+                return tensor(np.zeros_like(leaves[wrt].data))
+            (g,) = engine.grad(
+                out,
+                [leaves[wrt]],
+                grad_outputs=np.ones_like(out.data),
+                create_graph=True,
+                materialize_grads=True,
+            )
+        return g
+
+    return first
 
 
 def _check_signature(fn: Callable[..., Any], arrays: dict[str, Any]) -> None:
