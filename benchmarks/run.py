@@ -1,0 +1,1173 @@
+"""Benchmarks of chainrule's core engine against peer libraries.
+
+Usage (from the repository root)::
+
+    bash benchmarks/setup.sh                      # once: benchmarks/.venv with the peers
+    benchmarks/.venv/bin/python benchmarks/run.py  # full run, writes benchmarks/results.json
+    benchmarks/.venv/bin/python benchmarks/run.py --quick         # smoke run (seconds)
+    benchmarks/.venv/bin/python benchmarks/run.py --cases B1 --repeats 15
+    benchmarks/.venv/bin/python benchmarks/run.py --cases B2 --batch 1024
+    benchmarks/.venv/bin/python benchmarks/run.py --cases B1 --profile
+
+Every case is a function ``case_<id>(settings) -> CaseReport`` listed in ``CASES``.
+A case builds one callable per peer, checks that every peer computes the same
+numbers as the reference before timing it, then queues it; the queued peers are
+timed together by :func:`measure_all` (warm-up, then ``--repeats`` repeats of
+several calls each, interleaved across peers; the median is reported). A peer
+whose library is not installed is skipped with a note. Ratios are taken against
+baselines measured in the same process run.
+
+Timings are informative only: nothing here passes or fails on speed. The script
+exits non-zero only when a peer computes a wrong answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+try:
+    import chainrule as cr
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+    import chainrule as cr
+
+
+# ============================================================================ timing
+@dataclass
+class Settings:
+    """How long and how often to time; set from the command line."""
+
+    repeats: int = 7
+    min_time: float = 0.25  # seconds per repeat (a repeat runs the step this long)
+    warmup: float = 0.1  # seconds of warm-up calls before calibration
+    quick: bool = False
+    batches: tuple[int, ...] = (128, 1024)
+    profile: bool = False
+    gc: bool = False  # keep the garbage collector running inside timed repeats
+
+
+@dataclass
+class Timing:
+    """Seconds per call of the timed function: median and spread over repeats."""
+
+    median: float
+    q1: float
+    q3: float
+    best: float
+    worst: float
+    number: int  # calls per repeat
+    samples: list[float]
+
+
+@dataclass
+class Job:
+    """One function to time; ``gc`` None means: as ``Settings.gc`` says."""
+
+    fn: Callable[[], Any]
+    gc: bool | None = None
+
+
+def _calibrate(fn: Callable[[], Any], settings: Settings) -> int:
+    """Warm ``fn`` up and return how many calls fill ``settings.min_time``."""
+    gc.collect()
+    calls = 0
+    start = time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if calls >= 2 and elapsed >= settings.warmup:
+            break
+    return max(1, math.ceil(settings.min_time / (elapsed / calls)))
+
+
+def measure_all(jobs: list[Job], settings: Settings) -> list[Timing]:
+    """Time several functions, interleaved: repeat r of every job runs before
+    repeat r + 1 of any, so that a burst of load from elsewhere on a shared machine
+    hits one repeat of each job instead of all the repeats of one.
+
+    Each repeat runs ``fn`` ``number`` times back to back (``number`` chosen in a
+    warm-up so that a repeat lasts ``min_time``) and records the mean time per
+    call; the median over repeats is the reported figure. Before each repeat a full
+    garbage collection runs, untimed; during it the collector is off unless the job
+    or ``--gc`` asks for it (see BENCHMARKS.md: with it on, a full collection
+    scans the whole heap, torch's objects included, so the figures would depend on
+    what else the process imported).
+    """
+    numbers = [_calibrate(job.fn, settings) for job in jobs]
+    samples: list[list[float]] = [[] for _ in jobs]
+    for _ in range(settings.repeats):
+        for job, number, out in zip(jobs, numbers, samples):
+            collect = settings.gc if job.gc is None else job.gc
+            fn = job.fn
+            gc.collect()
+            if not collect:
+                gc.disable()
+            try:
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                out.append((time.perf_counter() - t0) / number)
+            finally:
+                gc.enable()
+    return [_summary(s, n) for s, n in zip(samples, numbers)]
+
+
+def measure(fn: Callable[[], Any], settings: Settings) -> Timing:
+    """Time one function (see :func:`measure_all`)."""
+    return measure_all([Job(fn)], settings)[0]
+
+
+def _summary(samples: list[float], number: int) -> Timing:
+    if len(samples) >= 2:
+        q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    else:
+        q1 = q3 = samples[0]
+    return Timing(
+        median=statistics.median(samples),
+        q1=q1,
+        q3=q3,
+        best=min(samples),
+        worst=max(samples),
+        number=number,
+        samples=samples,
+    )
+
+
+# =========================================================================== reports
+class Skip(Exception):
+    """Raised by a peer's factory when it cannot run here; the message says why."""
+
+
+@dataclass
+class Row:
+    """One line of the results table, in the case's display unit."""
+
+    case: str
+    peer: str
+    # "ok"; "skipped" (library missing); "wrong" (failed its check, not timed);
+    # "breakdown" (part of a peer's work) or "gc-on" (timed with the collector on)
+    status: str
+    unit: str = ""
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+    best: float | None = None
+    worst: float | None = None
+    calls_per_repeat: int | None = None
+    repeats: int | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class CaseReport:
+    """What one case measured: its rows, the baselines ratios refer to, and facts."""
+
+    case: str
+    title: str
+    unit: str
+    baselines: list[str]
+    rows: list[Row] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    _queued: list = field(default_factory=list, repr=False)
+
+    def add(self, peer: str, timing: Timing, scale: float, note: str = "", kind: str = "ok"):
+        """Record a timing; ``scale`` converts seconds per call into the case's unit."""
+        row = Row(case=self.case, peer=peer, status=kind, unit=self.unit, note=note)
+        self.rows.append(_fill(row, timing, scale))
+
+    def queue(
+        self,
+        peer: str,
+        fn: Callable[[], Any],
+        scale: float,
+        note: str = "",
+        kind: str = "ok",
+        gc: bool | None = None,
+    ) -> None:
+        """Add a row to be timed by :meth:`time_queued`, interleaved with the others.
+
+        ``kind`` is the row's status once timed; ``gc`` forces the collector on or
+        off while this row is timed (default: as ``--gc`` says).
+        """
+        row = Row(case=self.case, peer=peer, status="pending", unit=self.unit, note=note)
+        self.rows.append(row)
+        self._queued.append((row, Job(fn, gc), scale, kind))
+
+    def time_queued(self, settings: Settings) -> None:
+        """Time every queued row together (see :func:`measure_all`)."""
+        queued, self._queued = self._queued, []
+        timings = measure_all([job for _, job, _, _ in queued], settings)
+        for (row, _, scale, kind), timing in zip(queued, timings):
+            row.status = kind
+            _fill(row, timing, scale)
+
+    def skip(self, peer: str, why: str) -> None:
+        self.rows.append(Row(case=self.case, peer=peer, status="skipped", note=why))
+
+    def wrong(self, peer: str, why: str) -> None:
+        self.rows.append(Row(case=self.case, peer=peer, status="wrong", note=why))
+
+    def finish(self) -> CaseReport:
+        """Fill in each timed row's ratio to every baseline that was timed."""
+        base = {r.peer: r.median for r in self.rows if r.status == "ok"}
+        for row in self.rows:
+            if row.median is None:
+                continue
+            for name in self.baselines:
+                if base.get(name):
+                    row.ratios[name] = row.median / base[name]
+        return self
+
+
+def _fill(row: Row, timing: Timing, scale: float) -> Row:
+    row.median = timing.median * scale
+    row.q1, row.q3 = timing.q1 * scale, timing.q3 * scale
+    row.best, row.worst = timing.best * scale, timing.worst * scale
+    row.calls_per_repeat, row.repeats = timing.number, len(timing.samples)
+    return row
+
+
+def optional_import(name: str) -> Any:
+    """Import a peer library or raise :class:`Skip` saying it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise Skip(
+            f"{name} is not installed here ({exc}); `bash benchmarks/setup.sh` installs it"
+        ) from None
+
+
+def rel_close(a: float, b: float, rtol: float, atol: float = 0.0) -> bool:
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+# ============================================================= B1: scalar chain
+B1_SIGMOIDS = 500  # chained sigmoids; 4 primitive ops each
+B1_OPS = 4 * B1_SIGMOIDS
+B1_Z = 0.3
+# Chain lengths whose gradient is checked to B1_RTOL. At 500 sigmoids the exact
+# gradient, the product of sigma'(x_k) ~ 0.225 each, is about 7e-325: below the
+# smallest subnormal double, so every implementation rounds it to 0.0 and a
+# relative check there says nothing. Shorter chains run the same code and have
+# gradients well inside the normal range (at 100: ~1.6e-65).
+B1_CHECK_LENGTHS = (1, 10, 100, B1_SIGMOIDS)
+B1_RTOL = 1e-9
+
+
+def b1_python(n: int) -> Callable[[], tuple[float, float]]:
+    """Hand-written reverse mode on floats: a tape of saved values, then the chain rule."""
+    exp = math.exp
+
+    def run() -> tuple[float, float]:
+        x = B1_Z
+        tape = []
+        for _ in range(n):
+            f = -x
+            g = exp(f)
+            h = 1.0 + g
+            i = 1.0 / h
+            tape.append((g, h))
+            x = i
+        d = 1.0  # d out / d out
+        for g, h in reversed(tape):
+            d = -d / (h * h)  # i = 1/h:  di/dh = -1/h^2
+            # h = 1 + g:  dh/dg = 1
+            d = d * g  # g = e^f:  dg/df = e^f = g
+            d = -d  # f = -x:  df/dx = -1
+        return x, d
+
+    return run
+
+
+def b1_chainrule(n: int) -> Callable[[], tuple[float, float]]:
+    exp = cr.exp
+
+    def run() -> tuple[float, float]:
+        z = cr.tensor(B1_Z, requires_grad=True)
+        x = z
+        for _ in range(n):
+            f = -x
+            g = exp(f)
+            h = 1 + g
+            x = 1 / h
+        x.backward()
+        return x.item(), z.grad.item()
+
+    return run
+
+
+def b1_micrograd(n: int) -> Callable[[], tuple[float, float]]:
+    engine = optional_import("micrograd.engine")
+    value = engine.Value
+    # micrograd's backward() sorts the graph with a recursive depth-first search,
+    # one Python frame per node along the chain (about 5 * n here).
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * n + 1000))
+
+    def mg_exp(x: Any) -> Any:
+        # micrograd 0.1.0 has no exp (nor __rpow__): a node in its style, whose
+        # backward closure adds d(e^x)/dx * upstream = e^x * out.grad.
+        out = value(math.exp(x.data), (x,), "exp")
+
+        def backward() -> None:
+            x.grad += out.data * out.grad
+
+        out._backward = backward
+        return out
+
+    def run() -> tuple[float, float]:
+        z = value(B1_Z)
+        x = z
+        for _ in range(n):
+            f = -x  # micrograd: x * -1 (one mul node and a constant)
+            g = mg_exp(f)
+            h = 1 + g  # g + 1 (add node and a constant)
+            x = 1 / h  # h ** -1, then * 1 (pow node, mul node and a constant)
+        x.backward()
+        return x.data, z.grad
+
+    return run
+
+
+def b1_autograd(n: int) -> Callable[[], tuple[float, float]]:
+    ag = optional_import("autograd")
+    anp = optional_import("autograd.numpy")
+    exp = anp.exp
+
+    def chain(x: Any) -> Any:
+        for _ in range(n):
+            f = -x
+            g = exp(f)
+            h = 1 + g
+            x = 1 / h
+        return x
+
+    grad = ag.grad(chain)
+    value_and_grad = ag.value_and_grad(chain)
+
+    def run() -> float:  # what is timed: autograd.grad on a Python float
+        return grad(B1_Z)
+
+    def check() -> tuple[float, float]:
+        v, d = value_and_grad(B1_Z)
+        return float(v), float(d)
+
+    run.check = check  # type: ignore[attr-defined]
+    return run
+
+
+def b1_torch(n: int) -> Callable[[], tuple[float, float]]:
+    torch = optional_import("torch")
+    exp = torch.exp
+
+    def run() -> tuple[float, float]:
+        # float64, as chainrule's tensor(0.3); torch's default float32 would not
+        # match the other peers to 1e-9.
+        z = torch.tensor(B1_Z, dtype=torch.float64, requires_grad=True)
+        x = z
+        for _ in range(n):
+            f = -x
+            g = exp(f)
+            h = 1 + g
+            x = 1 / h
+        x.backward()
+        return x.item(), z.grad.item()
+
+    return run
+
+
+B1_PEERS: list[tuple[str, Callable[[int], Callable[[], Any]], str]] = [
+    ("chainrule", b1_chainrule, "0-d float64 tensors"),
+    ("python (hand-written)", b1_python, "floats, math.exp, tape + reverse loop"),
+    ("micrograd 0.1.0", b1_micrograd, "Value; exp helper; 1/x = x**-1 * 1, -x = x * -1"),
+    ("autograd (HIPS)", b1_autograd, "autograd.grad on a Python float"),
+    ("torch eager", b1_torch, "0-d float64 tensors"),
+]
+
+
+def b1_check(make: Callable[[int], Callable[[], Any]], reference: dict) -> str | None:
+    """None if ``make``'s chain gives the reference value and gradient, else why not."""
+    for n in B1_CHECK_LENGTHS:
+        fn = make(n)
+        value, grad = (fn.check if hasattr(fn, "check") else fn)()
+        ref_value, ref_grad = reference[n]
+        if not rel_close(value, ref_value, B1_RTOL):
+            return f"{n} sigmoids: value {value!r}, expected {ref_value!r}"
+        # At 500 sigmoids the reference gradient has underflowed (see B1_CHECK_LENGTHS):
+        # there the check is that this peer's gradient has underflowed as well.
+        atol = 1e-300 if n == B1_SIGMOIDS else 0.0
+        if not rel_close(grad, ref_grad, B1_RTOL, atol):
+            return f"{n} sigmoids: gradient {grad!r}, expected {ref_grad!r}"
+    return None
+
+
+def b1_reference() -> dict[int, tuple[float, float]]:
+    """Value and gradient for each checked length, from the hand-written version,
+    cross-checked against sigma' = sigma (1 - sigma) accumulated in log space."""
+    reference = {}
+    for n in B1_CHECK_LENGTHS:
+        value, grad = b1_python(n)()
+        x, log_grad = B1_Z, 0.0
+        for _ in range(n):
+            x = 1.0 / (1.0 + math.exp(-x))
+            log_grad += math.log(x * (1.0 - x))
+        exact = math.exp(log_grad)  # underflows to 0.0 at 500, like everyone
+        if not rel_close(grad, exact, 1e-9, 1e-300) or not rel_close(value, x, 1e-12):
+            raise AssertionError(f"B1 reference is off at {n} sigmoids: {grad} vs {exact}")
+        reference[n] = (value, grad)
+    return reference
+
+
+def b1_breakdown(report: CaseReport, settings: Settings) -> None:
+    """Split chainrule's B1 time without a profiler: the same 2,000 ops run with no
+    backward, with recording off, and as bare NumPy calls on 0-d arrays."""
+    n = B1_SIGMOIDS
+    scale = 1e6 / B1_OPS
+
+    def forward_recorded() -> None:
+        x = cr.tensor(B1_Z, requires_grad=True)
+        for _ in range(n):
+            x = 1 / (1 + cr.exp(-x))
+
+    def forward_no_grad() -> None:
+        with cr.no_grad():
+            forward_recorded()
+
+    negative, exp, add, divide, asarray = np.negative, np.exp, np.add, np.divide, np.asarray
+
+    def numpy_0d() -> None:
+        # What chainrule's forward does with the data: a ufunc on a 0-d array
+        # returns a NumPy scalar, which it turns back into a 0-d array.
+        x = np.array(B1_Z)
+        for _ in range(n):
+            f = asarray(negative(x))
+            g = asarray(exp(f))
+            h = asarray(add(1, g))
+            x = asarray(divide(1, h))
+
+    parts = [
+        ("chainrule: forward only", forward_recorded, "graph recorded, no backward()"),
+        ("chainrule: forward, no_grad", forward_no_grad, "Tensors but no graph nodes"),
+        ("numpy: 0-d ufunc calls", numpy_0d, "ufunc + asarray, no autodiff (floor)"),
+    ]
+    try:
+        rules = b1_rule_calls()
+    except Exception as exc:  # internals moved: report, do not fail the run
+        report.skip("chainrule: backward rules alone", f"could not walk the graph: {exc!r}")
+    else:
+        parts.append(
+            ("chainrule: backward rules alone", rules, "the 2,000 VJP rule calls, no engine")
+        )
+    for name, fn, note in parts:
+        report.queue(name, fn, scale, note, kind="breakdown")
+
+
+def b1_rule_calls() -> Callable[[], None]:
+    """The VJP rule calls chainrule's backward makes in B1, with the same arguments,
+    as a function that makes just those calls (uses chainrule's internals: the
+    graph's nodes, their saved values and the primitives' rule tables)."""
+    z = cr.tensor(B1_Z, requires_grad=True)
+    x = z
+    for _ in range(B1_SIGMOIDS):
+        x = 1 / (1 + cr.exp(-x))
+    calls = []
+    node, g = x.grad_fn, np.ones_like(x.data)
+    while node is not None:
+        (i,) = [k for k, p in enumerate(node.parents) if p is not None]
+        rule = node.prim.vjps[i]
+        calls.append((rule, g, node.ans, node.args))
+        g = rule(g, node.ans, *node.args)
+        parent = node.parents[i]
+        node = parent if parent is not z else None
+    if len(calls) != B1_OPS:
+        raise RuntimeError(f"expected {B1_OPS} rule calls, found {len(calls)}")
+
+    def run() -> None:
+        for rule, g, ans, args in calls:
+            rule(g, ans, *args)
+
+    return run
+
+
+def b1_profile(report: CaseReport) -> None:
+    """cProfile chainrule's B1 and group its time by what the code is doing.
+
+    The profiler charges a fixed cost to every Python call it traces, which
+    inflates code made of many small calls, so the shares are indicative; the
+    breakdown rows (timed without a profiler) give the absolute split.
+    """
+    run = b1_chainrule(B1_SIGMOIDS)
+    run()
+    profiler = cProfile.Profile()
+    iterations = 20
+    profiler.enable()
+    for _ in range(iterations):
+        run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    groups: dict[str, float] = {}
+    top = []
+    total = 0.0
+    for (filename, _line, func), (_cc, ncalls, tottime, _ct, _callers) in stats.stats.items():
+        group = _profile_group(filename, func)
+        groups[group] = groups.get(group, 0.0) + tottime
+        total += tottime
+        where = f"{Path(filename).parent.name}/{Path(filename).name}:{func}"
+        top.append((tottime, ncalls, where))
+    top.sort(reverse=True)
+    per_op = 1e6 / (iterations * B1_OPS)
+    report.checks["profile"] = {
+        "note": "cProfile, 20 calls of the chainrule B1 run; tottime by group, "
+        "microseconds per op (profiler overhead included)",
+        "total_us_per_op": total * per_op,
+        "groups_us_per_op": {
+            k: round(v * per_op, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])
+        },
+        "top_functions": [
+            {
+                "function": where,
+                "calls_per_op": ncalls / (iterations * B1_OPS),
+                "tottime_us_per_op": round(t * per_op, 3),
+            }
+            for t, ncalls, where in top[:15]
+        ],
+    }
+
+
+def _profile_group(filename: str, func: str) -> str:
+    """Which part of the work a profiled function belongs to (by file, then name)."""
+    path = filename.replace("\\", "/")
+    if "chainrule/autograd/engine" in path:
+        return "backward: engine loop (_run, seeding)"
+    if "chainrule/ops/" in path:
+        return "backward: derivative rules (ops/*.py)"
+    if "chainrule/autograd/node" in path:
+        return "graph: Node.__init__"
+    if "chainrule/tensor.py" in path:
+        if func in ("_wrap", "__init__", "tensor", "as_tensor"):
+            return "Tensor construction (_wrap, Tensor.__init__, object.__new__)"
+        if func in ("backward", "item"):
+            return "other chainrule (backward(), item(), ...)"
+        # apply/unary/binary and the per-primitive closures (``op``) that wrap them
+        return "forward: op hot path in tensor.py (includes the NumPy ufunc)"
+    if "chainrule/tensor_methods" in path or "chainrule/functions" in path:
+        return "forward: operator/function wrappers (__neg__, __radd__, cr.exp)"
+    if "chainrule" in path:
+        return "other chainrule (backward(), item(), ...)"
+    if func.startswith("<built-in method __new__"):
+        return "Tensor construction (_wrap, Tensor.__init__, object.__new__)"
+    if "numpy" in func:
+        return "NumPy built-ins (asarray, ones_like, ...)"
+    if func in ("<method 'append' of 'list' objects>", "<method 'pop' of 'list' objects>"):
+        return "list append/pop (engine stack and ready list)"
+    return "other (Python built-ins, benchmark loop)"
+
+
+def case_b1(settings: Settings) -> CaseReport:
+    report = CaseReport(
+        case="B1",
+        title=f"scalar chain: {B1_SIGMOIDS} chained sigmoids as -x, exp, 1+x, 1/x "
+        f"({B1_OPS} ops), forward + backward",
+        unit="us/op",
+        baselines=["chainrule", "python (hand-written)"],
+    )
+    reference = b1_reference()
+    report.checks["reference"] = {
+        str(n): {"value": v, "gradient": g} for n, (v, g) in reference.items()
+    }
+    report.notes.append(
+        f"The gradient of {B1_SIGMOIDS} chained sigmoids (~7e-325 exactly) underflows to "
+        f"{reference[B1_SIGMOIDS][1]!r} in float64 for every peer; gradients were checked "
+        f"to {B1_RTOL:g} relative on chains of {', '.join(map(str, B1_CHECK_LENGTHS[:-1]))}."
+    )
+    scale = 1e6 / B1_OPS
+    runs = {}
+    for name, make, note in B1_PEERS:
+        try:
+            problem = b1_check(make, reference)
+            run = make(B1_SIGMOIDS)
+        except Skip as exc:
+            report.skip(name, str(exc))
+            continue
+        if problem:
+            report.wrong(name, problem)
+            continue
+        runs[name] = run
+        report.queue(name, run, scale, note)
+    if not settings.gc:
+        # The same runs with the collector on: graphs of many small objects are
+        # where it costs, above all for micrograd, whose closures make reference
+        # cycles that only the collector frees.
+        for name, run in runs.items():
+            report.queue(
+                f"{name} [gc on]", run, scale, "collector on while timed", gc=True, kind="gc-on"
+            )
+    b1_breakdown(report, settings)
+    report.time_queued(settings)
+    if settings.profile:
+        b1_profile(report)
+    return report.finish()
+
+
+# ================================================================== B2: MLP step
+B2_SIZES = (784, 512, 256, 10)
+B2_LR = 0.01
+B2_SEED = 20240601
+B2_LOSS_RTOL = 1e-4
+B2_GRAD_RTOL = 2e-3  # relative to the largest entry, on (w0 - w1) / lr in float32
+
+
+def b2_problem(batch: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Initial parameters [W1, b1, W2, b2, W3, b3] and one fixed batch, float32.
+
+    Weights and biases are uniform in +-1/sqrt(fan_in) (nn.Linear's default range),
+    drawn from a seeded generator so that every peer starts from the same numbers.
+    """
+    rng = np.random.default_rng(B2_SEED)
+    params = []
+    for fan_in, fan_out in zip(B2_SIZES[:-1], B2_SIZES[1:]):
+        bound = 1.0 / math.sqrt(fan_in)
+        params.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32))
+        params.append(rng.uniform(-bound, bound, (fan_out,)).astype(np.float32))
+    x = rng.standard_normal((batch, B2_SIZES[0])).astype(np.float32)
+    labels = rng.integers(0, B2_SIZES[-1], batch)
+    return params, x, labels
+
+
+# A peer is make(params, x, labels) -> (step, read); step() runs one SGD step and
+# returns the loss before the update; read() returns the parameters as arrays.
+B2Peer = Callable[[list, np.ndarray, np.ndarray], tuple[Callable[[], float], Callable[[], list]]]
+
+
+def b2_numpy(params, x, labels):
+    """The step written out by hand: forward, the derivative of each layer, update."""
+    w1, b1, w2, b2, w3, b3 = [p.copy() for p in params]
+    n = x.shape[0]
+    rows = np.arange(n)
+    lr = np.float32(B2_LR)
+
+    def step() -> float:
+        z1 = x @ w1 + b1
+        a1 = np.maximum(z1, 0)
+        z2 = a1 @ w2 + b2
+        a2 = np.maximum(z2, 0)
+        z3 = a2 @ w3 + b3
+        m = z3.max(axis=1, keepdims=True)
+        logp = z3 - (np.log(np.exp(z3 - m).sum(axis=1, keepdims=True)) + m)
+        loss = -logp[rows, labels].mean()
+        # d loss / d z3 = (softmax - onehot) / n
+        dz3 = np.exp(logp)
+        dz3[rows, labels] -= 1
+        dz3 /= n
+        dw3 = a2.T @ dz3
+        db3 = dz3.sum(axis=0)
+        dz2 = dz3 @ w3.T
+        dz2 *= z2 > 0
+        dw2 = a1.T @ dz2
+        db2 = dz2.sum(axis=0)
+        dz1 = dz2 @ w2.T
+        dz1 *= z1 > 0
+        dw1 = x.T @ dz1
+        db1 = dz1.sum(axis=0)
+        for p, d in ((w1, dw1), (b1, db1), (w2, dw2), (b2, db2), (w3, dw3), (b3, db3)):
+            p -= lr * d
+        return float(loss)
+
+    return step, lambda: [w1, b1, w2, b2, w3, b3]
+
+
+def b2_chainrule(params, x, labels):
+    ps = [cr.tensor(p, requires_grad=True) for p in params]  # cr.tensor copies
+    w1, b1, w2, b2, w3, b3 = ps
+    xt = cr.tensor(x)
+    rows = np.arange(x.shape[0])
+
+    def step() -> float:
+        h1 = cr.relu(xt @ w1 + b1)
+        h2 = cr.relu(h1 @ w2 + b2)
+        logp = cr.log_softmax(h2 @ w3 + b3, axis=-1)
+        loss = -logp[rows, labels].mean()
+        loss.backward()
+        with cr.no_grad():
+            for p in ps:
+                p.data -= B2_LR * p.grad.data
+                p.grad = None
+        return loss.item()
+
+    return step, lambda: [p.data for p in ps]
+
+
+def b2_torch(params, x, labels):
+    torch = optional_import("torch")
+    functional = importlib.import_module("torch.nn.functional")
+    ps = [torch.tensor(p, requires_grad=True) for p in params]  # copies
+    w1, b1, w2, b2, w3, b3 = ps
+    xt = torch.from_numpy(x)
+    yt = torch.from_numpy(labels.astype(np.int64))
+
+    def step() -> float:
+        h1 = torch.relu(xt @ w1 + b1)
+        h2 = torch.relu(h1 @ w2 + b2)
+        loss = functional.cross_entropy(h2 @ w3 + b3, yt)  # log_softmax + NLL, mean
+        loss.backward()
+        with torch.no_grad():
+            for p in ps:
+                p -= B2_LR * p.grad
+                p.grad = None
+        return loss.item()
+
+    return step, lambda: [p.detach().numpy() for p in ps]
+
+
+B2_PEERS: list[tuple[str, B2Peer, str]] = [
+    ("numpy (hand-written)", b2_numpy, "forward and backward derived by hand"),
+    ("chainrule", b2_chainrule, "relu, log_softmax, integer-array indexing, mean"),
+    ("torch eager", b2_torch, "tensor ops + F.cross_entropy"),
+]
+
+
+def b2_check(make: B2Peer, problem, reference) -> str | None:
+    """Two steps from the initial weights: the losses (before and after one update)
+    and the update itself, (w0 - w1) / lr = the gradient, must match the reference."""
+    params, x, labels = problem
+    step, _ = make(params, x, labels)
+    losses = (step(), step())
+    for k, (got, want) in enumerate(zip(losses, reference["losses"])):
+        if not rel_close(got, want, B2_LOSS_RTOL):
+            return f"loss at step {k + 1}: {got!r}, expected {want!r}"
+    step, read = make(params, x, labels)
+    step()
+    for k, (p0, p1, g_ref) in enumerate(zip(params, read(), reference["grads"])):
+        g = (p0.astype(np.float64) - p1) / B2_LR
+        err = np.max(np.abs(g - g_ref))
+        if err > B2_GRAD_RTOL * np.max(np.abs(g_ref)):
+            top = np.abs(g_ref).max()
+            return f"gradient of parameter {k} differs by {err:.3g} (largest entry {top:.3g})"
+    return None
+
+
+def b2_reference(problem) -> dict[str, Any]:
+    params, x, labels = problem
+    step, read = b2_numpy(params, x, labels)
+    losses = [step()]
+    grads = [(p0.astype(np.float64) - p1) / B2_LR for p0, p1 in zip(params, read())]
+    losses.append(step())
+    return {"losses": losses, "grads": grads}
+
+
+def case_b2(settings: Settings) -> CaseReport:
+    report = CaseReport(
+        case="B2",
+        title="MLP SGD step: 784-512-256-10, ReLU, softmax cross-entropy (mean), "
+        f"lr={B2_LR}, float32; forward + backward + update",
+        unit="ms/step",
+        baselines=["numpy (hand-written)"],
+    )
+    for batch in settings.batches:
+        problem = b2_problem(batch)
+        reference = b2_reference(problem)
+        report.checks[f"batch {batch}"] = {"losses": reference["losses"]}
+        for name, make, note in B2_PEERS:
+            peer = f"{name} [batch {batch}]"
+            try:
+                problem_text = b2_check(make, problem, reference)
+                params, x, labels = problem
+                step, _ = make(params, x, labels)
+            except Skip as exc:
+                report.skip(peer, str(exc))
+                continue
+            if problem_text:
+                report.wrong(peer, problem_text)
+                continue
+            report.queue(peer, step, 1e3, note)
+        report.time_queued(settings)
+    # Ratios compare peers at the same batch size.
+    report.baselines = [f"numpy (hand-written) [batch {b}]" for b in settings.batches]
+    report.finish()
+    for row in report.rows:
+        batch_tag = row.peer[row.peer.rfind("[") :]
+        row.ratios = {k: v for k, v in row.ratios.items() if k.endswith(batch_tag)}
+    return report
+
+
+# =========================================================================== driver
+CASES: dict[str, Callable[[Settings], CaseReport]] = {
+    "B1": case_b1,
+    "B2": case_b2,
+}
+
+
+def version_of(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "cpu MHz") and key not in cpu:
+                cpu[key] = value.strip()
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu_model": cpu.get("model name") or platform.processor() or platform.machine(),
+        "cpu_family": cpu.get("cpu family"),
+        "cpu_model_number": cpu.get("model"),
+        "cpu_mhz": cpu.get("cpu MHz"),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": affinity,
+        "memory": mem,
+        "platform": platform.platform(),
+    }
+
+
+def machine_probe() -> dict[str, float]:
+    """How fast the machine is right now, on two fixed jobs (taken at the start and
+    the end of a run: on a shared machine a slow spell shows up here too)."""
+
+    def loop() -> None:
+        total = 0
+        for i in range(200_000):
+            total += i
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((512, 512)).astype(np.float32)
+
+    def median_ms(fn: Callable[[], Any], n: int) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return round(statistics.median(times) * 1e3, 3)
+
+    return {
+        "python_loop_200k_ms": median_ms(loop, 9),
+        "matmul_512_f32_ms": median_ms(lambda: a @ a, 21),
+    }
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages: other work on a shared machine skews timings."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def git_info() -> dict[str, Any]:
+    """Which chainrule was measured: where it was imported from and, when that is
+    this checkout, the commit and whether chainrule/ had uncommitted changes."""
+    package = Path(cr.__file__).resolve().parent
+    info: dict[str, Any] = {"chainrule_imported_from": str(package)}
+    if package != REPO / "chainrule":
+        return info
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    info["commit"] = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--", "chainrule")
+    info["chainrule_dirty"] = None if status is None else bool(status)
+    return info
+
+
+def software_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "chainrule": getattr(cr, "__version__", None),
+        "numpy": np.__version__,
+        "torch": version_of("torch"),
+        "autograd": version_of("autograd"),
+        "micrograd": version_of("micrograd"),
+    }
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # informative only
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [
+            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    if info["torch"]:
+        import torch
+
+        info["torch_num_threads"] = torch.get_num_threads()
+    env = {
+        k: os.environ[k]
+        for k in (
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE",
+        )
+        if k in os.environ
+    }
+    if env:
+        info["environment"] = env
+    return info
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if value < 1 else f"{value:.2f}"
+
+
+def _ratio(value: float) -> str:
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
+
+
+def print_report(report: CaseReport) -> None:
+    print(f"\n{report.case}  {report.title}")
+    ratio_names = {name: f"x {name.split(' [')[0]}" for name in report.baselines}
+    header = ["peer", f"median {report.unit}", "q1-q3", "calls x repeats"]
+    header += sorted(set(ratio_names.values()), key=list(ratio_names.values()).index)
+    table = [header]
+    for row in report.rows:
+        if row.median is None:
+            table.append([row.peer, row.status.upper(), "", "", *[""] * (len(header) - 4)])
+            continue
+        line = [
+            row.peer,
+            _fmt(row.median),
+            f"{_fmt(row.q1)}-{_fmt(row.q3)}",
+            f"{row.calls_per_repeat} x {row.repeats}",
+        ]
+        by_column = {ratio_names[k]: v for k, v in row.ratios.items()}
+        line += [_ratio(by_column[c]) if c in by_column else "" for c in header[4:]]
+        table.append(line)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for k, r in enumerate(table):
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]
+        print("  " + "  ".join(cells))
+        if k == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+    for row in report.rows:
+        if row.status in ("skipped", "wrong"):
+            print(f"  {row.status}: {row.peer}: {row.note}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    profile = report.checks.get("profile")
+    if profile:
+        total = profile["total_us_per_op"]
+        print(f"  cProfile of chainrule ({total:.2f} us/op under the profiler):")
+        for group, us in profile["groups_us_per_op"].items():
+            print(f"    {us:7.3f} us/op  {group}")
+        print("  top functions by own time:")
+        for entry in profile["top_functions"][:10]:
+            print(
+                f"    {entry['tottime_us_per_op']:7.3f} us/op  "
+                f"{entry['calls_per_op']:5.2f} calls/op  {entry['function']}"
+            )
+
+
+def markdown_tables(result: dict[str, Any]) -> str:
+    """The tables of a results file in Markdown (for BENCHMARKS.md)."""
+    out = []
+    for case in result["cases"]:
+        names = case["baselines"]
+        labels = list(dict.fromkeys(f"x {n.split(' [')[0]}" for n in names))
+        out.append(f"**{case['case']}** {case['title']}\n")
+        out.append("| peer | median " + case["unit"] + " | q1-q3 | " + " | ".join(labels) + " |")
+        out.append("|---|---:|---:|" + "---:|" * len(labels))
+        for row in case["rows"]:
+            if row["median"] is None:
+                out.append(f"| {row['peer']} | {row['status']} | | " + "| " * len(labels))
+                continue
+            by_label = {f"x {k.split(' [')[0]}": v for k, v in row["ratios"].items()}
+            ratios = " | ".join(_ratio(by_label[c]) if c in by_label else "" for c in labels)
+            spread = f"{_fmt(row['q1'])}-{_fmt(row['q3'])}"
+            out.append(f"| {row['peer']} | {_fmt(row['median'])} | {spread} | {ratios} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="short smoke run: 3 repeats of ~0.02 s, batch 128 only"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per peer; the median is reported (default 7)",
+    )
+    parser.add_argument(
+        "--min-time", type=float, default=None, help="seconds each repeat runs for (default 0.25)"
+    )
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help=f"comma-separated cases to run (default: {','.join(CASES)})",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=None,
+        help="B2 batch sizes (default: 128 1024; --quick: 128)",
+    )
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="keep the garbage collector on while timing (default: off, as timeit does; "
+        "B1 also reports every peer with it on)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile chainrule's B1 and print where its time goes",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="print the tables of an existing results file as Markdown, and exit",
+    )
+    parser.add_argument(
+        "--label", default="", help="free text stored in the results (e.g. what was measured)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write the JSON results (default benchmarks/results.json; "
+        "with --quick, benchmarks/results-quick.json)",
+    )
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.cases.split(",") if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.markdown:
+        print(markdown_tables(json.loads(args.markdown.read_text())))
+        return 0
+    settings = Settings()
+    if args.quick:
+        settings.repeats, settings.min_time, settings.warmup = 3, 0.02, 0.01
+        settings.batches = (128,)
+    if args.repeats is not None:
+        settings.repeats = args.repeats
+    if args.min_time is not None:
+        settings.min_time = args.min_time
+    if args.batch:
+        settings.batches = tuple(args.batch)
+    settings.profile = args.profile
+    settings.gc = args.gc
+    output = args.output or HERE / ("results-quick.json" if args.quick else "results.json")
+
+    meta = {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "label": args.label,
+        "settings": asdict(settings),
+        "machine": machine_info(),
+        "software": software_info(),
+        "git": git_info(),
+        "load_average_at_start": load_average(),
+        "probe_at_start": machine_probe(),
+    }
+    m, s = meta["machine"], meta["software"]
+    print(
+        f"machine: {m['cpu_model']} (family {m['cpu_family']} model {m['cpu_model_number']}), "
+        f"{m['usable_cores']} cores usable of {m['logical_cores']}, {m['memory']}"
+    )
+    print(
+        "software: "
+        + ", ".join(
+            f"{k} {s[k]}"
+            for k in ("python", "chainrule", "numpy", "torch", "autograd", "micrograd")
+        )
+    )
+    print(f"timing: median of {settings.repeats} repeats of >= {settings.min_time} s each")
+    print(f"load average at start: {meta['load_average_at_start']}")
+
+    reports = []
+    for name in args.cases.split(","):
+        report = CASES[name](settings)
+        print_report(report)
+        reports.append(report)
+
+    meta["load_average_at_end"] = load_average()
+    meta["probe_at_end"] = machine_probe()
+    print(
+        f"machine probe (median ms) at start {meta['probe_at_start']}, end {meta['probe_at_end']}"
+    )
+    cases = [asdict(r) for r in reports]
+    for case in cases:
+        case.pop("_queued", None)
+    result = {"meta": meta, "cases": cases}
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nresults written to {output}")
+    wrong = [r for rep in reports for r in rep.rows if r.status == "wrong"]
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
