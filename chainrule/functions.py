@@ -233,9 +233,15 @@ def broadcast_to(x: ArrayLike, shape: Sequence[int]) -> Tensor:
     return apply(_sh.broadcast_to, (x,), {"shape": shape})
 
 
+def _arrays(items: Sequence[ArrayLike]) -> tuple:
+    """Tensors as they are, anything else (lists, numbers) as an array: the rules of
+    concatenate and stack read their inputs' shapes."""
+    return tuple(t if isinstance(t, Tensor | np.ndarray) else np.asarray(t) for t in items)
+
+
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    tensors = tuple(tensors)
+    tensors = _arrays(tensors)
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     return apply(_sh.concatenate, tensors, {"axis": int(axis)})
@@ -243,7 +249,7 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
-    tensors = tuple(tensors)
+    tensors = _arrays(tensors)
     if not tensors:
         raise ValueError("stack: need at least one tensor")
     return apply(_sh.stack, tensors, {"axis": int(axis)})

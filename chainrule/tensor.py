@@ -7,6 +7,8 @@ gradient can flow, record one :class:`~chainrule.autograd.node.Node`.
 
 from __future__ import annotations
 
+import dis
+import sys
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,9 +22,9 @@ ndarray = np.ndarray
 _asarray = np.asarray
 _new = object.__new__
 
-#: numpy ufunc -> chainrule function; filled by :mod:`chainrule.ops.tensor_api`.
+#: numpy ufunc -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
 UFUNC_RULES: dict[Any, Callable[..., Any]] = {}
-#: numpy function -> chainrule function; filled by :mod:`chainrule.ops.tensor_api`.
+#: numpy function -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
 FUNCTION_RULES: dict[Any, Callable[..., Any]] = {}
 
 
@@ -210,43 +212,91 @@ class Tensor:
         return bool(self.data)
 
     def __float__(self) -> float:
+        if self._requires_grad and GradMode.enabled and _stores_into_array(sys._getframe(1)):
+            # RuntimeError: NumPy passes it through unchanged (a TypeError it rewords).
+            raise RuntimeError(
+                "assigning a tensor that requires grad into a NumPy array (a[i] = t) would "
+                "drop its gradient without notice; build the array from tensors instead "
+                "(chainrule.numpy.array([...]), stack, concatenate, where), or assign "
+                "t.item() if the gradient is not wanted"
+            )
         return float(self.item())
 
     def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(
+                f"only integer tensors with one element can be used as an index, not a "
+                f"tensor of dtype {self.data.dtype} and shape {self.data.shape}"
+            )
         return int(self.item())
 
     # Operators such as == are elementwise, so hashing falls back to identity.
     __hash__ = object.__hash__
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if self._requires_grad and GradMode.enabled:
+        # Integer and boolean results (numpy.int64(t), a mask) carry no gradient anyway.
+        if (
+            self._requires_grad
+            and GradMode.enabled
+            and (dtype is None or np.dtype(dtype).kind in "fc")
+        ):
             raise TypeError(
                 "cannot convert a tensor that requires grad to a NumPy array: the gradient "
-                "would be lost without notice; use t.detach() (or t.numpy()) if that is meant"
+                "would be lost without notice; use t.detach() (or t.numpy()) if that is "
+                "meant, or chainrule.numpy (import chainrule.numpy as np) to keep it"
             )
         data = self.data if dtype is None else self.data.astype(dtype, copy=False)
         return data.copy() if copy else data
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        rule = UFUNC_RULES.get(ufunc)
-        if rule is None or method != "__call__" or kwargs:
-            detail = "" if method == "__call__" and not kwargs else f" (as {method}, {kwargs})"
-            raise TypeError(
-                f"numpy.{ufunc.__name__}{detail} has no differentiation rule in chainrule; "
-                "use the chainrule function of the same name, or define a rule with "
-                "cr.primitive (see chainrule.ops.primitive)"
-            )
-        return rule(*inputs)
+        rule = UFUNC_RULES.get(ufunc if method == "__call__" else (ufunc, method))
+        if rule is None:
+            name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+            raise _no_rule_error(f"numpy.{name}")
+        return rule(*inputs, **kwargs) if kwargs else rule(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         rule = FUNCTION_RULES.get(func)
         if rule is None:
-            raise TypeError(
-                f"numpy.{func.__name__} has no differentiation rule in chainrule; use the "
-                "chainrule function of the same name, or define a rule with cr.primitive "
-                "(see chainrule.ops.primitive)"
-            )
+            module = getattr(func, "__module__", None) or "numpy"
+            if not module.startswith("numpy"):
+                module = "numpy"
+            raise _no_rule_error(f"{module}.{func.__name__}")
         return rule(*args, **kwargs)
+
+
+def _no_rule_error(name: str) -> TypeError:
+    return TypeError(
+        f"{name} has no differentiation rule in chainrule, so it does not take a Tensor "
+        "(its gradient would be lost). Add one with the custom-primitive API: "
+        "@cr.primitive def f(x): return <the NumPy call>, then "
+        "f.defvjp(lambda g, ans, x: <g times the derivative>) and call f instead (see "
+        "chainrule.ops.primitive); or pass t.detach() if no gradient is wanted"
+    )
+
+
+def _stores_into_array(frame: Any) -> bool:
+    """True if ``frame`` is executing ``container[index] = value``: NumPy converts a
+    value assigned into a float array element with ``float()``.
+
+    Reads the caller's bytecode, so it is limited to the CPython versions whose
+    ``f_lasti`` (a byte offset) it was checked on; elsewhere it never refuses.
+    """
+    if not _BYTECODE_CHECK:
+        return False
+    code = frame.f_code.co_code
+    i = frame.f_lasti
+    return 0 <= i < len(code) and code[i] == _STORE_SUBSCR
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_BYTECODE_CHECK = sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (
+    3,
+    13,
+)
 
 
 class RemovableHandle:
@@ -292,8 +342,15 @@ def _forward_error(prim: Any, raw: tuple, exc: Exception) -> Exception:
     shapes = ", ".join(str(np.shape(a)) for a in raw)
     dtypes = ", ".join(str(getattr(a, "dtype", type(a).__name__)) for a in raw)
     message = f"{prim.name}: {exc} (input shapes: {shapes}; dtypes: {dtypes})"
-    kind = type(exc) if type(exc) in (ValueError, TypeError, IndexError) else ValueError
-    return kind(message)
+    # Keep the exception's own type where it takes a message (numpy.linalg.LinAlgError
+    # is a ValueError that callers catch by name); fall back to the base kind.
+    for kind in (type(exc), ValueError):
+        if issubclass(kind, (ValueError, TypeError, IndexError)):
+            try:
+                return kind(message)
+            except Exception:  # noqa: BLE001 - an exception type with another signature
+                continue
+    return ValueError(message)
 
 
 def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
@@ -327,6 +384,8 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
 
 def unary(prim: Any, x: Tensor) -> Tensor:
     """Fast path of :func:`apply` for one Tensor input and no parameters."""
+    if not prim.differentiable:
+        return apply(prim, (x,))
     data = x.data
     try:
         out = prim.forward(data)
@@ -342,6 +401,8 @@ def unary(prim: Any, x: Tensor) -> Tensor:
 
 def binary(prim: Any, x: Any, y: Any) -> Tensor:
     """Fast path of :func:`apply` for two inputs (at least one a Tensor), no parameters."""
+    if not prim.differentiable:
+        return apply(prim, (x, y))
     if isinstance(x, Tensor):
         xd = x.data
         xp = (x._node or x) if x._requires_grad else None
@@ -369,6 +430,8 @@ def binary(prim: Any, x: Any, y: Any) -> Tensor:
 def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
     """:func:`unary` specialised to one primitive: the function behind ``t.exp()``,
     ``-t`` and the like. Everything the hot path needs is bound once, here."""
+    if not prim.differentiable:
+        return lambda x: apply(prim, (x,))
     forward = prim.forward
     saves_ans = prim.saves_ans
 
@@ -400,6 +463,8 @@ def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
 def binary_op(prim: Any, reflected: bool = False) -> Callable[[Any, Any], Tensor]:
     """:func:`binary` specialised to one primitive: the function behind ``a + b`` and
     the like (``reflected``: behind ``b.__radd__(a)``, arguments swapped)."""
+    if not prim.differentiable:
+        return lambda x, y: apply(prim, (y, x) if reflected else (x, y))
     forward = prim.forward
     saves_ans = prim.saves_ans
 

@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.autograd.grad_mode import GradMode
 from chainrule.ops import activations as _act
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
-from chainrule.tensor import FUNCTION_RULES, UFUNC_RULES, Tensor, apply, binary_op, unary_op
+from chainrule.ops import numpy_elementwise as _ne
+from chainrule.tensor import Tensor, apply, binary_op, unary_op
 
 _unary_method = unary_op
 _binary_method = binary_op
@@ -65,6 +67,12 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             "build a new tensor instead (cr.where, cr.concatenate), or assign to "
             "t.data under cr.no_grad() for updates that must not be tracked"
         )
+    if isinstance(value, Tensor) and value._requires_grad and GradMode.enabled:
+        raise RuntimeError(
+            "assigning a tensor that requires grad into another tensor in place would drop "
+            "its gradient; build the result from tensors instead (chainrule.numpy.array, "
+            "stack, concatenate, where), or assign value.detach() if that is meant"
+        )
     self.data[F.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
 
 
@@ -75,19 +83,11 @@ for _prim in (_el.exp, _el.log, _el.sqrt, _el.abs, _el.sin, _el.cos, _el.tanh):
     setattr(Tensor, _prim.name, _unary_method(_prim))
 Tensor.sigmoid = _unary_method(_act.sigmoid)
 Tensor.relu = _unary_method(_act.relu)
-Tensor.sum = F.sum
-Tensor.mean = F.mean
-Tensor.max = F.max
-Tensor.min = F.min
-Tensor.prod = F.prod
 Tensor.logsumexp = F.logsumexp
 Tensor.softmax = F.softmax
 Tensor.log_softmax = F.log_softmax
-Tensor.clip = F.clip
-Tensor.astype = F.astype
 Tensor.matmul = F.matmul
 Tensor.expand_dims = F.expand_dims
-Tensor.squeeze = F.squeeze
 Tensor.broadcast_to = F.broadcast_to
 Tensor.swapaxes = F.swapaxes
 
@@ -106,83 +106,77 @@ def _transpose(self: Tensor, *axes: Any) -> Tensor:
     return F.transpose(self, axes or None)
 
 
-Tensor.reshape = _reshape
 Tensor.transpose = _transpose
 Tensor.T = property(lambda self: F.transpose(self), doc="The tensor with its axes reversed.")
-Tensor.flatten = lambda self: F.reshape(self, (-1,))
 
 # ------------------------------------------------- NumPy functions on Tensors
-UFUNC_RULES.update(
-    {
-        np.add: F.add,
-        np.subtract: F.subtract,
-        np.multiply: F.multiply,
-        np.true_divide: F.divide,
-        np.power: F.power,
-        np.negative: F.negative,
-        np.positive: lambda x: x,
-        np.maximum: F.maximum,
-        np.minimum: F.minimum,
-        np.matmul: F.matmul,
-        np.exp: F.exp,
-        np.log: F.log,
-        np.sqrt: F.sqrt,
-        np.absolute: F.abs,
-        np.sin: F.sin,
-        np.cos: F.cos,
-        np.tanh: F.tanh,
-    }
+# numpy.exp(t), numpy.sum(t, axis=0), numpy.linalg.norm(t): the dispatch tables
+# (UFUNC_RULES, FUNCTION_RULES) are filled with chainrule.numpy's implementations.
+from chainrule.numpy import _dispatch  # noqa: E402, F401  (installs the tables)
+from chainrule.numpy import _linear as _np_linear  # noqa: E402
+from chainrule.numpy import _misc as _np_misc  # noqa: E402
+from chainrule.numpy import _reductions as _np_red  # noqa: E402
+from chainrule.numpy import _shape as _np_shape  # noqa: E402
+from chainrule.numpy import _ufuncs as _np_ufuncs  # noqa: E402
+
+# ------------------------------------------- ndarray methods, NumPy's signatures
+Tensor.sum = _np_red.sum.impl
+Tensor.mean = _np_red.mean.impl
+Tensor.prod = _np_red.prod.impl
+Tensor.max = _np_red.max.impl
+Tensor.min = _np_red.min.impl
+Tensor.var = _np_red.var.impl
+Tensor.std = _np_red.std.impl
+Tensor.cumsum = _np_red.cumsum.impl
+Tensor.cumprod = _np_red.cumprod.impl
+Tensor.clip = _np_ufuncs.clip.impl
+Tensor.round = _np_ufuncs.round.impl
+Tensor.ravel = _np_shape.ravel.impl
+Tensor.flatten = _np_shape.ravel.impl
+Tensor.squeeze = _np_shape.squeeze.impl
+Tensor.repeat = _np_shape.repeat.impl
+Tensor.take = _np_shape.take.impl
+Tensor.dot = _np_linear.dot.impl
+Tensor.diagonal = _np_linear.diagonal.impl
+Tensor.trace = _np_linear.trace.impl
+Tensor.argmax = _np_misc.argmax.impl
+Tensor.argmin = _np_misc.argmin.impl
+Tensor.argsort = _np_misc.argsort.impl
+Tensor.nonzero = _np_misc.nonzero.impl
+Tensor.all = _np_misc.all.impl
+Tensor.any = _np_misc.any.impl
+Tensor.copy = _np_misc.copy.impl
+Tensor.mT = property(
+    lambda self: F.swapaxes(self, -1, -2), doc="The tensor with its last two axes swapped."
 )
-for _prim in (
-    _el.equal,
-    _el.not_equal,
-    _el.less,
-    _el.less_equal,
-    _el.greater,
-    _el.greater_equal,
-    _el.sign,
-    _el.logical_and,
-    _el.logical_or,
-    _el.logical_not,
-    _el.isfinite,
-    _el.isnan,
-):
-    UFUNC_RULES[_prim.forward] = _prim
+Tensor.itemsize = property(lambda self: self.data.itemsize)
+Tensor.nbytes = property(lambda self: self.data.nbytes)
 
 
-def _no_out(fn: Any) -> Any:
-    """Accept NumPy's ``out=None`` keyword, refuse a real output buffer."""
-
-    def wrapped(*args: Any, out: Any = None, **kwargs: Any) -> Any:
-        if out is not None:
-            raise TypeError(f"numpy.{fn.__name__} on a Tensor: out= is not supported")
-        return fn(*args, **kwargs)
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
+def _astype(
+    self: Tensor, dtype: Any, order: str = "K", casting: str = "unsafe", **kw: Any
+) -> Tensor:
+    """``t.astype(dtype)``; gradients flow between floating dtypes."""
+    return F.astype(self, dtype)
 
 
-FUNCTION_RULES.update(
-    {
-        np.sum: _no_out(F.sum),
-        np.mean: _no_out(F.mean),
-        np.max: _no_out(F.max),
-        np.amax: _no_out(F.max),
-        np.min: _no_out(F.min),
-        np.amin: _no_out(F.min),
-        np.prod: _no_out(F.prod),
-        np.clip: _no_out(F.clip),
-        np.where: F.where,
-        np.reshape: F.reshape,
-        np.transpose: F.transpose,
-        np.swapaxes: F.swapaxes,
-        np.expand_dims: F.expand_dims,
-        np.squeeze: F.squeeze,
-        np.broadcast_to: F.broadcast_to,
-        np.concatenate: F.concatenate,
-        np.stack: F.stack,
-        np.shape: lambda a: a.shape,
-        np.ndim: lambda a: a.ndim,
-        np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
-    }
-)
+def _reshape_order(self: Tensor, *shape: Any, order: str = "C", copy: Any = None) -> Tensor:
+    """``t.reshape(2, 3)`` or ``t.reshape((2, 3))`` (C order)."""
+    if order != "C":
+        raise NotImplementedError("reshape on a Tensor: only order='C' is supported")
+    return _reshape(self, *shape)
+
+
+Tensor.astype = _astype
+Tensor.reshape = _reshape_order
+
+# Operators without a derivative (// and the boolean ^) give constants; % has one.
+_floor_divide = _np_ufuncs.floor_divide.impl
+Tensor.__floordiv__ = lambda self, other: _floor_divide(self, other)
+Tensor.__rfloordiv__ = lambda self, other: _floor_divide(other, self)
+Tensor.__mod__ = _binary_method(_ne.remainder)
+Tensor.__rmod__ = _binary_method(_ne.remainder, reflected=True)
+Tensor.__divmod__ = lambda self, other: (self // other, self % other)
+Tensor.__rdivmod__ = lambda self, other: (other // self, other % self)
+Tensor.__xor__ = _compare(_ne.logical_xor)
+Tensor.__rxor__ = _compare(_ne.logical_xor)

@@ -109,10 +109,10 @@ def test_numpy_conversion_of_a_tensor_that_requires_grad():
 
 def test_numpy_function_without_a_rule_is_refused():
     x = cr.tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(TypeError, match=r"numpy.cumsum has no differentiation rule.*cr.primitive"):
-        np.cumsum(x)
-    with pytest.raises(TypeError, match=r"numpy.cbrt has no differentiation rule"):
-        np.cbrt(x)
+    with pytest.raises(TypeError, match=r"numpy.unique has no differentiation rule.*cr.primitive"):
+        np.unique(x)
+    with pytest.raises(TypeError, match=r"numpy.spacing has no differentiation rule"):
+        np.spacing(x)
     with pytest.raises(TypeError, match="out= is not supported"):
         np.sum(x, out=np.zeros(()))
 

@@ -9,4 +9,7 @@
   concatenate, stack
 - :mod:`~chainrule.ops.indexing`: getitem and its adjoint scatter_add
 - :mod:`~chainrule.ops.broadcast`: ``sum_to``, where broadcasting is undone
+- :mod:`~chainrule.ops.numpy_elementwise`, :mod:`~chainrule.ops.numpy_reductions`,
+  :mod:`~chainrule.ops.numpy_linalg`: the rest of NumPy's ufuncs, scans, std and
+  norms, tensordot/einsum and ``numpy.linalg``, behind ``chainrule.numpy``
 """

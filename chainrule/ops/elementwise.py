@@ -110,10 +110,22 @@ def _diagonal(name, forward, rule, formula, doc, saves_ans=False):
     )
 
 
+def divide_safely(g, d):
+    """g / d, except 0 where g and d are both 0. A zero gradient reaching a point of
+    infinite slope (sqrt or log at 0, in the branch np.where did not pick) then stays
+    zero instead of becoming 0/0 = NaN; a non-zero one still gives inf."""
+    return g / np.where((d == 0) & (g == 0), 1, d)
+
+
 exp = _diagonal("exp", np.exp, lambda g, ans, x: g * ans, "exp(x)", "e^x.", saves_ans=True)
-log = _diagonal("log", np.log, lambda g, ans, x: g / x, "1/x", "Natural logarithm.")
+log = _diagonal("log", np.log, lambda g, ans, x: divide_safely(g, x), "1/x", "Natural logarithm.")
 sqrt = _diagonal(
-    "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2), "1/(2*sqrt(x))", "Square root.", True
+    "sqrt",
+    np.sqrt,
+    lambda g, ans, x: divide_safely(g, ans * 2),
+    "1/(2*sqrt(x))",
+    "Square root (its derivative is inf at 0; a zero gradient there stays 0).",
+    True,
 )
 abs = _diagonal(  # noqa: A001 - NumPy's name
     "abs",
