@@ -383,48 +383,25 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
 
 
 def unary(prim: Any, x: Tensor) -> Tensor:
-    """Fast path of :func:`apply` for one Tensor input and no parameters."""
-    if not prim.differentiable:
-        return apply(prim, (x,))
-    data = x.data
-    try:
-        out = prim.forward(data)
-    except (ValueError, TypeError) as exc:
-        raise _forward_error(prim, (data,), exc) from None
-    if type(out) is not ndarray:
-        out = _asarray(out)
-    if x._requires_grad and GradMode.enabled:
-        node = Node(prim, (x._node or x,), (data,), out if prim.saves_ans else None, None)
-        return _wrap(out, node)
-    return _wrap(out, None)
+    """``prim`` applied to one Tensor, without parameters: the fast path of :func:`apply`
+    (through the primitive's specialised :func:`unary_op`, made once and kept)."""
+    op = _unary_ops.get(prim)
+    if op is None:
+        op = _unary_ops[prim] = unary_op(prim)
+    return op(x)
 
 
 def binary(prim: Any, x: Any, y: Any) -> Tensor:
-    """Fast path of :func:`apply` for two inputs (at least one a Tensor), no parameters."""
-    if not prim.differentiable:
-        return apply(prim, (x, y))
-    if isinstance(x, Tensor):
-        xd = x.data
-        xp = (x._node or x) if x._requires_grad else None
-    else:
-        xd = x
-        xp = None
-    if isinstance(y, Tensor):
-        yd = y.data
-        yp = (y._node or y) if y._requires_grad else None
-    else:
-        yd = y
-        yp = None
-    try:
-        out = prim.forward(xd, yd)
-    except (ValueError, TypeError) as exc:
-        raise _forward_error(prim, (xd, yd), exc) from None
-    if type(out) is not ndarray:
-        out = _asarray(out)
-    if (xp is not None or yp is not None) and GradMode.enabled:
-        node = Node(prim, (xp, yp), (xd, yd), out if prim.saves_ans else None, None)
-        return _wrap(out, node)
-    return _wrap(out, None)
+    """``prim`` applied to two inputs (at least one a Tensor), without parameters: the
+    fast path of :func:`apply` (through the primitive's :func:`binary_op`)."""
+    op = _binary_ops.get(prim)
+    if op is None:
+        op = _binary_ops[prim] = binary_op(prim)
+    return op(x, y)
+
+
+_unary_ops: dict[Any, Callable[[Tensor], Tensor]] = {}
+_binary_ops: dict[Any, Callable[[Any, Any], Tensor]] = {}
 
 
 def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
