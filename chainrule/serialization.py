@@ -28,11 +28,9 @@ no extra package). Either way:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import secrets
 import struct
 import zipfile
 from collections.abc import Mapping
@@ -40,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule._files import write_atomic
 from chainrule.tensor import Tensor, as_tensor
 
 FORMAT = "chainrule.checkpoint/1"
@@ -134,34 +133,6 @@ def _decode(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
 
 
 # ---------------------------------------------------------------- writing
-def _atomic_write(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(
-        folder, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 def _safetensors_numpy() -> Any:
     try:
         import safetensors.numpy as stn
@@ -195,7 +166,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             data = stn.save(encoder.arrays, metadata={_META_KEY: meta})
         except Exception as exc:  # the Rust side raises its own error types
             raise TypeError(f"cr.save: safetensors could not store the arrays: {exc}") from None
-    _atomic_write(path, data)
+    write_atomic(path, data)
 
 
 # ---------------------------------------------------------------- reading

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from chainrule._files import write_atomic
 
 HELP = "the chain rule of an expression, node by node (default: the seed's sigmoid at z=0.5)"
 
@@ -94,23 +94,6 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
             raise _BadValue(f"--at gives {name!r} twice")
         out[name] = parse_value(value)
     return out
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def render(ex: Any, fmt: str, lang: str) -> str:

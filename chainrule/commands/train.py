@@ -234,7 +234,7 @@ class _StopOnSigint:
 
 # ------------------------------------------------------------------ outputs
 def _write_metrics(path: str, config: TrainConfig, history: list[dict], interrupted: bool) -> None:
-    from chainrule.serialization import _atomic_write
+    from chainrule._files import write_atomic
 
     body = {
         "config": dataclasses.asdict(config),
@@ -249,7 +249,7 @@ def _write_metrics(path: str, config: TrainConfig, history: list[dict], interrup
             "numpy": np.__version__,
         },
     }
-    _atomic_write(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+    write_atomic(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
 
 
 def plot_curves(path: str, history: list[dict], title: str) -> None:
@@ -258,7 +258,7 @@ def plot_curves(path: str, history: list[dict], title: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from chainrule.serialization import _atomic_write
+    from chainrule._files import write_atomic
 
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(9, 3.6), dpi=100)
@@ -282,7 +282,7 @@ def plot_curves(path: str, history: list[dict], title: str) -> None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _atomic_write(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------ the loop

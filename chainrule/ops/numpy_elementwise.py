@@ -19,25 +19,12 @@ import math
 
 import numpy as np
 
-from chainrule.ops.elementwise import divide_safely
+from chainrule.ops.elementwise import _diagonal, divide_safely
 from chainrule.ops.primitive import Primitive, call
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
 PI = math.pi
-
-
-def _diagonal(name, forward, rule, formula, doc, saves_ans=False):
-    return Primitive(
-        name,
-        forward,
-        vjp=rule,
-        jvp=rule,
-        formula=formula,
-        saves_ans=saves_ans,
-        exact=True,
-        doc=doc,
-    )
 
 
 def _safe(d):
