@@ -47,11 +47,18 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-try:
-    import chainrule as cr
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(REPO))
-    import chainrule as cr
+# A worker subprocess that measures another library's memory (or times it in
+# isolation) does not import chainrule, so that chainrule's import is not counted
+# in that library's figures (see run_worker).
+SKIP_CHAINRULE_ENV = "CHAINRULE_BENCH_SKIP_IMPORT"
+if os.environ.get(SKIP_CHAINRULE_ENV):
+    cr: Any = None
+else:
+    try:
+        import chainrule as cr
+    except ImportError:  # run from a checkout without `pip install -e .`
+        sys.path.insert(0, str(REPO))
+        import chainrule as cr
 
 
 # ============================================================================ timing
@@ -180,6 +187,8 @@ class Row:
     repeats: int | None = None
     ratios: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    # further figures, one per name in CaseReport.columns (memory, scale, ceiling)
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,6 +202,7 @@ class CaseReport:
     rows: list[Row] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # names of Row.extra, in order
     _queued: list = field(default_factory=list, repr=False)
 
     def add(self, peer: str, timing: Timing, scale: float, note: str = "", kind: str = "ok"):
@@ -565,6 +575,10 @@ def _profile_group(filename: str, func: str) -> str:
         return "backward: engine loop (_run, seeding)"
     if "chainrule/ops/" in path:
         return "backward: derivative rules (ops/*.py)"
+    if "chainrule/autograd/forward" in path:
+        return "forward mode: tangent pushing (autograd/forward.py)"
+    if "chainrule/func.py" in path:
+        return "transforms (func.py: grad, jacfwd)"
     if "chainrule/autograd/node" in path:
         return "graph: Node.__init__"
     if "chainrule/tensor.py" in path:
@@ -743,10 +757,68 @@ def b2_torch(params, x, labels):
     return step, lambda: [p.detach().numpy() for p in ps]
 
 
+def optional_jax() -> Any:
+    """Import JAX on the CPU with float64 enabled (B3 and B4 are float64; B2's
+    float32 arrays stay float32)."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    jax = optional_import("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def b2_jax(params, x, labels):
+    jax = optional_jax()
+    jnp = jax.numpy
+    xt, yt = jnp.asarray(x), jnp.asarray(labels.astype(np.int32))
+
+    def loss_fn(ps, x, labels):
+        w1, b1, w2, b2, w3, b3 = ps
+        h1 = jax.nn.relu(x @ w1 + b1)
+        h2 = jax.nn.relu(h1 @ w2 + b2)
+        logp = jax.nn.log_softmax(h2 @ w3 + b3, axis=-1)
+        return -jnp.take_along_axis(logp, labels[:, None], axis=1).mean()
+
+    @jax.jit
+    def update(ps, x, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(ps, x, labels)
+        return [p - np.float32(B2_LR) * g for p, g in zip(ps, grads)], loss
+
+    state = [[jnp.asarray(p) for p in params]]
+
+    def step() -> float:
+        state[0], loss = update(state[0], xt, yt)
+        return float(loss)  # waits for the result
+
+    return step, lambda: [np.asarray(p) for p in state[0]]
+
+
+def b2_mygrad(params, x, labels):
+    mg = optional_import("mygrad")
+    act = optional_import("mygrad.nnet.activations")
+    ps = [mg.tensor(p, copy=True) for p in params]
+    w1, b1, w2, b2, w3, b3 = ps
+    rows = np.arange(x.shape[0])
+    lr = np.float32(B2_LR)
+
+    def step() -> float:
+        h1 = act.relu(x @ w1 + b1)
+        h2 = act.relu(h1 @ w2 + b2)
+        logp = act.logsoftmax(h2 @ w3 + b3, axis=-1)
+        loss = -logp[rows, labels].mean()
+        loss.backward()
+        for p in ps:
+            p.data -= lr * p.grad
+        return loss.item()
+
+    return step, lambda: [p.data for p in ps]
+
+
 B2_PEERS: list[tuple[str, B2Peer, str]] = [
     ("numpy (hand-written)", b2_numpy, "forward and backward derived by hand"),
     ("chainrule", b2_chainrule, "relu, log_softmax, integer-array indexing, mean"),
     ("torch eager", b2_torch, "tensor ops + F.cross_entropy"),
+    ("jax jit", b2_jax, "jax.jit of value_and_grad + SGD update, CPU"),
+    ("mygrad", b2_mygrad, "relu, logsoftmax, integer-array indexing, mean"),
 ]
 
 
@@ -814,10 +886,678 @@ def case_b2(settings: Settings) -> CaseReport:
     return report
 
 
+# =============================================================== B3: small ops
+B3_OPS = 200
+B3_SIZE = 64
+B3_SEED = 20240602
+B3_RTOL = 1e-9
+# The cycle of elementwise ops; this order keeps the values bounded: after tanh
+# they lie in (-1, 1), after exp in (0.37, 2.72), after neg in (-2.72, -0.37).
+B3_CYCLE = ("add", "mul", "tanh", "exp", "neg")
+
+
+def b3_problem() -> tuple[np.ndarray, np.ndarray]:
+    """The input x (float64, shape (64,)) and the constant added by every `add`."""
+    rng = np.random.default_rng(B3_SEED)
+    return rng.uniform(-1, 1, B3_SIZE), rng.uniform(-1, 1, B3_SIZE)
+
+
+# The op sequence, built once so that no peer pays for building it inside a run.
+B3_OP_LIST = tuple(B3_CYCLE[k % len(B3_CYCLE)] for k in range(B3_OPS))
+
+
+# A peer is make(x, c) -> run; run() returns (sum, gradient of the sum w.r.t. x).
+def b3_numpy(x0: np.ndarray, c: np.ndarray) -> Callable[[], tuple[float, np.ndarray]]:
+    """Forward and backward written by hand: the forward keeps what the backward
+    needs (tanh's and exp's outputs), the backward applies each derivative."""
+    ops = B3_OP_LIST
+    tanh, exp = np.tanh, np.exp
+
+    def run() -> tuple[float, np.ndarray]:
+        x = x0
+        saved = []
+        for op in ops:
+            if op == "add":
+                x = x + c
+            elif op == "mul":
+                x = x * 0.9
+            elif op == "tanh":
+                x = tanh(x)
+                saved.append(x)
+            elif op == "exp":
+                x = exp(x)
+                saved.append(x)
+            else:
+                x = -x
+        total = x.sum()
+        g = np.ones_like(x)
+        for op in reversed(ops):
+            if op == "mul":
+                g = g * 0.9
+            elif op == "tanh":
+                t = saved.pop()
+                g = g * (1 - t * t)
+            elif op == "exp":
+                g = g * saved.pop()
+            elif op == "neg":
+                g = -g
+            # add: the gradient passes through unchanged
+        return float(total), g
+
+    return run
+
+
+def _b3_forward(x: Any, c: Any, tanh: Any, exp: Any) -> Any:
+    """The 200 ops on any array type with operators, given its tanh and exp."""
+    for op in B3_OP_LIST:
+        if op == "add":
+            x = x + c
+        elif op == "mul":
+            x = x * 0.9
+        elif op == "tanh":
+            x = tanh(x)
+        elif op == "exp":
+            x = exp(x)
+        else:
+            x = -x
+    return x.sum()
+
+
+def b3_chainrule(x0, c):
+    ct = cr.tensor(c)
+
+    def run():
+        x = cr.tensor(x0, requires_grad=True)
+        total = _b3_forward(x, ct, cr.tanh, cr.exp)
+        total.backward()
+        return total.item(), x.grad.data
+
+    return run
+
+
+def b3_torch(x0, c):
+    torch = optional_import("torch")
+    ct = torch.from_numpy(c)
+
+    def run():
+        x = torch.tensor(x0, requires_grad=True)
+        total = _b3_forward(x, ct, torch.tanh, torch.exp)
+        total.backward()
+        return total.item(), x.grad.numpy()
+
+    return run
+
+
+def b3_autograd(x0, c):
+    ag = optional_import("autograd")
+    anp = optional_import("autograd.numpy")
+    value_and_grad = ag.value_and_grad(lambda x: _b3_forward(x, c, anp.tanh, anp.exp))
+
+    def run():
+        total, grad = value_and_grad(x0)
+        return float(total), grad
+
+    return run
+
+
+def b3_mygrad(x0, c):
+    mg = optional_import("mygrad")
+
+    def run():
+        x = mg.tensor(x0)
+        total = _b3_forward(x, c, mg.tanh, mg.exp)
+        total.backward()
+        return total.item(), x.grad
+
+    return run
+
+
+def b3_jax(x0, c, jit: bool = False):
+    jax = optional_jax()
+    jnp = jax.numpy
+    cj = jnp.asarray(c)
+    value_and_grad = jax.value_and_grad(lambda x: _b3_forward(x, cj, jnp.tanh, jnp.exp))
+    if jit:
+        value_and_grad = jax.jit(value_and_grad)
+    xj = jnp.asarray(x0)
+
+    def run():
+        total, grad = value_and_grad(xj)
+        return float(total), np.asarray(grad)  # float() waits for the result
+
+    return run
+
+
+B3_PEERS: list[tuple[str, Callable[..., Callable[[], Any]], str]] = [
+    ("numpy (hand-written)", b3_numpy, "forward keeps tanh/exp outputs; backward by hand"),
+    ("chainrule", b3_chainrule, "cr.tensor, cr.tanh, cr.exp, operators; .backward()"),
+    ("torch eager", b3_torch, "float64 tensors; .backward()"),
+    ("autograd (HIPS)", b3_autograd, "autograd.value_and_grad"),
+    ("mygrad", b3_mygrad, "mygrad.tensor; .backward()"),
+    ("jax eager", b3_jax, "jax.value_and_grad, not jitted (op-by-op dispatch)"),
+    ("jax jit", lambda x0, c: b3_jax(x0, c, jit=True), "jax.jit(jax.value_and_grad(f))"),
+]
+
+
+def case_b3(settings: Settings) -> CaseReport:
+    report = CaseReport(
+        case="B3",
+        title=f"small ops: {B3_OPS} elementwise ops (add c, mul 0.9, tanh, exp, neg) on "
+        f"float64 ({B3_SIZE},), then sum; forward + backward",
+        unit="us/op",
+        baselines=["numpy (hand-written)"],
+    )
+    x0, c = b3_problem()
+    ref_value, ref_grad = b3_numpy(x0, c)()
+    report.checks["reference"] = {"sum": ref_value, "grad_norm": float(np.linalg.norm(ref_grad))}
+    for name, make, note in B3_PEERS:
+        try:
+            run = make(x0, c)
+            value, grad = run()
+        except Skip as exc:
+            report.skip(name, str(exc))
+            continue
+        grad = np.asarray(grad)
+        if not rel_close(value, ref_value, B3_RTOL):
+            report.wrong(name, f"sum {value!r}, expected {ref_value!r}")
+            continue
+        if not np.allclose(grad, ref_grad, rtol=B3_RTOL, atol=0):
+            err = np.max(np.abs(grad - ref_grad) / np.abs(ref_grad))
+            report.wrong(name, f"gradient off by {err:.3g} relative")
+            continue
+        report.queue(name, run, 1e6 / B3_OPS, note)
+    report.time_queued(settings)
+    if settings.profile:
+        report.checks["profile"] = profile_chainrule(
+            b3_chainrule(x0, c), 20, B3_OPS, "op", "cProfile, 20 calls of chainrule's B3 run"
+        )
+    return report.finish()
+
+
+# ================================================================= B4: Hessian
+B4_DIM = 100
+B4_SEED = 20240603
+B4_RTOL = 1e-9
+
+
+def b4_problem() -> np.ndarray:
+    return np.random.default_rng(B4_SEED).uniform(-1, 1, B4_DIM)
+
+
+def b4_analytic(x: np.ndarray) -> np.ndarray:
+    """The extended Rosenbrock function's Hessian, tridiagonal, derived by hand.
+
+    f = sum_i 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2, i = 0 .. n-2:
+    d2f/dx_i^2 = 1200 x_i^2 - 400 x_{i+1} + 2 (i < n-1), plus 200 (i > 0);
+    d2f/dx_i dx_{i+1} = -400 x_i.
+    """
+    n = x.shape[0]
+    h = np.zeros((n, n))
+    i = np.arange(n - 1)
+    h[i, i] += 1200 * x[:-1] ** 2 - 400 * x[1:] + 2
+    h[i + 1, i + 1] += 200
+    h[i, i + 1] = h[i + 1, i] = -400 * x[:-1]
+    return h
+
+
+def _rosenbrock(x: Any) -> Any:
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+def b4_chainrule(x):
+    hessian = cr.hessian(_rosenbrock)
+    return lambda: hessian(x).data
+
+
+def b4_torch(x):
+    torch = optional_import("torch")
+    func = optional_import("torch.func")
+    hessian = func.hessian(_rosenbrock)
+    xt = torch.from_numpy(x)
+    return lambda: hessian(xt).numpy()
+
+
+def b4_autograd(x):
+    ag = optional_import("autograd")
+    hessian = ag.hessian(_rosenbrock)
+    return lambda: hessian(x)
+
+
+def b4_jax(x, jit: bool = False):
+    jax = optional_jax()
+    hessian = jax.hessian(_rosenbrock)
+    if jit:
+        hessian = jax.jit(hessian)
+    xj = jax.numpy.asarray(x)
+    return lambda: np.asarray(hessian(xj))  # np.asarray waits for the result
+
+
+B4_PEERS: list[tuple[str, Callable[..., Callable[[], Any]], str]] = [
+    ("torch.func.hessian", b4_torch, "torch.func.hessian (forward over reverse, vmapped)"),
+    ("chainrule", b4_chainrule, "cr.hessian(f)(x): jacfwd(grad(f)), unit tangents as one stack"),
+    ("autograd (HIPS)", b4_autograd, "autograd.hessian"),
+    ("jax eager", b4_jax, "jax.hessian, not jitted"),
+    ("jax jit", lambda x: b4_jax(x, jit=True), "jax.jit(jax.hessian(f))"),
+]
+
+
+def case_b4(settings: Settings) -> CaseReport:
+    report = CaseReport(
+        case="B4",
+        title=f"Hessian of the extended Rosenbrock function, {B4_DIM} dimensions, float64",
+        unit="ms/Hessian",
+        baselines=["torch.func.hessian"],
+    )
+    x = b4_problem()
+    ref = b4_analytic(x)
+    scale = np.abs(ref).max()
+    for name, make, note in B4_PEERS:
+        try:
+            run = make(x)
+            got = np.asarray(run())
+        except Skip as exc:
+            report.skip(name, str(exc))
+            continue
+        if got.shape != ref.shape or np.max(np.abs(got - ref)) > B4_RTOL * scale:
+            report.wrong(name, f"differs from the analytic Hessian (shape {got.shape})")
+            continue
+        report.queue(name, run, 1e3, note)
+    report.time_queued(settings)
+    if settings.profile:
+        report.checks["profile"] = profile_chainrule(
+            b4_chainrule(x), 20, 1, "Hessian", "cProfile, 20 calls of chainrule's B4 Hessian"
+        )
+    return report.finish()
+
+
+def profile_chainrule(
+    run: Callable[[], Any], iterations: int, per_call: int, unit: str, note: str
+) -> dict[str, Any]:
+    """cProfile ``run`` and group its own time by part of chainrule (see b1_profile)."""
+    run()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(iterations):
+        run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    groups: dict[str, float] = {}
+    top = []
+    total = 0.0
+    for (filename, line, func), (_cc, ncalls, tottime, _ct, _callers) in stats.stats.items():
+        group = _profile_group(filename, func)
+        groups[group] = groups.get(group, 0.0) + tottime
+        total += tottime
+        top.append(
+            (tottime, ncalls, f"{Path(filename).parent.name}/{Path(filename).name}:{line}:{func}")
+        )
+    top.sort(reverse=True)
+    scale = 1e6 / (iterations * per_call)
+    return {
+        "note": f"{note}; tottime by group, microseconds per {unit} (profiler overhead included)",
+        "unit": f"us/{unit}",
+        "total_us": total * scale,
+        "groups_us": {
+            k: round(v * scale, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])
+        },
+        "top_functions": [
+            {
+                "function": where,
+                "calls_per_unit": ncalls / (iterations * per_call),
+                "tottime_us": round(t * scale, 3),
+            }
+            for t, ncalls, where in top[:15]
+        ],
+    }
+
+
+# ============================================================ worker processes
+def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """What one subprocess measures (``run.py --worker JSON``); see spawn_worker."""
+    kind = spec["kind"]
+    if kind == "memory":
+        return memory_worker(spec["peer"], spec["batch"], spec["steps"], spec.get("marks", []))
+    if kind == "b2":
+        settings = Settings(**spec["settings"])
+        make = dict((n, m) for n, m, _ in B2_PEERS)[spec["peer"]]
+        problem = b2_problem(spec["batch"])
+        wrong = b2_check(make, problem, b2_reference(problem))
+        if wrong:
+            return {"wrong": wrong}
+        step, _ = make(*problem)
+        return {"timing": asdict(measure(step, settings))}
+    if kind == "scale":
+        return scale_worker(spec["n"], spec["repeats"])
+    raise ValueError(f"unknown worker kind {kind!r}")
+
+
+def spawn_worker(spec: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+    """Run ``spec`` in a fresh Python process; returns its result, or {"skip": why}.
+
+    Workers for a peer other than chainrule do not import chainrule.
+    """
+    env = dict(os.environ)
+    if spec.get("peer") not in (None, "chainrule"):
+        env[SKIP_CHAINRULE_ENV] = "1"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"skip": f"worker timed out after {timeout:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"skip": f"worker failed (exit {done.returncode}): {done.stderr.strip()[-400:]}"}
+    return json.loads(lines[-1])
+
+
+def rss_now_mb() -> float:
+    """Resident set size right now (VmRSS), in MB (10^6 bytes)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB.
+
+    This is VmHWM, the peak of the process's own memory map. ``ru_maxrss`` would be
+    the same number in a process started from a small one, but Linux carries it
+    over fork and exec: a worker spawned by this script (which has torch and JAX
+    loaded, 500+ MB) would report the parent's peak. ``ru_maxrss`` is recorded as
+    well (``ru_maxrss_mb``) for comparison.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    """getrusage(RUSAGE_SELF).ru_maxrss (KiB on Linux) in MB; see peak_rss_mb."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def memory_worker(peer: str, batch: int, steps: int, marks: list[int]) -> dict[str, Any]:
+    import resource
+
+    make = dict((n, m) for n, m, _ in B2_PEERS)[peer]
+    try:
+        step, _ = make(*b2_problem(batch))
+    except Skip as exc:
+        return {"skip": str(exc)}
+    step()  # one step as part of the set-up: JAX compiles here, lazy imports happen
+    gc.collect()
+    base_peak, base_rss = peak_rss_mb(), rss_now_mb()
+    flt0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    rss_at = {}
+    t0 = time.perf_counter()
+    for k in range(1, steps + 1):
+        step()
+        if k in marks:
+            rss_at[str(k)] = rss_now_mb()
+    elapsed = time.perf_counter() - t0
+    flt = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - flt0
+    return {
+        "baseline_peak_mb": base_peak,
+        "baseline_rss_mb": base_rss,
+        "peak_mb": peak_rss_mb(),
+        "ru_maxrss_mb": ru_maxrss_mb(),
+        "rss_end_mb": rss_now_mb(),
+        "minflt_per_step": flt / steps,
+        "ms_per_step": elapsed / steps * 1e3,
+        "rss_after_step_mb": rss_at,
+    }
+
+
+# ====================================================================== memory
+MEMORY_STEPS = 200
+MEMORY_BATCH = 128
+FLAT_MARKS = (100, 500, 1000)
+
+
+def case_memory(settings: Settings) -> CaseReport:
+    steps = 20 if settings.quick else MEMORY_STEPS
+    marks = (10, 50, 100) if settings.quick else FLAT_MARKS
+    report = CaseReport(
+        case="memory",
+        title=f"peak RSS of {steps} B2 steps (batch {MEMORY_BATCH}), one fresh process per peer",
+        unit="MB peak",
+        baselines=["numpy (hand-written)"],
+        columns=["baseline MB", "growth MB", "minflt/step", "ms/step"],
+    )
+    report.notes.append(
+        "peak = VmHWM (the process's peak RSS) at the end; baseline = VmHWM after "
+        "imports, set-up and one step (JAX compiles there); ru_maxrss is not used because "
+        "Linux carries the parent's peak into a spawned worker (see peak_rss_mb); "
+        "growth = peak - baseline; minflt/step = minor page faults per timed step. "
+        "Workers for peers other than chainrule do not import chainrule. MB = 10^6 bytes."
+    )
+    for name, _, note in B2_PEERS:
+        spec = {"kind": "memory", "peer": name, "batch": MEMORY_BATCH, "steps": steps}
+        out = spawn_worker(spec)
+        if "skip" in out:
+            report.skip(name, out["skip"])
+            continue
+        report.checks[name] = out
+        row = Row(case=report.case, peer=name, status="ok", unit=report.unit, note=note)
+        row.median = row.q1 = row.q3 = row.best = row.worst = out["peak_mb"]
+        row.repeats = 1
+        row.extra = {
+            "baseline MB": out["baseline_peak_mb"],
+            "growth MB": out["peak_mb"] - out["baseline_peak_mb"],
+            "minflt/step": out["minflt_per_step"],
+            "ms/step": out["ms_per_step"],
+        }
+        report.rows.append(row)
+    # Graph memory flatness: RSS (current, not peak) after several step counts.
+    spec = {
+        "kind": "memory",
+        "peer": "chainrule",
+        "batch": MEMORY_BATCH,
+        "steps": marks[-1],
+        "marks": list(marks),
+    }
+    out = spawn_worker(spec)
+    if "skip" in out:
+        report.skip("chainrule: RSS flatness", out["skip"])
+    else:
+        rss = out["rss_after_step_mb"]
+        report.checks["chainrule_rss_after_step_mb"] = rss
+        first, last = rss[str(marks[0])], rss[str(marks[-1])]
+        for mark in marks:
+            row = Row(
+                case=report.case,
+                peer=f"chainrule: RSS after step {mark}",
+                status="breakdown",
+                unit="MB RSS",
+                note="current VmRSS, one process",
+            )
+            row.median = row.q1 = row.q3 = row.best = row.worst = rss[str(mark)]
+            row.repeats = 1
+            report.rows.append(row)
+        report.notes.append(
+            f"chainrule RSS growth from step {marks[0]} to step {marks[-1]}: {last - first:+.2f} MB"
+        )
+    return report.finish()
+
+
+# ======================================================================= scale
+SCALE_NS = (10**4, 10**5, 10**6)
+SCALE_FACTOR = 1.0000001
+
+
+def scale_worker(n: int, repeats: int) -> dict[str, Any]:
+    forward, backward, peak = [], [], []
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            x = cr.tensor(1.0, requires_grad=True)
+            y = x
+            for _ in range(n):
+                y = y * SCALE_FACTOR
+            t1 = time.perf_counter()
+            y.backward()
+            t2 = time.perf_counter()
+        finally:
+            gc.enable()
+        expected = SCALE_FACTOR**n
+        if not rel_close(x.grad.item(), expected, 1e-9):
+            return {"wrong": f"gradient {x.grad.item()!r}, expected {expected!r}"}
+        forward.append(t1 - t0)
+        backward.append(t2 - t1)
+        peak.append(peak_rss_mb())
+        del x, y
+    return {"forward_s": forward, "backward_s": backward, "peak_mb": max(peak)}
+
+
+def case_scale(settings: Settings) -> CaseReport:
+    ns = SCALE_NS[:2] if settings.quick else SCALE_NS
+    report = CaseReport(
+        case="scale",
+        title="chainrule backward over a chain of n scalar ops (y = y * 1.0000001), "
+        "one process per n",
+        unit="us/op backward",
+        baselines=[f"chainrule n={ns[0]:.0e}"],
+        columns=["forward s", "backward s", "forward us/op", "peak MB"],
+    )
+    for n in ns:
+        name = f"chainrule n={n:.0e}"
+        repeats = 3 if settings.quick or n >= 10**6 else settings.repeats
+        out = spawn_worker({"kind": "scale", "n": n, "repeats": repeats, "peer": "chainrule"})
+        if "skip" in out:
+            report.skip(name, out["skip"])
+            continue
+        if "wrong" in out:
+            report.wrong(name, out["wrong"])
+            continue
+        timing = _summary(out["backward_s"], 1)
+        report.add(name, timing, 1e6 / n, f"median of {repeats}")
+        row = report.rows[-1]
+        fwd = statistics.median(out["forward_s"])
+        row.extra = {
+            "forward s": fwd,
+            "backward s": timing.median,
+            "forward us/op": fwd / n * 1e6,
+            "peak MB": out["peak_mb"],
+        }
+    return report.finish()
+
+
+# ===================================================================== ceiling
+CEILING_SIZE = 2048
+# Multiply-adds of one B2 sample: forward x@W1, a1@W2, a2@W3; backward the same
+# three for the weight gradients plus the input gradients of layers 2 and 3 (the
+# first layer's input gradient is not needed). Each multiply-add is 2 FLOPs.
+B2_MACS_FORWARD = sum(a * b for a, b in zip(B2_SIZES[:-1], B2_SIZES[1:]))
+B2_FLOPS_PER_SAMPLE = 2 * (3 * B2_MACS_FORWARD - B2_SIZES[0] * B2_SIZES[1])
+
+
+def case_ceiling(settings: Settings) -> CaseReport:
+    n = CEILING_SIZE
+    report = CaseReport(
+        case="ceiling",
+        title=f"NumPy GEMM at {n}x{n} and the GEMM rate the B2 step reaches",
+        unit="GFLOP/s",
+        baselines=[f"numpy GEMM float32 {n}"],
+        columns=["ms/call", "GFLOP/call"],
+    )
+    report.notes.append(
+        f"B2 step FLOPs counted as 2 x multiply-adds of the matmuls: 3 forward, 3 weight "
+        f"gradients, 2 input gradients (not layer 1's) = {B2_FLOPS_PER_SAMPLE / 1e6:.3f} "
+        f"MFLOP per sample (elementwise work not counted); x GEMM float32 is the "
+        f"fraction of the float32 GEMM rate."
+    )
+    rng = np.random.default_rng(0)
+    flops = {}
+    for dtype in ("float32", "float64"):
+        a = rng.standard_normal((n, n)).astype(dtype)
+        b = rng.standard_normal((n, n)).astype(dtype)
+        name = f"numpy GEMM {dtype} {n}"
+        flops[name] = 2.0 * n**3
+        report.queue(name, lambda a=a, b=b: a @ b, 1.0)
+    for batch in settings.batches:
+        problem = b2_problem(batch)
+        for peer, make in (("numpy (hand-written)", b2_numpy), ("chainrule", b2_chainrule)):
+            name = f"{peer} B2 step [batch {batch}]"
+            flops[name] = float(B2_FLOPS_PER_SAMPLE * batch)
+            report.queue(name, make(*problem)[0], 1.0)
+    report.time_queued(settings)
+    for row in report.rows:
+        # the rows were timed in seconds per call; show GFLOP/s (higher is better)
+        f = flops[row.peer]
+        seconds = row.median
+        row.extra = {"ms/call": seconds * 1e3, "GFLOP/call": f / 1e9}
+        row.median, row.q1, row.q3 = f / seconds / 1e9, f / row.q3 / 1e9, f / row.q1 / 1e9
+        row.best, row.worst = f / row.best / 1e9, f / row.worst / 1e9
+    return report.finish()
+
+
+# ============================================================ B2 in isolation
+ISOLATED_ROUNDS = 3
+
+
+def case_b2_isolated(settings: Settings) -> CaseReport:
+    """B2 with every peer in its own fresh process (no second library loaded).
+
+    The peers' processes run in rounds (one process per peer per round, in turn), so
+    a slow spell on the machine lands on one round of each peer; the median is over
+    all the repeats of all the rounds.
+    """
+    rounds = 1 if settings.quick else ISOLATED_ROUNDS
+    per_round = max(1, math.ceil(settings.repeats / rounds))
+    report = CaseReport(
+        case="B2-isolated",
+        title="B2 MLP step with each peer alone in a fresh process",
+        unit="ms/step",
+        baselines=[f"numpy (hand-written) [batch {b}]" for b in settings.batches],
+    )
+    report.notes.append(
+        f"{rounds} round(s) of one process per peer, {per_round} repeats each; processes for "
+        "peers other than chainrule do not import chainrule."
+    )
+    sub = asdict(settings)
+    sub["repeats"] = per_round
+    for batch in settings.batches:
+        samples: dict[str, list[float]] = {}
+        numbers: dict[str, int] = {}
+        for _ in range(rounds):
+            for name, _, _ in B2_PEERS:
+                peer = f"{name} [batch {batch}]"
+                if peer in (r.peer for r in report.rows):
+                    continue  # skipped or wrong in an earlier round
+                out = spawn_worker({"kind": "b2", "peer": name, "batch": batch, "settings": sub})
+                if "skip" in out:
+                    report.skip(peer, out["skip"])
+                elif "wrong" in out:
+                    report.wrong(peer, out["wrong"])
+                else:
+                    samples.setdefault(peer, []).extend(out["timing"]["samples"])
+                    numbers[peer] = out["timing"]["number"]
+        for peer, s in samples.items():
+            if peer not in (r.peer for r in report.rows):
+                report.add(peer, _summary(s, numbers[peer]), 1e3, "own process")
+    report.finish()
+    for row in report.rows:
+        tag = row.peer[row.peer.rfind("[") :]
+        row.ratios = {k: v for k, v in row.ratios.items() if k.endswith(tag)}
+    return report
+
+
 # =========================================================================== driver
 CASES: dict[str, Callable[[Settings], CaseReport]] = {
     "B1": case_b1,
     "B2": case_b2,
+    "B2-isolated": case_b2_isolated,
+    "B3": case_b3,
+    "B4": case_b4,
+    "memory": case_memory,
+    "scale": case_scale,
+    "ceiling": case_ceiling,
 }
 
 
@@ -924,6 +1664,9 @@ def software_info() -> dict[str, Any]:
         "torch": version_of("torch"),
         "autograd": version_of("autograd"),
         "micrograd": version_of("micrograd"),
+        "mygrad": version_of("mygrad"),
+        "jax": version_of("jax"),
+        "jaxlib": version_of("jaxlib"),
     }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -979,7 +1722,8 @@ def print_report(report: CaseReport) -> None:
     print(f"\n{report.case}  {report.title}")
     ratio_names = {name: f"x {name.split(' [')[0]}" for name in report.baselines}
     header = ["peer", f"median {report.unit}", "q1-q3", "calls x repeats"]
-    header += sorted(set(ratio_names.values()), key=list(ratio_names.values()).index)
+    ratio_columns = sorted(set(ratio_names.values()), key=list(ratio_names.values()).index)
+    header += ratio_columns + report.columns
     table = [header]
     for row in report.rows:
         if row.median is None:
@@ -989,10 +1733,11 @@ def print_report(report: CaseReport) -> None:
             row.peer,
             _fmt(row.median),
             f"{_fmt(row.q1)}-{_fmt(row.q3)}",
-            f"{row.calls_per_repeat} x {row.repeats}",
+            f"{row.calls_per_repeat or '-'} x {row.repeats}",
         ]
         by_column = {ratio_names[k]: v for k, v in row.ratios.items()}
-        line += [_ratio(by_column[c]) if c in by_column else "" for c in header[4:]]
+        line += [_ratio(by_column[c]) if c in by_column else "" for c in ratio_columns]
+        line += [_fmt(row.extra.get(c)) for c in report.columns]
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for k, r in enumerate(table):
@@ -1006,7 +1751,18 @@ def print_report(report: CaseReport) -> None:
     for note in report.notes:
         print(f"  note: {note}")
     profile = report.checks.get("profile")
-    if profile:
+    if profile and "groups_us" in profile:  # B3, B4 (profile_chainrule)
+        unit = profile["unit"]
+        print(f"  cProfile of chainrule ({profile['total_us']:.2f} {unit} under the profiler):")
+        for group, us in profile["groups_us"].items():
+            print(f"    {us:9.3f} {unit}  {group}")
+        print("  top functions by own time:")
+        for entry in profile["top_functions"][:12]:
+            print(
+                f"    {entry['tottime_us']:9.3f} {unit}  "
+                f"{entry['calls_per_unit']:7.2f} calls  {entry['function']}"
+            )
+    elif profile:
         total = profile["total_us_per_op"]
         print(f"  cProfile of chainrule ({total:.2f} us/op under the profiler):")
         for group, us in profile["groups_us_per_op"].items():
@@ -1025,17 +1781,22 @@ def markdown_tables(result: dict[str, Any]) -> str:
     for case in result["cases"]:
         names = case["baselines"]
         labels = list(dict.fromkeys(f"x {n.split(' [')[0]}" for n in names))
+        columns = case.get("columns", [])
+        heads = labels + columns
         out.append(f"**{case['case']}** {case['title']}\n")
-        out.append("| peer | median " + case["unit"] + " | q1-q3 | " + " | ".join(labels) + " |")
-        out.append("|---|---:|---:|" + "---:|" * len(labels))
+        out.append("| peer | median " + case["unit"] + " | q1-q3 | " + " | ".join(heads) + " |")
+        out.append("|---|---:|---:|" + "---:|" * len(heads))
         for row in case["rows"]:
             if row["median"] is None:
-                out.append(f"| {row['peer']} | {row['status']} | | " + "| " * len(labels))
+                out.append(f"| {row['peer']} | {row['status']} | | " + "| " * len(heads))
                 continue
             by_label = {f"x {k.split(' [')[0]}": v for k, v in row["ratios"].items()}
-            ratios = " | ".join(_ratio(by_label[c]) if c in by_label else "" for c in labels)
+            cells = [_ratio(by_label[c]) if c in by_label else "" for c in labels]
+            cells += [_fmt(row.get("extra", {}).get(c)) for c in columns]
             spread = f"{_fmt(row['q1'])}-{_fmt(row['q3'])}"
-            out.append(f"| {row['peer']} | {_fmt(row['median'])} | {spread} | {ratios} |")
+            out.append(
+                f"| {row['peer']} | {_fmt(row['median'])} | {spread} | {' | '.join(cells)} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -1085,6 +1846,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print the tables of an existing results file as Markdown, and exit",
     )
     parser.add_argument(
+        "--isolated",
+        action="store_true",
+        help="also run B2 with each peer in its own process (the B2-isolated case; "
+        "it is in the default run)",
+    )
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal
+    parser.add_argument(
         "--label", default="", help="free text stored in the results (e.g. what was measured)"
     )
     parser.add_argument(
@@ -1095,6 +1863,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "with --quick, benchmarks/results-quick.json)",
     )
     args = parser.parse_args(argv)
+    if args.isolated and "B2-isolated" not in args.cases.split(","):
+        args.cases += ",B2-isolated"
     unknown = [c for c in args.cases.split(",") if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
@@ -1105,6 +1875,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(json.loads(args.worker))))
+        return 0
     if args.markdown:
         print(markdown_tables(json.loads(args.markdown.read_text())))
         return 0
@@ -1118,6 +1891,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.min_time = args.min_time
     if args.batch:
         settings.batches = tuple(args.batch)
+    settings.quick = args.quick
     settings.profile = args.profile
     settings.gc = args.gc
     output = args.output or HERE / ("results-quick.json" if args.quick else "results.json")
@@ -1142,7 +1916,16 @@ def main(argv: list[str] | None = None) -> int:
         "software: "
         + ", ".join(
             f"{k} {s[k]}"
-            for k in ("python", "chainrule", "numpy", "torch", "autograd", "micrograd")
+            for k in (
+                "python",
+                "chainrule",
+                "numpy",
+                "torch",
+                "autograd",
+                "micrograd",
+                "mygrad",
+                "jax",
+            )
         )
     )
     print(f"timing: median of {settings.repeats} repeats of >= {settings.min_time} s each")

@@ -17,11 +17,16 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e "$repo"
 "$venv/bin/python" -m pip install --quiet "torch==2.13.0" "autograd" "micrograd==0.1.0" threadpoolctl
+# B3, B4 and B2 peers (CPU JAX; run.py skips either if it is missing)
+"$venv/bin/python" -m pip install --quiet mygrad jax jaxlib
 
 "$venv/bin/python" - <<'PY'
 from importlib import metadata
 
-for name in ("chainrule", "numpy", "torch", "autograd", "micrograd", "threadpoolctl"):
+for name in (
+    "chainrule", "numpy", "torch", "autograd", "micrograd", "mygrad", "jax", "jaxlib",
+    "threadpoolctl",
+):
     try:
         print(f"  {name:13s} {metadata.version(name)}")
     except metadata.PackageNotFoundError:  # report only: run.py skips missing peers
