@@ -58,3 +58,21 @@ def test_set_grad_enabled():
     finally:
         cr.set_grad_enabled(True)
     assert cr.is_grad_enabled()
+
+
+def test_bare_decorators():
+    x = cr.tensor(1.0, requires_grad=True)
+
+    @cr.no_grad
+    def frozen(t):
+        return t * 2
+
+    @cr.enable_grad
+    def tracked(t):
+        return t * 2
+
+    assert frozen.__name__ == "frozen"
+    assert not frozen(x).requires_grad
+    with cr.no_grad():
+        assert tracked(x).requires_grad
+    assert cr.is_grad_enabled()

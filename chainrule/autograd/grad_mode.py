@@ -29,7 +29,15 @@ class _ModeSwitch:
 
     _mode: bool = True
 
-    def __init__(self) -> None:
+    def __new__(cls, fn: Any = None) -> Any:
+        # Bare decorator (``@cr.no_grad`` without parentheses), as PyTorch allows.
+        if fn is not None:
+            if not callable(fn):
+                raise TypeError(f"{cls.__name__}() takes no arguments, or a function to wrap")
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn: Any = None) -> None:
         self._saved: list[bool] = []
 
     def __enter__(self) -> None:
@@ -49,7 +57,8 @@ class _ModeSwitch:
 
 
 class no_grad(_ModeSwitch):  # noqa: N801 - PyTorch's name
-    """Do not record operations: ``with cr.no_grad(): ...`` or ``@cr.no_grad()``."""
+    """Do not record operations: ``with cr.no_grad(): ...``, ``@cr.no_grad()`` or
+    ``@cr.no_grad``."""
 
     _mode = False
 
