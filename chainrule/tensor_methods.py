@@ -78,6 +78,15 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
 
 Tensor.__setitem__ = _setitem
 
+
+def _zero_(self: Tensor) -> Tensor:
+    """Set every element to 0 in place and return the tensor (``p.grad.zero_()``)."""
+    _setitem(self, ..., 0)
+    return self
+
+
+Tensor.zero_ = _zero_
+
 # -------------------------------------------------------------------- methods
 for _prim in (_el.exp, _el.log, _el.sqrt, _el.abs, _el.sin, _el.cos, _el.tanh):
     setattr(Tensor, _prim.name, _unary_method(_prim))

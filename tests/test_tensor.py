@@ -243,3 +243,12 @@ def test_display_names_for_leaves_and_intermediates():
         cr.name(h, "")
     with pytest.raises(TypeError, match="expected a Tensor"):
         cr.name(1.0, "x")
+
+
+def test_zero_in_place():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    assert x.grad.zero_() is x.grad
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    with pytest.raises(RuntimeError, match="in-place assignment"):
+        x.zero_()
