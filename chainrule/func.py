@@ -310,10 +310,9 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
                 for k, (t, o) in enumerate(zip(plan.push_batch(ts), outs)):
                     if t is None:
                         t = np.zeros((x.size, *o.shape), dtype=o.dtype)
-                    moved = np.moveaxis(
-                        np.asarray(t).reshape((*x.shape, *o.shape)), _inner(x), _outer(x, o)
-                    )
-                    per_output[k].append(_wrap(np.ascontiguousarray(moved), None))
+                    jac = np.asarray(t).reshape((*x.shape, *o.shape))
+                    jac = jac.transpose(_swap(x.ndim, o.ndim))
+                    per_output[k].append(_wrap(np.ascontiguousarray(jac), None))
             results = [p[0] if single else tuple(p) for p in per_output]
             return tuple(results) if many else results[0]
         columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
@@ -335,16 +334,6 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
         return tuple(per_output) if many else per_output[0]
 
     return jacfwd_f
-
-
-def _inner(x: Tensor) -> list[int]:
-    return list(range(x.ndim))
-
-
-def _outer(x: Tensor, o: Tensor) -> list[int]:
-    """Where the input's axes go when ``input.shape + output.shape`` becomes
-    ``output.shape + input.shape``."""
-    return list(range(o.ndim, o.ndim + x.ndim))
 
 
 def _swap(in_ndim: int, out_ndim: int) -> tuple[int, ...]:
