@@ -146,24 +146,42 @@ tanh = _diagonal(
 )
 
 
-def _max_share(g, x, y):
-    # Where x and y tie, each gets half the gradient (as PyTorch does).
-    return np.where(x > y, g, np.where(x == y, g * 0.5, 0))
+def symmetric_rules(share):
+    """The rules of a two-input elementwise op whose inputs play symmetric parts:
+    ``share(g, ans, mine, other)`` is one input's part of ``g``. Being elementwise,
+    the same pair serves reverse mode (``g``) and forward mode (a tangent ``t``)."""
+    return (
+        lambda g, ans, x, y: share(g, ans, x, y),
+        lambda g, ans, x, y: share(g, ans, y, x),
+    )
+
+
+def _max_share(g, ans, mine, other):
+    # Where the two tie, each gets half the gradient (as PyTorch does).
+    return np.where(mine > other, g, np.where(mine == other, g * 0.5, 0))
+
+
+def _min_share(g, ans, mine, other):
+    return _max_share(g, ans, other, mine)
+
+
+_MAXIMUM_RULES = symmetric_rules(_max_share)
+_MINIMUM_RULES = symmetric_rules(_min_share)
 
 
 maximum = Primitive(
     "maximum",
     np.maximum,
-    vjp=(lambda g, ans, x, y: _max_share(g, x, y), lambda g, ans, x, y: _max_share(g, y, x)),
-    jvp=(lambda t, ans, x, y: _max_share(t, x, y), lambda t, ans, x, y: _max_share(t, y, x)),
+    vjp=_MAXIMUM_RULES,
+    jvp=_MAXIMUM_RULES,
     formula=("[x>y]", "[y>x]"),
     doc="Elementwise larger of x and y; at ties the gradient is split evenly.",
 )
 minimum = Primitive(
     "minimum",
     np.minimum,
-    vjp=(lambda g, ans, x, y: _max_share(g, y, x), lambda g, ans, x, y: _max_share(g, x, y)),
-    jvp=(lambda t, ans, x, y: _max_share(t, y, x), lambda t, ans, x, y: _max_share(t, x, y)),
+    vjp=_MINIMUM_RULES,
+    jvp=_MINIMUM_RULES,
     formula=("[x<y]", "[y<x]"),
     doc="Elementwise smaller of x and y; at ties the gradient is split evenly.",
 )

@@ -16,10 +16,11 @@ subgradient does (``hypot`` and ``arctan2`` at the origin) give 0, never NaN.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
-from chainrule.ops.elementwise import _diagonal, divide_safely
+from chainrule.ops.elementwise import _diagonal, divide_safely, symmetric_rules
 from chainrule.ops.primitive import Primitive, call
 
 LN2 = math.log(2.0)
@@ -204,72 +205,69 @@ arctan2 = Primitive(
 )
 
 
-def _logaddexp_share(g, ans, a):
-    return g * np.exp(a - ans)
+def _logaddexp_share(g, ans, mine, other):
+    return g * np.exp(mine - ans)
+
+
+_LOGADDEXP_RULES = symmetric_rules(_logaddexp_share)
 
 
 logaddexp = Primitive(
     "logaddexp",
     np.logaddexp,
-    vjp=(
-        lambda g, ans, x, y: _logaddexp_share(g, ans, x),
-        lambda g, ans, x, y: _logaddexp_share(g, ans, y),
-    ),
-    jvp=(
-        lambda t, ans, x, y: _logaddexp_share(t, ans, x),
-        lambda t, ans, x, y: _logaddexp_share(t, ans, y),
-    ),
+    vjp=_LOGADDEXP_RULES,
+    jvp=_LOGADDEXP_RULES,
     formula=("exp(x-logaddexp(x,y))", "exp(y-logaddexp(x,y))"),
     saves_ans=True,
     doc="log(e^x + e^y), computed stably.",
 )
 
 
-def _logaddexp2_share(g, ans, a):
-    return g * np.exp2(a - ans)
+def _logaddexp2_share(g, ans, mine, other):
+    return g * np.exp2(mine - ans)
+
+
+_LOGADDEXP2_RULES = symmetric_rules(_logaddexp2_share)
 
 
 logaddexp2 = Primitive(
     "logaddexp2",
     np.logaddexp2,
-    vjp=(
-        lambda g, ans, x, y: _logaddexp2_share(g, ans, x),
-        lambda g, ans, x, y: _logaddexp2_share(g, ans, y),
-    ),
-    jvp=(
-        lambda t, ans, x, y: _logaddexp2_share(t, ans, x),
-        lambda t, ans, x, y: _logaddexp2_share(t, ans, y),
-    ),
+    vjp=_LOGADDEXP2_RULES,
+    jvp=_LOGADDEXP2_RULES,
     formula=("2^(x-logaddexp2(x,y))", "2^(y-logaddexp2(x,y))"),
     saves_ans=True,
     doc="log2(2^x + 2^y), computed stably.",
 )
 
 
-def _fmax_share(g, x, y):
-    # fmax picks x when x > y or y is NaN; ties split the gradient evenly.
-    x_wins = (x > y) | (np.isnan(y) & ~np.isnan(x))
-    return np.where(x_wins, g, np.where(x == y, g * 0.5, 0))
+def _nan_ignoring_share(beats):
+    """fmax/fmin pass the gradient to the input that ``beats`` the other, or to the
+    only one that is not NaN; ties split the gradient evenly."""
+
+    def share(g, ans, mine, other):
+        wins = beats(mine, other) | (np.isnan(other) & ~np.isnan(mine))
+        return np.where(wins, g, np.where(mine == other, g * 0.5, 0))
+
+    return share
 
 
-def _fmin_share(g, x, y):
-    x_wins = (x < y) | (np.isnan(y) & ~np.isnan(x))
-    return np.where(x_wins, g, np.where(x == y, g * 0.5, 0))
-
+_FMAX_RULES = symmetric_rules(_nan_ignoring_share(operator.gt))
+_FMIN_RULES = symmetric_rules(_nan_ignoring_share(operator.lt))
 
 fmax = Primitive(
     "fmax",
     np.fmax,
-    vjp=(lambda g, ans, x, y: _fmax_share(g, x, y), lambda g, ans, x, y: _fmax_share(g, y, x)),
-    jvp=(lambda t, ans, x, y: _fmax_share(t, x, y), lambda t, ans, x, y: _fmax_share(t, y, x)),
+    vjp=_FMAX_RULES,
+    jvp=_FMAX_RULES,
     formula=("[x>y or y=nan]", "[y>x or x=nan]"),
     doc="Elementwise maximum ignoring NaNs; ties split the gradient evenly.",
 )
 fmin = Primitive(
     "fmin",
     np.fmin,
-    vjp=(lambda g, ans, x, y: _fmin_share(g, x, y), lambda g, ans, x, y: _fmin_share(g, y, x)),
-    jvp=(lambda t, ans, x, y: _fmin_share(t, x, y), lambda t, ans, x, y: _fmin_share(t, y, x)),
+    vjp=_FMIN_RULES,
+    jvp=_FMIN_RULES,
     formula=("[x<y or y=nan]", "[y<x or x=nan]"),
     doc="Elementwise minimum ignoring NaNs; ties split the gradient evenly.",
 )
