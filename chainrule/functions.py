@@ -18,14 +18,10 @@ from chainrule.ops import indexing as _ix
 from chainrule.ops import linalg as _la
 from chainrule.ops import reductions as _red
 from chainrule.ops import shape as _sh
-from chainrule.tensor import Tensor, apply, binary, unary
+from chainrule.tensor import Tensor, apply, binary_op, unary_op
 
 ArrayLike = Tensor | np.ndarray | float | int | Sequence[Any]
 Axis = int | Sequence[int] | None
-
-
-def _one(prim: Any, x: ArrayLike) -> Tensor:
-    return unary(prim, x) if isinstance(x, Tensor) else apply(prim, (x,))
 
 
 def _axis(axis: Axis) -> int | tuple[int, ...] | None:
@@ -38,91 +34,52 @@ def _shape_of(x: ArrayLike) -> tuple[int, ...]:
     return x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(x)
 
 
+def _public(name: str, op: Any) -> Any:
+    """Publish a specialised elementwise op (see chainrule.tensor.unary_op) under
+    ``name``: ``cr.exp`` is the hot path itself, with no wrapper call in front."""
+    op.__name__ = op.__qualname__ = name
+    op.__module__ = __name__
+    return op
+
+
 # --------------------------------------------------------------- arithmetic
-def add(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x + y, broadcasting."""
-    return binary(_el.add, x, y)
-
-
-def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x - y, broadcasting."""
-    return binary(_el.sub, x, y)
-
-
-def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x * y, broadcasting."""
-    return binary(_el.mul, x, y)
-
-
-def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x / y, broadcasting."""
-    return binary(_el.div, x, y)
-
-
-def power(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """x ** y, broadcasting; differentiable in x and in y (d/dy = x^y log x)."""
-    return binary(_el.pow, x, y)
-
-
-def negative(x: ArrayLike) -> Tensor:
-    """-x."""
-    return _one(_el.neg, x)
-
-
-def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Elementwise maximum; tied elements share the gradient evenly."""
-    return binary(_el.maximum, x, y)
-
-
-def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
-    """Elementwise minimum; tied elements share the gradient evenly."""
-    return binary(_el.minimum, x, y)
+add = _public("add", binary_op(_el.add, doc="x + y, broadcasting."))
+subtract = _public("subtract", binary_op(_el.sub, doc="x - y, broadcasting."))
+multiply = _public("multiply", binary_op(_el.mul, doc="x * y, broadcasting."))
+divide = _public("divide", binary_op(_el.div, doc="x / y, broadcasting."))
+power = _public(
+    "power",
+    binary_op(
+        _el.pow, doc="x ** y, broadcasting; differentiable in x and in y (d/dy = x^y log x)."
+    ),
+)
+negative = _public("negative", unary_op(_el.neg, "-x."))
+maximum = _public(
+    "maximum",
+    binary_op(_el.maximum, doc="Elementwise maximum; tied elements share the gradient evenly."),
+)
+minimum = _public(
+    "minimum",
+    binary_op(_el.minimum, doc="Elementwise minimum; tied elements share the gradient evenly."),
+)
 
 
 # ---------------------------------------------------- functions of one variable
-def exp(x: ArrayLike) -> Tensor:
-    """e^x."""
-    return _one(_el.exp, x)
-
-
-def log(x: ArrayLike) -> Tensor:
-    """Natural logarithm."""
-    return _one(_el.log, x)
-
-
-def sqrt(x: ArrayLike) -> Tensor:
-    """Square root (its derivative is inf at 0)."""
-    return _one(_el.sqrt, x)
-
-
-def abs(x: ArrayLike) -> Tensor:  # noqa: A001 - NumPy's name
-    """|x| (derivative sign(x), taken as 0 at 0)."""
-    return _one(_el.abs, x)
-
-
-def sin(x: ArrayLike) -> Tensor:
-    """Sine."""
-    return _one(_el.sin, x)
-
-
-def cos(x: ArrayLike) -> Tensor:
-    """Cosine."""
-    return _one(_el.cos, x)
-
-
-def tanh(x: ArrayLike) -> Tensor:
-    """Hyperbolic tangent."""
-    return _one(_el.tanh, x)
-
-
-def sigmoid(x: ArrayLike) -> Tensor:
-    """1 / (1 + e^-x), stable for large |x|; derivative sigmoid(x) (1 - sigmoid(x))."""
-    return _one(_act.sigmoid, x)
-
-
-def relu(x: ArrayLike) -> Tensor:
-    """max(x, 0), with derivative 0 at 0."""
-    return _one(_act.relu, x)
+exp = _public("exp", unary_op(_el.exp, "e^x."))
+log = _public("log", unary_op(_el.log, "Natural logarithm."))
+sqrt = _public("sqrt", unary_op(_el.sqrt, "Square root (its derivative is inf at 0)."))
+abs = _public("abs", unary_op(_el.abs, "|x| (derivative sign(x), taken as 0 at 0)."))  # noqa: A001
+sin = _public("sin", unary_op(_el.sin, "Sine."))
+cos = _public("cos", unary_op(_el.cos, "Cosine."))
+tanh = _public("tanh", unary_op(_el.tanh, "Hyperbolic tangent."))
+sigmoid = _public(
+    "sigmoid",
+    unary_op(
+        _act.sigmoid,
+        "1 / (1 + e^-x), stable for large |x|; derivative sigmoid(x) (1 - sigmoid(x)).",
+    ),
+)
+relu = _public("relu", unary_op(_act.relu, "max(x, 0), with derivative 0 at 0."))
 
 
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -193,9 +150,12 @@ def log_softmax(x: ArrayLike, axis: Axis = -1) -> Tensor:
 
 
 # ------------------------------------------------------------ linear algebra
-def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
-    """Matrix product with NumPy's rules (1-D vectors, broadcast batch axes)."""
-    return binary(_la.matmul, a, b)
+matmul = _public(
+    "matmul",
+    binary_op(
+        _la.matmul, doc="Matrix product with NumPy's rules (1-D vectors, broadcast batch axes)."
+    ),
+)
 
 
 # ---------------------------------------------------------------------- shape

@@ -8,6 +8,7 @@ gradient can flow, record one :class:`~chainrule.autograd.node.Node`.
 from __future__ import annotations
 
 import dis
+import operator
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -47,16 +48,21 @@ class Tensor:
     >>> y.backward()
     >>> x.grad.item()
     7.0
+
+    ``.data`` is always a NumPy array. Inside, a 0-d result of an elementwise
+    operator or function is kept as a NumPy scalar (``_data``) until ``.data`` is
+    read: NumPy's scalar arithmetic costs about a tenth of its 0-d array arithmetic,
+    which is what a graph of scalar operations spends most of its time on.
     """
 
-    __slots__ = ("data", "grad", "_node", "_requires_grad", "_extra", "__weakref__")
+    __slots__ = ("_data", "grad", "_node", "_requires_grad", "_extra", "__weakref__")
     # Let NumPy defer to us in mixed expressions such as ``ndarray * tensor``.
     __array_priority__ = 1000
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data: np.ndarray = np.array(data, dtype=dtype)
+        self._data: np.ndarray | np.generic = np.array(data, dtype=dtype)
         self.grad: Tensor | None = None
         self._node: Node | None = None
         self._requires_grad = False
@@ -66,20 +72,32 @@ class Tensor:
 
     # ----------------------------------------------------------------- array facts
     @property
+    def data(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory; not tracked by autograd)."""
+        d = self._data
+        if type(d) is not ndarray:
+            d = self._data = _asarray(d)  # a 0-d result kept as a scalar until now
+        return d
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value if type(value) is ndarray else _asarray(value)
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     def numpy(self) -> np.ndarray:
         """The underlying NumPy array (shares memory; not tracked by autograd)."""
@@ -111,7 +129,7 @@ class Tensor:
                 "by an operation (use .detach() to get a leaf)"
             )
         if flag:
-            check_differentiable_dtype(self.data.dtype)
+            check_differentiable_dtype(self._data.dtype)
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -322,7 +340,7 @@ def _node_extra(node: Node) -> dict[str, Any]:
 def _wrap(data: np.ndarray, node: Node | None) -> Tensor:
     """Make a Tensor around ``data`` without converting or copying (internal)."""
     t = _new(Tensor)
-    t.data = data
+    t._data = data
     t.grad = None
     t._node = node
     t._requires_grad = node is not None
@@ -361,7 +379,7 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     any_parent = False
     for a in args:
         if isinstance(a, Tensor):
-            raw.append(a.data)
+            raw.append(a.data)  # the property: a scalar-held 0-d value becomes an array
             if track and a._requires_grad:
                 parents.append(a._node or a)
                 any_parent = True
@@ -382,46 +400,69 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     return _wrap(out, None)
 
 
-def unary(prim: Any, x: Tensor) -> Tensor:
-    """``prim`` applied to one Tensor, without parameters: the fast path of :func:`apply`
-    (through the primitive's specialised :func:`unary_op`, made once and kept)."""
-    op = _unary_ops.get(prim)
-    if op is None:
-        op = _unary_ops[prim] = unary_op(prim)
-    return op(x)
+def unary(prim: Any, x: Any) -> Tensor:
+    """``prim`` applied to one input, without parameters (through :func:`unary_op`)."""
+    return unary_op(prim)(x)
 
 
 def binary(prim: Any, x: Any, y: Any) -> Tensor:
-    """``prim`` applied to two inputs (at least one a Tensor), without parameters: the
-    fast path of :func:`apply` (through the primitive's :func:`binary_op`)."""
-    op = _binary_ops.get(prim)
+    """``prim`` applied to two inputs, without parameters (through :func:`binary_op`)."""
+    return binary_op(prim)(x, y)
+
+
+# Python's operators call the same ufuncs as the numpy functions for arrays, skip
+# the function call's argument parsing, and take NumPy's fast scalar path for
+# NumPy scalars (np.add on a NumPy scalar and a Python int costs 15 times more).
+_OPERATOR_FORMS: dict[Any, Callable[..., Any]] = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.true_divide: operator.truediv,
+    np.power: operator.pow,
+    np.matmul: operator.matmul,
+    np.negative: operator.neg,
+}
+_unary_ops: dict[Any, Callable[[Any], Tensor]] = {}
+_binary_ops: dict[tuple[Any, bool], Callable[[Any, Any], Tensor]] = {}
+
+
+def _keeps_scalar(out: Any) -> Any:
+    """The result of a fast-path forward as stored in ``_data``: ndarrays and NumPy
+    scalars as they are, anything else (a Python number) as an array."""
+    return out if isinstance(out, np.generic) else _asarray(out)
+
+
+def unary_op(prim: Any, doc: str | None = None) -> Callable[[Any], Tensor]:
+    """``prim`` (one input, no parameters) as a function specialised to it: the
+    function behind ``cr.exp``, ``t.exp()``, ``-t`` and the like. Everything the hot
+    path needs is bound once. Cached per primitive; with ``doc``, a new function
+    with that docstring (a public function of its own)."""
+    if doc is not None:
+        return _make_unary_op(prim, doc)
+    op = _unary_ops.get(prim)
     if op is None:
-        op = _binary_ops[prim] = binary_op(prim)
-    return op(x, y)
+        op = _unary_ops[prim] = _make_unary_op(prim, prim.doc)
+    return op
 
 
-_unary_ops: dict[Any, Callable[[Tensor], Tensor]] = {}
-_binary_ops: dict[Any, Callable[[Any, Any], Tensor]] = {}
-
-
-def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
-    """:func:`unary` specialised to one primitive: the function behind ``t.exp()``,
-    ``-t`` and the like. Everything the hot path needs is bound once, here."""
+def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
     if not prim.differentiable:
         return lambda x: apply(prim, (x,))
-    forward = prim.forward
+    forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
 
-    def op(x: Tensor) -> Tensor:
-        data = x.data
+    def op(x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            return apply(prim, (x,))
+        data = x._data
         try:
             out = forward(data)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (data,), exc) from None
         if type(out) is not ndarray:
-            out = _asarray(out)
+            out = _keeps_scalar(out)
         t = _new(Tensor)
-        t.data = out
+        t._data = out
         t.grad = None
         t._extra = None
         if x._requires_grad and GradMode.enabled:
@@ -432,42 +473,58 @@ def unary_op(prim: Any) -> Callable[[Tensor], Tensor]:
             t._requires_grad = False
         return t
 
-    op.__name__ = prim.name
-    op.__doc__ = prim.doc
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = doc
     return op
 
 
-def binary_op(prim: Any, reflected: bool = False) -> Callable[[Any, Any], Tensor]:
-    """:func:`binary` specialised to one primitive: the function behind ``a + b`` and
-    the like (``reflected``: behind ``b.__radd__(a)``, arguments swapped)."""
+def binary_op(
+    prim: Any, reflected: bool = False, doc: str | None = None
+) -> Callable[[Any, Any], Tensor]:
+    """``prim`` (two inputs, no parameters) as a function specialised to it: the
+    function behind ``a + b``, ``cr.add`` and the like (``reflected``: behind
+    ``b.__radd__(a)``, arguments swapped). Cached like :func:`unary_op`."""
+    if doc is not None:
+        return _make_binary_op(prim, reflected, doc)
+    op = _binary_ops.get((prim, reflected))
+    if op is None:
+        op = _binary_ops[prim, reflected] = _make_binary_op(prim, reflected, prim.doc)
+    return op
+
+
+def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[Any, Any], Tensor]:
     if not prim.differentiable:
         return lambda x, y: apply(prim, (y, x) if reflected else (x, y))
-    forward = prim.forward
+    forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
 
     def op(x: Any, y: Any) -> Tensor:
         if reflected:
             x, y = y, x
         if isinstance(x, Tensor):
-            xd = x.data
+            xd = x._data
             xp = (x._node or x) if x._requires_grad else None
-        else:
+            if isinstance(y, Tensor):
+                yd = y._data
+                yp = (y._node or y) if y._requires_grad else None
+            else:
+                yd = y
+                yp = None
+        elif isinstance(y, Tensor):
             xd = x
             xp = None
-        if isinstance(y, Tensor):
-            yd = y.data
+            yd = y._data
             yp = (y._node or y) if y._requires_grad else None
-        else:
-            yd = y
-            yp = None
+        else:  # no Tensor: a Python operator could mean something else (list + list)
+            return apply(prim, (x, y))
         try:
             out = forward(xd, yd)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (xd, yd), exc) from None
         if type(out) is not ndarray:
-            out = _asarray(out)
+            out = _keeps_scalar(out)
         t = _new(Tensor)
-        t.data = out
+        t._data = out
         t.grad = None
         t._extra = None
         if (xp is not None or yp is not None) and GradMode.enabled:
@@ -478,8 +535,8 @@ def binary_op(prim: Any, reflected: bool = False) -> Callable[[Any, Any], Tensor
             t._requires_grad = False
         return t
 
-    op.__name__ = prim.name
-    op.__doc__ = prim.doc
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = doc
     return op
 
 

@@ -1,16 +1,14 @@
 """The backward engine: the chain rule applied node by node, in reverse.
 
-One pass has two loops, both iterative so that graph depth is unlimited:
-
-1. walk the graph from the roots and count, for every node and leaf, how many
-   recorded uses it has (its consumers);
-2. starting from the roots, pop a vertex whose consumers have all sent their
-   gradient, run its primitive's VJP rules (upstream gradient times local
-   derivative), add each result into the gradient of the corresponding input,
-   and push an input once its count drops to zero.
-
-Each vertex and edge is touched a constant number of times, so time is linear
-in the size of the graph.
+Every node carries a sequence number from a global counter, and a node is
+always created after its inputs, so visiting nodes newest first is a valid order
+for the chain rule: by the time a node is visited, every consumer of its output
+has already sent its share of the gradient. The pass keeps a heap of the nodes
+that have received a gradient and, for each one popped, runs its primitive's VJP
+rules (upstream gradient times local derivative) and adds each result into the
+gradient of the corresponding input. The loop is iterative, so graph depth is
+unlimited, and each node and edge costs a constant number of steps plus a heap
+operation (logarithmic in the heap's width, not in the graph's size).
 
 Rules run on raw NumPy arrays unless ``create_graph`` is set; then they run on
 Tensors (the saved values are rewrapped with their original nodes) so that the
@@ -20,6 +18,7 @@ backward pass is itself recorded and can be differentiated again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -126,86 +125,66 @@ def run_backward(
 
 
 def _run(roots, seeds, retain_graph, create_graph, inputs):
-    # Vertices are Nodes, or leaf Tensors (which have no node). The pass keeps its
-    # per-node state (consumers still to report, gradient summed so far) on the
-    # nodes themselves, tagged with a token unique to the pass; leaves use dicts.
-    token = object()
-    leaf_grads: dict[int, Any] = {}
-    leaf_uses: dict[int, int] = {}
-    start: list[Any] = []
-    for t, seed in zip(roots, seeds):
-        v = t._node
-        if v is None:
-            k = id(t)
-            if k in leaf_grads:
-                leaf_grads[k] = leaf_grads[k] + seed
-            else:
-                leaf_grads[k] = seed
-                start.append(t)
-        elif v.mark is token:
-            v.gsum = v.gsum + seed
-        else:
-            v.mark = token
-            v.pending = 0
-            v.gsum = seed
-            start.append(v)
-
-    # Loop 1: count the consumers of every vertex reachable from the roots.
-    stack = [v for v in start if type(v) is Node]
-    while stack:
-        v = stack.pop()
-        for p in v.parents:
-            if p is None:
-                continue
-            if type(p) is Node:
-                if p.mark is token:
-                    p.pending += 1
-                else:
-                    p.mark = token
-                    p.pending = 1
-                    p.gsum = None
-                    stack.append(p)
-            else:
-                k = id(p)
-                leaf_uses[k] = leaf_uses.get(k, 0) + 1
-
-    wanted = None
+    # Vertices are Nodes, or leaf Tensors (which have no node). A node's gradient is
+    # summed on the node itself (``gsum``) and the node is queued, keyed by its
+    # sequence number, when the first share arrives. Every node is newer than its
+    # inputs, so popping the newest first visits all of a node's consumers before
+    # the node: no pass to count consumers is needed. Leaves collect their
+    # gradients in a dict and are settled once every node is done.
+    heap: list[tuple[int, Node]] = []
+    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, gradient so far]
+    wanted = None if inputs is None else {id(t._node or t) for t in inputs}
     captured: dict[int, Any] = {}
-    if inputs is not None:
-        wanted = {id(t._node or t) for t in inputs}
     # Arrays a .grad must not share: the seeds (possibly the caller's) and, as the
     # pass goes on, the arrays already stored in some .grad.
     fresh: set[int] = {id(s) for s in seeds}
+    try:
+        for t, seed in zip(roots, seeds):
+            _send(t._node or t, seed, heap, leaf_grads)
+        _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, fresh)
+    finally:
+        # After an error (in a rule or a hook), leave no partial sums behind.
+        for _, v in heap:
+            v.gsum = None
 
-    # Loop 2: propagate in an order where every consumer comes before its inputs.
-    ready = [v for v in start if (v.pending == 0 if type(v) is Node else id(v) not in leaf_uses)]
-    pop = ready.pop
-    push = ready.append
-    while ready:
-        v = pop()
-        if type(v) is not Node:  # a leaf tensor
-            k = id(v)
-            g = leaf_grads.pop(k, None)
-            if g is None:
-                continue
-            extra = v._extra
-            if extra is not None and "hooks" in extra:
-                g = _call_hooks(extra["hooks"], g, create_graph)
-            if wanted is None:
-                _accumulate_into(v, g, create_graph, fresh)
-            elif k in wanted:
-                captured[k] = g
-            continue
+    for k, (leaf, g) in leaf_grads.items():
+        extra = leaf._extra
+        if extra is not None and "hooks" in extra:
+            g = _call_hooks(extra["hooks"], g, create_graph)
+        if wanted is None:
+            _accumulate_into(leaf, g, create_graph, fresh)
+        elif k in wanted:
+            captured[k] = g
+    if inputs is None:
+        return None
+    return [captured.get(id(t._node or t)) for t in inputs]
 
+
+def _send(p: Any, g: Any, heap: list, leaf_grads: dict) -> None:
+    """Add ``g`` to the gradient of vertex ``p`` (a node or a leaf)."""
+    if type(p) is Node:
+        acc = p.gsum
+        if acc is None:
+            p.gsum = g
+            heappush(heap, (p.seq, p))
+        else:
+            p.gsum = acc + g
+    else:
+        entry = leaf_grads.get(id(p))
+        if entry is None:
+            leaf_grads[id(p)] = [p, g]
+        else:
+            entry[1] = entry[1] + g
+
+
+def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, fresh):
+    """Loop over the nodes, newest first: the chain rule applied to each."""
+    pop = heappop
+    push = heappush
+    while heap:
+        v = pop(heap)[1]
         g = v.gsum
         v.gsum = None
-        parents = v.parents
-        if g is None:
-            # No gradient reached this node; its inputs still stop waiting for it.
-            for p in parents:
-                if p is not None and _count_down(p, leaf_uses):
-                    push(p)
-            continue
         if v.extra is not None:
             g = _node_extras(v, g, create_graph, wanted, fresh)
         if wanted is not None and id(v) in wanted:
@@ -214,58 +193,39 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
         if args is None:
             raise _released_error(v)
         prim = v.prim
-        vjps = prim.vjps
-        exact = prim.exact
         params = v.params
         if create_graph:
             call_args, ans = recorded_args(v)
         else:
             call_args, ans = args, v.ans
-        for i, p in enumerate(parents):
+        exact = prim.exact
+        for p, rule, a in zip(v.parents, prim.vjps, args):
             if p is None:
                 continue
-            rule = vjps[i]
             gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
-            if gi is not None and not exact:
-                a = args[i]
+            if gi is None:
+                continue
+            if not exact:
                 if gi.shape != a.shape:
                     gi = sum_to(gi, a.shape)
                 if gi.dtype is not a.dtype and gi.dtype != a.dtype:
                     gi = gi.astype(a.dtype)
             if type(p) is Node:
-                if gi is not None:
-                    acc = p.gsum
-                    p.gsum = gi if acc is None else acc + gi
-                n = p.pending - 1
-                p.pending = n
-                if n == 0:
-                    push(p)
+                acc = p.gsum
+                if acc is None:
+                    p.gsum = gi
+                    push(heap, (p.seq, p))
+                else:
+                    p.gsum = acc + gi
             else:
-                k = id(p)
-                if gi is not None:
-                    acc = leaf_grads.get(k)
-                    leaf_grads[k] = gi if acc is None else acc + gi
-                n = leaf_uses[k] - 1
-                leaf_uses[k] = n
-                if n == 0:
-                    push(p)
+                entry = leaf_grads.get(id(p))
+                if entry is None:
+                    leaf_grads[id(p)] = [p, gi]
+                else:
+                    entry[1] = entry[1] + gi
         if not retain_graph:
             v.args = None
             v.ans = None
-
-    if inputs is None:
-        return None
-    return [captured.get(id(t._node or t)) for t in inputs]
-
-
-def _count_down(p: Any, leaf_uses: dict[int, int]) -> bool:
-    """One consumer of ``p`` is done; True when it was the last."""
-    if type(p) is Node:
-        p.pending -= 1
-        return p.pending == 0
-    k = id(p)
-    leaf_uses[k] -= 1
-    return leaf_uses[k] == 0
 
 
 def recorded_args(v: Node) -> tuple[tuple, Any]:

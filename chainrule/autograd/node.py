@@ -9,7 +9,12 @@ last tensor that reaches it goes away.
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
+
+#: Sequence numbers, counting down: a newer node has a smaller number, so a min-heap
+#: of (seq, node) pops the newest first (the order the backward engine needs).
+_next_seq = count(0, -1).__next__
 
 #: Stands in for saved values once a backward pass has released them.
 RELEASED: Any = None
@@ -27,8 +32,9 @@ class Node:
         ans: the forward output when the primitive's rule needs it, else None.
         params: keyword parameters of the primitive (axis, shape, ...), or None.
         extra: rarely used per-node state (hooks, retain_grad, a display name), or None.
-        mark, pending, gsum: scratch state of a backward pass (which pass visited the
-            node, how many consumers have yet to send their gradient, and its sum).
+        seq: the creation order (see ``_next_seq``); inputs are always older.
+        gsum: scratch state of a backward pass: the gradient summed so far (None
+            outside a pass).
     """
 
     __slots__ = (
@@ -38,9 +44,8 @@ class Node:
         "ans",
         "params",
         "extra",
+        "seq",
         # Scratch state of the backward pass that is visiting the node (see engine):
-        "mark",
-        "pending",
         "gsum",
         "__weakref__",
     )
@@ -51,8 +56,9 @@ class Node:
         self.args = args
         self.ans = ans
         self.params = params
+        self.seq = _next_seq()
         self.extra = None
-        self.mark = None
+        self.gsum = None
 
     @property
     def released(self) -> bool:

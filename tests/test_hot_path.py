@@ -1,0 +1,139 @@
+"""The hot path's shortcuts keep the public behaviour: 0-d results held as NumPy
+scalars, operator forms of the arithmetic ufuncs, backward in sequence order."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+
+def _sigmoid_chain(z: cr.Tensor, n: int) -> cr.Tensor:
+    x = z
+    for _ in range(n):
+        x = 1 / (1 + cr.exp(-x))
+    return x
+
+
+def test_data_of_a_0d_result_is_always_an_ndarray():
+    z = cr.tensor(0.5, requires_grad=True)
+    for t in (-z, cr.exp(z), 1 + z, z * z, 1 / z, z**2, cr.tanh(z)):
+        assert type(t.data) is np.ndarray
+        assert t.data.shape == ()
+        assert t.shape == () and t.ndim == 0 and t.size == 1
+        assert t.dtype == np.float64
+
+
+def test_a_0d_result_keeps_float32():
+    z = cr.tensor(0.5, dtype="float32", requires_grad=True)
+    y = 1 / (1 + cr.exp(-z)) * 2.5
+    assert y.dtype == np.float32 and y.data.dtype == np.float32
+    y.backward()
+    assert z.grad.dtype == np.float32 and type(z.grad.data) is np.ndarray
+
+
+def test_in_place_update_of_a_0d_result_through_data():
+    z = cr.tensor(0.5, requires_grad=True)
+    with cr.no_grad():
+        y = z * 2
+    y.data -= 0.25
+    y.data[...] = y.data + 1
+    assert y.item() == pytest.approx(1.75)
+    assert y.data is y.data  # converted once, then kept
+
+
+def test_setting_data_to_a_number_stores_an_array():
+    t = cr.tensor([1.0, 2.0])
+    t.data = 3.0
+    assert type(t.data) is np.ndarray and t.item() == 3.0
+
+
+def test_scalar_chain_matches_the_closed_form_derivative():
+    z = cr.tensor(0.3, requires_grad=True)
+    y = _sigmoid_chain(z, 5)
+    y.backward()
+    x, d = 0.3, 1.0
+    for _ in range(5):
+        x = 1 / (1 + math.exp(-x))
+        d *= x * (1 - x)
+    assert y.item() == pytest.approx(x, rel=1e-14)
+    assert z.grad.item() == pytest.approx(d, rel=1e-12)
+    assert type(z.grad.data) is np.ndarray
+
+
+def test_scalar_chain_second_derivative():
+    z = cr.tensor(0.3, requires_grad=True)
+    (g,) = cr.autograd.grad(_sigmoid_chain(z, 1), z, create_graph=True)
+    (gg,) = cr.autograd.grad(g, z)
+    s = 1 / (1 + math.exp(-0.3))
+    assert gg.item() == pytest.approx(s * (1 - s) * (1 - 2 * s), rel=1e-12)
+
+
+def test_public_functions_take_arrays_numbers_and_lists():
+    assert cr.add([1.0, 2.0], [3.0, 4.0]).tolist() == [4.0, 6.0]  # not list concatenation
+    assert cr.multiply([1.0, 2.0], 3).tolist() == [3.0, 6.0]
+    assert cr.exp(0.0).item() == 1.0
+    assert cr.negative(np.array([1.0])).tolist() == [-1.0]
+    assert cr.exp.__name__ == "exp" and cr.subtract.__name__ == "subtract"
+    assert cr.exp.__doc__
+
+
+def test_operators_with_lists_and_numpy_scalars():
+    z = cr.tensor(2.0, requires_grad=True)
+    y = z * 3.0  # a 0-d result, held as a scalar
+    assert (y + [1.0, 2.0]).tolist() == [7.0, 8.0]
+    assert ([1.0, 2.0] + y).tolist() == [7.0, 8.0]
+    assert (np.float64(1.0) + y).item() == 7.0
+    (y * np.array([1.0, 2.0])).sum().backward()
+    assert z.grad.item() == 9.0
+
+
+def test_matmul_of_0d_results_still_says_which_op_failed():
+    z = cr.tensor(2.0) * 1.0
+    with pytest.raises((ValueError, TypeError), match="matmul"):
+        z @ z
+
+
+def test_nodes_are_visited_after_all_their_consumers_whatever_the_build_order():
+    # y is consumed by a node built late, after other work on unrelated values.
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    a = cr.exp(y)
+    unrelated = cr.tensor([5.0], requires_grad=True) * 2
+    b = y * y
+    out = (a + b).sum() + unrelated.sum() * 0
+    out.backward()
+    expected = 3 * np.exp(3 * x.data) + 2 * 9 * x.data
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+
+
+def test_an_error_in_a_hook_leaves_no_partial_sums_behind():
+    x = cr.tensor(1.0, requires_grad=True)
+    h = x * 2
+    k = x * 3  # newer than h: visited first, while h waits with its share
+    y = h * k
+
+    def fail(g):
+        raise RuntimeError("hook failed")
+
+    handle = k.register_hook(fail)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        y.backward(retain_graph=True)
+    handle.remove()
+    y.backward()
+    # d/dx 6x^2 at 1 = 12: nothing left over from the failed pass.
+    assert x.grad.item() == pytest.approx(12.0)
+
+
+def test_a_graph_used_by_a_later_create_graph_pass_keeps_its_order():
+    x = cr.tensor(0.7, requires_grad=True)
+    y = cr.sin(x) * x
+    (g,) = cr.autograd.grad(y, x, create_graph=True)  # nodes newer than y's
+    z = g * y  # mixes old and new nodes
+    z.backward()
+    s, c = math.sin(0.7), math.cos(0.7)
+    f, fp, fpp = s * 0.7, c * 0.7 + s, -s * 0.7 + 2 * c
+    assert x.grad.item() == pytest.approx(fpp * f + fp * fp, rel=1e-12)
