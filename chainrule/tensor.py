@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.grad_mode import GradMode
-from chainrule.autograd.node import Node
+from chainrule.autograd.node import Node, new_node
 
 ndarray = np.ndarray
 _asarray = np.asarray
@@ -395,7 +395,7 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     if type(out) is not ndarray:
         out = _asarray(out)
     if any_parent and out.dtype.kind == "f":
-        node = Node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
+        node = new_node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
         return _wrap(out, node)
     return _wrap(out, None)
 
@@ -466,7 +466,7 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         t.grad = None
         t._extra = None
         if x._requires_grad and GradMode.enabled:
-            t._node = Node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
+            t._node = new_node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
             t._requires_grad = True
         else:
             t._node = None
@@ -528,7 +528,7 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         t.grad = None
         t._extra = None
         if (xp is not None or yp is not None) and GradMode.enabled:
-            t._node = Node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
+            t._node = new_node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
             t._requires_grad = True
         else:
             t._node = None

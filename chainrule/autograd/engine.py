@@ -199,10 +199,20 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
         else:
             call_args, ans = args, v.ans
         exact = prim.exact
+        arity = len(args)
         for p, rule, a in zip(v.parents, prim.vjps, args):
             if p is None:
                 continue
-            gi = rule(g, ans, *call_args, **params) if params else rule(g, ans, *call_args)
+            # Positional calls for the usual arities: CPython runs those in this
+            # frame loop, while a call with *args takes the slower general route.
+            if params:
+                gi = rule(g, ans, *call_args, **params)
+            elif arity == 1:
+                gi = rule(g, ans, call_args[0])
+            elif arity == 2:
+                gi = rule(g, ans, call_args[0], call_args[1])
+            else:
+                gi = rule(g, ans, *call_args)
             if gi is None:
                 continue
             if not exact:

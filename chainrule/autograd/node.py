@@ -50,15 +50,7 @@ class Node:
         "__weakref__",
     )
 
-    def __init__(self, prim: Any, parents: tuple, args: tuple, ans: Any, params: Any) -> None:
-        self.prim = prim
-        self.parents = parents
-        self.args = args
-        self.ans = ans
-        self.params = params
-        self.seq = _next_seq()
-        self.extra = None
-        self.gsum = None
+    # No __init__: see new_node.
 
     @property
     def released(self) -> bool:
@@ -67,3 +59,26 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.prim.name}>"
+
+
+_new = object.__new__
+
+
+def new_node(prim: Any, parents: tuple, args: tuple, ans: Any, params: Any) -> Node:
+    """A new node for one application of ``prim`` (see the attributes of Node).
+
+    A plain function rather than ``Node.__init__``: a class call runs ``__init__``
+    from C in an interpreter frame of its own, while CPython runs a call from
+    Python to a Python function in the caller's frame loop, which costs less on a
+    path taken once per recorded operation.
+    """
+    node = _new(Node)
+    node.prim = prim
+    node.parents = parents
+    node.args = args
+    node.ans = ans
+    node.params = params
+    node.extra = None
+    node.seq = _next_seq()
+    node.gsum = None
+    return node
