@@ -20,6 +20,7 @@ from chainrule.autograd.grad_mode import GradMode
 from chainrule.autograd.node import Node, new_node
 
 ndarray = np.ndarray
+generic = np.generic
 _asarray = np.asarray
 _new = object.__new__
 
@@ -426,12 +427,6 @@ _unary_ops: dict[Any, Callable[[Any], Tensor]] = {}
 _binary_ops: dict[tuple[Any, bool], Callable[[Any, Any], Tensor]] = {}
 
 
-def _keeps_scalar(out: Any) -> Any:
-    """The result of a fast-path forward as stored in ``_data``: ndarrays and NumPy
-    scalars as they are, anything else (a Python number) as an array."""
-    return out if isinstance(out, np.generic) else _asarray(out)
-
-
 def unary_op(prim: Any, doc: str | None = None) -> Callable[[Any], Tensor]:
     """``prim`` (one input, no parameters) as a function specialised to it: the
     function behind ``cr.exp``, ``t.exp()``, ``-t`` and the like. Everything the hot
@@ -459,8 +454,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
             out = forward(data)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (data,), exc) from None
-        if type(out) is not ndarray:
-            out = _keeps_scalar(out)
+        if type(out) is not ndarray and not isinstance(out, generic):
+            out = _asarray(out)  # a Python number; NumPy scalars are kept (see Tensor)
         t = _new(Tensor)
         t._data = out
         t.grad = None
@@ -521,8 +516,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
             out = forward(xd, yd)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (xd, yd), exc) from None
-        if type(out) is not ndarray:
-            out = _keeps_scalar(out)
+        if type(out) is not ndarray and not isinstance(out, generic):
+            out = _asarray(out)  # a Python number; NumPy scalars are kept (see Tensor)
         t = _new(Tensor)
         t._data = out
         t.grad = None
