@@ -27,6 +27,7 @@ import argparse
 import cProfile
 import gc
 import importlib
+import itertools
 import json
 import math
 import os
@@ -186,6 +187,12 @@ class Row:
     calls_per_repeat: int | None = None
     repeats: int | None = None
     ratios: dict[str, float] = field(default_factory=dict)
+    # Median over repeats of (this row's repeat r / the baseline's repeat r): the two
+    # were timed next to each other, so a burst of load from elsewhere on the machine
+    # mostly cancels; present when both rows were timed in the same interleaved group.
+    paired: dict[str, float] = field(default_factory=dict)
+    samples: list[float] = field(default_factory=list)  # per repeat, in the unit
+    group: int | None = None  # rows with one number were timed interleaved together
     note: str = ""
     # further figures, one per name in CaseReport.columns (memory, scale, ceiling)
     extra: dict[str, float] = field(default_factory=dict)
@@ -232,8 +239,10 @@ class CaseReport:
         """Time every queued row together (see :func:`measure_all`)."""
         queued, self._queued = self._queued, []
         timings = measure_all([job for _, job, _, _ in queued], settings)
+        group = next(_groups)
         for (row, _, scale, kind), timing in zip(queued, timings):
             row.status = kind
+            row.group = group
             _fill(row, timing, scale)
 
     def skip(self, peer: str, why: str) -> None:
@@ -244,17 +253,26 @@ class CaseReport:
 
     def finish(self) -> CaseReport:
         """Fill in each timed row's ratio to every baseline that was timed."""
-        base = {r.peer: r.median for r in self.rows if r.status == "ok"}
+        ok = {r.peer: r for r in self.rows if r.status == "ok"}
         for row in self.rows:
             if row.median is None:
                 continue
             for name in self.baselines:
-                if base.get(name):
-                    row.ratios[name] = row.median / base[name]
+                base = ok.get(name)
+                if base is None or not base.median:
+                    continue
+                row.ratios[name] = row.median / base.median
+                if row.group is not None and row.group == base.group:
+                    pairs = [a / b for a, b in zip(row.samples, base.samples)]
+                    row.paired[name] = statistics.median(pairs)
         return self
 
 
+_groups = itertools.count()
+
+
 def _fill(row: Row, timing: Timing, scale: float) -> Row:
+    row.samples = [t * scale for t in timing.samples]
     row.median = timing.median * scale
     row.q1, row.q3 = timing.q1 * scale, timing.q3 * scale
     row.best, row.worst = timing.best * scale, timing.worst * scale
@@ -880,6 +898,7 @@ def case_b2(settings: Settings) -> CaseReport:
     for row in report.rows:
         batch_tag = row.peer[row.peer.rfind("[") :]
         row.ratios = {k: v for k, v in row.ratios.items() if k.endswith(batch_tag)}
+        row.paired = {k: v for k, v in row.paired.items() if k.endswith(batch_tag)}
     return report
 
 
@@ -1542,6 +1561,7 @@ def case_b2_isolated(settings: Settings) -> CaseReport:
     for row in report.rows:
         tag = row.peer[row.peer.rfind("[") :]
         row.ratios = {k: v for k, v in row.ratios.items() if k.endswith(tag)}
+        row.paired = {k: v for k, v in row.paired.items() if k.endswith(tag)}
     return report
 
 
@@ -1720,7 +1740,8 @@ def print_report(report: CaseReport) -> None:
     ratio_names = {name: f"x {name.split(' [')[0]}" for name in report.baselines}
     header = ["peer", f"median {report.unit}", "q1-q3", "calls x repeats"]
     ratio_columns = sorted(set(ratio_names.values()), key=list(ratio_names.values()).index)
-    header += ratio_columns + report.columns
+    paired_columns = [f"paired {c}" for c in ratio_columns]
+    header += ratio_columns + paired_columns + report.columns
     table = [header]
     for row in report.rows:
         if row.median is None:
@@ -1734,6 +1755,8 @@ def print_report(report: CaseReport) -> None:
         ]
         by_column = {ratio_names[k]: v for k, v in row.ratios.items()}
         line += [_ratio(by_column[c]) if c in by_column else "" for c in ratio_columns]
+        paired = {ratio_names[k]: v for k, v in row.paired.items()}
+        line += [_ratio(paired[c]) if c in paired else "" for c in ratio_columns]
         line += [_fmt(row.extra.get(c)) for c in report.columns]
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -1779,7 +1802,7 @@ def markdown_tables(result: dict[str, Any]) -> str:
         names = case["baselines"]
         labels = list(dict.fromkeys(f"x {n.split(' [')[0]}" for n in names))
         columns = case.get("columns", [])
-        heads = labels + columns
+        heads = labels + [f"paired {c}" for c in labels] + columns
         out.append(f"**{case['case']}** {case['title']}\n")
         out.append("| peer | median " + case["unit"] + " | q1-q3 | " + " | ".join(heads) + " |")
         out.append("|---|---:|---:|" + "---:|" * len(heads))
@@ -1789,6 +1812,8 @@ def markdown_tables(result: dict[str, Any]) -> str:
                 continue
             by_label = {f"x {k.split(' [')[0]}": v for k, v in row["ratios"].items()}
             cells = [_ratio(by_label[c]) if c in by_label else "" for c in labels]
+            paired = {f"x {k.split(' [')[0]}": v for k, v in row.get("paired", {}).items()}
+            cells += [_ratio(paired[c]) if c in paired else "" for c in labels]
             cells += [_fmt(row.get("extra", {}).get(c)) for c in columns]
             spread = f"{_fmt(row['q1'])}-{_fmt(row['q3'])}"
             out.append(
