@@ -750,6 +750,42 @@ def b2_chainrule(params, x, labels):
     return step, lambda: [p.data for p in ps]
 
 
+def b2_chainrule_nn(params, x, labels):
+    """The same step as a user of the nn API writes it: Sequential of Linear and
+    ReLU, F.cross_entropy (fused softmax cross-entropy), optim.SGD."""
+    nn = cr.nn
+    model = nn.Sequential(
+        nn.Linear(B2_SIZES[0], B2_SIZES[1]),
+        nn.ReLU(),
+        nn.Linear(B2_SIZES[1], B2_SIZES[2]),
+        nn.ReLU(),
+        nn.Linear(B2_SIZES[2], B2_SIZES[3]),
+    )
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    with cr.no_grad():
+        for layer, w, b in zip(linears, params[0::2], params[1::2]):
+            layer.weight.data = np.ascontiguousarray(w.T)  # Linear keeps (out, in)
+            layer.bias.data = b.copy()
+    optimizer = cr.optim.SGD(model.parameters(), lr=B2_LR)
+    xt = cr.tensor(x)
+    target = cr.tensor(labels)
+
+    def step() -> float:
+        optimizer.zero_grad()
+        loss = cr.nn.functional.cross_entropy(model(xt), target)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def read() -> list[np.ndarray]:
+        out = []
+        for layer in linears:
+            out += [layer.weight.data.T, layer.bias.data]
+        return out
+
+    return step, read
+
+
 def b2_torch(params, x, labels):
     torch = optional_import("torch")
     functional = importlib.import_module("torch.nn.functional")
@@ -831,6 +867,7 @@ def b2_mygrad(params, x, labels):
 B2_PEERS: list[tuple[str, B2Peer, str]] = [
     ("numpy (hand-written)", b2_numpy, "forward and backward derived by hand"),
     ("chainrule", b2_chainrule, "relu, log_softmax, integer-array indexing, mean"),
+    ("chainrule nn API", b2_chainrule_nn, "nn.Sequential, F.cross_entropy, optim.SGD"),
     ("torch eager", b2_torch, "tensor ops + F.cross_entropy"),
     ("jax jit", b2_jax, "jax.jit of value_and_grad + SGD update, CPU"),
     ("mygrad", b2_mygrad, "relu, logsoftmax, integer-array indexing, mean"),
@@ -1510,6 +1547,7 @@ def case_ceiling(settings: Settings) -> CaseReport:
         row.extra = {"ms/call": seconds * 1e3, "GFLOP/call": f / 1e9}
         row.median, row.q1, row.q3 = f / seconds / 1e9, f / row.q3 / 1e9, f / row.q1 / 1e9
         row.best, row.worst = f / row.best / 1e9, f / row.worst / 1e9
+        row.samples = [f / t / 1e9 for t in row.samples]
     return report.finish()
 
 
@@ -1740,7 +1778,8 @@ def print_report(report: CaseReport) -> None:
     ratio_names = {name: f"x {name.split(' [')[0]}" for name in report.baselines}
     header = ["peer", f"median {report.unit}", "q1-q3", "calls x repeats"]
     ratio_columns = sorted(set(ratio_names.values()), key=list(ratio_names.values()).index)
-    paired_columns = [f"paired {c}" for c in ratio_columns]
+    has_paired = any(row.paired for row in report.rows)
+    paired_columns = [f"paired {c}" for c in ratio_columns] if has_paired else []
     header += ratio_columns + paired_columns + report.columns
     table = [header]
     for row in report.rows:
@@ -1755,8 +1794,9 @@ def print_report(report: CaseReport) -> None:
         ]
         by_column = {ratio_names[k]: v for k, v in row.ratios.items()}
         line += [_ratio(by_column[c]) if c in by_column else "" for c in ratio_columns]
-        paired = {ratio_names[k]: v for k, v in row.paired.items()}
-        line += [_ratio(paired[c]) if c in paired else "" for c in ratio_columns]
+        if has_paired:
+            paired = {ratio_names[k]: v for k, v in row.paired.items()}
+            line += [_ratio(paired[c]) if c in paired else "" for c in ratio_columns]
         line += [_fmt(row.extra.get(c)) for c in report.columns]
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -1802,7 +1842,9 @@ def markdown_tables(result: dict[str, Any]) -> str:
         names = case["baselines"]
         labels = list(dict.fromkeys(f"x {n.split(' [')[0]}" for n in names))
         columns = case.get("columns", [])
-        heads = labels + [f"paired {c}" for c in labels] + columns
+        has_paired = any(row.get("paired") for row in case["rows"])
+        paired_labels = [f"paired {c}" for c in labels] if has_paired else []
+        heads = labels + paired_labels + columns
         out.append(f"**{case['case']}** {case['title']}\n")
         out.append("| peer | median " + case["unit"] + " | q1-q3 | " + " | ".join(heads) + " |")
         out.append("|---|---:|---:|" + "---:|" * len(heads))
@@ -1813,7 +1855,7 @@ def markdown_tables(result: dict[str, Any]) -> str:
             by_label = {f"x {k.split(' [')[0]}": v for k, v in row["ratios"].items()}
             cells = [_ratio(by_label[c]) if c in by_label else "" for c in labels]
             paired = {f"x {k.split(' [')[0]}": v for k, v in row.get("paired", {}).items()}
-            cells += [_ratio(paired[c]) if c in paired else "" for c in labels]
+            cells += [_ratio(paired[c]) if c in paired else "" for c in paired_labels and labels]
             cells += [_fmt(row.get("extra", {}).get(c)) for c in columns]
             spread = f"{_fmt(row['q1'])}-{_fmt(row['q3'])}"
             out.append(
