@@ -595,10 +595,10 @@ def _profile_group(filename: str, func: str) -> str:
     if "chainrule/func.py" in path:
         return "transforms (func.py: grad, jacfwd)"
     if "chainrule/autograd/node" in path:
-        return "graph: Node.__init__"
+        return "graph: new_node (one Node per recorded op)"
     if "chainrule/tensor.py" in path:
         if func in ("_wrap", "__init__", "tensor", "as_tensor"):
-            return "Tensor construction (_wrap, Tensor.__init__, object.__new__)"
+            return "Tensor construction (_wrap, Tensor.__init__)"
         if func in ("backward", "item"):
             return "other chainrule (backward(), item(), ...)"
         # apply/unary/binary and the per-primitive closures (``op``) that wrap them
@@ -608,11 +608,13 @@ def _profile_group(filename: str, func: str) -> str:
     if "chainrule" in path:
         return "other chainrule (backward(), item(), ...)"
     if func.startswith("<built-in method __new__"):
-        return "Tensor construction (_wrap, Tensor.__init__, object.__new__)"
+        return "object.__new__ (Tensors and Nodes)"
+    if func.startswith("<built-in method _operator."):
+        return "NumPy arithmetic called through Python's operators"
+    if func.startswith("<built-in method _heapq."):
+        return "backward: heap push/pop (newest node first)"
     if "numpy" in func:
         return "NumPy built-ins (asarray, ones_like, ...)"
-    if func in ("<method 'append' of 'list' objects>", "<method 'pop' of 'list' objects>"):
-        return "list append/pop (engine stack and ready list)"
     return "other (Python built-ins, benchmark loop)"
 
 
@@ -1290,7 +1292,7 @@ def spawn_worker(spec: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
     Workers for a peer other than chainrule do not import chainrule.
     """
     env = dict(os.environ)
-    if spec.get("peer") not in (None, "chainrule"):
+    if spec.get("peer") is not None and not spec["peer"].startswith("chainrule"):
         env[SKIP_CHAINRULE_ENV] = "1"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
     try:
