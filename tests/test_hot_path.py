@@ -137,3 +137,98 @@ def test_a_graph_used_by_a_later_create_graph_pass_keeps_its_order():
     s, c = math.sin(0.7), math.cos(0.7)
     f, fp, fpp = s * 0.7, c * 0.7 + s, -s * 0.7 + 2 * c
     assert x.grad.item() == pytest.approx(fpp * f + fp * fp, rel=1e-12)
+
+
+# Every elementwise fast-path op, fed a 0-d value held as a NumPy scalar (the
+# output of an earlier op) and, for comparison, the same value as a 0-d array.
+_SCALAR_UNARY = {
+    "neg": lambda t: -t,
+    "abs": abs,
+    "exp": cr.exp,
+    "log": cr.log,
+    "sqrt": cr.sqrt,
+    "sin": cr.sin,
+    "cos": cr.cos,
+    "tanh": cr.tanh,
+    "sigmoid": cr.sigmoid,
+    "relu": cr.relu,
+    "square": lambda t: t**2,
+    "rpow": lambda t: 2.0**t,
+    "radd": lambda t: 1 + t,
+    "rsub": lambda t: 1 - t,
+    "rdiv": lambda t: 1 / t,
+    "rmul": lambda t: 3 * t,
+}
+_SCALAR_BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+    "maximum": cr.maximum,
+    "minimum": cr.minimum,
+}
+
+
+def _held_as_scalar(value: float, dtype: str) -> tuple[cr.Tensor, cr.Tensor]:
+    leaf = cr.tensor(value, dtype=dtype, requires_grad=True)
+    held = leaf * 1.0  # a 0-d result: kept as a NumPy scalar inside
+    assert isinstance(held._data, np.generic)
+    return leaf, held
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(_SCALAR_UNARY))
+def test_unary_ops_on_scalar_held_values_match_array_held(name, dtype):
+    fn = _SCALAR_UNARY[name]
+    leaf, held = _held_as_scalar(0.7, dtype)
+    out = fn(held)
+    (g,) = cr.autograd.grad(out, leaf, create_graph=True)
+
+    ref_leaf = cr.tensor(0.7, dtype=dtype, requires_grad=True)
+    ref_in = ref_leaf * 1.0
+    ref_in.data  # noqa: B018 - reading .data turns the held scalar into a 0-d array
+    assert type(ref_in._data) is np.ndarray
+    ref = fn(ref_in)
+    (rg,) = cr.autograd.grad(ref, ref_leaf, create_graph=True)
+    pairs = [(out, ref), (g, rg)]
+    # Linear ops have a constant derivative: nothing to differentiate again.
+    assert g.requires_grad == rg.requires_grad
+    if g.requires_grad:
+        pairs.append((cr.autograd.grad(g, leaf)[0], cr.autograd.grad(rg, ref_leaf)[0]))
+
+    for a, b in pairs:
+        assert a.dtype == b.dtype == np.dtype(dtype)
+        assert type(a.data) is np.ndarray and a.shape == ()
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-6 if dtype == "float32" else 1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(_SCALAR_BINARY))
+def test_binary_ops_on_scalar_held_values_match_array_held(name, dtype):
+    fn = _SCALAR_BINARY[name]
+    x, xs = _held_as_scalar(0.7, dtype)
+    y, ys = _held_as_scalar(1.3, dtype)
+    out = fn(xs, ys)
+    out.backward()
+    rx = cr.tensor(0.7, dtype=dtype, requires_grad=True)
+    ry = cr.tensor(1.3, dtype=dtype, requires_grad=True)
+    ref = fn(rx, ry)
+    ref.backward()
+    assert out.dtype == ref.dtype == np.dtype(dtype)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(out.data, ref.data, rtol=tol)
+    for a, b in ((x.grad, rx.grad), (y.grad, ry.grad)):
+        assert a.dtype == np.dtype(dtype) and type(a.data) is np.ndarray
+        np.testing.assert_allclose(a.data, b.data, rtol=tol)
+
+
+def test_forward_mode_through_scalar_held_values():
+    def f(z):
+        return 1 / (1 + cr.exp(-z)) * z
+
+    x = cr.tensor(0.4)
+    value, tangent = cr.jvp(f, (x,), (cr.tensor(1.0),))
+    s = 1 / (1 + math.exp(-0.4))
+    assert value.item() == pytest.approx(s * 0.4, rel=1e-14)
+    assert tangent.item() == pytest.approx(s * (1 - s) * 0.4 + s, rel=1e-12)
