@@ -197,7 +197,8 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
         if create_graph:
             call_args, ans = recorded_args(v)
         else:
-            call_args, ans = args, v.ans
+            call_args = args
+            ans = v.ans
         exact = prim.exact
         arity = len(args)
         for p, rule, a in zip(v.parents, prim.vjps, args):
@@ -215,7 +216,8 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                 gi = rule(g, ans, *call_args)
             if gi is None:
                 continue
-            if not exact:
+            # Two NumPy scalars of one type agree in shape (none) and dtype already.
+            if not exact and (type(a) is ndarray or type(gi) is not type(a)):
                 if gi.shape != a.shape:
                     gi = sum_to(gi, a.shape)
                 if gi.dtype is not a.dtype and gi.dtype != a.dtype:
