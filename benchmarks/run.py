@@ -545,42 +545,9 @@ def b1_profile(report: CaseReport) -> None:
     inflates code made of many small calls, so the shares are indicative; the
     breakdown rows (timed without a profiler) give the absolute split.
     """
-    run = b1_chainrule(B1_SIGMOIDS)
-    run()
-    profiler = cProfile.Profile()
-    iterations = 20
-    profiler.enable()
-    for _ in range(iterations):
-        run()
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    groups: dict[str, float] = {}
-    top = []
-    total = 0.0
-    for (filename, _line, func), (_cc, ncalls, tottime, _ct, _callers) in stats.stats.items():
-        group = _profile_group(filename, func)
-        groups[group] = groups.get(group, 0.0) + tottime
-        total += tottime
-        where = f"{Path(filename).parent.name}/{Path(filename).name}:{func}"
-        top.append((tottime, ncalls, where))
-    top.sort(reverse=True)
-    per_op = 1e6 / (iterations * B1_OPS)
-    report.checks["profile"] = {
-        "note": "cProfile, 20 calls of the chainrule B1 run; tottime by group, "
-        "microseconds per op (profiler overhead included)",
-        "total_us_per_op": total * per_op,
-        "groups_us_per_op": {
-            k: round(v * per_op, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])
-        },
-        "top_functions": [
-            {
-                "function": where,
-                "calls_per_op": ncalls / (iterations * B1_OPS),
-                "tottime_us_per_op": round(t * per_op, 3),
-            }
-            for t, ncalls, where in top[:15]
-        ],
-    }
+    report.checks["profile"] = profile_chainrule(
+        b1_chainrule(B1_SIGMOIDS), 20, B1_OPS, "op", "cProfile, 20 calls of the chainrule B1 run"
+    )
 
 
 def _profile_group(filename: str, func: str) -> str:
@@ -1256,7 +1223,7 @@ def case_b4(settings: Settings) -> CaseReport:
 def profile_chainrule(
     run: Callable[[], Any], iterations: int, per_call: int, unit: str, note: str
 ) -> dict[str, Any]:
-    """cProfile ``run`` and group its own time by part of chainrule (see b1_profile)."""
+    """cProfile ``run`` and group its own time by part of chainrule (see _profile_group)."""
     run()
     profiler = cProfile.Profile()
     profiler.enable()
@@ -1841,7 +1808,7 @@ def print_report(report: CaseReport) -> None:
     for note in report.notes:
         print(f"  note: {note}")
     profile = report.checks.get("profile")
-    if profile and "groups_us" in profile:  # B3, B4 (profile_chainrule)
+    if profile:
         unit = profile["unit"]
         print(f"  cProfile of chainrule ({profile['total_us']:.2f} {unit} under the profiler):")
         for group, us in profile["groups_us"].items():
@@ -1851,17 +1818,6 @@ def print_report(report: CaseReport) -> None:
             print(
                 f"    {entry['tottime_us']:9.3f} {unit}  "
                 f"{entry['calls_per_unit']:7.2f} calls  {entry['function']}"
-            )
-    elif profile:
-        total = profile["total_us_per_op"]
-        print(f"  cProfile of chainrule ({total:.2f} us/op under the profiler):")
-        for group, us in profile["groups_us_per_op"].items():
-            print(f"    {us:7.3f} us/op  {group}")
-        print("  top functions by own time:")
-        for entry in profile["top_functions"][:10]:
-            print(
-                f"    {entry['tottime_us_per_op']:7.3f} us/op  "
-                f"{entry['calls_per_op']:5.2f} calls/op  {entry['function']}"
             )
 
 
