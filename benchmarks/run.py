@@ -698,48 +698,49 @@ def b2_numpy(params, x, labels):
     return step, lambda: [w1, b1, w2, b2, w3, b3]
 
 
+def _b2_chainrule_sgd(params, loss_of):
+    """A chainrule B2 peer from ``loss_of(w1, b1, w2, b2, w3, b3)``: backward, then
+    a plain SGD update of the weights' data without recording."""
+    ps = [cr.tensor(p, requires_grad=True) for p in params]  # cr.tensor copies
+
+    def step() -> float:
+        loss = loss_of(*ps)
+        loss.backward()
+        with cr.no_grad():
+            for p in ps:
+                p.data -= B2_LR * p.grad.data
+                p.grad = None
+        return loss.item()
+
+    return step, lambda: [p.data for p in ps]
+
+
 def b2_chainrule(params, x, labels):
     """Tensor ops and the fused F.cross_entropy, as the torch peer is written."""
-    ps = [cr.tensor(p, requires_grad=True) for p in params]  # cr.tensor copies
-    w1, b1, w2, b2, w3, b3 = ps
     xt = cr.tensor(x)
     target = cr.tensor(labels)
     cross_entropy = cr.nn.functional.cross_entropy
 
-    def step() -> float:
+    def loss_of(w1, b1, w2, b2, w3, b3):
         h1 = cr.relu(xt @ w1 + b1)
         h2 = cr.relu(h1 @ w2 + b2)
-        loss = cross_entropy(h2 @ w3 + b3, target)
-        loss.backward()
-        with cr.no_grad():
-            for p in ps:
-                p.data -= B2_LR * p.grad.data
-                p.grad = None
-        return loss.item()
+        return cross_entropy(h2 @ w3 + b3, target)
 
-    return step, lambda: [p.data for p in ps]
+    return _b2_chainrule_sgd(params, loss_of)
 
 
 def b2_chainrule_log_softmax(params, x, labels):
     """The loss spelled out: log_softmax, integer-array indexing, mean."""
-    ps = [cr.tensor(p, requires_grad=True) for p in params]
-    w1, b1, w2, b2, w3, b3 = ps
     xt = cr.tensor(x)
     rows = np.arange(x.shape[0])
 
-    def step() -> float:
+    def loss_of(w1, b1, w2, b2, w3, b3):
         h1 = cr.relu(xt @ w1 + b1)
         h2 = cr.relu(h1 @ w2 + b2)
         logp = cr.log_softmax(h2 @ w3 + b3, axis=-1)
-        loss = -logp[rows, labels].mean()
-        loss.backward()
-        with cr.no_grad():
-            for p in ps:
-                p.data -= B2_LR * p.grad.data
-                p.grad = None
-        return loss.item()
+        return -logp[rows, labels].mean()
 
-    return step, lambda: [p.data for p in ps]
+    return _b2_chainrule_sgd(params, loss_of)
 
 
 def b2_chainrule_nn(params, x, labels):

@@ -222,6 +222,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     gi = sum_to(gi, a.shape)
                 if gi.dtype is not a.dtype and gi.dtype != a.dtype:
                     gi = gi.astype(a.dtype)
+            # _send(p, gi, ...), written out: this loop is the hot path.
             if type(p) is Node:
                 acc = p.gsum
                 if acc is None:
