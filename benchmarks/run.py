@@ -332,17 +332,21 @@ def b1_python(n: int) -> Callable[[], tuple[float, float]]:
     return run
 
 
-def b1_chainrule(n: int) -> Callable[[], tuple[float, float]]:
-    exp = cr.exp
+def _b1_chain(x: Any, exp: Callable[[Any], Any], n: int) -> Any:
+    """The n sigmoids as f = -x, g = exp(f), h = 1 + g, x = 1/h, on any value type
+    with operators, given its exp (one function for every peer, as _b3_forward)."""
+    for _ in range(n):
+        f = -x
+        g = exp(f)
+        h = 1 + g
+        x = 1 / h
+    return x
 
+
+def b1_chainrule(n: int) -> Callable[[], tuple[float, float]]:
     def run() -> tuple[float, float]:
         z = cr.tensor(B1_Z, requires_grad=True)
-        x = z
-        for _ in range(n):
-            f = -x
-            g = exp(f)
-            h = 1 + g
-            x = 1 / h
+        x = _b1_chain(z, cr.exp, n)
         x.backward()
         return x.item(), z.grad.item()
 
@@ -368,13 +372,10 @@ def b1_micrograd(n: int) -> Callable[[], tuple[float, float]]:
         return out
 
     def run() -> tuple[float, float]:
+        # In micrograd -x is x * -1 (a mul node and a constant), 1 + g is g + 1 (an
+        # add node and a constant), 1 / h is h ** -1 * 1 (pow and mul nodes).
         z = value(B1_Z)
-        x = z
-        for _ in range(n):
-            f = -x  # micrograd: x * -1 (one mul node and a constant)
-            g = mg_exp(f)
-            h = 1 + g  # g + 1 (add node and a constant)
-            x = 1 / h  # h ** -1, then * 1 (pow node, mul node and a constant)
+        x = _b1_chain(z, mg_exp, n)
         x.backward()
         return x.data, z.grad
 
@@ -384,15 +385,9 @@ def b1_micrograd(n: int) -> Callable[[], tuple[float, float]]:
 def b1_autograd(n: int) -> Callable[[], tuple[float, float]]:
     ag = optional_import("autograd")
     anp = optional_import("autograd.numpy")
-    exp = anp.exp
 
     def chain(x: Any) -> Any:
-        for _ in range(n):
-            f = -x
-            g = exp(f)
-            h = 1 + g
-            x = 1 / h
-        return x
+        return _b1_chain(x, anp.exp, n)
 
     grad = ag.grad(chain)
     value_and_grad = ag.value_and_grad(chain)
@@ -410,18 +405,12 @@ def b1_autograd(n: int) -> Callable[[], tuple[float, float]]:
 
 def b1_torch(n: int) -> Callable[[], tuple[float, float]]:
     torch = optional_import("torch")
-    exp = torch.exp
 
     def run() -> tuple[float, float]:
         # float64, as chainrule's tensor(0.3); torch's default float32 would not
         # match the other peers to 1e-9.
         z = torch.tensor(B1_Z, dtype=torch.float64, requires_grad=True)
-        x = z
-        for _ in range(n):
-            f = -x
-            g = exp(f)
-            h = 1 + g
-            x = 1 / h
+        x = _b1_chain(z, torch.exp, n)
         x.backward()
         return x.item(), z.grad.item()
 
@@ -477,9 +466,7 @@ def b1_breakdown(report: CaseReport, settings: Settings) -> None:
     scale = 1e6 / B1_OPS
 
     def forward_recorded() -> None:
-        x = cr.tensor(B1_Z, requires_grad=True)
-        for _ in range(n):
-            x = 1 / (1 + cr.exp(-x))
+        _b1_chain(cr.tensor(B1_Z, requires_grad=True), cr.exp, n)
 
     def forward_no_grad() -> None:
         with cr.no_grad():
@@ -516,9 +503,7 @@ def b1_rule_calls() -> Callable[[], None]:
     as a function that makes just those calls (uses chainrule's internals: the
     graph's nodes, their saved values and the primitives' rule tables)."""
     z = cr.tensor(B1_Z, requires_grad=True)
-    x = z
-    for _ in range(B1_SIGMOIDS):
-        x = 1 / (1 + cr.exp(-x))
+    x = _b1_chain(z, cr.exp, B1_SIGMOIDS)
     calls = []
     node, g = x.grad_fn, np.ones_like(x.data)
     while node is not None:
