@@ -60,6 +60,7 @@ from chainrule.functions import (
     zeros_like,
 )
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from chainrule.jit import JitError, jit
 from chainrule.nn.rng import manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.serialization import CheckpointError, load, save
@@ -100,6 +101,8 @@ __all__ = [
     "hvp",
     "is_grad_enabled",
     "jacfwd",
+    "jit",
+    "JitError",
     "jacobian",
     "jvp",
     "load",

@@ -24,6 +24,23 @@ generic = np.generic
 _asarray = np.asarray
 _new = object.__new__
 
+#: The active :class:`chainrule.jit.tracer.Tracer` while ``cr.jit`` traces a
+#: function, else None. Every operation checks it once (a global load).
+_tracer: Any = None
+
+
+def active_tracer() -> Any:
+    """The tracer of the ``cr.jit`` trace in progress, or None."""
+    return _tracer
+
+
+def set_tracer(tracer: Any) -> Any:
+    """Make ``tracer`` the active one (None: no trace); returns the previous one."""
+    global _tracer
+    previous = _tracer
+    _tracer = tracer
+    return previous
+
 #: numpy ufunc -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
 UFUNC_RULES: dict[Any, Callable[..., Any]] = {}
 #: numpy function -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
@@ -61,9 +78,12 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        source = data
         if isinstance(data, Tensor):
             data = data.data
         self._data: np.ndarray | np.generic = np.array(data, dtype=dtype)
+        if _tracer is not None:
+            _tracer.copied(source, self)
         self.grad: Tensor | None = None
         self._node: Node | None = None
         self._requires_grad = False
@@ -77,7 +97,10 @@ class Tensor:
         """The values as a NumPy array (shares memory; not tracked by autograd)."""
         d = self._data
         if type(d) is not ndarray:
+            scalar = d
             d = self._data = _asarray(d)  # a 0-d result kept as a scalar until now
+            if _tracer is not None:
+                _tracer.alias(scalar, d)
         return d
 
     @data.setter
@@ -102,10 +125,14 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying NumPy array (shares memory; not tracked by autograd)."""
+        if _tracer is not None:
+            _tracer.refuse_value(self, "t.numpy()")
         return self.data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
+        if _tracer is not None:
+            _tracer.refuse_value(self, "t.item()")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): only one-element tensors can be converted to a Python number; "
@@ -114,6 +141,8 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        if _tracer is not None:
+            _tracer.refuse_value(self, "t.tolist()")
         return self.data.tolist()
 
     # ------------------------------------------------------------- autograd state
@@ -228,6 +257,8 @@ class Tensor:
         return (self[i] for i in range(self.data.shape[0]))
 
     def __bool__(self) -> bool:
+        if _tracer is not None:
+            _tracer.refuse_value(self, "bool(t) (an if or while on a tensor's value)")
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -239,12 +270,18 @@ class Tensor:
                 "(chainrule.numpy.array([...]), stack, concatenate, where), or assign "
                 "t.item() if the gradient is not wanted"
             )
+        if _tracer is not None:
+            _tracer.refuse_value(self, "float(t)")
         return float(self.item())
 
     def __int__(self) -> int:
+        if _tracer is not None:
+            _tracer.refuse_value(self, "int(t)")
         return int(self.item())
 
     def __index__(self) -> int:
+        if _tracer is not None:
+            _tracer.refuse_value(self, "a tensor used as an index")
         if self.data.dtype.kind not in "iub" or self.data.size != 1:
             raise TypeError(
                 f"only integer tensors with one element can be used as an index, not a "
@@ -256,6 +293,8 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if _tracer is not None:
+            _tracer.refuse_value(self, "a NumPy conversion (np.asarray(t) or a NumPy function)")
         # Integer and boolean results (numpy.int64(t), a mask) carry no gradient anyway.
         if (
             self._requires_grad
@@ -393,12 +432,17 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
         out = prim.forward(*raw, **params) if params else prim.forward(*raw)
     except (ValueError, TypeError, IndexError, np.exceptions.AxisError) as exc:
         raise _forward_error(prim, raw, exc) from None
-    if type(out) is not ndarray:
+    converted = type(out) is not ndarray
+    if converted:
         out = _asarray(out)
     if any_parent and out.dtype.kind == "f":
         node = new_node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
-        return _wrap(out, node)
-    return _wrap(out, None)
+        result = _wrap(out, node)
+    else:
+        result = _wrap(out, None)
+    if _tracer is not None:
+        _tracer.record(prim, args, raw, params, result, True, converted)
+    return result
 
 
 def unary(prim: Any, x: Any) -> Tensor:
@@ -454,7 +498,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
             out = forward(data)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (data,), exc) from None
-        if type(out) is not ndarray and not isinstance(out, generic):
+        converted = type(out) is not ndarray and not isinstance(out, generic)
+        if converted:
             out = _asarray(out)  # a Python number; NumPy scalars are kept (see Tensor)
         t = _new(Tensor)
         t._data = out
@@ -466,6 +511,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         else:
             t._node = None
             t._requires_grad = False
+        if _tracer is not None:
+            _tracer.record(prim, (x,), (data,), None, t, False, converted)
         return t
 
     op.__name__ = op.__qualname__ = prim.name
@@ -516,7 +563,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
             out = forward(xd, yd)
         except (ValueError, TypeError) as exc:
             raise _forward_error(prim, (xd, yd), exc) from None
-        if type(out) is not ndarray and not isinstance(out, generic):
+        converted = type(out) is not ndarray and not isinstance(out, generic)
+        if converted:
             out = _asarray(out)  # a Python number; NumPy scalars are kept (see Tensor)
         t = _new(Tensor)
         t._data = out
@@ -528,6 +576,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         else:
             t._node = None
             t._requires_grad = False
+        if _tracer is not None:
+            _tracer.record(prim, (x, y), (xd, yd), None, t, False, converted)
         return t
 
     op.__name__ = op.__qualname__ = prim.name

@@ -17,7 +17,7 @@ from chainrule.ops import activations as _act
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
 from chainrule.ops import numpy_elementwise as _ne
-from chainrule.tensor import Tensor, apply, binary_op, unary_op
+from chainrule.tensor import Tensor, active_tracer, apply, binary_op, unary_op
 
 _unary_method = unary_op
 _binary_method = binary_op
@@ -61,6 +61,9 @@ Tensor.__getitem__ = F.getitem
 
 
 def _setitem(self: Tensor, index: Any, value: Any) -> None:
+    tracer = active_tracer()
+    if tracer is not None and tracer.var_of(self) is not None:
+        tracer.refuse("assigns into a traced tensor in place (t[i] = v)")
     if self._requires_grad:
         raise RuntimeError(
             "in-place assignment to a tensor that requires grad would corrupt its gradient; "

@@ -26,7 +26,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import GradMode
 from chainrule.autograd.node import Node
 from chainrule.ops.broadcast import sum_to
-from chainrule.tensor import Tensor, _wrap
+from chainrule.tensor import Tensor, _wrap, active_tracer
 
 ndarray = np.ndarray
 _asarray = np.asarray
@@ -114,6 +114,10 @@ def run_backward(
     non-leaf tensors that called ``retain_grad``). With ``inputs``, nothing is
     accumulated; the gradient reaching each input is returned (None where none does).
     """
+    if inputs is None:
+        tracer = active_tracer()
+        if tracer is not None:
+            tracer.refuse("calls backward(), which stores gradients in .grad")
     if create_graph:
         previous_mode = GradMode.enabled
         GradMode.enabled = True

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.tensor import Tensor, _wrap
+from chainrule.tensor import Tensor, _wrap, active_tracer
 
 _SEQUENCES = (list, tuple)
 
@@ -83,14 +83,28 @@ def array_arg(x: Any) -> Any:
 
 
 def data(x: Any) -> Any:
-    """The NumPy data of ``x``, looking inside lists, tuples and dicts (no gradient)."""
+    """The NumPy data of ``x``, looking inside lists, tuples and dicts (no gradient).
+
+    Reads values, so ``cr.jit`` refuses it on a traced tensor (see :func:`like_data`
+    for functions that need only the shape and dtype)."""
     if isinstance(x, Tensor):
+        tracer = active_tracer()
+        if tracer is not None:
+            tracer.refuse_value(x, "a NumPy function on the tensor's values")
         return x.data
     if isinstance(x, _SEQUENCES) and has_tensor(x):
         return type(x)(data(v) for v in x)
     if isinstance(x, dict):
         return {k: data(v) for k, v in x.items()}
     return x
+
+
+def like_data(x: Any) -> Any:
+    """An array with the shape and dtype of ``x`` and no values to speak of (a
+    broadcast view of one element), for NumPy functions that read only those."""
+    if isinstance(x, Tensor):
+        return np.broadcast_to(np.empty((), x.dtype), x.shape)
+    return data(x)
 
 
 def constant(result: Any) -> Any:

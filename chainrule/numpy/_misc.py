@@ -23,6 +23,7 @@ from chainrule.numpy._core import (
     constant,
     data,
     has_tensor,
+    like_data,
     nested,
     shape,
 )
@@ -71,7 +72,7 @@ def copy(a: Any, order: str = "K", subok: bool = False) -> Any:
 
 def _like(name: str, np_func: Any) -> Any:
     def impl(a: Any, *args: Any, **kwargs: Any) -> Any:
-        return _wrap(np.asarray(np_func(data(array_arg(a)), *args, **kwargs)), None)
+        return _wrap(np.asarray(np_func(like_data(array_arg(a)), *args, **kwargs)), None)
 
     impl.__name__ = name
     impl.__doc__ = f"NumPy's {name} of the Tensor's data: a constant Tensor."
@@ -97,9 +98,9 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kw:
 def full_like(a: Any, fill_value: Any, dtype: Any = None, **kw: Any) -> Any:
     """``fill_value`` in the shape of ``a``; a Tensor ``fill_value`` keeps its gradient."""
     if isinstance(fill_value, Tensor):
-        dt = dtype if dtype is not None else np.result_type(data(array_arg(a)))
-        return full.impl(shape(data(array_arg(a))), fill_value, dt)
-    return _wrap(np.full_like(data(array_arg(a)), fill_value, dtype=dtype, **kw), None)
+        dt = dtype if dtype is not None else np.result_type(like_data(array_arg(a)))
+        return full.impl(shape(like_data(array_arg(a))), fill_value, dt)
+    return _wrap(np.full_like(like_data(array_arg(a)), fill_value, dtype=dtype, **kw), None)
 
 
 @binding(np.linspace)
@@ -115,7 +116,7 @@ def linspace(
     """``num`` evenly spaced values from start to stop; differentiable in Tensor ends."""
     start, stop = array_arg(start), array_arg(stop)
     div = (num - 1) if endpoint else num
-    frac = np.arange(num, dtype=np.result_type(data(start), data(stop), 1.0))
+    frac = np.arange(num, dtype=np.result_type(like_data(start), like_data(stop), 1.0))
     frac = frac / div if div > 0 else frac * 0
     nd = max(start.ndim, stop.ndim)
     frac = frac.reshape((-1,) + (1,) * nd)

@@ -1,0 +1,306 @@
+"""``cr.jit``: trace a function once per input signature, then run it as compiled code.
+
+A jitted function runs the Python function once with its array inputs replaced
+by traced tensors, records every primitive application (the forward pass and,
+when the function differentiates, every derivative rule of the backward pass),
+and turns that record into one straight-line Python function of NumPy calls
+(:mod:`chainrule.jit.codegen`). Later calls with inputs of the same shapes, dtypes
+and static arguments run that function: no Tensors, no graph, no engine.
+
+Tracing records operations, not values. A function whose operations or
+constants depend on its inputs' values through a path chainrule cannot see (a
+read of ``t.data``, NumPy run on the values, random numbers) would be compiled
+wrongly, so by default a signature is compiled only after two calls with
+different input values have traced to the same operations and constants. A
+mismatch raises :class:`JitError` (see :func:`jit`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.jit.codegen import compile_tape, generate, needed_entries
+from chainrule.jit.tracer import Const, JitError, Tape, Tracer
+from chainrule.tensor import Tensor, _wrap, active_tracer, set_tracer
+
+ndarray = np.ndarray
+
+# Leaves of an argument or result structure.
+_ARRAY, _TENSOR, _STATIC = "array", "tensor", "static"
+
+
+# ------------------------------------------------------------------ structures
+def _flatten(obj: Any, arrays: list) -> Any:
+    """A hashable description of ``obj`` with array leaves listed in ``arrays``.
+
+    Tensors, NumPy arrays and NumPy scalars are array leaves (traced); tuples,
+    lists and dicts are walked; anything else is static (part of the cache key)."""
+    if isinstance(obj, Tensor):
+        arrays.append(obj)
+        d = obj._data
+        return (_TENSOR, d.shape, d.dtype.str)
+    if isinstance(obj, ndarray | np.generic):
+        arrays.append(obj)
+        return (_ARRAY, obj.shape, obj.dtype.str)
+    if isinstance(obj, tuple | list):
+        return (type(obj), tuple(_flatten(v, arrays) for v in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((k, _flatten(obj[k], arrays)) for k in obj))
+    try:
+        hash(obj)
+    except TypeError:
+        raise TypeError(
+            f"jit: an argument of type {type(obj).__name__} is neither an array nor "
+            "hashable; jit treats non-array arguments as constants of the compiled "
+            "function and needs to compare them (pass arrays, tuples, lists or dicts "
+            "of arrays, numbers or strings)"
+        ) from None
+    return (_STATIC, type(obj), obj)
+
+
+def _rebuild(spec: Any, leaves: Any) -> Any:
+    """The structure described by ``spec`` with its array leaves taken from ``leaves``."""
+    kind = spec[0]
+    if kind is _TENSOR or kind is _ARRAY:
+        return next(leaves)
+    if kind is _STATIC:
+        return spec[2]
+    if kind is dict:
+        return {k: _rebuild(s, leaves) for k, s in spec[1]}
+    items = [_rebuild(s, leaves) for s in spec[1]]
+    return items if kind is list else kind(items)
+
+
+def _result_leaf(value: Any, kind: str) -> Any:
+    if kind is _TENSOR:
+        return _wrap(value, None)
+    return value if type(value) is ndarray else np.asarray(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two constants (or parameters) of two traces are the same value."""
+    if a is b:
+        return True
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return _same(np.asarray(a._data), np.asarray(b._data))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, ndarray | np.generic):
+        return (
+            a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        )
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, slice):
+        return _same((a.start, a.stop, a.step), (b.start, b.stop, b.step))
+    if isinstance(a, float) and a != a:
+        return b != b
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an object without a usable ==
+        return False
+
+
+def _difference(t1: Tape, t2: Tape) -> str | None:
+    """How two tapes of one signature differ, or None if they agree."""
+    if len(t1.entries) != len(t2.entries):
+        return f"one trace has {len(t1.entries)} operations, the other {len(t2.entries)}"
+    for k, (e1, e2) in enumerate(zip(t1.entries, t2.entries)):
+        if e1.prim is not e2.prim:
+            names = f"'{e1.prim.name}' in one trace and '{e2.prim.name}' in the other"
+            return f"operation {k} is {names}"
+        if e1.args != e2.args or e1.via_apply != e2.via_apply or e1.converted != e2.converted:
+            return f"operation {k} ('{e1.prim.name}') takes different inputs"
+        if not _same(e1.params, e2.params):
+            return f"operation {k} ('{e1.prim.name}') has different parameters"
+    if t1.outputs != t2.outputs:
+        return "the results come from different operations"
+    if t1.scalar_vars != t2.scalar_vars:
+        return "the values have different types"
+    users: dict[int, str] = {}
+    for k, e in enumerate(t1.entries):
+        for a in e.args:
+            if isinstance(a, Const):
+                users.setdefault(a.index, f"operation {k} ('{e.prim.name}')")
+    for i, (c1, c2) in enumerate(zip(t1.constants, t2.constants)):
+        if not _same(c1, c2):
+            return f"a constant used by {users.get(i, 'a result')} has different values"
+    return None
+
+
+# ------------------------------------------------------------------ the wrapper
+class _Signature:
+    """What jit knows about one input signature."""
+
+    __slots__ = ("tape", "inputs", "run", "source", "out_spec", "out_kinds")
+
+    def __init__(self) -> None:
+        self.tape: Tape | None = None
+        self.inputs: list[np.ndarray] = []  # copies of the first traced call's inputs
+        self.run: Callable[..., tuple] | None = None
+        self.source = ""
+        self.out_spec: Any = None
+        self.out_kinds: list[str] = []
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W", "_", text)
+    return name if name and not name[0].isdigit() else f"f_{name}"
+
+
+class Jitted:
+    """A function compiled by :func:`jit`; call it like the original.
+
+    Attributes:
+        traces: how many times the Python function has been traced (run).
+    """
+
+    def __init__(self, fn: Callable[..., Any], verify: bool) -> None:
+        self.fn = fn
+        self.verify = verify
+        self.traces = 0
+        self._signatures: dict[Any, _Signature] = {}
+        self._name = getattr(fn, "__name__", "function")
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<jit {self._name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if active_tracer() is not None:
+            # Inside another function's trace: run the Python function, recorded there.
+            return self.fn(*args, **kwargs)
+        leaves: list[Any] = []
+        key = _flatten((args, kwargs), leaves)
+        sig = self._signatures.get(key)
+        if sig is not None and sig.run is not None:
+            values = [_array(a) for a in leaves]
+            outs = sig.run(*values)
+            return _rebuild(sig.out_spec, map(_result_leaf, outs, sig.out_kinds))
+        if sig is None:
+            sig = self._signatures[key] = _Signature()
+        return self._trace_call(sig, args, kwargs, leaves)
+
+    def _trace_call(self, sig: _Signature, args: tuple, kwargs: dict, leaves: list) -> Any:
+        tape, out_spec, out_kinds, out_values = self._trace(args, kwargs, leaves)
+        sig.out_spec, sig.out_kinds = out_spec, out_kinds
+        if not self.verify:
+            self._compile(sig, tape)
+        elif sig.tape is None:
+            sig.tape = tape
+            sig.inputs = [np.array(_values(a)) for a in leaves]
+        else:
+            problem = _difference(sig.tape, tape)
+            if problem is not None:
+                raise JitError(
+                    f"jit({self._name}): two calls traced differently: {problem}. The "
+                    "function depends on its inputs' values in a way jit cannot record "
+                    "(t.data, NumPy on tensor values, random numbers, Python decisions on "
+                    "values); call it without jit, or pass verify=False if that is "
+                    "intended and the first trace is right for every input"
+                )
+            if any(not _same(np.asarray(_values(a)), b) for a, b in zip(leaves, sig.inputs)):
+                self._compile(sig, tape)  # two different inputs, one program
+        return _rebuild(out_spec, map(_result_leaf, out_values, out_kinds))
+
+    def _compile(self, sig: _Signature, tape: Tape) -> None:
+        sig.run, sig.source = compile_tape(tape, _identifier(self._name))
+        sig.tape = tape
+        sig.inputs = []
+
+    def _trace(self, args: tuple, kwargs: dict, leaves: list) -> tuple:
+        tracer = Tracer(f"jit({self._name})")
+        traced = []
+        for a in leaves:
+            # A view of its own: the same array passed twice is still two inputs.
+            t = _wrap(_array(a).view(), None)
+            if t._data.dtype.kind == "f":
+                t._requires_grad = True  # so that transforms inside record derivatives
+            tracer.new_input(t)
+            traced.append(t)
+        call_args, call_kwargs = _rebuild(_flatten((args, kwargs), []), iter(traced))
+        self.traces += 1
+        set_tracer(tracer)
+        try:
+            result = self.fn(*call_args, **call_kwargs)
+            out_leaves: list[Any] = []
+            out_spec = _flatten(result, out_leaves)
+            tape = tracer.tape(out_leaves)
+        finally:
+            set_tracer(None)
+        out_kinds = [_TENSOR if isinstance(o, Tensor) else _ARRAY for o in out_leaves]
+        out_values = [o._data if isinstance(o, Tensor) else o for o in out_leaves]
+        return tape, out_spec, out_kinds, out_values
+
+    def source(self, *args: Any, **kwargs: Any) -> str:
+        """The Python source jit generates for these arguments (traced if needed):
+        one line per primitive application, forward and backward."""
+        leaves: list[Any] = []
+        key = _flatten((args, kwargs), leaves)
+        sig = self._signatures.get(key)
+        if sig is not None and sig.run is not None:
+            return sig.source
+        tape = self._trace(args, kwargs, leaves)[0]
+        return generate(tape, _identifier(self._name))[0]
+
+    def ops(self, *args: Any, **kwargs: Any) -> int:
+        """How many NumPy operations the compiled function runs for these arguments."""
+        leaves: list[Any] = []
+        key = _flatten((args, kwargs), leaves)
+        sig = self._signatures.get(key)
+        tape = sig.tape if sig is not None and sig.tape is not None else None
+        if tape is None:
+            tape = self._trace(args, kwargs, leaves)[0]
+        return len(needed_entries(tape))
+
+
+def _values(a: Any) -> Any:
+    return a._data if isinstance(a, Tensor) else a
+
+
+def _array(a: Any) -> np.ndarray:
+    """An input leaf as the array the compiled code takes (traced inputs are arrays)."""
+    if isinstance(a, Tensor):
+        return a.data
+    return a if type(a) is ndarray else np.asarray(a)
+
+
+def jit(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any:
+    """Compile ``fn`` to straight-line NumPy code, traced once per input signature.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> step = cr.jit(cr.value_and_grad(lambda x: (cr.tanh(x) ** 2).sum()))
+    >>> for seed in range(3):
+    ...     loss, g = step(np.random.default_rng(seed).normal(size=4))
+    >>> step.traces    # the third call ran compiled code
+    2
+
+    ``fn`` takes arrays or Tensors (also inside tuples, lists and dicts; other
+    arguments are constants of the compiled code, and a new value traces again)
+    and returns Tensors, arrays or structures of them. It must compute only through
+    chainrule operations and may use any transform inside (``cr.grad``,
+    ``cr.value_and_grad``, ``cr.vjp``, ``cr.jacobian``, ``cr.hessian``). Results are
+    constants: a jitted function is not differentiated again (apply the transform
+    inside, ``cr.jit(cr.grad(f))``, not outside).
+
+    ``verify`` (default True): run the Python function for the first calls of each
+    signature and compile once two calls with different input values trace to the
+    same operations and constants (a difference raises :class:`JitError`).
+    ``verify=False`` compiles the first trace, as ``jax.jit`` does.
+    Used as a decorator, with or without arguments.
+    """
+    if fn is None:
+        return lambda f: jit(f, verify=verify)
+    if not callable(fn):
+        raise TypeError(f"jit: expected a function, got {type(fn).__name__}")
+    return Jitted(fn, verify)

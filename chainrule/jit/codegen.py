@@ -1,0 +1,116 @@
+"""A tape as a straight-line Python function of NumPy calls.
+
+Each needed entry of the tape becomes one line: ``v7 = v3 * v5`` for the
+arithmetic operators (the operator itself, as the eager hot path calls it), or
+``v7 = f7(v3, axis=...)`` with the primitive's NumPy forward (parameters bound
+once with ``functools.partial``). Entries whose results no output needs are left
+out. The source is compiled once and registered with ``linecache``, so a traceback
+from a compiled function shows its lines.
+"""
+
+from __future__ import annotations
+
+import linecache
+import math
+from functools import partial
+from itertools import count
+from typing import Any
+
+import numpy as np
+
+from chainrule.jit.tracer import Const, Tape, Var
+from chainrule.tensor import Tensor
+
+# The forwards the eager elementwise path runs as Python operators, as source.
+_OPERATOR_SOURCE = {
+    np.add: "{} + {}",
+    np.subtract: "{} - {}",
+    np.multiply: "{} * {}",
+    np.true_divide: "{} / {}",
+    np.power: "{} ** {}",
+    np.matmul: "{} @ {}",
+    np.negative: "-{}",
+}
+_serial = count(1)
+
+
+def needed_entries(tape: Tape) -> list[int]:
+    """Indices of the entries some output depends on, in execution order."""
+    live = {r.index for r in tape.outputs if isinstance(r, Var)}
+    keep = []
+    for k in range(len(tape.entries) - 1, -1, -1):
+        e = tape.entries[k]
+        if e.out in live:
+            keep.append(k)
+            live.update(a.index for a in e.args if isinstance(a, Var))
+    keep.reverse()
+    return keep
+
+
+def _literal(c: Any) -> str | None:
+    """Source for a Python number constant, or None when it needs a name."""
+    if type(c) is int or (type(c) is float and math.isfinite(c)):
+        text = repr(c)
+        return f"({text})" if text.startswith("-") else text
+    return None
+
+
+def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
+    """Source of ``def <name>(v0, v1, ...)`` returning the outputs, and its globals."""
+    env: dict[str, Any] = {"_asarray": np.asarray}
+    used_consts: set[int] = set()
+
+    def const(ref: Const, array: bool) -> str:
+        c = tape.constants[ref.index]
+        if isinstance(c, Tensor):
+            used_consts.add(ref.index)
+            # Read at call time: a captured tensor updated in place (a parameter after
+            # an optimizer step) is seen as it is now. apply hands forwards arrays.
+            return f"c{ref.index}.data" if array else f"c{ref.index}._data"
+        text = _literal(c)
+        if text is not None:
+            return text
+        used_consts.add(ref.index)
+        return f"c{ref.index}"
+
+    def operand(ref: Var | Const, array: bool) -> str:
+        if isinstance(ref, Const):
+            return const(ref, array)
+        if array and ref.index in tape.scalar_vars:
+            return f"_asarray(v{ref.index})"
+        return f"v{ref.index}"
+
+    params = ", ".join(f"v{i}" for i in range(tape.n_inputs))
+    lines = [f"def {name}({params}):"]
+    for k in needed_entries(tape):
+        e = tape.entries[k]
+        args = [operand(a, e.via_apply) for a in e.args]
+        template = None if e.via_apply or e.params else _OPERATOR_SOURCE.get(e.prim.forward)
+        if template is not None and template.count("{}") == len(args):
+            expr = template.format(*args)
+        else:
+            fn = f"f{k}"
+            forward = e.prim.forward
+            env[fn] = partial(forward, **e.params) if e.params else forward
+            expr = f"{fn}({', '.join(args)})"
+        if e.converted:
+            expr = f"_asarray({expr})"
+        lines.append(f"    v{e.out} = {expr}  # {e.prim.name}")
+    outs = [
+        "None" if r is None else (f"v{r.index}" if isinstance(r, Var) else const(r, False))
+        for r in tape.outputs
+    ]
+    lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+    for i in used_consts:
+        env[f"c{i}"] = tape.constants[i]
+    return "\n".join(lines) + "\n", env
+
+
+def compile_tape(tape: Tape, name: str = "compiled") -> tuple[Any, str]:
+    """The tape as a Python function, and its source."""
+    source, env = generate(tape, name)
+    filename = f"<chainrule.jit {name} #{next(_serial)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), env)  # noqa: S102 - our own generated code
+    return env[name], source
+

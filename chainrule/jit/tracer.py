@@ -1,0 +1,208 @@
+"""Recording a function as a list of primitive applications (a tape).
+
+While ``cr.jit`` traces a function, the Tensor module's hot path hands every
+primitive application to the active :class:`Tracer` (``chainrule.tensor._tracer``):
+the primitive, its inputs, its parameters and its result. The tracer gives each
+result a variable number and resolves each input to a variable or a constant.
+
+Values are identified by object identity: a result's Tensor and its data array
+(or NumPy scalar) both name its variable. The engine and the transforms wrap saved
+arrays in new Tensors (``recorded_args``), so the data object, not the Tensor, is
+what links a backward rule's input to the forward value. The tracer keeps every
+object it has named alive until the trace ends, so no identity is reused.
+
+What the tape cannot see is a value that leaves the graph: ``bool(t)``, ``t.item()``,
+``np.asarray(t)`` and the like are refused while tracing (:class:`JitError`). A read
+of ``t.data`` cannot be refused (the library itself uses it on shapes); such leaks
+are caught by tracing twice and comparing (see :mod:`chainrule.jit.api`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chainrule.tensor import Tensor
+
+ndarray = np.ndarray
+
+
+class JitError(RuntimeError):
+    """A function cannot be compiled by ``cr.jit`` (and why)."""
+
+
+@dataclass(frozen=True)
+class Var:
+    """A value computed inside the traced function (or one of its inputs)."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Const:
+    """A value from outside the traced function (index into ``Tape.constants``)."""
+
+    index: int
+
+
+@dataclass
+class Entry:
+    """One primitive application.
+
+    ``via_apply``: it went through the general path, which hands the forward NumPy
+    arrays (never NumPy scalars) and makes its result an array. ``converted``: the
+    forward returned something else than an array (or a NumPy scalar, on the
+    elementwise path) and the result was converted.
+    """
+
+    prim: Any
+    args: tuple[Var | Const, ...]
+    params: dict | None
+    out: int
+    via_apply: bool
+    converted: bool
+
+
+@dataclass
+class Tape:
+    """A traced function: inputs, entries in execution order, outputs."""
+
+    n_inputs: int
+    entries: list[Entry]
+    constants: list[Any]
+    #: Variables whose traced value was a NumPy scalar, not an array.
+    scalar_vars: set[int]
+    outputs: list[Var | Const | None]
+
+
+class Tracer:
+    """Collects the tape while a function runs (see the module doc)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.names: dict[int, int] = {}  # id(object) -> variable index
+        self.keep: list[Any] = []  # every named object, alive until the trace ends
+        self.entries: list[Entry] = []
+        self.constants: list[Any] = []
+        self.const_ids: dict[int, int] = {}
+        self.scalar_vars: set[int] = set()
+        self.n_vars = 0
+        self.n_inputs = 0
+
+    # ------------------------------------------------------------ naming values
+    def _name(self, obj: Any, var: int) -> None:
+        self.names[id(obj)] = var
+        self.keep.append(obj)
+
+    def new_input(self, t: Tensor) -> int:
+        """Name an input; every input is named before the first operation."""
+        var = self.n_vars
+        self.n_vars += 1
+        self.n_inputs += 1
+        self._name(t, var)
+        self._name(t._data, var)
+        return var
+
+    def var_of(self, obj: Any) -> int | None:
+        """The variable ``obj`` (a Tensor or a data object) holds, if any."""
+        var = self.names.get(id(obj))
+        if var is None and isinstance(obj, Tensor):
+            var = self.names.get(id(obj._data))
+        return var
+
+    def alias(self, old: Any, new: Any) -> None:
+        """``new`` holds the same value as ``old`` (a 0-d scalar turned into an array)."""
+        var = self.names.get(id(old))
+        if var is not None:
+            self._name(new, var)
+
+    def copied(self, source: Any, t: Tensor) -> None:
+        """``t`` was made as a copy of ``source`` (``cr.tensor(x)``, ``Tensor(x.data)``)."""
+        var = self.var_of(source)
+        if var is not None:
+            self._name(t, var)
+            self._name(t._data, var)
+
+    # ------------------------------------------------------------------ refusals
+    def refuse_value(self, t: Tensor, what: str) -> None:
+        """Called where a tensor's value leaves the graph; an error if it is traced."""
+        if self.var_of(t) is not None:
+            raise JitError(
+                f"{self.where}: the function reads a traced tensor's value through {what}. "
+                "jit records operations, not values, so the result would be frozen at the "
+                "values of the first call; use cr.where (or chainrule.numpy) instead of "
+                "Python control flow on values, or call the function without jit"
+            )
+
+    def refuse(self, what: str) -> None:
+        raise JitError(
+            f"{self.where}: the function {what}, a side effect that a compiled function "
+            "does not repeat; jit needs a function that only computes and returns its "
+            "results (return gradients from cr.grad or cr.value_and_grad, and update "
+            "parameters outside the jitted function)"
+        )
+
+    # ------------------------------------------------------------------ recording
+    def _ref(self, a: Any, raw: Any) -> Var | Const:
+        var = self.names.get(id(a))
+        if var is None and raw is not a:
+            var = self.names.get(id(raw))
+            if var is not None:
+                self._name(raw, var)  # the array apply made of a scalar-held value
+        if var is not None:
+            return Var(var)
+        k = self.const_ids.get(id(a))
+        if k is None:
+            k = self.const_ids[id(a)] = len(self.constants)
+            self.constants.append(a)
+        return Const(k)
+
+    def record(
+        self,
+        prim: Any,
+        args: tuple,
+        raw: tuple,
+        params: dict | None,
+        result: Tensor,
+        via_apply: bool,
+        converted: bool,
+    ) -> None:
+        """One primitive application (called from the hot path in chainrule.tensor)."""
+        refs = tuple(self._ref(a, r) for a, r in zip(args, raw))
+        if params:
+            self._check_params(prim, params)
+        var = self.n_vars
+        self.n_vars += 1
+        self._name(result, var)
+        self._name(result._data, var)
+        if type(result._data) is not ndarray:
+            self.scalar_vars.add(var)
+        self.entries.append(Entry(prim, refs, params, var, via_apply, converted))
+
+    def _check_params(self, prim: Any, params: dict) -> None:
+        stack = list(params.values())
+        while stack:
+            v = stack.pop()
+            if isinstance(v, tuple | list):
+                stack.extend(v)
+            elif isinstance(v, slice):
+                stack.extend((v.start, v.stop, v.step))
+            elif v is not None and id(v) in self.names:
+                raise JitError(
+                    f"{self.where}: a traced value is a parameter of '{prim.name}' (for "
+                    "example an index computed from an input); jit bakes parameters in, so "
+                    "it cannot compile this function"
+                )
+
+    def tape(self, outputs: list[Any]) -> Tape:
+        """The finished tape; ``outputs`` are the function's flattened results."""
+        refs: list[Var | Const | None] = []
+        for o in outputs:
+            if o is None:
+                refs.append(None)
+                continue
+            var = self.var_of(o)
+            refs.append(Var(var) if var is not None else self._ref(o, o))
+        return Tape(self.n_inputs, self.entries, self.constants, self.scalar_vars, refs)
