@@ -41,6 +41,7 @@ def set_tracer(tracer: Any) -> Any:
     _tracer = tracer
     return previous
 
+
 #: numpy ufunc -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
 UFUNC_RULES: dict[Any, Callable[..., Any]] = {}
 #: numpy function -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.

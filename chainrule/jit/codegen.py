@@ -113,4 +113,3 @@ def compile_tape(tape: Tape, name: str = "compiled") -> tuple[Any, str]:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - our own generated code
     return env[name], source
-
