@@ -252,6 +252,15 @@ def recorded_args(v: Node) -> tuple[tuple, Any]:
         a if p is None else (_wrap(a, p) if type(p) is Node else p)
         for a, p in zip(v.args, v.parents)
     )
+    tracer = active_tracer()
+    if tracer is not None:
+        # Inputs without a gradient (class weights, masks) that were computed from
+        # the traced function's inputs: as Tensors, so the rule's work on them is
+        # recorded too, not frozen as a constant.
+        call_args = tuple(
+            _wrap(a, None) if p is None and tracer.var_of(a) is not None else c
+            for a, p, c in zip(v.args, v.parents, call_args)
+        )
     ans = v.ans
     return call_args, (None if ans is None else _wrap(ans, v))
 

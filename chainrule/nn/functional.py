@@ -481,16 +481,19 @@ def _classes_last(x: Tensor, name: str) -> tuple[Tensor, int, tuple[int, ...]]:
 
 
 def _target_weights(
-    target: np.ndarray,
+    target: Any,
     batch: tuple[int, ...],
     classes: int,
     dtype: np.dtype,
     weight: Any,
     ignore_index: int,
     label_smoothing: float,
+    mean: bool,
     name: str,
-) -> tuple[np.ndarray, float]:
-    """q, the weight of each class in each sample's loss -sum(q log p), and the mean's divisor."""
+) -> Tensor:
+    """q, the weight of each class in each sample's loss -sum(q log p), divided by the
+    mean's divisor when ``mean`` (a node of its own, so that cr.jit records it)."""
+    target = _t(target)
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class targets must be integers, got dtype {target.dtype} (for class "
@@ -501,34 +504,20 @@ def _target_weights(
             f"{name}: the target's shape {target.shape} does not match the input's batch shape "
             f"{batch}"
         )
-    valid = target != ignore_index
-    all_valid = bool(valid.all())
-    t = target if all_valid else np.where(valid, target, 0)
-    if t.size:
-        lo, hi = t.min(), t.max()
-        if lo < 0 or hi >= classes:
-            raise IndexError(
-                f"{name}: target class {int(lo if lo < 0 else hi)} is out of range for "
-                f"{classes} classes"
-            )
-    w = None if weight is None else _raw(weight).astype(dtype, copy=False)
-    if w is not None and w.shape != (classes,):
-        raise ValueError(f"{name}: weight must have shape ({classes},), got {w.shape}")
-    if w is None:
-        picked = valid.astype(dtype)
-        total = float(t.size) if all_valid else float(valid.sum())
-    else:
-        picked = w[t] if all_valid else np.where(valid, w[t], 0).astype(dtype, copy=False)
-        total = float(picked.sum())
-    q = np.zeros((*batch, classes), dtype=dtype)
-    if label_smoothing:
-        q += (label_smoothing / classes) * (1 if w is None else w)
-        if not all_valid:
-            q *= valid[..., None]
-    flat = q.reshape(-1, classes)
-    flat_t = t.reshape(-1)
-    flat[np.arange(flat_t.size), flat_t] += ((1 - label_smoothing) * picked).reshape(-1)
-    return q, total
+    if weight is not None and np.shape(weight) != (classes,):
+        raise ValueError(f"{name}: weight must have shape ({classes},), got {np.shape(weight)}")
+    return apply(
+        _nn.class_weights,
+        (target, weight),
+        {
+            "dtype": dtype,
+            "classes": classes,
+            "ignore_index": ignore_index,
+            "label_smoothing": label_smoothing,
+            "mean": mean,
+            "name": name,
+        },
+    )
 
 
 def cross_entropy(
@@ -573,22 +562,21 @@ def cross_entropy(
             tq = tq * _raw(weight).astype(x.dtype, copy=False)
         per = apply(_nn.softmax_cross_entropy, (xs, tq))
         return _reduce(per, reduction)
-    q, total = _target_weights(
-        _raw(target),
+    # The mean is a weighted sum: the targets are scaled instead of adding two nodes.
+    mean = reduction == "mean"
+    q = _target_weights(
+        target,
         batch,
         classes,
         x.dtype,
         weight,
         ignore_index,
         label_smoothing,
+        mean,
         "cross_entropy",
     )
     if reduction == "none":
         return apply(_nn.softmax_cross_entropy, (xs, q))
-    if reduction == "mean":
-        # The mean is a weighted sum: scale the targets instead of adding two nodes.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q /= np.asarray(total, dtype=q.dtype)
     return apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
 
 
@@ -603,13 +591,13 @@ def nll_loss(
     _check_reduction(reduction, "nll_loss")
     x = _t(input)
     xs, classes, batch = _classes_last(x, "nll_loss")
-    q, total = _target_weights(
-        _raw(target), batch, classes, x.dtype, weight, ignore_index, 0.0, "nll_loss"
+    mean = reduction == "mean"
+    q = _target_weights(
+        target, batch, classes, x.dtype, weight, ignore_index, 0.0, mean, "nll_loss"
     )
-    per = -(xs * q).sum(axis=-1)
-    if reduction == "mean":
-        return per.sum() / total if per.ndim else per / total
-    return _reduce(per, reduction)
+    if mean:
+        return -(xs * q).sum()
+    return _reduce(-(xs * q).sum(axis=-1), reduction)
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:

@@ -162,7 +162,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return constant(np.nonzero(data(condition)))
     if x is None or y is None:
         raise ValueError("where: give both x and y, or neither")
-    return F.where(data(arg(condition)), arg(x), arg(y))
+    return F.where(arg(condition), arg(x), arg(y))
 
 
 # ------------------------------------------- piecewise constant: no derivative

@@ -307,6 +307,54 @@ softmax_cross_entropy = Primitive(
 )
 
 
+def _class_weights_forward(
+    target, weight, *, dtype, classes, ignore_index, label_smoothing, mean, name
+):
+    """q, the weight of each class in each sample's loss -sum(q log p) (over the mean's
+    divisor when ``mean``): the one-hot target (or its label-smoothed mix), times the
+    class weight, zero for ignored samples. The target's dtype and shape are checked
+    by the caller; its values are checked here, on every call."""
+    valid = target != ignore_index
+    all_valid = bool(valid.all())
+    t = target if all_valid else np.where(valid, target, 0)
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if lo < 0 or hi >= classes:
+            raise IndexError(
+                f"{name}: target class {int(lo if lo < 0 else hi)} is out of range for "
+                f"{classes} classes"
+            )
+    w = None if weight is None else weight.astype(dtype, copy=False)
+    if w is None:
+        picked = valid.astype(dtype)
+        total = float(t.size) if all_valid else float(valid.sum())
+    else:
+        picked = w[t] if all_valid else np.where(valid, w[t], 0).astype(dtype, copy=False)
+        total = float(picked.sum())
+    q = np.zeros((*target.shape, classes), dtype=dtype)
+    if label_smoothing:
+        q += (label_smoothing / classes) * (1 if w is None else w)
+        if not all_valid:
+            q *= valid[..., None]
+    flat = q.reshape(-1, classes)
+    flat_t = t.reshape(-1)
+    flat[np.arange(flat_t.size), flat_t] += ((1 - label_smoothing) * picked).reshape(-1)
+    if mean:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q /= np.asarray(total, dtype=q.dtype)
+    return q
+
+
+class_weights = Primitive(
+    "class_weights",
+    _class_weights_forward,
+    differentiable=False,
+    doc="The target weights q of cross-entropy and NLL for integer class targets "
+    "(one-hot, label-smoothed, class-weighted, ignored samples zero; divided by the "
+    "mean's divisor with mean=True). A primitive so that cr.jit records it.",
+)
+
+
 # ----------------------------------------------------------------- erf, softplus
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 

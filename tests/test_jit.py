@@ -1,0 +1,399 @@
+"""cr.jit: compiled functions give eager chainrule's results, and refuse what they cannot record."""
+
+import linecache
+import traceback
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+import chainrule.nn.functional as F
+import chainrule.numpy as cnp
+
+
+def _leaves(obj):
+    if isinstance(obj, tuple | list):
+        return [x for o in obj for x in _leaves(o)]
+    if isinstance(obj, dict):
+        return [x for k in obj for x in _leaves(obj[k])]
+    return [obj]
+
+
+def _close(a, b, rtol=1e-12):
+    la, lb = _leaves(a), _leaves(b)
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        assert type(x) is type(y)
+        if isinstance(x, cr.Tensor):
+            assert not x.requires_grad
+            x, y = x.data, y.data
+        if isinstance(x, np.ndarray):
+            assert x.shape == y.shape and x.dtype == y.dtype
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-300)
+        else:
+            assert x == y
+
+
+def check(fn, calls, rtol=1e-12):
+    """Every call of jit(fn) agrees with fn; the third distinct call runs compiled code."""
+    jitted = cr.jit(fn)
+    for args in calls:
+        _close(jitted(*args), fn(*args), rtol)
+    assert jitted.traces == min(len(calls), 2)
+    return jitted
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def sigmoid(z):
+    return 1 / (1 + cr.exp(-z))
+
+
+def chain(z):
+    for _ in range(20):
+        z = sigmoid(z)
+    return z
+
+
+# ------------------------------------------------------------------ agreement
+def test_scalar_chain_value_and_grad():
+    calls = [(np.float64(v),) for v in (0.3, -0.7, 1.5, 2.0)]
+    check(cr.value_and_grad(chain), calls)
+
+
+def test_python_float_inputs_are_constants_of_the_compiled_code():
+    # A Python number is static: each value is a signature of its own.
+    jitted = cr.jit(cr.grad(sigmoid))
+    for v in (0.5, 0.5, 0.5, 1.5):
+        assert jitted(v).item() == cr.grad(sigmoid)(v).item()
+    assert jitted.traces == 4  # no array input: nothing to verify with, never compiled
+
+
+def test_small_ops_program_forward_and_backward():
+    c = _rng(1).normal(size=64)
+
+    def f(x):
+        for _ in range(5):
+            x = -cr.exp(cr.tanh((x + c) * 0.9))
+        return x.sum()
+
+    calls = [(_rng(s).normal(size=64),) for s in range(4)]
+    check(cr.value_and_grad(f), calls)
+
+
+def test_broadcasting_in_the_backward_pass_is_summed_back():
+    def f(a, b, c):
+        return (cr.tanh(a * b + c) ** 2).mean()
+
+    calls = [
+        (_rng(s).normal(size=(3, 1, 4)), _rng(s + 9).normal(size=(5, 1)), np.float64(s))
+        for s in range(3)
+    ]
+    check(cr.grad(f, argnums=(0, 1, 2)), calls)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlp_loss_and_gradients_with_cross_entropy(dtype):
+    rng = _rng(2)
+    params = [
+        rng.normal(size=(12, 8)).astype(dtype),
+        np.zeros(8, dtype),
+        rng.normal(size=(8, 5)).astype(dtype),
+        np.zeros(5, dtype),
+    ]
+
+    def loss(w1, b1, w2, b2, x, y):
+        return F.cross_entropy(cr.relu(x @ w1 + b1) @ w2 + b2, y)
+
+    calls = [
+        (*params, _rng(s).normal(size=(6, 12)).astype(dtype), _rng(s).integers(0, 5, 6))
+        for s in range(3)
+    ]
+    jitted = check(cr.value_and_grad(loss, argnums=(0, 1, 2, 3)), calls, rtol=1e-5)
+    value, grads = jitted(*calls[0])
+    assert value.dtype == dtype and all(g.dtype == dtype for g in grads)
+
+
+def test_cross_entropy_with_weights_ignore_index_and_smoothing():
+    weight = _rng(3).uniform(0.5, 2.0, 6)
+
+    def loss(logits, y):
+        return F.cross_entropy(logits, y, weight=weight, ignore_index=2, label_smoothing=0.1)
+
+    calls = [(_rng(s).normal(size=(7, 6)), _rng(s).integers(0, 6, 7)) for s in range(4)]
+    check(cr.value_and_grad(loss), calls)
+
+
+def test_nll_loss_of_log_softmax():
+    def loss(logits, y):
+        return F.nll_loss(cr.log_softmax(logits, axis=1), y)
+
+    calls = [(_rng(s).normal(size=(5, 4)), _rng(s).integers(0, 4, 5)) for s in range(3)]
+    check(cr.value_and_grad(loss), calls)
+
+
+def test_hessian_jacobian_and_second_derivatives():
+    def rosenbrock(x):
+        return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+    calls = [(_rng(s).uniform(-1, 1, 5),) for s in range(3)]
+    check(cr.hessian(rosenbrock), calls)
+    check(cr.jacobian(lambda x: cr.tanh(x) * x[::-1]), calls)
+    check(cr.jacfwd(lambda x: cr.sin(x) * 2), calls)
+    check(cr.grad(cr.grad(lambda x: cr.sin(x) * cr.exp(x))), [(np.float64(v),) for v in (1, 2, 3)])
+
+
+def test_vjp_inside_jit():
+    def f(x, ct):
+        out, pull = cr.vjp(lambda a: cr.tanh(a) @ a.T, x)
+        return out, pull(ct)
+
+    calls = [(_rng(s).normal(size=(3, 2)), _rng(s + 5).normal(size=(3, 3))) for s in range(3)]
+    check(f, calls)
+
+
+def test_reductions_indexing_and_shapes():
+    def f(x):
+        y = x.reshape(4, 3).T[1:, ::2]
+        return (y.max(axis=0) + x.sum(axis=1, keepdims=True).squeeze() * cr.mean(y)).sum()
+
+    calls = [(_rng(s).normal(size=(2, 6)),) for s in range(3)]
+    check(cr.value_and_grad(f), calls)
+
+
+def test_numpy_api_code():
+    def f(x):
+        return cnp.sum(cnp.log1p(cnp.exp(x)) * cnp.where(x > 0, x, 0.5 * x))
+
+    calls = [(_rng(s).normal(size=7),) for s in range(3)]
+    check(cr.value_and_grad(f), calls)
+
+
+def test_integer_and_boolean_results_and_plain_forward_functions():
+    def f(x, y):
+        return (x > 0.5), (y * 2 + 1), cr.exp(x).sum()
+
+    # Inside a jitted function array inputs are Tensors, so results are Tensors.
+    calls = [
+        (cr.tensor(_rng(s).uniform(size=4)), cr.tensor(_rng(s).integers(0, 9, 3))) for s in range(3)
+    ]
+    check(f, calls)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape_a=st.lists(st.integers(1, 3), min_size=0, max_size=3),
+    drop=st.integers(0, 3),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_broadcasting_and_dtypes(shape_a, drop, dtype, seed):
+    shape_b = shape_a[drop:]  # a suffix: broadcasts against shape_a
+    rng = _rng(seed)
+
+    def f(a, b):
+        return (cr.tanh(a * b) + cr.exp(-b) / (1 + a * a)).sum()
+
+    calls = [
+        (rng.normal(size=shape_a).astype(dtype), rng.normal(size=shape_b).astype(dtype))
+        for _ in range(3)
+    ]
+    check(cr.value_and_grad(f, argnums=(0, 1)), calls, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# ------------------------------------------------------------ caching, verification
+def test_compiled_after_two_different_inputs_and_not_before():
+    jitted = cr.jit(cr.grad(chain))
+    x = np.float64(0.2)
+    for _ in range(3):
+        jitted(x)
+    assert jitted.traces == 3  # identical inputs verify nothing
+    jitted(np.float64(0.4))
+    assert jitted.traces == 4
+    jitted(np.float64(0.9))
+    assert jitted.traces == 4
+
+
+def test_verify_false_compiles_the_first_trace():
+    jitted = cr.jit(cr.grad(chain), verify=False)
+    jitted(np.float64(0.2))
+    jitted(np.float64(0.2))
+    assert jitted.traces == 1
+
+
+def test_a_new_shape_dtype_or_static_argument_traces_again():
+    jitted = cr.jit(lambda x, k: (x * k).sum(), verify=False)
+    jitted(np.ones(3), 2.0)
+    jitted(np.ones(3), 2.0)
+    jitted(np.ones(4), 2.0)
+    jitted(np.ones(3, np.float32), 2.0)
+    jitted(np.ones(3), 3.0)
+    assert jitted.traces == 4
+
+
+def test_decorator_forms():
+    @cr.jit
+    def f(x):
+        return x * 2
+
+    @cr.jit(verify=False)
+    def g(x):
+        return x * 3
+
+    assert f(np.ones(2)).tolist() == [2.0, 2.0]
+    assert g(np.ones(2)).tolist() == [3.0, 3.0]
+    assert isinstance(f, cr.jit.__globals__["Jitted"]) and f.__name__ == "f"
+
+
+def test_structures_of_results_keep_their_kinds():
+    @cr.jit(verify=False)
+    def f(d):
+        return {"sum": d["a"] + d["b"][0], "raw": np.float64(1.5), "none": None, "n": 3}
+
+    out = f({"a": np.ones(2), "b": [np.ones(2)]})
+    out = f({"a": np.ones(2), "b": [np.ones(2)]})
+    assert isinstance(out["sum"], cr.Tensor) and out["sum"].tolist() == [2.0, 2.0]
+    assert isinstance(out["raw"], np.ndarray) and out["none"] is None and out["n"] == 3
+
+
+def test_the_same_array_passed_twice_is_two_inputs():
+    jitted = cr.jit(lambda a, b: a - b)
+    x = np.ones(3)
+    for s in range(3):
+        y = _rng(s).normal(size=3)
+        assert np.array_equal(jitted(y, y).data, np.zeros(3))
+        assert np.array_equal(jitted(x, y).data, x - y)
+
+
+def test_captured_tensor_updated_in_place_is_read_at_call_time():
+    w = cr.tensor([1.0, 2.0])
+    jitted = cr.jit(lambda x: (w * x).sum(), verify=False)
+    assert jitted(np.ones(2)).item() == 3.0
+    w.data[:] = [10.0, 20.0]
+    assert jitted(np.ones(2)).item() == 30.0
+
+
+def test_results_are_constants_even_for_inputs_that_require_grad():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    out = cr.jit(lambda t: t * 2, verify=False)(x)
+    assert not out.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        out.sum().backward()
+
+
+def test_jit_inside_jit_is_recorded_in_the_outer_trace():
+    inner = cr.jit(lambda x: cr.exp(x) * 2)
+    outer = cr.jit(cr.grad(lambda x: inner(x).sum()))
+    for s in range(3):
+        x = _rng(s).normal(size=3)
+        np.testing.assert_allclose(outer(x).data, 2 * np.exp(x))
+    assert outer.traces == 2 and inner.traces == 0
+
+
+def test_source_and_ops_show_the_straight_line_program():
+    jitted = cr.jit(cr.value_and_grad(sigmoid))
+    source = jitted.source(np.float64(0.5))
+    assert source.startswith("def value_and_grad_sigmoid_(v0):")
+    for line in ("v1 = -v0  # neg", "  # exp", "  # div", "return (v4, "):
+        assert line in source
+    assert jitted.ops(np.float64(0.5)) == len(source.strip().splitlines()) - 2
+
+
+def test_errors_in_compiled_code_are_raised_with_its_source_in_the_traceback():
+    # Class targets are checked by the compiled code too, on every call.
+    loss = cr.jit(cr.grad(lambda x, y: F.cross_entropy(x, y)), verify=False)
+    loss(np.zeros((2, 3)), np.array([0, 1]))
+    with pytest.raises(IndexError, match="target class 3 is out of range for 3 classes") as info:
+        loss(np.zeros((2, 3)), np.array([0, 3]))
+    frames = traceback.extract_tb(info.value.__traceback__)
+    compiled = [fr for fr in frames if fr.filename.startswith("<chainrule.jit")]
+    assert compiled and "# class_weights" in linecache.getline(
+        compiled[0].filename, compiled[0].lineno
+    )
+
+
+# ------------------------------------------------------------------ refusals
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        (lambda x: x * 2 if x.sum() > 0 else x, "bool"),
+        (lambda x: x * x.sum().item(), r"item\(\)"),
+        (lambda x: x * float(x.sum()), r"float\(t\)"),
+        (lambda x: x * np.asarray(x), "NumPy conversion"),
+        (lambda x: x * x.numpy(), r"numpy\(\)"),
+        (lambda x: cnp.argmax(x) + x, "NumPy function on the tensor's values"),
+        (lambda x: x.tolist(), r"tolist\(\)"),
+    ],
+)
+def test_reading_a_traced_value_is_refused(body, what):
+    with pytest.raises(cr.JitError, match=what):
+        cr.jit(body)(np.ones(3))
+
+
+def test_value_leaks_through_data_are_found_by_the_second_trace():
+    def leaky(x):
+        return x * np.exp(x.data)  # the NumPy part would be frozen
+
+    jitted = cr.jit(leaky)
+    jitted(np.ones(2))
+    with pytest.raises(cr.JitError, match="two calls traced differently"):
+        jitted(np.zeros(2))
+
+
+def test_random_numbers_are_found_by_the_second_trace():
+    rng = _rng(0)
+    jitted = cr.jit(lambda x: x + rng.normal(size=3))
+    jitted(np.ones(3))
+    with pytest.raises(cr.JitError, match="has different values"):
+        jitted(np.ones(3))
+
+
+def test_value_dependent_python_control_flow_through_data_is_found():
+    def branchy(x):
+        return cr.exp(x) if x.data.sum() > 0 else cr.sin(x)
+
+    jitted = cr.jit(branchy)
+    jitted(np.ones(2))
+    with pytest.raises(cr.JitError, match="operation 0 is 'exp' in one trace and 'sin'"):
+        jitted(-np.ones(2))
+
+
+def test_side_effects_are_refused():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+
+    def step(x):
+        loss = (w * x).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(cr.JitError, match="calls backward"):
+        cr.jit(step)(np.ones(2))
+
+    def assign(x):
+        y = x * 1
+        y[0] = 5.0
+        return y
+
+    with pytest.raises((cr.JitError, RuntimeError), match="in place"):
+        cr.jit(assign)(np.ones(2))
+
+
+def test_traced_value_as_a_parameter_is_refused():
+    with pytest.raises(cr.JitError, match="a traced value is a parameter of 'getitem'"):
+        cr.jit(lambda x, i: x[i])(np.arange(5.0), np.array([1, 2]))
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="expected a function"):
+        cr.jit(3)
+    with pytest.raises(TypeError, match="neither an array nor hashable"):
+        cr.jit(lambda x, s: x)(np.ones(2), {1, 2})
+    # Nothing is left active after an error in the traced function.
+    with pytest.raises(ZeroDivisionError):
+        cr.jit(lambda x: 1 / 0)(np.ones(2))
+    assert cr.exp(cr.tensor(0.0)).item() == 1.0
+    assert cr.tensor(1.0).item() == 1.0
