@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.jit.codegen import compile_tape, generate, needed_entries
-from chainrule.jit.tracer import Const, JitError, Tape, Tracer
+from chainrule.jit.tracer import Const, Entry, JitError, Tape, Tracer, Var
 from chainrule.tensor import Tensor, _wrap, active_tracer, set_tracer
 
 ndarray = np.ndarray
@@ -110,6 +110,28 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def _same_template(a: Any, b: Any) -> bool:
+    if isinstance(a, Var) or isinstance(b, Var):
+        return a == b
+    if isinstance(a, Const) and isinstance(b, Const):
+        return _same(a.value, b.value)
+    if isinstance(a, tuple | list) and type(a) is type(b) and len(a) == len(b):
+        return all(_same_template(x, y) for x, y in zip(a, b))
+    return False
+
+
+def _same_params(e1: Entry, e2: Entry) -> bool:
+    """Fixed parameters equal, parameters with traced values built the same way."""
+    d1, d2 = e1.dynamic or {}, e2.dynamic or {}
+    if d1.keys() != d2.keys() or not all(_same_template(d1[k], d2[k]) for k in d1):
+        return False
+    if not d1:
+        return _same(e1.params, e2.params)
+    p1 = {k: v for k, v in e1.params.items() if k not in d1}
+    p2 = {k: v for k, v in e2.params.items() if k not in d2}
+    return _same(p1, p2)
+
+
 def _difference(t1: Tape, t2: Tape) -> str | None:
     """How two tapes of one signature differ, or None if they agree."""
     if len(t1.entries) != len(t2.entries):
@@ -120,7 +142,7 @@ def _difference(t1: Tape, t2: Tape) -> str | None:
             return f"operation {k} is {names}"
         if e1.args != e2.args or e1.via_apply != e2.via_apply or e1.converted != e2.converted:
             return f"operation {k} ('{e1.prim.name}') takes different inputs"
-        if not _same(e1.params, e2.params):
+        if not _same_params(e1, e2):
             return f"operation {k} ('{e1.prim.name}') has different parameters"
     if t1.outputs != t2.outputs:
         return "the results come from different operations"

@@ -55,6 +55,20 @@ def _literal(c: Any) -> str | None:
     return None
 
 
+def _template_source(t: Any, prefix: str, parts: Any, env: dict, tape: Tape) -> str:
+    """Source rebuilding a parameter that holds traced values (see ``Entry.dynamic``)."""
+    if isinstance(t, Var):
+        return f"_asarray(v{t.index})" if t.index in tape.scalar_vars else f"v{t.index}"
+    if isinstance(t, Const):
+        name = f"{prefix}{next(parts)}"
+        env[name] = t.value
+        return name
+    items = ", ".join(_template_source(x, prefix, parts, env, tape) for x in t)
+    if isinstance(t, list):
+        return f"[{items}]"
+    return f"({items},)" if len(t) == 1 else f"({items})"
+
+
 def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
     """Source of ``def <name>(v0, v1, ...)`` returning the outputs, and its globals."""
     env: dict[str, Any] = {"_asarray": np.asarray}
@@ -91,7 +105,13 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
         else:
             fn = f"f{k}"
             forward = e.prim.forward
-            env[fn] = partial(forward, **e.params) if e.params else forward
+            fixed = e.params
+            if e.dynamic:
+                fixed = {n: v for n, v in e.params.items() if n not in e.dynamic}
+                parts = count()
+                for n, t in e.dynamic.items():
+                    args.append(f"{n}={_template_source(t, f'k{k}_', parts, env, tape)}")
+            env[fn] = partial(forward, **fixed) if fixed else forward
             expr = f"{fn}({', '.join(args)})"
         if e.converted:
             expr = f"_asarray({expr})"

@@ -42,9 +42,15 @@ class Var:
 
 @dataclass(frozen=True)
 class Const:
-    """A value from outside the traced function (index into ``Tape.constants``)."""
+    """A value from outside the traced function (index into ``Tape.constants``; -1
+    with ``value``: a fixed part of a parameter template)."""
 
     index: int
+    value: Any = None
+
+
+#: Marks a parameter (or part of one) that holds no traced value.
+_STATIC = object()
 
 
 @dataclass
@@ -63,6 +69,10 @@ class Entry:
     out: int
     via_apply: bool
     converted: bool
+    #: Parameters holding traced values (an index array computed from an input), as
+    #: templates: the value with Vars in place of traced parts (Const(-1, x): a
+    #: fixed part x). None when every parameter is fixed.
+    dynamic: dict | None = None
 
 
 @dataclass
@@ -171,30 +181,44 @@ class Tracer:
     ) -> None:
         """One primitive application (called from the hot path in chainrule.tensor)."""
         refs = tuple(self._ref(a, r) for a, r in zip(args, raw))
-        if params:
-            self._check_params(prim, params)
+        dynamic = self._dynamic(prim, params) if params else None
         var = self.n_vars
         self.n_vars += 1
         self._name(result, var)
         self._name(result._data, var)
         if type(result._data) is not ndarray:
             self.scalar_vars.add(var)
-        self.entries.append(Entry(prim, refs, params, var, via_apply, converted))
+        self.entries.append(Entry(prim, refs, params, var, via_apply, converted, dynamic))
 
-    def _check_params(self, prim: Any, params: dict) -> None:
-        stack = list(params.values())
-        while stack:
-            v = stack.pop()
-            if isinstance(v, tuple | list):
-                stack.extend(v)
-            elif isinstance(v, slice):
-                stack.extend((v.start, v.stop, v.step))
-            elif v is not None and id(v) in self.names:
+    def _template(self, prim: Any, v: Any) -> Any:
+        """A parameter value with the traced values in it replaced by Vars, or
+        ``_STATIC`` when it holds none (an index array computed from an input is
+        the usual case of one that does)."""
+        if isinstance(v, tuple | list):
+            parts = [self._template(prim, x) for x in v]
+            if all(p is _STATIC for p in parts):
+                return _STATIC
+            return type(v)(Const(-1, x) if p is _STATIC else p for p, x in zip(parts, v))
+        if isinstance(v, slice):
+            if any(self._template(prim, x) is not _STATIC for x in (v.start, v.stop, v.step)):
                 raise JitError(
-                    f"{self.where}: a traced value is a parameter of '{prim.name}' (for "
-                    "example an index computed from an input); jit bakes parameters in, so "
-                    "it cannot compile this function"
+                    f"{self.where}: a slice bound of '{prim.name}' is a traced value; jit "
+                    "needs the shapes of a compiled function to be fixed"
                 )
+            return _STATIC
+        if v is not None and not isinstance(v, int | float | str | bool):
+            var = self.var_of(v)
+            if var is not None:
+                return Var(var)
+        return _STATIC
+
+    def _dynamic(self, prim: Any, params: dict) -> dict | None:
+        found = {}
+        for k, v in params.items():
+            t = self._template(prim, v)
+            if t is not _STATIC:
+                found[k] = t
+        return found or None
 
     def tape(self, outputs: list[Any]) -> Tape:
         """The finished tape; ``outputs`` are the function's flattened results."""
