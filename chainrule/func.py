@@ -28,7 +28,7 @@ from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.functions import stack
-from chainrule.tensor import Tensor, _wrap, check_differentiable_dtype
+from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
 ArgNums = int | Sequence[int]
 
@@ -301,15 +301,21 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
             result = f(*call_args, **kwargs)
         outs, many = _outputs(result, "jacfwd")
         plan = ForwardPlan(outs, xs)
-        if not outer:
+        # Under cr.jit the stacked push is traced too (recorded), as one program.
+        traced = active_tracer() is not None
+        if not outer or traced:
             # One push of a stack of unit tangents per input: all columns at once.
             per_output = [[] for _ in outs]
             for j, x in enumerate(xs):
                 ts: list[Any] = [None] * len(xs)
                 ts[j] = np.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
-                for k, (t, o) in enumerate(zip(plan.push_batch(ts), outs)):
+                for k, (t, o) in enumerate(zip(plan.push_batch(ts, traced), outs)):
                     if t is None:
                         t = np.zeros((x.size, *o.shape), dtype=o.dtype)
+                    if isinstance(t, Tensor):
+                        jac = t.reshape((*x.shape, *o.shape)).transpose(_swap(x.ndim, o.ndim))
+                        per_output[k].append(jac)
+                        continue
                     jac = np.asarray(t).reshape((*x.shape, *o.shape))
                     jac = jac.transpose(_swap(x.ndim, o.ndim))
                     per_output[k].append(_wrap(np.ascontiguousarray(jac), None))

@@ -113,9 +113,11 @@ class ForwardPlan:
                 tans[id(v)] = total
         return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]
 
-    def push_batch(self, tangents: Sequence[Any]) -> list[Any]:
+    def push_batch(self, tangents: Sequence[Any], recorded: bool = False) -> list[Any]:
         """Like :meth:`push` for a stack of tangents: each is an array with a leading
-        batch axis (or None), and so is each result. Plain arrays only (no recording).
+        batch axis (or None), and so is each result. Plain arrays, unless ``recorded``:
+        then the saved values are Tensors and every step is a recorded operation
+        (``cr.jit`` traces jacfwd and hessian this way).
 
         Elementwise rules take the whole stack in one call (the tangent is given
         the output's rank so that it broadcasts against the saved values); linear
@@ -130,7 +132,11 @@ class ForwardPlan:
         for v in self.order:
             total = None
             prim = v.prim
-            args, ans, params = v.args, v.ans, v.params or {}
+            if recorded:
+                args, ans = recorded_args(v)
+            else:
+                args, ans = v.args, v.ans
+            params = v.params or {}
             out_shape = self.values[id(v)].shape
             for i, p in enumerate(v.parents):
                 t = None if p is None else tans.get(id(p))

@@ -61,7 +61,8 @@ def _batched_index(index):
 
 
 def _batch_scatter_add(gb, index, shape):
-    return _scatter_add_forward(gb, _batched_index(index), (gb.shape[0], *shape))
+    # Through call(): a recorded node when gb is a Tensor (a traced forward pass).
+    return call(scatter_add, gb, index=_batched_index(index), shape=(gb.shape[0], *shape))
 
 
 # Batching (jacfwd): both are linear; a leading full slice leaves the batch axis alone.
