@@ -413,3 +413,12 @@ def test_bad_arguments():
         cr.jit(lambda x: 1 / 0)(np.ones(2))
     assert cr.exp(cr.tensor(0.0)).item() == 1.0
     assert cr.tensor(1.0).item() == 1.0
+
+
+def test_repeated_computations_run_once():
+    jitted = cr.jit(lambda x: cr.exp(x * 2) + cr.exp(x * 2) + cr.exp(x * 2.0))
+    source = jitted.source(np.ones(3))
+    # x * 2 and x * 2.0 differ (an int and a float constant); each is computed once.
+    assert source.count("# exp") == 2 and source.count("# mul") == 2
+    calls = [(_rng(s).normal(size=3),) for s in range(3)]
+    check(lambda x: cr.exp(x * 2) + cr.exp(x * 2) + cr.exp(x * 2.0), calls)

@@ -55,18 +55,53 @@ def _literal(c: Any) -> str | None:
     return None
 
 
-def _template_source(t: Any, prefix: str, parts: Any, env: dict, tape: Tape) -> str:
+def _template_source(
+    t: Any, prefix: str, parts: Any, env: dict, tape: Tape, same: dict[int, int]
+) -> str:
     """Source rebuilding a parameter that holds traced values (see ``Entry.dynamic``)."""
     if isinstance(t, Var):
-        return f"_asarray(v{t.index})" if t.index in tape.scalar_vars else f"v{t.index}"
+        i = same.get(t.index, t.index)
+        return f"_asarray(v{i})" if i in tape.scalar_vars else f"v{i}"
     if isinstance(t, Const):
         name = f"{prefix}{next(parts)}"
         env[name] = t.value
         return name
-    items = ", ".join(_template_source(x, prefix, parts, env, tape) for x in t)
+    items = ", ".join(_template_source(x, prefix, parts, env, tape, same) for x in t)
     if isinstance(t, list):
         return f"[{items}]"
     return f"({items},)" if len(t) == 1 else f"({items})"
+
+
+class _Unhashable(Exception):
+    pass
+
+
+def _freeze(v: Any) -> Any:
+    """A hashable stand-in for a parameter value (types kept apart: 1, 1.0, True)."""
+    if isinstance(v, tuple | list):
+        return (type(v), tuple(_freeze(x) for x in v))
+    if isinstance(v, slice):
+        return (slice, _freeze(v.start), _freeze(v.stop), _freeze(v.step))
+    if isinstance(v, dict):
+        return (dict, tuple((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, np.ndarray):
+        raise _Unhashable
+    try:
+        hash(v)
+    except TypeError:
+        raise _Unhashable from None
+    return (type(v), v)
+
+
+def _entry_key(e: Any, args: tuple) -> Any:
+    """What makes two entries compute the same value (None: do not merge)."""
+    if e.dynamic:
+        return None
+    try:
+        params = _freeze(e.params) if e.params else None
+    except _Unhashable:
+        return None
+    return (e.prim, args, params, e.via_apply, e.converted)
 
 
 def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
@@ -96,9 +131,22 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
 
     params = ", ".join(f"v{i}" for i in range(tape.n_inputs))
     lines = [f"def {name}({params}):"]
+    # Every primitive is a pure function, so an entry repeating an earlier one (the
+    # same primitive on the same values: a rule recomputing what the forward pass
+    # had) is left out and its result named by the earlier variable.
+    same: dict[int, int] = {}
+    seen: dict[Any, int] = {}
     for k in needed_entries(tape):
         e = tape.entries[k]
-        args = [operand(a, e.via_apply) for a in e.args]
+        refs = tuple(Var(same.get(a.index, a.index)) if isinstance(a, Var) else a for a in e.args)
+        key = _entry_key(e, refs)
+        if key is not None:
+            earlier = seen.get(key)
+            if earlier is not None:
+                same[e.out] = earlier
+                continue
+            seen[key] = e.out
+        args = [operand(a, e.via_apply) for a in refs]
         template = None if e.via_apply or e.params else _OPERATOR_SOURCE.get(e.prim.forward)
         if template is not None and template.count("{}") == len(args):
             expr = template.format(*args)
@@ -110,14 +158,17 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
                 fixed = {n: v for n, v in e.params.items() if n not in e.dynamic}
                 parts = count()
                 for n, t in e.dynamic.items():
-                    args.append(f"{n}={_template_source(t, f'k{k}_', parts, env, tape)}")
+                    source = _template_source(t, f"k{k}_", parts, env, tape, same)
+                    args.append(f"{n}={source}")
             env[fn] = partial(forward, **fixed) if fixed else forward
             expr = f"{fn}({', '.join(args)})"
         if e.converted:
             expr = f"_asarray({expr})"
         lines.append(f"    v{e.out} = {expr}  # {e.prim.name}")
     outs = [
-        "None" if r is None else (f"v{r.index}" if isinstance(r, Var) else const(r, False))
+        "None"
+        if r is None
+        else (f"v{same.get(r.index, r.index)}" if isinstance(r, Var) else const(r, False))
         for r in tape.outputs
     ]
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
