@@ -353,6 +353,21 @@ def b1_chainrule(n: int) -> Callable[[], tuple[float, float]]:
     return run
 
 
+def b1_chainrule_jit(n: int) -> Callable[[], tuple[float, float]]:
+    """cr.jit of cr.value_and_grad of the same chain: straight-line NumPy scalar code."""
+    step = cr.jit(cr.value_and_grad(lambda z: _b1_chain(z, cr.exp, n)))
+    # Two calls with different inputs trace and verify; every later call is compiled.
+    step(np.float64(B1_Z + 0.5))
+    step(np.float64(B1_Z - 0.5))
+    z = np.float64(B1_Z)
+
+    def run() -> tuple[float, float]:
+        value, grad = step(z)
+        return value.item(), grad.item()
+
+    return run
+
+
 def b1_micrograd(n: int) -> Callable[[], tuple[float, float]]:
     engine = optional_import("micrograd.engine")
     value = engine.Value
@@ -419,6 +434,7 @@ def b1_torch(n: int) -> Callable[[], tuple[float, float]]:
 
 B1_PEERS: list[tuple[str, Callable[[int], Callable[[], Any]], str]] = [
     ("chainrule", b1_chainrule, "0-d float64 tensors"),
+    ("chainrule jit", b1_chainrule_jit, "cr.jit(cr.value_and_grad(chain)), compiled"),
     ("python (hand-written)", b1_python, "floats, math.exp, tape + reverse loop"),
     ("micrograd 0.1.0", b1_micrograd, "Value; exp helper; 1/x = x**-1 * 1, -x = x * -1"),
     ("autograd (HIPS)", b1_autograd, "autograd.grad on a Python float"),
@@ -714,6 +730,28 @@ def b2_chainrule(params, x, labels):
     return _b2_chainrule_sgd(params, loss_of)
 
 
+def b2_chainrule_jit(params, x, labels):
+    """cr.jit of cr.value_and_grad of the chainrule row's loss (the batch is an
+    argument); SGD in place on the weight arrays."""
+    cross_entropy = cr.nn.functional.cross_entropy
+
+    def loss(w1, b1, w2, b2, w3, b3, xb, yb):
+        h1 = cr.relu(xb @ w1 + b1)
+        h2 = cr.relu(h1 @ w2 + b2)
+        return cross_entropy(h2 @ w3 + b3, yb)
+
+    value_and_grad = cr.jit(cr.value_and_grad(loss, argnums=(0, 1, 2, 3, 4, 5)))
+    ws = [p.copy() for p in params]
+
+    def step() -> float:
+        value, grads = value_and_grad(*ws, x, labels)
+        for w, g in zip(ws, grads):
+            w -= B2_LR * g.data
+        return value.item()
+
+    return step, lambda: ws
+
+
 def b2_chainrule_log_softmax(params, x, labels):
     """The loss spelled out: log_softmax, integer-array indexing, mean."""
     xt = cr.tensor(x)
@@ -851,6 +889,7 @@ B2_PEERS: list[tuple[str, B2Peer, str]] = [
         "loss as log_softmax, integer-array indexing, mean",
     ),
     ("chainrule nn API", b2_chainrule_nn, "nn.Sequential, F.cross_entropy, optim.SGD"),
+    ("chainrule jit", b2_chainrule_jit, "cr.jit(cr.value_and_grad(loss)) + SGD in place"),
     ("torch eager", b2_torch, "tensor ops + F.cross_entropy"),
     ("jax jit", b2_jax, "jax.jit of value_and_grad + SGD update, CPU"),
     ("mygrad", b2_mygrad, "relu, logsoftmax, integer-array indexing, mean"),
@@ -1011,6 +1050,19 @@ def b3_chainrule(x0, c):
     return run
 
 
+def b3_chainrule_jit(x0, c):
+    ct = cr.tensor(c)
+    step = cr.jit(cr.value_and_grad(lambda x: _b3_forward(x, ct, cr.tanh, cr.exp)))
+    step(x0 + 0.5)  # two calls with different inputs trace and verify
+    step(x0 - 0.5)
+
+    def run():
+        total, grad = step(x0)
+        return total.item(), grad.data
+
+    return run
+
+
 def b3_torch(x0, c):
     torch = optional_import("torch")
     ct = torch.from_numpy(c)
@@ -1067,6 +1119,7 @@ def b3_jax(x0, c, jit: bool = False):
 B3_PEERS: list[tuple[str, Callable[..., Callable[[], Any]], str]] = [
     ("numpy (hand-written)", b3_numpy, "forward keeps tanh/exp outputs; backward by hand"),
     ("chainrule", b3_chainrule, "cr.tensor, cr.tanh, cr.exp, operators; .backward()"),
+    ("chainrule jit", b3_chainrule_jit, "cr.jit(cr.value_and_grad(f)), compiled"),
     ("torch eager", b3_torch, "float64 tensors; .backward()"),
     ("autograd (HIPS)", b3_autograd, "autograd.value_and_grad"),
     ("mygrad", b3_mygrad, "mygrad.tensor; .backward()"),
@@ -1145,6 +1198,13 @@ def b4_chainrule(x):
     return lambda: hessian(x).data
 
 
+def b4_chainrule_jit(x):
+    hessian = cr.jit(cr.hessian(_rosenbrock))
+    hessian(x + 0.25)  # two calls with different inputs trace and verify
+    hessian(x - 0.25)
+    return lambda: hessian(x).data
+
+
 def b4_torch(x):
     torch = optional_import("torch")
     func = optional_import("torch.func")
@@ -1171,6 +1231,7 @@ def b4_jax(x, jit: bool = False):
 B4_PEERS: list[tuple[str, Callable[..., Callable[[], Any]], str]] = [
     ("torch.func.hessian", b4_torch, "torch.func.hessian (forward over reverse, vmapped)"),
     ("chainrule", b4_chainrule, "cr.hessian(f)(x): jacfwd(grad(f)), unit tangents as one stack"),
+    ("chainrule jit", b4_chainrule_jit, "cr.jit(cr.hessian(f)), compiled"),
     ("autograd (HIPS)", b4_autograd, "autograd.hessian"),
     ("jax eager", b4_jax, "jax.hessian, not jitted"),
     ("jax jit", lambda x: b4_jax(x, jit=True), "jax.jit(jax.hessian(f))"),
