@@ -742,6 +742,14 @@ def b2_chainrule_jit(params, x, labels):
 
     value_and_grad = cr.jit(cr.value_and_grad(loss, argnums=(0, 1, 2, 3, 4, 5)))
     ws = [p.copy() for p in params]
+    # As a training loop starts: two steps on one batch (traced, compared, compiled),
+    # then another batch (traced once more, as the batch was the same in the first
+    # two). Then the timed steps run compiled code, with no input left to compare.
+    warm = [p.copy() for p in params]
+    for xb, yb in ((x, labels), (x, labels), (x[::-1].copy(), labels[::-1].copy())):
+        _, grads = value_and_grad(*warm, xb, yb)
+        for w, g in zip(warm, grads):
+            w -= B2_LR * g.data
 
     def step() -> float:
         value, grads = value_and_grad(*ws, x, labels)

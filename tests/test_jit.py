@@ -422,3 +422,48 @@ def test_repeated_computations_run_once():
     assert source.count("# exp") == 2 and source.count("# mul") == 2
     calls = [(_rng(s).normal(size=3),) for s in range(3)]
     check(lambda x: cr.exp(x * 2) + cr.exp(x * 2) + cr.exp(x * 2.0), calls)
+
+
+def test_example_runs(capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "jit.py"
+    runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "sigma'(0.5) = 0.2350037122" in out
+    assert "closed form sigma (1 - sigma) = 0.2350037122" in out
+    assert "same gradient: True" in out and "Python traces: 2" in out
+
+
+def test_constant_results_are_fresh_on_every_call():
+    jitted = cr.jit(cr.grad(lambda x, y: (x * 2).sum(), argnums=(0, 1)), verify=False)
+    gx, gy = jitted(np.ones(2), np.ones(2))
+    gy.data += 5  # y is unused: its gradient is a constant of the compiled code
+    gx, gy = jitted(np.ones(2), np.ones(2))
+    assert gy.tolist() == [0.0, 0.0] and gx.tolist() == [2.0, 2.0]
+
+
+def test_an_input_unchanged_while_verifying_is_checked_when_it_changes():
+    def leaky(w, x):
+        return w * np.exp(x.data)  # frozen at the x of the traces
+
+    jitted = cr.jit(leaky)
+    x = np.ones(2)
+    jitted(np.ones(2), x)
+    jitted(np.zeros(2), x)  # w changed: compiled
+    assert jitted.traces == 2
+    assert np.allclose(jitted(np.full(2, 3.0), x).data, 3 * np.e)  # x as traced: compiled
+    assert jitted.traces == 2
+    with pytest.raises(cr.JitError, match="has different values"):
+        jitted(np.ones(2), np.zeros(2))  # x's first new value: traced again, compared
+
+    honest = cr.jit(lambda w, x: w * cr.exp(x))
+    honest(np.ones(2), x)
+    honest(np.zeros(2), x)
+    honest(np.ones(2), np.zeros(2))  # x changes: one more trace, which agrees
+    assert honest.traces == 3
+    for s in range(3):
+        w, x2 = _rng(s).normal(size=2), _rng(s + 3).normal(size=2)
+        np.testing.assert_allclose(honest(w, x2).data, w * np.exp(x2))
+    assert honest.traces == 3

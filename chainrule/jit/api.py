@@ -11,8 +11,9 @@ Tracing records operations, not values. A function whose operations or
 constants depend on its inputs' values through a path chainrule cannot see (a
 read of ``t.data``, NumPy run on the values, random numbers) would be compiled
 wrongly, so by default a signature is compiled only after two calls with
-different input values have traced to the same operations and constants. A
-mismatch raises :class:`JitError` (see :func:`jit`).
+different input values have traced to the same operations and constants, and an
+input is traced once more the first time it changes after being the same in
+those calls. A mismatch raises :class:`JitError` (see :func:`jit`).
 """
 
 from __future__ import annotations
@@ -163,11 +164,15 @@ def _difference(t1: Tape, t2: Tape) -> str | None:
 class _Signature:
     """What jit knows about one input signature."""
 
-    __slots__ = ("tape", "inputs", "run", "source", "out_spec", "out_kinds")
+    __slots__ = ("tape", "inputs", "unchecked", "run", "source", "out_spec", "out_kinds")
 
     def __init__(self) -> None:
         self.tape: Tape | None = None
         self.inputs: list[np.ndarray] = []  # copies of the first traced call's inputs
+        # Inputs (by position) that had the same value in every trace so far, so that
+        # no trace has shown what depends on their values: a call with a new value
+        # for one of them is traced and compared once more.
+        self.unchecked: set[int] = set()
         self.run: Callable[..., tuple] | None = None
         self.source = ""
         self.out_spec: Any = None
@@ -204,9 +209,12 @@ class Jitted:
         leaves: list[Any] = []
         key = _flatten((args, kwargs), leaves)
         sig = self._signatures.get(key)
-        if sig is not None and sig.run is not None:
-            values = [_array(a) for a in leaves]
-            outs = sig.run(*values)
+        if (
+            sig is not None
+            and sig.run is not None
+            and (not sig.unchecked or not self._new_values(sig, leaves))
+        ):
+            outs = sig.run(*[_array(a) for a in leaves])
             return _rebuild(sig.out_spec, map(_result_leaf, outs, sig.out_kinds))
         if sig is None:
             sig = self._signatures[key] = _Signature()
@@ -220,6 +228,7 @@ class Jitted:
         elif sig.tape is None:
             sig.tape = tape
             sig.inputs = [np.array(_values(a)) for a in leaves]
+            sig.unchecked = set(range(len(leaves)))
         else:
             problem = _difference(sig.tape, tape)
             if problem is not None:
@@ -230,14 +239,28 @@ class Jitted:
                     "values); call it without jit, or pass verify=False if that is "
                     "intended and the first trace is right for every input"
                 )
-            if any(not _same(np.asarray(_values(a)), b) for a, b in zip(leaves, sig.inputs)):
-                self._compile(sig, tape)  # two different inputs, one program
+            sig.unchecked -= self._changed(sig, leaves)
+            if sig.run is None and len(sig.unchecked) < len(leaves):
+                self._compile(sig, tape)  # two traces with different inputs agree
+            if not sig.unchecked:
+                sig.inputs = []
         return _rebuild(out_spec, map(_result_leaf, out_values, out_kinds))
+
+    @staticmethod
+    def _changed(sig: _Signature, leaves: list) -> set[int]:
+        """The unchecked inputs whose value differs from the first traced call's."""
+        return {
+            i for i in sig.unchecked if not _same(np.asarray(_values(leaves[i])), sig.inputs[i])
+        }
+
+    def _new_values(self, sig: _Signature, leaves: list) -> bool:
+        """Whether an input never seen with another value has a new one now (then the
+        call is traced and compared; see _Signature.unchecked)."""
+        return bool(self._changed(sig, leaves))
 
     def _compile(self, sig: _Signature, tape: Tape) -> None:
         sig.run, sig.source = compile_tape(tape, _identifier(self._name))
         sig.tape = tape
-        sig.inputs = []
 
     def _trace(self, args: tuple, kwargs: dict, leaves: list) -> tuple:
         tracer = Tracer(f"jit({self._name})")
@@ -261,6 +284,10 @@ class Jitted:
             set_tracer(None)
         out_kinds = [_TENSOR if isinstance(o, Tensor) else _ARRAY for o in out_leaves]
         out_values = [o._data if isinstance(o, Tensor) else o for o in out_leaves]
+        # Constant results are copied, as the compiled code does (see codegen).
+        out_values = [
+            np.array(v) if isinstance(r, Const) else v for v, r in zip(out_values, tape.outputs)
+        ]
         return tape, out_spec, out_kinds, out_values
 
     def source(self, *args: Any, **kwargs: Any) -> str:
@@ -312,9 +339,14 @@ def jit(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any:
 
     ``verify`` (default True): run the Python function for the first calls of each
     signature and compile once two calls with different input values trace to the
-    same operations and constants (a difference raises :class:`JitError`).
+    same operations and constants (a difference raises :class:`JitError`). An input
+    whose value was the same in those calls is compared on later calls, and the
+    first call with a new value for it is traced and checked again.
     ``verify=False`` compiles the first trace, as ``jax.jit`` does.
     Used as a decorator, with or without arguments.
+
+    Tracing sets one process-wide hook (as the grad mode is process-wide): do not
+    trace in one thread while another computes with chainrule.
     """
     if fn is None:
         return lambda f: jit(f, verify=verify)

@@ -106,7 +106,7 @@ def _entry_key(e: Any, args: tuple) -> Any:
 
 def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
     """Source of ``def <name>(v0, v1, ...)`` returning the outputs, and its globals."""
-    env: dict[str, Any] = {"_asarray": np.asarray}
+    env: dict[str, Any] = {"_asarray": np.asarray, "_copy": np.array}
     used_consts: set[int] = set()
 
     def const(ref: Const, array: bool) -> str:
@@ -165,10 +165,15 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
         if e.converted:
             expr = f"_asarray({expr})"
         lines.append(f"    v{e.out} = {expr}  # {e.prim.name}")
+    # A result that is a constant (zeros for an input the output does not depend on)
+    # is copied on every call, so that a caller updating it in place changes nothing
+    # the next call returns.
     outs = [
         "None"
         if r is None
-        else (f"v{same.get(r.index, r.index)}" if isinstance(r, Var) else const(r, False))
+        else (
+            f"v{same.get(r.index, r.index)}" if isinstance(r, Var) else f"_copy({const(r, False)})"
+        )
         for r in tape.outputs
     ]
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
