@@ -467,3 +467,13 @@ def test_an_input_unchanged_while_verifying_is_checked_when_it_changes():
         w, x2 = _rng(s).normal(size=2), _rng(s + 3).normal(size=2)
         np.testing.assert_allclose(honest(w, x2).data, w * np.exp(x2))
     assert honest.traces == 3
+
+
+def test_tensor_copies_of_traced_values_keep_or_convert_their_dtype():
+    def f(x):
+        return cr.tensor(x) * 2 + cr.tensor(x, dtype="float32")
+
+    calls = [(cr.tensor(_rng(s).normal(size=3)),) for s in range(3)]
+    jitted = check(f, calls)
+    assert jitted(*calls[0]).dtype == np.float64
+    assert "# cast" in jitted.source(*calls[0])

@@ -131,9 +131,16 @@ class Tracer:
     def copied(self, source: Any, t: Tensor) -> None:
         """``t`` was made as a copy of ``source`` (``cr.tensor(x)``, ``Tensor(x.data)``)."""
         var = self.var_of(source)
-        if var is not None:
-            self._name(t, var)
+        if var is None:
+            return
+        raw = source._data if isinstance(source, Tensor) else source
+        if np.result_type(raw) == t._data.dtype:
+            self._name(t, var)  # the same value: no operation needed
             self._name(t._data, var)
+        else:  # a conversion (cr.tensor(x, dtype=...)): recorded as one
+            from chainrule.ops.elementwise import cast
+
+            self.record(cast, (source,), (raw,), {"dtype": t._data.dtype}, t, True, False)
 
     # ------------------------------------------------------------------ refusals
     def refuse_value(self, t: Tensor, what: str) -> None:
