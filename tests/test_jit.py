@@ -477,3 +477,48 @@ def test_tensor_copies_of_traced_values_keep_or_convert_their_dtype():
     jitted = check(f, calls)
     assert jitted(*calls[0]).dtype == np.float64
     assert "# cast" in jitted.source(*calls[0])
+
+
+def _big(seed, shape=(64, 80)):  # 40 KB in float64: above jit.codegen.BUFFER_MIN_BYTES
+    return _rng(seed).normal(size=shape)
+
+
+def test_large_intermediates_reuse_buffers_and_results_stay_fresh():
+    def f(a, b):
+        h = cr.tanh(a * b + 1.0)  # intermediates: buffered
+        return (h * h).sum(), h[::2] * 3, (a + b).reshape(80, 64)  # results: never
+
+    jitted = cr.jit(f)
+    first = None
+    for s in range(4):
+        args = (_big(s), _big(s + 10))
+        got = jitted(*args)
+        _close(got, f(*map(cr.tensor, args)))
+        if first is None:
+            first, first_copy = got, [g.data.copy() for g in got]
+    assert jitted.traces == 2
+    for g, c in zip(first, first_copy):  # later calls did not write into earlier results
+        assert np.array_equal(g.data, c)
+    assert "out=b" in jitted.source(_big(0), _big(1))
+
+
+def test_buffered_code_is_safe_from_several_threads():
+    import threading
+
+    jitted = cr.jit(lambda a: (cr.exp(a * 0.5) * a).sum(axis=0))
+    jitted(_big(0))
+    jitted(_big(1))
+    errors = []
+
+    def worker(seed):
+        for k in range(30):
+            a = _big(seed * 100 + k)
+            if not np.allclose(jitted(a).data, (np.exp(a * 0.5) * a).sum(axis=0)):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and jitted.traces == 2

@@ -299,7 +299,7 @@ class Jitted:
         if sig is not None and sig.run is not None:
             return sig.source
         tape = self._trace(args, kwargs, leaves)[0]
-        return generate(tape, _identifier(self._name))[0]
+        return generate(tape, _identifier(self._name), buffers=True)[0]
 
     def ops(self, *args: Any, **kwargs: Any) -> int:
         """How many NumPy operations the compiled function runs for these arguments

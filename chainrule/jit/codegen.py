@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import linecache
 import math
+import threading
 from functools import partial
 from itertools import count
 from typing import Any
@@ -104,8 +105,70 @@ def _entry_key(e: Any, args: tuple) -> Any:
     return (e.prim, args, params, e.via_apply, e.converted)
 
 
-def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
-    """Source of ``def <name>(v0, v1, ...)`` returning the outputs, and its globals."""
+def _merge_repeats(tape: Tape) -> tuple[list[tuple[int, tuple]], dict[int, int]]:
+    """The needed entries with their inputs, minus those repeating an earlier one.
+
+    Every primitive is a pure function, so an entry applying the same primitive to
+    the same values as an earlier one (a rule recomputing what the forward pass had)
+    is left out and its result named by the earlier variable (``same``)."""
+    same: dict[int, int] = {}
+    seen: dict[Any, int] = {}
+    kept = []
+    for k in needed_entries(tape):
+        e = tape.entries[k]
+        refs = tuple(Var(same.get(a.index, a.index)) if isinstance(a, Var) else a for a in e.args)
+        key = _entry_key(e, refs)
+        if key is not None:
+            earlier = seen.get(key)
+            if earlier is not None:
+                same[e.out] = earlier
+                continue
+            seen[key] = e.out
+        kept.append((k, refs))
+    return kept, same
+
+
+def _escaping(tape: Tape, same: dict[int, int]) -> set[int]:
+    """Variables whose memory the caller gets: the results, and what they are views of."""
+    stack = [same.get(r.index, r.index) for r in tape.outputs if isinstance(r, Var)]
+    found: set[int] = set()
+    while stack:
+        v = stack.pop()
+        if v not in found:
+            found.add(v)
+            stack.extend(same.get(w, w) for w in tape.views.get(v, ()))
+    return found
+
+
+#: Arrays at least this large get a buffer of their own in the compiled function.
+BUFFER_MIN_BYTES = 16 * 1024
+
+
+def _buffer_for(e: Any, args: list, tape: Tape, escaping: set[int]) -> tuple | None:
+    """(shape, dtype) of a buffer the entry's ufunc can write into, or None.
+
+    A large intermediate array written with ``out=`` into memory the compiled
+    function keeps between calls costs no allocation, and no page faults when
+    the allocator would have returned its memory to the system after each call."""
+    f = e.prim.forward
+    if not isinstance(f, np.ufunc) or f.nout != 1 or f.nin != len(args):
+        return None
+    if e.params or e.dynamic or e.converted or e.out in escaping:
+        return None
+    meta = tape.fresh.get(e.out)
+    if meta is None:
+        return None
+    shape, dtype = meta
+    if int(np.prod(shape)) * dtype.itemsize < BUFFER_MIN_BYTES:
+        return None
+    return meta
+
+
+def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[str, Any]]:
+    """Source of ``def <name>(v0, v1, ...)`` returning the outputs, and its globals.
+
+    With ``buffers``, large intermediates are written into arrays allocated once
+    (see :func:`_buffer_for`); such a function must not run twice at once."""
     env: dict[str, Any] = {"_asarray": np.asarray, "_copy": np.array}
     used_consts: set[int] = set()
 
@@ -129,26 +192,20 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
             return f"_asarray(v{ref.index})"
         return f"v{ref.index}"
 
+    kept, same = _merge_repeats(tape)
+    escaping = _escaping(tape, same) if buffers else set()
     params = ", ".join(f"v{i}" for i in range(tape.n_inputs))
     lines = [f"def {name}({params}):"]
-    # Every primitive is a pure function, so an entry repeating an earlier one (the
-    # same primitive on the same values: a rule recomputing what the forward pass
-    # had) is left out and its result named by the earlier variable.
-    same: dict[int, int] = {}
-    seen: dict[Any, int] = {}
-    for k in needed_entries(tape):
+    for k, refs in kept:
         e = tape.entries[k]
-        refs = tuple(Var(same.get(a.index, a.index)) if isinstance(a, Var) else a for a in e.args)
-        key = _entry_key(e, refs)
-        if key is not None:
-            earlier = seen.get(key)
-            if earlier is not None:
-                same[e.out] = earlier
-                continue
-            seen[key] = e.out
         args = [operand(a, e.via_apply) for a in refs]
+        buffer = _buffer_for(e, args, tape, escaping) if buffers else None
         template = None if e.via_apply or e.params else _OPERATOR_SOURCE.get(e.prim.forward)
-        if template is not None and template.count("{}") == len(args):
+        if buffer is not None:
+            env[f"u{k}"] = e.prim.forward
+            env[f"b{e.out}"] = np.empty(*buffer)
+            expr = f"u{k}({', '.join(args)}, out=b{e.out})"
+        elif template is not None and template.count("{}") == len(args):
             expr = template.format(*args)
         else:
             fn = f"f{k}"
@@ -182,10 +239,32 @@ def generate(tape: Tape, name: str) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines) + "\n", env
 
 
-def compile_tape(tape: Tape, name: str = "compiled") -> tuple[Any, str]:
-    """The tape as a Python function, and its source."""
-    source, env = generate(tape, name)
+def _compile_source(source: str, env: dict[str, Any], name: str) -> Any:
     filename = f"<chainrule.jit {name} #{next(_serial)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - our own generated code
-    return env[name], source
+    return env[name]
+
+
+def compile_tape(tape: Tape, name: str = "compiled") -> tuple[Any, str]:
+    """The tape as a Python function, and its source (the buffered variant's, if any).
+
+    When some intermediates get buffers, the function runs the buffered variant
+    unless another call (another thread) is inside it; that call runs a variant
+    that allocates as usual, so concurrent calls never share a buffer."""
+    source, env = generate(tape, name, buffers=True)
+    buffered = _compile_source(source, env, name)
+    if not any(k.startswith("b") for k in env):
+        return buffered, source
+    plain = _compile_source(*generate(tape, name), name)
+    busy = threading.Lock()
+
+    def run(*args: Any) -> tuple:
+        if busy.acquire(blocking=False):
+            try:
+                return buffered(*args)
+            finally:
+                busy.release()
+        return plain(*args)
+
+    return run, source

@@ -19,7 +19,7 @@ are caught by tracing twice and comparing (see :mod:`chainrule.jit.api`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,11 @@ class Tape:
     #: Variables whose traced value was a NumPy scalar, not an array.
     scalar_vars: set[int]
     outputs: list[Var | Const | None]
+    #: Per variable computed by an entry: its traced value's (shape, dtype) when it was
+    #: a C-contiguous array owning its memory (a candidate for a reused buffer).
+    fresh: dict[int, tuple] = field(default_factory=dict)
+    #: Per variable: the variables its traced value may share memory with (a view).
+    views: dict[int, list[int]] = field(default_factory=dict)
 
 
 class Tracer:
@@ -98,6 +103,8 @@ class Tracer:
         self.constants: list[Any] = []
         self.const_ids: dict[int, int] = {}
         self.scalar_vars: set[int] = set()
+        self.fresh: dict[int, tuple] = {}
+        self.views: dict[int, list[int]] = {}
         self.n_vars = 0
         self.n_inputs = 0
 
@@ -193,8 +200,19 @@ class Tracer:
         self.n_vars += 1
         self._name(result, var)
         self._name(result._data, var)
-        if type(result._data) is not ndarray:
+        out = result._data
+        if type(out) is not ndarray:
             self.scalar_vars.add(var)
+        else:
+            if out.base is None and out.flags.c_contiguous:
+                self.fresh[var] = (out.shape, out.dtype)
+            shared = [
+                ref.index
+                for ref, r in zip(refs, raw)
+                if isinstance(ref, Var) and type(r) is ndarray and np.may_share_memory(out, r)
+            ]
+            if shared:
+                self.views[var] = shared
         self.entries.append(Entry(prim, refs, params, var, via_apply, converted, dynamic))
 
     def _template(self, prim: Any, v: Any) -> Any:
@@ -236,4 +254,12 @@ class Tracer:
                 continue
             var = self.var_of(o)
             refs.append(Var(var) if var is not None else self._ref(o, o))
-        return Tape(self.n_inputs, self.entries, self.constants, self.scalar_vars, refs)
+        return Tape(
+            self.n_inputs,
+            self.entries,
+            self.constants,
+            self.scalar_vars,
+            refs,
+            self.fresh,
+            self.views,
+        )
