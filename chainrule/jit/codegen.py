@@ -150,8 +150,8 @@ def _buffer_for(e: Any, args: list, tape: Tape, escaping: set[int]) -> tuple | N
     A large intermediate array written with ``out=`` into memory the compiled
     function keeps between calls costs no allocation, and no page faults when
     the allocator would have returned its memory to the system after each call."""
-    f = e.prim.forward
-    if not isinstance(f, np.ufunc) or f.nout != 1 or f.nin != len(args):
+    f = e.prim.ufunc
+    if f is None or f.nout != 1 or f.nin != len(args):
         return None
     if e.params or e.dynamic or e.converted or e.out in escaping:
         return None
@@ -162,6 +162,62 @@ def _buffer_for(e: Any, args: list, tape: Tape, escaping: set[int]) -> tuple | N
     if int(np.prod(shape)) * dtype.itemsize < BUFFER_MIN_BYTES:
         return None
     return meta
+
+
+def _template_vars(t: Any) -> list[int]:
+    if isinstance(t, Var):
+        return [t.index]
+    if isinstance(t, tuple | list):
+        return [v for x in t for v in _template_vars(x)]
+    return []
+
+
+def _last_uses(tape: Tape, kept: list, same: dict[int, int], escaping: set[int]) -> dict:
+    """Per variable, the position in ``kept`` of the last entry that reads it or a
+    view of it (infinity for what the caller gets)."""
+    last: dict[int, float] = {}
+    for pos, (k, refs) in enumerate(kept):
+        e = tape.entries[k]
+        used = [a.index for a in refs if isinstance(a, Var)]
+        for t in (e.dynamic or {}).values():
+            used.extend(same.get(v, v) for v in _template_vars(t))
+        for v in used:
+            last[v] = pos
+    for v in escaping:
+        last[v] = math.inf
+    for pos in range(len(kept) - 1, -1, -1):  # a view keeps what it views alive
+        o = tape.entries[kept[pos][0]].out
+        for b in tape.views.get(o, ()):
+            b = same.get(b, b)
+            last[b] = max(last.get(b, -1), last.get(o, -1))
+    return last
+
+
+def _in_place_target(e: Any, refs: tuple, pos: int, tape: Tape, last: dict, escaping: set) -> Any:
+    """A variable the entry may overwrite with its result, or None.
+
+    An elementwise ufunc whose input is an array computed in this function, of the
+    result's shape and dtype and read by nothing later (nor through a view), writes
+    into that array, as code written by hand does with ``*=``: one array less to
+    allocate and to keep in cache."""
+    f = e.prim.ufunc
+    if f is None or f.signature is not None or f.nout != 1 or f.nin != len(refs):
+        return None
+    if e.params or e.dynamic or e.converted or e.out in escaping:
+        return None
+    meta = tape.fresh.get(e.out)
+    if meta is None:
+        return None
+    for a in refs:
+        if (
+            isinstance(a, Var)
+            and a.index >= tape.n_inputs
+            and tape.fresh.get(a.index) == meta
+            and last.get(a.index) == pos
+            and a.index not in escaping
+        ):
+            return a.index
+    return None
 
 
 def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[str, Any]]:
@@ -193,16 +249,21 @@ def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[st
         return f"v{ref.index}"
 
     kept, same = _merge_repeats(tape)
-    escaping = _escaping(tape, same) if buffers else set()
+    escaping = _escaping(tape, same)
+    last = _last_uses(tape, kept, same, escaping)
     params = ", ".join(f"v{i}" for i in range(tape.n_inputs))
     lines = [f"def {name}({params}):"]
-    for k, refs in kept:
+    for pos, (k, refs) in enumerate(kept):
         e = tape.entries[k]
         args = [operand(a, e.via_apply) for a in refs]
-        buffer = _buffer_for(e, args, tape, escaping) if buffers else None
+        target = _in_place_target(e, refs, pos, tape, last, escaping)
+        buffer = _buffer_for(e, args, tape, escaping) if buffers and target is None else None
         template = None if e.via_apply or e.params else _OPERATOR_SOURCE.get(e.prim.forward)
-        if buffer is not None:
-            env[f"u{k}"] = e.prim.forward
+        if target is not None:
+            env[f"u{k}"] = e.prim.ufunc
+            expr = f"u{k}({', '.join(args)}, out=v{target})"
+        elif buffer is not None:
+            env[f"u{k}"] = e.prim.ufunc
             env[f"b{e.out}"] = np.empty(*buffer)
             expr = f"u{k}({', '.join(args)}, out=b{e.out})"
         elif template is not None and template.count("{}") == len(args):

@@ -65,3 +65,4 @@ matmul = Primitive(
     formula=("B^T", "A^T"),
     doc="Matrix product a @ b (1-D operands are vectors; leading axes are batch axes).",
 )
+matmul.ufunc = np.matmul  # _matmul_forward only rewords errors

@@ -86,6 +86,7 @@ class Primitive:
         "variadic",
         "exact",
         "batch",
+        "ufunc",
         "doc",
     )
 
@@ -120,6 +121,9 @@ class Primitive:
         # function ``batch(xb, **params)`` applying this op, linear in its one input,
         # to a batched array; or None (the tangents go through one by one).
         self.batch: Any = None
+        # The NumPy ufunc the forward computes when the forward only adds checks or
+        # messages around it (matmul): compiled code (cr.jit) may call it with out=.
+        self.ufunc: Any = forward if isinstance(forward, np.ufunc) else None
         self.vjps: Any = None
         self.jvps: Any = None
         self.formulas = (formula,) if isinstance(formula, str) else tuple(formula or ())
