@@ -144,18 +144,27 @@ def _escaping(tape: Tape, same: dict[int, int]) -> set[int]:
 BUFFER_MIN_BYTES = 16 * 1024
 
 
+def _ufunc_result(e: Any, n_args: int, escaping: set[int], elementwise: bool, tape: Tape) -> Any:
+    """(shape, dtype) of the entry's result when its ufunc may be told where to
+    write it (``out=``): a plain ufunc call whose traced result was a fresh
+    C-contiguous array the caller never gets. Else None."""
+    f = e.prim.ufunc
+    if f is None or f.nout != 1 or f.nin != n_args:
+        return None
+    if elementwise and f.signature is not None:  # matmul: out must not overlap inputs
+        return None
+    if e.params or e.dynamic or e.converted or e.out in escaping:
+        return None
+    return tape.fresh.get(e.out)
+
+
 def _buffer_for(e: Any, args: list, tape: Tape, escaping: set[int]) -> tuple | None:
     """(shape, dtype) of a buffer the entry's ufunc can write into, or None.
 
     A large intermediate array written with ``out=`` into memory the compiled
     function keeps between calls costs no allocation, and no page faults when
     the allocator would have returned its memory to the system after each call."""
-    f = e.prim.ufunc
-    if f is None or f.nout != 1 or f.nin != len(args):
-        return None
-    if e.params or e.dynamic or e.converted or e.out in escaping:
-        return None
-    meta = tape.fresh.get(e.out)
+    meta = _ufunc_result(e, len(args), escaping, False, tape)
     if meta is None:
         return None
     shape, dtype = meta
@@ -200,12 +209,7 @@ def _in_place_target(e: Any, refs: tuple, pos: int, tape: Tape, last: dict, esca
     result's shape and dtype and read by nothing later (nor through a view), writes
     into that array, as code written by hand does with ``*=``: one array less to
     allocate and to keep in cache."""
-    f = e.prim.ufunc
-    if f is None or f.signature is not None or f.nout != 1 or f.nin != len(refs):
-        return None
-    if e.params or e.dynamic or e.converted or e.out in escaping:
-        return None
-    meta = tape.fresh.get(e.out)
+    meta = _ufunc_result(e, len(refs), escaping, True, tape)
     if meta is None:
         return None
     for a in refs:
