@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.ops.primitive import ELEMENTWISE, Primitive
+from chainrule.ops.rowwise import max_along, sum_along
 
 
 def _sigmoid_forward(x):
@@ -49,23 +50,23 @@ relu = Primitive(
 
 
 def _logsumexp_keepdims(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = max_along(x, axis, keepdims=True)
     # All -inf (or inf) along the axis: shifting by inf would give nan.
     m = np.where(np.isfinite(m), m, 0)
-    return np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return np.log(sum_along(np.exp(x - m), axis, keepdims=True)) + m
 
 
 def _softmax_forward(x, axis=-1):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - max_along(x, axis, keepdims=True))
+    return e / sum_along(e, axis, keepdims=True)
 
 
 softmax = Primitive(
     "softmax",
     _softmax_forward,
     # The Jacobian diag(s) - s s^T is symmetric: one formula serves both modes.
-    vjp=lambda g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
-    jvp=lambda t, ans, x, axis=-1: ans * (t - (t * ans).sum(axis=axis, keepdims=True)),
+    vjp=lambda g, ans, x, axis=-1: ans * (g - sum_along(g * ans, axis, keepdims=True)),
+    jvp=lambda t, ans, x, axis=-1: ans * (t - sum_along(t * ans, axis, keepdims=True)),
     formula="softmax(x)*(1[i=j]-softmax(x)_j)",
     saves_ans=True,
     doc="e^x / sum(e^x) along ``axis`` (default: the last), computed stably.",
@@ -79,8 +80,8 @@ def _log_softmax_forward(x, axis=-1):
 log_softmax = Primitive(
     "log_softmax",
     _log_softmax_forward,
-    vjp=lambda g, ans, x, axis=-1: g - np.exp(ans) * g.sum(axis=axis, keepdims=True),
-    jvp=lambda t, ans, x, axis=-1: t - (np.exp(ans) * t).sum(axis=axis, keepdims=True),
+    vjp=lambda g, ans, x, axis=-1: g - np.exp(ans) * sum_along(g, axis, keepdims=True),
+    jvp=lambda t, ans, x, axis=-1: t - sum_along(np.exp(ans) * t, axis, keepdims=True),
     formula="1[i=j]-softmax(x)_j",
     saves_ans=True,
     doc="x - logsumexp(x) along ``axis`` (default: the last), computed stably.",

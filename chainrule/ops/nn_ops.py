@@ -27,6 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import activations as _act
 from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.rowwise import sum_along
 
 
 # ----------------------------------------------------------------- geometry
@@ -268,7 +269,7 @@ def _softmax_cross_entropy_forward(x, q, reduce=False):
         # A -inf logit (a masked class) with zero target weight contributes 0, not nan.
         with np.errstate(invalid="ignore"):
             prod = np.where(q == 0, 0, q * logp)
-    return -np.sum(prod) if reduce else -np.sum(prod, axis=-1)
+    return -np.sum(prod) if reduce else -sum_along(prod, -1)
 
 
 def _per_row(g, reduce):
@@ -278,7 +279,7 @@ def _per_row(g, reduce):
 
 def _sce_vjp_x(g, ans, x, q, reduce=False):
     p = call(_act.softmax, x, axis=-1)
-    return _per_row(g, reduce) * (p * q.sum(axis=-1, keepdims=True) - q)
+    return _per_row(g, reduce) * (p * sum_along(q, -1, keepdims=True) - q)
 
 
 def _sce_vjp_q(g, ans, x, q, reduce=False):
@@ -287,13 +288,13 @@ def _sce_vjp_q(g, ans, x, q, reduce=False):
 
 def _sce_jvp_x(t, ans, x, q, reduce=False):
     p = call(_act.softmax, x, axis=-1)
-    d = (p * q.sum(axis=-1, keepdims=True) - q) * t
-    return d.sum() if reduce else d.sum(axis=-1)
+    d = (p * sum_along(q, -1, keepdims=True) - q) * t
+    return d.sum() if reduce else sum_along(d, -1)
 
 
 def _sce_jvp_q(t, ans, x, q, reduce=False):
     d = -(t * call(_act.log_softmax, x, axis=-1))
-    return d.sum() if reduce else d.sum(axis=-1)
+    return d.sum() if reduce else sum_along(d, -1)
 
 
 softmax_cross_entropy = Primitive(

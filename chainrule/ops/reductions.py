@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule.ops.activations import _logsumexp_keepdims
 from chainrule.ops.primitive import Primitive
+from chainrule.ops.rowwise import max_along, sum_along
 
 
 def _restore_axes(g, axis, keepdims):
@@ -24,9 +25,17 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
     return np.broadcast_to(_restore_axes(g, axis, keepdims), x.shape)
 
 
+def _sum_forward(x, axis=None, keepdims=False):
+    return sum_along(x, axis, keepdims)
+
+
+def _max_forward(x, axis=None, keepdims=False):
+    return max_along(x, axis, keepdims)
+
+
 sum = Primitive(  # noqa: A001 - NumPy's name
     "sum",
-    np.sum,
+    _sum_forward,
     vjp=_sum_vjp,
     # Linear: the tangent of a sum is the sum of the tangent.
     jvp=lambda t, ans, x, axis=None, keepdims=False: t.sum(axis=axis, keepdims=keepdims),
@@ -54,7 +63,7 @@ def _extremum_jvp(t, ans, x, axis=None, keepdims=False):
 
 max = Primitive(  # noqa: A001 - NumPy's name
     "max",
-    np.max,
+    _max_forward,
     vjp=_extremum_vjp,
     jvp=_extremum_jvp,
     formula="[x=max]/#ties",
