@@ -181,6 +181,26 @@ def test_index_arrays_computed_from_inputs():
     check(cr.value_and_grad(nll), calls)
 
 
+def test_linear_algebra_and_attention():
+    def spd(a):
+        return a @ a.T + np.eye(3)
+
+    def lin(a, b):
+        m = spd(a)
+        sign, logdet = cnp.linalg.slogdet(m)
+        return sign * logdet + cnp.linalg.solve(m, b).sum() + cnp.trace(cnp.linalg.inv(m))
+
+    calls = [(_rng(s).normal(size=(3, 3)), _rng(s + 1).normal(size=3)) for s in range(3)]
+    check(cr.value_and_grad(lin, argnums=(0, 1)), calls, rtol=1e-10)
+
+    def attention(q, k, v):
+        s = cr.softmax(q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1]), axis=-1)
+        return (s @ v).sum()
+
+    calls = [tuple(_rng(s + i).normal(size=(2, 70, 4)) for i in range(3)) for s in range(3)]
+    check(cr.value_and_grad(attention, argnums=(0, 1, 2)), calls, rtol=1e-10)
+
+
 def test_numpy_api_code():
     def f(x):
         return cnp.sum(cnp.log1p(cnp.exp(x)) * cnp.where(x > 0, x, 0.5 * x))

@@ -116,8 +116,7 @@ def slogdet(a: Any) -> SlogdetResult:
     singular matrix, where log|det| = -inf, raises ``LinAlgError`` when differentiated)."""
     x = _float(a)
     _square(x, "slogdet")
-    sign = np.linalg.slogdet(data(x))[0]
-    return SlogdetResult(constant(np.asarray(sign)), apply(_nl.logabsdet, (x,)))
+    return SlogdetResult(apply(_nl.det_sign, (x,)), apply(_nl.logabsdet, (x,)))
 
 
 # -------------------------------------------------------------- decompositions

@@ -238,6 +238,14 @@ logabsdet = Primitive(
     doc="log |det(A)|, the second output of slogdet.",
 )
 
+det_sign = Primitive(
+    "det_sign",
+    lambda a: np.linalg.slogdet(a)[0],
+    differentiable=False,
+    doc="The sign of det(A), the first output of slogdet (piecewise constant: no "
+    "derivative). A primitive so that cr.jit records it.",
+)
+
 
 # ---------------------------------------------------------------------- solve
 def _solve_forward(a, b):
