@@ -548,6 +548,7 @@ _UNARY = [cr.tanh, cr.exp, cr.sin, lambda t: -t, lambda t: t * 0.5, lambda t: cr
 _BINARY = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a / (1 + b * b)]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # exp of exp overflows, eagerly too
 @settings(max_examples=30, deadline=None)
 @given(
     program=st.lists(
@@ -587,4 +588,4 @@ def test_random_programs_with_buffers_and_in_place_results(program, returned, bi
         outs.append((got, [g.data.copy() for g in _leaves(got) if isinstance(g, cr.Tensor)]))
     for got, copies in outs:  # no later call wrote into an earlier call's results
         live = [g.data for g in _leaves(got) if isinstance(g, cr.Tensor)]
-        assert all(np.array_equal(a, b) for a, b in zip(live, copies))
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(live, copies))
