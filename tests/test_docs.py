@@ -38,7 +38,8 @@ def test_transforms_example_runs(capsys):
 
 
 @pytest.mark.parametrize(
-    "name", ["chainrule", "chainrule.tensor", "chainrule.gradcheck", "chainrule.func"]
+    "name",
+    ["chainrule", "chainrule.tensor", "chainrule.gradcheck", "chainrule.func", "chainrule.jit.api"],
 )
 def test_docstring_examples(name):
     # import_module, because chainrule.tensor the attribute is the function cr.tensor
