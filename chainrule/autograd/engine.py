@@ -248,19 +248,17 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
 def recorded_args(v: Node) -> tuple[tuple, Any]:
     """A node's saved inputs and output as Tensors attached to the graph, so that a
     rule run on them is recorded (inputs keep their nodes; the output gets ``v``)."""
-    call_args = tuple(
-        a if p is None else (_wrap(a, p) if type(p) is Node else p)
-        for a, p in zip(v.args, v.parents)
-    )
     tracer = active_tracer()
-    if tracer is not None:
-        # Inputs without a gradient (class weights, masks) that were computed from
-        # the traced function's inputs: as Tensors, so the rule's work on them is
-        # recorded too, not frozen as a constant.
-        call_args = tuple(
-            _wrap(a, None) if p is None and tracer.var_of(a) is not None else c
-            for a, p, c in zip(v.args, v.parents, call_args)
-        )
+
+    def recorded(a: Any, p: Any) -> Any:
+        if p is not None:
+            return _wrap(a, p) if type(p) is Node else p
+        # An input without a gradient (class weights, a mask) computed from a traced
+        # function's inputs: a Tensor, so that the rule's work on it is recorded too
+        # instead of frozen as a constant.
+        return _wrap(a, None) if tracer is not None and tracer.var_of(a) is not None else a
+
+    call_args = tuple(map(recorded, v.args, v.parents))
     ans = v.ans
     return call_args, (None if ans is None else _wrap(ans, v))
 

@@ -212,7 +212,7 @@ class Jitted:
         if (
             sig is not None
             and sig.run is not None
-            and (not sig.unchecked or not self._new_values(sig, leaves))
+            and (not sig.unchecked or not self._changed(sig, leaves))
         ):
             outs = sig.run(*[_array(a) for a in leaves])
             return _rebuild(sig.out_spec, map(_result_leaf, outs, sig.out_kinds))
@@ -227,7 +227,7 @@ class Jitted:
             self._compile(sig, tape)
         elif sig.tape is None:
             sig.tape = tape
-            sig.inputs = [np.array(_values(a)) for a in leaves]
+            sig.inputs = [_array(a).copy() for a in leaves]
             sig.unchecked = set(range(len(leaves)))
         else:
             problem = _difference(sig.tape, tape)
@@ -248,15 +248,9 @@ class Jitted:
 
     @staticmethod
     def _changed(sig: _Signature, leaves: list) -> set[int]:
-        """The unchecked inputs whose value differs from the first traced call's."""
-        return {
-            i for i in sig.unchecked if not _same(np.asarray(_values(leaves[i])), sig.inputs[i])
-        }
-
-    def _new_values(self, sig: _Signature, leaves: list) -> bool:
-        """Whether an input never seen with another value has a new one now (then the
-        call is traced and compared; see _Signature.unchecked)."""
-        return bool(self._changed(sig, leaves))
+        """The unchecked inputs whose value differs from the first traced call's (a
+        call with any is traced and compared; see _Signature.unchecked)."""
+        return {i for i in sig.unchecked if not _same(_array(leaves[i]), sig.inputs[i])}
 
     def _compile(self, sig: _Signature, tape: Tape) -> None:
         sig.run, sig.source = compile_tape(tape, _identifier(self._name))
@@ -305,10 +299,6 @@ class Jitted:
         """How many NumPy operations the compiled function runs for these arguments
         (one per line of :meth:`source` between its ``def`` and its ``return``)."""
         return len(self.source(*args, **kwargs).strip().splitlines()) - 2
-
-
-def _values(a: Any) -> Any:
-    return a._data if isinstance(a, Tensor) else a
 
 
 def _array(a: Any) -> np.ndarray:
