@@ -224,3 +224,37 @@ def test_a_million_op_chain_backpropagates():
     x, y = _chain(n)
     y.backward()
     assert x.grad.item() == pytest.approx(1.0000001**n, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("g_shape", "shape"),
+    [
+        ((4, 3), (3,)),  # a bias: leading axis only, one sum
+        ((2, 4, 3), (3,)),
+        ((2, 4, 3), (4, 3)),
+        ((4, 3), (1, 3)),  # stretched axis, kept
+        ((2, 4, 3), (4, 1)),  # leading and stretched
+        ((4, 3), ()),
+        ((4, 3), (4, 3)),
+    ],
+)
+def test_sum_to_undoes_broadcasting(g_shape, shape):
+    from chainrule.ops.broadcast import sum_to
+
+    g = np.random.default_rng(0).normal(size=g_shape)
+    got = sum_to(g, shape)
+    assert got.shape == shape
+    # The adjoint of broadcasting: <sum_to(g), v> == <g, broadcast(v)>.
+    v = np.random.default_rng(1).normal(size=shape)
+    np.testing.assert_allclose(np.sum(got * v), np.sum(g * np.broadcast_to(v, g_shape)))
+
+
+def test_sum_to_refuses_shapes_that_do_not_broadcast():
+    from chainrule.ops.broadcast import sum_to
+
+    with pytest.raises(ValueError, match="larger shape"):
+        sum_to(np.ones(3), (2, 3))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        sum_to(np.ones((4, 3)), (2,))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        sum_to(np.ones((4, 3)), (4, 2))

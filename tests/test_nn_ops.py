@@ -346,6 +346,64 @@ def test_softmax_cross_entropy_jvp_vjp_and_stability():
     np.testing.assert_allclose(masked, [0.0])
 
 
+def test_softmax_cross_entropy_masked_logit_in_the_summed_loss():
+    # A -inf logit with zero target weight adds 0 (not nan) to the reduce=True sum too.
+    masked = nn_ops._softmax_cross_entropy_forward(
+        np.array([[0.0, -np.inf], [1.0, 2.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), reduce=True
+    )
+    np.testing.assert_allclose(masked, math.log1p(math.exp(-1.0)))
+
+
+def test_logsumexp_rows_of_infinities():
+    # Rows whose maximum is infinite are not shifted by it (inf - inf would be nan).
+    x = np.array([[-np.inf, -np.inf], [0.0, np.inf], [0.0, 0.0], [0.0, -np.inf]])
+    with np.errstate(divide="ignore"):
+        got = cr.logsumexp(x, axis=-1).data
+    np.testing.assert_array_equal(got[:2], [-np.inf, np.inf])
+    np.testing.assert_allclose(got[2:], [math.log(2.0), 0.0])
+
+
+def _class_weights(target, weight=None, **kw):
+    options = dict(
+        dtype=np.dtype(np.float32),
+        classes=5,
+        ignore_index=-100,
+        label_smoothing=0.0,
+        mean=True,
+        name="test",
+    )
+    options.update(kw)
+    return nn_ops._class_weights_forward(target, weight, **options)
+
+
+@pytest.mark.parametrize("mean", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (1,)])
+def test_class_weights_one_hot_matches_the_general_way(mean, dtype, shape):
+    # Plain targets take a short way; class weights of one take the general one.
+    target = np.random.default_rng(3).integers(0, 5, shape)
+    kw = dict(dtype=np.dtype(dtype), mean=mean)
+    fast = _class_weights(target, **kw)
+    general = _class_weights(target, np.ones(5, dtype), **kw)
+    assert fast.dtype == general.dtype == dtype and fast.shape == (*shape, 5)
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(fast.sum(-1), 1 / np.asarray(target.size, dtype) if mean else 1)
+
+
+def test_class_weights_ignored_and_out_of_range_targets():
+    # ignore_index inside the targets' range is not mistaken for a plain target.
+    q = _class_weights(np.array([0, 2, 2, 4]), ignore_index=2)
+    np.testing.assert_array_equal(q.sum(-1), [0.5, 0, 0, 0.5])
+    # An ignore_index in the class range but absent from the targets changes nothing.
+    np.testing.assert_array_equal(
+        _class_weights(np.array([0, 1]), ignore_index=3), _class_weights(np.array([0, 1]))
+    )
+    for bad in ([0, 5], [-1, 0], [-100, 7]):
+        with pytest.raises(IndexError, match="out of range for 5 classes"):
+            _class_weights(np.array(bad))
+    assert _class_weights(np.zeros(0, np.int64)).shape == (0, 5)
+
+
 def test_erf_matches_math_erf_and_its_rules():
     xs = np.linspace(-7, 7, 2001)
     np.testing.assert_allclose(nn_ops._erf_forward(xs), [math.erf(v) for v in xs], atol=2e-15)

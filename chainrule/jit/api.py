@@ -40,18 +40,32 @@ def _flatten(obj: Any, arrays: list) -> Any:
     """A hashable description of ``obj`` with array leaves listed in ``arrays``.
 
     Tensors, NumPy arrays and NumPy scalars are array leaves (traced); tuples,
-    lists and dicts are walked; anything else is static (part of the cache key)."""
+    lists and dicts are walked; anything else is static (part of the cache key).
+    Runs on every call of a jitted function: exact type tests come first, and the
+    dtype object itself (not its string) goes into the key."""
+    kind = type(obj)
+    if kind is ndarray:
+        arrays.append(obj)
+        return (_ARRAY, obj.shape, obj.dtype)
+    if kind is Tensor:
+        arrays.append(obj)
+        d = obj._data
+        return (_TENSOR, d.shape, d.dtype)
+    if kind is tuple or kind is list:
+        return (kind, tuple([_flatten(v, arrays) for v in obj]))
+    if kind is dict:
+        return (dict, tuple([(k, _flatten(obj[k], arrays)) for k in obj]))
     if isinstance(obj, Tensor):
         arrays.append(obj)
         d = obj._data
-        return (_TENSOR, d.shape, d.dtype.str)
+        return (_TENSOR, d.shape, d.dtype)
     if isinstance(obj, ndarray | np.generic):
         arrays.append(obj)
-        return (_ARRAY, obj.shape, obj.dtype.str)
+        return (_ARRAY, obj.shape, obj.dtype)
     if isinstance(obj, tuple | list):
-        return (type(obj), tuple(_flatten(v, arrays) for v in obj))
+        return (type(obj), tuple([_flatten(v, arrays) for v in obj]))
     if isinstance(obj, dict):
-        return (dict, tuple((k, _flatten(obj[k], arrays)) for k in obj))
+        return (dict, tuple([(k, _flatten(obj[k], arrays)) for k in obj]))
     try:
         hash(obj)
     except TypeError:
@@ -62,6 +76,11 @@ def _flatten(obj: Any, arrays: list) -> Any:
             "of arrays, numbers or strings)"
         ) from None
     return (_STATIC, type(obj), obj)
+
+
+def _key(args: tuple, kwargs: dict, leaves: list) -> Any:
+    """The cache key of a call: its argument structure, shapes, dtypes and statics."""
+    return (_flatten(args, leaves), _flatten(kwargs, leaves) if kwargs else None)
 
 
 def _rebuild(spec: Any, leaves: Any) -> Any:
@@ -207,7 +226,7 @@ class Jitted:
             # Inside another function's trace: run the Python function, recorded there.
             return self.fn(*args, **kwargs)
         leaves: list[Any] = []
-        key = _flatten((args, kwargs), leaves)
+        key = _key(args, kwargs, leaves)
         sig = self._signatures.get(key)
         if (
             sig is not None
@@ -288,7 +307,7 @@ class Jitted:
         """The Python source jit generates for these arguments (traced if needed):
         one line per primitive application, forward and backward."""
         leaves: list[Any] = []
-        key = _flatten((args, kwargs), leaves)
+        key = _key(args, kwargs, leaves)
         sig = self._signatures.get(key)
         if sig is not None and sig.run is not None:
             return sig.source

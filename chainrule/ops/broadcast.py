@@ -18,13 +18,14 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     lead = g.ndim - len(shape)
     if lead < 0:
         raise ValueError(f"sum_to: cannot reduce shape {g.shape} to the larger shape {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-    )
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if lead:
-        g = g.reshape(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not stretched:
+        # Only leading axes were added (a bias): one sum, no reshape.
+        g = g.sum(axis=tuple(range(lead)))
+    else:
+        g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+        if lead:
+            g = g.reshape(shape)
     if g.shape != shape:
         raise ValueError(f"sum_to: shape {g.shape} does not broadcast to {shape}")
     return g
