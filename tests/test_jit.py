@@ -589,3 +589,30 @@ def test_random_programs_with_buffers_and_in_place_results(program, returned, bi
     for got, copies in outs:  # no later call wrote into an earlier call's results
         live = [g.data for g in _leaves(got) if isinstance(g, cr.Tensor)]
         assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(live, copies))
+
+
+def test_matmul_and_default_transpose_compile_to_operators():
+    # With arrays in, matmul is `@` and a transpose with default axes is `.T`;
+    # transposes with axes, and 1-D and batched products, give the same results.
+    def f(a, b, c, v):
+        return (
+            (a.T @ b).sum() + (cr.transpose(c, (1, 0, 2)) @ b[:3]).sum() + (v @ a).sum(),
+            cr.transpose(c).sum(),
+        )
+
+    rng = _rng(5)
+    calls = [
+        (
+            rng.normal(size=(3, 4)),
+            rng.normal(size=(3, 5)),
+            rng.normal(size=(2, 3, 3)),
+            rng.normal(size=3),
+        )
+        for _ in range(3)
+    ]
+    jitted = check(cr.value_and_grad(f, argnums=(0, 1, 2, 3), has_aux=True), calls)
+    source = jitted.source(*calls[0])
+    assert "v0.T" in source and " @ " in source
+    transposes = [line for line in source.splitlines() if line.endswith("# transpose")]
+    assert any("= f" in line for line in transposes)  # axes (1, 0, 2): a call
+    assert any(line.strip().endswith(".T  # transpose") for line in transposes)
