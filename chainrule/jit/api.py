@@ -44,38 +44,27 @@ def _flatten(obj: Any, arrays: list) -> Any:
     Runs on every call of a jitted function: exact type tests come first, and the
     dtype object itself (not its string) goes into the key."""
     kind = type(obj)
-    if kind is ndarray:
-        arrays.append(obj)
-        return (_ARRAY, obj.shape, obj.dtype)
-    if kind is Tensor:
-        arrays.append(obj)
-        d = obj._data
-        return (_TENSOR, d.shape, d.dtype)
-    if kind is tuple or kind is list:
-        return (kind, tuple([_flatten(v, arrays) for v in obj]))
-    if kind is dict:
-        return (dict, tuple([(k, _flatten(obj[k], arrays)) for k in obj]))
+    if kind is not ndarray and kind is not Tensor:  # exact types first: the usual case
+        if kind is tuple or kind is list or isinstance(obj, tuple | list):
+            return (kind, tuple([_flatten(v, arrays) for v in obj]))
+        if kind is dict or isinstance(obj, dict):
+            return (dict, tuple([(k, _flatten(obj[k], arrays)) for k in obj]))
+        if not isinstance(obj, Tensor | ndarray | np.generic):
+            try:
+                hash(obj)
+            except TypeError:
+                raise TypeError(
+                    f"jit: an argument of type {kind.__name__} is neither an array nor "
+                    "hashable; jit treats non-array arguments as constants of the compiled "
+                    "function and needs to compare them (pass arrays, tuples, lists or "
+                    "dicts of arrays, numbers or strings)"
+                ) from None
+            return (_STATIC, kind, obj)
+    arrays.append(obj)
     if isinstance(obj, Tensor):
-        arrays.append(obj)
         d = obj._data
         return (_TENSOR, d.shape, d.dtype)
-    if isinstance(obj, ndarray | np.generic):
-        arrays.append(obj)
-        return (_ARRAY, obj.shape, obj.dtype)
-    if isinstance(obj, tuple | list):
-        return (type(obj), tuple([_flatten(v, arrays) for v in obj]))
-    if isinstance(obj, dict):
-        return (dict, tuple([(k, _flatten(obj[k], arrays)) for k in obj]))
-    try:
-        hash(obj)
-    except TypeError:
-        raise TypeError(
-            f"jit: an argument of type {type(obj).__name__} is neither an array nor "
-            "hashable; jit treats non-array arguments as constants of the compiled "
-            "function and needs to compare them (pass arrays, tuples, lists or dicts "
-            "of arrays, numbers or strings)"
-        ) from None
-    return (_STATIC, type(obj), obj)
+    return (_ARRAY, obj.shape, obj.dtype)
 
 
 def _key(args: tuple, kwargs: dict, leaves: list) -> Any:
