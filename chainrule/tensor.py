@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.node import Node, new_node
 
 ndarray = np.ndarray
@@ -95,7 +95,14 @@ class Tensor:
     # ----------------------------------------------------------------- array facts
     @property
     def data(self) -> np.ndarray:
-        """The values as a NumPy array (shares memory; not tracked by autograd)."""
+        """The values as a NumPy array (shares memory; not tracked by autograd).
+
+        Writes into it go around chainrule's version counters, as writes into
+        PyTorch's ``.data`` do: a value saved for backward and then changed through
+        ``.data`` gives a wrong gradient without an error. Change a tensor in place
+        through chainrule (``t -= x``, ``t[i] = v``, ``t.add_(x)``) to have that
+        checked (see :mod:`chainrule.tensor_inplace`).
+        """
         d = self._data
         if type(d) is not ndarray:
             scalar = d
@@ -263,7 +270,7 @@ class Tensor:
         return bool(self.data)
 
     def __float__(self) -> float:
-        if self._requires_grad and GradMode.enabled and _stores_into_array(sys._getframe(1)):
+        if self._requires_grad and grad_enabled() and _stores_into_array(sys._getframe(1)):
             # RuntimeError: NumPy passes it through unchanged (a TypeError it rewords).
             raise RuntimeError(
                 "assigning a tensor that requires grad into a NumPy array (a[i] = t) would "
@@ -299,7 +306,7 @@ class Tensor:
         # Integer and boolean results (numpy.int64(t), a mask) carry no gradient anyway.
         if (
             self._requires_grad
-            and GradMode.enabled
+            and grad_enabled()
             and (dtype is None or np.dtype(dtype).kind in "fc")
         ):
             raise TypeError(
@@ -414,7 +421,7 @@ def _forward_error(prim: Any, raw: tuple, exc: Exception) -> Exception:
 
 def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     """Apply ``prim`` to ``args`` (Tensors, arrays or numbers) and record it if needed."""
-    track = GradMode.enabled and prim.differentiable
+    track = grad_enabled() and prim.differentiable
     raw = []
     parents = []
     any_parent = False
@@ -506,7 +513,7 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         t._data = out
         t.grad = None
         t._extra = None
-        if x._requires_grad and GradMode.enabled:
+        if x._requires_grad and grad_enabled():
             t._node = new_node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
             t._requires_grad = True
         else:
@@ -571,7 +578,7 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         t._data = out
         t.grad = None
         t._extra = None
-        if (xp is not None or yp is not None) and GradMode.enabled:
+        if (xp is not None or yp is not None) and grad_enabled():
             t._node = new_node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
             t._requires_grad = True
         else:

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.autograd.grad_mode import GradMode
 from chainrule.ops import activations as _act
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
 from chainrule.ops import numpy_elementwise as _ne
-from chainrule.tensor import Tensor, active_tracer, apply, binary_op, unary_op
+from chainrule.tensor import Tensor, apply, binary_op, unary_op
 
 _unary_method = unary_op
 _binary_method = binary_op
@@ -60,35 +59,8 @@ Tensor.__invert__ = lambda self: apply(_el.logical_not, (self,))
 Tensor.__getitem__ = F.getitem
 
 
-def _setitem(self: Tensor, index: Any, value: Any) -> None:
-    tracer = active_tracer()
-    if tracer is not None and tracer.var_of(self) is not None:
-        tracer.refuse("assigns into a traced tensor in place (t[i] = v)")
-    if self._requires_grad:
-        raise RuntimeError(
-            "in-place assignment to a tensor that requires grad would corrupt its gradient; "
-            "build a new tensor instead (cr.where, cr.concatenate), or assign to "
-            "t.data under cr.no_grad() for updates that must not be tracked"
-        )
-    if isinstance(value, Tensor) and value._requires_grad and GradMode.enabled:
-        raise RuntimeError(
-            "assigning a tensor that requires grad into another tensor in place would drop "
-            "its gradient; build the result from tensors instead (chainrule.numpy.array, "
-            "stack, concatenate, where), or assign value.detach() if that is meant"
-        )
-    self.data[F.normalize_index(index)] = value.data if isinstance(value, Tensor) else value
-
-
-Tensor.__setitem__ = _setitem
-
-
-def _zero_(self: Tensor) -> Tensor:
-    """Set every element to 0 in place and return the tensor (``p.grad.zero_()``)."""
-    _setitem(self, ..., 0)
-    return self
-
-
-Tensor.zero_ = _zero_
+# t[i] = v, +=, add_(), zero_() and the other in-place operations: see tensor_inplace.
+from chainrule import tensor_inplace as _tensor_inplace  # noqa: E402, F401
 
 # -------------------------------------------------------------------- methods
 for _prim in (_el.exp, _el.log, _el.sqrt, _el.abs, _el.sin, _el.cos, _el.tanh):

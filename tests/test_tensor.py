@@ -250,5 +250,5 @@ def test_zero_in_place():
     (x * 3).sum().backward()
     assert x.grad.zero_() is x.grad
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
-    with pytest.raises(RuntimeError, match="in-place assignment"):
+    with pytest.raises(RuntimeError, match="changed in place while gradients are recorded"):
         x.zero_()

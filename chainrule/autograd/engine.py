@@ -18,14 +18,16 @@ backward pass is itself recorded and can be differentiated again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.grad_mode import recording
 from chainrule.autograd.node import Node
+from chainrule.autograd.versions import MODIFIED, check_saved
 from chainrule.ops.broadcast import sum_to
 from chainrule.tensor import Tensor, _wrap, active_tracer
 
@@ -119,14 +121,23 @@ def run_backward(
         tracer = active_tracer()
         if tracer is not None:
             tracer.refuse("calls backward(), which stores gradients in .grad")
-    if create_graph:
-        previous_mode = GradMode.enabled
-        GradMode.enabled = True
-        try:
-            return _run(roots, seeds, retain_graph, True, inputs)
-        finally:
-            GradMode.enabled = previous_mode
-    return _run(roots, seeds, retain_graph, False, inputs)
+    # One pass at a time: passes share leaves (their .grad) and may share nodes (whose
+    # gsum is a pass's scratch state), so two at once could lose updates. Re-entrant,
+    # for a hook or a rule that itself differentiates. Inside, NumPy's warnings for
+    # 1/0 and the like are silenced: the rule was not written by the user, and the
+    # inf or nan it gives is the value (as in PyTorch).
+    with _BACKWARD_LOCK, _quiet_numpy():
+        if create_graph:
+            with recording(True):
+                return _run(roots, seeds, retain_graph, True, inputs)
+        return _run(roots, seeds, retain_graph, False, inputs)
+
+
+_BACKWARD_LOCK = threading.RLock()
+
+
+def _quiet_numpy() -> np.errstate:
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
 def _run(roots, seeds, retain_graph, create_graph, inputs):
@@ -190,6 +201,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
     right after it and the heap is never touched."""
     pop = heappop
     push = heappush
+    modified = MODIFIED  # values changed in place (see versions); usually empty
     nxt = None
     v = pop(heap)[1] if heap else None
     try:
@@ -203,6 +215,8 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
             args = v.args
             if args is None:
                 raise _released_error(v)
+            if modified:
+                check_saved(v)
             prim = v.prim
             params = v.params
             if create_graph:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import recorded_args
-from chainrule.autograd.grad_mode import GradMode
+from chainrule.autograd.grad_mode import recording
 from chainrule.autograd.node import Node
 from chainrule.ops.primitive import ELEMENTWISE
 from chainrule.ops.shape import batch_broadcast_to
@@ -68,12 +68,8 @@ class ForwardPlan:
     def push(self, tangents: Sequence[Any], create_graph: bool = False) -> list[Any]:
         """Output tangents (None where an output does not depend on the inputs)."""
         if create_graph:
-            previous = GradMode.enabled
-            GradMode.enabled = True
-            try:
+            with recording(True):
                 return self._push(tangents, True)
-            finally:
-                GradMode.enabled = previous
         return self._push(tangents, False)
 
     def _push(self, tangents: Sequence[Any], create_graph: bool) -> list[Any]:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.versions import bump
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
@@ -281,6 +282,7 @@ class Module:
             )
         for key, array in values.items():
             target = own[key]
+            bump(target.data)  # a graph that saved the old values must not use the new
             np.copyto(target.data, array, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.versions import bump
 from chainrule.tensor import Tensor
 
 
@@ -76,6 +77,7 @@ def vector_to_parameters(vec: Any, parameters: Iterable[Tensor]) -> None:
         n = p.data.size
         if start + n > data.size:
             raise ValueError("vector_to_parameters: the vector is shorter than the parameters")
+        bump(p.data)
         p.data[...] = data[start : start + n].reshape(p.shape)
         start += n
     if start != data.size:

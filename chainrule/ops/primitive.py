@@ -243,9 +243,9 @@ class UserPrimitive(Primitive):
 
 
 def _check_has_rule(prim: Primitive) -> None:
-    from chainrule.autograd.grad_mode import GradMode
+    from chainrule.autograd.grad_mode import grad_enabled
 
-    if GradMode.enabled:
+    if grad_enabled():
         raise NotImplementedError(
             f"primitive {prim.name!r} has no vjp rule yet; declare one with "
             f"{prim.name}.defvjp(rule) before differentiating through it"

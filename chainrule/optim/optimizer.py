@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.versions import bump
 from chainrule.tensor import Tensor
 
 
@@ -174,9 +175,14 @@ class Optimizer:
 
 
 def grads_of(group: dict[str, Any], maximize: bool = False):
-    """(parameter, gradient array) for each parameter of ``group`` that has a gradient."""
+    """(parameter, gradient array) for each parameter of ``group`` that has a gradient.
+
+    The caller updates each parameter in place: its version is bumped here, so a graph
+    still holding the old values (a backward pass not yet run) raises instead of
+    differentiating with the new ones."""
     for p in group["params"]:
         g = p.grad
         if g is None:
             continue
+        bump(p.data)
         yield p, (-g.data if maximize else g.data)

@@ -1,0 +1,252 @@
+"""In-place operations on tensors: ``+=``, ``-=``, ``*=``, ``/=``, ``**=``, ``t[i] = v``
+and PyTorch's ``add_``, ``sub_``, ``mul_``, ``div_``, ``pow_``, ``neg_``, ``zero_``,
+``fill_``, ``copy_``, ``clamp_``.
+
+PyTorch's rules, which a user of either library expects:
+
+- under ``cr.no_grad()``, or when nothing involved requires grad, the tensor's
+  array changes in place (every tensor sharing that array sees the change): one
+  NumPy call with ``out=``, as cheap as an optimizer's own update;
+- while recording, on a tensor computed by an operation (or on a constant given a
+  value that requires grad), the change is recorded: the tensor takes a new node
+  whose input is a copy of its old values, so its gradient stays right;
+- while recording, on a leaf that requires grad, it is refused: the leaf's
+  gradient is defined with respect to the values it had.
+
+Every change bumps the array's version (:mod:`chainrule.autograd.versions`), so a
+node that saved the old values raises at backward instead of using the new ones.
+Under ``cr.jit`` tracing an in-place change is refused: compiled code would not
+repeat it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule import functions as F
+from chainrule.autograd.grad_mode import grad_enabled
+from chainrule.autograd.versions import bump, version
+from chainrule.ops import elementwise as _el
+from chainrule.tensor import Tensor, _wrap, active_tracer, binary_op
+
+ndarray = np.ndarray
+
+
+def _refuse_under_trace(what: str) -> None:
+    tracer = active_tracer()
+    if tracer is not None:
+        tracer.refuse(f"changes a tensor in place ({what})")
+
+
+def _buffer(self: Tensor, what: str) -> ndarray:
+    """The array to write into: a 0-d value held as a NumPy scalar becomes an array."""
+    data = self.data
+    if not data.flags.writeable:
+        raise ValueError(
+            f"{what}: this tensor's array is read-only (a broadcast view or a NumPy array "
+            "marked read-only); change a copy instead (t = t.copy())"
+        )
+    return data
+
+
+def _records(self: Tensor, other: Any) -> bool:
+    return grad_enabled() and (
+        self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    )
+
+
+def _leaf_error(what: str) -> RuntimeError:
+    return RuntimeError(
+        f"{what}: a leaf tensor that requires grad cannot be changed in place while "
+        "gradients are recorded (its gradient is with respect to the values it has); "
+        "update it under `with cr.no_grad():` (as optimizers do), or compute a new "
+        "tensor (t = t - x)"
+    )
+
+
+def _store(self: Tensor, data: ndarray, result: Tensor, what: str) -> None:
+    """Write a recorded result into ``self``: its array changes, its node is the result's."""
+    out = result.data
+    if out.shape != data.shape:
+        raise ValueError(
+            f"{what}: the result has shape {out.shape}, which does not fit in place into "
+            f"this tensor of shape {data.shape}"
+        )
+    if not np.can_cast(out.dtype, data.dtype, "same_kind"):
+        raise TypeError(
+            f"{what}: the result has dtype {out.dtype}, which cannot be stored in place "
+            f"in this {data.dtype} tensor"
+        )
+    bump(data)
+    np.copyto(data, out, casting="same_kind")
+    self._node = result._node
+    self._requires_grad = result._node is not None
+
+
+def _recorded_self(self: Tensor, data: ndarray) -> Tensor:
+    """``self``'s current values as a tensor on its current node, in an array of its own
+    (the in-place write that follows must not change what the new node saves)."""
+    return _wrap(data.copy(), self._node)
+
+
+def _inplace_binary(self: Tensor, other: Any, prim: Any, ufunc: Any, what: str) -> Tensor:
+    _refuse_under_trace(what)
+    data = _buffer(self, what)
+    if _records(self, other):
+        if self._node is None and self._requires_grad:
+            raise _leaf_error(what)
+        result = binary_op(prim)(_recorded_self(self, data), other)
+        _store(self, data, result, what)
+        return self
+    raw = other.data if isinstance(other, Tensor) else other
+    bump(data)
+    try:
+        ufunc(data, raw, out=data)
+    except (TypeError, ValueError) as exc:
+        # NumPy's casting error takes other arguments: the base kind carries the message.
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(
+            f"{what}: {exc} (this tensor: shape {data.shape}, dtype {data.dtype}; the other "
+            f"operand: shape {np.shape(raw)}, dtype {getattr(raw, 'dtype', type(raw).__name__)})"
+        ) from None
+    return self
+
+
+def _method(prim: Any, ufunc: Any, name: str, alpha: bool = False) -> Any:
+    if alpha:
+
+        def method(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+            if alpha != 1:
+                other = other * alpha
+            return _inplace_binary(self, other, prim, ufunc, f"{name}()")
+
+    else:
+
+        def method(self: Tensor, other: Any) -> Tensor:
+            return _inplace_binary(self, other, prim, ufunc, f"{name}()")
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"``t.{name}(other)``: {prim.name} in place; returns ``t`` (see chainrule.tensor_inplace)."
+    )
+    return method
+
+
+def _operator(prim: Any, ufunc: Any, symbol: str) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return _inplace_binary(self, other, prim, ufunc, f"t {symbol} x")
+
+    method.__name__ = method.__qualname__ = f"__i{prim.name}__"
+    return method
+
+
+_BINARY = (
+    ("add", _el.add, np.add, "+="),
+    ("sub", _el.sub, np.subtract, "-="),
+    ("mul", _el.mul, np.multiply, "*="),
+    ("div", _el.div, np.true_divide, "/="),
+    ("pow", _el.pow, np.power, "**="),
+)
+_DUNDER = {"add": "__iadd__", "sub": "__isub__", "mul": "__imul__", "div": "__itruediv__"}
+for _name, _prim, _ufunc, _symbol in _BINARY:
+    setattr(Tensor, f"{_name}_", _method(_prim, _ufunc, f"{_name}_", _name in ("add", "sub")))
+    setattr(Tensor, _DUNDER.get(_name, "__ipow__"), _operator(_prim, _ufunc, _symbol))
+
+
+def _set_values(self: Tensor, index: Any, value: Any, what: str) -> None:
+    """``self[index] = value`` for tensors that record nothing."""
+    data = _buffer(self, what)
+    raw = value.data if isinstance(value, Tensor) else value
+    bump(data)
+    data[index] = raw
+
+
+def _setitem(self: Tensor, index: Any, value: Any) -> None:
+    _refuse_under_trace("t[i] = v")
+    if _records(self, value):
+        if self._requires_grad:
+            raise RuntimeError(
+                "in-place assignment (t[i] = v) to a tensor that requires grad, while "
+                "gradients are recorded, would corrupt its gradient; build a new tensor "
+                "instead (cr.where, cr.concatenate), or assign under cr.no_grad() for "
+                "updates that must not be tracked"
+            )
+        raise RuntimeError(
+            "assigning a tensor that requires grad into another tensor in place would drop "
+            "its gradient; build the result from tensors instead (chainrule.numpy.array, "
+            "stack, concatenate, where), or assign value.detach() if that is meant"
+        )
+    _set_values(self, F.normalize_index(index), value, "t[i] = v")
+
+
+def _zero_(self: Tensor) -> Tensor:
+    """Set every element to 0 in place and return the tensor (``p.grad.zero_()``)."""
+    return _fill_(self, 0)
+
+
+def _fill_(self: Tensor, value: Any) -> Tensor:
+    """Set every element to ``value`` in place and return the tensor."""
+    _refuse_under_trace("fill_()")
+    if grad_enabled() and self._requires_grad:
+        if self._node is None:
+            raise _leaf_error("fill_()")
+        # The values no longer depend on anything: the tensor becomes a constant.
+        data = _buffer(self, "fill_()")
+        bump(data)
+        data[...] = value.data if isinstance(value, Tensor) else value
+        self._node = None
+        self._requires_grad = False
+        return self
+    _set_values(self, ..., value, "fill_()")
+    return self
+
+
+def _copy_(self: Tensor, src: Any) -> Tensor:
+    """Copy ``src``'s values into this tensor in place (broadcasting); returns it."""
+    _refuse_under_trace("copy_()")
+    data = _buffer(self, "copy_()")
+    if _records(self, src):
+        if self._node is None and self._requires_grad:
+            raise _leaf_error("copy_()")
+        # self * 0 + src: the gradient reaches src (broadcast back), none reaches the
+        # old values; recorded like any other in-place change.
+        result = binary_op(_el.add)(binary_op(_el.mul)(_recorded_self(self, data), 0), src)
+        _store(self, data, result, "copy_()")
+        return self
+    raw = src.data if isinstance(src, Tensor) else src
+    bump(data)
+    np.copyto(data, raw, casting="same_kind")
+    return self
+
+
+def _neg_(self: Tensor) -> Tensor:
+    """Negate in place; returns the tensor."""
+    return _inplace_binary(self, -1, _el.mul, np.multiply, "neg_()")
+
+
+def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Clip to ``[min, max]`` in place (PyTorch's ``clamp_``); returns the tensor."""
+    _refuse_under_trace("clamp_()")
+    data = _buffer(self, "clamp_()")
+    if _records(self, None):
+        if self._node is None:
+            raise _leaf_error("clamp_()")
+        _store(self, data, F.clip(_recorded_self(self, data), min, max), "clamp_()")
+        return self
+    bump(data)
+    np.clip(data, min, max, out=data)
+    return self
+
+
+Tensor.__setitem__ = _setitem
+Tensor.zero_ = _zero_
+Tensor.fill_ = _fill_
+Tensor.copy_ = _copy_
+Tensor.neg_ = _neg_
+Tensor.clamp_ = _clamp_
+Tensor._version = property(  # type: ignore[assignment]
+    lambda self: version(self._data),
+    doc="How many times this tensor's array was changed in place through chainrule.",
+)
