@@ -45,6 +45,7 @@ import math
 import os
 import stat
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -478,12 +479,16 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int, path: st
         )
     with zf.open(info) as member:
         version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise _error(path, f"{where} is .npy version {version}, not 1.0 or 2.0")
+        read = np.lib.format.read_array_header_1_0
+        if version == (2, 0):
+            read = np.lib.format.read_array_header_2_0
+        try:
+            shape, fortran, dtype = read(member)
+        except (SyntaxError, tokenize.TokenError, RecursionError) as exc:
+            # NumPy parses the header with tokenize and ast, whose errors are not ValueErrors
+            raise _error(path, f"{where} has an unreadable .npy header ({exc})") from None
         if dtype.hasobject:
             raise _error(path, f"{where} holds Python objects; pickled objects are never loaded")
         if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
