@@ -320,11 +320,12 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 # ---------------------------------------------------------------- reading
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ValueError(f"the key {_short(dup)} appears twice")
+    # json.loads would keep the last of two equal keys: a tensor silently dropped
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {_short(key)} appears twice")
+        out[key] = value
     return out
 
 

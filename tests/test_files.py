@@ -200,3 +200,29 @@ def test_a_write_killed_mid_way_is_cleaned_up_by_the_next(tmp_path):
     assert len(os.listdir(tmp_path)) == 2
     write_atomic(target, b"new")
     assert os.listdir(tmp_path) == ["big.bin"] and target.read_bytes() == b"new"
+
+
+def test_concurrent_writers_to_one_path_never_lose_each_others_files(tmp_path):
+    # Same pid, all alive: the leftover cleanup must not take a file another thread
+    # is still writing (its rename would then fail).
+    import threading
+
+    target = tmp_path / "shared.bin"
+    payloads = [bytes([i]) * 100_000 for i in range(4)]
+    errors = []
+
+    def writer(payload):
+        try:
+            for _ in range(20):
+                write_atomic(target, payload)
+        except Exception as exc:  # collected, asserted empty below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert target.read_bytes() in payloads
+    assert os.listdir(tmp_path) == ["shared.bin"]
