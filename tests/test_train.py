@@ -345,6 +345,15 @@ def test_resume_refuses_fewer_epochs_than_done(tmp_path, capsys):
     assert (out / "metrics.json").read_bytes() == before
 
 
+def test_the_help_says_what_resume_and_epochs_0_do(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 only evaluates" in text and "writes nothing" in text
+    assert "continues as a fresh run of that many epochs would have it" in text
+
+
 def test_the_readme_does_not_promise_digits_the_machine_decides():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme[readme.index("chainrule train [--dataset") :]

@@ -270,6 +270,12 @@ def fit(
 
     cr.nn.manual_seed(config.seed)
     train_set, test_set = load_datasets(config)
+    if train_set.image_shape != IMAGE_SHAPES[config.dataset]:
+        # Checkpoints were checked against IMAGE_SHAPES before the data was loaded.
+        raise RuntimeError(
+            f"fit: {config.dataset} images are {train_set.image_shape}, not "
+            f"{IMAGE_SHAPES[config.dataset]} as IMAGE_SHAPES says"
+        )
     model = build_model(config.model, train_set.image_shape, train_set.classes)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr)
     scheduler = build_scheduler(config.scheduler, optimizer, config.epochs)

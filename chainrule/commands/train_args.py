@@ -269,7 +269,7 @@ def first_difference(saved: Any, expected: Any, where: str) -> str | None:
             return f"{where} has no {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
         extra = [k for k in saved if k not in expected]
         if extra:
-            return f"{where} has {', '.join(extra[:3])}, which the model has not"
+            return f"{where} has {', '.join(extra[:3])}, unknown to the run it names"
         for k in expected:
             found = first_difference(saved[k], expected[k], f"{where}[{k!r}]")
             if found:
@@ -327,7 +327,7 @@ def check_checkpoint(
     halfway through restoring a run.
     """
 
-    def bad(message: str) -> Any:
+    def bad(message: str) -> NoReturn:
         raise UsageError(f"--resume {path}: {message}")
 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -360,11 +360,12 @@ def check_checkpoint(
     history = state["history"]
     if not isinstance(history, list) or len(history) != state["epoch"]:
         bad(f"the checkpoint's history does not list its {plural(state['epoch'], 'epoch')}")
-    for record in history:
-        if not isinstance(record, dict) or any(
-            skeleton(record.get(k)) != "number" for k in _RECORD_KEYS
-        ):
-            bad(f"the checkpoint's history has an incomplete record: {record}")
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            bad(f"the checkpoint's history[{i}] is not a record of an epoch")
+        for key in _RECORD_KEYS:
+            if skeleton(record.get(key)) != _NUMBER:
+                bad(f"the checkpoint's history[{i}] has no number {key}")
 
 
 def _count(value: Any) -> bool:
