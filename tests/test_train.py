@@ -242,6 +242,34 @@ def test_a_redirected_log_keeps_the_order_of_events(tmp_path):
     assert lines[3].startswith("done: ")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal, as Linux has")
+def test_on_a_terminal_the_progress_bars_are_drawn(tmp_path):
+    _require("sklearn", "matplotlib", "safetensors", "rich")
+    import pty
+    import subprocess
+
+    main_fd, child_fd = pty.openpty()
+    cmd = [sys.executable, "-m", "chainrule", *TINY[:-1], "--epochs", "1", "--out",
+           str(tmp_path / "run")]  # fmt: skip
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100")
+    proc = subprocess.Popen(cmd, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env)
+    os.close(child_fd)
+    chunks = []
+    while True:  # until the child has closed the terminal: EOF, or EIO on Linux
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    assert proc.wait(timeout=120) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "\u2501" in text  # the bar's "━"
+    assert "epoch 1/1  train loss" in text and "done: " in text
+
+
 def test_one_epoch_is_singular(tmp_path, capsys):
     _require("sklearn", "matplotlib", "safetensors")
     assert main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0

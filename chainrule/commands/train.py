@@ -250,8 +250,9 @@ def fit(
 
     ``resume`` is a checkpoint to continue from (its config must match ``config``
     except for ``epochs``, the total to reach; the learning-rate schedule is that
-    of a fresh run of ``config.epochs``). ``on_step(global_step)`` is called after
-    every step. Returns the metrics (nothing is written when the checkpoint has
+    of a fresh run of ``config.epochs``). ``progress`` draws a bar per epoch when
+    stdout and stderr are terminals. ``on_step(global_step)`` is called after every
+    step. Returns the metrics (nothing is written when the checkpoint has
     already reached ``config.epochs``); raises :class:`TrainingInterrupted` after
     Ctrl-C (the checkpoint is saved first) and :class:`UsageError` for a bad config
     or checkpoint, before loading any data.
