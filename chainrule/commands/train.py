@@ -92,15 +92,18 @@ class TrainingInterrupted(Exception):
 
 
 # ------------------------------------------------------------------ pieces
-def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
+def _dataset_class(name: str) -> Any:
     import chainrule as cr
 
-    if config.dataset == "mnist":
-        kind = cr.data.MNIST
-    elif config.dataset == "digits":
-        kind = cr.data.Digits
-    else:
-        raise ValueError(f"unknown dataset {config.dataset!r} (mnist or digits)")
+    if name == "mnist":
+        return cr.data.MNIST
+    if name == "digits":
+        return cr.data.Digits
+    raise ValueError(f"unknown dataset {name!r} (mnist or digits)")
+
+
+def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
+    kind = _dataset_class(config.dataset)
     return kind(train=True, limit=config.limit_train), kind(train=False, limit=config.limit_test)
 
 
@@ -422,8 +425,7 @@ def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, An
     if state is not None:
         check_checkpoint(state, config, str(resume), _reference_state(config))
     cr.nn.manual_seed(config.seed)
-    kind = cr.data.MNIST if config.dataset == "mnist" else cr.data.Digits
-    test_set = kind(train=False, limit=config.limit_test)
+    test_set = _dataset_class(config.dataset)(train=False, limit=config.limit_test)
     model = build_model(config.model, test_set.image_shape, test_set.classes)
     if state is not None:
         model.load_state_dict(state["model"])
