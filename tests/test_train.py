@@ -4,7 +4,9 @@ one does. All on small subsets for one or two epochs."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import runpy
 import signal
 import sys
@@ -17,6 +19,7 @@ import chainrule as cr
 from chainrule import nn
 from chainrule.cli import main
 from chainrule.commands import train as train_cmd
+from chainrule.commands import train_args
 from chainrule.nn import functional as F
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -163,7 +166,7 @@ def test_resume_through_the_command_line(tmp_path, capsys):
 
 
 def test_config_defaults():
-    ns = train_cmd.argparse.Namespace(**{k: None for k in (*train_cmd._RUN_KEYS, "epochs")})
+    ns = argparse.Namespace(**{k: None for k in (*train_args._RUN_KEYS, "epochs")})
     config = train_cmd.config_from_args(ns)
     assert (config.dataset, config.model, config.optimizer, config.lr) == (
         "mnist",
@@ -177,6 +180,215 @@ def test_config_defaults():
         config.epochs == train_cmd.DEFAULT_EPOCHS["cnn"]
         and config.lr == train_cmd.DEFAULT_LR["sgd"]
     )
+
+
+# ------------------------------------------------------------------ never silently wrong
+TINY = ["train", "--dataset", "digits", "--limit-train", "64", "--limit-test", "32",
+        "--batch-size", "64", "--no-progress"]  # fmt: skip
+
+
+def _lrs(out: Path) -> list[float]:
+    return [e["lr"] for e in json.loads((out / "metrics.json").read_text())["epochs"]]
+
+
+@pytest.mark.parametrize(("scheduler", "first", "total"), [("cosine", 1, 2), ("cosine", 3, 6),
+                                                            ("step", 3, 6)])  # fmt: skip
+def test_resume_with_more_epochs_continues_the_schedule_of_the_new_total(
+    tmp_path, scheduler, first, total
+):
+    _require("sklearn", "matplotlib", "safetensors")
+    flags = [*TINY, "--scheduler", scheduler]
+    assert main([*flags, "--epochs", str(total), "--out", str(tmp_path / "fresh")]) == 0
+    assert main([*flags, "--epochs", str(first), "--out", str(tmp_path / "parts")]) == 0
+    ckpt = str(tmp_path / "parts/checkpoint.safetensors")
+    assert main(["train", "--resume", ckpt, "--epochs", str(total), "--no-progress"]) == 0
+    fresh, resumed = _lrs(tmp_path / "fresh"), _lrs(tmp_path / "parts")
+    assert len(resumed) == total and min(resumed) > 0
+    # the epochs trained after resuming get the rates of a fresh run of the new total
+    assert resumed[first:] == pytest.approx(fresh[first:], rel=1e-12)
+
+
+def test_epochs_0_evaluates_and_replaces_no_file(tmp_path, capsys):
+    _require("sklearn", "matplotlib", "safetensors")
+    out = tmp_path / "run"
+    assert main([*TINY, "--epochs", "1", "--out", str(out)]) == 0
+    names = ("metrics.json", "curves.png", "checkpoint.safetensors")
+    before = {name: (out / name).read_bytes() for name in names}
+    accuracy = json.loads(before["metrics.json"])["final"]["test_accuracy"]
+    capsys.readouterr()
+    assert main([*TINY, "--epochs", "0", "--out", str(out)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    ckpt = str(out / "checkpoint.safetensors")
+    assert main(["train", "--resume", ckpt, "--epochs", "0"]) == 0
+    # the checkpoint's model, evaluated: the accuracy its run reported
+    assert f"test accuracy {100 * accuracy:.2f}%" in capsys.readouterr().out
+    assert {name: (out / name).read_bytes() for name in names} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+
+
+def test_a_redirected_log_keeps_the_order_of_events(tmp_path):
+    _require("sklearn", "matplotlib", "safetensors", "rich")
+    import subprocess
+
+    cmd = [sys.executable, "-m", "chainrule", *TINY[:-1], "--epochs", "2", "--out",
+           str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4, done.stdout
+    assert lines[0].startswith("training mlp on digits: 2 epochs")
+    assert lines[1].startswith("epoch 1/2  train loss")
+    assert lines[2].startswith("epoch 2/2  train loss")
+    assert lines[3].startswith("done: ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal, as Linux has")
+def test_on_a_terminal_the_progress_bars_are_drawn(tmp_path):
+    _require("sklearn", "matplotlib", "safetensors", "rich")
+    import pty
+    import subprocess
+
+    main_fd, child_fd = pty.openpty()
+    cmd = [sys.executable, "-m", "chainrule", *TINY[:-1], "--epochs", "1", "--out",
+           str(tmp_path / "run")]  # fmt: skip
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100")
+    proc = subprocess.Popen(cmd, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env)
+    os.close(child_fd)
+    chunks = []
+    while True:  # until the child has closed the terminal: EOF, or EIO on Linux
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    assert proc.wait(timeout=120) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "\u2501" in text  # the bar's "━"
+    assert "epoch 1/1  train loss" in text and "done: " in text
+
+
+def test_one_epoch_is_singular(tmp_path, capsys):
+    _require("sklearn", "matplotlib", "safetensors")
+    assert main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "1 epochs" not in out
+    assert ": 1 epoch, batch 64" in out and "after 1 epoch, " in out
+    assert [train_args.plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+
+
+def test_the_accuracy_axis_stops_at_100_percent(tmp_path, monkeypatch):
+    _require("matplotlib")
+    from matplotlib.figure import Figure
+
+    drawn = []
+    savefig = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        drawn.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    history = [{"epoch": i + 1, "train_loss": 0.1, "test_loss": 0.1, "test_accuracy": acc}
+               for i, acc in enumerate([0.96, 0.99, 1.0])]  # fmt: skip
+    train_cmd.plot_curves(str(tmp_path / "c.png"), history, "t")
+    (accuracy_axis,) = [ax for ax in drawn[0].axes if ax.get_title() == "test accuracy"]
+    low, high = accuracy_axis.get_ylim()
+    assert 0 <= low < 96 and high == 100
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_metrics_and_curves_go_through_the_atomic_writer(tmp_path, monkeypatch):
+    _require("sklearn", "matplotlib", "safetensors")
+    import chainrule._files
+
+    written = []
+    write = chainrule._files.write_atomic
+
+    def record(path, data):
+        written.append(os.path.basename(path))
+        write(path, data)
+
+    monkeypatch.setattr(chainrule._files, "write_atomic", record)
+    assert main([*TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert {"metrics.json", "curves.png"} <= set(written)
+
+
+def test_a_write_that_fails_mid_run_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    _require("sklearn", "matplotlib", "safetensors")
+    import chainrule._files
+
+    write = chainrule._files.write_atomic
+
+    def refuse_curves(path, data):
+        if os.path.basename(path) == "curves.png":
+            raise OSError(f"{path}: not a regular file")
+        write(path, data)
+
+    monkeypatch.setattr(chainrule._files, "write_atomic", refuse_curves)
+    out = tmp_path / "run"
+    assert main([*TINY, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "curves.png: not a regular file" in err
+    assert cr.load(out / "checkpoint.safetensors")["epoch"] == 1  # saved before the failure
+
+
+def test_a_read_only_out_is_refused_before_any_data_loads(tmp_path, monkeypatch, capsys):
+    # Root ignores permission bits, so the folder is made read-only by refusing, as the
+    # system would, every file created in it.
+    import errno
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_open = os.open
+
+    def read_only_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and os.path.dirname(os.path.abspath(path)) == str(folder):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def no_data(config):
+        raise AssertionError("data loaded before --out was checked")
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    monkeypatch.setattr(train_cmd, "load_datasets", no_data)
+    assert main([*TINY, "--epochs", "1", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "Permission denied" in err
+
+
+def test_resume_refuses_fewer_epochs_than_done(tmp_path, capsys):
+    _require("sklearn", "matplotlib", "safetensors")
+    out = tmp_path / "run"
+    assert main([*TINY, "--epochs", "2", "--out", str(out)]) == 0
+    ckpt = str(out / "checkpoint.safetensors")
+    before = (out / "metrics.json").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", ckpt, "--epochs", "1"]) == 2
+    assert "--epochs 1" in capsys.readouterr().err
+    assert main(["train", "--resume", ckpt]) == 0  # a finished run: nothing to train
+    assert "nothing to train" in capsys.readouterr().out
+    assert (out / "metrics.json").read_bytes() == before
+
+
+def test_the_help_says_what_resume_and_epochs_0_do(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 only evaluates" in text and "writes nothing" in text
+    assert "continues as a fresh run of that many epochs would have it" in text
+
+
+def test_the_readme_does_not_promise_digits_the_machine_decides():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("chainrule train [--dataset") :]
+    section = section[: section.index("The same in Python")]
+    assert "to the last digit every time" not in section
+    for factor in ("BLAS", "threads", "NumPy", "CPU"):
+        assert factor in section
 
 
 # ------------------------------------------------------------------ examples

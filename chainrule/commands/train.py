@@ -3,7 +3,9 @@
 Every gradient comes from backpropagation through the chain rule, node by node.
 Writes into ``--out``: ``checkpoint.safetensors`` (after every epoch, and on
 Ctrl-C), ``metrics.json`` (per-epoch losses, accuracy, time, samples per second)
-and ``curves.png`` (loss and accuracy by epoch).
+and ``curves.png`` (loss and accuracy by epoch), each atomically (a reader sees
+the old file or the new one). Every flag, the output folder and a resumed
+checkpoint are checked before any data is loaded (:mod:`.train_args`).
 
 A run stopped by Ctrl-C (or by a crash after an epoch) continues with
 ``--resume OUT/checkpoint.safetensors`` and ends with the same weights as a run
@@ -11,21 +13,24 @@ that was never stopped: the checkpoint holds the model, the optimizer and the
 scheduler, the random generators' states, and where the epoch stood (its data
 order and the batches already done).
 
-The functions here (``build_model``, ``fit``) are the library side; ``run`` only
-turns arguments into a :class:`TrainConfig`.
+``--resume`` with a larger ``--epochs`` trains on: the learning-rate schedule
+is recomputed for the new total, so the remaining epochs get the rates a fresh
+run of that many epochs would give them (the epochs already done keep the ones
+they had, so the weights differ from a fresh run's). ``--epochs 0`` evaluates
+the model (a resumed checkpoint's, or a fresh one) and writes nothing, so a
+previous run's files are never replaced.
+
+The functions here (``build_model``, ``fit``, ``evaluate_run``) are the library
+side; ``run`` only turns arguments into a :class:`TrainConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
-import math
 import os
-import platform
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,32 +38,49 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.commands.train_args import (
+    CHECKPOINT,
+    CURVES,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    FORMAT,
+    METRICS,
+    TrainConfig,
+    UsageError,
+    check_checkpoint,
+    check_config,
+    check_out_dir,
+    config_from_args,
+    plural,
+    register,
+    usage_exit,
+)
+from chainrule.commands.train_report import Progress, metrics_body, plot_curves
+
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "DEFAULT_LR",
+    "HELP",
+    "TrainConfig",
+    "TrainingInterrupted",
+    "UsageError",
+    "build_model",
+    "build_optimizer",
+    "build_scheduler",
+    "config_from_args",
+    "evaluate",
+    "evaluate_run",
+    "fit",
+    "plot_curves",
+    "register",
+    "run",
+]
+
 HELP = "train an MLP or a CNN on MNIST (or the 8x8 digits); writes a checkpoint, metrics and curves"
 
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.json"
-CURVES = "curves.png"
-FORMAT = "chainrule-train/1"
 _DATASET_NAMES = {"mnist": "MNIST", "digits": "the 8x8 digits"}
-
-DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3}
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that determines a run's result (saved in its checkpoint)."""
-
-    dataset: str = "mnist"
-    model: str = "mlp"
-    epochs: int = DEFAULT_EPOCHS["mlp"]
-    batch_size: int = 128
-    lr: float = DEFAULT_LR["adam"]
-    optimizer: str = "adam"
-    scheduler: str = "cosine"
-    seed: int = 0
-    limit_train: int | None = None
-    limit_test: int | None = None
+# Known without loading the data, so a checkpoint can be checked against its model first.
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "digits": (1, 8, 8)}
 
 
 class TrainingInterrupted(Exception):
@@ -70,15 +92,18 @@ class TrainingInterrupted(Exception):
 
 
 # ------------------------------------------------------------------ pieces
-def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
+def _dataset_class(name: str) -> Any:
     import chainrule as cr
 
-    if config.dataset == "mnist":
-        kind = cr.data.MNIST
-    elif config.dataset == "digits":
-        kind = cr.data.Digits
-    else:
-        raise ValueError(f"unknown dataset {config.dataset!r} (mnist or digits)")
+    if name == "mnist":
+        return cr.data.MNIST
+    if name == "digits":
+        return cr.data.Digits
+    raise ValueError(f"unknown dataset {name!r} (mnist or digits)")
+
+
+def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
+    kind = _dataset_class(config.dataset)
     return kind(train=True, limit=config.limit_train), kind(train=False, limit=config.limit_test)
 
 
@@ -162,54 +187,7 @@ def evaluate(model: Any, dataset: Any, batch_size: int = 1000) -> tuple[float, f
     return total_loss / max(n, 1), correct / max(n, 1)
 
 
-# ------------------------------------------------------------------ progress
-class _Progress:
-    """A rich progress bar per epoch with the running loss; plain lines without rich."""
-
-    def __init__(self, enabled: bool, log: Callable[[str], None]) -> None:
-        self.log = log
-        self._progress = None
-        self._task = None
-        if enabled:
-            try:
-                from rich.console import Console
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TextColumn,
-                    TimeElapsedColumn,
-                    TimeRemainingColumn,
-                )
-            except ImportError:
-                return
-            self._progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-            )
-
-    def start_epoch(self, label: str, total: int, done: int) -> None:
-        if self._progress is not None:
-            if self._task is None:
-                self._progress.start()
-            self._task = self._progress.add_task(
-                "", total=total, completed=done, epoch=label, loss=math.nan
-            )
-
-    def advance(self, loss: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=loss)
-
-    def close(self) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.stop()
-
-
+# ------------------------------------------------------------------ Ctrl-C
 class _StopOnSigint:
     """First Ctrl-C: ask the loop to stop after the current step; second: stop now."""
 
@@ -232,57 +210,34 @@ class _StopOnSigint:
             signal.signal(signal.SIGINT, self._previous)
 
 
-# ------------------------------------------------------------------ outputs
-def _write_metrics(path: str, config: TrainConfig, history: list[dict], interrupted: bool) -> None:
-    from chainrule._files import write_atomic
+# ------------------------------------------------------------------ checkpoints
+def _reference_state(config: TrainConfig) -> dict[str, Any]:
+    """The model, optimizer and scheduler states a checkpoint of ``config`` must hold,
+    from a model of that config after one step on a blank image (the step gives the
+    optimizer its per-parameter state). The global generator is left as it was."""
+    import chainrule as cr
+    from chainrule.nn import functional as F
 
-    body = {
-        "config": dataclasses.asdict(config),
-        "epochs": history,
-        "final": history[-1] if history else None,
-        "total_seconds": sum(h["seconds"] for h in history),
-        "interrupted": interrupted,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
+    shape = IMAGE_SHAPES[config.dataset]
+    rng = cr.nn.get_rng_state()
+    try:
+        model = build_model(config.model, shape)
+        optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr)
+        scheduler = build_scheduler(config.scheduler, optimizer, max(config.epochs, 1))
+        loss = F.cross_entropy(
+            model(cr.tensor(np.zeros((1, *shape), np.float32))), np.zeros(1, np.int64)
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    finally:
+        cr.nn.set_rng_state(rng)
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "running": {"loss_sum": 0.0, "count": 0, "seconds": 0.0, "cpu_seconds": 0.0},
     }
-    write_atomic(path, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
-
-
-def plot_curves(path: str, history: list[dict], title: str) -> None:
-    """Loss (train and test) and test accuracy by epoch, as a PNG (matplotlib, Agg)."""
-    # The Agg canvas directly: no pyplot, no change to the process's global backend.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from chainrule._files import write_atomic
-
-    epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(9, 3.6), dpi=100)
-    FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax1.plot(epochs, [h["test_loss"] for h in history], "s-", label="test")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("cross-entropy")
-    ax1.set_title("loss")
-    ax1.legend()
-    ax2.plot(epochs, [100 * h["test_accuracy"] for h in history], "o-", color="tab:green")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("accuracy (%)")
-    ax2.set_title("test accuracy")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        if epochs:
-            ax.set_xticks(epochs)
-    fig.suptitle(title)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_atomic(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------ the loop
@@ -297,26 +252,34 @@ def fit(
     """Train as ``config`` says, writing checkpoint, metrics and curves into ``out_dir``.
 
     ``resume`` is a checkpoint to continue from (its config must match ``config``
-    except for ``epochs``). ``on_step(global_step)`` is called after every step.
-    Returns the metrics; raises :class:`TrainingInterrupted` after Ctrl-C (the
-    checkpoint is saved first).
+    except for ``epochs``, the total to reach; the learning-rate schedule is that
+    of a fresh run of ``config.epochs``). ``progress`` draws a bar per epoch when
+    stdout and stderr are terminals. ``on_step(global_step)`` is called after every
+    step. Returns the metrics (nothing is written when the checkpoint has
+    already reached ``config.epochs``); raises :class:`TrainingInterrupted` after
+    Ctrl-C (the checkpoint is saved first) and :class:`UsageError` for a bad config
+    or checkpoint, before loading any data.
     """
     import chainrule as cr
     from chainrule.nn import functional as F
 
-    os.makedirs(out_dir, exist_ok=True)
-    ckpt_path = os.path.join(out_dir, CHECKPOINT)
+    check_config(config)
+    if config.epochs < 1:
+        raise UsageError("--epochs 0: fit trains at least one epoch (evaluate_run evaluates)")
     state = cr.load(resume) if resume else None
     if state is not None:
-        saved = dict(state["config"], epochs=config.epochs)
-        if saved != dataclasses.asdict(config):
-            raise ValueError(
-                f"fit: the checkpoint {resume} was trained with {state['config']}, not {config}; "
-                "only epochs may change when resuming"
-            )
+        check_checkpoint(state, config, str(resume), _reference_state(config))
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, CHECKPOINT)
 
     cr.nn.manual_seed(config.seed)
     train_set, test_set = load_datasets(config)
+    if train_set.image_shape != IMAGE_SHAPES[config.dataset]:
+        # Checkpoints were checked against IMAGE_SHAPES before the data was loaded.
+        raise RuntimeError(
+            f"fit: {config.dataset} images are {train_set.image_shape}, not "
+            f"{IMAGE_SHAPES[config.dataset]} as IMAGE_SHAPES says"
+        )
     model = build_model(config.model, train_set.image_shape, train_set.classes)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr)
     scheduler = build_scheduler(config.scheduler, optimizer, config.epochs)
@@ -333,16 +296,18 @@ def fit(
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-            if config.scheduler == "cosine":
-                scheduler.T_max = max(config.epochs, 1)
         loader.load_state_dict(state["loader"])
         cr.nn.set_rng_state(state["rng"])
         epoch, done_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
         global_step = int(state["global_step"])
         running = dict(state["running"])
         history = list(state["history"])
+        if scheduler is not None:
+            # The schedule is a function of the epoch and the total: recomputed here
+            # (not restored) so that more epochs than the checkpoint's run continue it
+            # as a fresh run of the new total would, and never at the finished run's
+            # last rate (0 for cosine). With the same total this is the saved rate.
+            scheduler.step(epoch)
         log(f"resumed from {resume}: epoch {epoch + 1}, step {done_in_epoch} of {len(loader)}")
 
     def checkpoint() -> None:
@@ -364,8 +329,12 @@ def fit(
             ckpt_path,
         )
 
-    def outputs(interrupted: bool) -> None:
-        _write_metrics(os.path.join(out_dir, METRICS), config, history, interrupted)
+    def outputs(interrupted: bool) -> dict[str, Any]:
+        from chainrule._files import write_atomic
+
+        metrics = metrics_body(config, history, interrupted)
+        body = json.dumps(metrics, indent=2) + "\n"
+        write_atomic(os.path.join(out_dir, METRICS), body.encode("utf-8"))
         if history:
             try:
                 plot_curves(
@@ -375,8 +344,11 @@ def fit(
                 )
             except ImportError:
                 log("matplotlib is not installed: no curves.png (pip install 'chainrule[train]')")
+        return metrics
 
-    bar = _Progress(progress, log)
+    # A checkpoint that has reached config.epochs leaves nothing to train: its files stay.
+    metrics = metrics_body(config, history, interrupted=False)
+    bar = Progress(progress, log)
     n_batches = len(loader)
     model.train()
     try:
@@ -432,136 +404,145 @@ def fit(
                 running = {"loss_sum": 0.0, "count": 0, "seconds": 0.0, "cpu_seconds": 0.0}
                 checkpoint()
                 stopping = stop.requested and epoch < config.epochs
-                outputs(interrupted=stopping)
+                metrics = outputs(interrupted=stopping)
                 if stopping:
                     raise TrainingInterrupted(ckpt_path)
     finally:
         bar.close()
-    if not history or epoch == 0:
-        outputs(interrupted=False)
-    return json.loads(open(os.path.join(out_dir, METRICS), encoding="utf-8").read())
+    return metrics
+
+
+def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, Any]:
+    """Test loss and accuracy of ``config``'s model, freshly initialised or (``resume``)
+    a checkpoint's, without training and without writing anything.
+
+    Returns ``{"test_loss", "test_accuracy", "images", "epochs_trained"}``.
+    """
+    import chainrule as cr
+
+    check_config(config)
+    state = cr.load(resume) if resume else None
+    if state is not None:
+        check_checkpoint(state, config, str(resume), _reference_state(config))
+    cr.nn.manual_seed(config.seed)
+    test_set = _dataset_class(config.dataset)(train=False, limit=config.limit_test)
+    model = build_model(config.model, test_set.image_shape, test_set.classes)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    loss, accuracy = evaluate(model, test_set)
+    return {
+        "test_loss": loss,
+        "test_accuracy": accuracy,
+        "images": len(test_set),
+        "epochs_trained": 0 if state is None else int(state["epoch"]),
+    }
 
 
 # ------------------------------------------------------------------ CLI
-def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=["mnist", "digits"], help="data set (default mnist)")
-    parser.add_argument("--model", choices=["mlp", "cnn"], help="network (default mlp)")
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        help=f"epochs (default: mlp {DEFAULT_EPOCHS['mlp']}, cnn {DEFAULT_EPOCHS['cnn']})",
-    )
-    parser.add_argument("--batch-size", type=int, help="batch size (default 128)")
-    parser.add_argument(
-        "--lr", type=float, help="learning rate (default: adam/adamw 1e-3, sgd 0.05)"
-    )
-    parser.add_argument(
-        "--optimizer", choices=["sgd", "adam", "adamw"], help="optimizer (default adam)"
-    )
-    parser.add_argument(
-        "--scheduler",
-        choices=["cosine", "step", "none"],
-        help="learning-rate schedule over the epochs (default cosine)",
-    )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument("--out", help="output folder (default runs/DATASET-MODEL)")
-    parser.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
-    parser.add_argument(
-        "--limit-train", type=int, metavar="N", help="use the first N training images"
-    )
-    parser.add_argument("--limit-test", type=int, metavar="N", help="use the first N test images")
-    parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (one line per epoch)"
-    )
+def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
+    """The run's config and the checkpoint it resumes (or None), all checked."""
+    import chainrule as cr
 
-
-_RUN_KEYS = ("dataset", "model", "batch_size", "lr", "optimizer", "scheduler", "seed",
-             "limit_train", "limit_test")  # fmt: skip
-
-
-def config_from_args(args: argparse.Namespace, saved: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults, then the saved run's settings, then the arguments given."""
-    given = {k: getattr(args, k, None) for k in (*_RUN_KEYS, "epochs")}
-    if saved is not None:
-        changed = [
-            f"--{k.replace('_', '-')} {given[k]} (the checkpoint has {saved.get(k)})"
-            for k in _RUN_KEYS
-            if given[k] is not None and given[k] != saved.get(k)
-        ]
-        if changed:
-            raise ValueError(
-                "a resumed run keeps its settings; only --epochs and --out may change, but got "
-                + ", ".join(changed)
-            )
-        values = {k: saved[k] for k in (*_RUN_KEYS, "epochs") if k in saved}
-        if given["epochs"] is not None:
-            values["epochs"] = given["epochs"]
-        return TrainConfig(**values)
-    model = given["model"] or "mlp"
-    optimizer = given["optimizer"] or "adam"
-    return TrainConfig(
-        dataset=given["dataset"] or "mnist",
-        model=model,
-        epochs=given["epochs"] if given["epochs"] is not None else DEFAULT_EPOCHS[model],
-        batch_size=given["batch_size"] or 128,
-        lr=given["lr"] if given["lr"] is not None else DEFAULT_LR[optimizer],
-        optimizer=optimizer,
-        scheduler=given["scheduler"] or "cosine",
-        seed=given["seed"] if given["seed"] is not None else 0,
-        limit_train=given["limit_train"],
-        limit_test=given["limit_test"],
-    )
+    if args.epochs is not None and args.epochs < 0:
+        raise UsageError(f"--epochs {args.epochs}: must be >= 1 (or 0 to evaluate only)")
+    if not args.resume:
+        config = config_from_args(args)
+        check_config(config)
+        return config, None
+    path = args.resume
+    try:
+        state = cr.load(path)
+    except (OSError, cr.serialization.CheckpointError) as exc:
+        raise UsageError(f"--resume {path}: cannot resume: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UsageError(f"--resume {path}: a checkpoint, but not one written by chainrule train")
+    if not isinstance(state.get("config"), dict):
+        raise UsageError(f"--resume {path}: the checkpoint is incomplete: it has no config")
+    try:
+        config = config_from_args(args, state["config"])
+    except UsageError as exc:
+        raise UsageError(f"--resume {path}: {exc}") from None
+    check_config(config, origin=f"in the checkpoint {path}")
+    check_checkpoint(state, config, path, _reference_state(config))
+    done = state["epoch"]
+    if 0 < config.epochs < done:
+        raise UsageError(
+            f"--epochs {config.epochs}: the checkpoint {path} has trained "
+            f"{plural(done, 'epoch')} already; give more to train on, or 0 to evaluate it"
+        )
+    return config, state
 
 
 def run(args: argparse.Namespace) -> int:
-    import chainrule as cr
+    """``chainrule train``: check every argument, then train (or, with ``--epochs 0``,
+    evaluate). Bad input is one line on stderr and exit status 2, before any data loads."""
 
-    saved = None
-    if args.resume:
-        try:
-            saved = cr.load(args.resume)
-        except (OSError, cr.serialization.CheckpointError) as exc:
-            print(f"chainrule train: cannot resume: {exc}", file=sys.stderr)
-            return 2
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            print(
-                f"chainrule train: {args.resume} is a checkpoint, but not one written by "
-                "chainrule train",
-                file=sys.stderr,
-            )
-            return 2
+    def log(line: str) -> None:
+        # Flushed line by line: a redirected log then keeps the order of events.
+        print(line, flush=True)
+
     try:
-        config = config_from_args(args, None if saved is None else saved["config"])
-    except ValueError as exc:
-        print(f"chainrule train: {exc}", file=sys.stderr)
-        return 2
-    if config.epochs < 0 or config.batch_size < 1:
-        print("chainrule train: --epochs must be >= 0 and --batch-size >= 1", file=sys.stderr)
-        return 2
-    out = args.out or (
-        os.path.dirname(os.path.abspath(args.resume))
-        if args.resume
-        else os.path.join("runs", f"{config.dataset}-{config.model}")
-    )
-    print(
-        f"training {config.model} on {config.dataset}: {config.epochs} epochs, batch "
+        config, state = _settle(args)
+        if args.out:
+            # Checked even when nothing will be written (--epochs 0, a finished run): a
+            # flag the user gave is never ignored silently. A default --out is only
+            # created when a run writes into it.
+            check_out_dir(args.out)
+        if config.epochs == 0:
+            result = evaluate_run(config, args.resume)
+            which = (
+                f"the checkpoint's model after {plural(result['epochs_trained'], 'epoch')}"
+                if state is not None
+                else f"an untrained {config.model} (seed {config.seed})"
+            )
+            log(
+                f"evaluated {which} on {plural(result['images'], 'test image')} of "
+                f"{config.dataset}: test loss {result['test_loss']:.4f}  test accuracy "
+                f"{100 * result['test_accuracy']:.2f}% (--epochs 0: nothing written)"
+            )
+            return 0
+        if state is not None and state["epoch"] >= config.epochs:
+            final = state["history"][-1] if state["history"] else None
+            accuracy = f" (test accuracy {100 * final['test_accuracy']:.2f}%)" if final else ""
+            log(
+                f"nothing to train: {args.resume} has finished its "
+                f"{plural(config.epochs, 'epoch')}{accuracy}; give --epochs more than "
+                f"{config.epochs} to train on, or --epochs 0 to evaluate it"
+            )
+            return 0
+        out = args.out or (
+            os.path.dirname(os.path.abspath(args.resume))
+            if args.resume
+            else os.path.join("runs", f"{config.dataset}-{config.model}")
+        )
+        if not args.out:
+            check_out_dir(out)
+    except UsageError as exc:
+        return usage_exit(str(exc))
+    except (ImportError, OSError) as exc:
+        return usage_exit(f"{exc}")
+    log(
+        f"training {config.model} on {config.dataset}: {plural(config.epochs, 'epoch')}, batch "
         f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.scheduler}), "
         f"seed {config.seed} -> {out}"
     )
     try:
-        metrics = fit(config, out, resume=args.resume, progress=not args.no_progress)
+        metrics = fit(config, out, resume=args.resume, progress=not args.no_progress, log=log)
     except TrainingInterrupted as exc:
-        print("\ninterrupted: checkpoint saved; continue with")
-        print(f"  chainrule train --resume {exc.checkpoint}")
+        log("\ninterrupted: checkpoint saved; continue with")
+        log(f"  chainrule train --resume {exc.checkpoint}")
         return 130
-    except ImportError as exc:
-        print(f"chainrule train: {exc}", file=sys.stderr)
-        return 2
+    except UsageError as exc:
+        return usage_exit(str(exc))
+    except (ImportError, OSError) as exc:
+        # A write that failed mid-run (disk full, folder removed): what was saved
+        # before it stays; say so in one line rather than a traceback.
+        return usage_exit(f"{exc}")
     final = metrics.get("final")
     if final:
-        print(
-            f"done: test accuracy {100 * final['test_accuracy']:.2f}% after {final['epoch']} "
-            f"epochs, {metrics['total_seconds']:.1f} s of training; wrote {out}/{CHECKPOINT}, "
-            f"{METRICS}, {CURVES}"
+        log(
+            f"done: test accuracy {100 * final['test_accuracy']:.2f}% after "
+            f"{plural(final['epoch'], 'epoch')}, {metrics['total_seconds']:.1f} s of training; "
+            f"wrote {out}/{CHECKPOINT}, {METRICS}, {CURVES}"
         )
     return 0
