@@ -6,113 +6,19 @@ import inspect
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from chainrule import functions as F
-from chainrule.autograd.grad_mode import enable_grad, no_grad
+from chainrule.autograd.grad_mode import enable_grad
 from chainrule.explain import expr as E
+from chainrule.explain.check import Check, finite_difference_check, numeric_closed_form
 from chainrule.explain.errors import ExplainError
+from chainrule.explain.evaluate import evaluate
 from chainrule.explain.model import Step, build_steps, count_paths, paths, to_plain
 from chainrule.explain.trace import Vertex, backpropagate, read_graph
 from chainrule.tensor import Tensor, name_of, tensor
 from chainrule.tensor import name as set_name
-
-
-# ------------------------------------------------------------- the expression language
-def _numeric(fn: str, args: list[Any]) -> Any:
-    """A function of the language on constants (floats), never raising on overflow."""
-    a = [np.float64(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float) for x in args]
-    x = a[0]
-    if fn == "exp":
-        return np.exp(x)
-    if fn == "log":
-        return np.log(x)
-    if fn == "sqrt":
-        return np.sqrt(x)
-    if fn == "abs":
-        return np.abs(x)
-    if fn == "sin":
-        return np.sin(x)
-    if fn == "cos":
-        return np.cos(x)
-    if fn == "tan":
-        return np.tan(x)
-    if fn == "tanh":
-        return np.tanh(x)
-    if fn == "sigmoid":
-        return 1 / (1 + np.exp(-x))
-    if fn == "relu":
-        return np.maximum(x, 0)
-    if fn in ("max", "min"):
-        if len(a) == 2:
-            return (np.maximum if fn == "max" else np.minimum)(a[0], a[1])
-        return np.max(x) if fn == "max" else np.min(x)
-    if fn == "sum":
-        return np.sum(x)
-    if fn == "mean":
-        return np.mean(x)
-    raise ExplainError(f"unknown function {fn!r}")  # the parser lets none through
-
-
-def _traced(fn: str, args: list[Any]) -> Tensor:
-    x = args[0]
-    if fn == "tan":
-        # tan is not a primitive: the quotient of two, each with its own rule
-        return F.sin(x) / F.cos(x)
-    if fn in ("max", "min") and len(args) == 2:
-        return (F.maximum if fn == "max" else F.minimum)(args[0], args[1])
-    return getattr(F, fn)(x)
-
-
-_BIN = {"+": F.add, "-": F.subtract, "*": F.multiply, "/": F.divide, "^": F.power}
-_NUM_BIN = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
-
-
-def evaluate(e: E.Expr, env: dict[str, Any]) -> Any:
-    """Compute ``e`` with chainrule; subexpressions without variables are folded to floats.
-
-    Values in ``env`` are Tensors (to record a graph) or arrays (to only compute).
-    Numbers are float64, so ``9^9^9^9`` overflows to inf instead of growing an integer.
-    """
-    with np.errstate(all="ignore"):
-        return _eval(e, env)
-
-
-def _is_const(v: Any) -> bool:
-    return not isinstance(v, Tensor)
-
-
-def _const(v: Any) -> Any:
-    v = np.asarray(v, dtype=float)
-    return float(v) if v.ndim == 0 else v
-
-
-def _eval(e: E.Expr, env: dict[str, Any]) -> Any:
-    if isinstance(e, E.Num):
-        return e.value
-    if isinstance(e, E.Var):
-        if e.name not in env:
-            raise ExplainError(f"no value for {e.name!r}; pass {e.name}=... (CLI: --at)")
-        return env[e.name]
-    if isinstance(e, E.Neg):
-        a = _eval(e.arg, env)
-        return _const(np.negative(a)) if _is_const(a) else F.negative(a)
-    if isinstance(e, E.Bin):
-        a, b = _eval(e.left, env), _eval(e.right, env)
-        if _is_const(a) and _is_const(b):
-            return _const(_NUM_BIN[e.op](np.asarray(a, float), np.asarray(b, float)))
-        return _BIN[e.op](a, b)
-    if isinstance(e, E.Call):
-        args = [_eval(a, env) for a in e.args]
-        if all(_is_const(a) for a in args):
-            return _const(_numeric(e.fn, args))
-        if e.fn == "mean":
-            return F.mean(args[0])
-        return _traced(e.fn, args)
-    raise ExplainError(f"cannot evaluate {e!r}")
 
 
 # ----------------------------------------------------------------------- inputs
@@ -126,123 +32,6 @@ def _as_input(name: str, value: Any) -> np.ndarray:
             f"input {name!r} must be a number or an array of numbers, not {type(value).__name__}"
         ) from None
     return a
-
-
-@dataclass
-class Check:
-    """The gradient checked against central finite differences (float64)."""
-
-    max_abs_error: float
-    max_rel_error: float
-    checked: int
-    total: int
-    ok: bool
-    skipped: str | None = None
-
-
-FD_MAX_ENTRIES = 200
-
-
-def finite_difference_check(
-    forward: Callable[[dict[str, np.ndarray]], Any],
-    inputs: dict[str, np.ndarray],
-    gradients: dict[str, np.ndarray],
-) -> Check:
-    """Compare each gradient entry with (F(x+h) - F(x-h)) / 2h, F = sum of the output."""
-    rng = np.random.default_rng(0)
-    worst_abs = worst_rel = 0.0
-    checked = total = 0
-    ok = True
-
-    def f(env: dict[str, np.ndarray]) -> float:
-        with no_grad(), np.errstate(all="ignore"):
-            out = forward(env)
-        data = out.data if isinstance(out, Tensor) else np.asarray(out, dtype=float)
-        return float(np.sum(data))
-
-    for name, x in inputs.items():
-        total += x.size
-        flat = np.arange(x.size)
-        if x.size > FD_MAX_ENTRIES:
-            flat = np.sort(rng.choice(x.size, FD_MAX_ENTRIES, replace=False))
-        grad = np.asarray(gradients[name], dtype=float).reshape(-1)
-        for k in flat:
-            idx = np.unravel_index(k, x.shape)
-            h = 1e-6 * max(1.0, abs(float(x[idx])))
-            env = dict(inputs)
-            up, down = x.copy(), x.copy()
-            up[idx] += h
-            down[idx] -= h
-            env[name] = up
-            fp = f(env)
-            env[name] = down
-            fm = f(env)
-            fd = (fp - fm) / (2 * h)
-            g = float(grad[k])
-            if not (math.isfinite(fd) and math.isfinite(g)):
-                if not (fd == g or (math.isnan(fd) and math.isnan(g))):
-                    ok = False
-                checked += 1
-                continue
-            err = abs(fd - g)
-            worst_abs = max(worst_abs, err)
-            worst_rel = max(worst_rel, err / max(1.0, abs(g)))
-            if err > 1e-5 * max(1.0, abs(g)):
-                ok = False
-            checked += 1
-    return Check(worst_abs, worst_rel, checked, total, ok)
-
-
-# ------------------------------------------------------- closed forms, without SymPy
-def _closed_form_candidates(z: str) -> list[tuple[str, Callable, Callable, E.Expr]]:
-    """(function, f(x), f'(x), f' as an expression of z): derivatives people know."""
-
-    def sig(x):
-        return 1 / (1 + np.exp(-x))
-
-    s = E.Call("sigmoid", (E.Var(z),))
-    t = E.Call("tanh", (E.Var(z),))
-    return [
-        (
-            "σ(z) = 1/(1 + e^-z)",
-            sig,
-            lambda x: sig(x) * (1 - sig(x)),
-            E.Bin("*", s, E.Bin("-", E.Num(1.0), s)),
-        ),
-        (
-            "tanh",
-            np.tanh,
-            lambda x: 1 - np.tanh(x) ** 2,
-            E.Bin("-", E.Num(1.0), E.Bin("^", t, E.Num(2.0))),
-        ),
-        ("softplus log(1 + e^z)", lambda x: np.log1p(np.exp(x)), sig, s),
-    ]
-
-
-def numeric_closed_form(
-    forward: Callable[[dict[str, Any]], Any], arrays: dict[str, np.ndarray]
-) -> tuple[E.Expr, str, float] | None:
-    """For a function of one number: a known function it equals at several points
-    (so its derivative has that function's closed form). Needs no SymPy."""
-    if len(arrays) != 1:
-        return None
-    ((name, x0),) = arrays.items()
-    if x0.ndim:
-        return None
-    points = float(x0) + np.array([-1.3, -0.4, 0.0, 0.35, 1.1, 2.0])
-    try:
-        with no_grad(), np.errstate(all="ignore"):
-            values = []
-            for p in points:
-                out = forward({name: np.float64(p)})
-                values.append(float(np.asarray(getattr(out, "data", out))))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
-    values = np.array(values)
-    for what, f, df, form in _closed_form_candidates(name):
-        if np.allclose(values, f(points), rtol=1e-10, atol=1e-12):
-            return form, what, float(df(float(x0)))
-    return None
 
 
 # -------------------------------------------------------------------- explanation

@@ -11,6 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from chainrule.explain import expr as E
+from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
 from chainrule.explain.render_common import (
@@ -86,7 +87,7 @@ figure svg { max-width: 100%; height: auto; }
 
 
 def _mi(name: str) -> str:
-    return E.mathml_name(name)
+    return M.mathml_name(name)
 
 
 def _math(inner: str, block: bool = False, label: str | None = None) -> str:
@@ -96,7 +97,7 @@ def _math(inner: str, block: bool = False, label: str | None = None) -> str:
 
 
 def _paren(inner: str) -> str:
-    return f"{E._OPEN}{inner}{E._CLOSE}"
+    return f"{M._OPEN}{inner}{M._CLOSE}"
 
 
 def function_of(v: Vertex) -> str:
@@ -122,7 +123,7 @@ def local_lhs(v: Vertex, loc: Local) -> str:
 
 
 def factor(e: E.Expr) -> str:
-    s = E.to_mathml(e)
+    s = M.to_mathml(e)
     atom = isinstance(e, (E.Var, E.Call)) or isinstance(e, E.Num) and e.value >= 0
     return s if atom else f"<mrow>{_paren(s)}</mrow>"
 
@@ -130,7 +131,7 @@ def factor(e: E.Expr) -> str:
 def _value(v) -> str:
     s = num(v)
     try:
-        return E.mathml_number(float(s))
+        return M.mathml_number(float(s))
     except ValueError:
         return f"<mtext>{escape(s)}</mtext>"
 
@@ -149,14 +150,14 @@ def _cases(rows: list[tuple[str, str]]) -> str:
 
 
 def decomposition(ex: Explanation) -> str:
-    return _cases([(function_of(s.vertex), E.to_mathml(s.definition)) for s in ex.nodes])
+    return _cases([(function_of(s.vertex), M.to_mathml(s.definition)) for s in ex.nodes])
 
 
 def local_cases(ex: Explanation) -> str:
     rows = []
     for s in ex.nodes:
         for loc in s.locals:
-            rows.append((local_lhs(s.vertex, loc), E.to_mathml(loc.formula)))
+            rows.append((local_lhs(s.vertex, loc), M.to_mathml(loc.formula)))
     return _cases(rows)
 
 
@@ -200,7 +201,7 @@ def chain_tables(ex: Explanation, lang: str) -> list[str]:
                 (d.closed_form, L["closed_form"].format(what=d.closed_form_of)),
             ):
                 if f is not None:
-                    text = E.to_mathml(f)
+                    text = M.to_mathml(f)
                     if not rows or rows[-1][0] != text:
                         rows.append((text, tag))
         if ex.scalar and ch.complete and ch.count and ch.paths != [[]]:
@@ -249,7 +250,7 @@ def node_table(ex: Explanation, lang: str) -> str:
             )
             continue
         definition = _math(
-            f"{_mi(v.name)}<mo>=</mo>{E.to_mathml(s.definition)}",
+            f"{_mi(v.name)}<mo>=</mo>{M.to_mathml(s.definition)}",
             label=f"{v.name} = {E.to_text(s.definition)}",
         )
         locals_ = s.locals or [None]
@@ -267,7 +268,7 @@ def node_table(ex: Explanation, lang: str) -> str:
             else:
                 formula = _math(
                     f"{partial(v.name, loc.src.name, loc.occurrence)}<mo>=</mo>"
-                    f"{E.to_mathml(loc.formula)}",
+                    f"{M.to_mathml(loc.formula)}",
                     label=f"∂{v.name}/∂{loc.src.name} = {E.to_text(loc.formula)}",
                 )
                 lv = "" if loc.value is None else num(loc.value)
@@ -288,7 +289,7 @@ def node_table(ex: Explanation, lang: str) -> str:
 def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | None = None) -> str:
     L = labels(lang)
     if ex.expression is not None:
-        title = _math(E.to_mathml(ex.expression), label=E.to_text(ex.expression))
+        title = _math(M.to_mathml(ex.expression), label=E.to_text(ex.expression))
     else:
         title = f"<code>{escape(ex.title)}</code>"
     parts = [
@@ -302,7 +303,7 @@ def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | 
         lhs = ""
         if comp:
             lhs = f"{_comp_mathml(comp)}<mo>=</mo>"
-        expr_ml = f"{E.to_mathml(ex.expression)}<mo>=</mo>" if ex.expression is not None else ""
+        expr_ml = f"{M.to_mathml(ex.expression)}<mo>=</mo>" if ex.expression is not None else ""
         parts.append(f"<h2>{escape(L['decomposition'])}</h2>")
         parts.append(
             '<div class="pair">'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chainrule.explain import expr as E
+from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.render_common import check_line, composition, inputs_text, notes, num
 from chainrule.explain.render_latex import _latex_comp, chain_block, decomposition, local_cases
@@ -28,7 +28,7 @@ def render(ex: Explanation, lang: str) -> str:
     if ex.nodes:
         out += [f"**{L['decomposition']}**", "", "$$", decomposition(ex), "$$", ""]
         if comp:
-            rhs = f" = {E.to_latex(ex.expression)}" if ex.expression is not None else ""
+            rhs = f" = {M.to_latex(ex.expression)}" if ex.expression is not None else ""
             out += ["$$", f"{_latex_comp(comp)}{rhs} = {num(ex.value)}", "$$", ""]
         out += [f"**{L['local_derivatives']}**", "", "$$", local_cases(ex), "$$", ""]
     out += [f"**{L['table']}**", ""]
