@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,10 @@ def _as_input(name: str, value: Any) -> np.ndarray:
         value = value.data
     try:
         a = np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise ExplainError(
+            f"input {name!r} is too large for a float64 (the largest is about 1.8e308)"
+        ) from None
     except (TypeError, ValueError):
         raise ExplainError(
             f"input {name!r} must be a number or an array of numbers, not {type(value).__name__}"
@@ -76,6 +80,8 @@ class Explanation:
         self.steps: list[Step] = build_steps(vertices)
         self._symbolic: Any = None
         self._symbolic_done = False
+        #: seconds SymPy may take (None: the default, see chainrule.explain.budget)
+        self.symbolic_timeout: float | None = None
 
     # ------------------------------------------------------------------- facts
     @property
@@ -123,7 +129,7 @@ class Explanation:
         if not self._symbolic_done:
             from chainrule.explain import symbolic
 
-            self._symbolic = symbolic.analyse(self)
+            self._symbolic = symbolic.analyse(self, self.symbolic_timeout)
             self._symbolic_done = True
         return self._symbolic
 
@@ -165,6 +171,7 @@ class Explanation:
                 "checked": self.check.checked,
                 "total": self.check.total,
                 "ok": self.check.ok,
+                "not_comparable": self.check.not_comparable,
             },
             "symbolic": None if sym is None else sym.to_dict(),
         }
@@ -260,12 +267,25 @@ def _json_safe(obj: Any) -> Any:
 
 
 # ------------------------------------------------------------------------ explain
+#: the highest ``order`` explained. Each order about triples the graph (the seed's
+#: sigmoid: 4, 9, 22, 64, 202, 658 nodes for orders 1 to 6; order 8 has 7,120 and
+#: took 6.5 s, order 9 18 s); past 6 the table is too long to read anyway.
+MAX_ORDER = 6
+#: the most nodes a derivative's graph may have: its forward pass runs once per
+#: finite-difference entry, so this bounds the numeric work too
+MAX_GRAPH_NODES = 5000
+#: explain()'s own keyword parameters: a variable of that name is passed in a dict
+RESERVED = ("order", "wrt", "symbolic_timeout")
+
+
 def explain(
     fn_or_expression: Callable[..., Any] | str,
+    values: Mapping[str, Any] | None = None,
     /,
     *,
     order: int = 1,
     wrt: str | None = None,
+    symbolic_timeout: float | None = None,
     **inputs: Any,
 ) -> Explanation:
     """Run ``fn_or_expression`` at ``inputs`` and keep every step of the chain rule.
@@ -274,13 +294,19 @@ def explain(
     to ``wrt``, by default the only input), as the engine computes it: the forward
     graph followed by its backward pass, recorded as a computation of its own. The
     chain rule applied to that graph gives the second derivative (``order=3`` goes
-    one level further, and so on).
+    one level further, up to :data:`MAX_ORDER`).
 
     ``fn_or_expression`` is a Python function of named inputs (written with
     chainrule operations) or a string in the expression language (numbers,
-    variables, ``+ - * / ^ **``, parentheses, exp log sqrt abs sin cos tan tanh
-    sigmoid relu max min, and sum mean for arrays). Inputs are numbers or arrays
-    and are computed in float64.
+    variables, the constants ``e`` and ``pi``, ``+ - * / ^ **``, parentheses, exp
+    log sqrt abs sin cos tan tanh sigmoid relu max min, and sum mean for arrays).
+    Inputs are numbers or arrays, given as keywords or, for a variable named like a
+    parameter of this function (``order``, ``wrt``), in the dict ``values``; they
+    are computed in float64.
+
+    The symbolic part (SymPy) runs within ``symbolic_timeout`` seconds (default 5,
+    or the environment variable ``CHAINRULE_SYMBOLIC_TIMEOUT``; ``math.inf``: no
+    limit); past it the report says so and keeps the numeric chain and the check.
 
     >>> import chainrule as cr
     >>> ex = cr.explain("1/(1+exp(-z))", z=0.5)
@@ -288,48 +314,92 @@ def explain(
     ['f', 'g', 'h', 'i']
     >>> round(ex.gradients["z"], 10)
     0.2350037122
+    >>> cr.explain("order * 2", {"order": 1.5}).gradients
+    {'order': 2.0}
     """
+    if values is not None:
+        if not isinstance(values, Mapping):
+            raise ExplainError(
+                f"explain()'s second argument is a dict of values, not {type(values).__name__}"
+            )
+        both = [n for n in values if n in inputs]
+        if both:
+            raise ExplainError(
+                f"{', '.join(map(repr, both))} given twice (in the dict and as keywords)"
+            )
+        inputs = {**values, **inputs}
+    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+        raise ExplainError(f"order must be a positive integer, got {order!r}")
+    if order > MAX_ORDER:
+        raise ExplainError(
+            f"order {order} is above the highest explained, {MAX_ORDER} (each order about "
+            "triples the graph)"
+        )
+    from chainrule.explain.budget import resolve_timeout
+
+    timeout = resolve_timeout(symbolic_timeout)  # a bad value fails now, not at printing
     arrays = {n: _as_input(n, v) for n, v in inputs.items()}
     if isinstance(fn_or_expression, str):
-        tree = E.parse(fn_or_expression)
-        names = E.variables(tree)
-        missing = [n for n in names if n not in arrays]
-        if missing:
-            raise ExplainError(
-                f"no value for {', '.join(map(repr, missing))}; pass "
-                + ", ".join(f"{n}=..." for n in missing)
-                + " (CLI: --at NAME=VALUE)"
-            )
-        unused = [n for n in arrays if n not in names]
-        if unused:
-            raise ExplainError(
-                f"{', '.join(map(repr, unused))} does not appear in the expression "
-                f"{fn_or_expression!r}"
-            )
-        title = E.to_pretty(tree)
+        forward, title, tree = _from_expression(fn_or_expression, arrays)
+    elif callable(fn_or_expression):
+        fn = fn_or_expression
+        _check_signature(fn, arrays)
+        title = getattr(fn, "__name__", "function")
+        tree = None
 
         def forward(env: dict[str, Any]) -> Any:
-            return evaluate(tree, env)
-
-        if order != 1:
-            forward, title = _higher_order(forward, title, arrays, order, wrt)
-            return _explain(forward, arrays, title, None)
-        return _explain(forward, arrays, title, tree)
-    if not callable(fn_or_expression):
+            return fn(**env)
+    else:
         raise ExplainError(
             "explain() takes a function or an expression string, not "
             f"{type(fn_or_expression).__name__}"
         )
-    fn = fn_or_expression
-    _check_signature(fn, arrays)
-    title = getattr(fn, "__name__", "function")
-
-    def forward_fn(env: dict[str, Any]) -> Any:
-        return fn(**env)
-
     if order != 1:
-        forward_fn, title = _higher_order(forward_fn, title, arrays, order, wrt)
-    return _explain(forward_fn, arrays, title, None)
+        forward, title = _higher_order(
+            forward, title, arrays, order, wrt, from_text=isinstance(fn_or_expression, str)
+        )
+        tree = None
+    ex = _explain(forward, arrays, title, tree, from_text=isinstance(fn_or_expression, str))
+    ex.symbolic_timeout = timeout
+    return ex
+
+
+def _from_expression(
+    text: str, arrays: dict[str, np.ndarray]
+) -> tuple[Callable[[dict[str, Any]], Any], str, E.Expr]:
+    tree = E.parse(text)
+    names = E.variables(tree)
+    bound = [n for n in arrays if n in E.CONSTANTS]
+    if bound:
+        n = bound[0]
+        raise ExplainError(
+            f"{n!r} is the constant {n} = {E.CONSTANTS[n]:.6g} in expressions, not a variable; "
+            "give the variable another name"
+        )
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        clash = [n for n in missing if n in RESERVED]
+        if clash:
+            raise ExplainError(
+                f"{clash[0]!r} names a variable of the expression and a parameter of "
+                f"explain(); pass the values in a dict: explain({text!r}, "
+                f"{{{clash[0]!r}: ...}})"
+            )
+        raise ExplainError(
+            f"no value for {', '.join(map(repr, missing))}; pass "
+            + ", ".join(f"{n}=..." for n in missing)
+            + " (CLI: --at NAME=VALUE)"
+        )
+    unused = [n for n in arrays if n not in names]
+    if unused:
+        raise ExplainError(
+            f"{', '.join(map(repr, unused))} does not appear in the expression {text!r}"
+        )
+
+    def forward(env: dict[str, Any]) -> Any:
+        return evaluate(tree, env)
+
+    return forward, E.to_pretty(tree), tree
 
 
 def _higher_order(
@@ -338,15 +408,14 @@ def _higher_order(
     arrays: dict[str, np.ndarray],
     order: int,
     wrt: str | None,
+    from_text: bool = False,
 ) -> tuple[Callable[[dict[str, Any]], Any], str]:
     """``forward`` replaced by its derivative ``order - 1`` times, each recorded."""
-    if not isinstance(order, int) or order < 1:
-        raise ExplainError(f"order must be a positive integer, got {order!r}")
     if wrt is None:
         if len(arrays) != 1:
             raise ExplainError(
                 f"order={order} with several inputs: say which one to differentiate by, "
-                f"e.g. wrt={next(iter(arrays))!r}"
+                f"e.g. wrt={next(iter(arrays), 'x')!r}"
             )
         wrt = next(iter(arrays))
     if wrt not in arrays:
@@ -354,7 +423,25 @@ def _higher_order(
     for k in range(1, order):
         forward = _derivative(forward, wrt)
         title = f"d/d{wrt} {title}" if k == 1 else f"d/d{wrt} ({title})"
+        _check_size(forward, arrays, k + 1, from_text)
     return forward, title
+
+
+def _check_size(
+    forward: Callable[[dict[str, Any]], Any], arrays: dict[str, Any], order: int, from_text: bool
+) -> None:
+    """Refuse a derivative whose graph is past MAX_GRAPH_NODES before building the next."""
+    from chainrule.explain.trace import topological
+
+    leaves = {n: tensor(a, requires_grad=True) for n, a in arrays.items()}
+    out = _run(forward, leaves, from_text)
+    node = getattr(out, "_node", None)
+    size = 0 if node is None else len(topological(node))
+    if size > MAX_GRAPH_NODES:
+        raise ExplainError(
+            f"the order-{order} derivative's graph has {size} nodes, more than "
+            f"{MAX_GRAPH_NODES}: ask for a lower order"
+        )
 
 
 def _derivative(
@@ -396,10 +483,33 @@ def _check_signature(fn: Callable[..., Any], arrays: dict[str, Any]) -> None:
     except TypeError as exc:
         params = ", ".join(sig.parameters)
         given = ", ".join(arrays) or "none"
+        clash = [p for p in sig.parameters if p in RESERVED and p not in arrays]
+        hint = (
+            f"; {clash[0]!r} is also a parameter of explain(): pass it in a dict, "
+            f"explain(fn, {{{clash[0]!r}: ...}})"
+            if clash
+            else ""
+        )
         raise ExplainError(
             f"the inputs ({given}) do not fit the parameters of "
-            f"{getattr(fn, '__name__', 'the function')}({params}): {exc}"
+            f"{getattr(fn, '__name__', 'the function')}({params}): {exc}{hint}"
         ) from None
+
+
+def _run(forward: Callable[[dict[str, Any]], Any], env: dict[str, Any], from_text: bool) -> Any:
+    """The recorded forward pass. An expression's failure (shapes that do not
+    broadcast) is a fault of the input, so it becomes one line; a Python
+    function's is a fault in its code, whose traceback the caller needs."""
+    with enable_grad(), np.errstate(all="ignore"):
+        if not from_text:
+            return forward(env)
+        try:
+            return forward(env)
+        except ExplainError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExplainError(f"cannot evaluate the expression: {first}") from None
 
 
 def _explain(
@@ -407,13 +517,13 @@ def _explain(
     arrays: dict[str, np.ndarray],
     title: str,
     tree: E.Expr | None,
+    from_text: bool = False,
 ) -> Explanation:
     notes: list[str] = []
     tensors = {n: tensor(a, requires_grad=True) for n, a in arrays.items()}
     for n, t in tensors.items():
         set_name(t, n)
-    with enable_grad(), np.errstate(all="ignore"):
-        out = forward(tensors)
+    out = _run(forward, tensors, from_text)
     if not isinstance(out, Tensor):
         try:
             out = tensor(np.asarray(out, dtype=float))

@@ -87,6 +87,8 @@ def _eval(e: E.Expr, env: dict[str, Any]) -> Any:
     if isinstance(e, E.Num):
         return e.value
     if isinstance(e, E.Var):
+        if e.name in E.CONSTANTS:
+            return E.CONSTANTS[e.name]
         if e.name not in env:
             raise ExplainError(f"no value for {e.name!r}; pass {e.name}=... (CLI: --at)")
         return env[e.name]

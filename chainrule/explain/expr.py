@@ -44,6 +44,11 @@ FUNCTIONS: dict[str, tuple[int, ...]] = {
     "mean": (1,),
 }
 
+#: names that are numbers, not variables: the seed prints sigma as 1/(1 + e^-z), so a
+#: reader may type it back that way. They cannot be given values (a name with two
+#: meanings in one report would mislead); printers show these exact floats by name.
+CONSTANTS: dict[str, float] = {"e": math.e, "pi": math.pi}
+
 MAX_LENGTH = 2000
 MAX_DEPTH = 64
 MAX_OPERATIONS = 200
@@ -282,13 +287,14 @@ def parse(text: str) -> Expr:
 
 
 def variables(e: Expr) -> list[str]:
-    """Names of the variables in ``e``, in order of first appearance."""
+    """Names of the variables in ``e``, in order of first appearance (not ``e``, ``pi``)."""
     seen: dict[str, None] = {}
     stack = [e]
     while stack:
         x = stack.pop()
         if isinstance(x, Var):
-            seen.setdefault(x.name, None)
+            if x.name not in CONSTANTS:
+                seen.setdefault(x.name, None)
         elif isinstance(x, Neg):
             stack.append(x.arg)
         elif isinstance(x, Bin):
@@ -325,7 +331,10 @@ def simplify(e: Expr) -> Expr:
             return a.arg
         return Neg(a)
     if isinstance(e, Call):
-        return Call(e.fn, tuple(simplify(a) for a in e.args))
+        args = tuple(simplify(a) for a in e.args)
+        if e.fn == "log" and args[0] in (Var("e"), Num(math.e)):
+            return Num(1.0)  # pow's rule for the exponent, x^y·log(x), with x = e
+        return Call(e.fn, args)
     if not isinstance(e, Bin):
         return e
     a, b, op = simplify(e.left), simplify(e.right), e.op
@@ -442,7 +451,13 @@ class _Printer:
 
     def p(self, e: Expr) -> str:
         if isinstance(e, Num):
+            if e.value == math.e:
+                return "e"
+            if e.value == math.pi:
+                return "π" if self.pretty else "pi"
             return format_number(e.value, 12)
+        if isinstance(e, Var) and e.name == "pi" and self.pretty:
+            return "π"
         if isinstance(e, Var):
             return e.name
         if isinstance(e, Opaque):
@@ -463,9 +478,13 @@ class _Printer:
         if op in "+-":
             return f"{left} {op} {right}"
         if op == "*" and self.pretty:
-            # sigma(z)(1 - sigma(z)) and 2x, as on paper; x·y between names
+            # sigma(z)(1 - sigma(z)) and 2x, as on paper; x·y between names. A factor 1
+            # (a backward pass multiplies by the upstream 1) stays visible: 1·h, not 1h.
             if right.startswith("(") or (
-                isinstance(e.left, Num) and isinstance(e.right, (Var, Call)) and left[-1].isdigit()
+                isinstance(e.left, Num)
+                and isinstance(e.right, (Var, Call))
+                and left[-1].isdigit()
+                and left != "1"
             ):
                 return f"{left}{right}"
             return f"{left}·{right}"

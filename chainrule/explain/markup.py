@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from html import escape
 
@@ -68,9 +69,11 @@ def latex_text(s: str) -> str:
 def to_latex(e: Expr) -> str:
     """``e`` in LaTeX math (amsmath), fractions as ``\\frac`` and e^x as ``e^{x}``."""
     if isinstance(e, Num):
+        if e.value in (math.e, math.pi):  # the language's constants, by name
+            return "e" if e.value == math.e else r"\pi"
         return format_number(e.value, 12).replace("inf", r"\infty")
     if isinstance(e, Var):
-        return latex_name(e.name)
+        return r"\pi" if e.name == "pi" else latex_name(e.name)
     if isinstance(e, Opaque):
         return rf"\text{{{latex_text(e.text)}}}"
     if isinstance(e, Neg):
@@ -146,9 +149,11 @@ def mathml_number(v: float) -> str:
 def to_mathml(e: Expr) -> str:
     """``e`` as MathML Core presentation markup (the inside of a ``<math>`` element)."""
     if isinstance(e, Num):
+        if e.value in (math.e, math.pi):  # the language's constants, by name
+            return "<mi>e</mi>" if e.value == math.e else "<mi>π</mi>"
         return mathml_number(e.value)
     if isinstance(e, Var):
-        return mathml_name(e.name)
+        return "<mi>π</mi>" if e.name == "pi" else mathml_name(e.name)
     if isinstance(e, Opaque):
         return f"<mtext>{escape(e.text)}</mtext>"
     if isinstance(e, Neg):

@@ -22,6 +22,7 @@ from chainrule.explain.render_common import (
     notes,
     num,
     ordered,
+    symbolic_skipped,
 )
 from chainrule.explain.trace import Vertex
 
@@ -331,13 +332,8 @@ def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | 
         parts.append(f'<div class="multi"><p>{escape(multi[0])}</p><ul>')
         parts += [f"<li><code>{escape(line.strip())}</code></li>" for line in multi[1:]]
         parts.append("</ul></div>")
-    sym = ex.symbolic
-    if sym is not None and not sym.ok:
-        text = (
-            L["sympy_missing"]
-            if sym.reason == "missing"
-            else L["sympy_skipped"].format(why=sym.reason)
-        )
+    text = symbolic_skipped(ex, lang)
+    if text is not None:
         parts.append(f'<p class="caption">{escape(L["symbolic"])}: {escape(text)}</p>')
     if graph_svg:
         parts.append(f"<h2>{escape(L['graph'])}</h2>")

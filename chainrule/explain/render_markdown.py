@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING
 
 from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
-from chainrule.explain.render_common import check_line, composition, inputs_text, notes, num
+from chainrule.explain.render_common import (
+    check_line,
+    composition,
+    inputs_text,
+    notes,
+    num,
+    symbolic_skipped,
+)
 from chainrule.explain.render_latex import _latex_comp, chain_block, decomposition, local_cases
 from chainrule.explain.render_text import multivariate_lines, table_rows
 
@@ -47,13 +54,8 @@ def render(ex: Explanation, lang: str) -> str:
         out += [f"**{multi[0]}**", ""]
         out += [f"- `{line.strip()}`" for line in multi[1:]]
         out.append("")
-    sym = ex.symbolic
-    if sym is not None and not sym.ok:
-        text = (
-            L["sympy_missing"]
-            if sym.reason == "missing"
-            else L["sympy_skipped"].format(why=sym.reason)
-        )
+    text = symbolic_skipped(ex, lang)
+    if text is not None:
         out += [f"*{L['symbolic']}: {text}*", ""]
     ok, text = check_line(ex, lang)
     out += [f"**{L['check']}**: {'✓' if ok else '✗'} {text}"]

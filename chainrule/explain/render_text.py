@@ -17,6 +17,7 @@ from chainrule.explain.render_common import (
     ordered,
     pad,
     partial,
+    symbolic_skipped,
     value_factor,
     width,
 )
@@ -143,8 +144,7 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
                     f"  ∂{ex.output}/∂{name} = {E.to_pretty(form)} = {num(value)}   [{note}]"
                 )
             return lines
-        reason = sym.reason if sym is not None else "?"
-        return [head, "  " + L["sympy_skipped"].format(why=reason)]
+        return [head, "  " + (symbolic_skipped(ex, lang) or "?")]
     lines = [head]
     out = ex.output
     for name, d in sym.derivatives.items():
@@ -164,6 +164,8 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
         for k, (text, note) in enumerate(rows):
             lines.append((start if k == 0 else cont) + pad(text, w) + f"   [{note}]")
         lines.append(cont + num(d.value))
+    if sym.timeout is not None:
+        lines.append("  " + L["simplify_timeout"].format(seconds=f"{sym.timeout:g}"))
     return lines
 
 
@@ -184,7 +186,9 @@ def render(ex: Explanation, lang: str) -> str:
         lines += ["", *multi]
     lines += ["", *symbolic_lines(ex, lang)]
     ok, text = check_line(ex, lang)
-    lines += ["", L["check"], f"  {'✓' if ok else '✗'} {text}"]
+    c = ex.check
+    mark = "✓" if ok else ("?" if c.checked and not c.comparable else "✗")
+    lines += ["", L["check"], f"  {mark} {text}"]
     for n in notes(ex, lang):
         lines.append(f"  * {n}")
     return "\n".join(lines)
