@@ -116,7 +116,8 @@ def test_bad_input_exits_non_zero_with_one_line(capsys, argv, message):
 
 def test_unwritable_out(capsys, tmp_path):
     code, _, err = run(capsys, "explain", "-o", str(tmp_path / "missing" / "x.txt"))
-    assert code == 1 and err.startswith("chainrule explain: cannot write")
+    assert code == 2 and err.startswith("chainrule explain: cannot write")
+    assert err.count("\n") == 1
 
 
 def test_as_a_program_no_traceback():

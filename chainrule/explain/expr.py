@@ -471,7 +471,10 @@ class _Printer:
         op = e.op
         if op == "^":
             left = self.wrap(e.left, _prec(e.left) <= _PREC["^"])
-            right = self.wrap(e.right, _prec(e.right) < _ATOM)
+            # e^-z, as the seed writes it: for people a negated atom needs
+            # no parentheses in an exponent
+            bare = self.pretty and isinstance(e.right, Neg) and _prec(e.right.arg) == _ATOM
+            right = self.wrap(e.right, _prec(e.right) < _ATOM and not bare)
             return f"{left}^{right}"
         left = self.wrap(e.left, _prec(e.left) < _PREC[op])
         right = self.wrap(e.right, _needs_parens_right(op, e.right))

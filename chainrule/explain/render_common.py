@@ -106,6 +106,13 @@ def inputs_text(ex: Explanation) -> str:
     return ", ".join(f"{n} = {num(x)}" for n, x in ex.inputs.items())
 
 
+def at_text(ex: Explanation, lang: str) -> str:
+    """``(at z = 0.5)`` after a title; nothing for an expression without variables."""
+    if not ex.inputs:
+        return ""
+    return f"({labels(lang)['at']} {inputs_text(ex)})"
+
+
 def notes(ex: Explanation, lang: str) -> list[str]:
     L = labels(lang)
     out = []

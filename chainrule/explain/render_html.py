@@ -296,9 +296,10 @@ def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | 
     parts = [
         "<header>",
         f'<h1><span class="brand">chainrule</span> · {escape(L["explain"])} {title}</h1>',
-        f'<div class="point">{escape(L["at"])} {escape(inputs_text(ex))}</div>',
         "</header>",
     ]
+    if ex.inputs:
+        parts.insert(-1, f'<div class="point">{escape(L["at"])} {escape(inputs_text(ex))}</div>')
     comp = composition(ex)
     if ex.nodes:
         lhs = ""

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.render_common import (
+    at_text,
     check_line,
     composition,
-    inputs_text,
     notes,
     num,
     symbolic_skipped,
@@ -30,7 +30,7 @@ def _cell(s: str, code: bool = False) -> str:
 
 def render(ex: Explanation, lang: str) -> str:
     L = labels(lang)
-    out = [f"### {L['explain']} `{ex.title}` ({L['at']} {inputs_text(ex)})", ""]
+    out = [f"### {L['explain']} `{ex.title}` {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)
     if ex.nodes:
         out += [f"**{L['decomposition']}**", "", "$$", decomposition(ex), "$$", ""]

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from chainrule.explain import expr as E
 from chainrule.explain.i18n import labels
 from chainrule.explain.render_common import (
+    at_text,
     chains,
     check_line,
     composition,
     factor,
-    inputs_text,
     notes,
     num,
     ordered,
@@ -171,7 +171,7 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
 
 def render(ex: Explanation, lang: str) -> str:
     L = labels(lang)
-    lines = [f"{L['explain']} {ex.title}  ({L['at']} {inputs_text(ex)})", ""]
+    lines = [f"{L['explain']} {ex.title}  {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)
     body = E.to_pretty(ex.expression) if ex.expression is not None else None
     lhs = comp or ex.output
