@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare = getattr(importlib.import_module(COMMANDS[argv[0]]), "prepare_argv", None)
         if prepare is not None:
             argv = [argv[0], *prepare(argv[1:], parsers[argv[0]])]
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # the command's own parser says it (explain's in one line), not the top one's usage
+        parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     module = importlib.import_module(COMMANDS[args.command])
     return int(module.run(args) or 0)

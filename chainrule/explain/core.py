@@ -328,6 +328,13 @@ def explain(
                 f"{', '.join(map(repr, both))} given twice (in the dict and as keywords)"
             )
         inputs = {**values, **inputs}
+    clash = _reserved_clash(fn_or_expression, inputs)
+    if clash is not None:
+        how = "explain(fn, " if callable(fn_or_expression) else f"explain({fn_or_expression!r}, "
+        raise ExplainError(
+            f"{clash!r} names a variable and a parameter of explain(); pass the values in "
+            f"a dict: {how}{{{clash!r}: ...}})"
+        )
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise ExplainError(f"order must be a positive integer, got {order!r}")
     if order > MAX_ORDER:
@@ -364,6 +371,28 @@ def explain(
     return ex
 
 
+def _reserved_clash(fn_or_expression: Any, inputs: dict[str, Any]) -> str | None:
+    """A variable named like a parameter of explain() whose value Python bound to the
+    parameter instead (``explain("order*2", order=1)``): the name, else None."""
+    if isinstance(fn_or_expression, str):
+        try:
+            names = E.variables(E.parse(fn_or_expression))
+        except ExplainError:
+            return None  # the parse error is reported where it belongs
+    else:
+        try:
+            params = inspect.signature(fn_or_expression).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        # only a parameter that needs a value: f(x, order=2) keeps its default
+        names = [
+            p.name
+            for p in params
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+    return next((n for n in names if n in RESERVED and n not in inputs), None)
+
+
 def _from_expression(
     text: str, arrays: dict[str, np.ndarray]
 ) -> tuple[Callable[[dict[str, Any]], Any], str, E.Expr]:
@@ -378,13 +407,6 @@ def _from_expression(
         )
     missing = [n for n in names if n not in arrays]
     if missing:
-        clash = [n for n in missing if n in RESERVED]
-        if clash:
-            raise ExplainError(
-                f"{clash[0]!r} names a variable of the expression and a parameter of "
-                f"explain(); pass the values in a dict: explain({text!r}, "
-                f"{{{clash[0]!r}: ...}})"
-            )
         raise ExplainError(
             f"no value for {', '.join(map(repr, missing))}; pass "
             + ", ".join(f"{n}=..." for n in missing)
@@ -436,7 +458,8 @@ def _check_size(
     leaves = {n: tensor(a, requires_grad=True) for n, a in arrays.items()}
     out = _run(forward, leaves, from_text)
     node = getattr(out, "_node", None)
-    size = 0 if node is None else len(topological(node))
+    # the recorded operations, as explain counts its nodes (leaves apart)
+    size = 0 if node is None else sum(not isinstance(o, Tensor) for o in topological(node))
     if size > MAX_GRAPH_NODES:
         raise ExplainError(
             f"the order-{order} derivative's graph has {size} nodes, more than "
@@ -483,16 +506,9 @@ def _check_signature(fn: Callable[..., Any], arrays: dict[str, Any]) -> None:
     except TypeError as exc:
         params = ", ".join(sig.parameters)
         given = ", ".join(arrays) or "none"
-        clash = [p for p in sig.parameters if p in RESERVED and p not in arrays]
-        hint = (
-            f"; {clash[0]!r} is also a parameter of explain(): pass it in a dict, "
-            f"explain(fn, {{{clash[0]!r}: ...}})"
-            if clash
-            else ""
-        )
         raise ExplainError(
             f"the inputs ({given}) do not fit the parameters of "
-            f"{getattr(fn, '__name__', 'the function')}({params}): {exc}{hint}"
+            f"{getattr(fn, '__name__', 'the function')}({params}): {exc}"
         ) from None
 
 
