@@ -9,7 +9,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.commands.sigmoid import sigmoid_chain_report
-from chainrule.explain import budget, core, symbolic
+from chainrule.explain import core
 
 
 def sigma(z):
@@ -37,11 +37,15 @@ def _answer_then_hang(n):
 
 
 def test_a_timeout_keeps_the_last_partial_answer():
+    from chainrule.explain import budget
+
     status, answer = budget.call_with_timeout(_answer_then_hang, 7, 0.5)
     assert (status, answer) == ("timeout", 7)
 
 
 def test_the_budget_is_configurable(monkeypatch):
+    from chainrule.explain import budget
+
     monkeypatch.delenv(budget.ENV_VAR, raising=False)
     assert budget.resolve_timeout() == budget.DEFAULT_TIMEOUT
     monkeypatch.setenv(budget.ENV_VAR, "2.5")
@@ -62,20 +66,22 @@ def test_without_a_limit_sympy_runs_in_this_process():
 
 
 def test_an_exception_without_a_message_is_still_named():
+    from chainrule.explain import symbolic
+
     assert symbolic._describe(RecursionError()) == "RecursionError"
     assert symbolic._describe(ValueError("bad")) == "ValueError: bad"
 
 
 # -------------------------------------------------------------------------- orders
 def test_order_is_capped_with_one_line():
-    with pytest.raises(cr.ExplainError, match=f"highest explained, {core.MAX_ORDER}"):
+    with pytest.raises(cr.ExplainError, match="highest explained, 6"):
         cr.explain("x*x", x=1.0, order=20)
-    ex = cr.explain("1/(1+exp(-z))", z=0.5, order=core.MAX_ORDER)
-    assert len(ex.nodes) < core.MAX_GRAPH_NODES
+    ex = cr.explain("1/(1+exp(-z))", z=0.5, order=6)
+    assert len(ex.nodes) == 658
 
 
 def test_a_derivative_graph_past_the_node_limit_is_refused(monkeypatch):
-    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 30)
+    monkeypatch.setattr(core, "MAX_GRAPH_NODES", 30, raising=False)
     # the seed's graphs have 4, 9, 22, 64 nodes at orders 1 to 4
     assert len(cr.explain("1/(1+exp(-z))", z=0.5, order=3).nodes) == 22
     with pytest.raises(cr.ExplainError, match="order-4 derivative's graph has 64 nodes"):
@@ -115,7 +121,7 @@ def test_a_function_with_a_parameter_named_order():
 
 # ---------------------------------------------------------------------- bad values
 def test_shapes_that_do_not_broadcast():
-    with pytest.raises(ValueError, match=r"broadcast.*\(2,\).*\(3,\)") as info:
+    with pytest.raises(cr.ExplainError, match=r"cannot evaluate.*\(2,\).*\(3,\)") as info:
         cr.explain("x+y", x=[1.0, 2.0], y=[1.0, 2.0, 3.0])
     assert "\n" not in str(info.value)
 
@@ -148,8 +154,16 @@ def test_a_non_finite_check_is_not_comparable(x):
 
 
 def test_a_finite_difference_against_an_infinite_gradient_disagrees():
-    ex = cr.explain("sqrt(x)", x=1e-300)
-    assert not ex.check.ok or ex.check.comparable  # never claimed as agreeing with nothing
+    from chainrule.explain.check import finite_difference_check
+
+    def forward(env):
+        return env["x"] * 2.0
+
+    x = np.array(1.0)
+    c = finite_difference_check(forward, {"x": x}, {"x": np.array(np.inf)})
+    assert not c.ok and c.max_abs_error == math.inf and c.not_comparable == 0
+    c = finite_difference_check(forward, {"x": x}, {"x": np.array(2.0)})
+    assert c.ok and c.comparable
 
 
 # ------------------------------------------------------------------------ constants
