@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from chainrule._files import write_atomic
 from chainrule.explain.budget import DEFAULT_TIMEOUT, ENV_VAR
-from chainrule.explain.core import MAX_ORDER
+from chainrule.explain.orders import MAX_ORDER
 
 HELP = "the chain rule of an expression, node by node (default: the seed's sigmoid at z=0.5)"
 

@@ -4,11 +4,13 @@ the graph) or arrays (to only compute); parts without variables are folded to fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.autograd.grad_mode import enable_grad
 from chainrule.explain import expr as E
 from chainrule.explain.errors import ExplainError
 from chainrule.tensor import Tensor
@@ -108,3 +110,21 @@ def _eval(e: E.Expr, env: dict[str, Any]) -> Any:
             return F.mean(args[0])
         return _traced(e.fn, args)
     raise ExplainError(f"cannot evaluate {e!r}")
+
+
+def run_forward(
+    forward: Callable[[dict[str, Any]], Any], env: dict[str, Any], from_text: bool
+) -> Any:
+    """The recorded forward pass. An expression's failure (shapes that do not
+    broadcast) is a fault of the input, so it becomes one line; a Python
+    function's is a fault in its code, whose traceback the caller needs."""
+    with enable_grad(), np.errstate(all="ignore"):
+        if not from_text:
+            return forward(env)
+        try:
+            return forward(env)
+        except ExplainError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, IndexError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExplainError(f"cannot evaluate the expression: {first}") from None
