@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chainrule._files import write_atomic
-from chainrule.explain.budget import DEFAULT_TIMEOUT, ENV_VAR
+from chainrule.explain.budget import DEFAULT_TIMEOUT, ENV_VAR, resolve_timeout
 from chainrule.explain.orders import MAX_ORDER
 
 HELP = "the chain rule of an expression, node by node (default: the seed's sigmoid at z=0.5)"
@@ -205,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         inputs = parse_assignments(args.at)
-    except _BadValue as exc:
+        timeout = resolve_timeout(args.symbolic_timeout, source="--symbolic-timeout")
+    except (_BadValue, ExplainError) as exc:
         return _fail(str(exc))
     expression = args.expression
     if args.expression_option is not None:
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
             inputs,
             order=args.order,
             wrt=args.wrt,
-            symbolic_timeout=args.symbolic_timeout,
+            symbolic_timeout=timeout,
         )
         ex.lang = args.lang
         text = render(ex, args.format, args.lang)

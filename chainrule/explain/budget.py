@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,9 @@ DEFAULT_TIMEOUT = 5.0
 ENV_VAR = "CHAINRULE_SYMBOLIC_TIMEOUT"
 
 
-def resolve_timeout(value: float | str | None = None) -> float:
-    """The budget in seconds: ``value``, else the environment variable, else the default."""
-    source = "symbolic_timeout"
+def resolve_timeout(value: float | str | None = None, source: str = "symbolic_timeout") -> float:
+    """The budget in seconds: ``value``, else the environment variable, else the default.
+    ``source`` names ``value`` in the error message."""
     if value is None:
         value = os.environ.get(ENV_VAR) or None
         source = ENV_VAR
@@ -94,7 +95,11 @@ def call_with_timeout(fn: Callable[[Any], Any], arg: Any, timeout: float) -> tup
     receive, send = ctx.Pipe(duplex=False)
     try:
         worker = ctx.Process(target=_child, args=(fn, arg, send), name="chainrule-sympy")
-        worker.start()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a process with threads may deadlock the
+            # child; here a deadlocked worker is only a slow one, and the budget kills it
+            warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+            worker.start()
     except (OSError, RuntimeError, AssertionError, ValueError) as exc:
         receive.close()
         send.close()

@@ -145,11 +145,16 @@ def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
 
 
 def symbolic_skipped(ex: Explanation, lang: str) -> str | None:
-    """Why there is no symbolic part, as one line; None when there is one."""
+    """What of the symbolic part was skipped and why, as one line; None when nothing was."""
     L = labels(lang)
     sym = ex.symbolic
-    if sym is None or sym.ok:
+    if sym is None:
         return None
+    if sym.ok:
+        # the derivatives came within the budget, their simplification did not
+        if sym.timeout is None:
+            return None
+        return L["simplify_timeout"].format(seconds=f"{sym.timeout:g}")
     if sym.reason == "missing":
         return L["sympy_missing"]
     if sym.reason == "timeout":

@@ -164,8 +164,9 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
         for k, (text, note) in enumerate(rows):
             lines.append((start if k == 0 else cont) + pad(text, w) + f"   [{note}]")
         lines.append(cont + num(d.value))
-    if sym.timeout is not None:
-        lines.append("  " + L["simplify_timeout"].format(seconds=f"{sym.timeout:g}"))
+    skipped = symbolic_skipped(ex, lang)
+    if skipped is not None:
+        lines.append("  " + skipped)
     return lines
 
 
