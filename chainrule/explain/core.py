@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.explain import expr as E
+from chainrule.explain.budget import resolve_timeout
 from chainrule.explain.check import Check, finite_difference_check, numeric_closed_form
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.evaluate import evaluate, run_forward
@@ -335,8 +336,6 @@ def explain(
             f"order {order} is above the highest explained, {MAX_ORDER} (each order about "
             "triples the graph)"
         )
-    from chainrule.explain.budget import resolve_timeout
-
     timeout = resolve_timeout(symbolic_timeout)  # a bad value fails now, not at printing
     arrays = {n: _as_input(n, v) for n, v in inputs.items()}
     if isinstance(fn_or_expression, str):
