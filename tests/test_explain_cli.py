@@ -116,7 +116,8 @@ def test_bad_input_exits_non_zero_with_one_line(capsys, argv, message):
 
 def test_unwritable_out(capsys, tmp_path):
     code, _, err = run(capsys, "explain", "-o", str(tmp_path / "missing" / "x.txt"))
-    assert code == 1 and err.startswith("chainrule explain: cannot write")
+    assert code == 2 and err.startswith("chainrule explain: cannot write")
+    assert err.count("\n") == 1
 
 
 def test_as_a_program_no_traceback():
@@ -132,3 +133,71 @@ def test_as_a_program_no_traceback():
         [sys.executable, "-m", "chainrule"], capture_output=True, text=True, encoding="utf-8"
     )
     assert done.returncode == 0 and "0.2350037122" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["x*x", "--at", "x=3"], "x·x = 9"),  # the expression first: explain is the default
+        (["--at", "x=3", "x*x"], "x·x = 9"),
+        (["explain", "-x^2", "--at", "x=3"], "-x^2 = -9"),  # not an option: an expression
+        (["-x^2", "--at", "x=3"], "-x^2 = -9"),
+        (["explain", "--at", "x=3", "-x"], "-x = -3"),
+        (["explain", "-2*x", "--at", "x=3"], "= -6"),
+        (["--lang", "ko", "explain"], "연쇄 법칙"),  # options before the command word
+        (["--lang", "ko", "explain", "x*x", "--at", "x=3"], "= 9"),
+        (["explain", "order*2", "--at", "order=4"], "order·2 = 8"),
+    ],
+)
+def test_the_command_line_parses_as_typed(capsys, argv, expected):
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    assert expected in out
+
+
+def test_json_format_with_a_dash_expression(capsys):
+    code, out, _ = run(capsys, "explain", "-f", "json", "-x*x", "--at", "x=2")
+    assert code == 0 and json.loads(out)["gradients"] == {"x": -4.0}
+
+
+def test_a_second_dash_word_is_still_an_unknown_option(capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's way out, as for every usage error
+        main(["explain", "-x", "--at", "x=1", "-y"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "unrecognized arguments: -y" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("x=1,y=2", "repeat it for each variable: --at x=1 --at y=2"),
+        ("x=" + "1" * 401, "(401 characters) is too large for a float64"),
+        ("x=[" + "1" * 401 + "]", "too large for a float64"),
+    ],
+)
+def test_at_values_explained(capsys, value, message):
+    code, out, err = run(capsys, "explain", "x", "--at", value)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    assert "1" * 50 not in err  # a long value is shown by its length
+
+
+def test_an_oserror_on_writing_is_one_line(capsys, monkeypatch, tmp_path):
+    import chainrule.commands.explain as command
+
+    def refuse(path, data):
+        raise OSError(f"{path}: not a regular file")
+
+    # what write_atomic answers for a device path; the test never writes to one
+    monkeypatch.setattr(command, "write_atomic", refuse)
+    code, out, err = run(capsys, "explain", "--out", str(tmp_path / "x.txt"))
+    assert code == 2 and out == ""
+    assert err.startswith("chainrule explain: cannot write") and err.count("\n") == 1
+
+
+def test_symbolic_timeout_option(capsys):
+    pytest.importorskip("sympy")
+    code, out, err = run(capsys, "explain", "x^x^x^x", "--at", "x=9", "--symbolic-timeout", "0.5")
+    assert code == 0 and err == ""
+    assert "symbolic form skipped: took longer than 0.5 s" in out
+    assert "The chain rule" in out and "Check" in out

@@ -32,20 +32,22 @@ def sigmoid_chain_report(z: float) -> str:
         ("i = 1/h", iv, "i'(h) = -1/h^2", -1.0 / hv**2, i.grad.item()),
     ]
     lines = [
-        f"sigma(z) = 1/(1+e^-z) = i(h(g(f(z)))) at z = {z:g}",
+        f"sigma(z) = 1/(1+e^-z) = i(h(g(f(z)))) at z = {z + 0.0:g}",
         "",
         f"{'node':<10} {'value':>12}   {'local derivative':<16} {'local':>12} "
         f"{'d sigma/d node':>15}",
     ]
     for name, value, formula, lval, upstream in rows:
+        # + 0.0 turns -0.0 (f = -z at z = 0) into 0.0: "-0.000000" reads as a sign error
+        value, lval, upstream = value + 0.0, lval + 0.0, upstream + 0.0
         lines.append(f"{name:<10} {value:>12.6f}   {formula:<16} {lval:>12.6f} {upstream:>15.6f}")
     lines += [
         "",
         "d sigma/dz = f'(z) * g'(f) * h'(g) * i'(h)",
         "           = (-1) * e^f * 1 * (-1/h^2) = e^-z / (1+e^-z)^2",
-        f"           = {product:.10f}   (product of the local derivatives)",
-        f"backprop  : {zt.grad.item():.10f}   (z.grad from the engine)",
-        f"closed    : {closed:.10f}   (sigma(z) * (1 - sigma(z)))",
+        f"           = {product + 0.0:.10f}   (product of the local derivatives)",
+        f"backprop  : {zt.grad.item() + 0.0:.10f}   (z.grad from the engine)",
+        f"closed    : {closed + 0.0:.10f}   (sigma(z) * (1 - sigma(z)))",
     ]
     return "\n".join(lines)
 

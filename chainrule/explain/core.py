@@ -5,114 +5,21 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from chainrule import functions as F
-from chainrule.autograd.grad_mode import enable_grad, no_grad
 from chainrule.explain import expr as E
+from chainrule.explain.budget import resolve_timeout
+from chainrule.explain.check import Check, finite_difference_check, numeric_closed_form
 from chainrule.explain.errors import ExplainError
+from chainrule.explain.evaluate import evaluate, run_forward
 from chainrule.explain.model import Step, build_steps, count_paths, paths, to_plain
+from chainrule.explain.orders import MAX_ORDER, higher_order
 from chainrule.explain.trace import Vertex, backpropagate, read_graph
 from chainrule.tensor import Tensor, name_of, tensor
 from chainrule.tensor import name as set_name
-
-
-# ------------------------------------------------------------- the expression language
-def _numeric(fn: str, args: list[Any]) -> Any:
-    """A function of the language on constants (floats), never raising on overflow."""
-    a = [np.float64(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float) for x in args]
-    x = a[0]
-    if fn == "exp":
-        return np.exp(x)
-    if fn == "log":
-        return np.log(x)
-    if fn == "sqrt":
-        return np.sqrt(x)
-    if fn == "abs":
-        return np.abs(x)
-    if fn == "sin":
-        return np.sin(x)
-    if fn == "cos":
-        return np.cos(x)
-    if fn == "tan":
-        return np.tan(x)
-    if fn == "tanh":
-        return np.tanh(x)
-    if fn == "sigmoid":
-        return 1 / (1 + np.exp(-x))
-    if fn == "relu":
-        return np.maximum(x, 0)
-    if fn in ("max", "min"):
-        if len(a) == 2:
-            return (np.maximum if fn == "max" else np.minimum)(a[0], a[1])
-        return np.max(x) if fn == "max" else np.min(x)
-    if fn == "sum":
-        return np.sum(x)
-    if fn == "mean":
-        return np.mean(x)
-    raise ExplainError(f"unknown function {fn!r}")  # the parser lets none through
-
-
-def _traced(fn: str, args: list[Any]) -> Tensor:
-    x = args[0]
-    if fn == "tan":
-        # tan is not a primitive: the quotient of two, each with its own rule
-        return F.sin(x) / F.cos(x)
-    if fn in ("max", "min") and len(args) == 2:
-        return (F.maximum if fn == "max" else F.minimum)(args[0], args[1])
-    return getattr(F, fn)(x)
-
-
-_BIN = {"+": F.add, "-": F.subtract, "*": F.multiply, "/": F.divide, "^": F.power}
-_NUM_BIN = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
-
-
-def evaluate(e: E.Expr, env: dict[str, Any]) -> Any:
-    """Compute ``e`` with chainrule; subexpressions without variables are folded to floats.
-
-    Values in ``env`` are Tensors (to record a graph) or arrays (to only compute).
-    Numbers are float64, so ``9^9^9^9`` overflows to inf instead of growing an integer.
-    """
-    with np.errstate(all="ignore"):
-        return _eval(e, env)
-
-
-def _is_const(v: Any) -> bool:
-    return not isinstance(v, Tensor)
-
-
-def _const(v: Any) -> Any:
-    v = np.asarray(v, dtype=float)
-    return float(v) if v.ndim == 0 else v
-
-
-def _eval(e: E.Expr, env: dict[str, Any]) -> Any:
-    if isinstance(e, E.Num):
-        return e.value
-    if isinstance(e, E.Var):
-        if e.name not in env:
-            raise ExplainError(f"no value for {e.name!r}; pass {e.name}=... (CLI: --at)")
-        return env[e.name]
-    if isinstance(e, E.Neg):
-        a = _eval(e.arg, env)
-        return _const(np.negative(a)) if _is_const(a) else F.negative(a)
-    if isinstance(e, E.Bin):
-        a, b = _eval(e.left, env), _eval(e.right, env)
-        if _is_const(a) and _is_const(b):
-            return _const(_NUM_BIN[e.op](np.asarray(a, float), np.asarray(b, float)))
-        return _BIN[e.op](a, b)
-    if isinstance(e, E.Call):
-        args = [_eval(a, env) for a in e.args]
-        if all(_is_const(a) for a in args):
-            return _const(_numeric(e.fn, args))
-        if e.fn == "mean":
-            return F.mean(args[0])
-        return _traced(e.fn, args)
-    raise ExplainError(f"cannot evaluate {e!r}")
 
 
 # ----------------------------------------------------------------------- inputs
@@ -121,128 +28,15 @@ def _as_input(name: str, value: Any) -> np.ndarray:
         value = value.data
     try:
         a = np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise ExplainError(
+            f"input {name!r} is too large for a float64 (the largest is about 1.8e308)"
+        ) from None
     except (TypeError, ValueError):
         raise ExplainError(
             f"input {name!r} must be a number or an array of numbers, not {type(value).__name__}"
         ) from None
     return a
-
-
-@dataclass
-class Check:
-    """The gradient checked against central finite differences (float64)."""
-
-    max_abs_error: float
-    max_rel_error: float
-    checked: int
-    total: int
-    ok: bool
-    skipped: str | None = None
-
-
-FD_MAX_ENTRIES = 200
-
-
-def finite_difference_check(
-    forward: Callable[[dict[str, np.ndarray]], Any],
-    inputs: dict[str, np.ndarray],
-    gradients: dict[str, np.ndarray],
-) -> Check:
-    """Compare each gradient entry with (F(x+h) - F(x-h)) / 2h, F = sum of the output."""
-    rng = np.random.default_rng(0)
-    worst_abs = worst_rel = 0.0
-    checked = total = 0
-    ok = True
-
-    def f(env: dict[str, np.ndarray]) -> float:
-        with no_grad(), np.errstate(all="ignore"):
-            out = forward(env)
-        data = out.data if isinstance(out, Tensor) else np.asarray(out, dtype=float)
-        return float(np.sum(data))
-
-    for name, x in inputs.items():
-        total += x.size
-        flat = np.arange(x.size)
-        if x.size > FD_MAX_ENTRIES:
-            flat = np.sort(rng.choice(x.size, FD_MAX_ENTRIES, replace=False))
-        grad = np.asarray(gradients[name], dtype=float).reshape(-1)
-        for k in flat:
-            idx = np.unravel_index(k, x.shape)
-            h = 1e-6 * max(1.0, abs(float(x[idx])))
-            env = dict(inputs)
-            up, down = x.copy(), x.copy()
-            up[idx] += h
-            down[idx] -= h
-            env[name] = up
-            fp = f(env)
-            env[name] = down
-            fm = f(env)
-            fd = (fp - fm) / (2 * h)
-            g = float(grad[k])
-            if not (math.isfinite(fd) and math.isfinite(g)):
-                if not (fd == g or (math.isnan(fd) and math.isnan(g))):
-                    ok = False
-                checked += 1
-                continue
-            err = abs(fd - g)
-            worst_abs = max(worst_abs, err)
-            worst_rel = max(worst_rel, err / max(1.0, abs(g)))
-            if err > 1e-5 * max(1.0, abs(g)):
-                ok = False
-            checked += 1
-    return Check(worst_abs, worst_rel, checked, total, ok)
-
-
-# ------------------------------------------------------- closed forms, without SymPy
-def _closed_form_candidates(z: str) -> list[tuple[str, Callable, Callable, E.Expr]]:
-    """(function, f(x), f'(x), f' as an expression of z): derivatives people know."""
-
-    def sig(x):
-        return 1 / (1 + np.exp(-x))
-
-    s = E.Call("sigmoid", (E.Var(z),))
-    t = E.Call("tanh", (E.Var(z),))
-    return [
-        (
-            "σ(z) = 1/(1 + e^-z)",
-            sig,
-            lambda x: sig(x) * (1 - sig(x)),
-            E.Bin("*", s, E.Bin("-", E.Num(1.0), s)),
-        ),
-        (
-            "tanh",
-            np.tanh,
-            lambda x: 1 - np.tanh(x) ** 2,
-            E.Bin("-", E.Num(1.0), E.Bin("^", t, E.Num(2.0))),
-        ),
-        ("softplus log(1 + e^z)", lambda x: np.log1p(np.exp(x)), sig, s),
-    ]
-
-
-def numeric_closed_form(
-    forward: Callable[[dict[str, Any]], Any], arrays: dict[str, np.ndarray]
-) -> tuple[E.Expr, str, float] | None:
-    """For a function of one number: a known function it equals at several points
-    (so its derivative has that function's closed form). Needs no SymPy."""
-    if len(arrays) != 1:
-        return None
-    ((name, x0),) = arrays.items()
-    if x0.ndim:
-        return None
-    points = float(x0) + np.array([-1.3, -0.4, 0.0, 0.35, 1.1, 2.0])
-    try:
-        with no_grad(), np.errstate(all="ignore"):
-            values = []
-            for p in points:
-                out = forward({name: np.float64(p)})
-                values.append(float(np.asarray(getattr(out, "data", out))))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
-    values = np.array(values)
-    for what, f, df, form in _closed_form_candidates(name):
-        if np.allclose(values, f(points), rtol=1e-10, atol=1e-12):
-            return form, what, float(df(float(x0)))
-    return None
 
 
 # -------------------------------------------------------------------- explanation
@@ -287,6 +81,8 @@ class Explanation:
         self.steps: list[Step] = build_steps(vertices)
         self._symbolic: Any = None
         self._symbolic_done = False
+        #: seconds SymPy may take (None: the default, see chainrule.explain.budget)
+        self.symbolic_timeout: float | None = None
 
     # ------------------------------------------------------------------- facts
     @property
@@ -334,7 +130,7 @@ class Explanation:
         if not self._symbolic_done:
             from chainrule.explain import symbolic
 
-            self._symbolic = symbolic.analyse(self)
+            self._symbolic = symbolic.analyse(self, self.symbolic_timeout)
             self._symbolic_done = True
         return self._symbolic
 
@@ -376,6 +172,7 @@ class Explanation:
                 "checked": self.check.checked,
                 "total": self.check.total,
                 "ok": self.check.ok,
+                "not_comparable": self.check.not_comparable,
             },
             "symbolic": None if sym is None else sym.to_dict(),
         }
@@ -471,12 +268,18 @@ def _json_safe(obj: Any) -> Any:
 
 
 # ------------------------------------------------------------------------ explain
+#: explain()'s own keyword parameters: a variable of that name is passed in a dict
+RESERVED = ("order", "wrt", "symbolic_timeout")
+
+
 def explain(
     fn_or_expression: Callable[..., Any] | str,
+    values: Mapping[str, Any] | None = None,
     /,
     *,
     order: int = 1,
     wrt: str | None = None,
+    symbolic_timeout: float | None = None,
     **inputs: Any,
 ) -> Explanation:
     """Run ``fn_or_expression`` at ``inputs`` and keep every step of the chain rule.
@@ -485,13 +288,19 @@ def explain(
     to ``wrt``, by default the only input), as the engine computes it: the forward
     graph followed by its backward pass, recorded as a computation of its own. The
     chain rule applied to that graph gives the second derivative (``order=3`` goes
-    one level further, and so on).
+    one level further, up to :data:`MAX_ORDER`).
 
     ``fn_or_expression`` is a Python function of named inputs (written with
     chainrule operations) or a string in the expression language (numbers,
-    variables, ``+ - * / ^ **``, parentheses, exp log sqrt abs sin cos tan tanh
-    sigmoid relu max min, and sum mean for arrays). Inputs are numbers or arrays
-    and are computed in float64.
+    variables, the constants ``e`` and ``pi``, ``+ - * / ^ **``, parentheses, exp
+    log sqrt abs sin cos tan tanh sigmoid relu max min, and sum mean for arrays).
+    Inputs are numbers or arrays, given as keywords or, for a variable named like a
+    parameter of this function (``order``, ``wrt``), in the dict ``values``; they
+    are computed in float64.
+
+    The symbolic part (SymPy) runs within ``symbolic_timeout`` seconds (default 5,
+    or the environment variable ``CHAINRULE_SYMBOLIC_TIMEOUT``; ``math.inf``: no
+    limit); past it the report says so and keeps the numeric chain and the check.
 
     >>> import chainrule as cr
     >>> ex = cr.explain("1/(1+exp(-z))", z=0.5)
@@ -499,102 +308,112 @@ def explain(
     ['f', 'g', 'h', 'i']
     >>> round(ex.gradients["z"], 10)
     0.2350037122
+    >>> cr.explain("order * 2", {"order": 1.5}).gradients
+    {'order': 2.0}
     """
+    if values is not None:
+        if not isinstance(values, Mapping):
+            raise ExplainError(
+                f"explain()'s second argument is a dict of values, not {type(values).__name__}"
+            )
+        both = [n for n in values if n in inputs]
+        if both:
+            raise ExplainError(
+                f"{', '.join(map(repr, both))} given twice (in the dict and as keywords)"
+            )
+        inputs = {**values, **inputs}
+    clash = _reserved_clash(fn_or_expression, inputs)
+    if clash is not None:
+        how = "explain(fn, " if callable(fn_or_expression) else f"explain({fn_or_expression!r}, "
+        raise ExplainError(
+            f"{clash!r} names a variable and a parameter of explain(); pass the values in "
+            f"a dict: {how}{{{clash!r}: ...}})"
+        )
+    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+        raise ExplainError(f"order must be a positive integer, got {order!r}")
+    if order > MAX_ORDER:
+        raise ExplainError(
+            f"order {order} is above the highest explained, {MAX_ORDER} (each order about "
+            "triples the graph)"
+        )
+    timeout = resolve_timeout(symbolic_timeout)  # a bad value fails now, not at printing
     arrays = {n: _as_input(n, v) for n, v in inputs.items()}
     if isinstance(fn_or_expression, str):
-        tree = E.parse(fn_or_expression)
-        names = E.variables(tree)
-        missing = [n for n in names if n not in arrays]
-        if missing:
-            raise ExplainError(
-                f"no value for {', '.join(map(repr, missing))}; pass "
-                + ", ".join(f"{n}=..." for n in missing)
-                + " (CLI: --at NAME=VALUE)"
-            )
-        unused = [n for n in arrays if n not in names]
-        if unused:
-            raise ExplainError(
-                f"{', '.join(map(repr, unused))} does not appear in the expression "
-                f"{fn_or_expression!r}"
-            )
-        title = E.to_pretty(tree)
+        forward, title, tree = _from_expression(fn_or_expression, arrays)
+    elif callable(fn_or_expression):
+        fn = fn_or_expression
+        _check_signature(fn, arrays)
+        title = getattr(fn, "__name__", "function")
+        tree = None
 
         def forward(env: dict[str, Any]) -> Any:
-            return evaluate(tree, env)
-
-        if order != 1:
-            forward, title = _higher_order(forward, title, arrays, order, wrt)
-            return _explain(forward, arrays, title, None)
-        return _explain(forward, arrays, title, tree)
-    if not callable(fn_or_expression):
+            return fn(**env)
+    else:
         raise ExplainError(
             "explain() takes a function or an expression string, not "
             f"{type(fn_or_expression).__name__}"
         )
-    fn = fn_or_expression
-    _check_signature(fn, arrays)
-    title = getattr(fn, "__name__", "function")
-
-    def forward_fn(env: dict[str, Any]) -> Any:
-        return fn(**env)
-
     if order != 1:
-        forward_fn, title = _higher_order(forward_fn, title, arrays, order, wrt)
-    return _explain(forward_fn, arrays, title, None)
+        forward, title = higher_order(
+            forward, title, arrays, order, wrt, from_text=isinstance(fn_or_expression, str)
+        )
+        tree = None
+    ex = _explain(forward, arrays, title, tree, from_text=isinstance(fn_or_expression, str))
+    ex.symbolic_timeout = timeout
+    return ex
 
 
-def _higher_order(
-    forward: Callable[[dict[str, Any]], Any],
-    title: str,
-    arrays: dict[str, np.ndarray],
-    order: int,
-    wrt: str | None,
-) -> tuple[Callable[[dict[str, Any]], Any], str]:
-    """``forward`` replaced by its derivative ``order - 1`` times, each recorded."""
-    if not isinstance(order, int) or order < 1:
-        raise ExplainError(f"order must be a positive integer, got {order!r}")
-    if wrt is None:
-        if len(arrays) != 1:
-            raise ExplainError(
-                f"order={order} with several inputs: say which one to differentiate by, "
-                f"e.g. wrt={next(iter(arrays))!r}"
-            )
-        wrt = next(iter(arrays))
-    if wrt not in arrays:
-        raise ExplainError(f"wrt={wrt!r} is not one of the inputs ({', '.join(arrays)})")
-    for k in range(1, order):
-        forward = _derivative(forward, wrt)
-        title = f"d/d{wrt} {title}" if k == 1 else f"d/d{wrt} ({title})"
-    return forward, title
+def _reserved_clash(fn_or_expression: Any, inputs: dict[str, Any]) -> str | None:
+    """A variable named like a parameter of explain() whose value Python bound to the
+    parameter instead (``explain("order*2", order=1)``): the name, else None."""
+    if isinstance(fn_or_expression, str):
+        try:
+            names = E.variables(E.parse(fn_or_expression))
+        except ExplainError:
+            return None  # the parse error is reported where it belongs
+    else:
+        try:
+            params = inspect.signature(fn_or_expression).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        # only a parameter that needs a value: f(x, order=2) keeps its default
+        names = [
+            p.name
+            for p in params
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+    return next((n for n in names if n in RESERVED and n not in inputs), None)
 
 
-def _derivative(
-    forward: Callable[[dict[str, Any]], Any], wrt: str
-) -> Callable[[dict[str, Any]], Any]:
-    """The derivative of sum(forward) by ``wrt``, with its backward pass recorded."""
-    from chainrule.autograd import engine
+def _from_expression(
+    text: str, arrays: dict[str, np.ndarray]
+) -> tuple[Callable[[dict[str, Any]], Any], str, E.Expr]:
+    tree = E.parse(text)
+    names = E.variables(tree)
+    bound = [n for n in arrays if n in E.CONSTANTS]
+    if bound:
+        n = bound[0]
+        raise ExplainError(
+            f"{n!r} is the constant {n} = {E.CONSTANTS[n]:.6g} in expressions, not a variable; "
+            "give the variable another name"
+        )
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise ExplainError(
+            f"no value for {', '.join(map(repr, missing))}; pass "
+            + ", ".join(f"{n}=..." for n in missing)
+            + " (CLI: --at NAME=VALUE)"
+        )
+    unused = [n for n in arrays if n not in names]
+    if unused:
+        raise ExplainError(
+            f"{', '.join(map(repr, unused))} does not appear in the expression {text!r}"
+        )
 
-    def first(env: dict[str, Any]) -> Any:
-        with enable_grad():
-            leaves = {
-                n: v
-                if isinstance(v, Tensor) and v.requires_grad
-                else tensor(np.asarray(getattr(v, "data", v), dtype=float), requires_grad=True)
-                for n, v in env.items()
-            }
-            out = forward(leaves)
-            if not isinstance(out, Tensor) or not out.requires_grad:
-                return tensor(np.zeros_like(leaves[wrt].data))
-            (g,) = engine.grad(
-                out,
-                [leaves[wrt]],
-                grad_outputs=np.ones_like(out.data),
-                create_graph=True,
-                materialize_grads=True,
-            )
-        return g
+    def forward(env: dict[str, Any]) -> Any:
+        return evaluate(tree, env)
 
-    return first
+    return forward, E.to_pretty(tree), tree
 
 
 def _check_signature(fn: Callable[..., Any], arrays: dict[str, Any]) -> None:
@@ -618,13 +437,13 @@ def _explain(
     arrays: dict[str, np.ndarray],
     title: str,
     tree: E.Expr | None,
+    from_text: bool = False,
 ) -> Explanation:
     notes: list[str] = []
     tensors = {n: tensor(a, requires_grad=True) for n, a in arrays.items()}
     for n, t in tensors.items():
         set_name(t, n)
-    with enable_grad(), np.errstate(all="ignore"):
-        out = forward(tensors)
+    out = run_forward(forward, tensors, from_text)
     if not isinstance(out, Tensor):
         try:
             out = tensor(np.asarray(out, dtype=float))

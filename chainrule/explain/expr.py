@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from html import escape
 
 from chainrule.explain.errors import ExplainError
 
@@ -44,6 +43,11 @@ FUNCTIONS: dict[str, tuple[int, ...]] = {
     "sum": (1,),
     "mean": (1,),
 }
+
+#: names that are numbers, not variables: the seed prints sigma as 1/(1 + e^-z), so a
+#: reader may type it back that way. They cannot be given values (a name with two
+#: meanings in one report would mislead); printers show these exact floats by name.
+CONSTANTS: dict[str, float] = {"e": math.e, "pi": math.pi}
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 64
@@ -283,13 +287,14 @@ def parse(text: str) -> Expr:
 
 
 def variables(e: Expr) -> list[str]:
-    """Names of the variables in ``e``, in order of first appearance."""
+    """Names of the variables in ``e``, in order of first appearance (not ``e``, ``pi``)."""
     seen: dict[str, None] = {}
     stack = [e]
     while stack:
         x = stack.pop()
         if isinstance(x, Var):
-            seen.setdefault(x.name, None)
+            if x.name not in CONSTANTS:
+                seen.setdefault(x.name, None)
         elif isinstance(x, Neg):
             stack.append(x.arg)
         elif isinstance(x, Bin):
@@ -326,7 +331,10 @@ def simplify(e: Expr) -> Expr:
             return a.arg
         return Neg(a)
     if isinstance(e, Call):
-        return Call(e.fn, tuple(simplify(a) for a in e.args))
+        args = tuple(simplify(a) for a in e.args)
+        if e.fn == "log" and args[0] in (Var("e"), Num(math.e)):
+            return Num(1.0)  # pow's rule for the exponent, x^y·log(x), with x = e
+        return Call(e.fn, args)
     if not isinstance(e, Bin):
         return e
     a, b, op = simplify(e.left), simplify(e.right), e.op
@@ -443,7 +451,13 @@ class _Printer:
 
     def p(self, e: Expr) -> str:
         if isinstance(e, Num):
+            if e.value == math.e:
+                return "e"
+            if e.value == math.pi:
+                return "π" if self.pretty else "pi"
             return format_number(e.value, 12)
+        if isinstance(e, Var) and e.name == "pi" and self.pretty:
+            return "π"
         if isinstance(e, Var):
             return e.name
         if isinstance(e, Opaque):
@@ -457,16 +471,23 @@ class _Printer:
         op = e.op
         if op == "^":
             left = self.wrap(e.left, _prec(e.left) <= _PREC["^"])
-            right = self.wrap(e.right, _prec(e.right) < _ATOM)
+            # e^-z, as the seed writes it: for people a negated atom needs
+            # no parentheses in an exponent
+            bare = self.pretty and isinstance(e.right, Neg) and _prec(e.right.arg) == _ATOM
+            right = self.wrap(e.right, _prec(e.right) < _ATOM and not bare)
             return f"{left}^{right}"
         left = self.wrap(e.left, _prec(e.left) < _PREC[op])
         right = self.wrap(e.right, _needs_parens_right(op, e.right))
         if op in "+-":
             return f"{left} {op} {right}"
         if op == "*" and self.pretty:
-            # sigma(z)(1 - sigma(z)) and 2x, as on paper; x·y between names
+            # sigma(z)(1 - sigma(z)) and 2x, as on paper; x·y between names. A factor 1
+            # (a backward pass multiplies by the upstream 1) stays visible: 1·h, not 1h.
             if right.startswith("(") or (
-                isinstance(e.left, Num) and isinstance(e.right, (Var, Call)) and left[-1].isdigit()
+                isinstance(e.left, Num)
+                and isinstance(e.right, (Var, Call))
+                and left[-1].isdigit()
+                and left != "1"
             ):
                 return f"{left}{right}"
             return f"{left}·{right}"
@@ -491,167 +512,3 @@ class _Printer:
 
 to_text = _Printer(pretty=False)
 to_pretty = _Printer(pretty=True)
-
-
-# ------------------------------------------------------------------------ LaTeX
-_LATEX_FUNCS = {
-    "log": r"\log",
-    "sin": r"\sin",
-    "cos": r"\cos",
-    "tan": r"\tan",
-    "tanh": r"\tanh",
-    "max": r"\max",
-    "min": r"\min",
-    "sigmoid": r"\sigma",
-}
-
-
-def latex_name(name: str) -> str:
-    """A variable name in LaTeX: ``h1`` as ``h_{1}``, ``w_out`` as ``w_{\\mathrm{out}}``."""
-    m = re.fullmatch(r"([A-Za-z])_?(\d+)", name)
-    if m:
-        return f"{m.group(1)}_{{{m.group(2)}}}"
-    if "_" in name:
-        head, tail = name.split("_", 1)
-        return f"{latex_name(head)}_{{{latex_text(tail)}}}"
-    if len(name) == 1:
-        return name
-    return rf"\mathrm{{{latex_text(name)}}}"
-
-
-def latex_text(s: str) -> str:
-    """Plain text with LaTeX's special characters escaped."""
-    out = []
-    for ch in s:
-        if ch in "#$%&_{}":
-            out.append("\\" + ch)
-        elif ch == "\\":
-            out.append(r"\textbackslash{}")
-        elif ch == "^":
-            out.append(r"\^{}")
-        elif ch == "~":
-            out.append(r"\~{}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def to_latex(e: Expr) -> str:
-    """``e`` in LaTeX math (amsmath), fractions as ``\\frac`` and e^x as ``e^{x}``."""
-    if isinstance(e, Num):
-        return format_number(e.value, 12).replace("inf", r"\infty")
-    if isinstance(e, Var):
-        return latex_name(e.name)
-    if isinstance(e, Opaque):
-        return rf"\text{{{latex_text(e.text)}}}"
-    if isinstance(e, Neg):
-        inner = to_latex(e.arg)
-        return f"-\\left({inner}\\right)" if _prec(e.arg) < _PREC["*"] else f"-{inner}"
-    if isinstance(e, Call):
-        args = ", ".join(to_latex(a) for a in e.args)
-        if e.fn == "exp":
-            return f"e^{{{args}}}"
-        if e.fn == "sqrt":
-            return rf"\sqrt{{{args}}}"
-        if e.fn == "abs":
-            return rf"\left|{args}\right|"
-        fn = _LATEX_FUNCS.get(e.fn, rf"\operatorname{{{e.fn}}}")
-        if "\\frac" in args:
-            return rf"{fn}\left({args}\right)"
-        return f"{fn}({args})"
-    assert isinstance(e, Bin)
-    if e.op == "/":
-        return rf"\frac{{{to_latex(e.left)}}}{{{to_latex(e.right)}}}"
-    if e.op == "^":
-        base = to_latex(e.left)
-        if _prec(e.left) <= _PREC["^"] or isinstance(e.left, Call) and e.left.fn == "exp":
-            base = rf"\left({base}\right)"
-        elif not isinstance(e.left, Var) or len(base) > 1:
-            base = f"{{{base}}}"
-        return f"{base}^{{{to_latex(e.right)}}}"
-    left = to_latex(e.left)
-    if _prec(e.left) < _PREC[e.op]:
-        left = rf"\left({left}\right)"
-    right = to_latex(e.right)
-    if _needs_parens_right(e.op, e.right):
-        right = rf"\left({right}\right)"
-    if e.op == "*":
-        if right.startswith(r"\left("):
-            return rf"{left}\,{right}"
-        return rf"{left} \cdot {right}"
-    return f"{left} {e.op} {right}"
-
-
-# ----------------------------------------------------------------------- MathML
-def mathml_name(name: str) -> str:
-    m = re.fullmatch(r"([A-Za-z])_?(\d+)", name)
-    if m:
-        return f"<msub><mi>{m.group(1)}</mi><mn>{m.group(2)}</mn></msub>"
-    if len(name) > 1:
-        return f'<mi mathvariant="normal">{escape(name)}</mi>'
-    return f"<mi>{escape(name)}</mi>"
-
-
-def _mo(op: str) -> str:
-    return f"<mo>{escape(op)}</mo>"
-
-
-_OPEN = "<mo stretchy='false' lspace='0' rspace='0'>(</mo>"
-_CLOSE = "<mo stretchy='false' lspace='0' rspace='0'>)</mo>"
-
-
-def _paren(inner: str) -> str:
-    return f"<mrow>{_OPEN}{inner}{_CLOSE}</mrow>"
-
-
-_MINUS = "\u2212"
-
-
-def mathml_number(v: float) -> str:
-    s = format_number(v, 12)
-    if s.startswith("-"):
-        return f"<mrow><mo>{_MINUS}</mo><mn>{escape(s[1:])}</mn></mrow>"
-    return f"<mn>{escape(s).replace('inf', '∞')}</mn>"
-
-
-def to_mathml(e: Expr) -> str:
-    """``e`` as MathML Core presentation markup (the inside of a ``<math>`` element)."""
-    if isinstance(e, Num):
-        return mathml_number(e.value)
-    if isinstance(e, Var):
-        return mathml_name(e.name)
-    if isinstance(e, Opaque):
-        return f"<mtext>{escape(e.text)}</mtext>"
-    if isinstance(e, Neg):
-        inner = to_mathml(e.arg)
-        if _prec(e.arg) < _PREC["*"]:
-            inner = _paren(inner)
-        return f"<mrow><mo>{_MINUS}</mo>{inner}</mrow>"
-    if isinstance(e, Call):
-        args = "<mo>,</mo>".join(to_mathml(a) for a in e.args)
-        if e.fn == "exp":
-            return f"<msup><mi>e</mi><mrow>{args}</mrow></msup>"
-        if e.fn == "sqrt":
-            return f"<msqrt>{args}</msqrt>"
-        if e.fn == "abs":
-            return f"<mrow><mo>|</mo>{args}<mo>|</mo></mrow>"
-        name = "σ" if e.fn == "sigmoid" else e.fn
-        return f"<mrow><mi>{name}</mi><mo>&#x2061;</mo>{_paren(args)}</mrow>"
-    assert isinstance(e, Bin)
-    if e.op == "/":
-        return f"<mfrac><mrow>{to_mathml(e.left)}</mrow><mrow>{to_mathml(e.right)}</mrow></mfrac>"
-    if e.op == "^":
-        base = to_mathml(e.left)
-        if _prec(e.left) <= _PREC["^"] or isinstance(e.left, Call) and e.left.fn == "exp":
-            base = _paren(base)
-        return f"<msup><mrow>{base}</mrow><mrow>{to_mathml(e.right)}</mrow></msup>"
-    left = to_mathml(e.left)
-    if _prec(e.left) < _PREC[e.op]:
-        left = _paren(left)
-    right = to_mathml(e.right)
-    if _needs_parens_right(e.op, e.right):
-        right = _paren(right)
-        if e.op == "*":  # sigma(z)(1 - sigma(z)): a product without a dot
-            return f"<mrow>{left}{right}</mrow>"
-    op = {"*": "·", "-": _MINUS}.get(e.op, e.op)
-    return f"<mrow>{left}{_mo(op)}{right}</mrow>"

@@ -34,6 +34,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "closed_form": "the known derivative of {what}",
         "sympy_missing": 'symbolic forms need SymPy: pip install "chainrule[explain]"',
         "sympy_skipped": "no symbolic form: {why}",
+        "sympy_timeout": "symbolic form skipped: took longer than {seconds} s",
+        "simplify_timeout": "simplified forms skipped: took longer than {seconds} s",
+        "check_none": (
+            "not comparable: non-finite values (inf or nan) around the point, "
+            "{checked} of {total} entries checked"
+        ),
+        "check_some": "{n} entries not comparable: non-finite",
         "check": "Check",
         "check_ok": (
             "backpropagation agrees with central finite differences "
@@ -96,6 +103,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "closed_form": "{what}의 알려진 미분과 같다",
         "sympy_missing": '기호 미분에는 SymPy가 필요하다: pip install "chainrule[explain]"',
         "sympy_skipped": "기호 형태 없음: {why}",
+        "sympy_timeout": "기호 형태 생략: {seconds}초보다 오래 걸렸다",
+        "simplify_timeout": "간단한 형태 생략: {seconds}초보다 오래 걸렸다",
+        "check_none": (
+            "비교할 수 없다: 지점 주변의 값이 유한하지 않다(inf 또는 nan), "
+            "{total}개 중 {checked}개 확인"
+        ),
+        "check_some": "{n}개는 비교할 수 없다: 유한하지 않은 값",
         "check": "검증",
         "check_ok": (
             "역전파가 중앙 차분과 일치한다 (최대 |차이| {err}, {total}개 중 {checked}개 확인)"

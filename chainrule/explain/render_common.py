@@ -106,6 +106,13 @@ def inputs_text(ex: Explanation) -> str:
     return ", ".join(f"{n} = {num(x)}" for n, x in ex.inputs.items())
 
 
+def at_text(ex: Explanation, lang: str) -> str:
+    """``(at z = 0.5)`` after a title; nothing for an expression without variables."""
+    if not ex.inputs:
+        return ""
+    return f"({labels(lang)['at']} {inputs_text(ex)})"
+
+
 def notes(ex: Explanation, lang: str) -> list[str]:
     L = labels(lang)
     out = []
@@ -127,8 +134,32 @@ def notes(ex: Explanation, lang: str) -> list[str]:
 def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
     L = labels(lang)
     c = ex.check
+    if c.checked and not c.comparable:
+        # inf - inf is nan: a "difference" of 0.0 there would claim what was not measured
+        return False, L["check_none"].format(checked=c.checked, total=c.total)
     key = "check_ok" if c.ok else "check_bad"
-    return c.ok, L[key].format(err=f"{c.max_abs_error:.1e}", checked=c.checked, total=c.total)
+    text = L[key].format(err=f"{c.max_abs_error:.1e}", checked=c.checked, total=c.total)
+    if c.not_comparable:
+        text += "; " + L["check_some"].format(n=c.not_comparable)
+    return c.ok, text
+
+
+def symbolic_skipped(ex: Explanation, lang: str) -> str | None:
+    """What of the symbolic part was skipped and why, as one line; None when nothing was."""
+    L = labels(lang)
+    sym = ex.symbolic
+    if sym is None:
+        return None
+    if sym.ok:
+        # the derivatives came within the budget, their simplification did not
+        if sym.timeout is None:
+            return None
+        return L["simplify_timeout"].format(seconds=f"{sym.timeout:g}")
+    if sym.reason == "missing":
+        return L["sympy_missing"]
+    if sym.reason == "timeout":
+        return L["sympy_timeout"].format(seconds=f"{sym.timeout:g}")
+    return L["sympy_skipped"].format(why=sym.reason)
 
 
 def scalar_chain(ex: Explanation) -> bool:

@@ -11,6 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from chainrule.explain import expr as E
+from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
 from chainrule.explain.render_common import (
@@ -21,6 +22,7 @@ from chainrule.explain.render_common import (
     notes,
     num,
     ordered,
+    symbolic_skipped,
 )
 from chainrule.explain.trace import Vertex
 
@@ -86,7 +88,7 @@ figure svg { max-width: 100%; height: auto; }
 
 
 def _mi(name: str) -> str:
-    return E.mathml_name(name)
+    return M.mathml_name(name)
 
 
 def _math(inner: str, block: bool = False, label: str | None = None) -> str:
@@ -96,7 +98,7 @@ def _math(inner: str, block: bool = False, label: str | None = None) -> str:
 
 
 def _paren(inner: str) -> str:
-    return f"{E._OPEN}{inner}{E._CLOSE}"
+    return f"{M._OPEN}{inner}{M._CLOSE}"
 
 
 def function_of(v: Vertex) -> str:
@@ -122,7 +124,7 @@ def local_lhs(v: Vertex, loc: Local) -> str:
 
 
 def factor(e: E.Expr) -> str:
-    s = E.to_mathml(e)
+    s = M.to_mathml(e)
     atom = isinstance(e, (E.Var, E.Call)) or isinstance(e, E.Num) and e.value >= 0
     return s if atom else f"<mrow>{_paren(s)}</mrow>"
 
@@ -130,7 +132,7 @@ def factor(e: E.Expr) -> str:
 def _value(v) -> str:
     s = num(v)
     try:
-        return E.mathml_number(float(s))
+        return M.mathml_number(float(s))
     except ValueError:
         return f"<mtext>{escape(s)}</mtext>"
 
@@ -149,14 +151,14 @@ def _cases(rows: list[tuple[str, str]]) -> str:
 
 
 def decomposition(ex: Explanation) -> str:
-    return _cases([(function_of(s.vertex), E.to_mathml(s.definition)) for s in ex.nodes])
+    return _cases([(function_of(s.vertex), M.to_mathml(s.definition)) for s in ex.nodes])
 
 
 def local_cases(ex: Explanation) -> str:
     rows = []
     for s in ex.nodes:
         for loc in s.locals:
-            rows.append((local_lhs(s.vertex, loc), E.to_mathml(loc.formula)))
+            rows.append((local_lhs(s.vertex, loc), M.to_mathml(loc.formula)))
     return _cases(rows)
 
 
@@ -200,7 +202,7 @@ def chain_tables(ex: Explanation, lang: str) -> list[str]:
                 (d.closed_form, L["closed_form"].format(what=d.closed_form_of)),
             ):
                 if f is not None:
-                    text = E.to_mathml(f)
+                    text = M.to_mathml(f)
                     if not rows or rows[-1][0] != text:
                         rows.append((text, tag))
         if ex.scalar and ch.complete and ch.count and ch.paths != [[]]:
@@ -249,7 +251,7 @@ def node_table(ex: Explanation, lang: str) -> str:
             )
             continue
         definition = _math(
-            f"{_mi(v.name)}<mo>=</mo>{E.to_mathml(s.definition)}",
+            f"{_mi(v.name)}<mo>=</mo>{M.to_mathml(s.definition)}",
             label=f"{v.name} = {E.to_text(s.definition)}",
         )
         locals_ = s.locals or [None]
@@ -267,7 +269,7 @@ def node_table(ex: Explanation, lang: str) -> str:
             else:
                 formula = _math(
                     f"{partial(v.name, loc.src.name, loc.occurrence)}<mo>=</mo>"
-                    f"{E.to_mathml(loc.formula)}",
+                    f"{M.to_mathml(loc.formula)}",
                     label=f"∂{v.name}/∂{loc.src.name} = {E.to_text(loc.formula)}",
                 )
                 lv = "" if loc.value is None else num(loc.value)
@@ -288,21 +290,22 @@ def node_table(ex: Explanation, lang: str) -> str:
 def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | None = None) -> str:
     L = labels(lang)
     if ex.expression is not None:
-        title = _math(E.to_mathml(ex.expression), label=E.to_text(ex.expression))
+        title = _math(M.to_mathml(ex.expression), label=E.to_text(ex.expression))
     else:
         title = f"<code>{escape(ex.title)}</code>"
     parts = [
         "<header>",
         f'<h1><span class="brand">chainrule</span> · {escape(L["explain"])} {title}</h1>',
-        f'<div class="point">{escape(L["at"])} {escape(inputs_text(ex))}</div>',
         "</header>",
     ]
+    if ex.inputs:
+        parts.insert(-1, f'<div class="point">{escape(L["at"])} {escape(inputs_text(ex))}</div>')
     comp = composition(ex)
     if ex.nodes:
         lhs = ""
         if comp:
             lhs = f"{_comp_mathml(comp)}<mo>=</mo>"
-        expr_ml = f"{E.to_mathml(ex.expression)}<mo>=</mo>" if ex.expression is not None else ""
+        expr_ml = f"{M.to_mathml(ex.expression)}<mo>=</mo>" if ex.expression is not None else ""
         parts.append(f"<h2>{escape(L['decomposition'])}</h2>")
         parts.append(
             '<div class="pair">'
@@ -330,13 +333,8 @@ def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | 
         parts.append(f'<div class="multi"><p>{escape(multi[0])}</p><ul>')
         parts += [f"<li><code>{escape(line.strip())}</code></li>" for line in multi[1:]]
         parts.append("</ul></div>")
-    sym = ex.symbolic
-    if sym is not None and not sym.ok:
-        text = (
-            L["sympy_missing"]
-            if sym.reason == "missing"
-            else L["sympy_skipped"].format(why=sym.reason)
-        )
+    text = symbolic_skipped(ex, lang)
+    if text is not None:
         parts.append(f'<p class="caption">{escape(L["symbolic"])}: {escape(text)}</p>')
     if graph_svg:
         parts.append(f"<h2>{escape(L['graph'])}</h2>")

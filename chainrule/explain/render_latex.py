@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chainrule.explain import expr as E
+from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
 from chainrule.explain.render_common import chains, check_line, composition, notes, num, ordered
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _n(name: str) -> str:
-    return E.latex_name(name)
+    return M.latex_name(name)
 
 
 def function_of(v: Vertex) -> str:
@@ -45,7 +46,7 @@ def local_lhs(v: Vertex, loc: Local) -> str:
 
 
 def factor(e: E.Expr) -> str:
-    s = E.to_latex(e)
+    s = M.to_latex(e)
     atom = isinstance(e, (E.Var, E.Call)) or isinstance(e, E.Num) and e.value >= 0
     if atom:
         return s
@@ -56,12 +57,12 @@ def value_factor(v) -> str:
     s = num(v)
     if s.startswith("-"):
         return f"({s})"
-    return s if s[0].isdigit() else rf"\text{{{E.latex_text(s)}}}"
+    return s if s[0].isdigit() else rf"\text{{{M.latex_text(s)}}}"
 
 
 def decomposition(ex: Explanation) -> str:
     rows = [
-        f"{function_of(s.vertex)} = {E.to_latex(s.definition)}"
+        f"{function_of(s.vertex)} = {M.to_latex(s.definition)}"
         for s in ex.nodes
         if s.definition is not None
     ]
@@ -72,7 +73,7 @@ def local_cases(ex: Explanation) -> str:
     rows = []
     for s in ex.nodes:
         for loc in s.locals:
-            rows.append(f"{local_lhs(s.vertex, loc)} = {E.to_latex(loc.formula)}")
+            rows.append(f"{local_lhs(s.vertex, loc)} = {M.to_latex(loc.formula)}")
     return "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}"
 
 
@@ -105,7 +106,7 @@ def chain_block(ex: Explanation, lang: str) -> list[str]:
             forms = [d.in_names, d.in_inputs, d.simplified, d.closed_form]
             for f in forms:
                 if f is not None:
-                    text = E.to_latex(f)
+                    text = M.to_latex(f)
                     if not rows or rows[-1] != text:
                         rows.append(text)
         if ex.scalar and ch.complete and ch.count and ch.paths != [[]]:
@@ -116,7 +117,7 @@ def chain_block(ex: Explanation, lang: str) -> list[str]:
                 )
             )
         value = num(ex.gradients[ch.input])
-        rows.append(value if ex.scalar else rf"\text{{{E.latex_text(value)}}}")
+        rows.append(value if ex.scalar else rf"\text{{{M.latex_text(value)}}}")
         body = f"{lhs} &= " + " \\\\\n&= ".join(rows)
         blocks.append("\\begin{aligned}\n" + body + "\n\\end{aligned}")
     return blocks
@@ -126,7 +127,7 @@ def values_table(ex: Explanation, lang: str) -> str:
     L = labels(lang)
     out = _n(ex.output)
     head = (
-        rf"\text{{{E.latex_text(L['node'])}}} & \text{{{E.latex_text(L['value'])}}} & "
+        rf"\text{{{M.latex_text(L['node'])}}} & \text{{{M.latex_text(L['value'])}}} & "
         rf"\frac{{\partial {out}}}{{\partial\,\cdot}} \\ \hline"
     )
     rows = [head]
@@ -142,7 +143,7 @@ def _cell(s: str) -> str:
         float(s)
         return s
     except ValueError:
-        return rf"\text{{{E.latex_text(s)}}}"
+        return rf"\text{{{M.latex_text(s)}}}"
 
 
 def render(ex: Explanation, lang: str, standalone: bool = False) -> str:
@@ -153,7 +154,7 @@ def render(ex: Explanation, lang: str, standalone: bool = False) -> str:
         parts.append(f"% {L['decomposition']}")
         parts.append("\\[\n" + decomposition(ex) + "\n\\]")
         if comp:
-            rhs = f" = {E.to_latex(ex.expression)}" if ex.expression is not None else ""
+            rhs = f" = {M.to_latex(ex.expression)}" if ex.expression is not None else ""
             parts.append(f"\\[\n{_latex_comp(comp)}{rhs}\n\\]")
         parts.append(f"% {L['local_derivatives']}")
         parts.append("\\[\n" + local_cases(ex) + "\n\\]")

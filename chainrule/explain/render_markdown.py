@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chainrule.explain import expr as E
+from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
-from chainrule.explain.render_common import check_line, composition, inputs_text, notes, num
+from chainrule.explain.render_common import (
+    at_text,
+    check_line,
+    composition,
+    notes,
+    num,
+    symbolic_skipped,
+)
 from chainrule.explain.render_latex import _latex_comp, chain_block, decomposition, local_cases
 from chainrule.explain.render_text import multivariate_lines, table_rows
 
@@ -23,12 +30,12 @@ def _cell(s: str, code: bool = False) -> str:
 
 def render(ex: Explanation, lang: str) -> str:
     L = labels(lang)
-    out = [f"### {L['explain']} `{ex.title}` ({L['at']} {inputs_text(ex)})", ""]
+    out = [f"### {L['explain']} `{ex.title}` {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)
     if ex.nodes:
         out += [f"**{L['decomposition']}**", "", "$$", decomposition(ex), "$$", ""]
         if comp:
-            rhs = f" = {E.to_latex(ex.expression)}" if ex.expression is not None else ""
+            rhs = f" = {M.to_latex(ex.expression)}" if ex.expression is not None else ""
             out += ["$$", f"{_latex_comp(comp)}{rhs} = {num(ex.value)}", "$$", ""]
         out += [f"**{L['local_derivatives']}**", "", "$$", local_cases(ex), "$$", ""]
     out += [f"**{L['table']}**", ""]
@@ -47,13 +54,8 @@ def render(ex: Explanation, lang: str) -> str:
         out += [f"**{multi[0]}**", ""]
         out += [f"- `{line.strip()}`" for line in multi[1:]]
         out.append("")
-    sym = ex.symbolic
-    if sym is not None and not sym.ok:
-        text = (
-            L["sympy_missing"]
-            if sym.reason == "missing"
-            else L["sympy_skipped"].format(why=sym.reason)
-        )
+    text = symbolic_skipped(ex, lang)
+    if text is not None:
         out += [f"*{L['symbolic']}: {text}*", ""]
     ok, text = check_line(ex, lang)
     out += [f"**{L['check']}**: {'✓' if ok else '✗'} {text}"]

@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING
 from chainrule.explain import expr as E
 from chainrule.explain.i18n import labels
 from chainrule.explain.render_common import (
+    at_text,
     chains,
     check_line,
     composition,
     factor,
-    inputs_text,
     notes,
     num,
     ordered,
     pad,
     partial,
+    symbolic_skipped,
     value_factor,
     width,
 )
@@ -143,8 +144,7 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
                     f"  ∂{ex.output}/∂{name} = {E.to_pretty(form)} = {num(value)}   [{note}]"
                 )
             return lines
-        reason = sym.reason if sym is not None else "?"
-        return [head, "  " + L["sympy_skipped"].format(why=reason)]
+        return [head, "  " + (symbolic_skipped(ex, lang) or "?")]
     lines = [head]
     out = ex.output
     for name, d in sym.derivatives.items():
@@ -164,12 +164,15 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
         for k, (text, note) in enumerate(rows):
             lines.append((start if k == 0 else cont) + pad(text, w) + f"   [{note}]")
         lines.append(cont + num(d.value))
+    skipped = symbolic_skipped(ex, lang)
+    if skipped is not None:
+        lines.append("  " + skipped)
     return lines
 
 
 def render(ex: Explanation, lang: str) -> str:
     L = labels(lang)
-    lines = [f"{L['explain']} {ex.title}  ({L['at']} {inputs_text(ex)})", ""]
+    lines = [f"{L['explain']} {ex.title}  {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)
     body = E.to_pretty(ex.expression) if ex.expression is not None else None
     lhs = comp or ex.output
@@ -184,7 +187,9 @@ def render(ex: Explanation, lang: str) -> str:
         lines += ["", *multi]
     lines += ["", *symbolic_lines(ex, lang)]
     ok, text = check_line(ex, lang)
-    lines += ["", L["check"], f"  {'✓' if ok else '✗'} {text}"]
+    c = ex.check
+    mark = "✓" if ok else ("?" if c.checked and not c.comparable else "✗")
+    lines += ["", L["check"], f"  {mark} {text}"]
     for n in notes(ex, lang):
         lines.append(f"  * {n}")
     return "\n".join(lines)

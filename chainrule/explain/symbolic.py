@@ -9,13 +9,16 @@ parser (which evaluates code).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule.explain import expr as E
+from chainrule.explain.budget import call_with_timeout, resolve_timeout
 from chainrule.explain.model import definition, finite
 from chainrule.explain.trace import Vertex
 
@@ -25,7 +28,20 @@ if TYPE_CHECKING:
 MAX_NODES = 40
 MAX_SIMPLIFY_OPS = 40
 #: the functions a simplified result may use (others, such as cosh, read worse)
-_READABLE = {"exp", "log", "sin", "cos", "tan", "tanh", "Abs", "Max", "Min", "Heaviside", "sign"}
+_READABLE = {
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "Abs",
+    "Max",
+    "Min",
+    "Heaviside",
+    "sign",
+    "relu",
+}
 
 
 class _NoSymbolic(Exception):
@@ -53,6 +69,9 @@ class Symbolic:
     derivatives: dict[str, InputDerivative] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     function: E.Expr | None = None  # the output in terms of the inputs
+    # the budget it ran past: with ok=False (reason "timeout") nothing came in time;
+    # with ok=True the derivatives did, their simplified forms did not
+    timeout: float | None = None
 
     def to_dict(self) -> dict[str, Any] | None:
         if not self.ok:
@@ -75,6 +94,11 @@ class Symbolic:
 def _number(sp: Any, v: float) -> Any:
     if not math.isfinite(v):
         raise _NoSymbolic("a constant is not finite")
+    # the expression language's constants e and pi arrive as their float values
+    if v == math.e:
+        return sp.E
+    if v == math.pi:
+        return sp.pi
     if v == int(v) and abs(v) < 1e6:
         return sp.Integer(int(v))
     text = repr(v)
@@ -88,6 +112,8 @@ def to_sympy(sp: Any, e: E.Expr, symbols: dict[str, Any]) -> Any:
     if isinstance(e, E.Num):
         return _number(sp, e.value)
     if isinstance(e, E.Var):
+        if e.name not in symbols and e.name in E.CONSTANTS:
+            return sp.E if e.name == "e" else sp.pi
         if e.name not in symbols:
             raise _NoSymbolic(f"unknown name {e.name}")
         return symbols[e.name]
@@ -122,13 +148,44 @@ def to_sympy(sp: Any, e: E.Expr, symbols: dict[str, Any]) -> Any:
         if e.fn == "sigmoid":
             return 1 / (1 + sp.exp(-x))
         if e.fn == "relu":
-            return sp.Max(x, 0)
+            return _relu(sp)(x)
         if e.fn in ("max", "min") and len(args) == 2:
             return (sp.Max if e.fn == "max" else sp.Min)(*args)
         if e.fn in ("max", "min", "sum", "mean", "prod", "logsumexp") and len(args) == 1:
             return x  # of a single number: the number itself
         raise _NoSymbolic(f"no symbolic form of {e.fn}")
     raise _NoSymbolic(f"no symbolic form of {E.to_text(e)}")
+
+
+_RELU: dict[int, Any] = {}
+
+
+def _relu(sp: Any) -> Any:
+    """relu as a SymPy function whose derivative is the engine's: 0 at 0.
+
+    ``Max(x, 0)`` would differentiate to ``Heaviside(x)``, which SymPy takes as 1/2
+    at 0; the primitive table's relu rule gives 0 there (as PyTorch), and the
+    report must show one convention. (``Max(x, y)`` needs no such care: the
+    table's maximum splits a tie evenly, as ``Heaviside(0) = 1/2`` does.)
+    """
+    cls = _RELU.get(id(sp))
+    if cls is None:
+
+        class relu(sp.Function):  # noqa: N801  (printed by its class name)
+            @classmethod
+            def eval(cls, x: Any) -> Any:
+                if x.is_extended_real and x.is_number:
+                    return sp.Max(x, 0)
+                return None
+
+            def fdiff(self, argindex: int = 1) -> Any:
+                return sp.Heaviside(self.args[0], 0)
+
+            def _eval_evalf(self, prec: int) -> Any:
+                return sp.Max(self.args[0], 0)._eval_evalf(prec)
+
+        cls = _RELU[id(sp)] = relu
+    return cls
 
 
 def from_sympy(sp: Any, x: Any) -> E.Expr:
@@ -138,7 +195,7 @@ def from_sympy(sp: Any, x: Any) -> E.Expr:
     if x is sp.E:
         return E.Var("e")
     if x is sp.pi:
-        return E.Var("π")
+        return E.Var("pi")
     if x.is_Integer:
         return E.Num(float(int(x)))
     if x.is_Rational:
@@ -239,10 +296,66 @@ def _readable(sp: Any, e: Any) -> bool:
     return all(type(f).__name__ in _READABLE for f in e.atoms(sp.Function))
 
 
-def analyse(ex: Explanation) -> Symbolic:
-    """The symbolic part of ``ex``, or a Symbolic with ``ok=False`` and the reason."""
+@dataclass
+class _Step:
+    """One step of the graph as plain data, so a spawned worker can receive it by pickle."""
+
+    name: str
+    value: float
+    definition: E.Expr | None = None  # over the positional slots _0, _1, ...; None for a leaf
+    inputs: list[tuple[int, str]] = field(default_factory=list)  # (slot, input's name)
+    formulas: list[tuple[int, str, E.Expr]] = field(default_factory=list)  # (slot, input, table)
+
+
+@dataclass
+class _Job:
+    steps: list[_Step]
+    output: str
+    inputs: dict[str, float]
+    # per input, every path from the output down as (node, slot), or None when the
+    # paths were too many to list
+    paths: dict[str, list[list[tuple[str, int]]] | None]
+
+
+def _job(ex: Explanation) -> _Job:
+    steps = []
+    for s in ex.steps:
+        v = s.vertex
+        if v.is_leaf:
+            steps.append(_Step(v.name, float(v.value)))
+            continue
+        positional = [
+            E.Var(f"_{i}") if isinstance(a, Vertex) else _const_tree(a)
+            for i, a in enumerate(v.args)
+        ]
+        steps.append(
+            _Step(
+                v.name,
+                float(v.value),
+                definition(v, positional),
+                [(i, a.name) for i, a in v.var_inputs],
+                [(loc.position, loc.src.name, loc.formula) for loc in s.locals],
+            )
+        )
+    paths: dict[str, list[list[tuple[str, int]]] | None] = {}
+    for name in ex.inputs:
+        count, found = ex.paths(name)
+        complete = bool(found) and count == len(found)
+        paths[name] = (
+            [[(v.name, loc.position) for v, loc in p] for p in found] if complete else None
+        )
+    inputs = {n: float(x) for n, x in ex.inputs.items()}
+    return _Job(steps, ex.output, inputs, paths)
+
+
+def analyse(ex: Explanation, timeout: float | None = None) -> Symbolic:
+    """The symbolic part of ``ex``, or a Symbolic with ``ok=False`` and the reason.
+
+    SymPy runs within ``timeout`` seconds (see :mod:`chainrule.explain.budget`);
+    past it the answer is ``Symbolic(False, "timeout", timeout=...)``.
+    """
     try:
-        import sympy as sp
+        import sympy  # noqa: F401  (imported here so a forked worker inherits it)
     except ImportError:
         return Symbolic(False, "missing")
     if ex.root is None or not ex.nodes:
@@ -252,61 +365,98 @@ def analyse(ex: Explanation) -> Symbolic:
     if len(ex.nodes) > MAX_NODES:
         return Symbolic(False, f"more than {MAX_NODES} nodes")
     try:
-        return _analyse(sp, ex)
+        job = _job(ex)
     except _NoSymbolic as why:
         return Symbolic(False, str(why))
+    seconds = resolve_timeout(timeout)
+    _warm_up()
+    status, answer = call_with_timeout(run_job, job, seconds)
+    if status == "ok":
+        return answer
+    if status == "timeout":
+        if answer is not None and answer.ok:
+            answer.timeout = seconds  # the derivatives came, their simplification did not
+            return answer
+        return Symbolic(False, "timeout", timeout=seconds)
+    return Symbolic(False, f"SymPy stopped: {answer}")
+
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """SymPy's first differentiation and simplification in a process take ~0.3 s
+    (lazy imports, caches) against ~0.03 s after; a forked worker inherits this
+    process, so do that once here, on a fixed small job whose time is known."""
+    global _warm
+    if not _warm:
+        _warm = True
+        # a warm-up is an optimisation: never the reason to fail
+        with contextlib.suppress(Exception):
+            for _ in _stages(_import_sympy(), _SEED_JOB):
+                pass
+
+
+def run_job(job: _Job) -> Iterator[Symbolic]:
+    """The worker's side: SymPy over the plain job (module level, so spawn can pickle
+    it). Yields the derivatives first, then again with their simplified forms."""
+    sp = _import_sympy()
+    try:
+        yield from _stages(sp, job)
+    except _NoSymbolic as why:
+        yield Symbolic(False, str(why))
     except (TypeError, ValueError, ZeroDivisionError, RecursionError) as exc:
-        return Symbolic(False, f"SymPy could not follow the graph ({exc})")
+        # some exceptions (RecursionError, ZeroDivisionError()) carry no message
+        yield Symbolic(False, f"SymPy could not follow the graph ({_describe(exc)})")
 
 
-def _analyse(sp: Any, ex: Explanation) -> Symbolic:
-    names = {s.name: sp.Symbol(s.name, real=True) for s in ex.steps}
-    values = {names[s.name]: float(s.vertex.value) for s in ex.steps}
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _import_sympy() -> Any:
+    import sympy
+
+    return sympy
+
+
+def _stages(sp: Any, job: _Job) -> Iterator[Symbolic]:
+    names = {s.name: sp.Symbol(s.name, real=True) for s in job.steps}
+    values = {names[s.name]: s.value for s in job.steps}
     in_inputs: dict[str, Any] = {}
     result = Symbolic(True)
-    local_sym: dict[tuple[int, int], Any] = {}  # (id vertex, position) -> in node names
-    for s in ex.steps:
-        v = s.vertex
-        if v.is_leaf:
-            in_inputs[v.name] = names[v.name]
+    local_sym: dict[tuple[str, int], Any] = {}  # (node, slot) -> in node names
+    for s in job.steps:
+        if s.definition is None:
+            in_inputs[s.name] = names[s.name]
             continue
-        slots = {f"_{i}": sp.Dummy(f"a{i}") for i in range(len(v.args))}
-        positional = [
-            E.Var(f"_{i}") if isinstance(a, Vertex) else _const_tree(a)
-            for i, a in enumerate(v.args)
-        ]
-        forward = to_sympy(sp, definition(v, positional), slots)
-        by_names = {slots[f"_{i}"]: names[a.name] for i, a in v.var_inputs}
-        by_inputs = {slots[f"_{i}"]: in_inputs[a.name] for i, a in v.var_inputs}
-        in_inputs[v.name] = forward.xreplace(by_inputs)
-        for loc in s.locals:
-            d = sp.diff(forward, slots[f"_{loc.position}"]).xreplace(by_names)
-            local_sym[(id(v), loc.position)] = d
-            result.locals[(v.name, loc.position)] = from_sympy(sp, d)
-            _compare_formula(
-                sp, result, loc.formula, d, names, values, f"∂{v.name}/∂{loc.src.name}"
-            )
-    out = in_inputs[ex.output]
+        slots = {f"_{i}": sp.Dummy(f"a{i}") for i in range(_slot_count(s))}
+        forward = to_sympy(sp, s.definition, slots)
+        by_names = {slots[f"_{i}"]: names[a] for i, a in s.inputs}
+        by_inputs = {slots[f"_{i}"]: in_inputs[a] for i, a in s.inputs}
+        in_inputs[s.name] = forward.xreplace(by_inputs)
+        for position, src, formula in s.formulas:
+            d = sp.diff(forward, slots[f"_{position}"]).xreplace(by_names)
+            local_sym[(s.name, position)] = d
+            result.locals[(s.name, position)] = from_sympy(sp, d)
+            _compare_formula(sp, result, formula, d, names, values, f"∂{s.name}/∂{src}")
+    out = in_inputs[job.output]
     result.function = from_sympy(sp, out)
-    at = {names[n]: float(x) for n, x in ex.inputs.items()}
-    for name in ex.inputs:
+    at = {names[n]: x for n, x in job.inputs.items()}
+    raws: dict[str, Any] = {}
+    for name, found in job.paths.items():
         z = names[name]
         raw = sp.diff(out, z)
-        count, found = ex.paths(name)
         in_names = None
-        if found and count == len(found):
+        if found:
             total = sp.Integer(0)
             for path in found:
                 term = sp.Integer(1)
-                for v, loc in path:
-                    term = term * local_sym[(id(v), loc.position)]
+                for key in path:
+                    term = term * local_sym[key]
                 total = total + term
             in_names = from_sympy(sp, total)
-        simplified = None
-        if sp.count_ops(raw) <= MAX_SIMPLIFY_OPS:
-            simple = sp.simplify(raw)
-            if sp.count_ops(simple) < sp.count_ops(raw) and _readable(sp, simple):
-                simplified = from_sympy(sp, simple)
         closed = closed_of = None
         if out.free_symbols <= {z}:
             for what, known, form in _closed_forms(sp, z):
@@ -317,10 +467,38 @@ def _analyse(sp: Any, ex: Explanation) -> Symbolic:
             value = float(raw.evalf(subs=at))
         except (TypeError, ValueError):
             value = float("nan")
+        raws[name] = raw
         result.derivatives[name] = InputDerivative(
-            name, in_names, from_sympy(sp, raw), simplified, closed, closed_of, value
+            name, in_names, from_sympy(sp, raw), None, closed, closed_of, value
         )
-    return result
+    yield result
+    # simplify() is most of SymPy's time (4.6 of 4.8 s for a sum of eight
+    # functions): it comes last, so a timeout still leaves the derivatives
+    for name, raw in raws.items():
+        if sp.count_ops(raw) <= MAX_SIMPLIFY_OPS:
+            simple = sp.simplify(raw)
+            if sp.count_ops(simple) < sp.count_ops(raw) and _readable(sp, simple):
+                result.derivatives[name].simplified = from_sympy(sp, simple)
+    yield result
+
+
+def _slot_count(s: _Step) -> int:
+    return max((i for i, _ in s.inputs), default=-1) + 1
+
+
+#: the seed's sigmoid, as the warm-up job
+_SEED_JOB = _Job(
+    steps=[
+        _Step("z", 0.5),
+        _Step("f", -0.5, E.Neg(E.Var("_0")), [(0, "z")], [(0, "z", E.Num(-1.0))]),
+        _Step("g", 0.6, E.Call("exp", (E.Var("_0"),)), [(0, "f")], [(0, "f", E.Var("g"))]),
+        _Step("h", 1.6, E.Bin("+", E.Num(1.0), E.Var("_1")), [(1, "g")], [(1, "g", E.Num(1.0))]),
+        _Step("i", 0.62, E.Bin("/", E.Num(1.0), E.Var("_1")), [(1, "h")], [(1, "h", E.Num(1.0))]),
+    ],
+    output="i",
+    inputs={"z": 0.5},
+    paths={"z": [[("i", 1), ("h", 1), ("g", 0), ("f", 0)]]},
+)
 
 
 def _const_tree(c: Any) -> E.Expr:

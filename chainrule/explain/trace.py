@@ -221,7 +221,8 @@ def backpropagate(vertices: list[Vertex], root: Vertex, seed: np.ndarray) -> Non
             v.edges.append((i, src, local, passed))
             if passed is not None:
                 src.received.append((v, i, passed))
-                src.grad = passed.copy() if src.grad is None else src.grad + passed
+                with np.errstate(all="ignore"):  # inf + inf near overflow is the answer
+                    src.grad = passed.copy() if src.grad is None else src.grad + passed
     for v in vertices:
         if v.grad is None and v.value is not None:
             v.grad = np.zeros_like(np.asarray(v.value, dtype=float))
