@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.jit.api import CACHE_SIZE
 
 
 def _rng(seed=0):
@@ -268,7 +267,7 @@ def test_a_decaying_python_float_keeps_the_cache_bounded_and_warns_once():
         for k in range(300):
             lr = 0.1 * 0.99**k
             _same(jitted(w, lr), step(cr.tensor(w), lr))
-    assert len(jitted._signatures) <= CACHE_SIZE
+    assert len(jitted._signatures) <= 32  # a bounded cache, not one entry per value
     messages = [str(c.message) for c in caught if "traces the function again" in str(c.message)]
     assert len(messages) == 1 and "'lr'" in messages[0]
     gc.collect()
@@ -339,3 +338,58 @@ def test_concurrent_first_calls_trace_one_at_a_time():
     for i in range(2):
         np.testing.assert_allclose(outs[i].data, 2 * np.exp(np.full(2, float(i))))
     assert len(inside) == 1 and jitted.traces == 1
+
+
+def test_switching_a_captured_model_to_eval_traces_again():
+    model, ref = cr.nn.BatchNorm1d(3), cr.nn.BatchNorm1d(3)
+    jitted = cr.jit(lambda x: model(x))
+    for s in range(3):
+        x = _rng(s).normal(size=(6, 3)).astype(np.float32)
+        _same(jitted(x), ref(cr.tensor(x)))
+    model.eval()
+    ref.eval()
+    for s in range(3):
+        x = _rng(s + 5).normal(size=(6, 3)).astype(np.float32)
+        _same(jitted(x), ref(cr.tensor(x)))
+    _same(model.num_batches_tracked.data, ref.num_batches_tracked.data)
+
+
+def test_evaluation_reads_running_statistics_when_the_compiled_code_runs():
+    model, ref = cr.nn.BatchNorm1d(3).eval(), cr.nn.BatchNorm1d(3).eval()
+    evaluate = cr.jit(lambda x: model(x))
+    for s in range(3):
+        x = _rng(s).normal(size=(6, 3))
+        _same(evaluate(x), ref(cr.tensor(x)))
+    for m in (model, ref):  # more training, outside the jitted function
+        m.train()
+        m(cr.tensor(_rng(7).normal(size=(6, 3)).astype(np.float32)))
+        m.eval()
+    x = _rng(8).normal(size=(6, 3))
+    _same(evaluate(x), ref(cr.tensor(x)))
+
+
+def test_a_function_assigning_a_global_it_reads_is_refused():
+    def f(x):
+        global SCALE
+        SCALE = SCALE + 1.0
+        return x * SCALE
+
+    try:
+        with pytest.raises(cr.JitError, match="changes the global SCALE"):
+            cr.jit(f)(np.ones(2))
+    finally:
+        globals()["SCALE"] = 2.0
+
+
+def test_a_bound_method_of_a_module_is_guarded_by_its_mode():
+    model, ref = cr.nn.Dropout(0.5), cr.nn.Dropout(0.5)
+    model.eval()
+    ref.eval()
+    jitted = cr.jit(model.forward)
+    for s in range(3):
+        x = _rng(s).normal(size=4)
+        _same(jitted(x), ref(cr.tensor(x)))
+    model.train()  # dropout draws random numbers: the two checking traces differ
+    with pytest.raises(cr.JitError, match="different"):
+        for s in range(3):
+            jitted(_rng(s).normal(size=4))

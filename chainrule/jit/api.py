@@ -202,8 +202,9 @@ def _difference(t1: Tape, t2: Tape) -> str | None:
 # Python values a function reads from its closure cells and module globals are
 # constants of its trace. Each is guarded: numbers, strings and tuples of them by
 # value (floats by their bytes), functions, arrays and Tensors by identity (a
-# Tensor's values are read when the compiled code runs). Attributes of objects
-# (a module's settings) are not seen.
+# Tensor's values are read when the compiled code runs), a cr.nn.Module by its
+# training flag. Other attributes of objects (a module's momentum, a submodule
+# switched to eval alone) are not seen.
 _BY_VALUE = (int, float, complex, bool, str, bytes, type(None), np.generic)
 _MISSING = object()
 
@@ -234,40 +235,59 @@ def _names(code: types.CodeType) -> set[str]:
     return found
 
 
+def _is_module(v: Any) -> bool:
+    """A cr.nn.Module (told by its mode flag and train(), without importing nn)."""
+    d = getattr(v, "__dict__", None)
+    return type(d) is dict and type(d.get("training")) is bool and hasattr(type(v), "train")
+
+
+_CALLABLES = types.FunctionType | functools.partial | types.MethodType
+
+
 def _captured(fn: Any, found: list, seen: set) -> None:
     """Append (container, name, value) for each Python value ``fn`` captures.
 
-    ``container`` is a closure cell (``name`` None) or a globals dict. Functions
-    found are walked too; chainrule's own (the wrapper ``cr.grad`` returns) only
-    through their closures, where the user's function is."""
+    ``container`` is a closure cell (``name`` None), a globals dict (``name`` the
+    global's name) or a module (``name`` ``("training",)``: its mode, guarded so that
+    ``model.eval()`` traces again). Functions found are walked too; chainrule's own
+    (the wrapper ``cr.grad`` returns) only for the functions and modules in their
+    closures: their other cells are fixed when they are made."""
     while True:
         if isinstance(fn, functools.partial):
             for a in (*fn.args, *fn.keywords.values()):
                 _captured(a, found, seen)
             fn = fn.func
         elif isinstance(fn, types.MethodType):
+            _captured(fn.__self__, found, seen)
             fn = fn.__func__
         elif isinstance(fn, Jitted):
             fn = fn.fn
         else:
             break
-    if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+    if id(fn) in seen:
         return
     seen.add(id(fn))
+    if _is_module(fn):
+        found.append((fn, ("training",), fn.training))
+        return
+    if not isinstance(fn, types.FunctionType):
+        return
     values: list[tuple[Any, Any, Any]] = []
     for cell in fn.__closure__ or ():
         try:
             values.append((cell, None, cell.cell_contents))
         except ValueError:  # an empty cell (a name assigned later)
             continue
-    if not fn.__code__.co_filename.startswith(_PACKAGE):
+    own = fn.__code__.co_filename.startswith(_PACKAGE)
+    if not own:
         g = fn.__globals__
         values.extend((g, name, g[name]) for name in sorted(_names(fn.__code__)) if name in g)
     for container, name, v in values:
-        if isinstance(v, types.FunctionType | functools.partial | types.MethodType | Jitted):
-            found.append((container, name, v))
+        if isinstance(v, _CALLABLES | Jitted) or _is_module(v):
+            if not own:
+                found.append((container, name, v))
             _captured(v, found, seen)
-        elif isinstance(v, ndarray | Tensor) or _value_key(v) is not None:
+        elif not own and (isinstance(v, ndarray | Tensor) or _value_key(v) is not None):
             found.append((container, name, v))
 
 
@@ -277,7 +297,17 @@ def _current(container: Any, name: Any) -> Any:
             return container.cell_contents
         except ValueError:
             return _MISSING
-    return container.get(name, _MISSING)
+    if type(name) is str:
+        return container.get(name, _MISSING)
+    return getattr(container, name[0], _MISSING)
+
+
+def _describe(container: Any, name: Any) -> str:
+    if name is None:
+        return "a variable of its closure"
+    if type(name) is str:
+        return f"the global {name}"
+    return f"the {name[0]} flag of a {type(container).__name__}"
 
 
 def _unchanged(old: Any, new: Any) -> bool:
@@ -368,7 +398,7 @@ class Jitted:
             sig is not None
             and sig.run is not None
             and (not sig.unchecked or not self._changed(sig, leaves))
-            and self._guards_hold()
+            and (not self._guards or self._guards_hold())
         ):
             if sig is not self._last:
                 self._touch(key, sig)
@@ -461,10 +491,9 @@ class Jitted:
             old = seen.get((id(container), name), new)
             if not _unchanged(old, new):
                 raise JitError(
-                    f"jit({self._name}): the function assigns the "
-                    f"{'global ' + name if name else 'captured variable'} it reads "
-                    f"(from {old!r:.40} to {new!r:.40}), a side effect that compiled code "
-                    "does not repeat; return the new value instead"
+                    f"jit({self._name}): the function changes {_describe(container, name)} "
+                    f"(from {old!r:.40} to {new!r:.40}), which it also reads: a side effect "
+                    "that compiled code does not repeat; return the new value instead"
                 )
         self._guards = _guard_tuple(after)
         if self.verify and sig.tape is not None and sig.out_spec != out_spec:
