@@ -7,13 +7,16 @@ and turns that record into one straight-line Python function of NumPy calls
 (:mod:`chainrule.jit.codegen`). Later calls with inputs of the same shapes, dtypes
 and static arguments run that function: no Tensors, no graph, no engine.
 
-Tracing records operations, not values. A function whose operations or
-constants depend on its inputs' values through a path chainrule cannot see (a
-read of ``t.data``, NumPy run on the values, random numbers) would be compiled
-wrongly, so by default a signature is compiled only after two calls with
-different input values have traced to the same operations and constants, and an
-input is traced once more the first time it changes after being the same in
-those calls. A mismatch raises :class:`JitError` (see :func:`jit`).
+Tracing records operations, not values. Reading a traced value in Python is
+refused (:mod:`chainrule.jit.tracer`); the Python values the function captures
+are guarded on every call; state it writes (BatchNorm's running statistics) is an
+output of the compiled code, written back. A function whose operations or
+constants still depend on its inputs' values through a path chainrule cannot see
+(library code reading values, random numbers) would be compiled wrongly, so by
+default a signature is compiled only after two calls with different input values
+have traced to the same operations, constants and result structure, and an input
+is traced once more the first time it changes after being the same in those
+calls. A mismatch raises :class:`JitError`. See :func:`jit` for the whole model.
 """
 
 from __future__ import annotations
@@ -612,14 +615,49 @@ def jit(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any:
 
     ``verify`` (default True): run the Python function for the first calls of each
     signature and compile once two calls with different input values trace to the
-    same operations and constants (a difference raises :class:`JitError`). An input
-    whose value was the same in those calls is compared on later calls, and the
-    first call with a new value for it is traced and checked again.
-    ``verify=False`` compiles the first trace, as ``jax.jit`` does.
+    same operations, constants and result structure (a difference raises
+    :class:`JitError`). An input whose value was the same in those calls is compared
+    on later calls, and the first call with a new value for it is traced and checked
+    again. ``verify=False`` compiles the first trace, as ``jax.jit`` does.
     Used as a decorator, with or without arguments.
 
-    Tracing sets one process-wide hook (as the grad mode is process-wide): do not
-    trace in one thread while another computes with chainrule.
+    A compiled call gives the eager call's result, or the call raises
+    :class:`JitError`. What the trace depends on is either part of the key, guarded
+    on every call, or refused while tracing (the error names the line):
+
+    - *key* (a new value traces again): the argument structure, shapes and dtypes
+      of arrays, and non-array arguments by type and value; a Python float by its
+      bytes, so ``-0.0`` is not ``0.0`` and ``nan`` is one signature;
+    - *guarded* (checked on each call, a change traces again): the numbers,
+      strings, functions, arrays and Tensors the function and the functions it
+      calls read from closures and module globals, and the ``training`` flag of a
+      captured ``cr.nn.Module``; a function that assigns one it reads is refused;
+    - *refused*: reading a traced value (``bool(t)`` or an ``if`` on a comparison,
+      ``float(t)``, ``int(t)``, ``t.item()``, ``t.tolist()``, ``t.numpy()``,
+      ``np.asarray(t)``, and ``t.data`` in your code; chainrule's own code may read
+      ``t.data``), ``backward()``, in-place assignment to a traced tensor,
+      ``np.errstate`` set inside the function, a BatchNorm with ``momentum=None``;
+    - *replayed*: a BatchNorm's running statistics in training mode are outputs
+      of the compiled code, written back on every call.
+
+    So a check that raises eagerly on some values (``if (x.data < 0).any():
+    raise``) is refused, not skipped. Not seen: attributes of objects other than
+    a module's mode, and values reached through them (write such choices as
+    arguments). The cost per call is a loop over the guarded values (an identity
+    test each, nothing when the function captures none).
+
+    >>> inv = cr.jit(lambda x, s: x / s)
+    >>> with np.errstate(divide="ignore"):
+    ...     [inv(np.ones(1), s).tolist() for s in (0.0, -0.0, 0.0)]
+    [[inf], [-inf], [inf]]
+
+    At most ``CACHE_SIZE`` (32) signatures are kept per function, the least
+    recently used dropped first; when one non-array argument has taken
+    ``RETRACE_WARNING`` (8) values a ``RuntimeWarning`` names it: pass a value that
+    changes on every call (a learning rate) as an array, ``np.float32(lr)``.
+
+    Traces run one at a time (a lock), and the tracer records only its own
+    thread: other threads compute eagerly, and call compiled code, meanwhile.
     """
     if fn is None:
         return lambda f: jit(f, verify=verify)
