@@ -64,6 +64,9 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
     tracer = active_tracer()
     if tracer is not None and tracer.var_of(self) is not None:
         tracer.refuse("assigns into a traced tensor in place (t[i] = v)")
+    if tracer is not None and tracer.var_of(value) is not None:
+        # The value's array would be copied at the trace only: a frozen constant.
+        tracer.refuse("assigns a traced value into a tensor in place (t[i] = v)")
     if self._requires_grad:
         raise RuntimeError(
             "in-place assignment to a tensor that requires grad would corrupt its gradient; "

@@ -393,3 +393,23 @@ def test_a_bound_method_of_a_module_is_guarded_by_its_mode():
     with pytest.raises(cr.JitError, match="different"):
         for s in range(3):
             jitted(_rng(s).normal(size=4))
+
+
+def test_in_place_writes_to_captured_arrays_are_refused():
+    counter = np.zeros(1)
+    buffer = cr.tensor(np.zeros(2))
+
+    def count(x):
+        counter[0] += 1
+        return x * 2
+
+    with pytest.raises(cr.JitError, match="writes into a variable of its closure in place"):
+        cr.jit(count)(np.ones(2))
+
+    def store(x):
+        with cr.no_grad():
+            buffer[0] = x.sum()
+        return x * 2
+
+    with pytest.raises(cr.JitError, match="assigns a traced value into a tensor in place"):
+        cr.jit(store)(np.ones(2))

@@ -486,7 +486,23 @@ class Jitted:
     def _trace_call(self, sig: _Signature, args: tuple, kwargs: dict, leaves: list) -> Any:
         before: list = []
         _captured(self.fn, before, set())
+        # Captured arrays as they were: an in-place write into one would happen at the
+        # trace only (state the compiled code writes back, see Tape.updates, aside).
+        arrays = [
+            (c, n, v, np.array(v._data if isinstance(v, Tensor) else v))
+            for c, n, v in before
+            if isinstance(v, ndarray | Tensor)
+        ]
         tape, out_spec, out_kinds, out_values = self._trace(args, kwargs, leaves)
+        written = {id(target) for target, _ in tape.updates}
+        for container, name, v, old in arrays:
+            now = np.asarray(v._data if isinstance(v, Tensor) else v)
+            if id(v) not in written and not _same(old, now):
+                raise JitError(
+                    f"jit({self._name}): the function writes into {_describe(container, name)}"
+                    " in place, a side effect that compiled code does not repeat; return "
+                    "the new value instead"
+                )
         after: list = []
         _captured(self.fn, after, set())
         seen = {(id(c), n): v for c, n, v in before}
