@@ -413,3 +413,20 @@ def test_in_place_writes_to_captured_arrays_are_refused():
 
     with pytest.raises(cr.JitError, match="assigns a traced value into a tensor in place"):
         cr.jit(store)(np.ones(2))
+
+
+def test_compiled_code_of_dropped_signatures_is_freed():
+    import linecache
+
+    def compiled_sources():
+        gc.collect()
+        return sum(k.startswith("<chainrule.jit") for k in linecache.cache)
+
+    jitted = cr.jit(lambda w, lr: w - lr * w, verify=False)
+    before = compiled_sources()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k in range(200):
+            jitted(np.ones(3), 0.1 * 0.99**k)
+    assert jitted.traces == 200 and len(jitted._signatures) <= 32
+    assert compiled_sources() - before <= 32
