@@ -430,3 +430,16 @@ def test_compiled_code_of_dropped_signatures_is_freed():
             jitted(np.ones(3), 0.1 * 0.99**k)
     assert jitted.traces == 200 and len(jitted._signatures) <= 32
     assert compiled_sources() - before <= 32
+
+
+def test_a_check_on_shapes_raises_under_jit_as_eagerly():
+    def f(x):
+        if x.shape[0] > 3:
+            raise ValueError("at most 3 rows")
+        return cr.exp(x)
+
+    jitted = cr.jit(f)
+    for s in range(3):
+        jitted(_rng(s).normal(size=(2, 2)))
+    with pytest.raises(ValueError, match="at most 3 rows"):
+        jitted(np.ones((4, 2)))

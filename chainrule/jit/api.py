@@ -417,11 +417,16 @@ class Jitted:
             if sig is None:
                 sig = self._new_signature(key)
             elif sig.run is not None and not (sig.unchecked and self._changed(sig, leaves)):
-                outs = sig.run(*[_array(a) for a in leaves])
-                if sig.updates:
-                    _write_back(sig.updates, outs[len(sig.out_kinds) :])
-                return _rebuild(sig.out_spec, map(_result_leaf, outs, sig.out_kinds))
+                return self._run(sig, leaves)
             return self._trace_call(sig, args, kwargs, leaves)
+
+    @staticmethod
+    def _run(sig: _Signature, leaves: list) -> Any:
+        """The compiled call (written out again in __call__, which saves a call)."""
+        outs = sig.run(*[_array(a) for a in leaves])
+        if sig.updates:
+            _write_back(sig.updates, outs[len(sig.out_kinds) :])
+        return _rebuild(sig.out_spec, map(_result_leaf, outs, sig.out_kinds))
 
     def _guards_hold(self) -> bool:
         """Whether the captured values are those the cached traces saw."""
@@ -447,12 +452,14 @@ class Jitted:
     def _count_statics(self, key: Any) -> None:
         """Warn (once) when one non-array argument keeps taking new values."""
         args, kwargs = key
-        named = [(self._parameter(i), spec) for i, spec in enumerate(args[1])]
+        named: list[tuple[Any, Any]] = list(enumerate(args[1]))
         if kwargs is not None:
             named += [(repr(k), spec) for k, spec in kwargs[1]]
         for name, spec in named:
             if spec[0] is _ARRAY or spec[0] is _TENSOR:
                 continue
+            if type(name) is int:
+                name = self._parameter(name)
             seen = self._statics.setdefault(name, set())
             seen.add(spec)
             if len(seen) >= RETRACE_WARNING:
