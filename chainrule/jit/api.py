@@ -576,14 +576,14 @@ class Jitted:
             traced.append(t)
         call_args, call_kwargs = _rebuild(_flatten((args, kwargs), []), iter(traced))
         self.traces += 1
-        set_tracer(tracer)
+        previous = set_tracer(tracer)  # not None for source() called inside a trace
         try:
             result = self.fn(*call_args, **call_kwargs)
             out_leaves: list[Any] = []
             out_spec = _flatten(result, out_leaves)
             tape = tracer.tape(out_leaves)
         finally:
-            set_tracer(None)
+            set_tracer(previous)
         out_kinds = [_TENSOR if isinstance(o, Tensor) else _ARRAY for o in out_leaves]
         out_values = [o._data if isinstance(o, Tensor) else o for o in out_leaves]
         # Constant results are copied, as the compiled code does (see codegen).
