@@ -12,6 +12,7 @@ import operator
 import sys
 import weakref
 from collections.abc import Callable, Iterator
+from threading import get_ident
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,17 @@ _asarray = np.asarray
 _new = object.__new__
 
 #: The active :class:`chainrule.jit.tracer.Tracer` while ``cr.jit`` traces a
-#: function, else None. Every operation checks it once (a global load).
+#: function, else None. Every operation checks it once (a global load); the tracer
+#: ignores calls from other threads than its own.
 _tracer: Any = None
 
 
 def active_tracer() -> Any:
-    """The tracer of the ``cr.jit`` trace in progress, or None."""
-    return _tracer
+    """The tracer of the ``cr.jit`` trace in progress in this thread, or None."""
+    tracer = _tracer
+    if tracer is not None and tracer.thread != get_ident():
+        return None
+    return tracer
 
 
 def set_tracer(tracer: Any) -> Any:
@@ -104,6 +109,8 @@ class Tensor:
         checked (see :mod:`chainrule.tensor_inplace`).
         """
         d = self._data
+        if _tracer is not None:
+            _tracer.read_data(self)  # refused when the user's code reads a traced value
         if type(d) is not ndarray:
             scalar = d
             d = self._data = _asarray(d)  # a 0-d result kept as a scalar until now

@@ -1,5 +1,5 @@
-"""Bad input to the ``chainrule`` command: one line on stderr, exit status 2, never a
-traceback. Each case runs the real command in a subprocess.
+"""Bad input to the ``chainrule`` command (``train`` and ``explain``): one line on stderr,
+exit status 2, never a traceback. Each case runs the real command in a subprocess.
 
 A case is an argv list after ``chainrule``. ``{name}`` in an argument is replaced by a
 path from the ``paths`` fixture (files made in ``tmp_path``), so a case can point at a
@@ -167,3 +167,76 @@ def test_bad_input_is_one_line_and_exit_status_2(argv, paths, tmp_path):
     # nothing was trained: no epoch line, no run folder
     assert "epoch 1/1" not in done.stdout
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+# ---------------------------------------------------------------------- explain
+DIGITS_401 = "1" * 401
+
+EXPLAIN_CASES = [
+    # shapes that do not broadcast
+    ["explain", "x+y", "--at", "x=1,2", "--at", "y=1,2,3"],
+    # a 401-digit value, plain and in JSON (float64 tops out near 1.8e308)
+    ["explain", "x", "--at", f"x={DIGITS_401}"],
+    ["explain", "x", "--at", f"x=[{DIGITS_401}]"],
+    ["explain", "x", "--at", f"x=1,{DIGITS_401}"],
+    # two variables in one --at
+    ["explain", "x+y", "--at", "x=1,y=2"],
+    # an order above the cap, and one that is not a number
+    ["explain", "x*x", "--at", "x=1", "--order", "20"],
+    ["explain", "x*x", "--at", "x=1", "--order", "abc"],
+    # the constants cannot be given values
+    ["explain", "e*x", "--at", "e=2", "--at", "x=1"],
+    # a budget that is not one
+    ["explain", "x", "--at", "x=1", "--symbolic-timeout", "0"],
+    ["explain", "x", "--at", "x=1", "--symbolic-timeout", "soon"],
+    # an option explain does not have
+    ["explain", "x", "--at", "x=1", "--bogus"],
+    # options before the command, then a bad expression
+    ["--lang", "ko", "explain", "exp("],
+    # an expression starting with '-', with its variable missing
+    ["-x^2"],
+    # wrt names no input
+    ["explain", "order*wrt", "--at", "order=1", "--at", "wrt=2", "--order", "2", "--wrt", "q"],
+    # --out into a folder that does not exist (never a device path: tests run as root)
+    ["explain", "--out", "{tmp}/missing/seed.txt"],
+]
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "chainrule", *argv],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("argv", EXPLAIN_CASES, ids=lambda a: " ".join(a)[:60])
+def test_bad_explain_input_is_one_line(argv, tmp_path):
+    done = run([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("chainrule explain: ")
+    assert done.returncode == 2
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        # variables named like explain's own parameters
+        (["explain", "order*2", "--at", "order=1"], "order·2 = 2"),
+        (["explain", "wrt*wrt", "--at", "wrt=3", "--order", "2"], "d/dwrt wrt·wrt"),
+        # the expression first, without the command word
+        (["x*x", "--at", "x=3"], "x·x = 9"),
+        (["-x^2", "--at", "x=3"], "-x^2 = -9"),
+        # the constants of the seed's own notation
+        (["1/(1+e^-z)", "--at", "z=0.5"], "0.2350037122"),
+    ],
+)
+def test_inputs_that_used_to_fail_now_work(argv, expected):
+    done = run(argv)
+    assert done.returncode == 0 and done.stderr == ""
+    assert expected in done.stdout

@@ -18,6 +18,7 @@ backward pass is itself recorded and can be differentiated again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from heapq import heappop, heappush
@@ -126,7 +127,9 @@ def run_backward(
     # for a hook or a rule that itself differentiates. Inside, NumPy's warnings for
     # 1/0 and the like are silenced: the rule was not written by the user, and the
     # inf or nan it gives is the value (as in PyTorch).
-    with _BACKWARD_LOCK, _quiet_numpy():
+    # Under a cr.jit trace the error state is left alone: compiled code runs under its
+    # caller's, and the tracer refuses a change it could not replay.
+    with _BACKWARD_LOCK, _quiet_numpy() if active_tracer() is None else _LEAVE_ALONE:
         if create_graph:
             with recording(True):
                 return _run(roots, seeds, retain_graph, True, inputs)
@@ -134,6 +137,7 @@ def run_backward(
 
 
 _BACKWARD_LOCK = threading.RLock()
+_LEAVE_ALONE = contextlib.nullcontext()
 
 
 def _quiet_numpy() -> np.errstate:

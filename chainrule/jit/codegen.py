@@ -13,6 +13,7 @@ from __future__ import annotations
 import linecache
 import math
 import threading
+import weakref
 from functools import partial
 from itertools import count
 from typing import Any
@@ -325,7 +326,11 @@ def _compile_source(source: str, env: dict[str, Any], name: str) -> Any:
     filename = f"<chainrule.jit {name} #{next(_serial)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - our own generated code
-    return env[name]
+    fn = env[name]
+    # The source is kept for tracebacks while the function lives, and no longer: a
+    # function traced for ever new signatures would otherwise grow linecache forever.
+    weakref.finalize(fn, linecache.cache.pop, filename, None)
+    return fn
 
 
 def compile_tape(tape: Tape, name: str = "compiled") -> tuple[Any, str]:

@@ -12,14 +12,23 @@ what links a backward rule's input to the forward value. The tracer keeps every
 object it has named alive until the trace ends, so no identity is reused.
 
 What the tape cannot see is a value that leaves the graph: ``bool(t)``, ``t.item()``,
-``np.asarray(t)`` and the like are refused while tracing (:class:`JitError`). A read
-of ``t.data`` cannot be refused (the library itself uses it on shapes); such leaks
-are caught by tracing twice and comparing (see :mod:`chainrule.jit.api`).
+``np.asarray(t)``, and ``t.data`` read by the user's code (not by chainrule's own,
+which reads it for shapes and to hand arrays to NumPy forwards) are refused while
+tracing (:class:`JitError`, naming the user's line). Leaks the library could still
+make are caught by tracing twice and comparing (see :mod:`chainrule.jit.api`).
+
+Only the thread that started the trace is recorded: the hook in the Tensor module
+is one global, so every method the hot path calls first checks the thread, and
+other threads compute eagerly while a trace is active.
 """
 
 from __future__ import annotations
 
+import linecache
+import os
+import sys
 from dataclasses import dataclass, field
+from threading import get_ident
 from typing import Any
 
 import numpy as np
@@ -27,6 +36,21 @@ import numpy as np
 from chainrule.tensor import Tensor
 
 ndarray = np.ndarray
+# Frames of files under this folder are chainrule's own; the first frame outside it
+# is the line a refusal names.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_line(depth: int = 1) -> str:
+    """``file:line: source`` of the innermost caller outside chainrule ('' if none)."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown line"
+    name, line = frame.f_code.co_filename, frame.f_lineno
+    text = linecache.getline(name, line, frame.f_globals).strip()
+    return f"{os.path.basename(name)}:{line}: {text}" if text else f"{name}:{line}"
 
 
 class JitError(RuntimeError):
@@ -90,6 +114,9 @@ class Tape:
     fresh: dict[int, tuple] = field(default_factory=dict)
     #: Per variable: the variables its traced value may share memory with (a view).
     views: dict[int, list[int]] = field(default_factory=dict)
+    #: State the function writes (a module's running statistics): (target, value).
+    #: The values are the last ``len(updates)`` outputs; each call writes them back.
+    updates: list[tuple[Any, Var | Const]] = field(default_factory=list)
 
 
 class Tracer:
@@ -107,6 +134,11 @@ class Tracer:
         self.views: dict[int, list[int]] = {}
         self.n_vars = 0
         self.n_inputs = 0
+        self.thread = get_ident()
+        self.updates: list[tuple[Any, Tensor]] = []
+        # NumPy's error state is the caller's when compiled code runs; one set inside
+        # the function (np.errstate) would not be replayed.
+        self.errstate = np.geterr()
 
     # ------------------------------------------------------------ naming values
     def _name(self, obj: Any, var: int) -> None:
@@ -131,12 +163,16 @@ class Tracer:
 
     def alias(self, old: Any, new: Any) -> None:
         """``new`` holds the same value as ``old`` (a 0-d scalar turned into an array)."""
+        if self.thread != get_ident():
+            return
         var = self.names.get(id(old))
         if var is not None:
             self._name(new, var)
 
     def copied(self, source: Any, t: Tensor) -> None:
         """``t`` was made as a copy of ``source`` (``cr.tensor(x)``, ``Tensor(x.data)``)."""
+        if self.thread != get_ident():
+            return
         var = self.var_of(source)
         if var is None:
             return
@@ -152,17 +188,45 @@ class Tracer:
     # ------------------------------------------------------------------ refusals
     def refuse_value(self, t: Tensor, what: str) -> None:
         """Called where a tensor's value leaves the graph; an error if it is traced."""
-        if self.var_of(t) is not None:
+        if self.thread == get_ident() and self.var_of(t) is not None:
             raise JitError(
-                f"{self.where}: the function reads a traced tensor's value through {what}. "
-                "jit records operations, not values, so the result would be frozen at the "
-                "values of the first call; use cr.where (or chainrule.numpy) instead of "
-                "Python control flow on values, or call the function without jit"
+                f"{self.where}: the function reads a traced tensor's value through {what} "
+                f"at {user_line(2)}. jit records operations, not values, so the result "
+                "would be frozen at the values of the first call; use cr.where (or "
+                "chainrule.numpy) instead of Python control flow on values, or call the "
+                "function without jit"
             )
+
+    def read_data(self, t: Tensor) -> None:
+        """``t.data`` was read (from the Tensor property). chainrule's own code reads it
+        to hand arrays to NumPy forwards and for shapes; a read from the user's code
+        is a value leaving the graph."""
+        if self.thread != get_ident():
+            return
+        frame = sys._getframe(2)
+        if frame.f_code.co_filename.startswith(_PACKAGE) or self.var_of(t) is None:
+            return
+        raise JitError(
+            f"{self.where}: the function reads a traced tensor's values through t.data at "
+            f"{user_line(2)}. jit records operations, not values, so anything computed from "
+            "them (a branch, a Python number, NumPy on the array) would be frozen at the "
+            "first call's values; use t.shape and t.dtype for shapes, chainrule operations "
+            "(cr.where, chainrule.numpy) for values, or call the function without jit"
+        )
+
+    def write_back(self, target: Any, value: Tensor) -> None:
+        """The function sets the state ``target`` (a Tensor or array that is not an
+        input, such as a running mean) to ``value``, a recorded result: written now, as
+        eagerly, and by the compiled code on every call."""
+        data = target.data if isinstance(target, Tensor) else target
+        data[...] = value._data
+        if self.thread == get_ident():
+            self.updates.append((target, value))
 
     def refuse(self, what: str) -> None:
         raise JitError(
-            f"{self.where}: the function {what}, a side effect that a compiled function "
+            f"{self.where}: the function {what} (at {user_line(2)}), a side effect that a "
+            "compiled function "
             "does not repeat; jit needs a function that only computes and returns its "
             "results (return gradients from cr.grad or cr.value_and_grad, and update "
             "parameters outside the jitted function)"
@@ -194,6 +258,15 @@ class Tracer:
         converted: bool,
     ) -> None:
         """One primitive application (called from the hot path in chainrule.tensor)."""
+        if self.thread != get_ident():
+            return
+        if np.geterr() != self.errstate:
+            raise JitError(
+                f"{self.where}: the function changes NumPy's error state (np.errstate) "
+                f"around '{prim.name}' at {user_line(2)}; compiled code runs under the "
+                "caller's error state and would not raise where the function does. Set "
+                "np.errstate around the call of the jitted function instead"
+            )
         refs = tuple(self._ref(a, r) for a, r in zip(args, raw))
         dynamic = self._dynamic(prim, params) if params else None
         var = self.n_vars
@@ -246,9 +319,10 @@ class Tracer:
         return found or None
 
     def tape(self, outputs: list[Any]) -> Tape:
-        """The finished tape; ``outputs`` are the function's flattened results."""
+        """The finished tape; ``outputs`` are the function's flattened results (the
+        values of the state it writes are appended, see ``Tape.updates``)."""
         refs: list[Var | Const | None] = []
-        for o in outputs:
+        for o in [*outputs, *(value for _, value in self.updates)]:
             if o is None:
                 refs.append(None)
                 continue
@@ -262,4 +336,5 @@ class Tracer:
             refs,
             self.fresh,
             self.views,
+            [(target, ref) for (target, _), ref in zip(self.updates, refs[len(outputs) :])],
         )

@@ -26,7 +26,7 @@ import numpy as np
 import chainrule.functions as _f
 from chainrule.nn.rng import as_generator
 from chainrule.ops import nn_ops as _nn
-from chainrule.tensor import Tensor, apply, as_tensor, unary
+from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 
 IntPair = int | Sequence[int]
 
@@ -395,7 +395,18 @@ def batch_norm(
         centred = x - mean
         var = (centred * centred).mean(axis=axes, keepdims=True)
         out = centred / _f.sqrt(var + eps)
-        if training and running_mean is not None and running_var is not None:
+        tracer = active_tracer()
+        if training and running_mean is not None and running_var is not None and tracer:
+            # Under cr.jit: the same update as recorded operations, which the compiled
+            # code writes back into the buffers on every call (an in-place NumPy update
+            # would happen at the trace only).
+            for buffer, batch in (
+                (running_mean, mean.detach().reshape(c)),
+                (running_var, var.detach().reshape(c) * (count / max(count - 1, 1))),
+            ):
+                old = _t(buffer)
+                tracer.write_back(buffer, old * (1 - momentum) + batch.astype(old.dtype) * momentum)
+        elif training and running_mean is not None and running_var is not None:
             rm, rv = _raw(running_mean), _raw(running_var)
             batch_mean = mean.data.reshape(c)
             batch_var = var.data.reshape(c) * (count / max(count - 1, 1))
@@ -409,8 +420,14 @@ def batch_norm(
             out = out + _t(bias).reshape(shape)
         return out
     # Evaluation: an affine map per channel, folded into one scale and one shift.
-    inv = 1.0 / np.sqrt(_raw(running_var).astype(x.dtype) + eps)
-    mean = _raw(running_mean).astype(x.dtype)
+    if active_tracer() is not None:
+        # Under cr.jit, as operations on the buffers, so that the compiled code reads
+        # them when it runs (training may have moved them since the trace).
+        inv: Any = 1.0 / _f.sqrt(_t(running_var).astype(x.dtype) + eps)
+        mean: Any = _t(running_mean).astype(x.dtype)
+    else:
+        inv = 1.0 / np.sqrt(_raw(running_var).astype(x.dtype) + eps)
+        mean = _raw(running_mean).astype(x.dtype)
     if weight is None:
         scale: Any = inv.reshape(shape)
         shift: Any = (-mean * inv).reshape(shape)

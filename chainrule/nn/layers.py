@@ -17,7 +17,7 @@ from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, active_tracer
 
 _FLOAT32 = np.dtype(np.float32)
 
@@ -318,7 +318,18 @@ class _BatchNorm(Module):
             )
         momentum = 0.0 if self.momentum is None else self.momentum
         use_batch = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
+        tracer = active_tracer()
+        if self.training and self.track_running_stats and tracer is not None:
+            # Under cr.jit: written back by the compiled code on every call.
+            if self.momentum is None:
+                tracer.refuse(
+                    f"trains a {type(self).__name__} with momentum=None (a cumulative "
+                    "average: its momentum is a Python number computed from the count of "
+                    "batches)"
+                )
+            count = self.num_batches_tracked
+            tracer.write_back(count, count + 1)
+        elif self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.data)
