@@ -358,7 +358,10 @@ def explain(
             forward, title, arrays, order, wrt, from_text=isinstance(fn_or_expression, str)
         )
         tree = None
-    ex = _explain(forward, arrays, title, tree, from_text=isinstance(fn_or_expression, str))
+    # inf and nan are reported (the "not finite" note, the check's "not comparable"),
+    # so NumPy's own warnings about them would only repeat it, as a Python warning.
+    with np.errstate(all="ignore"):
+        ex = _explain(forward, arrays, title, tree, from_text=isinstance(fn_or_expression, str))
     ex.symbolic_timeout = timeout
     return ex
 
