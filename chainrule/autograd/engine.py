@@ -28,7 +28,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import recording
 from chainrule.autograd.node import Node
-from chainrule.autograd.versions import MODIFIED, check_saved
+from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
 from chainrule.tensor import Tensor, _wrap, active_tracer
 
@@ -205,7 +205,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
     right after it and the heap is never touched."""
     pop = heappop
     push = heappush
-    modified = MODIFIED  # values changed in place (see versions); usually empty
+    last_change = LAST_CHANGE  # [seq of the latest in-place change] (see versions)
     nxt = None
     v = pop(heap)[1] if heap else None
     try:
@@ -219,7 +219,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
             args = v.args
             if args is None:
                 raise _released_error(v)
-            if modified:
+            if v.seq > last_change[0]:  # older than an in-place change: look closer
                 check_saved(v)
             prim = v.prim
             params = v.params

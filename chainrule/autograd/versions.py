@@ -14,9 +14,9 @@ the array's id, holding the array weakly (an entry dies with its array), the
 sequence number of the last change and the number of changes. Sequence numbers
 come from the same counter as the nodes' (:mod:`chainrule.autograd.node`), so "a
 node saved this array before it changed" is one comparison of two integers. A
-node records nothing extra: the hot path of an operation is unchanged, and a
-program that never changes a tensor in place pays one test of an empty dict per
-node visited by backward.
+node records nothing extra: the hot path of an operation is unchanged, and the
+backward engine compares each node's number with that of the latest in-place
+change (:data:`LAST_CHANGE`), looking further only at nodes older than it.
 
 Writes into ``.data`` (the raw array) go around the count, as in PyTorch.
 """
@@ -35,6 +35,12 @@ ndarray = np.ndarray
 #: id(array) -> [weak reference to the array, seq of its last change, number of changes].
 #: Only in-place operations add entries; the backward engine reads it.
 MODIFIED: dict[int, list] = {}
+
+#: ``LAST_CHANGE[0]``: the sequence number of the latest in-place change (1, above every
+#: node's, before any). A node newer than it cannot have seen a change since it saved
+#: its values, so the engine checks only nodes with a larger number: in a training
+#: loop (step, forward, backward) that is none, at the cost of one comparison a node.
+LAST_CHANGE: list[int] = [1]
 
 
 def _forget(key: int, ref: weakref.ref) -> None:
@@ -60,6 +66,7 @@ def bump(array: Any) -> None:
     if type(array) is not ndarray:
         return
     seq = _next_seq()
+    LAST_CHANGE[0] = seq
     _mark(array, seq)
     base = array.base
     if type(base) is ndarray:
