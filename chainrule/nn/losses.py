@@ -159,6 +159,8 @@ def cross_entropy(
         # Class probabilities, shaped like the input.
         tq = _t(target)
         if tq.shape == batch and batch != x.shape:
+            # One float per sample: class indices in a float dtype, not probabilities;
+            # the class-target check raises the TypeError that says so.
             _target_weights(
                 tq, batch, classes, x.dtype, None, 0, 0.0, False, "cross_entropy", x.shape
             )
