@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.node import Node, new_node
+from chainrule.ops.errors import InputError
 
 ndarray = np.ndarray
 generic = np.generic
@@ -412,6 +413,8 @@ def as_tensor(x: Any) -> Tensor:
 
 # --------------------------------------------------------------------- hot path
 def _forward_error(prim: Any, raw: tuple, exc: Exception) -> Exception:
+    if isinstance(exc, InputError):
+        return exc
     shapes = ", ".join(str(np.shape(a)) for a in raw)
     dtypes = ", ".join(str(getattr(a, "dtype", type(a).__name__)) for a in raw)
     message = f"{prim.name}: {exc} (input shapes: {shapes}; dtypes: {dtypes})"

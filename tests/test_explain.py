@@ -388,6 +388,19 @@ def test_every_primitive_formula_agrees_with_sympy():
     assert ex.check.ok
 
 
+def test_max_at_a_tie_reads_as_the_half_the_engine_gives():
+    # The table's [a>b] alone would read as 0 at a tie, where the engine splits the
+    # gradient evenly; the table and SymPy's Heaviside (1/2 at 0) both say so.
+    ex = cr.explain("max(a, b)*2", a=1.0, b=1.0)
+    text = str(ex)
+    assert "∂f/∂a = [a>b] + ½[a=b]" in text and "∂f/∂b = [b>a] + ½[a=b]" in text
+    assert "2([a - b>0] + ½[a - b=0])" in text
+    assert ex.gradients == {"a": 1.0, "b": 1.0}
+    assert ex.symbolic.ok and ex.symbolic.mismatches == [] and ex.check.ok
+    text = str(cr.explain("min(a, b)", a=1.0, b=2.0))
+    assert "[a<b] + ½[a=b]" in text
+
+
 def test_without_sympy_the_report_names_the_extra(monkeypatch):
     real_import = builtins.__import__
 

@@ -154,6 +154,22 @@ def test_a_non_finite_check_is_not_comparable(x):
     assert ex.to_dict()["check"]["not_comparable"] == 1
 
 
+@pytest.mark.parametrize(
+    "render, marked",
+    [
+        (str, "  ? not comparable"),
+        (lambda ex: ex.to_markdown(), "**Check**: ? not comparable"),
+        (lambda ex: ex.to_latex(), "% Check: ? not comparable"),
+        (lambda ex: ex.to_html(), '<p class="check unknown">? not comparable'),
+    ],
+    ids=["text", "markdown", "latex", "html"],
+)
+def test_a_check_that_measured_nothing_is_marked_neither_passed_nor_failed(render, marked):
+    out = render(cr.explain("x*x", x=math.inf))
+    assert marked in out
+    assert "✗" not in out and "✓" not in out and 'class="check bad"' not in out
+
+
 def test_a_finite_difference_against_an_infinite_gradient_disagrees():
     from chainrule.explain.check import finite_difference_check
 

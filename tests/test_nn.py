@@ -277,7 +277,7 @@ def test_batchnorm_gradients():
     x3 = cr.tensor(rand(2, 3, 4), requires_grad=True)
     bn = nn.BatchNorm1d(3).double()
     assert cr.gradcheck(lambda a: bn(a), (x3,))
-    with pytest.raises(ValueError, match="expected 3 channels"):
+    with pytest.raises(ValueError, match="has 4 features .* expects 3"):
         nn.BatchNorm1d(3)(np.zeros((2, 4)))
 
 
@@ -364,7 +364,7 @@ def test_cross_entropy_label_smoothing_weight_and_ignore_index():
     assert got.item() == pytest.approx(expected)
     xt = cr.tensor(x, requires_grad=True)
     assert cr.gradcheck(lambda a: F.cross_entropy(a, t, weight=w, label_smoothing=eps), (xt,))
-    with pytest.raises(IndexError, match="target class 4 is out of range for 4 classes"):
+    with pytest.raises(IndexError, match="target 4 is out of range for 4 classes"):
         F.cross_entropy(x, np.array([0, 1, 2, 3, 4]))
 
 

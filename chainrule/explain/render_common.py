@@ -144,6 +144,18 @@ def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
     return c.ok, text
 
 
+def check_mark(ex: Explanation, ok: bool) -> tuple[str, str]:
+    """The check's mark and its state, "ok", "bad" or "unknown": a check where no
+    entry was comparable (non-finite values around the point) measured nothing, so
+    it is marked neither as passed nor as failed."""
+    c = ex.check
+    if ok:
+        return "✓", "ok"
+    if c.checked and not c.comparable:
+        return "?", "unknown"
+    return "✗", "bad"
+
+
 def symbolic_skipped(ex: Explanation, lang: str) -> str | None:
     """What of the symbolic part was skipped and why, as one line; None when nothing was."""
     L = labels(lang)

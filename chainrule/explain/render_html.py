@@ -17,6 +17,7 @@ from chainrule.explain.model import Local
 from chainrule.explain.render_common import (
     chains,
     check_line,
+    check_mark,
     composition,
     inputs_text,
     notes,
@@ -80,6 +81,7 @@ mtable.chain mtd:last-child { text-align: left; }
        font-family: system-ui, "Noto Sans", "Noto Sans CJK KR", sans-serif; }
 .check { padding: 10px 14px; border-radius: 8px; background: #eef8f1; color: #17643a; }
 .check.bad { background: #fdecea; color: var(--bad); }
+.check.unknown { background: #f3f3f3; color: var(--muted); }
 ul.notes { color: var(--muted); font-size: 13.5px; padding-left: 20px; }
 .multi code { font-family: ui-monospace,Menlo,Consolas,monospace; font-size: 13.5px; }
 figure { margin: 8px 0 0; overflow-x: auto; }
@@ -341,7 +343,9 @@ def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | 
         parts.append(f"<figure>{_strip_xml_prolog(graph_svg)}</figure>")
     ok, text = check_line(ex, lang)
     parts.append(f"<h2>{escape(L['check'])}</h2>")
-    parts.append(f'<p class="check{"" if ok else " bad"}">{"✓" if ok else "✗"} {escape(text)}</p>')
+    mark, state = check_mark(ex, ok)
+    style = {"ok": "", "bad": " bad", "unknown": " unknown"}[state]
+    parts.append(f'<p class="check{style}">{mark} {escape(text)}</p>')
     extra = notes(ex, lang)
     if extra:
         parts.append(

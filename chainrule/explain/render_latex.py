@@ -14,7 +14,15 @@ from chainrule.explain import expr as E
 from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
-from chainrule.explain.render_common import chains, check_line, composition, notes, num, ordered
+from chainrule.explain.render_common import (
+    chains,
+    check_line,
+    check_mark,
+    composition,
+    notes,
+    num,
+    ordered,
+)
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
@@ -164,7 +172,7 @@ def render(ex: Explanation, lang: str, standalone: bool = False) -> str:
     parts.append(f"% {L['table']}")
     parts.append("\\[\n" + values_table(ex, lang) + "\n\\]")
     ok, text = check_line(ex, lang)
-    parts.append(f"% {L['check']}: {text}")
+    parts.append(f"% {L['check']}: {check_mark(ex, ok)[0]} {text}")
     for n in notes(ex, lang):
         parts.append(f"% {n}")
     body = "\n\n".join(parts) + "\n"

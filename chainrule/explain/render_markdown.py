@@ -9,6 +9,7 @@ from chainrule.explain.i18n import labels
 from chainrule.explain.render_common import (
     at_text,
     check_line,
+    check_mark,
     composition,
     notes,
     num,
@@ -58,7 +59,7 @@ def render(ex: Explanation, lang: str) -> str:
     if text is not None:
         out += [f"*{L['symbolic']}: {text}*", ""]
     ok, text = check_line(ex, lang)
-    out += [f"**{L['check']}**: {'✓' if ok else '✗'} {text}"]
+    out += [f"**{L['check']}**: {check_mark(ex, ok)[0]} {text}"]
     for n in notes(ex, lang):
         out.append(f"- {n}")
     return "\n".join(out) + "\n"

@@ -10,6 +10,7 @@ from chainrule.explain.render_common import (
     at_text,
     chains,
     check_line,
+    check_mark,
     composition,
     factor,
     notes,
@@ -187,8 +188,7 @@ def render(ex: Explanation, lang: str) -> str:
         lines += ["", *multi]
     lines += ["", *symbolic_lines(ex, lang)]
     ok, text = check_line(ex, lang)
-    c = ex.check
-    mark = "✓" if ok else ("?" if c.checked and not c.comparable else "✗")
+    mark, _ = check_mark(ex, ok)
     lines += ["", L["check"], f"  {mark} {text}"]
     for n in notes(ex, lang):
         lines.append(f"  * {n}")

@@ -227,12 +227,31 @@ def from_sympy(sp: Any, x: Any) -> E.Expr:
     if isinstance(x, sp.exp):
         return E.Call("exp", (from_sympy(sp, x.args[0]),))
     if isinstance(x, sp.Heaviside):
-        return E.Opaque(f"[{E.to_text(from_sympy(sp, x.args[0]))}>0]")
+        return _step(sp, x)
     names = {"Abs": "abs", "Max": "max", "Min": "min"}
     fname = type(x).__name__
     if x.is_Function and x.args:
         return E.Call(names.get(fname, fname), tuple(from_sympy(sp, a) for a in x.args))
     return E.Opaque(str(x))
+
+
+def _step(sp: Any, x: Any) -> E.Expr:
+    """Heaviside(u, H0) in the primitive table's notation, its value at 0 included.
+
+    SymPy's default H0 is 1/2, which is what the table's maximum and minimum give at
+    a tie; written as a bare ``[u>0]`` it would read as 0 there. relu's step (H0 = 0)
+    stays ``[u>0]``.
+    """
+    u = E.to_text(from_sympy(sp, x.args[0]))
+    at_zero = x.args[1] if len(x.args) > 1 else sp.Rational(1, 2)
+    if at_zero == 0:
+        return E.Opaque(f"[{u}>0]")
+    if at_zero == 1:
+        return E.Opaque(f"[{u}≥0]")
+    if at_zero == sp.Rational(1, 2):
+        # A sum, so that a product around it is parenthesized when printed.
+        return E.Bin("+", E.Opaque(f"[{u}>0]"), E.Opaque(f"½[{u}=0]"))
+    return E.Opaque(f"[{u}>0] + {at_zero}[{u}=0]")
 
 
 def _mul(sp: Any, x: Any) -> E.Expr:

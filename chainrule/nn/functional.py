@@ -24,6 +24,14 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
 from chainrule.nn.rng import as_generator
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
@@ -109,7 +117,6 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
 
 
 _SQRT_HALF = math.sqrt(0.5)
-_E_MINUS_100 = math.exp(-100)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
@@ -127,7 +134,25 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
 # ----------------------------------------------------------------- linear, conv
 def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     """input @ weight^T + bias, with weight shaped (out_features, in_features)."""
-    return apply(_nn.linear, (input, weight, bias))
+    return _linear(input, weight, bias, "linear", None)
+
+
+def _linear(input: Any, weight: Any, bias: Any, name: str, expecter: str | None) -> Tensor:
+    try:
+        return apply(_nn.linear, (input, weight, bias))
+    except ValueError:
+        # Checked only once NumPy has refused: the hot path pays nothing, and the
+        # message says it as the layer's user would (widths), not as matmul's gufunc.
+        xs = input.shape if isinstance(input, Tensor) else np.shape(input)
+        ws = weight.shape if isinstance(weight, Tensor) else np.shape(weight)
+        if len(ws) == 2 and (not xs or xs[-1] != ws[1]):
+            width = f"is {xs[-1]}" if xs else "missing (a 0-d input)"
+            expecter = expecter or f"the weight of shape {tuple(ws)}"
+            raise ValueError(
+                f"{name}: the input's last dimension {width}, but {expecter} expects "
+                f"{ws[1]} (input shape {tuple(xs)})"
+            ) from None
+        raise
 
 
 def _conv_padding(padding: IntPair | str, kernel: tuple[int, int], dilation, stride):
@@ -343,9 +368,11 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     w = _t(weight)
     if idx.size and (idx.min() < -w.shape[0] or idx.max() >= w.shape[0]):
+        n = w.shape[0]
         raise IndexError(
-            f"embedding: index {int(idx.max() if idx.max() >= w.shape[0] else idx.min())} is out "
-            f"of range for {w.shape[0]} embeddings"
+            f"embedding: index {int(idx.max() if idx.max() >= n else idx.min())} is out "
+            f"of range for {n} embeddings (indices must be in 0..{n - 1}, or -{n}..-1 "
+            "counting from the end)"
         )
     out = w[idx]
     if padding_idx is None:
@@ -464,217 +491,3 @@ def layer_norm(
     if bias is not None:
         out = out + bias
     return out
-
-
-# ------------------------------------------------------------------ losses
-_REDUCTIONS = ("mean", "sum", "none")
-_SUM = {"reduce": True}
-
-
-def _check_reduction(reduction: str, name: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
-
-
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
-
-
-def _classes_last(x: Tensor, name: str) -> tuple[Tensor, int, tuple[int, ...]]:
-    """Scores with the class axis moved last; the class count; the batch shape."""
-    if x.ndim == 0:
-        raise ValueError(f"{name}: the input needs a class axis, got a 0-d tensor")
-    if x.ndim == 1:
-        return x, x.shape[0], ()
-    if x.ndim > 2:
-        perm = (0, *range(2, x.ndim), 1)
-        x = x.transpose(perm)
-        return x, x.shape[-1], x.shape[:-1]
-    return x, x.shape[1], x.shape[:1]
-
-
-def _target_weights(
-    target: Any,
-    batch: tuple[int, ...],
-    classes: int,
-    dtype: np.dtype,
-    weight: Any,
-    ignore_index: int,
-    label_smoothing: float,
-    mean: bool,
-    name: str,
-) -> Tensor:
-    """q, the weight of each class in each sample's loss -sum(q log p), divided by the
-    mean's divisor when ``mean`` (a node of its own, so that cr.jit records it)."""
-    target = _t(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(
-            f"{name}: class targets must be integers, got dtype {target.dtype} (for class "
-            "probabilities, pass a float target shaped like the input)"
-        )
-    if target.shape != batch:
-        raise ValueError(
-            f"{name}: the target's shape {target.shape} does not match the input's batch shape "
-            f"{batch}"
-        )
-    if weight is not None and np.shape(weight) != (classes,):
-        raise ValueError(f"{name}: weight must have shape ({classes},), got {np.shape(weight)}")
-    return apply(
-        _nn.class_weights,
-        (target, weight),
-        {
-            "dtype": dtype,
-            "classes": classes,
-            "ignore_index": ignore_index,
-            "label_smoothing": label_smoothing,
-            "mean": mean,
-            "name": name,
-        },
-    )
-
-
-def cross_entropy(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-) -> Tensor:
-    """Cross-entropy of logits ``input`` (N, C, ...) against class indices or probabilities.
-
-    With class indices, ``label_smoothing`` eps mixes the one-hot target with the
-    uniform distribution, (1 - eps) onehot + eps / C; ``weight`` scales each class;
-    the mean divides by the summed weights of the non-ignored targets (PyTorch's rule).
-    Computed from logits by a fused, stable softmax-cross-entropy primitive.
-    """
-    _check_reduction(reduction, "cross_entropy")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    x = _t(input)
-    if x.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: the input must hold floating-point logits, not {x.dtype}")
-    xs, classes, batch = _classes_last(x, "cross_entropy")
-    if (
-        isinstance(target, Tensor)
-        and target.dtype.kind == "f"
-        or (not isinstance(target, Tensor) and np.asarray(target).dtype.kind == "f")
-    ):
-        # Class probabilities, shaped like the input.
-        tq = _t(target)
-        if tq.shape != x.shape:
-            raise ValueError(
-                f"cross_entropy: probability targets must have the input's shape {x.shape}, "
-                f"got {tq.shape}"
-            )
-        if x.ndim > 2:
-            tq = tq.transpose((0, *range(2, x.ndim), 1))
-        if label_smoothing:
-            tq = tq * (1 - label_smoothing) + label_smoothing / classes
-        if weight is not None:
-            tq = tq * _raw(weight).astype(x.dtype, copy=False)
-        per = apply(_nn.softmax_cross_entropy, (xs, tq))
-        return _reduce(per, reduction)
-    # The mean is a weighted sum: the targets are scaled instead of adding two nodes.
-    mean = reduction == "mean"
-    q = _target_weights(
-        target,
-        batch,
-        classes,
-        x.dtype,
-        weight,
-        ignore_index,
-        label_smoothing,
-        mean,
-        "cross_entropy",
-    )
-    if reduction == "none":
-        return apply(_nn.softmax_cross_entropy, (xs, q))
-    return apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
-
-
-def nll_loss(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
-    """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced."""
-    _check_reduction(reduction, "nll_loss")
-    x = _t(input)
-    xs, classes, batch = _classes_last(x, "nll_loss")
-    mean = reduction == "mean"
-    q = _target_weights(
-        target, batch, classes, x.dtype, weight, ignore_index, 0.0, mean, "nll_loss"
-    )
-    if mean:
-        return -(xs * q).sum()
-    return _reduce(-(xs * q).sum(axis=-1), reduction)
-
-
-def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """(input - target)^2, reduced."""
-    _check_reduction(reduction, "mse_loss")
-    diff = _t(input) - target
-    return _reduce(diff * diff, reduction)
-
-
-def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced."""
-    _check_reduction(reduction, "l1_loss")
-    return _reduce(_f.abs(_t(input) - target), reduction)
-
-
-def binary_cross_entropy_with_logits(
-    input: Any,
-    target: Any,
-    weight: Any = None,
-    reduction: str = "mean",
-    pos_weight: Any = None,
-) -> Tensor:
-    """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], from logits, stably.
-
-    Written as (1 - y) x + (1 + (p - 1) y) softplus(-x), which never takes the log
-    of a number that rounded to 0.
-    """
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
-    x = _t(input)
-    y = target if isinstance(target, Tensor) else _raw(target).astype(x.dtype, copy=False)
-    if tuple(np.shape(y)) != x.shape:
-        raise ValueError(
-            f"binary_cross_entropy_with_logits: target shape {np.shape(y)} must equal input "
-            f"shape {x.shape}"
-        )
-    sp = unary(_nn.softplus, -x)
-    if pos_weight is None:
-        loss = (1 - y) * x + sp
-    else:
-        pw = pos_weight if isinstance(pos_weight, Tensor) else _raw(pos_weight).astype(x.dtype)
-        loss = (1 - y) * x + (1 + (pw - 1) * y) * sp
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
-
-
-def binary_cross_entropy(
-    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
-) -> Tensor:
-    """-[y log p + (1 - y) log(1 - p)] for probabilities p; each log is clamped at -100."""
-    _check_reduction(reduction, "binary_cross_entropy")
-    p = _t(input)
-    pd = p.data
-    if pd.size and (pd.min() < 0 or pd.max() > 1):
-        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
-    y = target if isinstance(target, Tensor) else _raw(target).astype(p.dtype, copy=False)
-    # Clamping the argument (not the log) keeps the gradient finite at p = 0 and 1.
-    log_p = _f.log(_f.clip(p, _E_MINUS_100, None))
-    log_1mp = _f.log(_f.clip(1 - p, _E_MINUS_100, None))
-    loss = -(y * log_p + (1 - y) * log_1mp)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)

@@ -74,7 +74,13 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Any) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return F._linear(
+            x,
+            self.weight,
+            self.bias,
+            f"Linear(in_features={self.in_features}, out_features={self.out_features})",
+            "this layer",
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -137,6 +143,15 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Any) -> Tensor:
+        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        if len(shape) in (3, 4) and shape[-3] != self.in_channels:
+            # Said here, where the layer's own settings can be named; F.conv2d can only
+            # speak of the weight's shape.
+            raise ValueError(
+                f"Conv2d({self.extra_repr()}): the input has {shape[-3]} channels (axis "
+                f"{len(shape) - 3}), but this layer expects {self.in_channels} "
+                f"(input shape {tuple(shape)})"
+            )
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -313,8 +328,9 @@ class _BatchNorm(Module):
             )
         if x.shape[1] != self.num_features:
             raise ValueError(
-                f"{type(self).__name__}: expected {self.num_features} channels on axis 1, "
-                f"got input of shape {x.shape}"
+                f"{type(self).__name__}({self.num_features}): the input has {x.shape[1]} "
+                f"features (channels) on axis 1, but this layer expects {self.num_features} "
+                f"(input shape {x.shape})"
             )
         momentum = 0.0 if self.momentum is None else self.momentum
         use_batch = self.training or not self.track_running_stats

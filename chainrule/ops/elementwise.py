@@ -174,7 +174,7 @@ maximum = Primitive(
     np.maximum,
     vjp=_MAXIMUM_RULES,
     jvp=_MAXIMUM_RULES,
-    formula=("[x>y]", "[y>x]"),
+    formula=("[x>y] + ½[x=y]", "[y>x] + ½[x=y]"),
     doc="Elementwise larger of x and y; at ties the gradient is split evenly.",
 )
 minimum = Primitive(
@@ -182,7 +182,7 @@ minimum = Primitive(
     np.minimum,
     vjp=_MINIMUM_RULES,
     jvp=_MINIMUM_RULES,
-    formula=("[x<y]", "[y<x]"),
+    formula=("[x<y] + ½[x=y]", "[y<x] + ½[x=y]"),
     doc="Elementwise smaller of x and y; at ties the gradient is split evenly.",
 )
 

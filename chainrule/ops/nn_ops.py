@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import activations as _act
+from chainrule.ops.errors import InputError
 from chainrule.ops.primitive import Primitive, call
 from chainrule.ops.rowwise import sum_along
 
@@ -308,6 +309,22 @@ softmax_cross_entropy = Primitive(
 )
 
 
+class ClassTargetError(InputError, IndexError):
+    """A class target outside 0..classes-1 that is not the ignore_index."""
+
+
+def _out_of_range(target, valid, classes, ignore_index, name):
+    # Runs only once the range check has failed, so it may spend a unique() on naming
+    # every offending value (the first few): one bad label is often not the only one.
+    bad = np.unique(target[valid & ((target < 0) | (target >= classes))])
+    shown = ", ".join(str(int(v)) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+    return (
+        f"{name}: target{'s' if bad.size > 1 else ''} {shown} "
+        f"{'are' if bad.size > 1 else 'is'} out of range for {classes} classes "
+        f"(targets must be in 0..{classes - 1}, or ignore_index={ignore_index})"
+    )
+
+
 def _class_weights_forward(
     target, weight, *, dtype, classes, ignore_index, label_smoothing, mean, name
 ):
@@ -332,10 +349,7 @@ def _class_weights_forward(
     if t.size:
         lo, hi = t.min(), t.max()
         if lo < 0 or hi >= classes:
-            raise IndexError(
-                f"{name}: target class {int(lo if lo < 0 else hi)} is out of range for "
-                f"{classes} classes"
-            )
+            raise ClassTargetError(_out_of_range(target, valid, classes, ignore_index, name))
     w = None if weight is None else weight.astype(dtype, copy=False)
     if w is None:
         picked = valid.astype(dtype)

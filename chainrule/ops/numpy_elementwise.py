@@ -260,7 +260,7 @@ fmax = Primitive(
     np.fmax,
     vjp=_FMAX_RULES,
     jvp=_FMAX_RULES,
-    formula=("[x>y or y=nan]", "[y>x or x=nan]"),
+    formula=("[x>y or y=nan] + ½[x=y]", "[y>x or x=nan] + ½[x=y]"),
     doc="Elementwise maximum ignoring NaNs; ties split the gradient evenly.",
 )
 fmin = Primitive(
@@ -268,7 +268,7 @@ fmin = Primitive(
     np.fmin,
     vjp=_FMIN_RULES,
     jvp=_FMIN_RULES,
-    formula=("[x<y or y=nan]", "[y<x or x=nan]"),
+    formula=("[x<y or y=nan] + ½[x=y]", "[y<x or x=nan] + ½[x=y]"),
     doc="Elementwise minimum ignoring NaNs; ties split the gradient evenly.",
 )
 

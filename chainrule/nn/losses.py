@@ -1,0 +1,302 @@
+"""Losses as functions, with PyTorch's names, arguments and defaults.
+
+Re-exported by :mod:`chainrule.nn.functional`, where PyTorch users look for them.
+Class scores are on axis 1 (N, C, ...); class targets are integer indices of shape
+(N, ...) or probabilities shaped like the scores.
+
+Shape mistakes are refused, not broadcast: a regression target of shape (N,)
+against predictions of shape (N, 1) would broadcast to (N, N) and give a loss that
+is silently wrong (PyTorch warns there; we raise, naming both shapes). A target may
+still broadcast *to* the input's shape (a scalar, or one row for every sample).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import chainrule.functions as _f
+from chainrule.ops import nn_ops as _nn
+from chainrule.tensor import Tensor, apply, as_tensor, unary
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "l1_loss",
+    "mse_loss",
+    "nll_loss",
+]
+
+_E_MINUS_100 = math.exp(-100)
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+def _raw(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+_SUM = {"reduce": True}
+
+
+def _check_reduction(reduction: str, name: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _classes_last(x: Tensor, name: str) -> tuple[Tensor, int, tuple[int, ...]]:
+    """Scores with the class axis moved last; the class count; the batch shape."""
+    if x.ndim == 0:
+        raise ValueError(f"{name}: the input needs a class axis, got a 0-d tensor")
+    if x.ndim == 1:
+        return x, x.shape[0], ()
+    if x.ndim > 2:
+        perm = (0, *range(2, x.ndim), 1)
+        x = x.transpose(perm)
+        return x, x.shape[-1], x.shape[:-1]
+    return x, x.shape[1], x.shape[:1]
+
+
+# What a float target could have meant instead, per loss.
+_PROBABILITIES = {
+    "cross_entropy": "; class probabilities are floats shaped like the input",
+    "nll_loss": "",
+}
+
+
+def _batch_mismatch(
+    name: str, input_shape: tuple[int, ...], target_shape: tuple[int, ...], batch: tuple
+) -> str:
+    shapes = f"(input shape {input_shape}, target shape {target_shape})"
+    if batch and target_shape and len(target_shape) == len(batch) and target_shape[0] != batch[0]:
+        return (
+            f"{name}: the input has a batch of {batch[0]} samples but the target has "
+            f"{target_shape[0]} {shapes}"
+        )
+    return f"{name}: the target must hold one class index per sample, of shape {batch} {shapes}"
+
+
+def _target_weights(
+    target: Any,
+    batch: tuple[int, ...],
+    classes: int,
+    dtype: np.dtype,
+    weight: Any,
+    ignore_index: int,
+    label_smoothing: float,
+    mean: bool,
+    name: str,
+    input_shape: tuple[int, ...],
+) -> Tensor:
+    """q, the weight of each class in each sample's loss -sum(q log p), divided by the
+    mean's divisor when ``mean`` (a node of its own, so that cr.jit records it)."""
+    target = _t(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: the target holds {target.dtype} values, but class targets must be "
+            f"integer class indices in 0..{classes - 1} (convert them with "
+            f".astype(np.int64)){_PROBABILITIES[name]}"
+        )
+    if target.shape != batch:
+        raise ValueError(_batch_mismatch(name, input_shape, target.shape, batch))
+    if weight is not None and np.shape(weight) != (classes,):
+        raise ValueError(f"{name}: weight must have shape ({classes},), got {np.shape(weight)}")
+    return apply(
+        _nn.class_weights,
+        (target, weight),
+        {
+            "dtype": dtype,
+            "classes": classes,
+            "ignore_index": ignore_index,
+            "label_smoothing": label_smoothing,
+            "mean": mean,
+            "name": name,
+        },
+    )
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits ``input`` (N, C, ...) against class indices or probabilities.
+
+    With class indices, ``label_smoothing`` eps mixes the one-hot target with the
+    uniform distribution, (1 - eps) onehot + eps / C; ``weight`` scales each class;
+    the mean divides by the summed weights of the non-ignored targets (PyTorch's rule).
+    Computed from logits by a fused, stable softmax-cross-entropy primitive.
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x = _t(input)
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: the input must hold floating-point logits, not {x.dtype}")
+    xs, classes, batch = _classes_last(x, "cross_entropy")
+    if (
+        isinstance(target, Tensor)
+        and target.dtype.kind == "f"
+        or (not isinstance(target, Tensor) and np.asarray(target).dtype.kind == "f")
+    ):
+        # Class probabilities, shaped like the input.
+        tq = _t(target)
+        if tq.shape == batch and batch != x.shape:
+            # One float per sample: class indices in a float dtype, not probabilities;
+            # the class-target check raises the TypeError that says so.
+            _target_weights(
+                tq, batch, classes, x.dtype, None, 0, 0.0, False, "cross_entropy", x.shape
+            )
+        if tq.shape != x.shape:
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape {x.shape}, "
+                f"got {tq.shape}"
+            )
+        if x.ndim > 2:
+            tq = tq.transpose((0, *range(2, x.ndim), 1))
+        if label_smoothing:
+            tq = tq * (1 - label_smoothing) + label_smoothing / classes
+        if weight is not None:
+            tq = tq * _raw(weight).astype(x.dtype, copy=False)
+        per = apply(_nn.softmax_cross_entropy, (xs, tq))
+        return _reduce(per, reduction)
+    # The mean is a weighted sum: the targets are scaled instead of adding two nodes.
+    mean = reduction == "mean"
+    q = _target_weights(
+        target,
+        batch,
+        classes,
+        x.dtype,
+        weight,
+        ignore_index,
+        label_smoothing,
+        mean,
+        "cross_entropy",
+        x.shape,
+    )
+    if reduction == "none":
+        return apply(_nn.softmax_cross_entropy, (xs, q))
+    return apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced."""
+    _check_reduction(reduction, "nll_loss")
+    x = _t(input)
+    xs, classes, batch = _classes_last(x, "nll_loss")
+    mean = reduction == "mean"
+    q = _target_weights(
+        target, batch, classes, x.dtype, weight, ignore_index, 0.0, mean, "nll_loss", x.shape
+    )
+    if mean:
+        return -(xs * q).sum()
+    return _reduce(-(xs * q).sum(axis=-1), reduction)
+
+
+def _check_target_shape(x: Tensor, target: Any, name: str) -> None:
+    """Refuse a target that would broadcast the loss beyond the input's shape."""
+    ts = target.shape if isinstance(target, Tensor) else np.shape(target)
+    if ts == x.shape:
+        return
+    try:
+        both = np.broadcast_shapes(x.shape, ts)
+    except ValueError:
+        both = None
+    if both != x.shape:
+        outcome = "they do not broadcast" if both is None else f"they would broadcast to {both}"
+        raise ValueError(
+            f"{name}: the target's shape {tuple(ts)} does not match the input's shape "
+            f"{x.shape}, and {outcome} (reshape one of them, e.g. input.reshape(-1) or "
+            "target.reshape(input.shape))"
+        )
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """(input - target)^2, reduced. ``target`` has the input's shape or broadcasts to it."""
+    _check_reduction(reduction, "mse_loss")
+    x = _t(input)
+    _check_target_shape(x, target, "mse_loss")
+    diff = x - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced. ``target`` has the input's shape or broadcasts to it."""
+    _check_reduction(reduction, "l1_loss")
+    x = _t(input)
+    _check_target_shape(x, target, "l1_loss")
+    return _reduce(_f.abs(x - target), reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """-[p y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], from logits, stably.
+
+    Written as (1 - y) x + (1 + (p - 1) y) softplus(-x), which never takes the log
+    of a number that rounded to 0.
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x = _t(input)
+    y = target if isinstance(target, Tensor) else _raw(target).astype(x.dtype, copy=False)
+    if tuple(np.shape(y)) != x.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: target shape {np.shape(y)} must equal input "
+            f"shape {x.shape}"
+        )
+    sp = unary(_nn.softplus, -x)
+    if pos_weight is None:
+        loss = (1 - y) * x + sp
+    else:
+        pw = pos_weight if isinstance(pos_weight, Tensor) else _raw(pos_weight).astype(x.dtype)
+        loss = (1 - y) * x + (1 + (pw - 1) * y) * sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-[y log p + (1 - y) log(1 - p)] for probabilities p; each log is clamped at -100."""
+    _check_reduction(reduction, "binary_cross_entropy")
+    p = _t(input)
+    pd = p.data
+    if pd.size and (pd.min() < 0 or pd.max() > 1):
+        raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
+    _check_target_shape(p, target, "binary_cross_entropy")
+    y = target if isinstance(target, Tensor) else _raw(target).astype(p.dtype, copy=False)
+    # Clamping the argument (not the log) keeps the gradient finite at p = 0 and 1.
+    log_p = _f.log(_f.clip(p, _E_MINUS_100, None))
+    log_1mp = _f.log(_f.clip(1 - p, _E_MINUS_100, None))
+    loss = -(y * log_p + (1 - y) * log_1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
