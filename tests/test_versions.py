@@ -199,3 +199,14 @@ def test_in_place_changes_are_refused_under_jit():
 
     with pytest.raises(cr.JitError, match="in place"):
         f(np.ones(3))
+
+
+def test_forward_mode_through_a_graph_with_changed_values_raises():
+    from chainrule.autograd.forward import ForwardPlan
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    c = cr.tensor([3.0, 4.0])
+    y = x * c
+    c.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        ForwardPlan([y], [x])

@@ -20,6 +20,7 @@ import numpy as np
 from chainrule.autograd.engine import recorded_args
 from chainrule.autograd.grad_mode import recording
 from chainrule.autograd.node import Node
+from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.primitive import ELEMENTWISE
 from chainrule.ops.shape import batch_broadcast_to
 from chainrule.tensor import Tensor
@@ -58,6 +59,8 @@ class ForwardPlan:
                     f"forward mode: the values saved by '{v.prim.name}' were released by a "
                     "backward pass; compute the function again"
                 )
+            if v.seq > LAST_CHANGE[0]:  # older than an in-place change: look closer
+                check_saved(v, "forward mode")
             stack.append((v, True))
             for p, a in zip(v.parents, v.args):
                 if p is not None:

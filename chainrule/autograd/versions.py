@@ -96,20 +96,22 @@ def _changed_after(a: Any, seq: int) -> list | None:
     return None
 
 
-def check_saved(node: Node) -> None:
+def check_saved(node: Node, where: str = "backward") -> None:
     """Raise if a value ``node`` saved for its rule was changed in place since."""
     seq = node.seq
     for i, a in enumerate(node.args):
         entry = _changed_after(a, seq)
         if entry is not None:
-            raise _modified_error(node, f"input {i}", a, node.parents[i], entry)
+            raise _modified_error(node, f"input {i}", a, node.parents[i], entry, where)
     if node.ans is not None:
         entry = _changed_after(node.ans, seq)
         if entry is not None:
-            raise _modified_error(node, "the output", node.ans, None, entry)
+            raise _modified_error(node, "the output", node.ans, None, entry, where)
 
 
-def _modified_error(node: Node, which: str, a: ndarray, parent: Any, entry: list) -> RuntimeError:
+def _modified_error(
+    node: Node, which: str, a: ndarray, parent: Any, entry: list, where: str
+) -> RuntimeError:
     label = None
     if parent is not None:
         extra = parent.extra if type(parent) is Node else getattr(parent, "_extra", None)
@@ -117,9 +119,9 @@ def _modified_error(node: Node, which: str, a: ndarray, parent: Any, entry: list
     what = f"'{label}', " if label else ""
     changes = "change" if entry[2] == 1 else "changes"
     return RuntimeError(
-        f"backward: {which} of '{node.prim.name}' ({what}a {a.dtype} tensor of shape "
+        f"{where}: {which} of '{node.prim.name}' ({what}a {a.dtype} tensor of shape "
         f"{a.shape}) was modified by an in-place operation after it was saved for "
         f"'{node.prim.name}' (now at version {entry[2]}: {entry[2]} in-place {changes}); "
         "its gradient would be wrong. Change a copy instead (t = t + x, or t.copy()), or "
-        "make the change after backward()"
+        "make the change after the gradient is computed"
     )
