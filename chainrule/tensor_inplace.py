@@ -66,6 +66,21 @@ def _leaf_error(what: str) -> RuntimeError:
     )
 
 
+def _check_recordable(self: Tensor, data: ndarray, what: str) -> None:
+    """Refuse a recorded in-place change that would leave some gradient wrong."""
+    if self._node is None and self._requires_grad:
+        raise _leaf_error(what)
+    if data.base is not None:
+        # The tensor views another's memory (a slice, a reshape, a transpose): the
+        # other tensor's values would change while its graph says they did not.
+        raise RuntimeError(
+            f"{what}: this tensor shares its memory with another (a view from slicing, "
+            "reshape or transpose), so changing it in place while gradients are recorded "
+            "would leave the other's gradient wrong; compute a new tensor (t = t + x), or "
+            "change a copy (t = t.copy())"
+        )
+
+
 def _store(self: Tensor, data: ndarray, result: Tensor, what: str) -> None:
     """Write a recorded result into ``self``: its array changes, its node is the result's."""
     out = result.data
@@ -95,9 +110,11 @@ def _inplace_binary(self: Tensor, other: Any, prim: Any, ufunc: Any, what: str) 
     _refuse_under_trace(what)
     data = _buffer(self, what)
     if _records(self, other):
-        if self._node is None and self._requires_grad:
-            raise _leaf_error(what)
-        result = binary_op(prim)(_recorded_self(self, data), other)
+        _check_recordable(self, data, what)
+        old = _recorded_self(self, data)
+        # t += t: both operands are the old values (the new node must not save the
+        # array that is about to change).
+        result = binary_op(prim)(old, old if other is self else other)
         _store(self, data, result, what)
         return self
     raw = other.data if isinstance(other, Tensor) else other
@@ -189,17 +206,13 @@ def _zero_(self: Tensor) -> Tensor:
 def _fill_(self: Tensor, value: Any) -> Tensor:
     """Set every element to ``value`` in place and return the tensor."""
     _refuse_under_trace("fill_()")
-    if grad_enabled() and self._requires_grad:
-        if self._node is None:
-            raise _leaf_error("fill_()")
-        # The values no longer depend on anything: the tensor becomes a constant.
-        data = _buffer(self, "fill_()")
-        bump(data)
-        data[...] = value.data if isinstance(value, Tensor) else value
+    recorded = grad_enabled() and self._requires_grad
+    if recorded:
+        _check_recordable(self, _buffer(self, "fill_()"), "fill_()")
+    _set_values(self, ..., value, "fill_()")
+    if recorded:  # the values no longer depend on anything: the tensor is a constant
         self._node = None
         self._requires_grad = False
-        return self
-    _set_values(self, ..., value, "fill_()")
     return self
 
 
@@ -208,11 +221,12 @@ def _copy_(self: Tensor, src: Any) -> Tensor:
     _refuse_under_trace("copy_()")
     data = _buffer(self, "copy_()")
     if _records(self, src):
-        if self._node is None and self._requires_grad:
-            raise _leaf_error("copy_()")
-        # self * 0 + src: the gradient reaches src (broadcast back), none reaches the
-        # old values; recorded like any other in-place change.
-        result = binary_op(_el.add)(binary_op(_el.mul)(_recorded_self(self, data), 0), src)
+        _check_recordable(self, data, "copy_()")
+        # where(False, old, src): src's values exactly (old * 0 + src would turn an inf
+        # or nan among the old values into nan); the gradient reaches src, broadcast
+        # back, and zeros reach the old values (PyTorch's rule).
+        keep_old = np.zeros(data.shape, dtype=bool)
+        result = F.where(keep_old, _recorded_self(self, data), src)
         _store(self, data, result, "copy_()")
         return self
     raw = src.data if isinstance(src, Tensor) else src
@@ -231,8 +245,7 @@ def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: 
     _refuse_under_trace("clamp_()")
     data = _buffer(self, "clamp_()")
     if _records(self, None):
-        if self._node is None:
-            raise _leaf_error("clamp_()")
+        _check_recordable(self, data, "clamp_()")
         _store(self, data, F.clip(_recorded_self(self, data), min, max), "clamp_()")
         return self
     bump(data)

@@ -210,3 +210,43 @@ def test_forward_mode_through_a_graph_with_changed_values_raises():
     c.add_(1)
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         ForwardPlan([y], [x])
+
+
+def test_recorded_in_place_on_a_view_is_refused():
+    # Changing a slice in place would change its base's values behind its graph.
+    x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = cr.tensor([5.0, 5.0], requires_grad=True)
+    y = x * 1
+    v = y[0:2]
+    for change in (
+        lambda: v.__iadd__(w),
+        lambda: v.mul_(2),
+        lambda: v.copy_(w),
+        lambda: v.clamp_(0, 1),
+        lambda: v.fill_(0),
+    ):
+        with pytest.raises(RuntimeError, match="shares its memory with another"):
+            change()
+    np.testing.assert_array_equal(y.data, [1.0, 2.0, 3.0])
+    with cr.no_grad():
+        v += 1  # not recorded: allowed, and y's graph then refuses to use stale values
+    np.testing.assert_array_equal(y.data, [2.0, 3.0, 3.0])
+
+
+def test_copy_into_a_tensor_holding_inf_gives_the_source_values():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    s = cr.tensor([5.0, 7.0], requires_grad=True)
+    y = x + np.inf
+    y.copy_(s)
+    np.testing.assert_array_equal(y.data, [5.0, 7.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(s.grad.data, [1.0, 1.0])
+
+
+def test_a_tensor_changed_in_place_by_itself_has_the_right_gradient():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y *= y  # y = 9 x^2
+    y += y  # y = 18 x^2
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [36.0, 72.0])
