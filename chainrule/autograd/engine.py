@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.grad_mode import recording
+from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
@@ -131,7 +131,7 @@ def run_backward(
     # caller's, and the tracer refuses a change it could not replay.
     with _BACKWARD_LOCK, _quiet_numpy() if active_tracer() is None else _LEAVE_ALONE:
         if create_graph:
-            with recording(True):
+            with enable_grad():
                 return _run(roots, seeds, retain_graph, True, inputs)
         return _run(roots, seeds, retain_graph, False, inputs)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import recorded_args
-from chainrule.autograd.grad_mode import recording
+from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.primitive import ELEMENTWISE
@@ -71,7 +71,7 @@ class ForwardPlan:
     def push(self, tangents: Sequence[Any], create_graph: bool = False) -> list[Any]:
         """Output tangents (None where an output does not depend on the inputs)."""
         if create_graph:
-            with recording(True):
+            with enable_grad():
                 return self._push(tangents, True)
         return self._push(tangents, False)
 

@@ -28,10 +28,6 @@ def is_grad_enabled() -> bool:
     return _GRAD_ENABLED.get()
 
 
-def _set(mode: bool) -> Token:
-    return _GRAD_ENABLED.set(mode)
-
-
 def _restore(token: Token, previous: bool) -> None:
     try:
         _GRAD_ENABLED.reset(token)
@@ -103,19 +99,3 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
     def __exit__(self, *exc: object) -> None:
         _restore(self._token, self._previous)
-
-
-class recording:
-    """``with recording(True): ...``: the engine's own switch (backward with
-    ``create_graph``, forward mode), restored on exit whatever happens."""
-
-    __slots__ = ("_mode", "_token")
-
-    def __init__(self, mode: bool) -> None:
-        self._mode = mode
-
-    def __enter__(self) -> None:
-        self._token = _GRAD_ENABLED.set(self._mode)
-
-    def __exit__(self, *exc: object) -> None:
-        _GRAD_ENABLED.reset(self._token)

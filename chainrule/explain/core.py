@@ -473,10 +473,9 @@ def _explain(
     if tensors and out.requires_grad:
         from chainrule.autograd import engine
 
-        with np.errstate(all="ignore"):
-            grads = engine.grad(
-                out, list(tensors.values()), grad_outputs=seed, retain_graph=True, allow_unused=True
-            )
+        grads = engine.grad(  # NumPy's warnings are off here: see explain()
+            out, list(tensors.values()), grad_outputs=seed, retain_graph=True, allow_unused=True
+        )
     else:
         grads = (None,) * len(tensors)
     for (n, a), g in zip(arrays.items(), grads):
