@@ -179,3 +179,27 @@ def test_many_threads_backward_into_shared_leaves(shared_graph):
     finally:
         sys.setswitchinterval(old)
     np.testing.assert_array_equal(w.grad.data, np.full(3, 4 * per_thread))
+
+
+def test_one_no_grad_object_entered_from_two_threads_restores_each_threads_mode():
+    shared = cr.no_grad()
+    a_in, b_in, a_out = threading.Barrier(2), threading.Barrier(2), threading.Barrier(2)
+    seen = {}
+
+    def a():
+        with cr.no_grad():  # the outer block: off must come back after the shared one
+            with shared:
+                a_in.wait()
+                b_in.wait()
+            seen["a_after_shared"] = cr.is_grad_enabled()
+        a_out.wait()
+
+    def b():
+        a_in.wait()
+        with shared:
+            b_in.wait()
+            a_out.wait()
+        seen["b_after_shared"] = cr.is_grad_enabled()
+
+    _run_threads(a, b)
+    assert seen == {"a_after_shared": False, "b_after_shared": True}

@@ -11,6 +11,7 @@ tasks apart; reading one costs about 10 ns more than a plain class attribute
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
@@ -50,15 +51,18 @@ class _ModeSwitch:
         return super().__new__(cls)
 
     def __init__(self, fn: Any = None) -> None:
-        # One object may be entered again while inside itself, and from several threads.
-        self._saved: list[tuple[Token, bool]] = []
+        # One object may be entered again while inside itself, and from several threads
+        # at once (a module-level ``NO_GRAD = cr.no_grad()``): each thread keeps its own
+        # stack of what to restore, or one thread's exit would restore another's mode.
+        self._saved = threading.local()
 
     def __enter__(self) -> None:
+        stack = self._saved.__dict__.setdefault("stack", [])
         previous = _GRAD_ENABLED.get()
-        self._saved.append((_GRAD_ENABLED.set(self._mode), previous))
+        stack.append((_GRAD_ENABLED.set(self._mode), previous))
 
     def __exit__(self, *exc: object) -> None:
-        _restore(*self._saved.pop())
+        _restore(*self._saved.stack.pop())
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
