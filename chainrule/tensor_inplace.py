@@ -37,7 +37,8 @@ ndarray = np.ndarray
 def _refuse_under_trace(what: str) -> None:
     tracer = active_tracer()
     if tracer is not None:
-        tracer.refuse(f"changes a tensor in place ({what})")
+        # Compiled code would not repeat the write; an out-of-place spelling traces.
+        tracer.refuse(f"changes a tensor in place ({what}; write t = t + x instead)")
 
 
 def _buffer(self: Tensor, what: str) -> ndarray:
