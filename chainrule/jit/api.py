@@ -666,7 +666,9 @@ def jit(fn: Callable[..., Any] | None = None, *, verify: bool = True) -> Any:
     So a check that raises eagerly on some values (``if (x.data < 0).any():
     raise``) is refused, not skipped. Not seen: attributes of objects other than
     a module's mode, and values reached through them (write such choices as
-    arguments). The cost per call is a loop over the guarded values (an identity
+    arguments); a captured NumPy array changed in place between calls, where the
+    function computed on it with NumPy itself (pass such arrays as arguments). The
+    cost per call is a loop over the guarded values (an identity
     test each, nothing when the function captures none).
 
     >>> inv = cr.jit(lambda x, s: x / s)
