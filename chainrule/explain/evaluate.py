@@ -15,41 +15,35 @@ from chainrule.explain import expr as E
 from chainrule.explain.errors import ExplainError
 from chainrule.tensor import Tensor
 
-
 # ------------------------------------------------------------- the expression language
+#: The language's functions of one argument, on constants.
+_NUM_UNARY = {
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "relu": lambda x: np.maximum(x, 0),
+    "sum": np.sum,
+    "mean": np.mean,
+}
+
+
 def _numeric(fn: str, args: list[Any]) -> Any:
     """A function of the language on constants (floats), never raising on overflow."""
     a = [np.float64(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float) for x in args]
-    x = a[0]
-    if fn == "exp":
-        return np.exp(x)
-    if fn == "log":
-        return np.log(x)
-    if fn == "sqrt":
-        return np.sqrt(x)
-    if fn == "abs":
-        return np.abs(x)
-    if fn == "sin":
-        return np.sin(x)
-    if fn == "cos":
-        return np.cos(x)
-    if fn == "tan":
-        return np.tan(x)
-    if fn == "tanh":
-        return np.tanh(x)
-    if fn == "sigmoid":
-        return 1 / (1 + np.exp(-x))
-    if fn == "relu":
-        return np.maximum(x, 0)
     if fn in ("max", "min"):
         if len(a) == 2:
             return (np.maximum if fn == "max" else np.minimum)(a[0], a[1])
-        return np.max(x) if fn == "max" else np.min(x)
-    if fn == "sum":
-        return np.sum(x)
-    if fn == "mean":
-        return np.mean(x)
-    raise ExplainError(f"unknown function {fn!r}")  # the parser lets none through
+        return np.max(a[0]) if fn == "max" else np.min(a[0])
+    unary = _NUM_UNARY.get(fn)
+    if unary is None:
+        raise ExplainError(f"unknown function {fn!r}")  # the parser lets none through
+    return unary(a[0])
 
 
 def _traced(fn: str, args: list[Any]) -> Tensor:
