@@ -35,7 +35,7 @@ def chain(z):
     return z
 gc.disable()
 for _ in range(int(sys.argv[1])):
-    z = cr.tensor(0.5, requires_grad=True)
+    z = cr.tensor(0.5, dtype="float64", requires_grad=True)
     chain(z).backward()
 """,
         2,

@@ -345,7 +345,7 @@ def _b1_chain(x: Any, exp: Callable[[Any], Any], n: int) -> Any:
 
 def b1_chainrule(n: int) -> Callable[[], tuple[float, float]]:
     def run() -> tuple[float, float]:
-        z = cr.tensor(B1_Z, requires_grad=True)
+        z = cr.tensor(B1_Z, dtype="float64", requires_grad=True)
         x = _b1_chain(z, cr.exp, n)
         x.backward()
         return x.item(), z.grad.item()
@@ -482,7 +482,7 @@ def b1_breakdown(report: CaseReport, settings: Settings) -> None:
     scale = 1e6 / B1_OPS
 
     def forward_recorded() -> None:
-        _b1_chain(cr.tensor(B1_Z, requires_grad=True), cr.exp, n)
+        _b1_chain(cr.tensor(B1_Z, dtype="float64", requires_grad=True), cr.exp, n)
 
     def forward_no_grad() -> None:
         with cr.no_grad():
@@ -518,7 +518,7 @@ def b1_rule_calls() -> Callable[[], None]:
     """The VJP rule calls chainrule's backward makes in B1, with the same arguments,
     as a function that makes just those calls (uses chainrule's internals: the
     graph's nodes, their saved values and the primitives' rule tables)."""
-    z = cr.tensor(B1_Z, requires_grad=True)
+    z = cr.tensor(B1_Z, dtype="float64", requires_grad=True)
     x = _b1_chain(z, cr.exp, B1_SIGMOIDS)
     calls = []
     node, g = x.grad_fn, np.ones_like(x.data)
@@ -1501,7 +1501,7 @@ def scale_worker(n: int, repeats: int) -> dict[str, Any]:
         gc.disable()
         try:
             t0 = time.perf_counter()
-            x = cr.tensor(1.0, requires_grad=True)
+            x = cr.tensor(1.0, dtype="float64", requires_grad=True)
             y = x
             for _ in range(n):
                 y = y * SCALE_FACTOR

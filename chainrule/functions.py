@@ -229,38 +229,3 @@ def normalize_index(index: Any) -> Any:
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
         return [i.data if isinstance(i, Tensor) else i for i in index]
     return index
-
-
-# ---------------------------------------------------------------- constructors
-def zeros(shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros (float64 unless ``dtype`` says otherwise)."""
-    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
-
-
-def ones(shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ones (float64 unless ``dtype`` says otherwise)."""
-    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
-
-
-def full(
-    shape: int | Sequence[int], fill_value: float, dtype: Any = None, requires_grad: bool = False
-) -> Tensor:
-    """A tensor filled with ``fill_value``."""
-    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
-
-
-def zeros_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Zeros with the shape (and dtype, unless given) of ``x``."""
-    data = x.data if isinstance(x, Tensor) else x
-    return Tensor(np.zeros_like(data, dtype=dtype), requires_grad=requires_grad)
-
-
-def ones_like(x: ArrayLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Ones with the shape (and dtype, unless given) of ``x``."""
-    data = x.data if isinstance(x, Tensor) else x
-    return Tensor(np.ones_like(data, dtype=dtype), requires_grad=requires_grad)
-
-
-def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """Evenly spaced values, as ``numpy.arange``."""
-    return Tensor(np.arange(*args, dtype=dtype), requires_grad=requires_grad)

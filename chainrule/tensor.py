@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.node import Node, new_node
+from chainrule.dtypes import as_dtype, check_device, get_default_dtype
 from chainrule.ops.errors import InputError
 
 ndarray = np.ndarray
@@ -254,7 +255,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extras = []
-        if self.data.dtype not in (np.float64, np.int64, np.bool_):
+        # As PyTorch: the default floating dtype, int64 and bool go without saying.
+        if self.data.dtype not in (get_default_dtype(), np.int64, np.bool_):
             extras.append(f"dtype={self.data.dtype}")
         if self._node is not None:
             extras.append(f"grad_fn=<{self._node.prim.name}>")
@@ -631,10 +633,30 @@ def name_of(t: Tensor) -> str | None:
     return None if extra is None else extra.get("name")
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Create a leaf tensor holding a copy of ``data`` (any array-like).
 
-    dtypes follow NumPy: Python floats give float64, ``dtype='float32'`` asks for
-    float32. Only floating-point tensors may set ``requires_grad=True``.
+    Python floats take the default dtype (float32, as in PyTorch; see
+    ``cr.set_default_dtype``); a NumPy array or scalar, or a tensor, keeps its
+    dtype, so ``cr.tensor(np.ones(3))`` is float64. Only floating-point tensors may
+    set ``requires_grad=True``. ``device`` may only be the CPU.
     """
+    if device is not None:
+        check_device(device)
+    if dtype is not None:
+        dtype = as_dtype(dtype)
+    elif not isinstance(data, (Tensor, ndarray, generic)):
+        probe = np.asarray(data)  # nested Python data: its NumPy dtype decides
+        if probe.dtype.kind == "f" and not _holds_arrays(data):
+            dtype = get_default_dtype()
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def _holds_arrays(data: Any) -> bool:
+    """True for a list or tuple whose first leaf is a NumPy array or a Tensor (those
+    keep their dtype, as in ``cr.tensor([np.ones(2), np.zeros(2)])``)."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return isinstance(data, (Tensor, ndarray, generic))

@@ -30,7 +30,7 @@ def by_hand(z: float) -> dict[str, float]:
 
 def by_engine(z: float) -> tuple[float, float, dict[str, float]]:
     """sigma(z) and dsigma/dz by backpropagation, and the upstream gradient at each node."""
-    zt = cr.tensor(z, requires_grad=True)
+    zt = cr.tensor(z, dtype=cr.float64, requires_grad=True)
     f = -zt
     g = cr.exp(f)
     h = 1 + g
@@ -62,7 +62,7 @@ def main(points: list[float]) -> None:
         assert math.isclose(grad, hand["product"], rel_tol=1e-12, abs_tol=1e-300)
         assert math.isclose(grad, closed, rel_tol=1e-9, abs_tol=1e-300)
         # the fused primitive cr.sigmoid gives the same derivative
-        zt = cr.tensor(z, requires_grad=True)
+        zt = cr.tensor(z, dtype=cr.float64, requires_grad=True)
         cr.sigmoid(zt).backward()
         assert math.isclose(zt.grad.item(), closed, rel_tol=1e-9, abs_tol=1e-300)
     print("the product of the local derivatives equals backpropagation at every point")

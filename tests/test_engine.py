@@ -170,7 +170,7 @@ def test_create_graph_gives_second_derivatives():
 
 
 def test_third_derivative_of_sigmoid():
-    x = cr.tensor(0.7, requires_grad=True)
+    x = cr.tensor(0.7, dtype="float64", requires_grad=True)
     (g1,) = cr.autograd.grad(cr.sigmoid(x), x, create_graph=True)
     (g2,) = cr.autograd.grad(g1, x, create_graph=True)
     (g3,) = cr.autograd.grad(g2, x)
@@ -214,7 +214,7 @@ def test_a_whole_graph_is_freed_by_reference_counting():
 
 
 def _chain(n):
-    x = cr.tensor(0.5, requires_grad=True)
+    x = cr.tensor(0.5, dtype="float64", requires_grad=True)
     y = x
     for _ in range(n):
         y = y * 1.0000001
@@ -265,7 +265,7 @@ def test_sum_to_refuses_shapes_that_do_not_broadcast():
 def test_a_node_waits_for_every_consumer_even_when_its_input_was_sent_first():
     # s's inputs q and r share the input p; r is visited first and sends p its
     # share, but q (newer than p) must run before p: ds/dx = (3 + 5) * 2.
-    x = cr.tensor(1.5, requires_grad=True)
+    x = cr.tensor(1.5, dtype="float64", requires_grad=True)
     p = x * 2
     q = p * 3
     r = p * 5
@@ -273,7 +273,7 @@ def test_a_node_waits_for_every_consumer_even_when_its_input_was_sent_first():
     s.backward()
     assert x.grad.item() == 16.0
     # The same with the older input listed second, and a longer path to it.
-    y = cr.tensor(0.5, requires_grad=True)
+    y = cr.tensor(0.5, dtype="float64", requires_grad=True)
     a = y * 2
     b = cr.exp(a) * 3
     c = b + a

@@ -19,7 +19,7 @@ def _sigmoid_chain(z: cr.Tensor, n: int) -> cr.Tensor:
 
 
 def test_data_of_a_0d_result_is_always_an_ndarray():
-    z = cr.tensor(0.5, requires_grad=True)
+    z = cr.tensor(0.5, dtype="float64", requires_grad=True)
     for t in (-z, cr.exp(z), 1 + z, z * z, 1 / z, z**2, cr.tanh(z)):
         assert type(t.data) is np.ndarray
         assert t.data.shape == ()
@@ -52,7 +52,7 @@ def test_setting_data_to_a_number_stores_an_array():
 
 
 def test_scalar_chain_matches_the_closed_form_derivative():
-    z = cr.tensor(0.3, requires_grad=True)
+    z = cr.tensor(0.3, dtype="float64", requires_grad=True)
     y = _sigmoid_chain(z, 5)
     y.backward()
     x, d = 0.3, 1.0
@@ -65,7 +65,7 @@ def test_scalar_chain_matches_the_closed_form_derivative():
 
 
 def test_scalar_chain_second_derivative():
-    z = cr.tensor(0.3, requires_grad=True)
+    z = cr.tensor(0.3, dtype="float64", requires_grad=True)
     (g,) = cr.autograd.grad(_sigmoid_chain(z, 1), z, create_graph=True)
     (gg,) = cr.autograd.grad(g, z)
     s = 1 / (1 + math.exp(-0.3))
@@ -129,7 +129,7 @@ def test_an_error_in_a_hook_leaves_no_partial_sums_behind():
 
 
 def test_a_graph_used_by_a_later_create_graph_pass_keeps_its_order():
-    x = cr.tensor(0.7, requires_grad=True)
+    x = cr.tensor(0.7, dtype="float64", requires_grad=True)
     y = cr.sin(x) * x
     (g,) = cr.autograd.grad(y, x, create_graph=True)  # nodes newer than y's
     z = g * y  # mixes old and new nodes
@@ -227,8 +227,8 @@ def test_forward_mode_through_scalar_held_values():
     def f(z):
         return 1 / (1 + cr.exp(-z)) * z
 
-    x = cr.tensor(0.4)
-    value, tangent = cr.jvp(f, (x,), (cr.tensor(1.0),))
+    x = cr.tensor(0.4, dtype="float64")
+    value, tangent = cr.jvp(f, (x,), (cr.tensor(1.0, dtype="float64"),))
     s = 1 / (1 + math.exp(-0.4))
     assert value.item() == pytest.approx(s * 0.4, rel=1e-14)
     assert tangent.item() == pytest.approx(s * (1 - s) * 0.4 + s, rel=1e-12)

@@ -82,7 +82,7 @@ def test_out_of_range_target_in_nd_input_counts_classes_on_axis_1():
 def test_float_class_targets_say_they_must_be_integers(loss):
     with pytest.raises(
         TypeError,
-        match=rf"^{loss.__name__}: the target holds float64 values, but class targets must be "
+        match=rf"^{loss.__name__}: the target holds float32 values, but class targets must be "
         r"integer class indices in 0\.\.2",
     ):
         loss(cr.tensor(np.ones((2, 3))), cr.tensor([0.0, 1.0]))

@@ -445,7 +445,7 @@ def test_vjp_fn_is_differentiable_in_the_cotangent_and_jvp_in_the_tangent():
         return cnp.linalg.solve(m, b) * cnp.einsum("ij,j->i", m, b)
 
     _, vjp_fn = cr.vjp(f, a)
-    v = cr.tensor([0.7, -0.2], requires_grad=True)
+    v = cr.tensor([0.7, -0.2], dtype="float64", requires_grad=True)
     (ct,) = vjp_fn(v)
     w = np.array([[1.0, 2.0], [3.0, 4.0]])
     (ct * w).sum().backward()

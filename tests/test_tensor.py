@@ -10,7 +10,7 @@ def test_construction_and_attributes():
     t = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
     assert isinstance(t, cr.Tensor)
     assert isinstance(t.data, np.ndarray)
-    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float64
+    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float32
     assert t.requires_grad and t.is_leaf and t.grad is None
     assert t.numpy() is t.data
     assert cr.tensor(2.5).item() == 2.5
@@ -103,7 +103,7 @@ def test_gradient_takes_the_dtype_of_its_input():
 
 
 def test_astype_between_floats_carries_gradient():
-    x = cr.tensor([1.5, 2.5], requires_grad=True)
+    x = cr.tensor([1.5, 2.5], dtype="float64", requires_grad=True)
     y = x.astype("float32")
     assert y.dtype == np.float32
     (y * y).sum().backward()
@@ -209,7 +209,11 @@ def test_repr_shows_values_dtype_and_grad_state():
     assert repr(cr.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(cr.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     x = cr.tensor(np.ones(1, dtype=np.float32), requires_grad=True)
-    assert repr(cr.exp(x)) == "tensor([2.718282], dtype=float32, grad_fn=<exp>)"
+    assert repr(cr.exp(x)) == "tensor([2.718282], grad_fn=<exp>)"
+    # As PyTorch: only a dtype other than the default (float32), int64 and bool is shown.
+    x = cr.tensor(np.ones(1), requires_grad=True)
+    assert repr(cr.exp(x)) == "tensor([2.71828183], dtype=float64, grad_fn=<exp>)"
+    assert repr(cr.tensor([1, 2])) == "tensor([1, 2])"
 
 
 def test_numpy_functions_on_tensors_are_differentiable():

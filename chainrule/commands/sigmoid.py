@@ -12,7 +12,7 @@ HELP = "the seed's example: the sigmoid split into four nodes, differentiated by
 
 def sigmoid_chain_report(z: float) -> str:
     """The seed's example at ``z``, computed by backpropagation, as text."""
-    zt = cr.tensor(z, requires_grad=True)
+    zt = cr.tensor(z, dtype=cr.float64, requires_grad=True)
     f = -zt
     g = cr.exp(f)
     h = 1 + g

@@ -6,7 +6,7 @@ NCHW for images, class scores on axis 1 for losses (as in PyTorch).
 >>> import numpy as np
 >>> import chainrule as cr
 >>> import chainrule.nn.functional as F
->>> logits = cr.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+>>> logits = cr.tensor([[2.0, 0.5, -1.0]], dtype=cr.float64, requires_grad=True)
 >>> loss = F.cross_entropy(logits, np.array([0]))
 >>> round(loss.item(), 4)
 0.2413
