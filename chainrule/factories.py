@@ -26,7 +26,7 @@ Size = int | Sequence[int]
 
 def _size(args: tuple, what: str) -> tuple[int, ...]:
     """``(2, 3)`` from ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=...)``."""
-    if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
+    if len(args) == 1 and isinstance(args[0], (tuple, list, np.ndarray)):
         args = tuple(args[0])
     for n in args:
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
@@ -121,8 +121,8 @@ def _like(fill: Any, what: str) -> Any:
     ) -> Tensor:
         _no_out(kw, what)
         data = _data(x)
-        out = fill(data.shape).astype(as_dtype(dtype) if dtype is not None else data.dtype)
-        return _finish(out, None, requires_grad, device, what, False)
+        out = fill(data.shape)
+        return _finish(out, dtype or data.dtype, requires_grad, device, what, False)
 
     factory.__name__ = factory.__qualname__ = what
     factory.__doc__ = f"``{what}(x)``: the shape (and dtype, unless given) of ``x``."
@@ -145,8 +145,8 @@ def full_like(
     """``fill_value`` in the shape (and dtype, unless given) of ``x``."""
     _no_out(kw, "full_like")
     data = _data(x)
-    out = np.full(data.shape, fill_value, dtype=as_dtype(dtype) if dtype else data.dtype)
-    return _finish(out, None, requires_grad, device, "full_like", False)
+    out = np.full(data.shape, fill_value)
+    return _finish(out, dtype or data.dtype, requires_grad, device, "full_like", False)
 
 
 def eye(

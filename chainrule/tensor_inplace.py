@@ -183,20 +183,26 @@ def _set_values(self: Tensor, index: Any, value: Any, what: str) -> None:
 
 def _setitem(self: Tensor, index: Any, value: Any) -> None:
     _refuse_under_trace("t[i] = v")
+    index = F.normalize_index(index)
+    value_grad = isinstance(value, Tensor) and value._requires_grad
     if _records(self, value):
-        if self._requires_grad:
+        if value_grad:
             raise RuntimeError(
-                "in-place assignment (t[i] = v) to a tensor that requires grad, while "
-                "gradients are recorded, would corrupt its gradient; build a new tensor "
-                "instead (cr.where, cr.concatenate), or assign under cr.no_grad() for "
-                "updates that must not be tracked"
+                "assigning a tensor that requires grad into another tensor in place "
+                "(t[i] = v) is not recorded by chainrule; build the result from tensors "
+                "instead (cr.where, cr.cat, chainrule.numpy.stack), or assign v.detach() "
+                "if no gradient should reach v"
             )
-        raise RuntimeError(
-            "assigning a tensor that requires grad into another tensor in place would drop "
-            "its gradient; build the result from tensors instead (chainrule.numpy.array, "
-            "stack, concatenate, where), or assign value.detach() if that is meant"
-        )
-    _set_values(self, F.normalize_index(index), value, "t[i] = v")
+        data = _buffer(self, "t[i] = v")
+        _check_recordable(self, data, "t[i] = v")
+        # As PyTorch: recorded on a non-leaf; the assigned places get no gradient.
+        placed = np.zeros(data.shape, dtype=data.dtype)
+        chosen = np.zeros(data.shape, dtype=bool)
+        placed[index] = value.data if isinstance(value, Tensor) else value
+        chosen[index] = True
+        _store(self, data, F.where(chosen, placed, _recorded_self(self, data)), "t[i] = v")
+        return
+    _set_values(self, index, value, "t[i] = v")
 
 
 def _zero_(self: Tensor) -> Tensor:

@@ -27,7 +27,8 @@ from chainrule.numpy._core import (
     nested,
     shape,
 )
-from chainrule.tensor import Tensor, _wrap
+from chainrule.ops import elementwise as _el
+from chainrule.tensor import Tensor, _wrap, apply
 
 _NO = np._NoValue
 
@@ -48,8 +49,9 @@ def array(object: Any, dtype: Any = None, *, copy: Any = True, ndmin: int = 0, *
     keeps the gradient of each Tensor in it."""
     t = _as_tensor(object, dtype, ndmin)
     if t is object:
-        # A new Tensor: a copy of constant data, or an identity node in the graph.
-        return F.astype(t, t.dtype) if t.requires_grad else _wrap(t.data.copy(), None)
+        # A new Tensor in memory of its own (an in-place change of it must not reach
+        # the original): a copy of constant data, or a copy node in the graph.
+        return apply(_el.copy, (t,)) if t.requires_grad else _wrap(t.data.copy(), None)
     return t
 
 
