@@ -8,11 +8,65 @@
 0.235004
 """
 
-from chainrule import autograd, backends, cuda, data, nn, optim  # training: layers, optimizers, data
+from chainrule import (  # training: layers, optimizers, data
+    autograd,
+    backends,
+    cuda,
+    data,
+    nn,
+    optim,
+)
 from chainrule import tensor_convert as _tensor_convert  # noqa: F401  (to(), float(), ...)
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
+from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
+    DeviceError,
+    bool_,
+    byte,
+    cdouble,
+    char,
+    complex64,
+    complex128,
+    device,
+    double,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    short,
+    uint8,
+)
 from chainrule.explain import ExplainError, Explanation, explain, graph
+from chainrule.factories import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    zeros,
+    zeros_like,
+)
 from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
 from chainrule.functions import (
     abs,
@@ -54,60 +108,12 @@ from chainrule.functions import (
     transpose,
     where,
 )
-from chainrule.factories import (
-    arange,
-    as_tensor,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    logspace,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    randperm,
-    zeros,
-    zeros_like,
-)
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.jit import JitError, jit
 from chainrule.nn.rng import manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.serialization import CheckpointError, load, save
 from chainrule.tensor import Tensor, name, name_of, tensor
-
-from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
-    DeviceError,
-    bool_,
-    byte,
-    cdouble,
-    char,
-    complex64,
-    complex128,
-    device,
-    double,
-    float16,
-    float32,
-    float64,
-    get_default_dtype,
-    half,
-    int8,
-    int16,
-    int32,
-    int64,
-    long,
-    set_default_dtype,
-    short,
-    uint8,
-)
-from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 
 # cr.float, cr.int, cr.bool, cr.cfloat: set last, so nothing above reads them as builtins.
 globals().update(_BUILTIN_NAMED)

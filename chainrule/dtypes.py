@@ -140,10 +140,8 @@ def check_device(where: Any, what: str = "device") -> None:
     """Accept None, ``"cpu"``, ``"cpu:0"`` or a CPU :class:`device`; refuse the rest."""
     if where is None:
         return
-    if isinstance(where, (str, device)):
-        kind = device(where).type
-    else:
-        kind = getattr(where, "type", None)
+    is_named = isinstance(where, (str, device))
+    kind = device(where).type if is_named else getattr(where, "type", None)
     if kind != "cpu":
         raise DeviceError(
             f"{what}={where!s}: chainrule computes on the CPU only (with NumPy); there is "

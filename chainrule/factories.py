@@ -240,7 +240,8 @@ def _random(draw: Any, what: str, doc: str) -> Any:
         if "size" in kw:
             size = (kw.pop("size"),)
         shape = _size(size, what)
-        return _finish(draw(as_generator(generator), shape), dtype, requires_grad, device, what, True)
+        data = draw(as_generator(generator), shape)
+        return _finish(data, dtype, requires_grad, device, what, True)
 
     factory.__name__ = factory.__qualname__ = what
     factory.__doc__ = doc

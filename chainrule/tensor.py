@@ -633,9 +633,7 @@ def name_of(t: Tensor) -> str | None:
     return None if extra is None else extra.get("name")
 
 
-def tensor(
-    data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
-) -> Tensor:
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
     """Create a leaf tensor holding a copy of ``data`` (any array-like).
 
     Python floats take the default dtype (float32, as in PyTorch; see

@@ -205,9 +205,7 @@ def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = 
     return _random_fill(self, "uniform_()", lambda g, s: g.uniform(a, b, s), generator)
 
 
-def _normal_(
-    self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None
-) -> Tensor:
+def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std²) drawn from chainrule's generator; returns ``t``."""
     return _random_fill(self, "normal_()", lambda g, s: g.normal(mean, std, s), generator)
 
