@@ -1,0 +1,87 @@
+"""Programs written for PyTorch run with their imports changed to chainrule's and
+give PyTorch's numbers (issue 14). See tests/pytorch_programs/README.md."""
+
+import contextlib
+import io
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+FOLDER = Path(__file__).parent / "pytorch_programs"
+PROGRAMS = sorted(p.stem for p in FOLDER.glob("*.py") if not p.name.startswith("_"))
+
+# The import lines a user changes: torch -> chainrule, torch.nn -> chainrule.nn,
+# torch.optim -> chainrule.optim, torch.utils.data -> chainrule.data.
+_IMPORTS = [
+    (r"^import torch\.nn\.functional as (\w+)$", r"import chainrule.nn.functional as \1"),
+    (r"^import torch\.nn as (\w+)$", r"import chainrule.nn as \1"),
+    (r"^import torch\.optim as (\w+)$", r"import chainrule.optim as \1"),
+    (r"^import torch$", "import chainrule as torch"),
+    (r"^from torch\.utils\.data import ", "from chainrule.data import "),
+    (r"^from torch\.nn import ", "from chainrule.nn import "),
+    (r"^from torch\.optim import ", "from chainrule.optim import "),
+    (r"^from torch import ", "from chainrule import "),
+]
+
+
+def to_chainrule(source: str) -> str:
+    """The program with its imports changed, and nothing else."""
+    lines = []
+    for line in source.splitlines():
+        for pattern, replacement in _IMPORTS:
+            line = re.sub(pattern, replacement, line)
+        if re.match(r"^\s*(import|from)\s+torch\b", line):
+            raise AssertionError(f"an import the test does not know how to change: {line}")
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def run(source: str, name: str) -> dict:
+    namespace = {"__name__": "__main__", "__file__": str(FOLDER / f"{name}.py")}
+    sys.path.insert(0, str(FOLDER))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, f"{name}.py", "exec"), namespace)
+    finally:
+        sys.path.remove(str(FOLDER))
+        sys.modules.pop("_weights", None)
+    return namespace["results"]
+
+
+def assert_close(mine, theirs, where="results", rtol=2e-4, atol=1e-5):
+    if isinstance(theirs, dict):
+        assert sorted(mine) == sorted(theirs), where
+        for key in theirs:
+            assert_close(mine[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
+    elif isinstance(theirs, (list, tuple)):
+        assert len(mine) == len(theirs), f"{where}: {len(mine)} values, PyTorch {len(theirs)}"
+        for i, (a, b) in enumerate(zip(mine, theirs)):
+            assert_close(a, b, f"{where}[{i}]", rtol, atol)
+    elif isinstance(theirs, float):
+        assert isinstance(mine, float), f"{where}: {mine!r} is not a float"
+        assert math.isclose(mine, theirs, rel_tol=rtol, abs_tol=atol), (
+            f"{where}: chainrule {mine!r}, PyTorch {theirs!r}"
+        )
+    else:
+        assert mine == theirs, f"{where}: chainrule {mine!r}, PyTorch {theirs!r}"
+
+
+def test_the_import_rewrite_changes_only_imports():
+    source = "import torch\nimport torch.nn as nn\nfrom torch.utils.data import DataLoader\nx = 1\n"
+    assert to_chainrule(source) == (
+        "import chainrule as torch\nimport chainrule.nn as nn\n"
+        "from chainrule.data import DataLoader\nx = 1\n"
+    )
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_program_gives_pytorchs_numbers(name):
+    source = (FOLDER / f"{name}.py").read_text()
+    theirs = run(source, name)
+    mine = run(to_chainrule(source), name)
+    assert_close(mine, theirs)
