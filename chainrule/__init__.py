@@ -18,7 +18,13 @@ from chainrule import (  # training: layers, optimizers, data
 )
 from chainrule import tensor_convert as _tensor_convert  # noqa: F401  (to(), float(), ...)
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
-from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     DeviceError,
@@ -46,6 +52,7 @@ from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
 )
 from chainrule.explain import ExplainError, Explanation, explain, graph
 from chainrule.factories import (
+    Size,
     arange,
     as_tensor,
     empty,
@@ -110,7 +117,7 @@ from chainrule.functions import (
 )
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.jit import JitError, jit
-from chainrule.nn.rng import manual_seed
+from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.serialization import CheckpointError, load, save
 from chainrule.tensor import Tensor, name, name_of, tensor
@@ -121,6 +128,10 @@ globals().update(_BUILTIN_NAMED)
 __version__ = "0.1.0"
 
 __all__ = [
+    "Generator",
+    "inference_mode",
+    "Size",
+    "utils",
     "abs",
     "add",
     "arange",

@@ -21,7 +21,14 @@ from chainrule.dtypes import as_dtype, check_device, get_default_dtype
 from chainrule.nn.rng import as_generator
 from chainrule.tensor import Tensor, _wrap
 
-Size = int | Sequence[int]
+SizeLike = int | Sequence[int]
+
+
+class Size(tuple):
+    """PyTorch's ``torch.Size``: a tuple of dimension lengths (``t.shape == cr.Size([2, 3])``)."""
+
+    def numel(self) -> int:
+        return builtins.int(np.prod(self, dtype=np.int64))
 
 
 def _size(args: tuple, what: str) -> tuple[int, ...]:
@@ -96,7 +103,7 @@ empty.__doc__ = "A tensor to be overwritten (filled with zeros, so runs are repe
 
 
 def full(
-    size: Size,
+    size: SizeLike,
     fill_value: Any,
     dtype: Any = None,
     requires_grad: bool = False,

@@ -2,8 +2,8 @@
 # an optimizer; param_groups read and written; clip_grad_norm_.
 import numpy as np
 import torch
-from torch import nn, optim
 from _weights import init_from_numpy
+from torch import nn, optim
 
 rng = np.random.default_rng(4)
 X = torch.tensor(rng.normal(size=(64, 5)), dtype=torch.float32)
@@ -21,7 +21,7 @@ for kind in ("step", "cosine", "plateau"):
     else:
         scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
     lrs, losses, norms = [], [], []
-    for epoch in range(15):
+    for _epoch in range(15):
         optimizer.zero_grad()
         loss = nn.functional.mse_loss(model(X), Y)
         loss.backward()

@@ -9,9 +9,7 @@ from _weights import init_from_numpy
 
 rng = np.random.default_rng(1)
 images = rng.normal(size=(32, 1, 8, 8)).astype(np.float32)
-targets = (images[:, 0, :4].mean(axis=(1, 2)) > images[:, 0, 4:].mean(axis=(1, 2))).astype(
-    np.int64
-)
+targets = (images[:, 0, :4].mean(axis=(1, 2)) > images[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
 
 model = nn.Sequential(
     nn.Conv2d(1, 4, kernel_size=3, padding=1),
@@ -28,7 +26,7 @@ x = torch.from_numpy(images)
 y = torch.from_numpy(targets)
 
 results = {"losses": []}
-for step in range(25):
+for _step in range(25):
     optimizer.zero_grad()
     output = F.log_softmax(model(x), dim=1)
     loss = F.nll_loss(output, y)
