@@ -149,3 +149,18 @@ def test_missing_packages_give_a_clear_message(monkeypatch):
     monkeypatch.undo()
     data.datasets._mnist_arrays.cache_clear()
     data.datasets._digits_arrays.cache_clear()
+
+
+def test_dataloader_takes_pytorchs_worker_options_and_says_workers_are_not_used():
+    import warnings
+
+    ds = cr.data.TensorDataset(cr.arange(6.0), cr.arange(6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loader = cr.data.DataLoader(ds, batch_size=4, num_workers=0, pin_memory=True)
+    assert [len(x) for x, _ in loader] == [4, 2]
+    with pytest.warns(UserWarning, match="loads batches in the main process"):
+        loader = cr.data.DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True)
+    assert [len(x) for x, _ in loader] == [4, 2]
+    with pytest.raises(TypeError, match="unexpected keyword arguments: sampler_typo"):
+        cr.data.DataLoader(ds, sampler_typo=1)

@@ -307,3 +307,35 @@ def test_item_assignment_on_a_non_leaf_is_recorded_as_in_pytorch():
         (w * 1)[0] = w[1]
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         w[0] = 3.0
+
+
+def test_pytorchs_spellings_of_generator_size_inference_mode_and_utils_data():
+    g = cr.Generator().manual_seed(5)
+    assert g.initial_seed() == 5
+    first = cr.randn(3, generator=g)
+    assert np.array_equal(cr.randn(3, generator=cr.Generator().manual_seed(5)).data, first.data)
+    state = g.get_state()
+    a = cr.rand(2, generator=g)
+    g.set_state(state)
+    assert np.array_equal(cr.rand(2, generator=g).data, a.data)
+    with pytest.raises(cr.DeviceError):
+        cr.Generator(device="cuda")
+
+    assert cr.zeros(2, 3).shape == cr.Size([2, 3]) and cr.Size([2, 3]).numel() == 6
+
+    x = cr.tensor([1.0], requires_grad=True)
+    with cr.inference_mode():
+        assert not (x * 2).requires_grad
+    with cr.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @cr.inference_mode()
+    def predict(v):
+        return v * 2
+
+    assert not predict(x).requires_grad and cr.is_grad_enabled()
+
+    import chainrule.utils.data as utils_data
+
+    assert utils_data.DataLoader is cr.data.DataLoader
+    assert cr.utils.data.TensorDataset is cr.data.TensorDataset

@@ -8,6 +8,7 @@ mid-epoch resumes with the same order and the next batch.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,6 +38,25 @@ def _to_tensors(batch: Any) -> Any:
     return batch
 
 
+# PyTorch's worker options: they change how batches are loaded, never their values.
+_WORKER_OPTIONS = {"persistent_workers", "prefetch_factor", "worker_init_fn", "timeout"}
+
+
+def _accept_worker_options(num_workers: int, options: dict[str, Any]) -> None:
+    unknown = set(options) - _WORKER_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"DataLoader got unexpected keyword arguments: {', '.join(sorted(unknown))}"
+        )
+    if num_workers:
+        # Said once, not ignored silently: the batches are the same, only not parallel.
+        warnings.warn(
+            f"DataLoader(num_workers={num_workers}): chainrule loads batches in the main "
+            "process; the batches are the same as with workers",
+            stacklevel=3,
+        )
+
+
 class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size``.
 
@@ -61,7 +81,11 @@ class DataLoader:
         drop_last: bool = False,
         generator: Any = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        **worker_options: Any,
     ) -> None:
+        _accept_worker_options(num_workers, worker_options)
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.dataset = dataset
