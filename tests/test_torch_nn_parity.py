@@ -272,9 +272,19 @@ class _Cpu:
         return self.type
 
 
+class _Named:
+    """A device object known only by its text."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
 def test_to_device_and_dtype():
     model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
-    for device in ("cpu", "cpu:0", _Cpu("cpu"), torch.device("cpu")):
+    for device in ("cpu", "cpu:0", _Cpu("cpu"), _Named("cpu"), torch.device("cpu")):
         assert model.to(device) is model
         assert model.to(device=device) is model
     assert model.cpu() is model

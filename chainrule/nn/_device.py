@@ -30,7 +30,9 @@ def device_name(device: Any) -> str | None:
     if isinstance(kind, str):
         index = getattr(device, "index", None)
         return kind if index is None else f"{kind}:{index}"
-    return None
+    if isinstance(device, np.dtype | type):
+        return None
+    return device_name(str(device))  # an object known only by its text
 
 
 def check_cpu(device: Any, what: str) -> None:

@@ -386,6 +386,14 @@ class ReduceLROnPlateau(LRScheduler):
     best + threshold. After a reduction, ``cooldown`` epochs pass before bad epochs
     count again. A rate never goes below ``min_lr``, and a change smaller than ``eps``
     is not made.
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> sched = cr.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    >>> for loss in [3.0, 2.0, 2.0, 2.0, 2.0, 2.0]:
+    ...     sched.step(loss)
+    >>> sched.get_last_lr()
+    [0.25]
     """
 
     def __init__(
