@@ -543,8 +543,15 @@ def _load_npz(f: BinaryIO, size: int, path: str) -> Any:
     return _Decoder(arrays, path)(structure)
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(
+    path: str | os.PathLike, map_location: Any = None, weights_only: bool | None = None
+) -> Any:
     """Read what :func:`save` wrote. Arrays saved from Tensors come back as Tensors.
+
+    ``map_location`` and ``weights_only`` are accepted for PyTorch's programs: the only
+    location is the CPU (``"cpu"``, a device whose type is ``"cpu"``, a dict mapping to
+    it, or a function, which is not called; another device raises
+    ``cr.nn.DeviceError``), and nothing is ever unpickled, so every load is "weights only".
 
     Verifies what it reads: the SHA-256 digests of a safetensors checkpoint, the CRC-32
     of each ``.npz`` member, and for any file the header's structure (dtypes, shapes,
@@ -553,6 +560,8 @@ def load(path: str | os.PathLike) -> Any:
     :class:`CheckpointError` (one line) for a corrupt, truncated or foreign file, and
     :class:`OSError` when the file cannot be opened; never unpickles anything.
     """
+    _check_location(map_location)
+    del weights_only  # always true in effect: only JSON and raw arrays are read
     path = os.fspath(path)
     if not stat.S_ISREG(os.stat(path).st_mode):  # /dev/zero would be read forever
         raise _error(path, "not a regular file")
@@ -563,3 +572,16 @@ def load(path: str | os.PathLike) -> Any:
         if magic == b"PK\x03\x04" or (path.endswith(".npz") and size >= 4):
             return _load_npz(f, size, path)
         return _load_safetensors(f, size, path)
+
+
+def _check_location(map_location: Any) -> None:
+    from chainrule.nn._device import check_cpu, device_name
+
+    if map_location is None:
+        return
+    if isinstance(map_location, Mapping):  # {"cuda:0": "cpu"}: where each location goes
+        for target in map_location.values():
+            check_cpu(target, "cr.load(map_location=...)")
+    elif device_name(map_location) is not None or not callable(map_location):
+        check_cpu(map_location, "cr.load(map_location=...)")
+    # else a function mapping PyTorch storages: there are none to map

@@ -498,6 +498,7 @@ def test_clip_grad_norm_and_value():
         "chainrule.nn.functional",
         "chainrule.nn.init",
         "chainrule.nn.module",
+        "chainrule.nn.param_containers",
         "chainrule.nn.parameter",
         "chainrule.nn.rng",
         "chainrule.nn.utils",

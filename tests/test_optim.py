@@ -253,6 +253,9 @@ def test_cosine_annealing_closed_form_and_state_dict():
     assert "optimizer" not in state and state["last_epoch"] == 7
     opt2 = optim.Adam([nn.Parameter(np.ones(1))], lr=0.01)
     sched2 = optim.CosineAnnealingLR(opt2, T_max=6, eta_min=0.001)
+    # Stepping is recursive from the group's rate (as PyTorch's), so a resumed run
+    # restores the optimizer too.
+    opt2.load_state_dict(opt.state_dict())
     sched2.load_state_dict(state)
     sched2.step()
     sched.step()

@@ -303,11 +303,16 @@ def fit(
         running = dict(state["running"])
         history = list(state["history"])
         if scheduler is not None:
-            # The schedule is a function of the epoch and the total: recomputed here
-            # (not restored) so that more epochs than the checkpoint's run continue it
-            # as a fresh run of the new total would, and never at the finished run's
-            # last rate (0 for cosine). With the same total this is the saved rate.
-            scheduler.step(epoch)
+            saved = state.get("scheduler") or {}
+            if all(saved.get(k) == getattr(scheduler, k, None) for k in ("T_max", "step_size")):
+                # The same schedule: restored as saved, so that the rates go on exactly
+                # as in a run never stopped (stepping recursively, as PyTorch's do).
+                scheduler.load_state_dict(saved)
+            else:
+                # More epochs than the checkpoint's run: recomputed from the closed form
+                # so that the run continues as a fresh run of the new total would, and
+                # never at the finished run's last rate (0 for cosine).
+                scheduler.step(epoch)
         log(f"resumed from {resume}: epoch {epoch + 1}, step {done_in_epoch} of {len(loader)}")
 
     def checkpoint() -> None:

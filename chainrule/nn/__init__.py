@@ -14,8 +14,10 @@ Names, arguments, shapes and defaults are PyTorch's, so state dicts map one to o
 """
 
 from chainrule.nn import functional, init, utils
+from chainrule.nn._device import DeviceError
 from chainrule.nn.layers import (
     GELU,
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -26,7 +28,9 @@ from chainrule.nn.layers import (
     Dropout,
     Embedding,
     Flatten,
+    HuberLoss,
     Identity,
+    KLDivLoss,
     L1Loss,
     LayerNorm,
     LeakyReLU,
@@ -37,16 +41,20 @@ from chainrule.nn.layers import (
     NLLLoss,
     ReLU,
     Sigmoid,
+    SmoothL1Loss,
     Softmax,
     Softplus,
     Tanh,
+    Unflatten,
 )
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
+from chainrule.nn.param_containers import ParameterDict, ParameterList
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.rng import default_generator, get_rng_state, manual_seed, set_rng_state
 
 __all__ = [
     "GELU",
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -54,11 +62,14 @@ __all__ = [
     "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",
+    "DeviceError",
     "Dropout",
     "Embedding",
     "Flatten",
+    "HuberLoss",
     "Identity",
     "IncompatibleKeys",
+    "KLDivLoss",
     "L1Loss",
     "LayerNorm",
     "LeakyReLU",
@@ -71,12 +82,16 @@ __all__ = [
     "ModuleList",
     "NLLLoss",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softplus",
     "Tanh",
+    "Unflatten",
     "default_generator",
     "functional",
     "get_rng_state",

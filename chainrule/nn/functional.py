@@ -28,9 +28,12 @@ from chainrule.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    kl_div,
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 from chainrule.nn.rng import as_generator
 from chainrule.ops import nn_ops as _nn
@@ -39,6 +42,7 @@ from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 IntPair = int | Sequence[int]
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",
@@ -49,6 +53,8 @@ __all__ = [
     "embedding",
     "flatten",
     "gelu",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "layer_norm",
     "leaky_relu",
@@ -60,9 +66,11 @@ __all__ = [
     "one_hot",
     "relu",
     "sigmoid",
+    "smooth_l1_loss",
     "softmax",
     "softplus",
     "tanh",
+    "unflatten",
     "unfold",
 ]
 
@@ -336,6 +344,29 @@ def avg_pool2d(
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+def adaptive_avg_pool2d(input: Any, output_size: int | None | Sequence[int | None]) -> Tensor:
+    """Mean over equal windows that tile the image into ``output_size`` (None: keep that axis).
+
+    PyTorch's windows overlap or differ in size when an input side is not a multiple of
+    the output side; only the even tilings (output 1, or a divisor of the side) are
+    supported, where the windows are exactly PyTorch's.
+    """
+    x, unbatched = _batched(_t(input), "adaptive_avg_pool2d")
+    n, c, h, w = x.shape
+    size = (output_size, output_size) if not isinstance(output_size, Sequence) else output_size
+    if len(size) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two sizes, got {size}")
+    oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
+    if oh < 1 or ow < 1 or h % oh or w % ow:
+        raise NotImplementedError(
+            f"adaptive_avg_pool2d: output size ({oh}, {ow}) from an input of {h}x{w}: only "
+            "sizes that divide the input's height and width are supported (uneven windows "
+            "are not); output_size=1 always is"
+        )
+    out = x.reshape((n, c, oh, h // oh, ow, w // ow)).mean(axis=(3, 5))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
 # ------------------------------------------------------------------ shape, dropout
 def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim`` .. ``end_dim`` into one."""
@@ -346,6 +377,13 @@ def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> Tensor:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = x.shape[:start] + (-1,) + x.shape[end + 1 :]
     return x.reshape(shape)
+
+
+def unflatten(input: Any, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Split axis ``dim`` into ``sizes`` (one of them may be -1)."""
+    x = _t(input)
+    d = dim % max(x.ndim, 1)
+    return x.reshape(x.shape[:d] + tuple(int(s) for s in sizes) + x.shape[d + 1 :])
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:

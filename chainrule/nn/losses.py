@@ -25,9 +25,12 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "mse_loss",
     "nll_loss",
+    "smooth_l1_loss",
 ]
 
 _E_MINUS_100 = math.exp(-100)
@@ -299,4 +302,71 @@ def binary_cross_entropy(
     loss = -(y * log_p + (1 - y) * log_1mp)
     if weight is not None:
         loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _robust(x: Tensor, target: Any, width: float, scale: float) -> Tensor:
+    """0.5 d^2 / scale where |d| < width, else width / scale * (|d| - 0.5 width).
+
+    Both branches are computed and one kept per element; at |d| = width they meet with
+    equal slope, so which side takes the boundary changes neither value nor gradient.
+    """
+    diff = x - target
+    ad = _f.abs(diff)
+    quadratic = diff * diff * (0.5 / scale)
+    linear = (ad - 0.5 * width) * (width / scale)
+    return _f.where(ad.data < width, quadratic, linear)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise (d = input - target);
+    ``beta=0`` is the L1 loss."""
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    x = _t(input)
+    _check_target_shape(x, target, "smooth_l1_loss")
+    if beta == 0:
+        return _reduce(_f.abs(x - target), reduction)
+    return _reduce(_robust(x, target, beta, beta), reduction)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) otherwise: ``delta`` times
+    ``smooth_l1_loss`` with beta = delta."""
+    _check_reduction(reduction, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    x = _t(input)
+    _check_target_shape(x, target, "huber_loss")
+    return _reduce(_robust(x, target, delta, 1.0), reduction)
+
+
+def kl_div(
+    input: Any,
+    target: Any,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """target * (log target - input), with ``input`` log-probabilities; 0 where target is 0.
+
+    ``reduction="batchmean"`` divides the sum by the batch size (the true KL divergence
+    per sample); ``"mean"`` divides by the number of elements, as PyTorch does.
+    """
+    if reduction not in (*_REDUCTIONS, "batchmean"):
+        raise ValueError(
+            f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', not {reduction!r}"
+        )
+    x = _t(input)
+    _check_target_shape(x, target, "kl_div")
+    t = target if isinstance(target, Tensor) else _raw(target).astype(x.dtype, copy=False)
+    if log_target:
+        loss = _f.exp(t) * (t - x)
+    else:
+        # x log x is taken as 0 at x = 0 (its limit); the log's argument is kept
+        # positive so that neither the value nor the gradient sees log(0).
+        positive = _raw(t) > 0
+        loss = t * _f.log(_f.where(positive, t, 1.0)) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd.versions import bump
+from chainrule.nn._device import as_dtype, check_cpu, device_name
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
@@ -310,14 +311,50 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
-    def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters and buffers to ``dtype``, in place; returns self."""
-        dtype = np.dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``, as PyTorch.
+
+        Floating-point parameters and buffers are converted to ``dtype`` in place; the
+        device must be the CPU (``"cpu"`` or any object whose ``type`` is ``"cpu"``), the
+        only one chainrule has; any other raises :class:`DeviceError`. Returns self.
+        """
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, bool) or arg is None:
+                continue  # non_blocking, given by position
+            elif device_name(arg) is not None:
+                device = arg
+            elif as_dtype(arg) is not None:
+                dtype = arg
+            else:
+                raise TypeError(f"to(): {arg!r} is neither a device nor a dtype")
+        check_cpu(device, f"{type(self).__name__}.to")
+        if dtype is None:
+            return self
+        target = as_dtype(dtype)
+        if target is None or target.kind != "f":
+            raise TypeError(f"to(): dtype must be a floating-point dtype, got {dtype!r}")
         for t in [*self.parameters(), *self.buffers()]:
-            if t.data.dtype.kind == "f":
-                t.data = t.data.astype(dtype)
+            if t.data.dtype.kind == "f" and t.data.dtype != target:
+                t.data = t.data.astype(target)
                 if t.grad is not None:
                     t.grad = None
+        return self
+
+    def cpu(self) -> Module:
+        """Returns self: the parameters are already on the CPU."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Always raises :class:`DeviceError`: chainrule runs on the CPU only."""
+        check_cpu(device if isinstance(device, str) else "cuda", f"{type(self).__name__}.cuda")
         return self
 
     def float(self) -> Module:
@@ -325,6 +362,9 @@ class Module:
 
     def double(self) -> Module:
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many numbers the parameters hold."""

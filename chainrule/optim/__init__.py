@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules.
+"""Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) and learning-rate schedules.
 
 PyTorch's update formulas (each class's docstring writes its own out), applied in
 place to the parameters' arrays.
@@ -13,20 +13,38 @@ place to the parameters' arrays.
 """
 
 from chainrule.optim import lr_scheduler
+from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
-from chainrule.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
+from chainrule.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 from chainrule.optim.optimizer import Optimizer
 from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
     "CosineAnnealingLR",
+    "ExponentialLR",
     "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "OneCycleLR",
     "Optimizer",
     "RMSprop",
+    "ReduceLROnPlateau",
     "StepLR",
     "lr_scheduler",
 ]

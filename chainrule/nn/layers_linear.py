@@ -1,0 +1,127 @@
+"""Linear layers and lookup tables: ``Identity``, ``Linear``, ``Embedding``.
+
+Parameters are float32 unless ``dtype=`` says otherwise; initialisation is PyTorch's,
+drawn from ``cr.nn``'s default generator (``cr.nn.manual_seed``) or ``generator=``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _empty(shape: Sequence[int], dtype: Any) -> Parameter:
+    return Parameter(np.zeros(tuple(shape), dtype=_FLOAT32 if dtype is None else np.dtype(dtype)))
+
+
+def _tuple2(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int | np.integer) else tuple(int(a) for a in v)  # type: ignore[return-value]
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Linear(Module):
+    """y = x W^T + b, with W of shape (out_features, in_features).
+
+    Initialised as PyTorch does: W and b from U(-1/sqrt(in), 1/sqrt(in)) (Kaiming
+    uniform with a = sqrt(5)).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = _empty((out_features, in_features), dtype)
+        if bias:
+            self.bias = _empty((out_features,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if self.bias is not None:
+            fan_in = self.in_features
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Any) -> Tensor:
+        return F._linear(
+            x,
+            self.weight,
+            self.bias,
+            f"Linear(in_features={self.in_features}, out_features={self.out_features})",
+            "this layer",
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors, looked up by integer index.
+
+    Initialised from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("Embedding: padding_idx must be within num_embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
+        self.weight = _empty((num_embeddings, embedding_dim), dtype)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        init.normal_(self.weight, generator=generator)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, indices: Any) -> Tensor:
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
