@@ -69,6 +69,7 @@ def as_dtype(dtype: Any) -> np.dtype:
         named = BUILTIN_NAMED.get(name) or _ALIASES.get(name)
         if named is not None:
             return named
+        dtype = name
     if dtype is builtins.float:
         return float64  # NumPy's meaning of the Python type
     try:

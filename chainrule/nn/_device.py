@@ -17,8 +17,9 @@ import numpy as np
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "hpu", "mtia", "vulkan")
 
 
-class DeviceError(RuntimeError):
-    """A device other than the CPU was asked for."""
+# One error type for every device refusal (tensors, modules, checkpoints).
+from chainrule.dtypes import DeviceError  # noqa: E402
+from chainrule.dtypes import as_dtype as _as_dtype  # noqa: E402
 
 
 def device_name(device: Any) -> str | None:
@@ -52,16 +53,7 @@ def check_cpu(device: Any, what: str) -> None:
 
 def as_dtype(value: Any) -> np.dtype | None:
     """``value`` as a NumPy dtype (also ``torch.float32``-like objects), or None."""
-    if isinstance(value, np.dtype):
-        return value
     try:
-        return np.dtype(value)
+        return _as_dtype(value if isinstance(value, (str, np.dtype, type)) else str(value))
     except TypeError:
-        pass
-    text = str(value)
-    if text.startswith("torch."):  # torch.float32 -> float32, as imports are changed
-        try:
-            return np.dtype(text[len("torch.") :])
-        except TypeError:
-            return None
-    return None
+        return None
