@@ -16,6 +16,7 @@ Names, arguments, shapes and defaults are PyTorch's, so state dicts map one to o
 from chainrule.nn import functional, init, utils
 from chainrule.nn._device import DeviceError
 from chainrule.nn.layers import (
+    ELU,
     GELU,
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -28,6 +29,7 @@ from chainrule.nn.layers import (
     Dropout,
     Embedding,
     Flatten,
+    Hardtanh,
     HuberLoss,
     Identity,
     KLDivLoss,
@@ -35,14 +37,19 @@ from chainrule.nn.layers import (
     LayerNorm,
     LeakyReLU,
     Linear,
+    LogSigmoid,
     LogSoftmax,
     MaxPool2d,
+    Mish,
     MSELoss,
     NLLLoss,
     ReLU,
+    ReLU6,
     Sigmoid,
+    SiLU,
     SmoothL1Loss,
     Softmax,
+    Softmin,
     Softplus,
     Tanh,
     Unflatten,
@@ -53,7 +60,14 @@ from chainrule.nn.parameter import Parameter
 from chainrule.nn.rng import default_generator, get_rng_state, manual_seed, set_rng_state
 
 __all__ = [
+    "ELU",
     "GELU",
+    "Hardtanh",
+    "LogSigmoid",
+    "Mish",
+    "ReLU6",
+    "SiLU",
+    "Softmin",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",

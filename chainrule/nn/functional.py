@@ -24,6 +24,16 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_extra import (
+    elu,
+    hardtanh,
+    logsigmoid,
+    mish,
+    pad,
+    relu6,
+    silu,
+    softmin,
+)
 from chainrule.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -42,6 +52,14 @@ from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 IntPair = int | Sequence[int]
 
 __all__ = [
+    "elu",
+    "hardtanh",
+    "logsigmoid",
+    "mish",
+    "pad",
+    "relu6",
+    "silu",
+    "softmin",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",

@@ -8,12 +8,19 @@ says otherwise. Initialisation uses ``cr.nn``'s default generator (reseed it wit
 """
 
 from chainrule.nn.layers_activation import (
+    ELU,
     GELU,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
     ReLU,
+    ReLU6,
     Sigmoid,
+    SiLU,
     Softmax,
+    Softmin,
     Softplus,
     Tanh,
 )
@@ -34,7 +41,14 @@ from chainrule.nn.layers_norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.nn.layers_shape import Dropout, Flatten, Unflatten
 
 __all__ = [
+    "ELU",
     "GELU",
+    "Hardtanh",
+    "LogSigmoid",
+    "Mish",
+    "ReLU6",
+    "SiLU",
+    "Softmin",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",
