@@ -189,12 +189,13 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
         if value_grad:
             raise RuntimeError(
                 "assigning a tensor that requires grad into another tensor in place "
-                "(t[i] = v) is not recorded by chainrule; build the result from tensors "
+                "(t[i] = v) is not recorded by chainrule, so it would drop its gradient; "
+                "build the result from tensors "
                 "instead (cr.where, cr.cat, chainrule.numpy.stack), or assign v.detach() "
                 "if no gradient should reach v"
             )
         data = _buffer(self, "t[i] = v")
-        _check_recordable(self, data, "t[i] = v")
+        _check_recordable(self, data, "in-place assignment (t[i] = v)")
         # As PyTorch: recorded on a non-leaf; the assigned places get no gradient.
         placed = np.zeros(data.shape, dtype=data.dtype)
         chosen = np.zeros(data.shape, dtype=bool)
