@@ -468,3 +468,33 @@ def test_two_outputs_match_torch():
     ours, theirs = run(cr, Function), run(torch, torch.autograd.Function)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12)
+
+
+def test_once_differentiable():
+    from chainrule.autograd.function import once_differentiable
+
+    class NumpyCube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return cr.tensor(3 * g.numpy() * x.numpy() ** 2)
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    NumpyCube.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [3.0, 12.0])
+    (g,) = cr.autograd.grad(NumpyCube.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.data, [3.0, 12.0])
+    with pytest.raises(RuntimeError, match="differentiate twice .* @once_differentiable"):
+        cr.autograd.grad(g.sum(), x)
+
+
+def test_pytorch_module_paths():
+    assert cr.autograd.function.FunctionCtx is FunctionCtx
+    assert cr.autograd.Function is Function
+    assert callable(cr.autograd.grad)

@@ -144,7 +144,7 @@ def _select_vjp(g, ans, packed, n, _start, _stop, _shape, _dtype, _ctx=None):
 
 #: Output ``n`` of a Function with several differentiable outputs (see the module doc).
 _output = Primitive(
-    "output",
+    "function_output",
     _select_forward,
     vjp=_select_vjp,
     formula="1[selected]",
@@ -515,13 +515,42 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
     return result
 
 
+def _twice_error(i: int, g: Any, ans: Any, *args: Any) -> Any:
+    raise RuntimeError(
+        "trying to differentiate twice a Function whose backward is marked "
+        "@once_differentiable; write that backward with tensor operations instead"
+    )
+
+
+#: Stands between a @once_differentiable backward's results and the tensors they were
+#: computed from, so that differentiating them again fails instead of giving zeros.
+_once = Primitive("once_differentiable", lambda r, *inputs: r, doc="A gradient to use once.")
+_once.variadic = True
+_once.vjps = _VariadicRules(_twice_error)
+
+
 def once_differentiable(backward: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a backward written with NumPy or other non-differentiable code: it always
-    runs without recording, so a double backward through it gives no gradient."""
+    """Mark a backward written with NumPy or other non-differentiable code: it runs
+    without recording, and a second differentiation through it is an error."""
 
     def wrapper(ctx: Any, *grad_outputs: Any) -> Any:
         with no_grad():
-            return backward(ctx, *grad_outputs)
+            result = backward(ctx, *grad_outputs)
+        if not grad_enabled():  # a plain backward pass: nothing will go through it again
+            return result
+        sources = [
+            t
+            for t in (*ctx.saved_tensors, *grad_outputs)
+            if isinstance(t, Tensor) and t.requires_grad
+        ]
+        if not sources:
+            return result
+        many = isinstance(result, tuple | list)
+        guarded = [
+            apply(_once, (r, *sources)) if isinstance(r, Tensor) else r
+            for r in (result if many else (result,))
+        ]
+        return tuple(guarded) if many else guarded[0]
 
     wrapper.__name__ = getattr(backward, "__name__", "backward")
     wrapper.__doc__ = backward.__doc__
