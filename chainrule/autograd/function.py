@@ -527,6 +527,7 @@ def _twice_error(i: int, g: Any, ans: Any, *args: Any) -> Any:
 _once = Primitive("once_differentiable", lambda r, *inputs: r, doc="A gradient to use once.")
 _once.variadic = True
 _once.vjps = _VariadicRules(_twice_error)
+_once.jvps = _VariadicRules(_twice_error)  # forward mode through it is a second derivative too
 
 
 def once_differentiable(backward: Callable[..., Any]) -> Callable[..., Any]:
