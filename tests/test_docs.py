@@ -39,7 +39,14 @@ def test_transforms_example_runs(capsys):
 
 @pytest.mark.parametrize(
     "name",
-    ["chainrule", "chainrule.tensor", "chainrule.gradcheck", "chainrule.func", "chainrule.jit.api"],
+    [
+        "chainrule",
+        "chainrule.tensor",
+        "chainrule.gradcheck",
+        "chainrule.func",
+        "chainrule.jit.api",
+        "chainrule.autograd.function",
+    ],
 )
 def test_docstring_examples(name):
     # import_module, because chainrule.tensor the attribute is the function cr.tensor

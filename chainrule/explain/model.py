@@ -94,6 +94,8 @@ def _params_text(params: dict | None) -> str:
         return ""
     parts = []
     for k, v in params.items():
+        if k.startswith("_"):  # per-call state (a custom Function's ctx), not a parameter
+            continue
         if k == "keepdims" and not v:
             continue
         if k == "axis" and v is None:
