@@ -532,6 +532,8 @@ def chunk(input: Any, chunks: int, dim: int = 0) -> tuple:
 def unbind(input: Any, dim: int = 0) -> tuple:
     """The slices along ``dim``, that dim removed."""
     x = array_arg(input)
+    if x.ndim == 0:
+        raise IndexError("unbind(): a 0-d tensor has no dim to unbind")
     d = check_dim("unbind", dim, x.shape)
     return tuple(F.getitem(x, _along(d, i)) for i in range(x.shape[d]))
 
@@ -572,7 +574,7 @@ def _full_index(name: str, idx: np.ndarray, d: int, shape: tuple, limits: list[t
                     f"{tuple(limit)} in dim {k}"
                 )
     _in_bounds(name, idx, shape[d], d, shape)
-    grid = np.ogrid[tuple(slice(0, n) for n in idx.shape)]
+    grid = list(np.ogrid[tuple(slice(0, n) for n in idx.shape)])
     grid[d] = idx
     return tuple(grid)
 
