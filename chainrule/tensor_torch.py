@@ -11,6 +11,7 @@ which wins when.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ class Size(int):
     can also be called as PyTorch's ``t.size()`` (the shape) or ``t.size(d)``."""
 
     def __new__(cls, shape: tuple[int, ...]) -> Size:
-        self = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        self = super().__new__(cls, math.prod(shape))
         self._shape = tuple(shape)
         return self
 
@@ -94,7 +95,7 @@ Tensor.topk = T.topk
 
 # ------------------------------------------------------------- array facts
 Tensor.size = property(lambda self: Size(self.shape), doc=Size.__doc__)
-Tensor.numel = lambda self: int(np.prod(self.shape, dtype=np.int64))
+Tensor.numel = lambda self: math.prod(self.shape)
 Tensor.nelement = Tensor.numel
 Tensor.dim = lambda self: self.ndim
 Tensor.element_size = lambda self: self.dtype.itemsize

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -182,6 +182,8 @@ def test_dim_methods_match_torch(name, data, shape, via):
 @given(data=st.data(), shape=shapes, p=st.sampled_from(NORM_PS))
 def test_norm_matches_torch(data, shape, p):
     dim = data.draw(dims_for(len(shape)), label="dim")
+    # torch refuses 'fro' over more than two dims; ours takes them as one vector (p = 2)
+    assume(not (p == "fro" and isinstance(dim, tuple) and len(dim) > 2))
     keepdim = data.draw(st.booleans(), label="keepdim")
     seed = data.draw(st.integers(0, 2**16), label="seed")
     x = distinct(np.random.default_rng(seed), shape)
