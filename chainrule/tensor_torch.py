@@ -54,8 +54,9 @@ def _numpy_call(kwargs: dict, *names: str) -> bool:
 def _sum_like(name: str, numpy_impl: Any, torch_fn: Any) -> Any:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         # NumPy's second positional is dtype, PyTorch's keepdim: a bool there is PyTorch's.
-        torch_style = "dim" in kwargs or "keepdim" in kwargs
-        if torch_style or (len(args) >= 2 and isinstance(args[1], bool)):
+        # t.sum() and t.sum(d) mean the same in both (PyTorch's errors name the shape).
+        numpy_only = _numpy_call(kwargs, "axis", "keepdims", "out", "initial", "where")
+        if not numpy_only and (len(args) <= 1 or isinstance(args[1], bool)):
             return torch_fn(self, *args, **kwargs)
         return numpy_impl(self, *args, **kwargs)
 

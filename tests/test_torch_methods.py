@@ -206,6 +206,82 @@ def test_topk_matches_torch(data, shape):
     compare(lambda m, t: m.topk(t, k, dim=dim, largest=largest), [x], seed=seed)
 
 
+SHAPE_OPS = ["chunk", "split_size", "split_sections", "index_select", "gather", "scatter_add",
+             "cat", "stack", "transpose", "flatten", "masked_fill"]  # fmt: skip
+
+
+@pytest.mark.parametrize("op", SHAPE_OPS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data(), shape=shapes.filter(len), via=st.sampled_from(["method", "function"]))
+def test_dim_shape_and_indexing_match_torch(op, data, shape, via):
+    nd = len(shape)
+    draw = data.draw
+    dim = draw(st.integers(-nd - (op == "stack"), nd - 1 + (op == "stack")), label="dim")
+    seed = draw(st.integers(0, 2**16), label="seed")
+    rng = np.random.default_rng(seed)
+    x = distinct(rng, shape)
+    n = shape[dim] if op != "stack" else 0
+    arrays, fn = [x], None
+    meth = via == "method"
+    if op == "chunk":
+        k = draw(st.integers(1, 4), label="chunks")
+        fn = lambda m, t: t.chunk(k, dim) if meth else m.chunk(t, k, dim)  # noqa: E731
+    elif op == "split_size":
+        size = draw(st.integers(1, 3), label="size")
+        fn = lambda m, t: t.split(size, dim) if meth else m.split(t, size, dim=dim)  # noqa: E731
+    elif op == "split_sections":
+        cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3), label="cuts"))
+        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, n])]
+        fn = lambda m, t: t.split(sizes, dim) if meth else m.split(t, sizes, dim)  # noqa: E731
+    elif op == "index_select":
+        idx = rng.integers(0, n, size=draw(st.integers(1, 4), label="len"))
+        fn = lambda m, t: (  # noqa: E731
+            t.index_select(dim, m.tensor(idx)) if meth else m.index_select(t, dim, m.tensor(idx))
+        )
+    elif op in ("gather", "scatter_add"):
+        d = dim % nd
+        ishape = tuple(
+            draw(st.integers(1, 3 if k == d and op == "gather" else s), label=f"len{k}")
+            for k, s in enumerate(shape)
+        )
+        idx = rng.integers(0, n, size=ishape)
+        if op == "gather":
+            fn = lambda m, t: (  # noqa: E731
+                t.gather(dim, m.tensor(idx)) if meth else m.gather(t, dim, m.tensor(idx))
+            )
+        else:
+            arrays.append(rng.normal(size=ishape))
+            fn = lambda m, t, s: (  # noqa: E731
+                t.scatter_add(dim, m.tensor(idx), s)
+                if meth
+                else m.scatter_add(t, dim, m.tensor(idx), s)
+            )
+    elif op == "cat":
+        other = list(shape)
+        other[dim] = draw(st.integers(1, 3), label="other")
+        arrays.append(distinct(rng, tuple(other)))
+        fn = lambda m, t, u: m.cat([t, u], dim) if meth else m.cat((t, u), dim=dim)  # noqa: E731
+    elif op == "stack":
+        arrays.append(distinct(rng, shape))
+        fn = lambda m, t, u: m.stack([t, u], dim)  # noqa: E731
+    elif op == "transpose":
+        d1 = draw(st.integers(-nd, nd - 1), label="dim1")
+        fn = lambda m, t: t.transpose(dim, d1) if meth else m.transpose(t, dim, d1)  # noqa: E731
+    elif op == "flatten":
+        end = draw(st.integers(dim % nd, nd - 1), label="end")
+        end = end - nd if draw(st.booleans(), label="negative end") else end
+        fn = lambda m, t: t.flatten(dim, end) if meth else m.flatten(t, dim, end)  # noqa: E731
+    elif op == "masked_fill":
+        mshape = tuple(
+            s if draw(st.booleans(), label=f"keep{k}") else 1 for k, s in enumerate(shape)
+        )
+        mask = rng.random(mshape) > 0.5
+        fn = lambda m, t: (  # noqa: E731
+            t.masked_fill(m.tensor(mask), 0.25) if meth else m.masked_fill(t, m.tensor(mask), 0.25)
+        )
+    compare(fn, arrays, seed=seed)
+
+
 @pytest.mark.parametrize("name", ["sum", "mean", "softmax", "max", "cumsum", "norm", "unsqueeze"])
 def test_a_dim_out_of_range_names_the_method_and_the_shape(name):
     t = cr.tensor(np.ones((2, 3)))
