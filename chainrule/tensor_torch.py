@@ -33,10 +33,15 @@ class Size(int):
         self._shape = tuple(shape)
         return self
 
+    def __getnewargs__(self) -> tuple:  # pickle and copy rebuild it from the shape
+        return (self._shape,)
+
     def __call__(self, dim: int | None = None) -> Any:
         if dim is None:
             return self._shape
-        return self._shape[T.check_dim("size", dim, self._shape)] if self._shape else 1
+        if not self._shape:
+            raise IndexError(f"size(): dim {dim} is out of range: the tensor is 0-d")
+        return self._shape[T.check_dim("size", dim, self._shape)]
 
 
 def _sizes(args: tuple) -> tuple[int, ...]:

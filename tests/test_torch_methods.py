@@ -4,7 +4,9 @@ gradients of ``(out * w).sum()``; finite differences for the indexing functions;
 places where NumPy's and PyTorch's meanings clash, each both ways.
 """
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -512,6 +514,10 @@ def test_size_is_an_int_and_a_call():
     assert c.size() == (2, 3, 4) == tuple(torch.zeros(2, 3, 4).size())
     assert c.size(0) == 2 and c.size(-1) == 4 and c.size(dim=1) == 3
     assert cr.tensor(5.0).size == 1 and cr.tensor(5.0).size() == ()
+    with pytest.raises(IndexError, match="0-d"):
+        cr.tensor(5.0).size(0)
+    for copied in (pickle.loads(pickle.dumps(c.size)), copy.deepcopy(c.size)):
+        assert copied == 24 and copied() == (2, 3, 4)
 
 
 # --------------------------------------------------- (4) NumPy's and PyTorch's clashes
