@@ -164,3 +164,7 @@ Tensor.__divmod__ = lambda self, other: (self // other, self % other)
 Tensor.__rdivmod__ = lambda self, other: (other // self, other % self)
 Tensor.__xor__ = _compare(_ne.logical_xor)
 Tensor.__rxor__ = _compare(_ne.logical_xor)
+
+# PyTorch's methods (dim=, keepdim=, view, size(), ...), installed over NumPy's above:
+# each keeps NumPy's meaning when called in NumPy's spelling.
+from chainrule import tensor_torch as _tensor_torch  # noqa: E402, F401
