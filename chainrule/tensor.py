@@ -554,6 +554,29 @@ def binary_op(
     return op
 
 
+def _match_kinds(x: Any, y: Any, xd: Any, yd: Any) -> tuple[Any, Any, Any, Any]:
+    """PyTorch's promotion of an integer or boolean operand met with a floating one:
+    it takes the float's dtype. NumPy would widen (float32 with int64 gives float64),
+    so ``x.pow(cr.tensor([1, 2, 3]))`` would leave float32 behind. The cast is an
+    operation of its own, so the graph and a ``cr.jit`` trace record it."""
+    kx, ky = xd.dtype.kind, yd.dtype.kind
+    if kx == "f" and ky in "iub":
+        y = _cast_to(y, xd.dtype)
+        yd = y._data if isinstance(y, Tensor) else y
+    elif ky == "f" and kx in "iub":
+        x = _cast_to(x, yd.dtype)
+        xd = x._data if isinstance(x, Tensor) else x
+    return x, y, xd, yd
+
+
+def _cast_to(v: Any, dtype: np.dtype) -> Any:
+    if not isinstance(v, Tensor):
+        return v.astype(dtype)  # a NumPy constant
+    from chainrule.ops.elementwise import cast
+
+    return apply(cast, (v,), {"dtype": dtype})
+
+
 def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[Any, Any], Tensor]:
     if not prim.differentiable:
         return lambda x, y: apply(prim, (y, x) if reflected else (x, y))
@@ -569,14 +592,20 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
             if isinstance(y, Tensor):
                 yd = y._data
                 yp = (y._node or y) if y._requires_grad else None
+                if xd.dtype is not yd.dtype:
+                    x, y, xd, yd = _match_kinds(x, y, xd, yd)
             else:
                 yd = y
                 yp = None
+                if type(y) is ndarray and xd.dtype is not y.dtype:
+                    x, y, xd, yd = _match_kinds(x, y, xd, yd)
         elif isinstance(y, Tensor):
             xd = x
             xp = None
             yd = y._data
             yp = (y._node or y) if y._requires_grad else None
+            if type(x) is ndarray and x.dtype is not yd.dtype:
+                x, y, xd, yd = _match_kinds(x, y, xd, yd)
         else:  # no Tensor: a Python operator could mean something else (list + list)
             return apply(prim, (x, y))
         try:

@@ -339,3 +339,24 @@ def test_pytorchs_spellings_of_generator_size_inference_mode_and_utils_data():
 
     assert utils_data.DataLoader is cr.data.DataLoader
     assert cr.utils.data.TensorDataset is cr.data.TensorDataset
+
+
+def test_an_integer_operand_takes_the_floating_operands_dtype_as_in_pytorch():
+    x = cr.linspace(-1, 1, 4)  # float32
+    p = cr.tensor([1, 2, 3])
+    xt, pt = torch.linspace(-1, 1, 4), torch.tensor([1, 2, 3])
+    for mine, theirs in (
+        (x.unsqueeze(-1).pow(p), xt.unsqueeze(-1).pow(pt)),
+        (x * cr.tensor(2), xt * torch.tensor(2)),
+        (p[:1] * x, pt[:1] * xt),
+        (x + cr.tensor([True, False, True, True]), xt + torch.tensor([True, False, True, True])),
+        (x * np.arange(4), xt * torch.arange(4)),
+        (np.arange(4) - x, torch.arange(4) - xt),
+    ):
+        assert _same_dtype(mine, theirs)
+        np.testing.assert_allclose(mine.data, theirs.numpy(), rtol=1e-6)
+    w = cr.tensor([0.5, 2.0], requires_grad=True)
+    (w * cr.tensor([3, 4])).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad.tolist() == [3.0, 4.0]
+    traced = cr.jit(lambda a, b: a * b)
+    assert traced(x, cr.tensor([1, 2, 3, 4])).dtype == np.float32
