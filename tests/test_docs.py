@@ -52,3 +52,37 @@ def test_docstring_examples(name):
     # import_module, because chainrule.tensor the attribute is the function cr.tensor
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_every_name_in_the_pytorch_reference_exists():
+    import re
+
+    import chainrule as cr
+    import chainrule.autograd as autograd
+    import chainrule.data as data
+    import chainrule.nn as nn
+    import chainrule.nn.functional as F
+    import chainrule.optim as optim
+    from chainrule.optim import lr_scheduler
+
+    spaces = {
+        "cr": cr,
+        "nn": nn,
+        "F": F,
+        "optim": optim,
+        "lr_scheduler": lr_scheduler,
+        "data": data,
+        "autograd": autograd,
+        "Tensor": cr.Tensor,
+    }
+    text = (Path(__file__).parent.parent / "docs" / "reference" / "pytorch.md").read_text()
+    names = re.findall(r"`(cr|nn|F|optim|lr_scheduler|data|autograd|Tensor)\.([\w.]+)`", text)
+    assert len(names) > 250
+    missing = []
+    for space, dotted in names:
+        obj = spaces[space]
+        for part in dotted.split("."):
+            obj = getattr(obj, part, missing)
+        if obj is missing:
+            missing.append(f"{space}.{dotted}")
+    assert missing == []
