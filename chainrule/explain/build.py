@@ -21,7 +21,6 @@ from chainrule.explain.errors import ExplainError
 from chainrule.explain.evaluate import evaluate, run_forward
 from chainrule.explain.explanation import Explanation
 from chainrule.explain.orders import MAX_ORDER, higher_order
-from chainrule.explain.render_dot import graph_dot
 from chainrule.explain.trace import Vertex, backpropagate, read_graph
 from chainrule.tensor import Tensor, name_of, tensor
 from chainrule.tensor import name as set_name
@@ -295,6 +294,8 @@ def graph(t: Tensor, lang: str = "en") -> str:
     >>> print(cr.graph(x * x + cr.sin(x)).splitlines()[0])
     digraph chainrule {
     """
+    from chainrule.explain.render_dot import graph_dot  # on first use, see formats
+
     if not isinstance(t, Tensor):
         raise ExplainError(f"graph() takes a Tensor, not {type(t).__name__}")
     vertices, root = read_graph(t, None)

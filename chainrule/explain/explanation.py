@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.explain import formats, symbolic
+from chainrule.explain import formats
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.model import summarize
 from chainrule.explain.report import Report
@@ -30,7 +30,12 @@ class Explanation(Report):
     ({'x': 6.0}, 'digraph chainrule {')
     """
 
-    analyser = staticmethod(symbolic.analyse)
+    @staticmethod
+    def analyser(report: Report, timeout: float | None) -> Any:
+        # SymPy's side is imported on first use, as the renderers are (see formats)
+        from chainrule.explain import symbolic
+
+        return symbolic.analyse(report, timeout)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form (see the module doc of :mod:`chainrule.explain`)."""
