@@ -9,7 +9,10 @@ import tempfile
 from pathlib import Path
 
 import chainrule as cr
-from chainrule.explain._chromium import Chromium
+
+# The browser driver lives with the tests, its other user; the library never needs it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _chromium import Chromium  # noqa: E402
 
 
 def main(docs: str = "docs") -> None:

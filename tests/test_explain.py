@@ -513,6 +513,8 @@ def test_deep_graphs_do_not_recurse():
     [
         "chainrule.explain",
         "chainrule.explain.core",
+        "chainrule.explain.build",
+        "chainrule.explain.explanation",
         "chainrule.explain.errors",
         "chainrule.explain.expr",
     ],

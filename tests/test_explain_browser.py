@@ -7,10 +7,10 @@ chromium; CI installs it).
 import math
 
 import pytest
+from _chromium import Chromium, find_chromium
 
 import chainrule as cr
 from chainrule.explain import SEED_EXPRESSION
-from chainrule.explain._chromium import Chromium, find_chromium
 from chainrule.explain.render_dot import find_dot
 
 pytestmark = pytest.mark.skipif(

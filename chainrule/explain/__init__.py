@@ -28,8 +28,10 @@ Values are floats or nested lists; nodes are in evaluation order.
 [('f', 'neg'), ('g', 'exp'), ('h', 'add'), ('i', 'div')]
 """
 
-from chainrule.explain.core import Explanation, evaluate, explain, graph
+from chainrule.explain.build import explain, graph
 from chainrule.explain.errors import ExplainError
+from chainrule.explain.evaluate import evaluate
+from chainrule.explain.explanation import Explanation
 from chainrule.explain.expr import parse
 
 SEED_EXPRESSION = "1/(1+exp(-z))"

@@ -14,7 +14,7 @@ from chainrule.explain.model import Local, is_scalar, summarize
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 
 def width(s: str) -> int:
@@ -59,7 +59,7 @@ class Chain:
         return self.count == len(self.paths)
 
 
-def chains(ex: Explanation) -> list[Chain]:
+def chains(ex: Report) -> list[Chain]:
     out = []
     for name in ex.inputs:
         count, found = ex.paths(name)
@@ -80,7 +80,7 @@ def partial(out: str, of: str, wrt: str, occurrence: int = 0) -> str:
     return f"∂{of}/∂{wrt}{tail}"
 
 
-def composition(ex: Explanation, limit: int = 72) -> str | None:
+def composition(ex: Report, limit: int = 72) -> str | None:
     """The seed's ``i(h(g(f(z))))``: the output as nested functions of the inputs."""
     if ex.root is None or ex.root.is_leaf:
         return None
@@ -102,18 +102,18 @@ def composition(ex: Explanation, limit: int = 72) -> str | None:
     return memo.get(id(ex.root))
 
 
-def inputs_text(ex: Explanation) -> str:
+def inputs_text(ex: Report) -> str:
     return ", ".join(f"{n} = {num(x)}" for n, x in ex.inputs.items())
 
 
-def at_text(ex: Explanation, lang: str) -> str:
+def at_text(ex: Report, lang: str) -> str:
     """``(at z = 0.5)`` after a title; nothing for an expression without variables."""
     if not ex.inputs:
         return ""
     return f"({labels(lang)['at']} {inputs_text(ex)})"
 
 
-def notes(ex: Explanation, lang: str) -> list[str]:
+def notes(ex: Report, lang: str) -> list[str]:
     L = labels(lang)
     out = []
     if "array_output" in ex.notes:
@@ -131,7 +131,7 @@ def notes(ex: Explanation, lang: str) -> list[str]:
     return out
 
 
-def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
+def check_line(ex: Report, lang: str) -> tuple[bool, str]:
     L = labels(lang)
     c = ex.check
     if c.checked and not c.comparable:
@@ -144,7 +144,7 @@ def check_line(ex: Explanation, lang: str) -> tuple[bool, str]:
     return c.ok, text
 
 
-def check_mark(ex: Explanation, ok: bool) -> tuple[str, str]:
+def check_mark(ex: Report, ok: bool) -> tuple[str, str]:
     """The check's mark and its state, "ok", "bad" or "unknown": a check where no
     entry was comparable (non-finite values around the point) measured nothing, so
     it is marked neither as passed nor as failed."""
@@ -156,7 +156,7 @@ def check_mark(ex: Explanation, ok: bool) -> tuple[str, str]:
     return "✗", "bad"
 
 
-def symbolic_skipped(ex: Explanation, lang: str) -> str | None:
+def symbolic_skipped(ex: Report, lang: str) -> str | None:
     """What of the symbolic part was skipped and why, as one line; None when nothing was."""
     L = labels(lang)
     sym = ex.symbolic
@@ -174,5 +174,5 @@ def symbolic_skipped(ex: Explanation, lang: str) -> str | None:
     return L["sympy_skipped"].format(why=sym.reason)
 
 
-def scalar_chain(ex: Explanation) -> bool:
+def scalar_chain(ex: Report) -> bool:
     return all(is_scalar(s.vertex.value) for s in ex.steps)

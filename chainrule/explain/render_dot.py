@@ -23,7 +23,7 @@ from chainrule.explain.model import build_steps, local_formula, summarize
 from chainrule.explain.trace import Vertex, backpropagate
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 FONT = "Helvetica"
 _COLORS = {
@@ -105,7 +105,7 @@ def _draw(vertices: list[Vertex], root: Vertex, lang: str, title: str, gradients
     return "\n".join(lines) + "\n"
 
 
-def explanation_dot(ex: Explanation, lang: str) -> str:
+def explanation_dot(ex: Report, lang: str) -> str:
     L = labels(lang)
     if ex.root is None:
         return "\n".join([*_header(ex.title), "}"]) + "\n"

@@ -28,7 +28,7 @@ from chainrule.explain.render_common import (
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 _VARS = """--ink:#1d2433; --muted:#5b6475; --line:#dfe3ea; --soft:#f6f8fb;
   --fwd:#2f6fdf; --local:#c2620a; --grad:#1f8a4c; --bad:#c0392b;"""
@@ -152,11 +152,11 @@ def _cases(rows: list[tuple[str, str]]) -> str:
     return f'<mrow><mo stretchy="true">{{</mo><mtable>{trs}</mtable></mrow>'
 
 
-def decomposition(ex: Explanation) -> str:
+def decomposition(ex: Report) -> str:
     return _cases([(function_of(s.vertex), M.to_mathml(s.definition)) for s in ex.nodes])
 
 
-def local_cases(ex: Explanation) -> str:
+def local_cases(ex: Report) -> str:
     rows = []
     for s in ex.nodes:
         for loc in s.locals:
@@ -164,7 +164,7 @@ def local_cases(ex: Explanation) -> str:
     return _cases(rows)
 
 
-def chain_tables(ex: Explanation, lang: str) -> list[str]:
+def chain_tables(ex: Report, lang: str) -> list[str]:
     L = labels(lang)
     out = ex.output
     sym = ex.symbolic
@@ -230,7 +230,7 @@ def chain_tables(ex: Explanation, lang: str) -> list[str]:
     return blocks
 
 
-def node_table(ex: Explanation, lang: str) -> str:
+def node_table(ex: Report, lang: str) -> str:
     L = labels(lang)
     out = ex.output
     head = (
@@ -289,7 +289,7 @@ def node_table(ex: Explanation, lang: str) -> str:
     return f'<table class="nodes">{"".join(rows)}</table>'
 
 
-def render(ex: Explanation, lang: str, full_page: bool = True, graph_svg: str | None = None) -> str:
+def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None = None) -> str:
     L = labels(lang)
     if ex.expression is not None:
         title = _math(M.to_mathml(ex.expression), label=E.to_text(ex.expression))

@@ -26,7 +26,7 @@ from chainrule.explain.render_common import (
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 
 def _n(name: str) -> str:
@@ -68,7 +68,7 @@ def value_factor(v) -> str:
     return s if s[0].isdigit() else rf"\text{{{M.latex_text(s)}}}"
 
 
-def decomposition(ex: Explanation) -> str:
+def decomposition(ex: Report) -> str:
     rows = [
         f"{function_of(s.vertex)} = {M.to_latex(s.definition)}"
         for s in ex.nodes
@@ -77,7 +77,7 @@ def decomposition(ex: Explanation) -> str:
     return "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}"
 
 
-def local_cases(ex: Explanation) -> str:
+def local_cases(ex: Report) -> str:
     rows = []
     for s in ex.nodes:
         for loc in s.locals:
@@ -85,7 +85,7 @@ def local_cases(ex: Explanation) -> str:
     return "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}"
 
 
-def chain_block(ex: Explanation, lang: str) -> list[str]:
+def chain_block(ex: Report, lang: str) -> list[str]:
     """One ``aligned`` block per input: the chain, its forms and its value."""
     blocks = []
     out = ex.output
@@ -131,7 +131,7 @@ def chain_block(ex: Explanation, lang: str) -> list[str]:
     return blocks
 
 
-def values_table(ex: Explanation, lang: str) -> str:
+def values_table(ex: Report, lang: str) -> str:
     L = labels(lang)
     out = _n(ex.output)
     head = (
@@ -154,7 +154,7 @@ def _cell(s: str) -> str:
         return rf"\text{{{M.latex_text(s)}}}"
 
 
-def render(ex: Explanation, lang: str, standalone: bool = False) -> str:
+def render(ex: Report, lang: str, standalone: bool = False) -> str:
     L = labels(lang)
     parts = [f"% chainrule: {ex.title} ({', '.join(f'{n}' for n in ex.inputs)})"]
     comp = composition(ex)

@@ -19,7 +19,7 @@ from chainrule.explain.render_latex import _latex_comp, chain_block, decompositi
 from chainrule.explain.render_text import multivariate_lines, table_rows
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 
 def _cell(s: str, code: bool = False) -> str:
@@ -29,7 +29,7 @@ def _cell(s: str, code: bool = False) -> str:
     return s
 
 
-def render(ex: Explanation, lang: str) -> str:
+def render(ex: Report, lang: str) -> str:
     L = labels(lang)
     out = [f"### {L['explain']} `{ex.title}` {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)

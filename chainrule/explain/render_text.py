@@ -24,10 +24,10 @@ from chainrule.explain.render_common import (
 )
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 
-def table_rows(ex: Explanation, lang: str) -> tuple[list[str], list[list[str]]]:
+def table_rows(ex: Report, lang: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the node table (a node with several inputs takes several rows)."""
     L = labels(lang)
     out = ex.output
@@ -74,7 +74,7 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[st
     return lines
 
 
-def chain_lines(ex: Explanation, lang: str) -> list[str]:
+def chain_lines(ex: Report, lang: str) -> list[str]:
     L = labels(lang)
     out = ex.output
     lines: list[str] = []
@@ -113,7 +113,7 @@ def chain_lines(ex: Explanation, lang: str) -> list[str]:
     return lines
 
 
-def multivariate_lines(ex: Explanation, lang: str) -> list[str]:
+def multivariate_lines(ex: Report, lang: str) -> list[str]:
     L = labels(lang)
     out = ex.output
     lines = []
@@ -130,7 +130,7 @@ def multivariate_lines(ex: Explanation, lang: str) -> list[str]:
     return lines
 
 
-def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
+def symbolic_lines(ex: Report, lang: str) -> list[str]:
     L = labels(lang)
     sym = ex.symbolic
     head = L["symbolic"]
@@ -171,7 +171,7 @@ def symbolic_lines(ex: Explanation, lang: str) -> list[str]:
     return lines
 
 
-def render(ex: Explanation, lang: str) -> str:
+def render(ex: Report, lang: str) -> str:
     L = labels(lang)
     lines = [f"{L['explain']} {ex.title}  {at_text(ex, lang)}".rstrip(), ""]
     comp = composition(ex)

@@ -23,7 +23,7 @@ from chainrule.explain.model import definition, finite
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
-    from chainrule.explain.core import Explanation
+    from chainrule.explain.report import Report
 
 MAX_NODES = 40
 MAX_SIMPLIFY_OPS = 40
@@ -336,7 +336,7 @@ class _Job:
     paths: dict[str, list[list[tuple[str, int]]] | None]
 
 
-def _job(ex: Explanation) -> _Job:
+def _job(ex: Report) -> _Job:
     steps = []
     for s in ex.steps:
         v = s.vertex
@@ -367,7 +367,7 @@ def _job(ex: Explanation) -> _Job:
     return _Job(steps, ex.output, inputs, paths)
 
 
-def analyse(ex: Explanation, timeout: float | None = None) -> Symbolic:
+def analyse(ex: Report, timeout: float | None = None) -> Symbolic:
     """The symbolic part of ``ex``, or a Symbolic with ``ok=False`` and the reason.
 
     SymPy runs within ``timeout`` seconds (see :mod:`chainrule.explain.budget`);

@@ -1,6 +1,7 @@
 """A headless Chromium driven over the DevTools protocol, with the standard library only.
 
-For the tests and the documentation's screenshots: load a page, read what it
+For the tests and the documentation's screenshots (examples/explain_screenshots.py
+puts this folder on its path), not part of the library: load a page, read what it
 rendered (text, MathML boxes, console errors), take a full-page screenshot.
 Chromium talks to us over two pipes (``--remote-debugging-pipe``: it reads
 commands on descriptor 3 and writes replies on 4, each a JSON text ended by a
