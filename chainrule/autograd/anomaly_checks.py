@@ -9,6 +9,7 @@ bypass, no written-out calls): a reference version that checks every gradient.
 from __future__ import annotations
 
 import linecache
+import math
 import os
 import sys
 from contextvars import ContextVar
@@ -77,7 +78,14 @@ def _numeric(a: Any) -> bool:
 
 
 def _finite(x: Any) -> bool:
-    return bool(np.isfinite(_raw(x)).all())
+    x = getattr(x, "_data", x)
+    # One number (the usual case in a chain of scalar ops): math.isfinite is about ten
+    # times quicker than np.isfinite(x).all().
+    if type(x) is float or isinstance(x, np.floating):
+        return math.isfinite(x)
+    if type(x) is ndarray and x.ndim == 0 and x.dtype.kind == "f":
+        return math.isfinite(x)
+    return bool(np.isfinite(x).all())
 
 
 # ----------------------------------------------------------------- backward
