@@ -158,7 +158,7 @@ def test_autograd_function_forward_and_backward():
             y.sum().backward()
     message = str(info.value)
     assert message.startswith(f"BadBackward at test_anomaly.py:{line}: the gradient for its")
-    assert "the vjp rule gave inf at x = 0 from upstream 1" in message
+    assert "the vjp rule gave inf at x[0] = 0 from upstream 1" in message
 
 
 def test_decorator_form_and_restored_after_exception():

@@ -157,8 +157,17 @@ def _first_bad(a: np.ndarray) -> tuple[tuple, int]:
     return tuple(int(i) for i in np.argwhere(bad)[0]), int(bad.sum())
 
 
-def _at(a: Any, shape: tuple, index: tuple) -> Any:
+def _elementwise(prim: Any) -> bool:
+    return prim.exact or prim.batch is ELEMENTWISE
+
+
+def _at(a: Any, shape: tuple, index: tuple, broadcast: bool = True) -> Any:
+    """``a``'s element that lines up with ``index`` of an array of ``shape``, or None.
+    Without ``broadcast`` (an operation not known to be elementwise) only an array of
+    that very shape, or one number, lines up."""
     a = np.asarray(a)
+    if not broadcast and a.shape != shape and a.size != 1:
+        return None
     try:
         return np.broadcast_to(a, shape)[index]
     except ValueError:  # shapes that do not line up elementwise
@@ -185,9 +194,12 @@ def _where(index: tuple, count: int, size: int) -> str:
 
 def _inputs_at(node: Node, shape: tuple, index: tuple) -> str:
     parts = []
+    broadcast = _elementwise(node.prim)
     for name, a in zip(_names(len(node.args)), node.args):
         if _numeric(a) or isinstance(a, (int, np.integer)):
-            value = _at(a, shape, index)
+            value = _at(a, shape, index, broadcast)
+            if not broadcast and np.ndim(a):  # not elementwise: say which element
+                name += "[" + ", ".join(map(str, index)) + "]"
             parts.append(f"{name} = {_fmt(value)}" if value is not None else f"{name} = ...")
     return ", ".join(parts)
 
@@ -216,7 +228,7 @@ def _backward_message(node: Node, i: int, g: Any, gi: Any) -> str:
     )
     formulas = prim.formulas
     formula = (formulas[i] if i < len(formulas) else formulas[-1]) if formulas else None
-    up = _at(g, gi.shape, index)
+    up = _at(g, gi.shape, index, _elementwise(prim))
     local = _local_at(node, i, g, gi, index)
     where = _where(index, count, gi.size)
     if up is None:  # not elementwise: the upstream at this index means nothing here
@@ -244,7 +256,7 @@ def _backward_message(node: Node, i: int, g: Any, gi: Any) -> str:
 def _local_at(node: Node, i: int, g: np.ndarray, gi: np.ndarray, index: tuple) -> Any:
     """The local derivative d out / d input i at ``index``, when it can be found."""
     prim = node.prim
-    if prim.exact or prim.batch is ELEMENTWISE:
+    if _elementwise(prim):
         # Elementwise: the rule applied to ones is the local derivative itself (run
         # on the saved arrays, unrecorded, silent about its own inf and nan).
         try:
