@@ -19,6 +19,7 @@ from chainrule import (  # training: layers, optimizers, data
 )
 from chainrule import tensor_convert as _tensor_convert  # noqa: F401  (to(), float(), ...)
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
+from chainrule.autograd.anomaly import AnomalyError
 from chainrule.autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -181,6 +182,7 @@ __all__ = [
     "addmm",
     "all",
     "allclose",
+    "AnomalyError",
     "any",
     "arange",
     "argmax",

@@ -2,13 +2,23 @@
 
 ``chainrule.autograd.grad(outputs, inputs, ...)`` returns gradients without
 accumulating them (PyTorch's ``torch.autograd.grad``); ``chainrule.autograd.Function``
-is PyTorch's custom-function class (see :mod:`chainrule.autograd.function`). Both
-are loaded on first use, so that :mod:`chainrule.tensor` and the engine can refer
-to each other.
+is PyTorch's custom-function class (see :mod:`chainrule.autograd.function`);
+``detect_anomaly`` finds where an inf or NaN is born (see
+:mod:`chainrule.autograd.anomaly`). The first two are loaded on first use, so
+that :mod:`chainrule.tensor` and the engine can refer to each other.
 """
 
 from importlib import import_module
 from typing import Any
+
+from chainrule.autograd.anomaly import (
+    AnomalyError,
+    detect_anomaly,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
+
+__all__ = ["AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly"]
 
 _FROM_FUNCTION = ("Function", "FunctionCtx", "once_differentiable")
 

@@ -477,13 +477,13 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
     kinds = [(o.shape, o.dtype) if isinstance(o, Tensor) else None for o in outs]
     spans = []
     if len(diff) == 1:
-        packed = outs[diff[0]].data
+        out = outs[diff[0]].data
     else:
         start = 0
         for k in diff:
             spans.append((start, start + outs[k].size))
             start += outs[k].size
-        packed = np.concatenate([outs[k].data.reshape(-1) for k in diff])
+        out = np.concatenate([outs[k].data.reshape(-1) for k in diff])
     meta = _Meta(
         cls,
         len(args),
@@ -491,13 +491,13 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
         tuple(kinds),
         tuple(diff),
         tuple(spans),
-        packed.dtype,
+        out.dtype,
     )
     meta.last_input = max(i for i, p in enumerate(parents) if p is not None)
     ctx._cr_meta = meta
     raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-    node = new_node(_primitive_of(cls), parents, raw, packed if saves_out else None, {"_ctx": ctx})
-    out_tensor = _wrap(packed, node)
+    node = new_node(_primitive_of(cls), parents, raw, out if saves_out else None, {"_ctx": ctx})
+    out_tensor = _wrap(out, node)
     if len(diff) == 1:
         result[diff[0]] = out_tensor
         return result

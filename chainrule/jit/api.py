@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd import anomaly as _anomaly
 from chainrule.jit.codegen import compile_tape, generate
 from chainrule.jit.tracer import _PACKAGE, Const, Entry, JitError, Tape, Tracer, Var
 from chainrule.tensor import Tensor, _wrap, active_tracer, set_tracer
@@ -384,6 +385,7 @@ class Jitted:
         self._guards: tuple = ()
         self._statics: dict[str, set] = {}  # non-array argument -> values seen
         self._warned = False
+        self._anomaly_warned = False
         self._name = getattr(fn, "__name__", "function")
         functools.update_wrapper(self, fn)
 
@@ -394,6 +396,8 @@ class Jitted:
         if active_tracer() is not None:
             # Inside another function's trace: run the Python function, recorded there.
             return self.fn(*args, **kwargs)
+        if _anomaly._users and not self._anomaly_warned:  # one global read while off
+            self._warn_anomaly()
         leaves: list[Any] = []
         key = _key(args, kwargs, leaves)
         sig = self._signatures.get(key)
@@ -419,6 +423,16 @@ class Jitted:
             elif sig.run is not None and not (sig.unchecked and self._changed(sig, leaves)):
                 return self._run(sig, leaves)
             return self._trace_call(sig, args, kwargs, leaves)
+
+    def _warn_anomaly(self) -> None:
+        if _anomaly.is_anomaly_enabled():
+            self._anomaly_warned = True
+            warnings.warn(
+                f"anomaly detection does not apply to compiled code: cr.jit function "
+                f"{self._name!r} runs unchecked (call its .fn to run it eagerly, checked)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     @staticmethod
     def _run(sig: _Signature, leaves: list) -> Any:
