@@ -51,7 +51,7 @@ from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     short,
     uint8,
 )
-from chainrule.explain import ExplainError, Explanation, explain, graph
+from chainrule.explain import ExplainError, Explanation, NetworkExplanation, explain, graph
 from chainrule.factories import (
     Size,
     arange,
@@ -225,6 +225,7 @@ __all__ = [
     "explain",
     "ExplainError",
     "Explanation",
+    "NetworkExplanation",
     "eye",
     "flatten",
     "float",
