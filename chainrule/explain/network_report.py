@@ -98,7 +98,14 @@ def diagnose(layers: list[LayerRecord], product: list[float]) -> list[str]:
     said: list[str] = []
     first = layers[0].label
     p0 = product[0]
-    if p0 < VANISHING:
+    if p0 == 0.0:
+        cut = next((lay for lay in reversed(layers) if lay.gain == 0.0), None)
+        said.append(
+            f"no gradient reaches {first}"
+            + (f": {cut.label} ({cut.type}) passes none back" if cut is not None else "")
+            + "; the layers below it do not learn from this batch"
+        )
+    elif p0 < VANISHING:
         sentence = f"the gradient reaching {first} is {p0:.2g} of the gradient at the output"
         sigmoids = sum(1 for lay in layers if lay.type == "Sigmoid")
         tanhs = [lay for lay in layers if lay.type == "Tanh" and (lay.saturated or 0) > 0]
