@@ -200,18 +200,22 @@ def test_default_losses():
 
 def test_explaining_has_no_side_effects():
     cr.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    model = nn.Sequential(
+        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2)
+    )
     model.train()
     kept = np.full((8, 4), 7.0, dtype=np.float32)
     model[0].weight.grad = cr.tensor(kept.copy())
     bn = model[1]
     before = {k: np.array(v.data, copy=True) for k, v in model.state_dict().items()}
     x = cr.tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
+    rng = cr.nn.get_rng_state()
     ex = cr.explain(model, x, target=np.array([0, 1, 0, 1, 1]))
     assert ex.layers[1].type == "BatchNorm1d"
     assert model.training and bn.training
     np.testing.assert_array_equal(model[0].weight.grad.data, kept)
-    assert model[0].bias.grad is None and model[3].weight.grad is None
+    assert model[0].bias.grad is None and model[4].weight.grad is None
+    assert cr.nn.get_rng_state() == rng  # Dropout's draws are given back
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v.data, before[k], err_msg=k)
     assert not x.requires_grad and x.grad is None

@@ -6,7 +6,8 @@ d loss / d each of them and d loss / d each parameter. ``grad`` returns the
 gradients instead of accumulating them, so the parameters' ``.grad`` is never
 touched. The model runs in the mode the user set (``train()`` or ``eval()``);
 buffers a training-mode forward changes (BatchNorm's running statistics) are put
-back afterwards, so explaining a model leaves it as it was.
+back afterwards, and so is the default random generator's state (Dropout draws from
+it), so explaining a model leaves it and the random stream as they were.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from chainrule.explain.network_report import (
     running_product,
 )
 from chainrule.nn.module import Module
+from chainrule.nn.rng import get_rng_state, set_rng_state
 from chainrule.tensor import Tensor, tensor
 
 #: the layers whose outputs are counted as dead (exactly 0: no gradient passes)
@@ -149,8 +151,10 @@ def explain_network(
     ``cross_entropy`` for a target of integers (class indices), ``mse_loss`` for
     any other target, and ``output.sum()`` when there is no target. Layers are the
     leaf modules in call order; a module called twice gives two entries, with the
-    same name. Parameters' ``.grad``, buffers and the train/eval mode are left as
-    they were.
+    same name. The model runs in its current mode: in ``train()`` mode BatchNorm
+    normalizes by the batch and Dropout drops, as in training. Parameters' ``.grad``,
+    buffers, the train/eval mode and the default random generator are left as they
+    were.
     """
     if not inputs:
         raise ExplainError("explain(model, ...) needs the model's input(s) after the model")
@@ -162,6 +166,7 @@ def explain_network(
         raise ExplainError(f"loss must be a function loss(output, target), not {loss!r}")
     calls: list[_Call] = []
     shots = _snapshot_buffers(model)
+    rng = get_rng_state()  # Dropout in train mode draws; explaining must not move the stream
     saved = _record_calls(model, calls)
     try:
         with enable_grad():
@@ -188,6 +193,7 @@ def explain_network(
     finally:
         _restore_forwards(saved)
         _restore_buffers(shots)
+        set_rng_state(rng)
     return _report(model, calls, value, loss_name)
 
 
