@@ -52,7 +52,7 @@ from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     short,
     uint8,
 )
-from chainrule.explain import ExplainError, Explanation, explain, graph
+from chainrule.explain import ExplainError, Explanation, NetworkExplanation, explain, graph
 from chainrule.factories import (
     Size,
     arange,
@@ -227,6 +227,7 @@ __all__ = [
     "explain",
     "ExplainError",
     "Explanation",
+    "NetworkExplanation",
     "eye",
     "flatten",
     "float",

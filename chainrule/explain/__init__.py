@@ -22,6 +22,10 @@ Formats: ``str(ex)``, ``to_markdown()``, ``to_latex()``, ``to_html()``,
 
 Values are floats or nested lists; nodes are in evaluation order.
 
+For a ``cr.nn.Module``, ``cr.explain(model, *inputs, target=None, loss=None)``
+explains the network with its layers as the nodes: a :class:`NetworkExplanation`
+(gradient norms, gains, activation statistics and a diagnosis per layer).
+
 >>> import chainrule as cr
 >>> ex = cr.explain("1/(1+exp(-z))", z=0.5)
 >>> [(n["name"], n["op"]) for n in ex.to_dict()["nodes"]]
@@ -33,6 +37,7 @@ from chainrule.explain.errors import ExplainError
 from chainrule.explain.evaluate import evaluate
 from chainrule.explain.explanation import Explanation
 from chainrule.explain.expr import parse
+from chainrule.explain.network_explanation import NetworkExplanation
 
 SEED_EXPRESSION = "1/(1+exp(-z))"
 SEED_POINT = {"z": 0.5}
@@ -42,6 +47,7 @@ __all__ = [
     "SEED_POINT",
     "ExplainError",
     "Explanation",
+    "NetworkExplanation",
     "evaluate",
     "explain",
     "graph",

@@ -20,10 +20,36 @@ from chainrule.explain.check import finite_difference_check, numeric_closed_form
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.evaluate import evaluate, run_forward
 from chainrule.explain.explanation import Explanation
+from chainrule.explain.network_build import explain_network
+from chainrule.explain.network_explanation import NetworkExplanation
 from chainrule.explain.orders import MAX_ORDER, higher_order
 from chainrule.explain.trace import Vertex, backpropagate, read_graph
+from chainrule.nn.module import Module
 from chainrule.tensor import Tensor, name_of, tensor
 from chainrule.tensor import name as set_name
+
+
+# ------------------------------------------------------------------------ network
+def _explain_model(
+    model: Module,
+    first: Any,
+    more: tuple[Any, ...],
+    order: int,
+    wrt: str | None,
+    symbolic_timeout: float | None,
+    options: dict[str, Any],
+) -> NetworkExplanation:
+    # explain()'s positional slots are the model's inputs here; its keywords are
+    # target and loss, and the chain's own options mean nothing for a network
+    if order != 1 or wrt is not None or symbolic_timeout is not None:
+        raise ExplainError("order, wrt and symbolic_timeout apply to a function, not to a model")
+    unknown = sorted(set(options) - {"target", "loss"})
+    if unknown:
+        raise ExplainError(
+            f"explain(model, ...) takes the inputs, target= and loss=, not {unknown[0]}="
+        )
+    inputs = () if first is None else (first, *more)
+    return explain_network(model, *inputs, **options)
 
 
 # ----------------------------------------------------------------------- inputs
@@ -49,15 +75,15 @@ RESERVED = ("order", "wrt", "symbolic_timeout")
 
 
 def explain(
-    fn_or_expression: Callable[..., Any] | str,
+    fn_or_expression: Callable[..., Any] | str | Module,
     values: Mapping[str, Any] | None = None,
     /,
-    *,
+    *more: Any,
     order: int = 1,
     wrt: str | None = None,
     symbolic_timeout: float | None = None,
     **inputs: Any,
-) -> Explanation:
+) -> Explanation | NetworkExplanation:
     """Run ``fn_or_expression`` at ``inputs`` and keep every step of the chain rule.
 
     With ``order=2`` the function explained is the first derivative (with respect
@@ -86,7 +112,17 @@ def explain(
     0.2350037122
     >>> cr.explain("order * 2", {"order": 1.5}).gradients
     {'order': 2.0}
+
+    ``cr.explain(model, *inputs, target=None, loss=None)``, for a ``cr.nn.Module``,
+    explains a network instead, with its layers as the nodes: see
+    :func:`~chainrule.explain.network_build.explain_network`.
     """
+    if isinstance(fn_or_expression, Module):
+        return _explain_model(fn_or_expression, values, more, order, wrt, symbolic_timeout, inputs)
+    if more:
+        raise TypeError(
+            f"explain() takes from 1 to 2 positional arguments but {2 + len(more)} were given"
+        )
     if values is not None:
         if not isinstance(values, Mapping):
             raise ExplainError(

@@ -39,9 +39,24 @@ def _chain_renderers() -> dict[str, Callable[..., Any]]:
     }
 
 
+@functools.cache
+def _network_renderers() -> dict[str, Callable[..., Any]]:
+    from chainrule.explain import render_network, render_plot  # on first use, as above
+
+    return {
+        "text": render_network.render_text,
+        "markdown": render_network.render_markdown,
+        "html": render_network.render_html,
+        "dict": render_network.to_dict,
+        "json": render_network.to_json,
+        "png": render_plot.render_png,
+    }
+
+
 #: kind of report -> its renderers by format (format -> renderer(report, options...))
 RENDERERS: dict[str, Callable[[], dict[str, Callable[..., Any]]]] = {
     "chain": _chain_renderers,
+    "network": _network_renderers,
 }
 
 

@@ -1,0 +1,189 @@
+"""A network explanation as text, Markdown, HTML and plain data (the ``"network"`` kind).
+
+One table, a row per layer call: output shape, the gradient norms around the
+layer, its gain (its local derivative, in norm) and the running product of gains
+from the output back to it, then the activation statistics and the diagnosis.
+Every format shows the same columns, from :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from chainrule.explain.network_report import LayerRecord, NetworkReport
+from chainrule.explain.render_common import pad, width
+
+#: column titles, in the order every table shows them
+COLUMNS = (
+    "layer",
+    "type",
+    "output shape",
+    "‖∂loss/∂out‖",
+    "‖∂loss/∂in‖",
+    "gain",
+    "product",
+    "mean ± std",
+    "dead / saturated",
+)
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4g}"
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{100 * v:.0f}%"
+
+
+def _cells(layer: LayerRecord, product: float) -> list[str]:
+    flags = []
+    if layer.dead is not None:
+        flags.append(f"{_pct(layer.dead)} dead")
+    if layer.saturated is not None:
+        flags.append(f"{_pct(layer.saturated)} saturated")
+    return [
+        layer.name or "(model)",
+        layer.type,
+        "×".join(map(str, layer.output_shape)) or "scalar",
+        _num(layer.grad_output_norm),
+        _num(layer.grad_input_norm),
+        _num(layer.gain),
+        _num(product),
+        f"{layer.mean:.3g} ± {layer.std:.3g}",
+        ", ".join(flags),
+    ]
+
+
+def _rows(rep: NetworkReport) -> list[list[str]]:
+    return [_cells(lay, p) for lay, p in zip(rep.layers, rep.product)]
+
+
+def _title(rep: NetworkReport) -> str:
+    return f"Explain {rep.model}: {rep.loss_name} = {rep.loss:.6g}"
+
+
+# -------------------------------------------------------------------------- text
+def render_text(rep: NetworkReport) -> str:
+    rows = _rows(rep)
+    widths = [max([width(c)] + [width(r[i]) for r in rows]) for i, c in enumerate(COLUMNS)]
+    numeric = {3, 4, 5, 6}
+
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        parts = [pad(c, w, right=i in numeric) for i, (c, w) in enumerate(zip(cells, widths))]
+        return ("  " + "  ".join(parts)).rstrip()
+
+    out = [_title(rep), "", line(COLUMNS), "  " + "  ".join("─" * w for w in widths)]
+    out += [line(r) for r in rows]
+    out += ["", "Gain = ‖∂loss/∂in‖ / ‖∂loss/∂out‖; product = the gains from the output down to"]
+    out += ["the layer, multiplied (how much of the output's gradient reaches it).", ""]
+    out += ["Diagnosis"] + [f"  • {d}" for d in rep.diagnosis]
+    params = _param_lines(rep)
+    if params:
+        out += ["", "Parameters (‖p‖, ‖∂loss/∂p‖)"] + [f"  {p}" for p in params]
+    return "\n".join(out) + "\n"
+
+
+def _param_lines(rep: NetworkReport) -> list[str]:
+    lines = []
+    for lay in rep.layers:
+        for pname, p in lay.params.items():
+            full = f"{lay.name}.{pname}" if lay.name else pname
+            lines.append(f"{full}: {_num(p.norm)}, {_num(p.grad_norm)}")
+    return lines
+
+
+# ---------------------------------------------------------------------- markdown
+def _md(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def render_markdown(rep: NetworkReport) -> str:
+    out = [f"### {_md(_title(rep))}", ""]
+    out.append("| " + " | ".join(COLUMNS) + " |")
+    out.append(
+        "|" + "|".join("---:" if i in (3, 4, 5, 6) else "---" for i in range(len(COLUMNS))) + "|"
+    )
+    out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _rows(rep)]
+    out += ["", "**Diagnosis**", ""] + [f"- {_md(d)}" for d in rep.diagnosis]
+    return "\n".join(out) + "\n"
+
+
+# -------------------------------------------------------------------------- html
+_CSS = """
+.chainrule-network { color:#1d2330; font-family: system-ui, "Noto Sans", sans-serif; }
+.chainrule-network h1 { font-size: 20px; margin: 0 0 10px; }
+.chainrule-network table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.chainrule-network th { text-align: left; font-size: 12px; color:#5f6b7a;
+  border-bottom: 2px solid #dde3ea; padding: 6px 10px; white-space: nowrap; }
+.chainrule-network td { border-bottom: 1px solid #dde3ea; padding: 6px 10px; white-space: nowrap; }
+.chainrule-network td.num { text-align: right; font-family: ui-monospace, Menlo, monospace; }
+.chainrule-network td.low { color: #b3261e; font-weight: 600; }
+.chainrule-network ul { padding-left: 20px; }
+"""
+
+
+def render_html(rep: NetworkReport, full_page: bool = True) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    body_rows = []
+    for r, p in zip(_rows(rep), rep.product):
+        tds = []
+        for i, c in enumerate(r):
+            cls = "num" if i in (3, 4, 5, 6) else ""
+            if i == 6 and p < 1e-3:
+                cls += " low"  # the gradient has vanished by this layer
+            tds.append(f'<td class="{cls.strip()}">{e(c)}</td>' if cls else f"<td>{e(c)}</td>")
+        body_rows.append("<tr>" + "".join(tds) + "</tr>")
+    diagnosis = "".join(f"<li>{e(d)}</li>" for d in rep.diagnosis)
+    body = (
+        f'<div class="chainrule-network"><h1>{e(_title(rep))}</h1>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>"
+        f"<h2>Diagnosis</h2><ul>{diagnosis}</ul></div>"
+    )
+    if not full_page:
+        return f"<style>{_CSS}</style>{body}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{e(_title(rep))}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# -------------------------------------------------------------------------- data
+def to_dict(rep: NetworkReport) -> dict[str, Any]:
+    """The schema of issue 17, exactly (see ``NetworkExplanation``)."""
+    return {
+        "model": rep.model,
+        "loss": rep.loss,
+        "layers": [
+            {
+                "name": lay.name,
+                "type": lay.type,
+                "output_shape": list(lay.output_shape),
+                "grad_output_norm": lay.grad_output_norm,
+                "grad_input_norm": lay.grad_input_norm,
+                "gain": lay.gain,
+                "params": {
+                    n: {"norm": p.norm, "grad_norm": p.grad_norm} for n, p in lay.params.items()
+                },
+                "stats": {
+                    "mean": lay.mean,
+                    "std": lay.std,
+                    "saturated": lay.saturated,
+                    "dead": lay.dead,
+                },
+            }
+            for lay in rep.layers
+        ],
+        "product": list(rep.product),
+        "diagnosis": list(rep.diagnosis),
+    }
+
+
+def to_json(rep: NetworkReport, indent: int | None = 2) -> str:
+    """``to_dict`` as JSON; non-finite numbers are written as "inf", "-inf", "nan"."""
+    from chainrule.explain.render_json import _json_safe  # the chain kind's rule, shared
+
+    return json.dumps(_json_safe(to_dict(rep)), indent=indent, ensure_ascii=False)
