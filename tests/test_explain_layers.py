@@ -31,6 +31,7 @@ LAYERS = [
     "network_report",  # a network's data: layers as the nodes
     # renderers: they read a report, nothing above it
     "render_common",
+    "render_element",  # one output entry as scalars: read by text and Markdown
     "render_text",
     "render_latex",
     "render_markdown",

@@ -14,17 +14,24 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import enable_grad
 from chainrule.explain import expr as E
 from chainrule.explain.budget import resolve_timeout
 from chainrule.explain.check import finite_difference_check, numeric_closed_form
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.evaluate import evaluate, run_forward
 from chainrule.explain.explanation import Explanation
-from chainrule.explain.network_build import explain_network
+from chainrule.explain.network_build import (
+    explain_network,
+    restore_buffers,
+    snapshot_buffers,
+)
 from chainrule.explain.network_explanation import NetworkExplanation
+from chainrule.explain.network_report import LayerCapture
 from chainrule.explain.orders import MAX_ORDER, higher_order
 from chainrule.explain.trace import Vertex, backpropagate, read_graph
 from chainrule.nn.module import Module
+from chainrule.nn.rng import get_rng_state, set_rng_state
 from chainrule.tensor import Tensor, name_of, tensor
 from chainrule.tensor import name as set_name
 
@@ -71,7 +78,7 @@ def _as_input(name: str, value: Any) -> np.ndarray:
 
 # ------------------------------------------------------------------------ explain
 #: explain()'s own keyword parameters: a variable of that name is passed in a dict
-RESERVED = ("order", "wrt", "symbolic_timeout")
+RESERVED = ("order", "wrt", "symbolic_timeout", "element")
 
 
 def explain(
@@ -82,6 +89,7 @@ def explain(
     order: int = 1,
     wrt: str | None = None,
     symbolic_timeout: float | None = None,
+    element: tuple[int, ...] | None = None,
     **inputs: Any,
 ) -> Explanation | NetworkExplanation:
     """Run ``fn_or_expression`` at ``inputs`` and keep every step of the chain rule.
@@ -113,11 +121,17 @@ def explain(
     >>> cr.explain("order * 2", {"order": 1.5}).gradients
     {'order': 2.0}
 
+    ``element=(i, j)``, for a function whose output is an array, explains the one
+    number ``y[i, j]`` instead of the sum of the entries: the gradients are those of
+    that entry, and each matmul on the way shows the entry's sum over k with its terms.
+
     ``cr.explain(model, *inputs, target=None, loss=None)``, for a ``cr.nn.Module``,
     explains a network instead, with its layers as the nodes: see
     :func:`~chainrule.explain.network_build.explain_network`.
     """
     if isinstance(fn_or_expression, Module):
+        if element is not None:
+            raise ExplainError("element= applies to a function, not to a model")
         return _explain_model(fn_or_expression, values, more, order, wrt, symbolic_timeout, inputs)
     if more:
         raise TypeError(
@@ -170,12 +184,91 @@ def explain(
             forward, title, arrays, order, wrt, from_text=isinstance(fn_or_expression, str)
         )
         tree = None
+    if element is not None:
+        forward, title = _select_element(forward, title, element)
+        tree = None  # the text form has no indexing; the graph shows it as a node
     # inf and nan are reported (the "not finite" note, the check's "not comparable"),
     # so NumPy's own warnings about them would only repeat it, as a Python warning.
     with np.errstate(all="ignore"):
         ex = _explain(forward, arrays, title, tree, from_text=isinstance(fn_or_expression, str))
     ex.symbolic_timeout = timeout
+    ex.element = element
     return ex
+
+
+def _select_element(
+    forward: Callable[[dict[str, Any]], Any], title: str, element: Any
+) -> tuple[Callable[[dict[str, Any]], Any], str]:
+    """``forward`` followed by ``[element]``: the one output entry explained."""
+    if isinstance(element, int) and not isinstance(element, bool):
+        element = (element,)
+    if not isinstance(element, tuple) or not all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in element
+    ):
+        raise ExplainError(f"element must be a tuple of integers such as (0, 1), not {element!r}")
+    index = tuple(int(i) for i in element)
+
+    def selected(env: dict[str, Any]) -> Any:
+        out = forward(env)
+        shape = tuple(np.shape(out.data if isinstance(out, Tensor) else out))
+        # checked on every run (the shape is only known from the output), so the
+        # finite-difference runs see the same index
+        if len(index) != len(shape) or not all(-n <= i < n for i, n in zip(index, shape)):
+            raise ExplainError(
+                f"element={element!r} does not index the output, of shape {shape}: give one "
+                f"integer per axis, each within the axis ({len(shape)} axes)"
+            )
+        if not isinstance(out, Tensor):
+            return np.asarray(out, dtype=float)[index]
+        return out[index]
+
+    return selected, f"{title}[{', '.join(map(str, index))}]"
+
+
+def _explain_layer(capture: LayerCapture) -> Explanation:
+    """One layer's call explained again (see NetworkExplanation.layer)."""
+    if len(capture.inputs) != 1:
+        raise ExplainError(
+            f"layer {capture.name!r} took {len(capture.inputs)} tensor inputs; layer() "
+            "explains layers of one input"
+        )
+    if capture.grad_output is None:
+        raise ExplainError(f"layer {capture.name!r}'s output has no gradient from the loss")
+    module = capture.module
+    params = {n: p for n, p in module._parameters.items() if p is not None}
+    # the parameters as the call saw them, named as in the module, and the random
+    # state and buffers of that call (Dropout, BatchNorm); all put back afterwards
+    saved = {n: (p.data, p._extra) for n, p in params.items()}
+    shots = snapshot_buffers(module)
+    rng = get_rng_state()
+
+    def forward(env: dict[str, Any]) -> Any:
+        set_rng_state(capture.rng_state)  # every run (finite differences too) draws alike
+        return module(env["x"])
+
+    try:
+        for n, p in params.items():
+            p.data = capture.params.get(n, p.data)
+            p._extra = dict(p._extra or {})
+            set_name(p, n)
+        arrays = {"x": np.asarray(capture.inputs[0], dtype=np.float64)}
+        with enable_grad(), np.errstate(all="ignore"):
+            ex = _explain(
+                forward,
+                arrays,
+                f"layer {capture.name!r} ({type(module).__name__})",
+                None,
+                seed=np.asarray(capture.grad_output, dtype=np.float64),
+            )
+    finally:
+        for n, p in params.items():
+            p.data, p._extra = saved[n]
+        restore_buffers(shots)
+        set_rng_state(rng)
+    return ex
+
+
+NetworkExplanation.explainer = staticmethod(_explain_layer)
 
 
 def _reserved_clash(fn_or_expression: Any, inputs: dict[str, Any]) -> str | None:
@@ -253,7 +346,10 @@ def _explain(
     title: str,
     tree: E.Expr | None,
     from_text: bool = False,
+    seed: np.ndarray | None = None,
 ) -> Explanation:
+    """The explanation of ``forward`` at ``arrays``; ``seed`` is d loss / d output
+    when the output feeds a loss further on (a network's layer), else ones."""
     notes: list[str] = []
     tensors = {n: tensor(a, requires_grad=True) for n, a in arrays.items()}
     for n, t in tensors.items():
@@ -275,9 +371,21 @@ def _explain(
         Vertex(n, "input", leaf=t, value=t.data) for n, t in tensors.items() if n not in present
     ]
     vertices = missing + vertices
-    seed = np.ones_like(out.data)
-    if out.data.ndim:
-        notes.append("array_output")
+    if seed is None:
+        seed = np.ones_like(out.data)
+        if out.data.ndim:
+            notes.append("array_output")
+    else:
+        if np.shape(seed) != out.shape:
+            raise ExplainError(f"the upstream gradient's shape {np.shape(seed)} is not {out.shape}")
+        notes.append("seeded")
+        plain = forward
+
+        def forward(env: dict[str, Any]) -> Any:
+            # what finite differences compare with: sum(seed * output), whose gradient
+            # is the seeded one
+            return plain(env) * seed
+
     if root is not None:
         backpropagate(vertices, root, seed)
     # the engine's own backward pass, for the gradients reported

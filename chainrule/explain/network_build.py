@@ -22,6 +22,7 @@ from chainrule.autograd.grad_mode import enable_grad
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.network_explanation import NetworkExplanation
 from chainrule.explain.network_report import (
+    LayerCapture,
     LayerRecord,
     ParamRecord,
     diagnose,
@@ -38,11 +39,19 @@ DEAD_TYPES = ("ReLU", "ReLU6")
 class _Call:
     """One call of a leaf module, as the forward pass made it."""
 
-    def __init__(self, name: str, module: Module, inputs: list[Tensor], output: Tensor) -> None:
+    def __init__(
+        self, name: str, module: Module, inputs: list[Tensor], output: Tensor, rng: Any
+    ) -> None:
         self.name = name
         self.module = module
         self.inputs = inputs
         self.output = output
+        self.rng = rng  # the random state before the call: Dropout's mask, for layer()
+        # the parameters as this call saw them (a later optimiser step must not change
+        # what layer(name) explains)
+        self.params = {
+            n: np.array(p.data, copy=True) for n, p in module._parameters.items() if p is not None
+        }
 
 
 def _record_calls(model: Module, calls: list[_Call]) -> list[tuple[Module, Any]]:
@@ -60,11 +69,12 @@ def _record_calls(model: Module, calls: list[_Call]) -> list[tuple[Module, Any]]
         inner = module.forward
 
         def recording(*args: Any, _name=name, _module=module, _inner=inner, **kwargs: Any):
+            rng = get_rng_state()
             out = _inner(*args, **kwargs)
             first = out if isinstance(out, Tensor) else _first_tensor(out)
             if first is not None:
                 ins = [a for a in args if isinstance(a, Tensor)]
-                calls.append(_Call(_name, _module, ins, first))
+                calls.append(_Call(_name, _module, ins, first, rng))
             return out
 
         object.__setattr__(module, "forward", recording)
@@ -85,7 +95,7 @@ def _restore_forwards(saved: list[tuple[Module, Any]]) -> None:
             object.__setattr__(module, "forward", own)
 
 
-def _snapshot_buffers(model: Module) -> list[tuple[Module, str, Any, np.ndarray | None]]:
+def snapshot_buffers(model: Module) -> list[tuple[Module, str, Any, np.ndarray | None]]:
     shots = []
     for module in model.modules():
         for bname, buf in module._buffers.items():
@@ -94,7 +104,7 @@ def _snapshot_buffers(model: Module) -> list[tuple[Module, str, Any, np.ndarray 
     return shots
 
 
-def _restore_buffers(shots: list[tuple[Module, str, Any, np.ndarray | None]]) -> None:
+def restore_buffers(shots: list[tuple[Module, str, Any, np.ndarray | None]]) -> None:
     for module, bname, buf, data in shots:
         if buf is not None:
             buf.data = data  # the same object, so references held elsewhere see it too
@@ -165,7 +175,7 @@ def explain_network(
     elif not callable(loss):
         raise ExplainError(f"loss must be a function loss(output, target), not {loss!r}")
     calls: list[_Call] = []
-    shots = _snapshot_buffers(model)
+    shots = snapshot_buffers(model)
     rng = get_rng_state()  # Dropout in train mode draws; explaining must not move the stream
     saved = _record_calls(model, calls)
     try:
@@ -192,7 +202,7 @@ def explain_network(
                 )
     finally:
         _restore_forwards(saved)
-        _restore_buffers(shots)
+        restore_buffers(shots)
         set_rng_state(rng)
     return _report(model, calls, value, loss_name)
 
@@ -225,8 +235,19 @@ def _report(model: Module, calls: list[_Call], value: Tensor, loss_name: str) ->
         return g.data
 
     layers = []
+    captures = []
     for c in calls:
         g_out = grad_of(c.output)
+        captures.append(
+            LayerCapture(
+                name=c.name,
+                module=c.module,
+                inputs=[np.array(t.data, copy=True) for t in c.inputs],
+                grad_output=None if g_out is None else np.array(g_out, copy=True),
+                params=c.params,
+                rng_state=c.rng,
+            )
+        )
         g_out_norm = 0.0 if g_out is None else _norm(g_out)
         g_ins = [grad_of(t) for t in c.inputs]
         g_ins = [g for g in g_ins if g is not None]
@@ -265,7 +286,7 @@ def _report(model: Module, calls: list[_Call], value: Tensor, loss_name: str) ->
             )
         )
     product = running_product(layers)
-    return NetworkExplanation(
+    ex = NetworkExplanation(
         model=type(model).__name__,
         loss_name=loss_name,
         loss=float(value.data),
@@ -273,3 +294,5 @@ def _report(model: Module, calls: list[_Call], value: Tensor, loss_name: str) ->
         product=product,
         diagnosis=diagnose(layers, product),
     )
+    ex.captures = captures
+    return ex

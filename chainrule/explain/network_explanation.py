@@ -8,10 +8,12 @@ through :mod:`chainrule.explain.formats`, one layer down.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from chainrule.explain import formats
-from chainrule.explain.network_report import NetworkReport
+from chainrule.explain.errors import ExplainError
+from chainrule.explain.network_report import LayerCapture, NetworkReport
 
 
 class NetworkExplanation(NetworkReport):
@@ -31,7 +33,44 @@ class NetworkExplanation(NetworkReport):
          "product": [float], "diagnosis": [str]}
 
     ``grad_norm`` is None for a parameter that does not require grad.
+
+    ``layer(name)`` drills down into one layer: see :meth:`layer`.
     """
+
+    #: explains one captured layer call (``explain_layer(capture)``); set by the
+    #: building layer above, as Report.analyser is, so this class imports no builder
+    explainer: ClassVar[Callable[[LayerCapture], Any] | None] = None
+
+    #: one per entry of ``layers``: the input, upstream gradient and parameters that
+    #: call had; the builder sets it on the instance (an explanation built by hand has
+    #: none), so the copies live exactly as long as the explanation
+    captures: tuple[LayerCapture, ...] | list[LayerCapture] = ()
+
+    def layer(self, name: str, call: int = 0) -> Any:
+        """The node-by-node explanation of layer ``name``'s own computation.
+
+        The layer's forward runs again on the input it received in the network's
+        pass, with its parameters as they were then, and the chain rule is seeded
+        with d loss / d its output from that pass: the upstream gradients shown are
+        the real ones of the network's loss, and ``gradients["x"]`` is d loss / d the
+        layer's input. Arrays are summarised by shape and statistics. A module
+        called several times has one entry per call: ``call=0`` (the default) is
+        the first, ``call=1`` the second. Returns an
+        :class:`~chainrule.explain.explanation.Explanation`.
+        """
+        entries = [c for c in self.captures if c.name == name]
+        if not entries:
+            names = ", ".join(dict.fromkeys(repr(layer.name) for layer in self.layers))
+            raise ExplainError(f"no layer named {name!r}; the layers are: {names or 'none'}")
+        if not isinstance(call, int) or not 0 <= call < len(entries):
+            raise ExplainError(
+                f"layer {name!r} was called {len(entries)} time(s); call= is 0 to "
+                f"{len(entries) - 1}, not {call!r}"
+            )
+        explain_layer = type(self).explainer
+        if explain_layer is None:  # only when the builder was never imported
+            raise ExplainError("layer() needs chainrule.explain.build")
+        return explain_layer(entries[call])
 
     def to_dict(self) -> dict[str, Any]:
         return formats.render(self, "dict")

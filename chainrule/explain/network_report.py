@@ -10,7 +10,9 @@ the numbers alone, so that every format says the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import numpy as np
 
 #: below this ``product`` at the first layer, the gradient is said to vanish
 VANISHING = 1e-3
@@ -51,6 +53,20 @@ class LayerRecord:
     def label(self) -> str:
         """How a sentence names the layer: "layer 3", or its type for an unnamed root."""
         return f"layer {self.name}" if self.name else self.type
+
+
+@dataclass(eq=False)
+class LayerCapture:
+    """What ``layer(name)`` needs to explain one call again: the module, the input it
+    received and d loss / d its output, with its parameters and the random state as
+    they were at that call (copies, kept only as long as the explanation)."""
+
+    name: str
+    module: Any  # the leaf Module (not imported: this is data, below the nn layer's users)
+    inputs: list[np.ndarray]
+    grad_output: np.ndarray | None
+    params: dict[str, np.ndarray]
+    rng_state: Any
 
 
 @dataclass

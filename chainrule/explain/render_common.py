@@ -118,6 +118,8 @@ def notes(ex: Report, lang: str) -> list[str]:
     out = []
     if "array_output" in ex.notes:
         out.append(L["array_output"].format(shape=tuple(np.shape(ex.value))))
+    if "seeded" in ex.notes:
+        out.append(L["seeded"])
     if not ex.scalar:
         out.append(L["arrays_note"])
     if "non_finite" in ex.notes:

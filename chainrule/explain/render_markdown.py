@@ -15,6 +15,7 @@ from chainrule.explain.render_common import (
     num,
     symbolic_skipped,
 )
+from chainrule.explain.render_element import element_lines
 from chainrule.explain.render_latex import _latex_comp, chain_block, decomposition, local_cases
 from chainrule.explain.render_text import multivariate_lines, table_rows
 
@@ -55,6 +56,9 @@ def render(ex: Report, lang: str) -> str:
         out += [f"**{multi[0]}**", ""]
         out += [f"- `{line.strip()}`" for line in multi[1:]]
         out.append("")
+    drill = element_lines(ex)
+    if drill:  # plain text in a fence: the sums line up as in the terminal
+        out += [f"**{L['element_sums']}**", "", "```text", *drill, "```", ""]
     text = symbolic_skipped(ex, lang)
     if text is not None:
         out += [f"*{L['symbolic']}: {text}*", ""]

@@ -22,6 +22,7 @@ from chainrule.explain.render_common import (
     value_factor,
     width,
 )
+from chainrule.explain.render_element import element_lines
 
 if TYPE_CHECKING:
     from chainrule.explain.report import Report
@@ -186,6 +187,9 @@ def render(ex: Report, lang: str) -> str:
     multi = multivariate_lines(ex, lang)
     if multi:
         lines += ["", *multi]
+    drill = element_lines(ex)
+    if drill:
+        lines += ["", L["element_sums"], *drill]
     lines += ["", *symbolic_lines(ex, lang)]
     ok, text = check_line(ex, lang)
     mark, _ = check_mark(ex, ok)

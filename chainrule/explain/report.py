@@ -69,6 +69,8 @@ class Report:
         self._symbolic_done = False
         #: seconds SymPy may take (None: the default, see chainrule.explain.budget)
         self.symbolic_timeout: float | None = None
+        #: the output entry explained (``explain(..., element=(i, j))``), else None
+        self.element: tuple[int, ...] | None = None
 
     @property
     def output(self) -> str:
