@@ -107,36 +107,61 @@ def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
     return kind(train=True, limit=config.limit_train), kind(train=False, limit=config.limit_test)
 
 
-def build_model(kind: str, image_shape: tuple[int, int, int], classes: int = 10) -> Any:
+#: the hidden activations a built-in network may use (``chainrule train`` uses relu)
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+#: hidden layers of the MLP ``chainrule train`` trains
+DEFAULT_DEPTH = 2
+
+
+def _activation(name: str) -> Any:
+    from chainrule import nn
+
+    kinds = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+    if name not in kinds:
+        raise ValueError(f"unknown activation {name!r} ({', '.join(ACTIVATIONS)})")
+    return kinds[name]()
+
+
+def build_model(
+    kind: str,
+    image_shape: tuple[int, int, int],
+    classes: int = 10,
+    depth: int = DEFAULT_DEPTH,
+    activation: str = "relu",
+) -> Any:
     """The two networks of ``chainrule train``.
 
     - ``mlp``: Flatten, Linear(C*H*W, 512), ReLU, Linear(512, 256), ReLU, Linear(256, classes)
     - ``cnn``: two blocks of Conv2d(3x3, padding 1), ReLU, MaxPool2d(2) with 16 and 32
       channels, then Flatten, Linear(32*H/4*W/4, 128), ReLU, Linear(128, classes)
+
+    ``depth`` (MLP only) is the number of hidden layers: 512 wide, then 256 wide, so
+    the default 2 is train's network; ``activation`` replaces every ReLU.
     """
     from chainrule import nn
 
     c, h, w = image_shape
     if kind == "mlp":
-        return nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c * h * w, 512),
-            nn.ReLU(),
-            nn.Linear(512, 256),
-            nn.ReLU(),
-            nn.Linear(256, classes),
-        )
+        if depth < 1:
+            raise ValueError(f"depth {depth}: an MLP has at least one hidden layer")
+        widths = [c * h * w, 512] + [256] * (depth - 1)
+        layers: list[Any] = [nn.Flatten()]
+        for n_in, n_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(n_in, n_out), _activation(activation)]
+        return nn.Sequential(*layers, nn.Linear(widths[-1], classes))
+    if depth != DEFAULT_DEPTH:
+        raise ValueError(f"depth {depth}: only the mlp's depth can change")
     if kind == "cnn":
         return nn.Sequential(
             nn.Conv2d(c, 16, 3, padding=1),
-            nn.ReLU(),
+            _activation(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
+            _activation(activation),
             nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Linear(32 * (h // 4) * (w // 4), 128),
-            nn.ReLU(),
+            _activation(activation),
             nn.Linear(128, classes),
         )
     raise ValueError(f"unknown model {kind!r} (mlp or cnn)")
