@@ -119,11 +119,14 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         raise NetworkUsageError(f"--checkpoint {path}: not a checkpoint written by chainrule train")
     # train's checkpoints hold no depth or activation: they are its defaults
     held = {k: saved.get(k, defaults[k]) for k in given}
+    what = f"{held['model']} trained on {held['dataset']}, {held['activation']}"
+    if held["model"] == "mlp":
+        what += f", {held['depth']} hidden layers"
     for key, value in given.items():
         if value is not None and value != held[key]:
             raise NetworkUsageError(
-                f"--{key} {value}: the checkpoint {path} holds the {held['model']} trained on "
-                f"{held['dataset']} with {key} {held[key]}; leave --{key} out or match it"
+                f"--{key} {value}: the checkpoint {path} holds the {what}; "
+                f"leave --{key} out or give {held[key]}"
             )
     return held, state
 

@@ -49,8 +49,10 @@ from chainrule.commands.train_args import (
     UsageError,
     check_checkpoint,
     check_config,
+    check_explain_every,
     check_out_dir,
     config_from_args,
+    explain_name,
     plural,
     register,
     usage_exit,
@@ -71,6 +73,7 @@ __all__ = [
     "evaluate",
     "evaluate_run",
     "fit",
+    "write_explanation",
     "plot_curves",
     "register",
     "run",
@@ -273,6 +276,7 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_step: Callable[[int], None] | None = None,
+    explain_every: int | None = None,
 ) -> dict[str, Any]:
     """Train as ``config`` says, writing checkpoint, metrics and curves into ``out_dir``.
 
@@ -280,15 +284,17 @@ def fit(
     except for ``epochs``, the total to reach; the learning-rate schedule is that
     of a fresh run of ``config.epochs``). ``progress`` draws a bar per epoch when
     stdout and stderr are terminals. ``on_step(global_step)`` is called after every
-    step. Returns the metrics (nothing is written when the checkpoint has
-    already reached ``config.epochs``); raises :class:`TrainingInterrupted` after
-    Ctrl-C (the checkpoint is saved first) and :class:`UsageError` for a bad config
-    or checkpoint, before loading any data.
+    step. ``explain_every=N`` writes the network explanation of the first test
+    images after every N-th epoch (:func:`write_explanation`). Returns the metrics
+    (nothing is written when the checkpoint has already reached ``config.epochs``);
+    raises :class:`TrainingInterrupted` after Ctrl-C (the checkpoint is saved first)
+    and :class:`UsageError` for a bad config or checkpoint, before loading any data.
     """
     import chainrule as cr
     from chainrule.nn import functional as F
 
     check_config(config)
+    check_explain_every(explain_every)
     if config.epochs < 1:
         raise UsageError("--epochs 0: fit trains at least one epoch (evaluate_run evaluates)")
     state = cr.load(resume) if resume else None
@@ -435,11 +441,35 @@ def fit(
                 checkpoint()
                 stopping = stop.requested and epoch < config.epochs
                 metrics = outputs(interrupted=stopping)
+                if explain_every and epoch % explain_every == 0:
+                    write_explanation(model, test_set, out_dir, epoch, log)
                 if stopping:
                     raise TrainingInterrupted(ckpt_path)
     finally:
         bar.close()
     return metrics
+
+
+def write_explanation(
+    model: Any, test_set: Any, out_dir: str, epoch: int, log: Callable[[str], None] = print
+) -> list[str]:
+    """The network explanation of ``model`` on the first test images (the same batch at
+    every epoch, so files compare), as ``explain-epoch-E.json`` and, when matplotlib is
+    installed, ``.png`` in ``out_dir``; returns the paths written. ``cr.explain``
+    leaves the model, its ``.grad`` and the random generator as they were, so a run
+    that explains trains to the same weights as one that does not."""
+    from chainrule._files import write_atomic
+    from chainrule.commands.explain_network import explain_batch
+
+    ex = explain_batch(model, test_set)
+    path = os.path.join(out_dir, explain_name(epoch, "json"))
+    write_atomic(path, (ex.to_json() + "\n").encode("utf-8"))
+    written = [path]
+    try:
+        written.append(ex.plot(os.path.join(out_dir, explain_name(epoch, "png"))))
+    except ImportError:
+        log(f"matplotlib is not installed: no {explain_name(epoch, 'png')}")
+    return written
 
 
 def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, Any]:
@@ -473,6 +503,7 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     """The run's config and the checkpoint it resumes (or None), all checked."""
     import chainrule as cr
 
+    check_explain_every(args.explain_every)
     if args.epochs is not None and args.epochs < 0:
         raise UsageError(f"--epochs {args.epochs}: must be >= 1 (or 0 to evaluate only)")
     if not args.resume:
@@ -557,7 +588,14 @@ def run(args: argparse.Namespace) -> int:
         f"seed {config.seed} -> {out}"
     )
     try:
-        metrics = fit(config, out, resume=args.resume, progress=not args.no_progress, log=log)
+        metrics = fit(
+            config,
+            out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            log=log,
+            explain_every=args.explain_every,
+        )
     except TrainingInterrupted as exc:
         log("\ninterrupted: checkpoint saved; continue with")
         log(f"  chainrule train --resume {exc.checkpoint}")
