@@ -81,6 +81,8 @@ CASES = [
     ["explain", "--checkpoint", "{checkpoint}", "--model", "cnn"],
     ["explain", "--checkpoint", "{checkpoint}", "--activation", "sigmoid"],
     ["explain", "--checkpoint", "{checkpoint}", "--dataset", "mnist"],
+    ["explain", "--checkpoint", "{checkpoint}", "--seed", "3"],
+    ["explain", "--checkpoint", "{odd_model}"],
     ["explain", "--model", "mlp", "--dataset", "digits", "--out", "{tmp}/missing/net.txt"],
 ]
 
@@ -159,6 +161,7 @@ def paths(tmp_path, checkpoint) -> dict[str, str]:
         "wrong_shape": damaged("shape", wrong_shape),
         "wrong_dtype": damaged("dtype", wrong_dtype),
         "optimizer_incomplete": damaged("optimizer", drop_optimizer_buffer),
+        "odd_model": damaged("odd", lambda s: s["config"].update(model="resnet")),
     }
 
 

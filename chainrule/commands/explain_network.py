@@ -89,6 +89,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         bad(f"--depth {args.depth}: must be a whole number from 1 to {MAX_DEPTH} (hidden layers)")
     if args.depth is not None and args.model == "cnn":
         bad(f"--depth {args.depth}: only the mlp's depth can change, not the cnn's")
+    if args.seed is not None and args.checkpoint is not None:
+        bad(f"--seed {args.seed} seeds an untrained network; --checkpoint gives the weights")
     if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
         bad(f"--seed {args.seed}: must be a whole number with 0 <= seed < 2**32")
 
@@ -97,8 +99,8 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     """Model, depth, activation and dataset from the flags and the checkpoint (or None);
     a flag that contradicts the checkpoint is refused rather than overriding it."""
     import chainrule as cr
-    from chainrule.commands.train import DEFAULT_DEPTH
-    from chainrule.commands.train_args import FORMAT
+    from chainrule.commands.train import ACTIVATIONS, DEFAULT_DEPTH
+    from chainrule.commands.train_args import DATASETS, FORMAT, MODELS
 
     given = {
         "model": args.model,
@@ -119,6 +121,15 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         raise NetworkUsageError(f"--checkpoint {path}: not a checkpoint written by chainrule train")
     # train's checkpoints hold no depth or activation: they are its defaults
     held = {k: saved.get(k, defaults[k]) for k in given}
+    allowed = {"model": MODELS, "dataset": DATASETS, "activation": ACTIVATIONS}
+    odd = [k for k, names in allowed.items() if held[k] not in names]
+    depth = held["depth"]
+    if odd or isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+        key = odd[0] if odd else "depth"
+        raise NetworkUsageError(
+            f"--checkpoint {path}: its settings name no network this command builds "
+            f"({key} {held[key]!r})"
+        )
     what = f"{held['model']} trained on {held['dataset']}, {held['activation']}"
     if held["model"] == "mlp":
         what += f", {held['depth']} hidden layers"
