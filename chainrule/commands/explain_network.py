@@ -49,7 +49,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", metavar="PATH", help="the weights of a run of chainrule train"
     )
     parser.add_argument(
-        "--seed", type=int, help="seed of the untrained network's weights (default 0)"
+        "--seed", type=int, metavar="N", help="seed of the untrained network's weights (default 0)"
     )
 
 
