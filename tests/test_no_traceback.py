@@ -57,6 +57,33 @@ CASES = [
     ["train", "--resume", "{checkpoint}", "--lr", "0.5"],
     ["train", "--resume", "{checkpoint}", "--epochs", "2", "--out", "{file}"],
     ["train", "--resume", "{checkpoint}", "--epochs", "0", "--out", "{file}/run"],
+    # --explain-every is a count of epochs
+    [*TRAIN_OUT, "--explain-every", "0"],
+    [*TRAIN_OUT, "--explain-every", "-2"],
+    [*TRAIN_OUT, "--explain-every", "two"],
+    # explain --model: flags out of range, formats a network has not, checkpoints that
+    # are missing, damaged or of another network
+    ["explain", "--model", "mlp", "--dataset", "digits", "--depth", "0"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--depth", "-3"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--activation", "foo"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "latex"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "dot"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "svg"],
+    ["explain", "--model", "cnn", "--dataset", "digits", "--depth", "3"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--at", "x=1"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--seed", "-1"],
+    ["explain", "--depth", "3"],
+    ["explain", "--model", "mlp", "--checkpoint", "{tmp}/no-such-checkpoint.safetensors"],
+    ["explain", "--checkpoint", "{junk}"],
+    ["explain", "--checkpoint", "{foreign}"],
+    ["explain", "--checkpoint", "{wrong_shape}"],
+    ["explain", "--checkpoint", "{checkpoint}", "--depth", "3"],
+    ["explain", "--checkpoint", "{checkpoint}", "--model", "cnn"],
+    ["explain", "--checkpoint", "{checkpoint}", "--activation", "sigmoid"],
+    ["explain", "--checkpoint", "{checkpoint}", "--dataset", "mnist"],
+    ["explain", "--checkpoint", "{checkpoint}", "--seed", "3"],
+    ["explain", "--checkpoint", "{odd_model}"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--out", "{tmp}/missing/net.txt"],
 ]
 
 
@@ -134,6 +161,7 @@ def paths(tmp_path, checkpoint) -> dict[str, str]:
         "wrong_shape": damaged("shape", wrong_shape),
         "wrong_dtype": damaged("dtype", wrong_dtype),
         "optimizer_incomplete": damaged("optimizer", drop_optimizer_buffer),
+        "odd_model": damaged("odd", lambda s: s["config"].update(model="resnet")),
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chainrule._files import write_atomic
+from chainrule.commands import explain_network
 from chainrule.explain.budget import DEFAULT_TIMEOUT, ENV_VAR, resolve_timeout
 from chainrule.explain.orders import MAX_ORDER
 
@@ -58,6 +59,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         help=f"time allowed to SymPy's symbolic forms (default {DEFAULT_TIMEOUT:g}, or "
         f"${ENV_VAR}; inf: no limit); past it they are skipped, the rest is printed",
     )
+
+    explain_network.register(parser)
 
     def one_line(message: str) -> NoReturn:
         # argparse prints its usage over several lines; bad input gets one
@@ -203,6 +206,11 @@ def _fail(message: str, code: int = 2) -> int:
 def run(args: argparse.Namespace) -> int:
     from chainrule.explain import SEED_EXPRESSION, SEED_POINT, ExplainError, explain
 
+    if explain_network.wanted(args):
+        try:
+            return _emit(explain_network.run(args), args.out)
+        except (explain_network.NetworkUsageError, ExplainError) as exc:
+            return _fail(str(exc))
     try:
         inputs = parse_assignments(args.at)
         timeout = resolve_timeout(args.symbolic_timeout, source="--symbolic-timeout")
@@ -231,12 +239,17 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except RecursionError:
         return _fail("expression too deeply nested")
-    if args.out:
+    return _emit(text, args.out)
+
+
+def _emit(text: str, out_path: str | None) -> int:
+    """``text`` to ``out_path`` (atomically: the old file or the new one) or to stdout."""
+    if out_path:
         try:
-            write_atomic(Path(args.out), text.encode("utf-8"))
+            write_atomic(Path(out_path), text.encode("utf-8"))
         except OSError as exc:
             # a missing folder, a read-only one, a device (write_atomic refuses those)
-            return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+            return _fail(f"cannot write {out_path}: {exc.strerror or exc}")
         return 0
     out = sys.stdout
     reconfigure = getattr(out, "reconfigure", None)

@@ -49,8 +49,10 @@ from chainrule.commands.train_args import (
     UsageError,
     check_checkpoint,
     check_config,
+    check_explain_every,
     check_out_dir,
     config_from_args,
+    explain_name,
     plural,
     register,
     usage_exit,
@@ -71,6 +73,7 @@ __all__ = [
     "evaluate",
     "evaluate_run",
     "fit",
+    "write_explanation",
     "plot_curves",
     "register",
     "run",
@@ -107,36 +110,61 @@ def load_datasets(config: TrainConfig) -> tuple[Any, Any]:
     return kind(train=True, limit=config.limit_train), kind(train=False, limit=config.limit_test)
 
 
-def build_model(kind: str, image_shape: tuple[int, int, int], classes: int = 10) -> Any:
+#: the hidden activations a built-in network may use (``chainrule train`` uses relu)
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu")
+#: hidden layers of the MLP ``chainrule train`` trains
+DEFAULT_DEPTH = 2
+
+
+def _activation(name: str) -> Any:
+    from chainrule import nn
+
+    kinds = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+    if name not in kinds:
+        raise ValueError(f"unknown activation {name!r} ({', '.join(ACTIVATIONS)})")
+    return kinds[name]()
+
+
+def build_model(
+    kind: str,
+    image_shape: tuple[int, int, int],
+    classes: int = 10,
+    depth: int = DEFAULT_DEPTH,
+    activation: str = "relu",
+) -> Any:
     """The two networks of ``chainrule train``.
 
     - ``mlp``: Flatten, Linear(C*H*W, 512), ReLU, Linear(512, 256), ReLU, Linear(256, classes)
     - ``cnn``: two blocks of Conv2d(3x3, padding 1), ReLU, MaxPool2d(2) with 16 and 32
       channels, then Flatten, Linear(32*H/4*W/4, 128), ReLU, Linear(128, classes)
+
+    ``depth`` (MLP only) is the number of hidden layers: 512 wide, then 256 wide, so
+    the default 2 is train's network; ``activation`` replaces every ReLU.
     """
     from chainrule import nn
 
     c, h, w = image_shape
     if kind == "mlp":
-        return nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c * h * w, 512),
-            nn.ReLU(),
-            nn.Linear(512, 256),
-            nn.ReLU(),
-            nn.Linear(256, classes),
-        )
+        if depth < 1:
+            raise ValueError(f"depth {depth}: an MLP has at least one hidden layer")
+        widths = [c * h * w, 512] + [256] * (depth - 1)
+        layers: list[Any] = [nn.Flatten()]
+        for n_in, n_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(n_in, n_out), _activation(activation)]
+        return nn.Sequential(*layers, nn.Linear(widths[-1], classes))
+    if depth != DEFAULT_DEPTH:
+        raise ValueError(f"depth {depth}: only the mlp's depth can change")
     if kind == "cnn":
         return nn.Sequential(
             nn.Conv2d(c, 16, 3, padding=1),
-            nn.ReLU(),
+            _activation(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
+            _activation(activation),
             nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Linear(32 * (h // 4) * (w // 4), 128),
-            nn.ReLU(),
+            _activation(activation),
             nn.Linear(128, classes),
         )
     raise ValueError(f"unknown model {kind!r} (mlp or cnn)")
@@ -248,6 +276,7 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_step: Callable[[int], None] | None = None,
+    explain_every: int | None = None,
 ) -> dict[str, Any]:
     """Train as ``config`` says, writing checkpoint, metrics and curves into ``out_dir``.
 
@@ -255,15 +284,17 @@ def fit(
     except for ``epochs``, the total to reach; the learning-rate schedule is that
     of a fresh run of ``config.epochs``). ``progress`` draws a bar per epoch when
     stdout and stderr are terminals. ``on_step(global_step)`` is called after every
-    step. Returns the metrics (nothing is written when the checkpoint has
-    already reached ``config.epochs``); raises :class:`TrainingInterrupted` after
-    Ctrl-C (the checkpoint is saved first) and :class:`UsageError` for a bad config
-    or checkpoint, before loading any data.
+    step. ``explain_every=N`` writes the network explanation of the first test
+    images after every N-th epoch (:func:`write_explanation`). Returns the metrics
+    (nothing is written when the checkpoint has already reached ``config.epochs``);
+    raises :class:`TrainingInterrupted` after Ctrl-C (the checkpoint is saved first)
+    and :class:`UsageError` for a bad config or checkpoint, before loading any data.
     """
     import chainrule as cr
     from chainrule.nn import functional as F
 
     check_config(config)
+    check_explain_every(explain_every)
     if config.epochs < 1:
         raise UsageError("--epochs 0: fit trains at least one epoch (evaluate_run evaluates)")
     state = cr.load(resume) if resume else None
@@ -410,11 +441,35 @@ def fit(
                 checkpoint()
                 stopping = stop.requested and epoch < config.epochs
                 metrics = outputs(interrupted=stopping)
+                if explain_every and epoch % explain_every == 0:
+                    write_explanation(model, test_set, out_dir, epoch, log)
                 if stopping:
                     raise TrainingInterrupted(ckpt_path)
     finally:
         bar.close()
     return metrics
+
+
+def write_explanation(
+    model: Any, test_set: Any, out_dir: str, epoch: int, log: Callable[[str], None] = print
+) -> list[str]:
+    """The network explanation of ``model`` on the first test images (the same batch at
+    every epoch, so files compare), as ``explain-epoch-E.json`` and, when matplotlib is
+    installed, ``.png`` in ``out_dir``; returns the paths written. ``cr.explain``
+    leaves the model, its ``.grad`` and the random generator as they were, so a run
+    that explains trains to the same weights as one that does not."""
+    from chainrule._files import write_atomic
+    from chainrule.commands.explain_network import explain_batch
+
+    ex = explain_batch(model, test_set)
+    path = os.path.join(out_dir, explain_name(epoch, "json"))
+    write_atomic(path, (ex.to_json() + "\n").encode("utf-8"))
+    written = [path]
+    try:
+        written.append(ex.plot(os.path.join(out_dir, explain_name(epoch, "png"))))
+    except ImportError:
+        log(f"matplotlib is not installed: no {explain_name(epoch, 'png')}")
+    return written
 
 
 def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, Any]:
@@ -448,6 +503,7 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     """The run's config and the checkpoint it resumes (or None), all checked."""
     import chainrule as cr
 
+    check_explain_every(args.explain_every)
     if args.epochs is not None and args.epochs < 0:
         raise UsageError(f"--epochs {args.epochs}: must be >= 1 (or 0 to evaluate only)")
     if not args.resume:
@@ -532,7 +588,14 @@ def run(args: argparse.Namespace) -> int:
         f"seed {config.seed} -> {out}"
     )
     try:
-        metrics = fit(config, out, resume=args.resume, progress=not args.no_progress, log=log)
+        metrics = fit(
+            config,
+            out,
+            resume=args.resume,
+            progress=not args.no_progress,
+            log=log,
+            explain_every=args.explain_every,
+        )
     except TrainingInterrupted as exc:
         log("\ninterrupted: checkpoint saved; continue with")
         log(f"  chainrule train --resume {exc.checkpoint}")

@@ -101,6 +101,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (one line per epoch)"
     )
+    parser.add_argument(
+        "--explain-every",
+        type=int,
+        metavar="N",
+        help="every N epochs, write the network explanation of one fixed batch of test images "
+        "into --out: explain-epoch-E.json, and explain-epoch-E.png with matplotlib",
+    )
 
     # argparse prints its usage (many lines) before an error; every other answer of this
     # command to bad input is one line, so its own parse errors are too. cli.py creates
@@ -202,6 +209,17 @@ def check_config(config: TrainConfig, origin: str = "") -> None:
         value = getattr(config, key)
         if value is not None and (not _is_int(value) or value < 1):
             bad(key, "must be a whole number >= 1 (the first N images)")
+
+
+def check_explain_every(value: int | None) -> None:
+    """``--explain-every`` is a count of epochs: a whole number >= 1, or not given."""
+    if value is not None and (not _is_int(value) or value < 1):
+        raise UsageError(f"--explain-every {value!r}: must be a whole number >= 1 (epochs)")
+
+
+def explain_name(epoch: int, suffix: str) -> str:
+    """The file ``--explain-every`` writes after ``epoch``: ``explain-epoch-3.json``."""
+    return f"explain-epoch-{epoch}.{suffix}"
 
 
 def check_out_dir(out: str) -> None:
