@@ -6,8 +6,10 @@ matplotlib is the ``train`` extra; it is imported here, on first use, so that
 
 from __future__ import annotations
 
+import io
 import os
 
+from chainrule._files import write_atomic
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.network_report import NetworkReport
 
@@ -38,7 +40,10 @@ def render_png(rep: NetworkReport, path: str | os.PathLike[str]) -> str:
     bottom.set_xticks(xs)
     bottom.set_xticklabels(labels, rotation=60, ha="right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.fspath(path), format="png", dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    # Atomic: an earlier plot at ``path`` is replaced whole or kept, never half-written.
+    write_atomic(path, buffer.getvalue())
     return os.fspath(path)
 
 
