@@ -137,14 +137,74 @@ class DeviceError(RuntimeError):
 CPU = device("cpu")
 
 
+# Device types PyTorch knows, so that ``to("mps")`` is read as a device, not a dtype name.
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "hpu", "mtia", "vulkan")
+
+
+def device_name(where: Any) -> str | None:
+    """The device's text ("cpu", "cuda:0") if ``where`` names one, else None."""
+    if isinstance(where, str):
+        kind = where.split(":", 1)[0].strip().lower()
+        return where if kind in _DEVICE_TYPES else None
+    kind = getattr(where, "type", None)  # cr.device, torch.device
+    if isinstance(kind, str):
+        index = getattr(where, "index", None)
+        return kind if index is None else f"{kind}:{index}"
+    if isinstance(where, (np.dtype, type)):
+        return None
+    return device_name(str(where))  # an object known only by its text
+
+
 def check_device(where: Any, what: str = "device") -> None:
-    """Accept None, ``"cpu"``, ``"cpu:0"`` or a CPU :class:`device`; refuse the rest."""
+    """Accept None or the CPU (``"cpu"``, ``"cpu:0"``, ``cr.device("cpu")``, any object
+    whose ``type`` or text is ``"cpu"``); refuse every other device in one line."""
     if where is None:
         return
-    is_named = isinstance(where, (str, device))
-    kind = device(where).type if is_named else getattr(where, "type", None)
-    if kind != "cpu":
-        raise DeviceError(
-            f"{what}={where!s}: chainrule computes on the CPU only (with NumPy); there is "
-            f"no {kind or where!s} device. Use 'cpu' (cr.cuda.is_available() is False)"
-        )
+    name = device_name(where) or str(where)
+    if name.split(":", 1)[0].strip().lower() == "cpu":
+        return
+    raise DeviceError(
+        f"{what}: chainrule runs on the CPU only, so device {name!r} is not available "
+        "(use 'cpu', or leave the device out; cr.cuda.is_available() is False)"
+    )
+
+
+def parse_to(args: tuple, kwargs: dict, what: str) -> tuple[Any, Any, bool]:
+    """The ``(device, dtype, copy)`` of a PyTorch-style ``to(...)`` call: ``to(dtype)``,
+    ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` (its dtype), keywords
+    ``device=``, ``dtype=``, ``copy=``, ``non_blocking=``. The device is checked."""
+    kwargs = dict(kwargs)
+    where = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"{what}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    for arg in args:
+        if not isinstance(arg, type) and hasattr(arg, "dtype") and hasattr(arg, "shape"):
+            # a tensor or array: take its dtype (np.float64, a type, has both as attributes)
+            dtype = arg.dtype
+        elif isinstance(arg, (bool, np.bool_)) or arg is None:
+            continue  # non_blocking or copy, given by position
+        elif device_name(arg) is not None:
+            where = arg
+        elif _is_dtype(arg):
+            dtype = arg
+        else:
+            raise TypeError(f"{what}(): expected a dtype, a device or a tensor, got {arg!r}")
+    check_device(where, f"{what}(device)")
+    return where, None if dtype is None else _any_dtype(dtype), copy
+
+
+def _any_dtype(x: Any) -> np.dtype:
+    """:func:`as_dtype`, also of objects known by their text (``torch.float32``)."""
+    return as_dtype(x if isinstance(x, (str, np.dtype, type)) else str(x))
+
+
+def _is_dtype(x: Any) -> bool:
+    try:
+        _any_dtype(x)
+    except TypeError:
+        return False
+    return True

@@ -575,13 +575,13 @@ def load(
 
 
 def _check_location(map_location: Any) -> None:
-    from chainrule.nn._device import check_cpu, device_name
+    from chainrule.dtypes import check_device, device_name
 
     if map_location is None:
         return
     if isinstance(map_location, Mapping):  # {"cuda:0": "cpu"}: where each location goes
         for target in map_location.values():
-            check_cpu(target, "cr.load(map_location=...)")
+            check_device(target, "cr.load(map_location=...)")
     elif device_name(map_location) is not None or not callable(map_location):
-        check_cpu(map_location, "cr.load(map_location=...)")
+        check_device(map_location, "cr.load(map_location=...)")
     # else a function mapping PyTorch storages: there are none to map

@@ -675,9 +675,11 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: An
     if dtype is not None:
         dtype = as_dtype(dtype)
     elif not isinstance(data, (Tensor, ndarray, generic)):
-        probe = np.asarray(data)  # nested Python data: its NumPy dtype decides
-        if probe.dtype.kind == "f" and not _holds_arrays(data):
-            dtype = get_default_dtype()
+        # Nested Python data, converted once: its NumPy dtype decides.
+        converted = np.array(data)
+        if converted.dtype.kind == "f" and not _holds_arrays(data):
+            converted = converted.astype(get_default_dtype(), copy=False)
+        return Tensor(converted, dtype=None, requires_grad=requires_grad)
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.dtypes import CPU, DeviceError, as_dtype, check_device, device
+from chainrule.dtypes import CPU, DeviceError, parse_to
 from chainrule.nn.rng import as_generator
 from chainrule.numpy._misc import copy as _np_copy
 from chainrule.ops import activations as _act
@@ -60,43 +60,13 @@ for _name, _dtype in (
     setattr(Tensor, _name, _caster(_dtype, _name))
 
 
-def _is_dtype(x: Any) -> bool:
-    if isinstance(x, (np.dtype, type)) and not isinstance(x, device):
-        return True
-    if isinstance(x, str):
-        try:
-            as_dtype(x)
-        except TypeError:
-            return False
-        return True
-    return False
-
-
 def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """``t.to(dtype)``, ``t.to("cpu")``, ``t.to(device, dtype)``, ``t.to(other)``.
 
     Any device but the CPU raises :class:`chainrule.dtypes.DeviceError`.
     """
-    dtype = kwargs.pop("dtype", None)
-    where = kwargs.pop("device", None)
-    copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
-    if kwargs:
-        raise TypeError(f"to() got unexpected keyword arguments: {', '.join(kwargs)}")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            dtype = arg.dtype
-        elif isinstance(arg, device) or (isinstance(arg, str) and not _is_dtype(arg)):
-            where = arg
-        elif isinstance(arg, (bool, np.bool_)):  # to(dtype, non_blocking, copy)
-            continue
-        elif _is_dtype(arg):
-            dtype = arg
-        else:
-            raise TypeError(f"to(): expected a dtype, a device or a tensor, got {arg!r}")
-    check_device(where, "to(device)")
-    out = self if dtype is None else _cast(self, as_dtype(dtype))
+    _, dtype, copy = parse_to(args, kwargs, "to")
+    out = self if dtype is None else _cast(self, dtype)
     return _np_copy.impl(out) if copy and out is self else out
 
 

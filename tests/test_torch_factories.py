@@ -196,6 +196,10 @@ def test_dtype_conversions_match_pytorch_and_keep_the_gradient():
     assert c.to(cr.tensor(np.ones(1))).dtype == np.float64
     assert c.type_as(cr.tensor([1])).dtype == np.int64
     assert c.to(cr.float32, copy=True) is not c
+    # PyTorch's own dtype and device objects are read by their text, as modules read them.
+    assert c.to(torch.float64).dtype == np.float64 and c.to(torch.device("cpu")) is c
+    with pytest.raises(cr.DeviceError, match="CPU only"):
+        c.to(torch.device("cuda"))
 
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     (x.double() * x.double()).sum().backward()

@@ -13,8 +13,8 @@ Names, arguments, shapes and defaults are PyTorch's, so state dicts map one to o
 (8, 4)
 """
 
+from chainrule.dtypes import DeviceError
 from chainrule.nn import functional, init, utils
-from chainrule.nn._device import DeviceError
 from chainrule.nn.layers import (
     ELU,
     GELU,

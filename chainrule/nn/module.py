@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.autograd.versions import bump
-from chainrule.nn._device import as_dtype, check_cpu, device_name
+from chainrule.dtypes import check_device, parse_to
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
@@ -318,29 +318,11 @@ class Module:
         device must be the CPU (``"cpu"`` or any object whose ``type`` is ``"cpu"``), the
         only one chainrule has; any other raises :class:`DeviceError`. Returns self.
         """
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif isinstance(arg, bool) or arg is None:
-                continue  # non_blocking, given by position
-            elif device_name(arg) is not None:
-                device = arg
-            elif as_dtype(arg) is not None:
-                dtype = arg
-            else:
-                raise TypeError(f"to(): {arg!r} is neither a device nor a dtype")
-        check_cpu(device, f"{type(self).__name__}.to")
-        if dtype is None:
+        _, target, _ = parse_to(args, kwargs, f"{type(self).__name__}.to")
+        if target is None:
             return self
-        target = as_dtype(dtype)
-        if target is None or target.kind != "f":
-            raise TypeError(f"to(): dtype must be a floating-point dtype, got {dtype!r}")
+        if target.kind != "f":
+            raise TypeError(f"to(): dtype must be a floating-point dtype, got {target}")
         for t in [*self.parameters(), *self.buffers()]:
             if t.data.dtype.kind == "f" and t.data.dtype != target:
                 t.data = t.data.astype(target)
@@ -354,7 +336,7 @@ class Module:
 
     def cuda(self, device: Any = None) -> Module:
         """Always raises :class:`DeviceError`: chainrule runs on the CPU only."""
-        check_cpu(device if isinstance(device, str) else "cuda", f"{type(self).__name__}.cuda")
+        check_device(device if isinstance(device, str) else "cuda", f"{type(self).__name__}.cuda")
         return self
 
     def float(self) -> Module:
