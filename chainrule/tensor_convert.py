@@ -115,12 +115,15 @@ Tensor.is_cuda = property(lambda self: False, doc="Always False: chainrule runs 
 
 
 # ------------------------------------------------------------ more in-place
-def _inplace(self: Tensor, what: str, recorded: Any, numpy_update: Any) -> Tensor:
+def _inplace(
+    self: Tensor, what: str, recorded: Any, numpy_update: Any, other: Any = None
+) -> Tensor:
     """Change ``self`` in place: ``recorded(old)`` builds the recorded result while
-    gradients flow; ``numpy_update(data)`` writes into the array otherwise."""
+    gradients flow (to ``self`` or to ``other``, a value written into it);
+    ``numpy_update(data)`` writes into the array otherwise."""
     _refuse_under_trace(what)
     data = _buffer(self, what)
-    if _records(self, None):
+    if _records(self, other):
         _check_recordable(self, data, what)
         _store(self, data, recorded(_recorded_self(self, data)), what)
         return self
@@ -190,6 +193,7 @@ def _masked_fill_(self: Tensor, mask: Any, value: Any) -> Tensor:
         "masked_fill_()",
         lambda old: F.where(cond, value, old),
         lambda d: np.copyto(d, value.data if isinstance(value, Tensor) else value, where=cond),
+        value,
     )
 
 

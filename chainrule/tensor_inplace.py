@@ -214,6 +214,14 @@ def _zero_(self: Tensor) -> Tensor:
 def _fill_(self: Tensor, value: Any) -> Tensor:
     """Set every element to ``value`` in place and return the tensor."""
     _refuse_under_trace("fill_()")
+    if isinstance(value, Tensor) and value._requires_grad and grad_enabled():
+        # A one-element tensor that requires grad: the gradient must reach it (PyTorch's
+        # fill_ passes the sum of the gradient on), which copy_ records.
+        if value.data.size != 1:
+            raise RuntimeError(
+                f"fill_(): the value must have one element, not shape {value.data.shape}"
+            )
+        return _copy_(self, value.reshape(()))
     recorded = grad_enabled() and self._requires_grad
     if recorded:
         _check_recordable(self, _buffer(self, "fill_()"), "fill_()")

@@ -364,3 +364,21 @@ def test_an_integer_operand_takes_the_floating_operands_dtype_as_in_pytorch():
     assert w.grad.dtype == np.float32 and w.grad.tolist() == [3.0, 4.0]
     traced = cr.jit(lambda a, b: a * b)
     assert traced(x, cr.tensor([1, 2, 3, 4])).dtype == np.float32
+
+
+def test_masked_fill_with_a_value_that_requires_grad_passes_its_gradient_on():
+    for lib in (cr, torch):
+        x = lib.zeros(4, dtype=lib.float64)
+        v = lib.tensor(2.0, dtype=lib.float64, requires_grad=True)
+        x.masked_fill_(lib.tensor([True, False, True, True]), v)
+        (x * lib.tensor([1.0, 10.0, 100.0, 1000.0], dtype=lib.float64)).sum().backward()
+        assert v.grad.item() == 1101.0
+
+
+def test_fill_with_a_value_that_requires_grad_passes_its_gradient_on():
+    for lib in (cr, torch):
+        x = lib.zeros(3, dtype=lib.float64)
+        v = lib.tensor(2.0, dtype=lib.float64, requires_grad=True)
+        x.fill_(v)
+        (x * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)).sum().backward()
+        assert v.grad.item() == 6.0 and x.tolist() == [2.0, 2.0, 2.0]
