@@ -31,6 +31,9 @@ LAYERS = [
     "network_report",  # a network's data: layers as the nodes
     # renderers: they read a report, nothing above it
     "render_common",
+    "page_live",  # the interactive page's graph, stepper and script, from plain data
+    "page_chain",  # a formula's report as that data
+    "page_network",  # a network's report as that data
     "render_element",  # one output entry as scalars: read by text and Markdown
     "render_text",
     "render_latex",
