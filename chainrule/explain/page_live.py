@@ -2,14 +2,15 @@
 
 Both kinds of explanation (a formula's nodes, a network's layers) hand this module
 the same plain data, a :class:`PageGraph`: nodes with a label and a short value
-line, edges, for each node the chain it belongs to (the nodes between it and the
-output, whose local derivatives multiply to its gradient) in words, and the
-steps of the forward and backward pass. From that it draws the graph as inline
+line, edges, for each node its chain in words (the local derivatives between it
+and the output, which multiply to its gradient), and the steps of the forward
+and backward pass. From that it draws the graph as inline
 SVG (a layered layout of our own, so no Graphviz is needed) and embeds one small
 script that makes it live:
 
 * clicking a node (in the graph, or its name in the table) highlights it, its
-  rows of the table and its chain, and states the chain;
+  rows of the table and its chain (every node its value flows into, found from
+  the edges), and states the chain;
 * the stepper walks the forward pass and then the backward pass one node at a
   time, showing the gradient arriving, the local derivative and the product
   passed down.
@@ -40,8 +41,7 @@ class PageNode:
     value: str  # its forward value, shown under the name
     grad: str  # its gradient (upstream), shown once the backward pass reaches it
     title: str = ""  # tooltip
-    chain: list[str] = field(default_factory=list)  # ids from this node to the output
-    chain_text: str = ""
+    chain_text: str = ""  # the chain from the output down to this node, in words
     flag: str = ""  # "" or "bad": drawn in the warning colour
 
 
@@ -226,6 +226,8 @@ SCRIPT = r"""
   const data = JSON.parse(document.getElementById('cr-data').textContent);
   const nodes = {};
   data.nodes.forEach(n => { nodes[n.id] = n; });
+  const users = {};
+  data.edges.forEach(([a, b]) => { (users[a] = users[a] || []).push(b); });
   const all = sel => Array.from(root.querySelectorAll(sel));
   const of = id => all('[data-node]').filter(e => e.dataset.node === id);
   const clear = cls => all('.' + cls).forEach(e => e.classList.remove(cls));
@@ -237,7 +239,11 @@ SCRIPT = r"""
     if (id === null || !(id in nodes)) {
       selected = null; chainBox.textContent = data.hint; return;
     }
-    const on = new Set(nodes[id].chain);
+    const on = new Set([id]);  // id and every node its value flows into, up to the output
+    const todo = [id];
+    while (todo.length) {
+      (users[todo.pop()] || []).forEach(u => { if (!on.has(u)) { on.add(u); todo.push(u); } });
+    }
     on.forEach(c => of(c).forEach(e => e.classList.add('chain')));
     all('.gedge').forEach(e => {
       if (on.has(e.dataset.from) && on.has(e.dataset.to)) e.classList.add('chain');
@@ -320,10 +326,8 @@ def _data(graph: PageGraph, start: str) -> dict:
     return {
         "hint": graph.hint,
         "start": start,
-        "nodes": [
-            {"id": n.id, "label": n.label, "chain": n.chain, "chain_text": n.chain_text}
-            for n in graph.nodes
-        ],
+        "nodes": [{"id": n.id, "label": n.label, "chain_text": n.chain_text} for n in graph.nodes],
+        "edges": [list(e) for e in graph.edges],
         "steps": [
             {
                 "phase": s.phase,
