@@ -26,18 +26,20 @@ LAYERS = [
     "check",
     "orders",
     # the explanation's data, and its symbolic part (which reads it)
+    "element",  # one output entry followed back, as scalars
     "report",
     "symbolic",
     "network_report",  # a network's data: layers as the nodes
     # renderers: they read a report, nothing above it
     "render_common",
-    "render_element",  # one output entry as scalars: read by text and Markdown
+    "render_element",  # one output entry as text lines: read by text and Markdown
     "render_text",
     "render_latex",
     "render_markdown",
     "render_dot",
     "render_html",
     "render_json",
+    "render_element_html",  # the element section as an HTML fragment, for the page
     "render_network",
     "render_plot",
     # the registry of renderers, the user-facing class, its building
