@@ -234,6 +234,7 @@ def _local_step(step: Step, index: Index, up: float) -> ElementStep:
     """A node at one entry: each input entry it depends on, with its local derivative."""
     v = step.vertex
     shares: list[Share] = []
+    folded: list[str] = []
     for loc in step.locals:
         src = loc.src
         jac = _entry_jacobian(v, loc.position, index)
@@ -250,9 +251,18 @@ def _local_step(step: Step, index: Index, up: float) -> ElementStep:
                 hits = [] if flat == 0 else [tuple(np.unravel_index(flat - 1, shape))]
         for where in hits:
             local = float(jac[where]) if jac.ndim else float(jac)
-            shares.append(
-                Share(src.name, tuple(int(i) for i in where), loc.formula, local, up * local)
-            )
+            # an input that only moves entries (a reshape, im2col, a transpose) is
+            # followed back to where the entry is held, and read as part of this step
+            where = tuple(int(i) for i in where)
+            target, at_index, through = back_through_moves(src, where)
+            if v.op == "getitem" or _is_conv(target):
+                # the entry chosen keeps the name the user indexed; a convolution's
+                # output keeps its (N, C, H, W) name, the step that writes its sum
+                target, at_index, through = src, where, []
+            if at_index is None:
+                continue  # a padded zero: no input entry gets this share
+            folded += [u.name for u in through if u.name not in folded]
+            shares.append(Share(target.name, at_index, loc.formula, local, up * local))
     return ElementStep(
         node=v.name,
         op=v.op or "",
@@ -261,6 +271,7 @@ def _local_step(step: Step, index: Index, up: float) -> ElementStep:
         value=float(np.asarray(v.value)[index]),
         upstream=up,
         shares=shares,
+        folded=folded,
     )
 
 
@@ -373,16 +384,25 @@ def _affine(base: int, step: int, var: str) -> str:
     return f"{term} - {-base}" if base < 0 else f"{base} + {term}"
 
 
+def _is_conv(v: Vertex) -> bool:
+    """``v`` is the ``linear`` node of conv2d's recording (its input is an im2col)."""
+    return (
+        v.op == "linear"
+        and len(v.args) >= 2
+        and isinstance(v.args[0], Vertex)
+        and v.args[0].op == "im2col"
+    )
+
+
 def _conv_step(v: Vertex, index: Index, up: float) -> ElementStep | None:
     """A convolution's entry, when ``v`` is the end of conv2d's recorded nodes
     (im2col → linear → reshape → transpose, groups=1): the sum over input channels
     and kernel window of weight times input, plus the bias."""
     lin, lin_index, out_side = back_through_moves(v, index)
-    if lin.op != "linear" or lin_index is None or len(lin.args) < 2:
+    if not _is_conv(lin) or lin_index is None or not isinstance(lin.args[1], Vertex):
         return None
     cols, w_flat = lin.args[0], lin.args[1]
-    if not (isinstance(cols, Vertex) and cols.op == "im2col" and isinstance(w_flat, Vertex)):
-        return None
+    assert isinstance(cols, Vertex) and isinstance(w_flat, Vertex)
     image = cols.args[0]
     if not isinstance(image, Vertex) or np.ndim(image.value) != 4:
         return None
