@@ -170,37 +170,53 @@ def _label(arg: Vertex | Const, fallback: str) -> str:
 
 
 # ------------------------------------------------------------- moving entries
-def _moved_from(v: Vertex) -> np.ndarray | None:
-    """For a node that only moves entries: at each of its entries, 1 + the flat index
-    of the input entry it holds (0: a padded zero); else None. The op's own forward
-    applied to the input's entry numbers, so no op's geometry is written twice."""
-    if v.op not in MOVES or v.node is None or not v.args or not isinstance(v.args[0], Vertex):
+class Moves:
+    """Entries followed back through nodes that only move them (:data:`MOVES`).
+
+    For such a node, the op's own forward applied to its input's entry numbers says
+    which input entry each output entry holds, so no op's geometry (im2col's
+    windows, a transpose's axes) is written a second time here. Computed once per
+    node and kept, since a convolution's terms ask im2col for each of its columns.
+    """
+
+    def __init__(self) -> None:
+        self._maps: dict[int, np.ndarray | None] = {}
+
+    def source_map(self, v: Vertex) -> np.ndarray | None:
+        """At each entry of ``v``: 1 + the flat index of the input entry it holds (0:
+        a padded zero); None when ``v`` is not a node that only moves entries."""
+        if id(v) not in self._maps:
+            self._maps[id(v)] = _source_map(v)
+        return self._maps[id(v)]
+
+    def back(self, v: Vertex, index: Index) -> tuple[Vertex, Index | None, list[Vertex]]:
+        """``v[index]`` followed back: (the first vertex that is not a moving node,
+        the entry's index there or None for a padded zero, the vertices passed)."""
+        passed: list[Vertex] = []
+        while not v.is_leaf:
+            moved = self.source_map(v)
+            if moved is None:
+                break
+            src = v.args[0]
+            assert isinstance(src, Vertex)
+            flat = int(moved[index])
+            passed.append(v)
+            if flat == 0:
+                return src, None, passed
+            index = tuple(int(i) for i in np.unravel_index(flat - 1, np.shape(src.value)))
+            v = src
+        return v, index, passed
+
+
+def _source_map(v: Vertex) -> np.ndarray | None:
+    if v.op not in MOVES or v.node is None or v.node.args is None:
+        return None
+    if not v.args or not isinstance(v.args[0], Vertex):
         return None
     shape = np.shape(v.args[0].value)
     numbers = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape)
-    rest = v.node.args[1:] if v.node.args is not None else ()
-    out = v.node.prim.forward(numbers, *rest, **(v.node.params or {}))
+    out = v.node.prim.forward(numbers, *v.node.args[1:], **(v.node.params or {}))
     return np.asarray(out)
-
-
-def back_through_moves(v: Vertex, index: Index, stop: set[int] | None = None) -> tuple:
-    """The entry ``v[index]`` followed back through nodes that only move entries:
-    (the first vertex that is not such a node, its index or None for a padded zero,
-    the vertices passed through)."""
-    passed: list[Vertex] = []
-    while not v.is_leaf and (stop is None or id(v) not in stop):
-        moved = _moved_from(v)
-        if moved is None:
-            break
-        src = v.args[0]
-        assert isinstance(src, Vertex)
-        flat = int(moved[index])
-        passed.append(v)
-        if flat == 0:
-            return src, None, passed
-        index = tuple(int(i) for i in np.unravel_index(flat - 1, np.shape(src.value)))
-        v = src
-    return v, index, passed
 
 
 # ------------------------------------------------------------- local derivatives
@@ -230,7 +246,7 @@ def _entry_jacobian(v: Vertex, position: int, index: Index) -> np.ndarray | None
     return sum_to(np.asarray(out, dtype=np.float64), np.shape(src.value))
 
 
-def _local_step(step: Step, index: Index, up: float) -> ElementStep:
+def _local_step(step: Step, index: Index, up: float, moves: Moves) -> ElementStep:
     """A node at one entry: each input entry it depends on, with its local derivative."""
     v = step.vertex
     shares: list[Share] = []
@@ -246,7 +262,7 @@ def _local_step(step: Step, index: Index, up: float) -> ElementStep:
             if _is_elementwise(v):
                 hits = [_broadcast_index(index, shape)]
             elif v.op in MOVES:
-                moved = _moved_from(v)
+                moved = moves.source_map(v)
                 flat = 0 if moved is None else int(moved[index])
                 hits = [] if flat == 0 else [tuple(np.unravel_index(flat - 1, shape))]
         for where in hits:
@@ -254,7 +270,7 @@ def _local_step(step: Step, index: Index, up: float) -> ElementStep:
             # an input that only moves entries (a reshape, im2col, a transpose) is
             # followed back to where the entry is held, and read as part of this step
             where = tuple(int(i) for i in where)
-            target, at_index, through = back_through_moves(src, where)
+            target, at_index, through = moves.back(src, where)
             if v.op == "getitem" or _is_conv(target):
                 # the entry chosen keeps the name the user indexed; a convolution's
                 # output keeps its (N, C, H, W) name, the step that writes its sum
@@ -394,89 +410,84 @@ def _is_conv(v: Vertex) -> bool:
     )
 
 
-def _conv_step(v: Vertex, index: Index, up: float) -> ElementStep | None:
-    """A convolution's entry, when ``v`` is the end of conv2d's recorded nodes
-    (im2col → linear → reshape → transpose, groups=1): the sum over input channels
-    and kernel window of weight times input, plus the bias."""
-    lin, lin_index, out_side = back_through_moves(v, index)
+def _conv_step(v: Vertex, index: Index, up: float, moves: Moves) -> ElementStep | None:
+    """A convolution's entry, when ``v`` ends conv2d's recorded nodes (im2col →
+    linear → reshape → transpose; groups=1): the sum over input channels and kernel
+    window of weight times input, plus the bias. None for anything else, and for
+    any term that does not fit the index form written (so it is never shown wrong)."""
+    lin, lin_index, out_side = moves.back(v, index)
     if not _is_conv(lin) or lin_index is None or not isinstance(lin.args[1], Vertex):
         return None
     cols, w_flat = lin.args[0], lin.args[1]
-    assert isinstance(cols, Vertex) and isinstance(w_flat, Vertex)
+    assert isinstance(cols, Vertex)
     image = cols.args[0]
     if not isinstance(image, Vertex) or np.ndim(image.value) != 4:
         return None
     r, o = lin_index
-    params = cols.params or {}
-    k = np.shape(cols.value)[1]
-    terms: list[tuple[Entry, Entry]] = []
-    padded = 0
-    folded = [*out_side, lin, cols]
-    x_src = w_src = None
-    for col in range(k):
-        xs, xi, through_x = back_through_moves(cols, (r, col))
-        ws, wi, through_w = back_through_moves(w_flat, (o, col))
-        if wi is None:
-            return None  # a weight no single entry holds: not conv2d's layout
-        folded += [u for u in through_x + through_w if u not in folded]
-        w_src = ws
-        if xi is None:
-            padded += 1
-            continue
-        x_src = xs
-        terms.append(
-            (Entry(ws.name, wi, float(_value(ws)[wi])), Entry(xs.name, xi, float(_value(xs)[xi])))
-        )
-    if w_src is None or np.ndim(w_src.value) != 4:
-        return None
-    terms.sort(key=lambda t: t[0].index)  # by (channel, kernel row, kernel column)
-    x_name = x_src.name if x_src is not None else _label(image, "x")
-    s = _pair_sum(
-        v.name,
-        "conv2d",
-        index,
-        float(np.asarray(v.value)[index]),
-        up,
-        (w_src, w_src.name, [t[0].index for t in terms], np.array([t[0].value for t in terms])),
-        (
-            x_src or image,
-            x_name,
-            [t[1].index for t in terms],
-            np.array([t[1].value for t in terms]),
-        ),
-    )
-    s.padded = padded
-    s.folded = [u.name for u in folded]
-    # the index pattern, from im2col's geometry: row oi·stride - pad + p·dilation
-    n_img, _, oh_total, ow_total = (*np.shape(image.value)[:2], *_out_hw(cols, image))
-    n, oi, oj = (int(i) for i in np.unravel_index(r, (n_img, oh_total, ow_total)))
-    (sh, sw), (ph, pw), (dh, dw) = params["stride"], params["padding"], params["dilation"]
-    rows, cols_ = _affine(oi * sh - ph, dh, "p"), _affine(oj * sw - pw, dw, "q")
-    lead = [str(n)] if x_src is None or np.ndim(x_src.value) == 4 else []
-    x_pat = f"{x_name}[{', '.join([*lead, 'c', rows, cols_])}]"
-    w_pat = f"{w_src.name}[{o}, c, p, q]"
-    cin, kh, kw = np.shape(w_src.value)[1:]
-    s.factors = (w_pat, x_pat)
-    s.formula = "·".join(s.factors)
-    s.sum_over = "c, p, q"
-    s.ranges = f"c = 0 … {cin - 1}, p = 0 … {kh - 1}, q = 0 … {kw - 1}"
-    s.patterns = {w_src.name: (w_pat, x_pat), x_name: (x_pat, w_pat)}
-    if len(lin.args) > 2:
-        _bias_share(s, lin.args[2], o, up)
-    return s
-
-
-def _out_hw(cols: Vertex, image: Vertex) -> tuple[int, int]:
-    """(OH, OW) of an im2col node, from its input's shape and its parameters."""
+    n_img, _, h, w = np.shape(image.value)
     p = cols.params or {}
-    _, _, h, w = np.shape(image.value)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
         p["kernel_size"],
         p["stride"],
         p["padding"],
         p["dilation"],
     )
-    return out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
+    n, oi, oj = (int(i) for i in np.unravel_index(r, (n_img, oh, ow)))
+    weights: list[Entry] = []
+    inputs: list[Entry] = []
+    padded = 0
+    folded = [*out_side, lin, cols]
+    x_src = w_src = None
+    for col in range(np.shape(cols.value)[1]):
+        ws, wi, through_w = moves.back(w_flat, (o, col))
+        xs, xi, through_x = moves.back(cols, (r, col))
+        if wi is None or np.ndim(ws.value) != 4 or wi[0] != o or (w_src not in (None, ws)):
+            return None  # not conv2d's weight layout
+        w_src = ws
+        folded += [u for u in through_w + through_x if u not in folded]
+        c, kr, kc = wi[1:]
+        row, column = oi * sh - ph + kr * dh, oj * sw - pw + kc * dw
+        if xi is None:
+            padded += 1
+            continue
+        # the input entry must be the one the index form names, batched or not
+        expected = (n, c, row, column) if np.ndim(xs.value) == 4 else (c, row, column)
+        if xi != expected or (x_src not in (None, xs)):
+            return None
+        x_src = xs
+        weights.append(Entry(ws.name, wi, float(_value(ws)[wi])))
+        inputs.append(Entry(xs.name, xi, float(_value(xs)[xi])))
+    if w_src is None:
+        return None
+    order = sorted(range(len(weights)), key=lambda t: weights[t].index)  # by (c, p, q)
+    weights, inputs = [weights[t] for t in order], [inputs[t] for t in order]
+    x_arg = x_src or image
+    x_name = x_arg.name
+    s = _pair_sum(
+        v.name,
+        "conv2d",
+        index,
+        float(np.asarray(v.value)[index]),
+        up,
+        (w_src, w_src.name, [e.index for e in weights], np.array([e.value for e in weights])),
+        (x_arg, x_name, [e.index for e in inputs], np.array([e.value for e in inputs])),
+    )
+    s.padded = padded
+    s.folded = [u.name for u in folded]
+    lead = [str(n)] if np.ndim(x_arg.value) == 4 else []
+    rows, columns = _affine(oi * sh - ph, dh, "p"), _affine(oj * sw - pw, dw, "q")
+    x_pat = f"{x_name}[{', '.join([*lead, 'c', rows, columns])}]"
+    w_pat = f"{w_src.name}[{o}, c, p, q]"
+    s.factors = (w_pat, x_pat)
+    s.formula = "·".join(s.factors)
+    s.sum_over = "c, p, q"
+    cin = np.shape(w_src.value)[1]
+    s.ranges = f"c = 0 … {cin - 1}, p = 0 … {kh - 1}, q = 0 … {kw - 1}"
+    s.patterns = {w_src.name: (w_pat, x_pat), x_name: (x_pat, w_pat)}
+    if len(lin.args) > 2:
+        _bias_share(s, lin.args[2], o, up)
+    return s
 
 
 # ------------------------------------------------------------------- the walk
@@ -485,6 +496,7 @@ def follow(nodes: list[Step]) -> list[ElementStep]:
     gradient reaches, in backward order (see the module doc)."""
     steps: list[ElementStep] = []
     folded: set[str] = set()
+    moves = Moves()
     for step in reversed(nodes):
         v = step.vertex
         if v.name in folded or v.grad is None or not np.any(np.asarray(v.grad)):
@@ -498,13 +510,13 @@ def follow(nodes: list[Step]) -> list[ElementStep]:
         up = float(np.asarray(v.grad)[index])
         found = None
         if v.op in ("transpose", "reshape", "squeeze"):
-            found = _conv_step(v, index, up)
+            found = _conv_step(v, index, up, moves)
         elif v.op == "matmul":
             found = _matmul_step(v, index, up)
         elif v.op == "linear":
             found = _linear_step(v, index, up)
         if found is None:
-            found = _local_step(step, index, up)
+            found = _local_step(step, index, up, moves)
         folded.update(found.folded)
         steps.append(found)
     return steps
