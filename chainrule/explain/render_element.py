@@ -79,7 +79,7 @@ def _local_lines(s: ElementStep, out: str) -> list[str]:
     return lines
 
 
-def _term_lines(s: ElementStep, out: str) -> list[str]:
+def _term_lines(s: ElementStep) -> list[str]:
     """A convolution's short sum, one term a line: the term, and the single entry of
     each factor's input that it sends a gradient to (the other factor, times upstream)."""
     lines = []
@@ -111,7 +111,7 @@ def _sum_lines(s: ElementStep, out: str) -> list[str]:
     lines.append(f"    upstream ∂{out}/∂{here} = {num6(s.upstream)}")
     if s.op == "conv2d" and len(s.terms) <= MAX_TERMS:
         lines.append("    term by term, each factor's local derivative is the other factor:")
-        lines += _term_lines(s, out)
+        lines += _term_lines(s)
     for name, shares in by_input(s).items():
         entry, other = s.patterns.get(name, (name, "?"))
         if other == "1":  # the bias: one entry, local derivative 1
