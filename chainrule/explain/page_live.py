@@ -193,6 +193,16 @@ svg.cr-graph .gedge.flow { stroke: var(--grad); stroke-width: 3; stroke-dasharra
 .cr-stepping svg.cr-graph .gnode:not(.computed) .gval { visibility: hidden; }
 .cr-stepping svg.cr-graph .gnode:not(.has-grad) .ggrad { visibility: hidden; }
 .cr-stepping svg.cr-graph .gnode:not(.computed):not(.current) rect { stroke-dasharray: 4 3; }
+table.element-steps { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+table.element-steps th { text-align: left; font-size: 12px; font-weight: 600; color: var(--muted);
+  border-bottom: 2px solid var(--line); padding: 6px 10px; }
+table.element-steps td { border-bottom: 1px solid var(--line); padding: 6px 10px;
+  vertical-align: top; font-family: ui-monospace,Menlo,Consolas,monospace; font-size: 13px; }
+table.element-steps td.value { color: var(--fwd); }
+table.element-steps td.upstream, table.element-steps .passed { color: var(--grad); }
+table.element-steps ul, table.element-steps ol { margin: 0; padding-left: 18px; }
+section.element h3 { font-size: 15px; text-transform: uppercase; letter-spacing: .06em;
+  color: var(--muted); margin: 26px 0 8px; font-weight: 600; }
 tr.sel td { background: #fff6ec !important; }
 tr.chain td { background: #f1faf4; }
 tr.current td { background: #eef4ff !important; }
@@ -229,7 +239,9 @@ SCRIPT = r"""
   const users = {};
   data.edges.forEach(([a, b]) => { (users[a] = users[a] || []).push(b); });
   const all = sel => Array.from(root.querySelectorAll(sel));
-  const of = id => all('[data-node]').filter(e => e.dataset.node === id);
+  // the graph's nodes and the rows of the node or layer table (not other tables' rows)
+  const marked = '.gnode[data-node], table.nodes tr[data-node], table.layers tr[data-node]';
+  const of = id => all(marked).filter(e => e.dataset.node === id);
   const clear = cls => all('.' + cls).forEach(e => e.classList.remove(cls));
   const chainBox = document.getElementById('cr-chain');
   let selected = null;
