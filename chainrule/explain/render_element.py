@@ -105,7 +105,7 @@ def _elementwise_lines(ex: Report, step: Step, index: tuple[int, ...]) -> list[s
             continue
         if np.shape(loc.src.value) == shape:
             where, local = index, float(np.asarray(loc.value)[index])
-        elif v.op == "getitem" and shape == ():
+        elif v.builtin_op == "getitem" and shape == ():
             where, local = _single(loc.passed), 1.0  # the entry selected passes it on as is
             if where is None:
                 return None
@@ -135,7 +135,11 @@ def element_lines(ex: Report) -> list[str]:
             count = int(np.count_nonzero(v.grad))
             lines.append(f"  {v.name}: the gradient reaches {count} entries (see the table)")
             continue
-        if v.op == "matmul" and len(index) == 2 and all(_value(a).ndim == 2 for a in v.args[:2]):
+        if (
+            v.builtin_op == "matmul"
+            and len(index) == 2
+            and all(_value(a).ndim == 2 for a in v.args[:2])
+        ):
             lines += matmul_lines(ex, step, (index[0], index[1]))
             continue
         block = _elementwise_lines(ex, step, index)
