@@ -7,6 +7,9 @@ is compared with HIPS autograd running the same rule, and with finite difference
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import autograd
 import autograd.extend as ag_extend
 import autograd.numpy as anp
@@ -314,3 +317,12 @@ def test_property_user_rule_matches_autograd_and_differences(x):
     onp.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
     t = cr.tensor(x, requires_grad=True)
     assert cr.gradcheck(lambda a: logsumexp(a * a) * 1.0, (t,))
+
+
+def test_reference_page_examples_run(capsys):
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "extend.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 3
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"extend.md block {i}", "exec"), {})
+    assert "[4., 8.]" in capsys.readouterr().out  # the builtins example: 2 * 2a
