@@ -144,13 +144,21 @@ class _DerivedJvps:
 def _jvp_by_transposing(prim: Primitive, i: int, t: Any, ans: Any, *args: Any, **kw: Any) -> Any:
     recorded = isinstance(t, Tensor) or isinstance(ans, Tensor)
     with enable_grad():
-        g = _wrap(np.zeros(np.shape(_to_raw(ans)), np.result_type(_to_raw(ans))), None)
+        # Any g will do for a rule linear in g; ones, so that a rule whose result
+        # escaped the recording (raw NumPy on g) shows as a nonzero constant.
+        g = _wrap(np.ones(np.shape(_to_raw(ans)), np.result_type(_to_raw(ans))), None)
         g.requires_grad_(True)
         back = prim.vjps[i](g, ans, *args, **kw)
         if back is None:
             return None
-        if not isinstance(back, Tensor) or not back.requires_grad:  # constant in g: 0
-            return None
+        if not isinstance(back, Tensor) or not back.requires_grad:
+            if np.any(_to_raw(back) != 0):
+                raise NotImplementedError(
+                    f"forward mode through {prim.name}: its VJP rule does not compute with "
+                    "g through chainrule operations, so no JVP can be derived from it; "
+                    "declare one with chainrule.extend.defjvp"
+                )
+            return None  # the rule gives 0 whatever g is: no tangent
         (jt,) = _reverse_grad(
             (back * t).sum(), g, create_graph=recorded, allow_unused=True, materialize_grads=True
         )

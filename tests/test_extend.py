@@ -326,3 +326,15 @@ def test_reference_page_examples_run(capsys):
     for i, block in enumerate(blocks):
         exec(compile(block, f"extend.md block {i}", "exec"), {})
     assert "[4., 8.]" in capsys.readouterr().out  # the builtins example: 2 * 2a
+
+
+def test_a_vjp_rule_that_escapes_the_recording_gives_no_derived_jvp():
+    @primitive
+    def double(x):
+        return 2 * x
+
+    # Raw NumPy on g: fine for reverse mode, opaque to the derived forward mode.
+    defvjp(double, lambda ans, x: lambda g: onp.array(getattr(g, "data", g)) * 2)
+    assert values(cr.grad(lambda a: np.sum(double(a)))(onp.ones(2))).tolist() == [2.0, 2.0]
+    with pytest.raises(NotImplementedError, match="declare one with chainrule.extend.defjvp"):
+        cr.jvp(double, (onp.ones(2),), (onp.ones(2),))
