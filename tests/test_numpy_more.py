@@ -342,3 +342,29 @@ def test_eig_with_complex_eigenvalues_is_refused_not_wrong():
     # Without a gradient to compute, NumPy's complex values come back as constants.
     w, _ = np.linalg.eig(cr.tensor(rotation))
     onp.testing.assert_allclose(onp.sort_complex(values(w)), [-1j, 1j])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: np.rot90(a),
+        lambda a: np.rollaxis(a, 1),
+        lambda a: np.deg2rad(a),
+        lambda a: np.degrees(a),
+        lambda a: np.real(a),
+        lambda a: np.conj(a),
+        lambda a: np.nan_to_num(a),
+        lambda a: np.partition(a, 1),
+        lambda a: np.select([a > 0], [a * a], 0.0),
+        lambda a: np.cross(a[:, :3], a[:, 1:]),
+        lambda a: np.gradient(a)[1],
+        lambda a: np.linalg.eig(a[:, :3] @ a[:, :3].T)[0],
+    ],
+)
+def test_float32_stays_float32(fn):
+    x = onp.random.default_rng(2).normal(size=(3, 4)).astype(onp.float32)
+    t = cr.tensor(x, requires_grad=True)
+    out = fn(t)
+    assert out.dtype == onp.float32
+    out.sum().backward()
+    assert t.grad.dtype == onp.float32
