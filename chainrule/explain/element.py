@@ -209,7 +209,7 @@ class Moves:
 
 
 def _source_map(v: Vertex) -> np.ndarray | None:
-    if v.op not in MOVES or v.node is None or v.node.args is None:
+    if v.builtin_op not in MOVES or v.node is None or v.node.args is None:
         return None
     if not v.args or not isinstance(v.args[0], Vertex):
         return None
@@ -261,7 +261,7 @@ def _local_step(step: Step, index: Index, up: float, moves: Moves) -> ElementSte
         if not hits:  # a zero local derivative (a dead ReLU): name the entry it is at
             if _is_elementwise(v):
                 hits = [_broadcast_index(index, shape)]
-            elif v.op in MOVES:
+            elif v.builtin_op in MOVES:
                 moved = moves.source_map(v)
                 flat = 0 if moved is None else int(moved[index])
                 hits = [] if flat == 0 else [tuple(np.unravel_index(flat - 1, shape))]
@@ -271,7 +271,7 @@ def _local_step(step: Step, index: Index, up: float, moves: Moves) -> ElementSte
             # followed back to where the entry is held, and read as part of this step
             where = tuple(int(i) for i in where)
             target, at_index, through = moves.back(src, where)
-            if v.op == "getitem" or _is_conv(target):
+            if v.builtin_op == "getitem" or _is_conv(target):
                 # the entry chosen keeps the name the user indexed; a convolution's
                 # output keeps its (N, C, H, W) name, the step that writes its sum
                 target, at_index, through = src, where, []
@@ -403,10 +403,10 @@ def _affine(base: int, step: int, var: str) -> str:
 def _is_conv(v: Vertex) -> bool:
     """``v`` is the ``linear`` node of conv2d's recording (its input is an im2col)."""
     return (
-        v.op == "linear"
+        v.builtin_op == "linear"
         and len(v.args) >= 2
         and isinstance(v.args[0], Vertex)
-        and v.args[0].op == "im2col"
+        and v.args[0].builtin_op == "im2col"
     )
 
 
@@ -509,11 +509,11 @@ def follow(nodes: list[Step]) -> list[ElementStep]:
             continue
         up = float(np.asarray(v.grad)[index])
         found = None
-        if v.op in ("transpose", "reshape", "squeeze"):
+        if v.builtin_op in ("transpose", "reshape", "squeeze"):
             found = _conv_step(v, index, up, moves)
-        elif v.op == "matmul":
+        elif v.builtin_op == "matmul":
             found = _matmul_step(v, index, up)
-        elif v.op == "linear":
+        elif v.builtin_op == "linear":
             found = _linear_step(v, index, up)
         if found is None:
             found = _local_step(step, index, up, moves)
