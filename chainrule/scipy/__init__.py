@@ -28,6 +28,6 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
         'chainrule.scipy needs SciPy, which is not installed: pip install "chainrule[scipy]"'
     ) from None
 
-from chainrule.scipy import linalg, signal, special, stats
+from chainrule.scipy import integrate, linalg, misc, signal, special, stats
 
 __all__ = ["integrate", "linalg", "misc", "signal", "special", "stats"]
