@@ -10,7 +10,8 @@ Functions of one variable have a diagonal Jacobian: one rule serves reverse mode
 function or of ``polygamma`` is an index, not a variable: asking for its
 derivative raises :class:`NotImplementedError`. So does the shape parameter of
 the incomplete gamma and beta functions, whose derivative has no closed form.
-Constants are Python floats, so float32 stays float32 (NEP 50).
+Constants are Python floats, so float32 stays float32 (NEP 50). Formulas name
+the inputs x, y by position, as ``explain`` reads them (``jv(x, y)``: x the order).
 
 This module imports SciPy; only :mod:`chainrule.scipy` imports it.
 """
@@ -63,7 +64,7 @@ polygamma = Primitive(
         _order_rule("polygamma"),
         lambda t, ans, n, x: t * call(polygamma, n + 1, x),
     ),
-    formula=("-", "polygamma(n+1, x)"),
+    formula=("-", "polygamma(x+1, y)"),
     doc="The n-th derivative of the digamma function.",
 )
 
@@ -121,7 +122,7 @@ beta = Primitive(
     sp.beta,
     vjp=_symmetric(_beta_share),
     jvp=_symmetric(_beta_share),
-    formula=("beta(a,b)*(digamma(a)-digamma(a+b))", "beta(a,b)*(digamma(b)-digamma(a+b))"),
+    formula=("beta(x,y)*(digamma(x)-digamma(x+y))", "beta(x,y)*(digamma(y)-digamma(x+y))"),
     saves_ans=True,
     doc="The beta function B(a, b) = Gamma(a) Gamma(b) / Gamma(a + b).",
 )
@@ -130,7 +131,7 @@ betaln = Primitive(
     sp.betaln,
     vjp=_symmetric(_betaln_share),
     jvp=_symmetric(_betaln_share),
-    formula=("digamma(a)-digamma(a+b)", "digamma(b)-digamma(a+b)"),
+    formula=("digamma(x)-digamma(x+y)", "digamma(y)-digamma(x+y)"),
     doc="log |B(a, b)|.",
 )
 
@@ -152,7 +153,7 @@ gammainc = Primitive(
         not_differentiable("gammainc", "a", "no closed form"),
         lambda t, ans, a, x: t * _gamma_density(a, x),
     ),
-    formula=("-", "x^(a-1) e^-x / gamma(a)"),
+    formula=("-", "y^(x-1)*exp(-y)/gamma(x)"),
     doc="The regularized lower incomplete gamma function P(a, x).",
 )
 gammaincc = Primitive(
@@ -166,7 +167,7 @@ gammaincc = Primitive(
         not_differentiable("gammaincc", "a", "no closed form"),
         lambda t, ans, a, x: -(t * _gamma_density(a, x)),
     ),
-    formula=("-", "-x^(a-1) e^-x / gamma(a)"),
+    formula=("-", "-y^(x-1)*exp(-y)/gamma(x)"),
     doc="The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x).",
 )
 
@@ -188,7 +189,7 @@ betainc = Primitive(
         not_differentiable("betainc", "b", "no closed form"),
         lambda t, ans, a, b, x: t * _beta_density(a, b, x),
     ),
-    formula=("-", "-", "x^(a-1) (1-x)^(b-1) / beta(a,b)"),
+    formula=("-", "-", "t^(a-1)*(1-t)^(b-1)/beta(a,b) at t"),
     doc="The regularized incomplete beta function I_x(a, b).",
 )
 
@@ -211,7 +212,7 @@ stdtr = Primitive(
         not_differentiable("stdtr", "df", "no closed form"),
         lambda tt, ans, df, t: tt * _t_density(df, t),
     ),
-    formula=("-", "t density"),
+    formula=("-", "the t density with x degrees of freedom at y"),
     doc="Student's t CDF with df degrees of freedom at t.",
 )
 
@@ -291,7 +292,7 @@ jv = Primitive(
     _jv_forward,
     vjp=(_order_rule("jv"), _jv_rule),
     jvp=(_order_rule("jv"), _jv_rule),
-    formula=("-", "(jv(v-1,x)-jv(v+1,x))/2"),
+    formula=("-", "(jv(x-1,y)-jv(x+1,y))/2"),
     doc="The Bessel function of the first kind J_v(x) (scipy.special.jn is this function).",
 )
 
@@ -309,7 +310,7 @@ yn = Primitive(
     _yn_forward,
     vjp=(_order_rule("yn"), _yn_rule),
     jvp=(_order_rule("yn"), _yn_rule),
-    formula=("-", "(yn(n-1,x)-yn(n+1,x))/2"),
+    formula=("-", "(yn(x-1,y)-yn(x+1,y))/2"),
     doc="The Bessel function of the second kind Y_n(x) of integer order n.",
 )
 
@@ -345,7 +346,7 @@ iv = Primitive(
     _iv_forward,
     vjp=(_order_rule("iv"), _iv_rule),
     jvp=(_order_rule("iv"), _iv_rule),
-    formula=("-", "(iv(v-1,x)+iv(v+1,x))/2"),
+    formula=("-", "(iv(x-1,y)+iv(x+1,y))/2"),
     doc="The modified Bessel function of the first kind I_v(x).",
 )
 
@@ -364,7 +365,7 @@ ive = Primitive(
     _ive_forward,
     vjp=(_order_rule("ive"), _ive_rule),
     jvp=(_order_rule("ive"), _ive_rule),
-    formula=("-", "(ive(v-1,x)+ive(v+1,x))/2-sign(x)*ive(v,x)"),
+    formula=("-", "(ive(x-1,y)+ive(x+1,y))/2-sign(y)*ive(x,y)"),
     doc="The exponentially scaled modified Bessel function iv(v, x) * exp(-|x|).",
 )
 
