@@ -214,3 +214,10 @@ def test_scipy_ufuncs_take_tensors_through_numpy_dispatch():
     assert isinstance(out, cr.Tensor)
     out.sum().backward()
     np.testing.assert_allclose(raw(t.grad), sp.digamma([0.5, 1.5]))
+
+
+def test_gammasgn_is_a_constant():
+    t = leaf([-1.5, 0.5, 2.5])
+    out = S.gammasgn(t)
+    np.testing.assert_array_equal(raw(out), sp.gammasgn([-1.5, 0.5, 2.5]))
+    assert not out.requires_grad

@@ -90,6 +90,12 @@ gamma = _diagonal(
     "The gamma function.",
     saves_ans=True,
 )
+gammasgn = Primitive(
+    "gammasgn",
+    sp.gammasgn,
+    differentiable=False,
+    doc="The sign of Gamma(x) (piecewise constant: no derivative).",
+)
 rgamma = _diagonal(
     "rgamma",
     sp.rgamma,
@@ -455,5 +461,5 @@ for _prim in ONE_VARIABLE + TWO_VARIABLES:
     _prim.batch = ELEMENTWISE
     _prim.exact = False
 
-__all__ = ["erf", "logsumexp_b", "not_differentiable"]
+__all__ = ["erf", "gammasgn", "logsumexp_b", "not_differentiable"]
 __all__ += [p.name for p in ONE_VARIABLE + TWO_VARIABLES]

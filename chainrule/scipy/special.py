@@ -22,12 +22,15 @@ from chainrule.tensor import UFUNC_RULES, Tensor, apply, unary
 
 
 def _one(sp_func: Any, prim: Any, name: str) -> Any:
+    # The fast path (unary) records a node unconditionally: differentiable ones only.
+    fast = prim.differentiable
+
     def impl(x: Any, /, out: Any = None, **kwargs: Any) -> Any:
         no_out(name, out)
         if kwargs:
             raise TypeError(f"scipy.special.{name} on a Tensor: unsupported {sorted(kwargs)}")
         x = arg(x)
-        return unary(prim, x) if isinstance(x, Tensor) else apply(prim, (x,))
+        return unary(prim, x) if fast and isinstance(x, Tensor) else apply(prim, (x,))
 
     impl.__name__ = name
     impl.__doc__ = prim.doc
@@ -58,6 +61,7 @@ digamma = _one(_sp.digamma, _ss.digamma, "digamma")
 psi = _one(_sp.psi, _ss.digamma, "psi")
 gamma = _one(_sp.gamma, _ss.gamma, "gamma")
 rgamma = _one(_sp.rgamma, _ss.rgamma, "rgamma")
+gammasgn = _one(_sp.gammasgn, _ss.gammasgn, "gammasgn")
 polygamma = _two(_sp.polygamma, _ss.polygamma, "polygamma")
 beta = _two(_sp.beta, _ss.beta, "beta")
 betaln = _two(_sp.betaln, _ss.betaln, "betaln")
@@ -158,6 +162,7 @@ __all__ = [
     "gammainc",
     "gammaincc",
     "gammaln",
+    "gammasgn",
     "i0",
     "i1",
     "iv",

@@ -43,8 +43,8 @@ def loss(params, times, observed):
 
 
 rs = npr.RandomState(0)
-n_obs = 8 if SHORT else 25
-times = np.linspace(0.0, 6.0 if SHORT else 12.0, n_obs)
+n_obs = 8 if SHORT else 15
+times = np.linspace(0.0, 6.0 if SHORT else 10.0, n_obs)
 true_params = np.array(
     [np.log(1.0), np.log(0.5), np.log(1.1), np.log(0.4), np.log(0.9), np.log(0.3)]
 )
@@ -54,7 +54,7 @@ params = true_params + np.array([0.2, -0.2, -0.15, 0.15, 0.1, -0.1])
 step_size = 0.003
 objective = value_and_grad(loss)
 history = []
-for _ in range(6 if SHORT else 120):
+for _ in range(6 if SHORT else 60):
     value, g = objective(params, times, observed)
     history.append(float(value))
     params = params - step_size * g
