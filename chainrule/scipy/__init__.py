@@ -28,6 +28,19 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
         'chainrule.scipy needs SciPy, which is not installed: pip install "chainrule[scipy]"'
     ) from None
 
-from chainrule.scipy import integrate, linalg, misc, signal, special, stats
+import importlib
+from typing import Any
 
 __all__ = ["integrate", "linalg", "misc", "signal", "special", "stats"]
+
+
+def __getattr__(name: str) -> Any:
+    """Submodules on first use: ``scipy.stats`` alone takes seconds to import, and
+    ``from chainrule.scipy.special import gammaln`` should not wait for it."""
+    if name in __all__:
+        return importlib.import_module(f"chainrule.scipy.{name}")
+    raise AttributeError(f"module 'chainrule.scipy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
