@@ -58,17 +58,16 @@ def _dynamics_vjp(func, layout, y, tt, p, cotangent):
     ty = Tensor(y, requires_grad=True)
     tt_ = Tensor(np.asarray(tt, dtype=np.float64), requires_grad=True)
     tp = Tensor(p, requires_grad=True)
-    (d, t_size), arg_layout = layout
-    _, _, args = unpack(np.concatenate([np.zeros(d + t_size), p]), layout)
+    _, arg_layout = layout
     args_t = []
     at = 0
-    for (kind, value), a in zip(arg_layout, args):
-        if kind == VARIABLE:
+    for kind, value in arg_layout:
+        if kind == VARIABLE:  # a slice of the parameter tensor, so its gradient lands in tp
             size = int(np.prod(value))
             args_t.append(tp[at : at + size].reshape(value))
             at += size
         else:
-            args_t.append(a)
+            args_t.append(value)
     with enable_grad():
         out = func(ty, tt_, *args_t)
         if not isinstance(out, Tensor):

@@ -18,7 +18,17 @@ from chainrule.tensor import Tensor
 LOG_2PI = math.log(2.0 * math.pi)
 LOG_2 = math.log(2.0)
 
-__all__ = ["LOG_2", "LOG_2PI", "arg", "binding", "cnp", "constant_only", "data", "standardize"]
+__all__ = [
+    "LOG_2",
+    "LOG_2PI",
+    "arg",
+    "binding",
+    "cnp",
+    "constant_only",
+    "data",
+    "forward_attribute",
+    "standardize",
+]
 
 
 def standardize(x: Any, loc: Any, scale: Any) -> Any:
