@@ -67,7 +67,7 @@ def broadcast_parameters(module_or_state: Any, root: int = 0) -> None:
     _agree(root_spec == spec, "broadcast_parameters", "names, shapes or dtypes", spec, root_spec)
     for _, v in items:
         data = _array(v)
-        buf = np.ascontiguousarray(data)
+        buf = np.asarray(data, order="C")
         comm.bcast_array(buf, root)
         if buf is not data:
             data[...] = buf
@@ -107,20 +107,23 @@ def broadcast_state(state: Any, root: int = 0) -> Any:
     return _fill(skeleton, iter(arrays))
 
 
-_ARRAY, _TENSOR = "__chainrule_array__", "__chainrule_tensor__"
+_ARRAY, _TENSOR, _ITEMS = "__chainrule_array__", "__chainrule_tensor__", "__chainrule_items__"
 
 
 def _strip(obj: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(obj, Tensor | np.ndarray):
-        a = np.ascontiguousarray(_array(obj))
+        a = np.asarray(_array(obj), order="C")
         arrays.append(a)
         key = _TENSOR if isinstance(obj, Tensor) else _ARRAY
         return {key: [list(a.shape), a.dtype.str]}
     if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _strip(v, arrays) for k, v in obj.items()}
         for k in obj:
-            if not isinstance(k, str):
-                raise TypeError(f"broadcast_state: dict keys must be strings, got {k!r}")
-        return {k: _strip(v, arrays) for k, v in obj.items()}
+            if not isinstance(k, str | int) or isinstance(k, bool):
+                raise TypeError(f"broadcast_state: dict keys must be str or int, got {k!r}")
+        # JSON keys are strings: a dict with int keys (an optimizer's state) goes as pairs.
+        return {_ITEMS: [[k, _strip(v, arrays)] for k, v in obj.items()]}
     if isinstance(obj, list | tuple):
         return [_strip(v, arrays) for v in obj]
     return obj
@@ -151,6 +154,8 @@ def _fill(skeleton: Any, arrays: Any) -> Any:
             return next(arrays)
         if _TENSOR in skeleton:
             return as_tensor(next(arrays))
+        if _ITEMS in skeleton:
+            return {k: _fill(v, arrays) for k, v in skeleton[_ITEMS]}
         return {k: _fill(v, arrays) for k, v in skeleton.items()}
     if isinstance(skeleton, list):
         return [_fill(v, arrays) for v in skeleton]

@@ -23,7 +23,7 @@ def check_op(op: str, where: str) -> None:
 
 
 def _contiguous(x: Any) -> np.ndarray:
-    return np.ascontiguousarray(x)
+    return np.asarray(x, order="C")
 
 
 def allreduce_array(x: Any, op: str = "sum") -> np.ndarray:

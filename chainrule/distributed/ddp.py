@@ -82,6 +82,11 @@ class _Pass:
     # ---------------------------------------------------------------- during backward
     def ready(self, i: int, g: np.ndarray) -> None:
         ddp = self.ddp
+        if ddp._pass is not self and self.settled:
+            raise RuntimeError(
+                "DistributedDataParallel: this forward pass's gradients were already reduced "
+                "(a second backward through the same graph?); run forward again"
+            )
         if ddp._pass is not self:
             raise RuntimeError(
                 "DistributedDataParallel: backward through the graph of an older forward "
