@@ -249,3 +249,31 @@ def test_train_help_says_how_to_run_on_mpi():
                          capture_output=True, text=True, check=True)  # fmt: skip
     text = " ".join(out.stdout.split())
     assert "mpiexec -n N chainrule train" in text and "--blas-threads" in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "chainrule.distributed",
+        "chainrule.distributed.collectives",
+        "chainrule.distributed.ddp",
+        "chainrule.distributed.sampler",
+    ],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_reference_example_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).parent.parent / "docs" / "reference" / "distributed.md"
+    block = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
+    block = block.replace("/tmp/model.safetensors", str(tmp_path / "model.safetensors"))
+    exec(compile(block, "distributed.md", "exec"), {})
+    assert (tmp_path / "model.safetensors").exists()
