@@ -27,22 +27,29 @@ import time
 import numpy as np
 
 
-def _median_time(fn, repeats: int, min_time: float, what: str = "") -> float:
-    """Median over ``repeats`` of the mean time of ``fn`` over about ``min_time`` s."""
+def _median_time(fn, repeats: int, min_time: float, what: str = "", comm=None) -> float:
+    """Median over ``repeats`` of the mean time of ``fn`` over about ``min_time`` s.
+
+    Every rank runs ``fn`` the same number of times (the largest any rank needs for
+    ``min_time``): a rank that stopped one call early would leave the others
+    waiting in that call's collective."""
     if what and os.environ.get("PMI_RANK", "0") == "0":
         print(f"timing {what}", file=sys.stderr, flush=True)
     fn()
+    start = time.perf_counter()
     fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    count = np.array([max(1, int(np.ceil(min_time / once)))], np.int64)
+    if comm is not None:
+        from mpi4py import MPI
+
+        comm.Allreduce(MPI.IN_PLACE, count, op=MPI.MAX)
     results = []
     for _ in range(repeats):
-        count, start = 0, time.perf_counter()
-        while True:
+        start = time.perf_counter()
+        for _ in range(int(count[0])):
             fn()
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time:
-                break
-        results.append(elapsed / count)
+        results.append((time.perf_counter() - start) / int(count[0]))
     return float(np.median(results))
 
 
@@ -96,7 +103,7 @@ def worker(repeats: int, min_time: float) -> dict:
         row = {}
         bare = mlp()
         row["compute_only_s"] = _median_time(  # the step without communication
-            _synced(stepper(bare, bare, x, y), comm), repeats, min_time
+            _synced(stepper(bare, bare, x, y), comm), repeats, min_time, comm=comm
         )
         if n > 1:
             for mb in (25, 0.5):
@@ -104,7 +111,7 @@ def worker(repeats: int, min_time: float) -> dict:
                 ddp = cr.distributed.DistributedDataParallel(model, bucket_mb=mb)
                 step = _synced(stepper(ddp, model, x, y), comm)
                 t = _median_time(
-                    step, repeats, min_time, f"DDP step, batch {batch}, bucket {mb} MB"
+                    step, repeats, min_time, f"DDP step, batch {batch}, bucket {mb} MB", comm
                 )
                 row[f"ddp_bucket_{mb}_s"] = t
         step_s = row.get("ddp_bucket_25_s", row["compute_only_s"])
@@ -131,13 +138,15 @@ def worker(repeats: int, min_time: float) -> dict:
     send = np.concatenate([g.ravel() for g in grads])
     recv = np.empty_like(send)
     out["bytes"] = int(nbytes)
-    out["ddp_allreduce_s"] = _median_time(_synced(ddp_reduce, comm), repeats, min_time, "reduce")
-    out["bare_allreduce_s"] = _median_time(
-        _synced(lambda: comm.Allreduce(send, recv, op=MPI.SUM), comm), repeats, min_time
+    out["ddp_allreduce_s"] = _median_time(
+        _synced(ddp_reduce, comm), repeats, min_time, "reduce", comm
     )
-    out["barrier_s"] = _median_time(comm.Barrier, repeats, min_time)
+    out["bare_allreduce_s"] = _median_time(
+        _synced(lambda: comm.Allreduce(send, recv, op=MPI.SUM), comm), repeats, min_time, comm=comm
+    )
+    out["barrier_s"] = _median_time(comm.Barrier, repeats, min_time, comm=comm)
     if n == 1:
-        # the CNN's compute per sample at batch 128 (for the paper model)
+        # the CNN's compute per sample at batch 32 (for the paper model)
         cr.nn.manual_seed(0)
         cnn = cr.nn.Sequential(
             cr.nn.Conv2d(1, 16, 3, padding=1),
