@@ -225,3 +225,18 @@ def test_mpiexec_train_matches_one_process(tmp_path_factory):
     # rank 0 alone prints: one "done" line, one start line naming the BLAS threads
     assert result["stdout"].count("done: test accuracy") == 1
     assert result["stdout"].count("BLAS threads per rank") == 1
+
+
+def test_checkpoints_are_written_by_rank0_and_read_by_every_rank(tmp_path):
+    folder = dist.broadcast_object(str(tmp_path))  # rank 0's folder, for both
+    path = os.path.join(folder, "shared.safetensors")
+    model = _model(seed=20 + dist.rank())
+    dist.save(model.state_dict(), path)
+    back = dist.load(path)
+    for name, p in model.state_dict().items():
+        g = _gathered(back[name])
+        np.testing.assert_array_equal(g[0], g[1])  # every rank read rank 0's file
+        if dist.rank() == 0:
+            np.testing.assert_array_equal(g[0], p.data)
+    with pytest.raises(OSError, match="No such file"):
+        dist.load(os.path.join(folder, "missing.safetensors"))

@@ -556,6 +556,15 @@ def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, An
     }
 
 
+def _load_checkpoint(path: str) -> Any:
+    """``cr.load``; under ``mpiexec``, read by rank 0 and broadcast (on several
+    machines only rank 0 may see the file)."""
+    import chainrule as cr
+    from chainrule.distributed.world import launched_by_mpi
+
+    return cr.distributed.load(path) if launched_by_mpi() else cr.load(path)
+
+
 def _silent(line: str) -> None:
     """The log of a rank other than the main one: only rank 0 prints."""
 
@@ -574,7 +583,7 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         return config, None
     path = args.resume
     try:
-        state = cr.load(path)
+        state = _load_checkpoint(path)
     except (OSError, cr.serialization.CheckpointError) as exc:
         raise UsageError(f"--resume {path}: cannot resume: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

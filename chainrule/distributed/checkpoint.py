@@ -14,6 +14,7 @@ from typing import Any
 
 from chainrule.distributed import world
 from chainrule.distributed.collectives import broadcast_state
+from chainrule.distributed.comm import bcast_json
 
 
 def on_main(write: Callable[[], Any]) -> Any:
@@ -43,7 +44,22 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 
 def load(path: str | os.PathLike) -> Any:
     """``cr.load(path)`` on the main rank, broadcast to every rank (arrays as
-    buffers, never pickle); only the main rank needs to see the file."""
+    buffers, never pickle); only the main rank needs to see the file. When it
+    cannot read it, every rank raises (the others an error of the same kind, with
+    the main rank's message), so none waits for a broadcast that never comes."""
+    from chainrule.serialization import CheckpointError
     from chainrule.serialization import load as _load
 
-    return broadcast_state(_load(path) if world.is_main() else None)
+    state, failure = None, None
+    if world.is_main():
+        try:
+            state = _load(path)
+        except (OSError, CheckpointError) as exc:
+            failure = [type(exc).__name__, str(exc)]
+            if world.size() == 1:
+                raise
+    failure = bcast_json(failure)
+    if failure is not None:
+        kind = CheckpointError if failure[0] == "CheckpointError" else OSError
+        raise kind(failure[1])
+    return broadcast_state(state)
