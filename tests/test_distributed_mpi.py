@@ -240,3 +240,49 @@ def test_checkpoints_are_written_by_rank0_and_read_by_every_rank(tmp_path):
             np.testing.assert_array_equal(g[0], p.data)
     with pytest.raises(OSError, match="No such file"):
         dist.load(os.path.join(folder, "missing.safetensors"))
+
+
+def test_ctrl_c_on_mpiexec_stops_every_rank_with_a_complete_checkpoint(tmp_path_factory):
+    import signal
+
+    def run():
+        out = str(tmp_path_factory.mktemp("ctrl-c") / "run")
+        command = [
+            _mpiexec(),
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "chainrule",
+            "train",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "200",
+            "--no-progress",
+            "--out",
+            out,
+        ]
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env()
+        )
+        lines = []
+        for line in proc.stdout:  # after the first epoch's line: Ctrl-C, as a terminal sends
+            lines.append(line)
+            if line.startswith("epoch 1/200"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=120)
+        state = cr.load(os.path.join(out, "checkpoint.safetensors"))
+        return {
+            "code": proc.returncode,
+            "text": "".join(lines) + rest,
+            "epoch": int(state["epoch"]),
+            "files": sorted(os.listdir(out)),
+        }
+
+    result = _from_rank0(run)
+    assert result["code"] != 0, result
+    assert "interrupted: checkpoint saved" in result["text"], result["text"]
+    assert 1 <= result["epoch"] < 200
+    assert result["files"] == ["checkpoint.safetensors", "curves.png", "metrics.json"]
