@@ -87,14 +87,18 @@ class _Inputs:
     """The differentiated arguments of one call: their leaves as Tensors, where
     each argument's leaves start, and what kind of results the call gives."""
 
-    __slots__ = ("call_args", "xs", "given", "defs", "record", "numpy", "depth")
+    __slots__ = ("call_args", "xs", "scalar", "defs", "record", "numpy", "depth", "tracer")
 
     def __init__(self, args: Sequence[Any], nums: tuple[int, ...], where: str) -> None:
         self.call_args = list(args)
         self.xs: list[Tensor] = []
-        self.given: list[Any] = []  # the caller's leaves, whose kind the gradients take
+        self.scalar: list[bool] = []  # per leaf: a number or NumPy scalar (not an array)
         self.defs: list[tree.TreeDef] = []
         self.depth = getattr(_state, "depth", 0)
+        # Under cr.jit every input is a traced Tensor; the tracer says which stand
+        # for NumPy arrays, and hears which results would have been converted.
+        self.tracer = active_tracer()
+        arrays = self.tracer.array_inputs if self.tracer is not None else None
         attached = False
         any_tensor = False
         for a in nums:
@@ -103,16 +107,44 @@ class _Inputs:
             for leaf in flat:
                 x, was_attached = _leaf(leaf, where)
                 attached = attached or was_attached
-                any_tensor = any_tensor or isinstance(leaf, Tensor)
+                if isinstance(leaf, Tensor):
+                    stands_for = arrays.get(id(leaf)) if arrays is not None else None
+                    any_tensor = any_tensor or stands_for is None
+                    self.scalar.append(bool(stands_for))
+                else:
+                    self.scalar.append(not isinstance(leaf, np.ndarray))
                 leaves.append(x)
             self.xs.extend(leaves)
-            self.given.extend(flat)
             self.defs.append(treedef)
-            self.call_args[a] = (
-                leaves[0] if treedef.kind == "leaf" else tree.unflatten(treedef, leaves)
-            )
-        self.record = attached or self.depth > 0
+            single_leaf = treedef.kind == "leaf"
+            self.call_args[a] = leaves[0] if single_leaf else tree.unflatten(treedef, leaves)
         self.numpy = not any_tensor and self.depth == 0
+        self.record = attached or self.depth > 0
+
+    def convert(self, t: Tensor, scalar: bool) -> Any:
+        """A result as NumPy: an array, or a NumPy scalar (traced: a note for jit)."""
+        if self.tracer is not None:
+            self.tracer.array_results[id(t)] = scalar
+            return t
+        arr = t.data
+        return arr[()] if scalar else arr
+
+    def value(self, out: Tensor) -> Any:
+        """A function output as the transform returns it."""
+        if self.numpy:
+            return self.convert(out, out.ndim == 0)
+        return out if self.record else out.detach()
+
+    def plain(self, t: Tensor) -> Any:
+        """A Jacobian block or a tangent as the transform returns it (0-d stays an array)."""
+        return self.convert(t, False) if self.numpy else t
+
+    def aux(self, aux: Any) -> Any:
+        if not self.numpy:
+            return aux
+        flat, treedef = tree.flatten(aux)
+        flat = [self.value(a) if isinstance(a, Tensor) else a for a in flat]
+        return tree.unflatten(treedef, flat)
 
     def call(self, f: Callable[..., Any], kwargs: dict) -> Any:
         _state.depth = self.depth + 1
@@ -124,9 +156,10 @@ class _Inputs:
 
     def grads(self, flat: Sequence[Any], single: bool) -> Any:
         """Per-leaf gradients (None: zero) regrouped into the arguments' structures."""
-        out = [
-            _grad_leaf(g, x, given, self.numpy) for g, x, given in zip(flat, self.xs, self.given)
-        ]
+        out = [_tensor(g, x) for g, x in zip(flat, self.xs)]
+        if self.numpy:
+            # A number's or NumPy scalar's gradient is a NumPy scalar, as in HIPS autograd.
+            out = [self.convert(g, scalar) for g, scalar in zip(out, self.scalar)]
         return self.regroup(out, single)
 
     def regroup(self, flat: list, single: bool) -> Any:
@@ -136,15 +169,6 @@ class _Inputs:
             trees.append(tree.unflatten(d, flat[start : start + d.num_leaves]))
             start += d.num_leaves
         return trees[0] if single else tuple(trees)
-
-
-def _grad_leaf(g: Any, x: Tensor, given: Any, numpy: bool) -> Any:
-    t = _tensor(g, x)
-    if not numpy:
-        return t
-    arr = t.data
-    # A number's or NumPy scalar's gradient is a NumPy scalar, as in HIPS autograd.
-    return arr if isinstance(given, np.ndarray) else arr[()]
 
 
 def _outputs(result: Any, where: str) -> tuple[list[Tensor], tree.TreeDef]:
@@ -168,29 +192,6 @@ def _tensor(g: Any, like: Tensor) -> Tensor:
     if isinstance(g, Tensor):
         return g
     return _wrap(np.array(g, dtype=like.dtype), None)
-
-
-def _value(out: Tensor, record: bool, numpy: bool) -> Any:
-    """A function output as the transform returns it."""
-    if record:
-        return out
-    if numpy:
-        arr = out.data
-        return arr[()] if arr.ndim == 0 else arr
-    return out.detach()
-
-
-def _array(t: Tensor, numpy: bool) -> Any:
-    """A Jacobian block or tangent as the transform returns it (0-d stays an array)."""
-    return t.data if numpy else t
-
-
-def _plain_aux(aux: Any, numpy: bool) -> Any:
-    if not numpy:
-        return aux
-    flat, treedef = tree.flatten(aux)
-    flat = [_value(a, False, True) if isinstance(a, Tensor) else a for a in flat]
-    return tree.unflatten(treedef, flat)
 
 
 def _cotangent(ct: Any, out: Tensor, where: str) -> Any:
@@ -251,9 +252,9 @@ def value_and_grad(
         else:
             found = (None,) * len(inputs.xs)
         grads = inputs.grads(found, single)
-        value = _value(out, inputs.record, inputs.numpy)
+        value = inputs.value(out)
         if has_aux:
-            value = (value, _plain_aux(aux, inputs.numpy))
+            value = (value, inputs.aux(aux))
         return value, grads
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -320,9 +321,11 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
         found = _autograd_grad(
             roots, inputs.xs, seeds, retain_graph=True, create_graph=recorded, allow_unused=True
         )
+        if recorded and not inputs.record:  # a recorded cotangent: the results stay Tensors
+            return inputs.regroup([_tensor(g, x) for g, x in zip(found, inputs.xs)], False)
         return inputs.grads(found, False)
 
-    value = [_value(o, inputs.record, inputs.numpy) for o in outs]
+    value = [inputs.value(o) for o in outs]
     return tree.unflatten(out_def, value), vjp_fn
 
 
@@ -362,7 +365,7 @@ def jacobian(
                 for j, (g, x) in enumerate(zip(found, xs)):
                     rows[j].append(_tensor(g, x))
             jacs = [
-                _array(_assemble(rows[j], out.shape, x.shape, inputs.record), inputs.numpy)
+                inputs.plain(_assemble(rows[j], out.shape, x.shape, inputs.record))
                 for j, x in enumerate(xs)
             ]
             per_output.append(inputs.regroup(jacs, single))
@@ -418,8 +421,8 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     pushed = plan.push(ts, create_graph=inputs.record or recorded)
     tangent_out = [_tensor(t, o) for t, o in zip(pushed, outs)]
     if inputs.numpy and not recorded:
-        tangent_out = [_value(t, False, True) for t in tangent_out]
-    value = [_value(o, inputs.record, inputs.numpy) for o in outs]
+        tangent_out = [inputs.value(t) for t in tangent_out]
+    value = [inputs.value(o) for o in outs]
     return tree.unflatten(out_def, value), tree.unflatten(out_def, tangent_out)
 
 
@@ -452,7 +455,7 @@ def jacfwd(
                         t = np.zeros((x.size, *o.shape), dtype=o.dtype)
                     if isinstance(t, Tensor):
                         jac = t.reshape((*x.shape, *o.shape)).transpose(_swap(x.ndim, o.ndim))
-                        per_output[k].append(jac)
+                        per_output[k].append(inputs.plain(jac))
                         continue
                     jac = np.asarray(t).reshape((*x.shape, *o.shape))
                     # copy(), not ascontiguousarray: that one makes a 0-d block 1-d.
