@@ -11,6 +11,7 @@ def _np(x):
     """A result as a NumPy array, whether the transform returned a Tensor or NumPy."""
     return np.asarray(x.data if isinstance(x, cr.Tensor) else x)
 
+
 POINTS = [-2.5, -0.7, 0.0, 0.4, 1.9]
 
 
