@@ -294,3 +294,14 @@ def test_bad_inputs_fail_with_one_clear_line():
         cr.vjp(lambda p: (p, p), 1.0)[1]([1.0])
     with pytest.raises(ValueError, match="tangent"):
         cr.jvp(lambda p: p[0], ([1.0, 2.0],), ([1.0],))
+
+
+def test_the_reference_pages_python_blocks_run():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "transforms-pytrees.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
