@@ -168,6 +168,30 @@ class Chromium:
             raise ChromiumError(f"evaluate: {result['exceptionDetails'].get('text')}")
         return result["result"].get("value")
 
+    def click(self, selector: str) -> None:
+        """A real mouse click (press and release) at the centre of the element that
+        ``selector`` finds, scrolled into view first, as a user's click arrives."""
+        box = self.evaluate(
+            "(() => { const e = document.querySelector(" + json.dumps(selector) + ");"
+            " if (!e) return null; e.scrollIntoView({block: 'center', inline: 'center'});"
+            " const r = e.getBoundingClientRect();"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        if box is None:
+            raise ChromiumError(f"click: nothing matches {selector!r}")
+        x, y = box
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                session=True,
+            )
+
+    def press(self, key: str) -> None:
+        """A key press (``"ArrowRight"``, ``"ArrowLeft"``) sent to the page."""
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": key}, session=True)
+
     def console_errors(self) -> list[str]:
         """Console errors, uncaught exceptions and browser log errors seen so far."""
         out = []

@@ -124,12 +124,16 @@ def test_seed_html_is_self_contained_with_mathml(seed):
     assert page.startswith("<!DOCTYPE html>")
     assert "<math" in page and "<mfrac>" in page and "<mtable" in page
     assert "0.2350037122" in page
-    # nothing is fetched: no scripts, no external links
-    assert "<script" not in page
+    # nothing is fetched: the one script is inline, no external sources or links
+    assert page.count("<script>") == 1 and "<script src" not in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "<svg" not in page  # graph=False: no drawing (the stepper stays)
+    assert 'id="cr-next"' in page
+    # the notebook fragment: no script (notebooks may not run one), a still graph
     fragment = seed._repr_html_()
     assert fragment.startswith('<div class="chainrule-explain">')
-    assert "<html" not in fragment
+    assert "<html" not in fragment and "<script" not in fragment
+    assert '<svg class="cr-graph"' in fragment
 
 
 def test_seed_dot(seed):
@@ -155,8 +159,8 @@ def test_svg_without_a_renderer_says_what_to_install(seed, monkeypatch):
     monkeypatch.setattr(render_dot, "find_dot", lambda: None)
     with pytest.raises(cr.ExplainError, match=r"chainrule\[explain\]"):
         seed.to_svg()
-    # the page is still made, without the drawing
-    assert "<svg" not in seed.to_html()
+    # the page draws its own graph: no Graphviz needed
+    assert '<svg class="cr-graph"' in seed.to_html()
 
 
 def test_seed_json_round_trips(seed):

@@ -1,6 +1,7 @@
 """cr.explain(model, ...): a network's layers as the nodes of the chain rule (issue 17)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -262,9 +263,16 @@ def test_to_dict_schema_and_formats(tmp_path):
     assert json.loads(ex.to_json()) == d
     text, md, page = str(ex), ex.to_markdown(), ex.to_html()
     for name in ("0", "1", "2", "3"):
-        assert f"\n  {name} " in text and f"| {name} |" in md and f"<td>{name}</td>" in page
-    assert "<script" not in page and "http" not in page and page.startswith("<!DOCTYPE html>")
-    assert ex._repr_html_().startswith("<style>")
+        assert f"\n  {name} " in text and f"| {name} |" in md
+        # each layer's row links to its drill-down section further down the page
+        assert f'<td class="name"><a href="#drill-{name}">{name}</a></td>' in page
+        assert f'<details class="drill" id="drill-{name}">' in page
+    # offline: the one script is inline, nothing is fetched
+    assert page.count("<script>") == 1 and "<script src" not in page
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert page.startswith("<!DOCTYPE html>")
+    fragment = ex._repr_html_()
+    assert fragment.startswith("<style>") and "<script" not in fragment
     pytest.importorskip("matplotlib")
     png = tmp_path / "net.png"
     assert ex.plot(png) == str(png)

@@ -44,8 +44,10 @@ def test_the_output_is_reproducible_and_the_seed_changes_it(capsys):
     assert run(capsys, *MLP, "--format", "json", "--seed", "1")[1] != first
 
 
-def _network(capsys, activation):
-    code, out, err = run(capsys, *MLP, "--depth", "10", "--activation", activation, "-f", "json")
+def _network(capsys, activation, *extra):
+    code, out, err = run(
+        capsys, *MLP, "--depth", "10", "--activation", activation, "-f", "json", *extra
+    )
     assert code == 0 and err == ""
     return json.loads(out)
 
@@ -60,6 +62,30 @@ def test_sigmoid_vanishes_where_relu_keeps_the_gradient(capsys):
     # reach the first layer (the default init still shrinks it a little per Linear)
     assert relu["product"][0] > 1e4 * sigmoid["product"][0]
     assert not any("Sigmoid" in sentence for sentence in relu["diagnosis"])
+
+
+def test_he_init_keeps_relu_s_gradient_and_xavier_does_not_save_the_sigmoid(capsys):
+    """With the initialisation made for it, ReLU keeps the gradient's size through ten
+    layers; Sigmoid still shrinks it, because σ' ≤ 1/4 whatever the weights."""
+    relu = _network(capsys, "relu", "--init", "he")
+    assert 0.1 < relu["product"][0] < 10
+    assert relu["diagnosis"][0].startswith("no vanishing, exploding, dead or saturated layers")
+    linear_gains = [t["gain"] for t in relu["layers"][1:-1] if t["type"] == "Linear"]
+    assert min(linear_gains) > 1.2  # Kaiming's: each Linear about √2, each ReLU about 1/√2
+    sigmoid = _network(capsys, "sigmoid", "--init", "xavier")
+    assert sigmoid["product"][0] < 1e-3
+    assert "each Sigmoid multiplies it by at most 1/4" in sigmoid["diagnosis"][0]
+    default = _network(capsys, "relu")
+    assert relu["product"][0] > 100 * default["product"][0]
+
+
+def test_init_with_a_checkpoint_is_refused(capsys, tmp_path):
+    code, out, err = run(capsys, *MLP, "--init", "he", "--checkpoint", str(tmp_path / "c"))
+    assert code == 2 and out == ""
+    assert err.strip().endswith(
+        "--init he starts an untrained network; --checkpoint gives the weights"
+    )
+    assert err.count("\n") == 1
 
 
 def test_the_command_word_may_be_left_out(capsys):

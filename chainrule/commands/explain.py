@@ -42,8 +42,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a variable's value: a number, or an array as JSON (x=[1,2,3]) or "
         "comma-separated (x=1,2,3); repeat for each variable (default for the seed: z=0.5)",
     )
-    parser.add_argument("--format", "-f", choices=FORMATS, default="text", help="output format")
+    parser.add_argument(
+        "--format", "-f", choices=FORMATS, help="output format (default text; html with --serve)"
+    )
     parser.add_argument("--out", "-o", metavar="PATH", help="write to PATH instead of stdout")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="show the interactive HTML page on 127.0.0.1 (a free port, printed); Ctrl-C stops",
+    )
     parser.add_argument("--lang", choices=("en", "ko"), default="en", help="language of labels")
     parser.add_argument(
         "--order",
@@ -203,12 +210,28 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _output_choice(args: argparse.Namespace) -> str | None:
+    """Settle ``--format`` against ``--serve``; the problem in one line, or None."""
+    if args.serve:
+        if args.format not in (None, "html"):
+            return f"--serve shows the HTML page; --format {args.format} cannot be served"
+        if args.out:
+            return "--serve and --out: choose one (serve the page, or write it to a file)"
+        args.format = "html"
+    elif args.format is None:
+        args.format = "text"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule.explain import SEED_EXPRESSION, SEED_POINT, ExplainError, explain
 
+    problem = _output_choice(args)
+    if problem is not None:
+        return _fail(problem)
     if explain_network.wanted(args):
         try:
-            return _emit(explain_network.run(args), args.out)
+            return _emit(explain_network.run(args), args.out, args.serve)
         except (explain_network.NetworkUsageError, ExplainError) as exc:
             return _fail(str(exc))
     try:
@@ -239,11 +262,16 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except RecursionError:
         return _fail("expression too deeply nested")
-    return _emit(text, args.out)
+    return _emit(text, args.out, args.serve)
 
 
-def _emit(text: str, out_path: str | None) -> int:
-    """``text`` to ``out_path`` (atomically: the old file or the new one) or to stdout."""
+def _emit(text: str, out_path: str | None, serve: bool = False) -> int:
+    """``text`` to ``out_path`` (atomically: the old file or the new one), served on
+    127.0.0.1 (``serve``), or to stdout."""
+    if serve:
+        from chainrule.commands.serve import serve as serve_page
+
+        return serve_page(text)
     if out_path:
         try:
             write_atomic(Path(out_path), text.encode("utf-8"))

@@ -18,7 +18,7 @@ BATCH = 64
 #: a deeper MLP says nothing new and takes long to build
 MAX_DEPTH = 100
 FORMATS = ("text", "markdown", "html", "json")
-_NETWORK_FLAGS = ("depth", "activation", "dataset", "checkpoint", "seed")
+_NETWORK_FLAGS = ("depth", "activation", "dataset", "checkpoint", "seed", "init")
 
 
 class NetworkUsageError(ValueError):
@@ -26,7 +26,7 @@ class NetworkUsageError(ValueError):
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from chainrule.commands.train import ACTIVATIONS, DEFAULT_DEPTH
+    from chainrule.commands.train import ACTIVATIONS, DEFAULT_DEPTH, INITS
     from chainrule.commands.train_args import DATASETS, MODELS
 
     parser.add_argument(
@@ -50,6 +50,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=int, metavar="N", help="seed of the untrained network's weights (default 0)"
+    )
+    parser.add_argument(
+        "--init",
+        choices=INITS,
+        help="how the untrained weights start: default (PyTorch's), he (for ReLU) or "
+        "xavier (for Sigmoid and Tanh)",
     )
 
 
@@ -91,6 +97,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         bad(f"--depth {args.depth}: only the mlp's depth can change, not the cnn's")
     if args.seed is not None and args.checkpoint is not None:
         bad(f"--seed {args.seed} seeds an untrained network; --checkpoint gives the weights")
+    if args.init is not None and args.checkpoint is not None:
+        bad(f"--init {args.init} starts an untrained network; --checkpoint gives the weights")
     if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
         bad(f"--seed {args.seed}: must be a whole number with 0 <= seed < 2**32")
 
@@ -184,6 +192,7 @@ def run(args: argparse.Namespace) -> str:
         IMAGE_SHAPES[settings["dataset"]],
         depth=settings["depth"],
         activation=settings["activation"],
+        init=args.init or "default",
     )
     if state is not None:
         _load_weights(model, state, args.checkpoint)

@@ -131,6 +131,7 @@ def build_model(
     classes: int = 10,
     depth: int = DEFAULT_DEPTH,
     activation: str = "relu",
+    init: str = "default",
 ) -> Any:
     """The two networks of ``chainrule train``.
 
@@ -139,8 +140,46 @@ def build_model(
       channels, then Flatten, Linear(32*H/4*W/4, 128), ReLU, Linear(128, classes)
 
     ``depth`` (MLP only) is the number of hidden layers: 512 wide, then 256 wide, so
-    the default 2 is train's network; ``activation`` replaces every ReLU.
+    the default 2 is train's network; ``activation`` replaces every ReLU. ``init``
+    is how the weights start: ``default`` (PyTorch's, each layer's own), ``he``
+    (Kaiming normal, for ReLU) or ``xavier`` (Glorot uniform, for Sigmoid and Tanh);
+    the last two zero the biases.
     """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r} ({', '.join(INITS)})")
+    model = _build(kind, image_shape, classes, depth, activation)
+    if init != "default":
+        _initialise(model, init)
+    return model
+
+
+#: how build_model may start the weights (see there)
+INITS = ("default", "he", "xavier")
+
+
+def _initialise(model: Any, init: str) -> None:
+    from chainrule import nn
+
+    with _no_grad():
+        for layer in model.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                if init == "he":
+                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+
+
+def _no_grad() -> Any:
+    import chainrule as cr
+
+    return cr.no_grad()
+
+
+def _build(
+    kind: str, image_shape: tuple[int, int, int], classes: int, depth: int, activation: str
+) -> Any:
     from chainrule import nn
 
     c, h, w = image_shape

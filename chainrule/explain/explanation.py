@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.explain import formats
-from chainrule.explain.errors import ExplainError
 from chainrule.explain.model import summarize
 from chainrule.explain.report import Report
 
@@ -65,19 +64,16 @@ class Explanation(Report):
         return formats.render(self, "latex", lang or self.lang, standalone=standalone)
 
     def to_html(self, lang: str | None = None, full_page: bool = True, graph: bool = True) -> str:
-        """One self-contained page (no scripts, no network): tables and MathML.
+        """One self-contained page that works offline: tables, MathML and a live graph.
 
-        With ``graph`` (and a Graphviz renderer, see :meth:`to_svg`) the drawn graph
-        is included as inline SVG; without a renderer it is left out.
+        The full page draws the graph (inline SVG, no Graphviz needed) and carries one
+        inline script: clicking a node highlights its row and its chain, and a stepper
+        walks the forward pass, then the backward pass, one node at a time. Nothing is
+        loaded from the network. ``graph=False`` leaves the drawing out (the stepper
+        stays); ``full_page=False`` gives a notebook fragment: tables and a still
+        graph, no script.
         """
-        lang = lang or self.lang
-        svg = None
-        if graph:
-            try:
-                svg = self.to_svg(lang)
-            except ExplainError:
-                svg = None
-        return formats.render(self, "html", lang, full_page=full_page, graph_svg=svg)
+        return formats.render(self, "html", lang or self.lang, full_page=full_page, graph=graph)
 
     def to_dot(self, lang: str | None = None) -> str:
         """Graphviz DOT: nodes with values and gradients, edges with local derivatives."""

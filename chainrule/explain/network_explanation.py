@@ -7,6 +7,7 @@ through :mod:`chainrule.explain.formats`, one layer down.
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -14,6 +15,10 @@ from typing import Any, ClassVar
 from chainrule.explain import formats
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.network_report import LayerCapture, NetworkReport
+
+#: the full page explains the first this many layer calls node by node (each one
+#: re-runs that layer's forward on its captured input)
+MAX_DRILL = 40
 
 
 class NetworkExplanation(NetworkReport):
@@ -94,9 +99,33 @@ class NetworkExplanation(NetworkReport):
     def to_markdown(self) -> str:
         return formats.render(self, "markdown")
 
-    def to_html(self, full_page: bool = True) -> str:
-        """One self-contained page (inline CSS, no scripts, no network)."""
-        return formats.render(self, "html", full_page=full_page)
+    def to_html(self, full_page: bool = True, drill: bool = True) -> str:
+        """One self-contained page that works offline (inline style and script).
+
+        The full page draws the layers as a graph (click a layer to highlight its row
+        and its chain of gains), steps through the forward and the backward pass one
+        layer at a time, and, with ``drill``, links each layer's row to its own
+        node-by-node explanation (:meth:`layer`) further down the page (the first
+        :data:`MAX_DRILL` layer calls). ``full_page=False`` gives a notebook fragment:
+        the table and the diagnosis.
+        """
+        if not full_page:
+            return formats.render(self, "html", full_page=False)
+        fragments = self._drill_fragments() if drill else None
+        shape = list(self.captures[0].inputs[0].shape) if self.captures else None
+        return formats.render(self, "html", drill=fragments, input_shape=shape)
+
+    def _drill_fragments(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        calls: dict[str, int] = {}
+        for k, capture in enumerate(self.captures[:MAX_DRILL]):
+            call = calls.get(capture.name, 0)
+            calls[capture.name] = call + 1
+            try:
+                out[k] = self.layer(capture.name, call).to_html(full_page=False, graph=False)
+            except ExplainError as exc:  # shown in place of that layer's section
+                out[k] = f"<p>{html.escape(str(exc))}</p>"
+        return out
 
     def plot(self, path: str | os.PathLike[str]) -> str:
         """A PNG of gradient norms and gains per layer, written to ``path`` (needs

@@ -1,8 +1,10 @@
-"""The explanation as one self-contained HTML page: tables and MathML, no scripts.
+"""The explanation as one self-contained HTML page: tables, MathML, a live graph.
 
 Nothing is loaded from the network: the style is inline, the math is MathML Core
-(which browsers draw natively), and the graph, when Graphviz is at hand, is an
-inline SVG.
+(which browsers draw natively), and the graph is inline SVG drawn by
+:mod:`chainrule.explain.page_live`, whose one inline script makes it clickable
+and steps through the forward and backward passes. The notebook fragment
+(``full_page=False``) has the same tables and a still graph, without the script.
 """
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ from chainrule.explain import expr as E
 from chainrule.explain import markup as M
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
+from chainrule.explain.page_chain import page_graph
+from chainrule.explain.page_live import (
+    PAGE_CSS,
+    VARS,
+    csp,
+    graph_svg,
+    live_block,
+    script_block,
+)
 from chainrule.explain.render_common import (
     chains,
     check_line,
@@ -25,13 +36,13 @@ from chainrule.explain.render_common import (
     ordered,
     symbolic_skipped,
 )
+from chainrule.explain.render_element_html import element_html
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
     from chainrule.explain.report import Report
 
-_VARS = """--ink:#1d2433; --muted:#5b6475; --line:#dfe3ea; --soft:#f6f8fb;
-  --fwd:#2f6fdf; --local:#c2620a; --grad:#1f8a4c; --bad:#c0392b;"""
+_VARS = VARS
 _FONT = """font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK KR",
   "Apple SD Gothic Neo",sans-serif;"""
 _PAGE_CSS = f"""
@@ -241,12 +252,13 @@ def node_table(ex: Report, lang: str) -> str:
         f"<th>{escape(L['passed'])}</th></tr>"
     )
     rows = [head]
-    for s in ex.steps:
+    for n, s in enumerate(ex.steps):
         v = s.vertex
+        node = f' data-node="n{n}"'
         if v.is_leaf:
             kind = L["input"] if v.kind == "input" else L["leaf"]
             rows.append(
-                f'<tr class="leaf"><td class="name">{escape(v.name)}</td>'
+                f'<tr class="leaf"{node}><td class="name">{escape(v.name)}</td>'
                 f'<td class="kind">{escape(kind)}</td>'
                 f'<td class="num value">{escape(num(v.value))}</td><td></td><td></td>'
                 f'<td class="num grad">{escape(num(v.grad))}</td><td></td></tr>'
@@ -285,12 +297,13 @@ def node_table(ex: Report, lang: str) -> str:
                 cells.append(
                     f'<td class="passed">→ {escape(loc.src.name)}: {escape(num(loc.passed))}</td>'
                 )
-            rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+            rows.append(f"<tr{cls}{node}>{''.join(cells)}</tr>")
     return f'<table class="nodes">{"".join(rows)}</table>'
 
 
-def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None = None) -> str:
+def render(ex: Report, lang: str, full_page: bool = True, graph: bool = True) -> str:
     L = labels(lang)
+    live = page_graph(ex, lang) if ex.steps else None
     if ex.expression is not None:
         title = _math(M.to_mathml(ex.expression), label=E.to_text(ex.expression))
     else:
@@ -317,6 +330,11 @@ def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None 
         )
         parts.append(f"<h2>{escape(L['local_derivatives'])}</h2>")
         parts.append(_math(local_cases(ex), block=True))
+    if live is not None and full_page:
+        parts.append(live_block(live, _headings(L), draw=graph))
+    elif live is not None and graph:
+        parts.append(f"<h2>{escape(L['graph'])}</h2>")
+        parts.append(f'<figure class="cr-figure">{graph_svg(live)}</figure>')
     parts.append(f"<h2>{escape(L['table'])}</h2>")
     parts.append(
         '<div class="legend">'
@@ -328,6 +346,7 @@ def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None 
     parts.append(node_table(ex, lang))
     parts.append(f"<h2>{escape(L['chain'])}</h2>")
     parts += chain_tables(ex, lang)
+    parts.append(element_html(ex))  # "" unless explain(..., element=...)
     from chainrule.explain.render_text import multivariate_lines
 
     multi = multivariate_lines(ex, lang)
@@ -338,9 +357,6 @@ def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None 
     text = symbolic_skipped(ex, lang)
     if text is not None:
         parts.append(f'<p class="caption">{escape(L["symbolic"])}: {escape(text)}</p>')
-    if graph_svg:
-        parts.append(f"<h2>{escape(L['graph'])}</h2>")
-        parts.append(f"<figure>{_strip_xml_prolog(graph_svg)}</figure>")
     ok, text = check_line(ex, lang)
     parts.append(f"<h2>{escape(L['check'])}</h2>")
     mark, state = check_mark(ex, ok)
@@ -354,16 +370,28 @@ def render(ex: Report, lang: str, full_page: bool = True, graph_svg: str | None 
     body = "\n".join(parts)
     if not full_page:
         # scoped with CSS nesting, so a notebook's own styles stay untouched
-        css = _FRAGMENT_CSS + ".chainrule-explain {" + _CSS + "}"
+        css = _FRAGMENT_CSS + ".chainrule-explain {" + _CSS + PAGE_CSS + "}"
         return f'<div class="chainrule-explain"><style>{css}</style>{body}</div>'
+    script = "" if live is None else script_block(live, L["step_start"])
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp()}">\n'
         f"<title>{escape(L['title_html'])} — {escape(ex.title)}</title>\n"
-        f"<style>{_PAGE_CSS}{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<style>{_PAGE_CSS}{_CSS}{PAGE_CSS}</style>\n</head>\n<body>\n"
+        f'<main id="cr-root">\n{body}\n</main>\n{script}\n</body>\n</html>\n'
     )
+
+
+def _headings(L: dict[str, str]) -> dict[str, str]:
+    return {
+        "graph": L["graph"],
+        "stepper": L["stepper"],
+        "start": L["step_start"],
+        "back": L["step_back"],
+        "next": L["step_next"],
+        "reset": L["step_reset"],
+    }
 
 
 def _comp_mathml(comp: str) -> str:
@@ -379,8 +407,3 @@ def _comp_mathml(comp: str) -> str:
         if ch in "(),":
             out.append(f'<mo stretchy="false" lspace="0" rspace="0">{ch}</mo>')
     return f"<mrow>{''.join(out)}</mrow>"
-
-
-def _strip_xml_prolog(svg: str) -> str:
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg

@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 from chainrule.explain.network_report import LayerRecord, NetworkReport
+from chainrule.explain.page_live import PAGE_CSS, VARS, csp, live_block, script_block
+from chainrule.explain.page_network import layer_id, page_graph
 from chainrule.explain.render_common import pad, width
 
 #: column titles, in the order every table shows them
@@ -114,40 +116,94 @@ def render_markdown(rep: NetworkReport) -> str:
 _CSS = """
 .chainrule-network { color:#1d2330; font-family: system-ui, "Noto Sans", sans-serif; }
 .chainrule-network h1 { font-size: 20px; margin: 0 0 10px; }
-.chainrule-network table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-.chainrule-network th { text-align: left; font-size: 12px; color:#5f6b7a;
+.chainrule-network h2 { font-size: 14px; text-transform: uppercase; letter-spacing: .06em;
+  color: #5b6475; margin: 24px 0 8px; }
+.chainrule-network table.layers { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.chainrule-network table.layers th { text-align: left; font-size: 12px; color:#5f6b7a;
   border-bottom: 2px solid #dde3ea; padding: 6px 10px; white-space: nowrap; }
-.chainrule-network td { border-bottom: 1px solid #dde3ea; padding: 6px 10px; white-space: nowrap; }
+.chainrule-network table.layers td { border-bottom: 1px solid #dde3ea; padding: 6px 10px;
+  white-space: nowrap; }
 .chainrule-network td.num { text-align: right; font-family: ui-monospace, Menlo, monospace; }
 .chainrule-network td.low { color: #b3261e; font-weight: 600; }
 .chainrule-network ul { padding-left: 20px; }
+.chainrule-network details.drill { border-top: 1px solid #dde3ea; padding: 8px 0; }
+.chainrule-network details.drill summary { cursor: pointer; font-weight: 600; }
+"""
+_PAGE = """
+:root { %s }
+body { margin: 0; background: #fff; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 40px; overflow-x: auto; }
 """
 
 
-def render_html(rep: NetworkReport, full_page: bool = True) -> str:
+def _table(rep: NetworkReport, drill: dict[int, str] | None) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
     body_rows = []
-    for r, p in zip(_rows(rep), rep.product):
+    for k, (r, p) in enumerate(zip(_rows(rep), rep.product)):
         tds = []
         for i, c in enumerate(r):
             cls = "num" if i in (3, 4, 5, 6) else ""
             if i == 6 and p < 1e-3:
                 cls += " low"  # the gradient has vanished by this layer
-            tds.append(f'<td class="{cls.strip()}">{e(c)}</td>' if cls else f"<td>{e(c)}</td>")
-        body_rows.append("<tr>" + "".join(tds) + "</tr>")
-    diagnosis = "".join(f"<li>{e(d)}</li>" for d in rep.diagnosis)
-    body = (
-        f'<div class="chainrule-network"><h1>{e(_title(rep))}</h1>'
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>"
-        f"<h2>Diagnosis</h2><ul>{diagnosis}</ul></div>"
+            text = e(c)
+            if i == 0:
+                cls = "name"
+                if drill and k in drill:
+                    text = f'<a href="#drill-{k}">{text}</a>'
+            tds.append(f'<td class="{cls.strip()}">{text}</td>' if cls else f"<td>{text}</td>")
+        body_rows.append(f'<tr data-node="{layer_id(k)}">' + "".join(tds) + "</tr>")
+    return (
+        f'<table class="layers"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body_rows)}</tbody></table>"
     )
+
+
+def _drill_sections(rep: NetworkReport, drill: dict[int, str]) -> str:
+    e = html.escape
+    parts = ["<h2>Inside each layer: node by node</h2>"]
+    for k, fragment in sorted(drill.items()):
+        lay = rep.layers[k]
+        parts.append(
+            f'<details class="drill" id="drill-{k}"><summary>{e(lay.label)} ({e(lay.type)})'
+            f"</summary>{fragment}</details>"
+        )
+    return "".join(parts)
+
+
+def render_html(
+    rep: NetworkReport,
+    full_page: bool = True,
+    drill: dict[int, str] | None = None,
+    input_shape: list[int] | None = None,
+) -> str:
+    """The table and the diagnosis; the full page adds the live graph and stepper
+    (:mod:`chainrule.explain.page_live`) and, given ``drill`` (layer index -> an
+    HTML fragment of that layer's own explanation), a section per layer that its
+    row links to."""
+    e = html.escape
+    diagnosis = "".join(f"<li>{e(d)}</li>" for d in rep.diagnosis)
+    table = _table(rep, drill if full_page else None)
     if not full_page:
+        body = (
+            f'<div class="chainrule-network"><h1>{e(_title(rep))}</h1>{table}'
+            f"<h2>Diagnosis</h2><ul>{diagnosis}</ul></div>"
+        )
         return f"<style>{_CSS}</style>{body}"
+    live = page_graph(rep, input_shape)
+    body = (
+        f'<div class="chainrule-network"><div id="cr-root"><h1>{e(_title(rep))}</h1>'
+        f"<h2>Diagnosis</h2><ul>{diagnosis}</ul>"
+        f"{live_block(live)}<h2>Layer by layer</h2>{table}</div>"
+        f"{_drill_sections(rep, drill) if drill else ''}</div>"
+    )
+    start = "Press next ▶ (or the → key) to walk the forward pass, then the backward pass."
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{e(_title(rep))}</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp()}">\n'
+        f"<title>{e(_title(rep))}</title>\n"
+        f"<style>{_PAGE % VARS}{_CSS}{PAGE_CSS}</style>\n</head>\n"
+        f"<body>\n<main>{body}</main>\n{script_block(live, start)}\n</body>\n</html>\n"
     )
 
 
