@@ -104,7 +104,7 @@ def test_the_comparison_can_fail():
 
 
 def test_there_are_programs():
-    assert {"neural_net", "rnn"} <= set(PROGRAMS)  # and those other branches add
+    assert {"neural_net", "rnn"} <= set(PROGRAMS)  # (other branches add more)
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
