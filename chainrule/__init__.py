@@ -16,6 +16,7 @@ from chainrule import (  # training: layers, optimizers, data
     distributed,
     nn,
     optim,
+    tree,
     utils,
 )
 from chainrule import tensor_convert as _tensor_convert  # noqa: F401  (to(), float(), ...)
@@ -27,6 +28,19 @@ from chainrule.autograd.grad_mode import (
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
+)
+from chainrule.autograd_api import (  # HIPS autograd's names
+    checkpoint,
+    elementwise_grad,
+    grad_named,
+    hessian_tensor_product,
+    hessian_vector_product,
+    make_hvp,
+    make_jvp,
+    make_vjp,
+    multigrad_dict,
+    tensor_jacobian_product,
+    vector_jacobian_product,
 )
 from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
@@ -353,4 +367,17 @@ __all__ = [
     "where",
     "zeros",
     "zeros_like",
+    # pytrees and HIPS autograd's names (chainrule.tree, chainrule.autograd_api)
+    "tree",
+    "checkpoint",
+    "elementwise_grad",
+    "grad_named",
+    "hessian_tensor_product",
+    "hessian_vector_product",
+    "make_hvp",
+    "make_jvp",
+    "make_vjp",
+    "multigrad_dict",
+    "tensor_jacobian_product",
+    "vector_jacobian_product",
 ]

@@ -5,25 +5,37 @@ backward engine); ``jvp``, ``jacfwd`` run forward mode (tangents pushed by the
 JVP rules); ``hessian`` is forward over reverse and ``hvp`` is ``jvp`` of ``grad``.
 They compose to any depth: ``cr.grad(cr.grad(cr.grad(f)))``.
 
-Inputs may be Tensors, NumPy arrays or Python numbers; results are Tensors.
-Differentiated inputs must be floating point. When an input already requires
-grad (it comes from an enclosing transform, or the caller wants to differentiate
-the result again), the transform records its own derivative computation so the
-result stays differentiable; otherwise it computes on plain arrays, which is faster.
+Arguments and results may be pytrees (:mod:`chainrule.tree`): nested lists,
+tuples, named tuples and dicts of Tensors, NumPy arrays and numbers; gradients
+come back in the structure of their argument. Differentiated leaves must be
+floating point.
+
+Results are of the input's kind: when no differentiated leaf is a Tensor (NumPy
+arrays and Python numbers, as HIPS autograd is called), results are NumPy arrays,
+a gradient of a number or NumPy scalar being a NumPy scalar (``np.float64`` is a
+``float``); when one is a Tensor, results are Tensors. Inside another transform
+(grad of grad, a transform under ``cr.jit``) results stay Tensors recorded in the
+enclosing graph, so only the outermost call converts.
+
+When an input already requires grad, or the call is nested in another
+transform, the transform records its own derivative computation so the result
+stays differentiable; otherwise it computes on plain arrays, which is faster.
 
 >>> import chainrule as cr
 >>> d3 = cr.grad(cr.grad(cr.grad(cr.sin)))
->>> round(d3(0.0).item(), 6)
+>>> float(d3(0.0))
 -1.0
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from chainrule import tree
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
@@ -31,6 +43,10 @@ from chainrule.functions import stack
 from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
 ArgNums = int | Sequence[int]
+
+# How many transforms are running their function on this thread: a transform
+# called inside another one keeps its results as recorded Tensors.
+_state = threading.local()
 
 
 # ------------------------------------------------------------------- helpers
@@ -43,6 +59,15 @@ def _argnums(argnums: ArgNums, nargs: int, where: str) -> tuple[tuple[int, ...],
         if not -nargs <= a < nargs:
             raise ValueError(f"{where}: argnums {a} is out of range for {nargs} positional args")
     return tuple(a % nargs for a in nums), single
+
+
+def _pick_argnums(argnums: ArgNums | None, argnum: ArgNums | None, where: str) -> ArgNums:
+    """``argnum`` (HIPS autograd's spelling) is an alias of ``argnums``."""
+    if argnum is None:
+        return 0 if argnums is None else argnums
+    if argnums is not None:
+        raise TypeError(f"{where}: give argnums or its alias argnum, not both")
+    return argnum
 
 
 def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
@@ -58,29 +83,107 @@ def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
     return Tensor(data, requires_grad=True), False
 
 
-def _prepare(args: tuple, nums: tuple[int, ...], where: str) -> tuple[list, list[Tensor], bool]:
-    call_args = list(args)
-    xs = []
-    outer = False
-    for a in nums:
-        x, attached = _leaf(args[a], where)
-        call_args[a] = x
-        xs.append(x)
-        outer = outer or attached
-    return call_args, xs, outer
+class _Inputs:
+    """The differentiated arguments of one call: their leaves as Tensors, where
+    each argument's leaves start, and what kind of results the call gives."""
+
+    __slots__ = ("call_args", "xs", "scalar", "defs", "record", "numpy", "depth", "tracer")
+
+    def __init__(self, args: Sequence[Any], nums: tuple[int, ...], where: str) -> None:
+        self.call_args = list(args)
+        self.xs: list[Tensor] = []
+        self.scalar: list[bool] = []  # per leaf: a number or NumPy scalar (not an array)
+        self.defs: list[tree.TreeDef] = []
+        self.depth = getattr(_state, "depth", 0)
+        # Under cr.jit every input is a traced Tensor; the tracer says which stand
+        # for NumPy arrays, and hears which results would have been converted.
+        self.tracer = active_tracer()
+        arrays = self.tracer.array_inputs if self.tracer is not None else None
+        attached = False
+        any_tensor = False
+        for a in nums:
+            flat, treedef = tree.flatten(args[a])
+            leaves = []
+            for leaf in flat:
+                x, was_attached = _leaf(leaf, where)
+                attached = attached or was_attached
+                if isinstance(leaf, Tensor):
+                    stands_for = arrays.get(id(leaf)) if arrays is not None else None
+                    any_tensor = any_tensor or stands_for is None
+                    self.scalar.append(bool(stands_for))
+                else:
+                    self.scalar.append(not isinstance(leaf, np.ndarray))
+                leaves.append(x)
+            self.xs.extend(leaves)
+            self.defs.append(treedef)
+            single_leaf = treedef.kind == "leaf"
+            self.call_args[a] = leaves[0] if single_leaf else tree.unflatten(treedef, leaves)
+        self.numpy = not any_tensor and self.depth == 0
+        self.record = attached or self.depth > 0
+
+    def convert(self, t: Tensor, scalar: bool) -> Any:
+        """A result as NumPy: an array, or a NumPy scalar (traced: a note for jit)."""
+        if self.tracer is not None:
+            self.tracer.array_results[id(t)] = scalar
+            return t
+        arr = t.data
+        return arr[()] if scalar else arr
+
+    def value(self, out: Tensor) -> Any:
+        """A function output as the transform returns it."""
+        if self.numpy:
+            return self.convert(out, out.ndim == 0)
+        return out if self.record else out.detach()
+
+    def plain(self, t: Tensor) -> Any:
+        """A Jacobian block or a tangent as the transform returns it (0-d stays an array)."""
+        return self.convert(t, False) if self.numpy else t
+
+    def aux(self, aux: Any) -> Any:
+        if not self.numpy:
+            return aux
+        flat, treedef = tree.flatten(aux)
+        flat = [self.value(a) if isinstance(a, Tensor) else a for a in flat]
+        return tree.unflatten(treedef, flat)
+
+    def call(self, f: Callable[..., Any], kwargs: dict) -> Any:
+        _state.depth = self.depth + 1
+        try:
+            with enable_grad():
+                return f(*self.call_args, **kwargs)
+        finally:
+            _state.depth = self.depth
+
+    def grads(self, flat: Sequence[Any], single: bool) -> Any:
+        """Per-leaf gradients (None: zero) regrouped into the arguments' structures."""
+        out = [_tensor(g, x) for g, x in zip(flat, self.xs)]
+        if self.numpy:
+            # A number's or NumPy scalar's gradient is a NumPy scalar, as in HIPS autograd.
+            out = [self.convert(g, scalar) for g, scalar in zip(out, self.scalar)]
+        return self.regroup(out, single)
+
+    def regroup(self, flat: list, single: bool) -> Any:
+        trees = []
+        start = 0
+        for d in self.defs:
+            trees.append(tree.unflatten(d, flat[start : start + d.num_leaves]))
+            start += d.num_leaves
+        return trees[0] if single else tuple(trees)
 
 
-def _outputs(result: Any, where: str) -> tuple[list[Tensor], bool]:
-    """The function's outputs as Tensors, and whether it returned a tuple/list."""
-    many = isinstance(result, tuple | list)
-    outs = list(result) if many else [result]
+def _outputs(result: Any, where: str) -> tuple[list[Tensor], tree.TreeDef]:
+    """The function's output leaves as Tensors, and the output's structure."""
+    outs, treedef = tree.flatten(result)
     for i, o in enumerate(outs):
         if not isinstance(o, Tensor):
             if isinstance(o, np.ndarray | float | int | np.number):
                 outs[i] = _wrap(np.asarray(o), None)
             else:
-                raise TypeError(f"{where}: the function must return Tensors, got {type(o)}")
-    return outs, many
+                raise TypeError(
+                    f"{where}: the function must return Tensors, arrays or numbers "
+                    f"(or lists, tuples, dicts of them), got {type(o).__name__}"
+                )
+    return outs, treedef
 
 
 def _tensor(g: Any, like: Tensor) -> Tensor:
@@ -89,10 +192,6 @@ def _tensor(g: Any, like: Tensor) -> Tensor:
     if isinstance(g, Tensor):
         return g
     return _wrap(np.array(g, dtype=like.dtype), None)
-
-
-def _result(out: Tensor, outer: bool) -> Tensor:
-    return out if outer else out.detach()
 
 
 def _cotangent(ct: Any, out: Tensor, where: str) -> Any:
@@ -108,25 +207,35 @@ def _cotangent(ct: Any, out: Tensor, where: str) -> Any:
 
 # ---------------------------------------------------------------- reverse mode
 def value_and_grad(
-    f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False
+    f: Callable[..., Any],
+    argnums: ArgNums | None = None,
+    has_aux: bool = False,
+    *,
+    argnum: ArgNums | None = None,
 ) -> Callable[..., Any]:
     """A function returning ``(f(*args), grad of f)``; ``f`` must return a scalar.
 
-    With ``has_aux=True``, ``f`` returns ``(scalar, aux)`` and the result is
-    ``((value, aux), grad)``.
+    ``argnums`` (default 0; ``argnum`` is an alias) picks the arguments, each a
+    pytree. With ``has_aux=True``, ``f`` returns ``(scalar, aux)`` and the result
+    is ``((value, aux), grad)``.
     """
+    argnums = _pick_argnums(argnums, argnum, "grad")
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "grad")
-        call_args, xs, outer = _prepare(args, nums, "grad")
-        with enable_grad():
-            result = f(*call_args, **kwargs)
+        inputs = _Inputs(args, nums, "grad")
+        result = inputs.call(f, kwargs)
         aux = None
         if has_aux:
             if not (isinstance(result, tuple | list) and len(result) == 2):
                 raise TypeError("grad(has_aux=True): f must return a pair (output, aux)")
             result, aux = result
-        (out,), _ = _outputs((result,), "grad")
+        if isinstance(result, list | tuple | dict):
+            raise TypeError(
+                f"grad: f must return a scalar, got a {type(result).__name__}; "
+                "use cr.vjp or cr.jacobian for structured outputs"
+            )
+        (out,), _ = _outputs(result, "grad")
         if out.size != 1:
             raise TypeError(
                 f"grad: f must return a scalar (one element), got shape {out.shape}; "
@@ -134,28 +243,42 @@ def value_and_grad(
             )
         if out.requires_grad:
             found = _autograd_grad(
-                out, xs, create_graph=outer, allow_unused=True, retain_graph=outer
+                out,
+                inputs.xs,
+                create_graph=inputs.record,
+                allow_unused=True,
+                retain_graph=inputs.record,
             )
         else:
-            found = (None,) * len(xs)
-        grads = tuple(_tensor(g, x) for g, x in zip(found, xs))
-        value = _result(out, outer)
+            found = (None,) * len(inputs.xs)
+        grads = inputs.grads(found, single)
+        value = inputs.value(out)
         if has_aux:
-            value = (value, aux)
-        return value, (grads[0] if single else grads)
+            value = (value, inputs.aux(aux))
+        return value, grads
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return value_and_grad_f
 
 
-def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> Callable[..., Any]:
-    """The gradient of scalar-valued ``f`` with respect to argument(s) ``argnums``.
+def grad(
+    f: Callable[..., Any],
+    argnums: ArgNums | None = None,
+    has_aux: bool = False,
+    *,
+    argnum: ArgNums | None = None,
+) -> Callable[..., Any]:
+    """The gradient of scalar-valued ``f`` with respect to argument(s) ``argnums``
+    (default 0; ``argnum`` is an alias), in the structure of the argument.
 
+    >>> import numpy as np
     >>> import chainrule as cr
     >>> cr.grad(lambda x: (x ** 3).sum())(cr.tensor([1.0, 2.0]))
     tensor([ 3., 12.])
+    >>> cr.grad(lambda p: (p["w"] ** 2).sum() * p["b"])({"w": np.ones(2), "b": 3.0})
+    {'w': array([6., 6.]), 'b': np.float64(2.0)}
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = value_and_grad(f, argnums, has_aux, argnum=argnum)
 
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         value, g = vg(*args, **kwargs)
@@ -165,25 +288,28 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0, has_aux: bool = False) -> 
     return grad_f
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[Tensor, ...]]]:
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[Any, ...]]]:
     """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` gives ``cotangent^T J`` per primal.
 
-    ``vjp_fn`` may be called many times; it is differentiable with respect to
-    the primals and to its cotangent.
+    The cotangent has the structure of ``f``'s output; the result is a tuple with
+    one entry per primal, each in that primal's structure. ``vjp_fn`` may be called
+    many times; it is differentiable with respect to the primals and to its cotangent.
     """
     if not primals:
         raise TypeError("vjp: give at least one primal")
-    call_args, xs, outer = _prepare(primals, tuple(range(len(primals))), "vjp")
-    with enable_grad():
-        result = f(*call_args)
-    outs, many = _outputs(result, "vjp")
+    inputs = _Inputs(primals, tuple(range(len(primals))), "vjp")
+    result = inputs.call(f, {})
+    outs, out_def = _outputs(result, "vjp")
 
-    def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
-        cts = list(cotangent) if many else [cotangent]
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        cts, ct_def = tree.flatten(cotangent)
         if len(cts) != len(outs):
-            raise ValueError(f"vjp: {len(outs)} outputs but {len(cts)} cotangents")
+            raise ValueError(
+                f"vjp: the output has structure {out_def} but the cotangent {ct_def} "
+                f"({len(outs)} leaves, {len(cts)} given)"
+            )
         roots, seeds = [], []
-        recorded = outer
+        recorded = inputs.record
         for o, ct in zip(outs, cts):
             seed = _cotangent(ct, o, "vjp")
             recorded = recorded or isinstance(seed, Tensor)
@@ -191,29 +317,34 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
                 roots.append(o)
                 seeds.append(seed)
         if not roots:
-            return tuple(_tensor(None, x) for x in xs)
+            return inputs.grads([None] * len(inputs.xs), False)
         found = _autograd_grad(
-            roots, xs, seeds, retain_graph=True, create_graph=recorded, allow_unused=True
+            roots, inputs.xs, seeds, retain_graph=True, create_graph=recorded, allow_unused=True
         )
-        return tuple(_tensor(g, x) for g, x in zip(found, xs))
+        if recorded and not inputs.record:  # a recorded cotangent: the results stay Tensors
+            return inputs.regroup([_tensor(g, x) for g, x in zip(found, inputs.xs)], False)
+        return inputs.grads(found, False)
 
-    value = [_result(o, outer) for o in outs]
-    return (tuple(value) if many else value[0]), vjp_fn
+    value = [inputs.value(o) for o in outs]
+    return tree.unflatten(out_def, value), vjp_fn
 
 
-def jacobian(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+def jacobian(
+    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+) -> Callable[..., Any]:
     """The Jacobian of ``f`` by reverse mode, one backward pass per output element.
 
-    The result has shape ``output.shape + input.shape`` (a tuple over ``argnums``
-    when it is a tuple, and over outputs when ``f`` returns several).
+    Each block has shape ``output.shape + input.shape``. For structured inputs and
+    outputs, the result has the output's structure, each of its leaves holding
+    the input's structure of blocks (a tuple over ``argnums`` when it is a tuple).
     """
+    argnums = _pick_argnums(argnums, argnum, "jacobian")
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
-        call_args, xs, outer = _prepare(args, nums, "jacobian")
-        with enable_grad():
-            result = f(*call_args, **kwargs)
-        outs, many = _outputs(result, "jacobian")
+        inputs = _Inputs(args, nums, "jacobian")
+        xs = inputs.xs
+        outs, out_def = _outputs(inputs.call(f, kwargs), "jacobian")
         per_output = []
         for out in outs:
             rows: list[list[Any]] = [[] for _ in xs]
@@ -226,16 +357,19 @@ def jacobian(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
                         xs,
                         seed.reshape(out.shape),
                         retain_graph=True,
-                        create_graph=outer,
+                        create_graph=inputs.record,
                         allow_unused=True,
                     )
                 else:
                     found = (None,) * len(xs)
                 for j, (g, x) in enumerate(zip(found, xs)):
                     rows[j].append(_tensor(g, x))
-            jacs = tuple(_assemble(rows[j], out.shape, x.shape, outer) for j, x in enumerate(xs))
-            per_output.append(jacs[0] if single else jacs)
-        return tuple(per_output) if many else per_output[0]
+            jacs = [
+                inputs.plain(_assemble(rows[j], out.shape, x.shape, inputs.record))
+                for j, x in enumerate(xs)
+            ]
+            per_output.append(inputs.regroup(jacs, single))
+        return tree.unflatten(out_def, per_output)
 
     return jacobian_f
 
@@ -250,12 +384,18 @@ def _assemble(parts: list[Tensor], first: tuple, second: tuple, recorded: bool) 
 
 
 # ---------------------------------------------------------------- forward mode
-def _tangents(tangents: Sequence[Any], xs: list[Tensor]) -> tuple[list[Any], bool]:
-    if len(tangents) != len(xs):
-        raise ValueError(f"jvp: {len(xs)} primals but {len(tangents)} tangents")
+def _tangents(tangents: Sequence[Any], inputs: _Inputs) -> tuple[list[Any], bool]:
+    if len(tangents) != len(inputs.defs):
+        raise ValueError(f"jvp: {len(inputs.defs)} primals but {len(tangents)} tangents")
+    flat: list[Any] = []
+    for i, (t, d) in enumerate(zip(tangents, inputs.defs)):
+        leaves, t_def = tree.flatten(t)
+        if len(leaves) != d.num_leaves:
+            raise ValueError(f"jvp: primal {i} has structure {d} but its tangent {t_def}")
+        flat.extend(leaves)
     out = []
     recorded = False
-    for t, x in zip(tangents, xs):
+    for t, x in zip(flat, inputs.xs):
         if isinstance(t, Tensor) and t.requires_grad:
             recorded = True
             arr = t
@@ -270,42 +410,43 @@ def _tangents(tangents: Sequence[Any], xs: list[Tensor]) -> tuple[list[Any], boo
 def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
     """``(f(*primals), J @ tangents)`` by forward mode (the JVP rules, no reverse pass).
 
+    Each tangent has its primal's structure; the output tangent has the output's.
     Differentiable with respect to the primals and the tangents.
     """
     primals, tangents = tuple(primals), tuple(tangents)
-    call_args, xs, outer = _prepare(primals, tuple(range(len(primals))), "jvp")
-    ts, recorded = _tangents(tangents, xs)
-    with enable_grad():
-        result = f(*call_args)
-    outs, many = _outputs(result, "jvp")
-    plan = ForwardPlan(outs, xs)
-    pushed = plan.push(ts, create_graph=outer or recorded)
+    inputs = _Inputs(primals, tuple(range(len(primals))), "jvp")
+    ts, recorded = _tangents(tangents, inputs)
+    outs, out_def = _outputs(inputs.call(f, {}), "jvp")
+    plan = ForwardPlan(outs, inputs.xs)
+    pushed = plan.push(ts, create_graph=inputs.record or recorded)
     tangent_out = [_tensor(t, o) for t, o in zip(pushed, outs)]
-    value = [_result(o, outer) for o in outs]
-    if many:
-        return tuple(value), tuple(tangent_out)
-    return value[0], tangent_out[0]
+    if inputs.numpy and not recorded:
+        tangent_out = [inputs.value(t) for t in tangent_out]
+    value = [inputs.value(o) for o in outs]
+    return tree.unflatten(out_def, value), tree.unflatten(out_def, tangent_out)
 
 
-def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+def jacfwd(
+    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+) -> Callable[..., Any]:
     """The Jacobian of ``f`` by forward mode, one tangent per input element.
 
-    Same shapes as :func:`jacobian`. The function runs once; every tangent is
-    pushed through the one recorded graph.
+    Same shapes and structure as :func:`jacobian`. The function runs once; every
+    tangent is pushed through the one recorded graph.
     """
+    argnums = _pick_argnums(argnums, argnum, "jacfwd")
 
     def jacfwd_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacfwd")
-        call_args, xs, outer = _prepare(args, nums, "jacfwd")
-        with enable_grad():
-            result = f(*call_args, **kwargs)
-        outs, many = _outputs(result, "jacfwd")
+        inputs = _Inputs(args, nums, "jacfwd")
+        xs = inputs.xs
+        outs, out_def = _outputs(inputs.call(f, kwargs), "jacfwd")
         plan = ForwardPlan(outs, xs)
         # Under cr.jit the stacked push is traced too (recorded), as one program.
         traced = active_tracer() is not None
-        if not outer or traced:
+        per_output: list[list[Any]] = [[] for _ in outs]
+        if not inputs.record or traced:
             # One push of a stack of unit tangents per input: all columns at once.
-            per_output = [[] for _ in outs]
             for j, x in enumerate(xs):
                 ts: list[Any] = [None] * len(xs)
                 ts[j] = np.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
@@ -314,30 +455,31 @@ def jacfwd(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
                         t = np.zeros((x.size, *o.shape), dtype=o.dtype)
                     if isinstance(t, Tensor):
                         jac = t.reshape((*x.shape, *o.shape)).transpose(_swap(x.ndim, o.ndim))
-                        per_output[k].append(jac)
+                        per_output[k].append(inputs.plain(jac))
                         continue
                     jac = np.asarray(t).reshape((*x.shape, *o.shape))
-                    jac = jac.transpose(_swap(x.ndim, o.ndim))
-                    per_output[k].append(_wrap(np.ascontiguousarray(jac), None))
-            results = [p[0] if single else tuple(p) for p in per_output]
-            return tuple(results) if many else results[0]
-        columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
-        for j, x in enumerate(xs):
-            for e in range(x.size):
-                ts: list[Any] = [None] * len(xs)
-                unit = np.zeros(x.size, dtype=x.dtype)
-                unit[e] = 1
-                ts[j] = unit.reshape(x.shape)
-                for k, (t, o) in enumerate(zip(plan.push(ts, create_graph=outer), outs)):
-                    columns[k][j].append(_tensor(t, o))
-        per_output = []
-        for k, o in enumerate(outs):
-            jacs = tuple(
-                _assemble(columns[k][j], x.shape, o.shape, outer).transpose(_swap(x.ndim, o.ndim))
-                for j, x in enumerate(xs)
-            )
-            per_output.append(jacs[0] if single else jacs)
-        return tuple(per_output) if many else per_output[0]
+                    # copy(), not ascontiguousarray: that one makes a 0-d block 1-d.
+                    jac = jac.transpose(_swap(x.ndim, o.ndim)).copy()
+                    per_output[k].append(jac if inputs.numpy else _wrap(jac, None))
+        else:
+            columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
+            for j, x in enumerate(xs):
+                for e in range(x.size):
+                    ts = [None] * len(xs)
+                    unit = np.zeros(x.size, dtype=x.dtype)
+                    unit[e] = 1
+                    ts[j] = unit.reshape(x.shape)
+                    for k, (t, o) in enumerate(zip(plan.push(ts, create_graph=True), outs)):
+                        columns[k][j].append(_tensor(t, o))
+            for k, o in enumerate(outs):
+                per_output[k] = [
+                    _assemble(columns[k][j], x.shape, o.shape, True).transpose(
+                        _swap(x.ndim, o.ndim)
+                    )
+                    for j, x in enumerate(xs)
+                ]
+        results = [inputs.regroup(p, single) for p in per_output]
+        return tree.unflatten(out_def, results)
 
     return jacfwd_f
 
@@ -347,11 +489,15 @@ def _swap(in_ndim: int, out_ndim: int) -> tuple[int, ...]:
     return tuple(range(in_ndim, in_ndim + out_ndim)) + tuple(range(in_ndim))
 
 
-def hessian(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+def hessian(
+    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+) -> Callable[..., Any]:
     """The Hessian of scalar ``f``: forward mode over reverse mode (``jacfwd(grad(f))``).
 
-    Shape ``input.shape + input.shape``.
+    Shape ``input.shape + input.shape``; for structured inputs, the input's
+    structure nested in itself (as JAX).
     """
+    argnums = _pick_argnums(argnums, argnum, "hessian")
     return jacfwd(grad(f, argnums), argnums)
 
 
@@ -359,7 +505,7 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     """Hessian-vector product of scalar ``f`` at ``primals`` with ``tangents``, without
     forming the Hessian: the JVP of the gradient (forward over reverse).
 
-    Returns a Tensor for one primal, a tuple for several.
+    Returns the first primal's structure for one primal, a tuple for several.
     """
     primals = tuple(primals)
     nums = 0 if len(primals) == 1 else tuple(range(len(primals)))

@@ -64,7 +64,7 @@ def main() -> None:
     w = np.zeros(4)
     for _ in range(300):
         loss, g = step(w, x, y)
-        w -= 0.1 * g.data
+        w -= 0.1 * g  # NumPy in, NumPy out
     print(
         f"least squares: loss {loss.item():.2e}, w = {np.round(w, 4)}, Python traces: {step.traces}"
     )

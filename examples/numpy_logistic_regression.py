@@ -44,8 +44,8 @@ def train(x, y, steps=300, lr=0.5):
     grad_loss = cr.grad(loss, argnums=(0, 1))  # d loss / d w and d loss / d b
     for step in range(steps):
         gw, gb = grad_loss(w, b, x, y)
-        w = w - lr * gw.numpy()
-        b = b - lr * gb.item()
+        w = w - lr * gw  # NumPy arrays in, NumPy arrays out
+        b = b - lr * gb
         if step % 100 == 0:
             print(f"step {step:3d}  loss {loss(w, b, x, y):.4f}")
     return w, b
@@ -75,8 +75,8 @@ def main():
 
     theta = numpy.array([0.5, -1.0, 2.0])
     g = cr.grad(softplus_energy)(theta)
-    ok = numpy.allclose(g.numpy(), finite_differences(softplus_energy, theta), atol=1e-6)
-    print(f"d energy / d theta = {numpy.round(g.numpy(), 6)}")
+    ok = numpy.allclose(g, finite_differences(softplus_energy, theta), atol=1e-6)
+    print(f"d energy / d theta = {numpy.round(g, 6)}")
     print(f"gradient matches finite differences: {ok}")
 
 

@@ -325,7 +325,7 @@ def test_reference_page_examples_run(capsys):
     assert len(blocks) == 3
     for i, block in enumerate(blocks):
         exec(compile(block, f"extend.md block {i}", "exec"), {})
-    assert "[4., 8.]" in capsys.readouterr().out  # the builtins example: 2 * 2a
+    assert "[4. 8.]" in capsys.readouterr().out  # the builtins example: 2 * 2a (NumPy in, out)
 
 
 def test_a_vjp_rule_that_escapes_the_recording_gives_no_derived_jvp():

@@ -74,7 +74,7 @@ def check(f, *xs, second=True, dispatch=True, value_tol=1e-10, seed=0, fd=FD, fd
         out = f(m, *[cr.tensor(x) for x in xs])
         assert isinstance(out, cr.Tensor), f"{m.__name__}: got {type(out)}"
         assert out.shape == ref.shape and out.dtype == ref.dtype
-        np.testing.assert_allclose(out.data, ref, rtol=value_tol, atol=value_tol)
+        np.testing.assert_allclose(_data(out), ref, rtol=value_tol, atol=value_tol)
 
     def numpy_fn(*a):
         return np.asarray(f(np, *a))
@@ -85,20 +85,20 @@ def check(f, *xs, second=True, dispatch=True, value_tol=1e-10, seed=0, fd=FD, fd
 
     # 2. reverse mode
     value, vjp_fn = cr.vjp(lambda *a: f(cnp, *a), *xs)
-    np.testing.assert_allclose(value.data, ref, rtol=value_tol, atol=value_tol)
+    np.testing.assert_allclose(_data(value), ref, rtol=value_tol, atol=value_tol)
     grads = vjp_fn(v)
     for i, (g, x) in enumerate(zip(grads, xs)):
         assert g.shape == x.shape and g.dtype == x.dtype
         np.testing.assert_allclose(
-            g.data, _fd_vjp(numpy_fn, xs, i, v), **fd, err_msg=f"vjp of input {i}"
+            _data(g), _fd_vjp(numpy_fn, xs, i, v), **fd, err_msg=f"vjp of input {i}"
         )
 
     # 3. forward mode, through NumPy's own functions on Tensors
     _, ju = cr.jvp(lambda *a: f(via_numpy, *a), xs, us)
     assert ju.shape == ref.shape and ju.dtype == ref.dtype
-    np.testing.assert_allclose(ju.data, _fd_jvp(numpy_fn, xs, us), **fd, err_msg="jvp")
-    forward = np.sum(v * ju.data)
-    reverse = sum(np.sum(g.data * u) for g, u in zip(grads, us))
+    np.testing.assert_allclose(_data(ju), _fd_jvp(numpy_fn, xs, us), **fd, err_msg="jvp")
+    forward = np.sum(v * _data(ju))
+    reverse = sum(np.sum(_data(g) * u) for g, u in zip(grads, us))
     np.testing.assert_allclose(forward, reverse, rtol=1e-9, atol=1e-9)
 
     if not second:
@@ -127,12 +127,12 @@ def check(f, *xs, second=True, dispatch=True, value_tol=1e-10, seed=0, fd=FD, fd
     minus = grad_s(*[x - EPS2 * u for x, u in zip(xs, us)])
     uhu_fd = 0.0
     for i in nums:
-        fd_hu = (plus[i].data - minus[i].data) / (2 * EPS2)
+        fd_hu = (_data(plus[i]) - _data(minus[i])) / (2 * EPS2)
         uhu_fd += np.sum(fd_hu * us[i])
-        np.testing.assert_allclose(hu_fwd[i].data, fd_hu, **fd2, err_msg=f"hvp fwd/rev {i}")
-        np.testing.assert_allclose(hu_rev[i].data, fd_hu, **fd2, err_msg=f"hvp rev/rev {i}")
-        np.testing.assert_allclose(hu_rev_fwd[i].data, fd_hu, **fd2, err_msg=f"hvp rev/fwd {i}")
-    np.testing.assert_allclose(uhu.data, uhu_fd, **fd2, err_msg="u^T H u fwd/fwd")
+        np.testing.assert_allclose(_data(hu_fwd[i]), fd_hu, **fd2, err_msg=f"hvp fwd/rev {i}")
+        np.testing.assert_allclose(_data(hu_rev[i]), fd_hu, **fd2, err_msg=f"hvp rev/rev {i}")
+        np.testing.assert_allclose(_data(hu_rev_fwd[i]), fd_hu, **fd2, err_msg=f"hvp rev/fwd {i}")
+    np.testing.assert_allclose(_data(uhu), uhu_fd, **fd2, err_msg="u^T H u fwd/fwd")
 
 
 # ---------------------------------------------------------------- inputs

@@ -44,6 +44,7 @@ ndarray = np.ndarray
 # == would make -0.0 the signature of 0.0 (1/x: -inf, not inf) and nan no signature
 # at all (nan != nan: a new trace on every call).
 _ARRAY, _TENSOR, _STATIC, _FLOAT = "array", "tensor", "static", "float"
+_SCALAR = "scalar"  # a result leaf returned as a NumPy scalar (see Tracer.array_results)
 _pack_float = struct.Struct("<d").pack
 _unpack_float = struct.Struct("<d").unpack
 
@@ -113,12 +114,16 @@ def _rebuild(spec: Any, leaves: Any) -> Any:
     if kind is dict:
         return {k: _rebuild(s, leaves) for k, s in spec[1]}
     items = [_rebuild(s, leaves) for s in spec[1]]
-    return items if kind is list else kind(items)
+    if kind is list or kind is tuple:
+        return items if kind is list else tuple(items)
+    return kind._make(items) if hasattr(kind, "_make") else kind(items)  # a namedtuple
 
 
 def _result_leaf(value: Any, kind: str) -> Any:
     if kind is _TENSOR:
         return _wrap(value, None)
+    if kind is _SCALAR:
+        return np.asarray(value)[()]
     return value if type(value) is ndarray else np.asarray(value)
 
 
@@ -588,6 +593,8 @@ class Jitted:
                 t._requires_grad = True  # so that transforms inside record derivatives
             tracer.new_input(t)
             traced.append(t)
+            if not isinstance(a, Tensor):
+                tracer.array_inputs[id(t)] = isinstance(a, np.generic)
         call_args, call_kwargs = _rebuild(_flatten((args, kwargs), []), iter(traced))
         self.traces += 1
         previous = set_tracer(tracer)  # not None for source() called inside a trace
@@ -598,7 +605,13 @@ class Jitted:
             tape = tracer.tape(out_leaves)
         finally:
             set_tracer(previous)
-        out_kinds = [_TENSOR if isinstance(o, Tensor) else _ARRAY for o in out_leaves]
+        converted = tracer.array_results
+        out_kinds = [
+            _ARRAY
+            if not isinstance(o, Tensor)
+            else (_TENSOR if id(o) not in converted else _SCALAR if converted[id(o)] else _ARRAY)
+            for o in out_leaves
+        ]
         out_values = [o._data if isinstance(o, Tensor) else o for o in out_leaves]
         # Constant results are copied, as the compiled code does (see codegen).
         out_values = [

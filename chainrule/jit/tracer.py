@@ -139,6 +139,12 @@ class Tracer:
         # NumPy's error state is the caller's when compiled code runs; one set inside
         # the function (np.errstate) would not be replayed.
         self.errstate = np.geterr()
+        # The function transforms (chainrule.func) give NumPy results for NumPy inputs.
+        # Traced, every input is a Tensor: these say which stand for NumPy arrays
+        # (id -> whether a NumPy scalar), and which results the transforms would have
+        # converted (id -> whether to a NumPy scalar), so jit returns the same kinds.
+        self.array_inputs: dict[int, bool] = {}
+        self.array_results: dict[int, bool] = {}
 
     # ------------------------------------------------------------ naming values
     def _name(self, obj: Any, var: int) -> None:

@@ -1,0 +1,69 @@
+"""``flatten``: a pytree of arrays as one flat vector, and the way back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule.numpy as cnp
+from chainrule import tree
+from chainrule.tensor import Tensor
+
+__all__ = ["flatten", "flatten_func"]
+
+
+def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """``(flat_vector, unflatten)`` for a pytree of arrays and numbers, as HIPS
+    autograd's: dict values are taken in sorted key order, and ``unflatten(v)``
+    rebuilds the pytree from any vector of that length.
+
+    Differentiable: with Tensor leaves the vector is a Tensor recorded from them,
+    and ``unflatten`` of a Tensor gives Tensor leaves recorded from it.
+
+    >>> import numpy as np
+    >>> from chainrule.misc import flatten
+    >>> flat, unflatten = flatten({"b": np.ones(2), "a": 3.0})
+    >>> flat
+    array([3., 1., 1.])
+    >>> unflatten(flat * 2)
+    {'a': array(6.), 'b': array([2., 2.])}
+    """
+    leaves, treedef = tree.flatten(value, sort_keys=True)
+    shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in leaves]
+    sizes = [int(np.prod(s)) for s in shapes]
+    if any(isinstance(x, Tensor) for x in leaves):
+        flat = cnp.concatenate([cnp.ravel(x) for x in leaves])
+    elif leaves:
+        flat = np.concatenate([np.ravel(x) for x in leaves])
+    else:
+        flat = np.array([])
+
+    def unflatten(vector: Any) -> Any:
+        size = vector.shape[0] if len(vector.shape) == 1 else -1
+        if size != sum(sizes):
+            raise ValueError(
+                f"unflatten: expected a vector of {sum(sizes)} elements, got shape "
+                f"{tuple(vector.shape)}"
+            )
+        m = cnp if isinstance(vector, Tensor) else np
+        parts = []
+        start = 0
+        for shape, n in zip(shapes, sizes):
+            parts.append(m.reshape(vector[start : start + n], shape))
+            start += n
+        return tree.unflatten(treedef, parts)
+
+    return flat, unflatten
+
+
+def flatten_func(func: Callable[..., Any], example: Any) -> tuple[Callable, Callable, Any]:
+    """``(flat_func, unflatten, flat_example)``: ``func`` of a pytree shaped like
+    ``example`` as a function of one flat vector (extra arguments pass through)."""
+    flat_example, unflatten = flatten(example)
+
+    def flat_func(vector: Any, *args: Any) -> Any:
+        return flatten(func(unflatten(vector), *args))[0]
+
+    return flat_func, unflatten, flat_example
