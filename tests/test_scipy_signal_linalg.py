@@ -40,7 +40,13 @@ def test_convolve_matches_scipy_and_autograd(ndim, mode, data):
     np.testing.assert_allclose(out, ssg.convolve(a, b, mode=mode), atol=1e-12)
     np.testing.assert_allclose(raw(convolve(leaf(a), leaf(b), mode=mode)), out)
     oracle = lambda x, y: asg.convolve(x, y, mode=mode)  # noqa: E731
-    check_gradients(lambda x, y: convolve(x, y, mode=mode), [a, b], [0, 1], oracle)
+    # autograd's convolve swaps its operands for ever (RecursionError) when neither is at
+    # least as large as the other along every axis, e.g. (2, 1) with (1, 2): there the
+    # finite differences and forward mode remain the checks
+    ordered = all(x >= y for x, y in zip(sa, sb)) or all(y >= x for x, y in zip(sa, sb))
+    check_gradients(
+        lambda x, y: convolve(x, y, mode=mode), [a, b], [0, 1], oracle if ordered else None
+    )
 
 
 @FEW
