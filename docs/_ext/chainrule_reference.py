@@ -1,0 +1,71 @@
+"""Sphinx extension: the API reference, generated from chainrule itself.
+
+At every build it writes one page per public module (``docs/api/generated/``,
+not kept in git) holding a ``chainrule-api`` directive, and the directive expands
+into autodoc entries grouped as :mod:`api_catalog` says. Nothing lists names by
+hand, so a name added to an ``__all__`` appears at the next build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import api_catalog
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+GENERATED = Path("api") / "generated"
+
+
+class ChainruleAPI(SphinxDirective):
+    """``chainrule-api MODULE``: the grouped reference of one public module."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        text = api_catalog.module_rst(self.arguments[0])
+        container = nodes.section()
+        container.document = self.state.document
+        nested_parse_with_titles(
+            self.state, StringList(text.splitlines(), "chainrule-api"), container
+        )
+        return container.children
+
+
+def _page(modname: str) -> str:
+    # eval-rst: the directive's autodoc entries are reStructuredText, parsed as such.
+    return f"# `{modname}`\n\n```{{eval-rst}}\n.. chainrule-api:: {modname}\n```\n"
+
+
+def write_pages(app: Sphinx) -> None:
+    """One page per public module; files are rewritten only when they change."""
+    folder = Path(app.srcdir) / GENERATED
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{m}.md": _page(m) for m in api_catalog.public_modules()}
+    for stale in folder.glob("*.md"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, text in wanted.items():
+        path = folder / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+
+
+def escape_bars(app: Sphinx, what: str, name: str, obj: object, options: dict, lines: list) -> None:
+    """Docstrings write ``|x|`` for an absolute value; reST would read a substitution.
+
+    Bars outside inline literals are escaped, so the docstrings stay plain text.
+    """
+    for k, line in enumerate(lines):
+        parts = line.split("``")
+        lines[k] = "``".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_directive("chainrule-api", ChainruleAPI)
+    app.connect("autodoc-process-docstring", escape_bars)
+    app.connect("builder-inited", write_pages)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
