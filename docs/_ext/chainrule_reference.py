@@ -8,6 +8,7 @@ hand, so a name added to an ``__all__`` appears at the next build.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import api_catalog
@@ -64,8 +65,33 @@ def escape_bars(app: Sphinx, what: str, name: str, obj: object, options: dict, l
         lines[k] = "``".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
 
 
+_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s#]+)(#[^)\s]*)?\)")
+
+
+def repository_links(app: Sphinx, docname: str, source: list[str]) -> None:
+    """A Markdown link to a file of the repository outside ``docs/`` (``../../README.md``)
+    becomes the text and the file's path: the site holds only ``docs/``, and pages
+    written for GitHub (``docs/reference/*.md``) link such files freely."""
+    if app.env.doc2path(docname).suffix != ".md":
+        return
+    here = (Path(app.srcdir) / docname).parent
+    srcdir = Path(app.srcdir).resolve()
+
+    def rewrite(match: re.Match) -> str:
+        text, target = match.group(1), match.group(2)
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            return match.group(0)  # http:, mailto:, ...
+        resolved = (here / target).resolve()
+        if resolved.is_relative_to(srcdir) or not resolved.exists():
+            return match.group(0)  # inside the site, or broken: Sphinx says so
+        return f"{text} (`{resolved.relative_to(srcdir.parent)}` in the repository)"
+
+    source[0] = _LINK.sub(rewrite, source[0])
+
+
 def setup(app: Sphinx) -> dict:
     app.add_directive("chainrule-api", ChainruleAPI)
+    app.connect("source-read", repository_links)
     app.connect("autodoc-process-docstring", escape_bars)
     app.connect("builder-inited", write_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
