@@ -134,9 +134,17 @@ def test_custom_primitive_without_rule():
         assert norule(x).item() == 2.0
 
 
-def test_custom_primitive_cannot_take_a_builtin_name():
-    with pytest.raises(ValueError, match="taken by a built-in"):
+def test_custom_primitive_may_reuse_a_builtin_name():
+    # The user's function is the primitive; the built-in keeps its name in the table.
+    builtin = cr.PRIMITIVES["exp"]
 
-        @cr.primitive
-        def exp(x):
-            return x
+    @cr.primitive
+    def exp(x):
+        return 2 * x
+
+    exp.defvjp(lambda g, ans, x: 2 * g)
+    x = cr.tensor([1.0, 3.0], requires_grad=True)
+    exp(x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [2.0, 2.0])
+    assert cr.PRIMITIVES["exp"] is builtin and exp is not builtin
+    np.testing.assert_allclose(cr.exp(cr.tensor([0.0])).data, [1.0])

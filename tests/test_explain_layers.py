@@ -26,6 +26,7 @@ LAYERS = [
     "check",
     "orders",
     # the explanation's data, and its symbolic part (which reads it)
+    "element",  # one output entry followed back, as scalars
     "report",
     "symbolic",
     "network_report",  # a network's data: layers as the nodes
@@ -34,7 +35,8 @@ LAYERS = [
     "page_live",  # the interactive page's graph, stepper and script, from plain data
     "page_chain",  # a formula's report as that data
     "page_network",  # a network's report as that data
-    "render_element",  # one output entry as scalars: read by text and Markdown
+    "render_element",  # one output entry as text lines: read by text and Markdown
+    "render_element_html",  # the element section as an HTML fragment, for the page
     "render_text",
     "render_latex",
     "render_markdown",

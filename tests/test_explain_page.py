@@ -277,3 +277,19 @@ def test_network_page_clicks_steps_and_drills_down(browser, tmp_path):
     inside = browser.evaluate("document.getElementById('drill-2').innerText")
     assert "Explain layer '2' (Linear)" in inside
     assert browser.console_errors() == []
+
+
+def test_a_chain_with_more_paths_than_are_written_is_highlighted_whole(browser, tmp_path):
+    q = "((x*x)*(x*x))*((x*x)*(x*x))"
+    ex = cr.explain(f"({q})*({q})", x=1.01)
+    _load(browser, tmp_path, ex.to_html())
+    browser.click('.gnode[data-name="x"]')
+    # every node lies between x and the output, however many paths there are
+    total = browser.evaluate("document.querySelectorAll('.gnode').length")
+    assert len(_names_with(browser, "chain")) == total == len(ex.steps)
+    chain = browser.evaluate("document.getElementById('cr-chain').textContent")
+    first, *rest = chain.splitlines()
+    assert first.endswith("+ …   (the sum over 16 paths)")  # 12 written, then "…"
+    assert first.count("+") == 12
+    assert rest[-1].strip() == f"= {ex.gradients['x']:.10g}"
+    assert browser.console_errors() == []

@@ -18,7 +18,11 @@ Formats: ``str(ex)``, ``to_markdown()``, ``to_latex()``, ``to_html()``,
      "nodes": [{"name": str, "op": str, "inputs": [names, or numbers for constants],
                 "value": v, "local": [{"wrt": name, "formula": str, "value": v}],
                 "grad": d output / d this node}],
-     "check": {...finite differences...}, "symbolic": {...} or None}
+     "check": {...finite differences...}, "symbolic": {...} or None,
+     "element": None, or for explain(..., element=index) the entry followed back:
+                {"index": [int], "output": name, "steps": [{"node", "op", "kind",
+                 "index", "value", "upstream", "local": [...], "terms": [...]}]}
+                (docs/reference/explain-element.md)}
 
 Values are floats or nested lists; nodes are in evaluation order.
 

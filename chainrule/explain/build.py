@@ -123,7 +123,9 @@ def explain(
 
     ``element=(i, j)``, for a function whose output is an array, explains the one
     number ``y[i, j]`` instead of the sum of the entries: the gradients are those of
-    that entry, and each matmul on the way shows the entry's sum over k with its terms.
+    that entry, and each matmul on the way shows the entry's sum over k with its terms,
+    each convolution its sum over input channels and kernel window (``w·x + b``); see
+    :mod:`chainrule.explain.element` (the data) and ``ex.element_steps``.
 
     ``cr.explain(model, *inputs, target=None, loss=None)``, for a ``cr.nn.Module``,
     explains a network instead, with its layers as the nodes: see

@@ -67,7 +67,7 @@ _LABELS: dict[str, dict[str, str]] = {
             "the upstream gradient at the output is d loss / d output from the network's "
             "pass, not 1: the gradients are those of the network's loss"
         ),
-        "element_sums": "One output entry, through each matmul (a sum over k)",
+        "element_sums": "One output entry, through each matmul or convolution (a sum over k)",
         "non_finite": "some values are not finite (inf or nan): check the domain",
         "hooks": "hooks changed the engine's gradients; the table shows the plain chain rule",
         "gradient": "gradient",
@@ -156,7 +156,7 @@ _LABELS: dict[str, dict[str, str]] = {
             "출력의 상류 기울기는 1이 아니라 신경망 계산의 d loss / d 출력이다: "
             "기울기는 신경망 손실에 대한 것이다"
         ),
-        "element_sums": "출력의 한 원소, 각 행렬곱을 거쳐 (k에 대한 합)",
+        "element_sums": "출력의 한 원소, 각 행렬곱 또는 합성곱을 거쳐 (k에 대한 합)",
         "non_finite": "유한하지 않은 값(inf 또는 nan)이 있다: 정의역을 확인하라",
         "hooks": "hook이 엔진의 기울기를 바꾸었다; 표는 순수한 연쇄 법칙을 보인다",
         "gradient": "기울기",

@@ -112,7 +112,7 @@ def definition(v: Vertex, args: list[E.Expr] | None = None) -> E.Expr:
     ``args`` replaces the inputs (SymPy differentiates with one symbol per position).
     """
     args = [ref(a) for a in v.args] if args is None else args
-    op = v.op or ""
+    op = v.builtin_op or ""
     params = v.params or {}
     if op in _BINARY_OPS and len(args) == 2:
         return E.Bin(_BINARY_OPS[op], args[0], args[1])
@@ -133,7 +133,7 @@ def definition(v: Vertex, args: list[E.Expr] | None = None) -> E.Expr:
         return E.Opaque(f"{names[0]} as {params.get('dtype')}")
     extra = _params_text(params)
     inside = ", ".join(names + ([extra] if extra else []))
-    return E.Opaque(f"{op}({inside})")
+    return E.Opaque(f"{v.op or ''}({inside})")
 
 
 def _index_text(index: Any) -> str:
@@ -175,7 +175,7 @@ def local_formula(v: Vertex, position: int) -> E.Expr:
     text = formulas[position] if position < len(formulas) else formulas[-1]
     mapping: dict[str, E.Expr] = {}
     for i, a in enumerate(v.args):
-        for alias in _formula_names(v.op or "", i):
+        for alias in _formula_names(v.builtin_op or "", i):
             mapping[alias] = ref(a)
     try:
         parsed = E.parse(text)

@@ -151,13 +151,6 @@ def page_graph(ex: Report, lang: str) -> PageGraph:
     ids = {id(s.vertex): f"n{k}" for k, s in enumerate(ex.steps)}
     found = _paths(ex.steps, ex.root)
     nodes, edges = [], []
-    reach: dict[int, list[str]] = {}
-    for s in reversed(ex.steps):  # the chain of v: v and every node on its paths up
-        v = s.vertex
-        chain = [ids[id(v)]]
-        for p in found[id(v)][0]:
-            chain += [ids[id(u)] for u, _ in p if ids[id(u)] not in chain]
-        reach[id(v)] = chain
     for s in ex.steps:
         v = s.vertex
         paths, count = found[id(v)]
@@ -172,7 +165,6 @@ def page_graph(ex: Report, lang: str) -> PageGraph:
                     if not v.is_leaf and s.definition is not None
                     else v.name
                 ),
-                chain=reach[id(v)],
                 chain_text=_chain_text(ex, v, paths, count, lang),
                 flag="" if _finite(v.value) and _finite(v.grad) else "bad",
             )

@@ -2,14 +2,15 @@
 
 Both kinds of explanation (a formula's nodes, a network's layers) hand this module
 the same plain data, a :class:`PageGraph`: nodes with a label and a short value
-line, edges, for each node the chain it belongs to (the nodes between it and the
-output, whose local derivatives multiply to its gradient) in words, and the
-steps of the forward and backward pass. From that it draws the graph as inline
+line, edges, for each node its chain in words (the local derivatives between it
+and the output, which multiply to its gradient), and the steps of the forward
+and backward pass. From that it draws the graph as inline
 SVG (a layered layout of our own, so no Graphviz is needed) and embeds one small
 script that makes it live:
 
 * clicking a node (in the graph, or its name in the table) highlights it, its
-  rows of the table and its chain, and states the chain;
+  rows of the table and its chain (every node its value flows into, found from
+  the edges), and states the chain;
 * the stepper walks the forward pass and then the backward pass one node at a
   time, showing the gradient arriving, the local derivative and the product
   passed down.
@@ -40,8 +41,7 @@ class PageNode:
     value: str  # its forward value, shown under the name
     grad: str  # its gradient (upstream), shown once the backward pass reaches it
     title: str = ""  # tooltip
-    chain: list[str] = field(default_factory=list)  # ids from this node to the output
-    chain_text: str = ""
+    chain_text: str = ""  # the chain from the output down to this node, in words
     flag: str = ""  # "" or "bad": drawn in the warning colour
 
 
@@ -193,6 +193,16 @@ svg.cr-graph .gedge.flow { stroke: var(--grad); stroke-width: 3; stroke-dasharra
 .cr-stepping svg.cr-graph .gnode:not(.computed) .gval { visibility: hidden; }
 .cr-stepping svg.cr-graph .gnode:not(.has-grad) .ggrad { visibility: hidden; }
 .cr-stepping svg.cr-graph .gnode:not(.computed):not(.current) rect { stroke-dasharray: 4 3; }
+table.element-steps { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+table.element-steps th { text-align: left; font-size: 12px; font-weight: 600; color: var(--muted);
+  border-bottom: 2px solid var(--line); padding: 6px 10px; }
+table.element-steps td { border-bottom: 1px solid var(--line); padding: 6px 10px;
+  vertical-align: top; font-family: ui-monospace,Menlo,Consolas,monospace; font-size: 13px; }
+table.element-steps td.value { color: var(--fwd); }
+table.element-steps td.upstream, table.element-steps .passed { color: var(--grad); }
+table.element-steps ul, table.element-steps ol { margin: 0; padding-left: 18px; }
+section.element h3 { font-size: 15px; text-transform: uppercase; letter-spacing: .06em;
+  color: var(--muted); margin: 26px 0 8px; font-weight: 600; }
 tr.sel td { background: #fff6ec !important; }
 tr.chain td { background: #f1faf4; }
 tr.current td { background: #eef4ff !important; }
@@ -226,8 +236,12 @@ SCRIPT = r"""
   const data = JSON.parse(document.getElementById('cr-data').textContent);
   const nodes = {};
   data.nodes.forEach(n => { nodes[n.id] = n; });
+  const users = {};
+  data.edges.forEach(([a, b]) => { (users[a] = users[a] || []).push(b); });
   const all = sel => Array.from(root.querySelectorAll(sel));
-  const of = id => all('[data-node]').filter(e => e.dataset.node === id);
+  // the graph's nodes and the rows of the node or layer table (not other tables' rows)
+  const marked = '.gnode[data-node], table.nodes tr[data-node], table.layers tr[data-node]';
+  const of = id => all(marked).filter(e => e.dataset.node === id);
   const clear = cls => all('.' + cls).forEach(e => e.classList.remove(cls));
   const chainBox = document.getElementById('cr-chain');
   let selected = null;
@@ -237,7 +251,11 @@ SCRIPT = r"""
     if (id === null || !(id in nodes)) {
       selected = null; chainBox.textContent = data.hint; return;
     }
-    const on = new Set(nodes[id].chain);
+    const on = new Set([id]);  // id and every node its value flows into, up to the output
+    const todo = [id];
+    while (todo.length) {
+      (users[todo.pop()] || []).forEach(u => { if (!on.has(u)) { on.add(u); todo.push(u); } });
+    }
     on.forEach(c => of(c).forEach(e => e.classList.add('chain')));
     all('.gedge').forEach(e => {
       if (on.has(e.dataset.from) && on.has(e.dataset.to)) e.classList.add('chain');
@@ -320,10 +338,8 @@ def _data(graph: PageGraph, start: str) -> dict:
     return {
         "hint": graph.hint,
         "start": start,
-        "nodes": [
-            {"id": n.id, "label": n.label, "chain": n.chain, "chain_text": n.chain_text}
-            for n in graph.nodes
-        ],
+        "nodes": [{"id": n.id, "label": n.label, "chain_text": n.chain_text} for n in graph.nodes],
+        "edges": [list(e) for e in graph.edges],
         "steps": [
             {
                 "phase": s.phase,

@@ -55,7 +55,6 @@ def page_graph(rep: NetworkReport, input_shape: list[int] | None = None) -> Page
             _shape(input_shape) if input_shape else "",
             "",
             title="the batch fed to the network",
-            chain=ids[:],
             chain_text=_input_chain(rep),
         )
     ]
@@ -68,7 +67,6 @@ def page_graph(rep: NetworkReport, input_shape: list[int] | None = None) -> Page
                 _shape(lay.output_shape),
                 f"‖∂/∂out‖ {_n(lay.grad_output_norm)}",
                 title=f"{lay.label} ({lay.type})",
-                chain=ids[k + 1 :],
                 chain_text=_chain(rep, k),
                 flag="bad" if flag else "",
             )
@@ -80,7 +78,6 @@ def page_graph(rep: NetworkReport, input_shape: list[int] | None = None) -> Page
             f"{rep.loss:.6g}",
             "∂/∂loss 1",
             title=f"the loss, {rep.loss_name}",
-            chain=["loss"],
             chain_text=f"the loss ({rep.loss:.6g}): ∂loss/∂loss = 1, the backward pass starts here",
         )
     )

@@ -1,11 +1,10 @@
-"""One output entry followed back through the graph, as scalars (``element=(i, j)``).
+"""One output entry followed back through the graph, as plain text lines.
 
-The node table summarises arrays; for ``explain(fn, ..., element=(i, j))`` the
-gradient of the chosen entry reaches each node at a single entry (until a matmul
-spreads it along a row), so that entry can be shown as the seed shows the sigmoid:
-the node's value there, its local derivative, the upstream gradient and their
-product passed down. A matmul's entry is a sum over k, written out term by term.
-Plain text lines, read by the text and Markdown renderers.
+Draws the steps of :mod:`chainrule.explain.element` as the seed shows the
+sigmoid: the entry's value, the upstream gradient, each local derivative and the
+product passed down; a matmul's or a convolution's entry as its sum, written out
+term by term up to :data:`MAX_TERMS` terms and summarised by count and value past
+that. Read by the text and Markdown renderers.
 """
 
 from __future__ import annotations
@@ -15,130 +14,133 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chainrule.explain import expr as E
-from chainrule.explain.model import Step
-from chainrule.explain.trace import Const, Vertex
+from chainrule.explain.element import ElementStep, Share, at
 
 if TYPE_CHECKING:
     from chainrule.explain.report import Report
 
-#: a sum over k with at most this many terms is written out; a longer one is summarised
+#: a sum with at most this many terms is written out; a longer one is summarised
 MAX_TERMS = 8
 
 
-def _n(v: Any) -> str:
+def num6(v: Any) -> str:
+    """A number as the element section shows it (6 significant digits)."""
     return E.format_number(float(v), 6)
 
 
-def _at(name: str, index: tuple[int, ...]) -> str:
-    return f"{name}[{', '.join(map(str, index))}]" if index else name
-
-
-def _single(grad: Any) -> tuple[int, ...] | None:
-    """The one entry where ``grad`` is not zero (() for a number), else None."""
-    g = np.asarray(grad)
-    if g.ndim == 0:
-        return ()
-    hits = np.argwhere(g != 0)
-    return tuple(int(i) for i in hits[0]) if len(hits) == 1 else None
-
-
-def _value(arg: Vertex | Const) -> np.ndarray:
-    return np.asarray(arg.value, dtype=float)
-
-
-def _label(arg: Vertex | Const, fallback: str) -> str:
-    return arg.name if isinstance(arg, Vertex) else fallback
-
-
-def _sum_terms(a: np.ndarray, b: np.ndarray) -> str:
-    """``a0·b0 + a1·b1 + …`` for a short sum, else the count of its terms."""
-    if len(a) <= MAX_TERMS:
-        return " + ".join(f"{_n(x)}·{_n(y)}" for x, y in zip(a, b))
-    return f"(a sum of {len(a)} terms)"
-
-
-def _listed(values: np.ndarray) -> str:
+def listed(values: list[float]) -> str:
+    """``[a, b, c]`` for a few values, else their count and sum."""
     if len(values) <= MAX_TERMS:
-        return "[" + ", ".join(_n(x) for x in values) + "]"
-    return f"{len(values)} values, sum {_n(np.sum(values))}"
+        return "[" + ", ".join(num6(x) for x in values) + "]"
+    return f"{len(values)} values, sum {num6(np.sum(values))}"
 
 
-def matmul_lines(ex: Report, step: Step, index: tuple[int, int]) -> list[str]:
-    """The entry ``index`` of ``v = A @ B`` as a sum over k, and each input's share."""
-    v = step.vertex
-    a_arg, b_arg = v.args[0], v.args[1]
-    a, b = _value(a_arg), _value(b_arg)
-    i, j = index
-    an, bn = _label(a_arg, "A"), _label(b_arg, "B")
-    row, col = a[i, :], b[:, j]
-    up = float(np.asarray(v.grad)[i, j])
-    out, at = ex.output, _at(v.name, index)
-    lines = [
-        f"  {at} = Σ_k {an}[{i}, k]·{bn}[k, {j}] = {_sum_terms(row, col)} = "
-        f"{_n(np.dot(row, col))}   (k = 0 … {len(row) - 1})",
-        f"    upstream ∂{out}/∂{at} = {_n(up)}",
-    ]
-    # each input: the local derivative of the entry, and the product passed down
-    for arg, name, local, where in (
-        (a_arg, an, col, f"{an}[{i}, k]"),
-        (b_arg, bn, row, f"{bn}[k, {j}]"),
-    ):
-        if not isinstance(arg, Vertex):
+def terms_text(s: ElementStep) -> str:
+    """``a0·b0 + a1·b1 + …`` (and the bias) for a short sum, else its count."""
+    if len(s.terms) <= MAX_TERMS:
+        parts = ["·".join(num6(f.value) for f in t.factors) for t in s.terms]
+    else:
+        parts = [f"(a sum of {len(s.terms)} terms)"]
+    parts += [num6(e.value) for e in s.extra]
+    return " + ".join(parts) if parts else "0"
+
+
+def sum_head(s: ElementStep) -> str:
+    """``Σ_k x[1, k]·w[k, 2] + b[2]``: the entry's sum in index form."""
+    over = s.sum_over if s.sum_over is not None and len(s.sum_over) == 1 else f"{{{s.sum_over}}}"
+    return f"Σ_{over} {s.formula}" + "".join(f" + {at(e.node, e.index)}" for e in s.extra)
+
+
+def by_input(s: ElementStep) -> dict[str, list[Share]]:
+    """The step's shares grouped by the input they go to, in order of appearance."""
+    groups: dict[str, list[Share]] = {}
+    for sh in s.shares:
+        groups.setdefault(sh.wrt, []).append(sh)
+    return groups
+
+
+def _local_lines(s: ElementStep, out: str) -> list[str]:
+    here = at(s.node, s.index)
+    lines = [f"  {here} = {num6(s.value)}", f"    upstream ∂{out}/∂{here} = {num6(s.upstream)}"]
+    for name, shares in by_input(s).items():
+        if len(shares) > MAX_TERMS:  # a reduction: many input entries, one each
+            lines.append(
+                f"    ∂{here}/∂{name}: {len(shares)} entries, local derivatives "
+                f"{listed([x.local for x in shares])}   → {name}: "
+                f"{listed([x.product for x in shares])}"
+            )
             continue
-        other = f"{bn}[k, {j}]" if arg is a_arg else f"{an}[{i}, k]"
-        lines.append(f"    ∂{at}/∂{where} = {other} = {_listed(local)}")
-        lines.append(f"    → {name}: ∂{out}/∂{where} = {_n(up)} · {other} = {_listed(up * local)}")
+        for sh in shares:
+            src = at(sh.wrt, sh.index)
+            lines.append(
+                f"    ∂{here}/∂{src} = {E.to_pretty(sh.formula)} = {num6(sh.local)}"
+                f"   → {src}: {num6(s.upstream)} · {num6(sh.local)} = {num6(sh.product)}"
+            )
     return lines
 
 
-def _elementwise_lines(ex: Report, step: Step, index: tuple[int, ...]) -> list[str] | None:
-    """A node at one entry, when each input's entry is known: an input of the node's
-    shape (elementwise), or the entry an indexing node selects; else None."""
-    v = step.vertex
-    shape = np.shape(v.value)
-    up = float(np.asarray(v.grad)[index])
-    at = _at(v.name, index)
-    lines = [f"  {at} = {_n(np.asarray(v.value)[index])}"]
-    lines.append(f"    upstream ∂{ex.output}/∂{at} = {_n(up)}")
-    for loc in step.locals:
-        if loc.value is None or loc.passed is None:
-            continue
-        if np.shape(loc.src.value) == shape:
-            where, local = index, float(np.asarray(loc.value)[index])
-        elif v.op == "getitem" and shape == ():
-            where, local = _single(loc.passed), 1.0  # the entry selected passes it on as is
-            if where is None:
-                return None
-        else:
-            return None  # a broadcast or reducing node: its entry mixes several inputs
-        src = _at(loc.src.name, where)
+def _term_lines(s: ElementStep) -> list[str]:
+    """A convolution's short sum, one term a line: the term, and the single entry of
+    each factor's input that it sends a gradient to (the other factor, times upstream)."""
+    lines = []
+    variable = {sh.wrt for sh in s.shares}
+    up = num6(s.upstream)
+    for t in s.terms:
+        names = " · ".join(at(f.node, f.index) for f in t.factors)
+        values = "·".join(num6(f.value) for f in t.factors)
+        line = f"      {names} = {values} = {num6(t.value)}"
+        for f, other in ((t.factors[0], t.factors[1]), (t.factors[1], t.factors[0])):
+            if f.node in variable:
+                line += f"   → {at(f.node, f.index)}: {up} · {num6(other.value)}"
+                line += f" = {num6(s.upstream * other.value)}"
+        lines.append(line)
+    return lines
+
+
+def _sum_lines(s: ElementStep, out: str) -> list[str]:
+    here = at(s.node, s.index)
+    ranges = f"   ({s.ranges})" if s.ranges else ""
+    lines = [f"  {here} = {sum_head(s)} = {terms_text(s)} = {num6(s.value)}{ranges}"]
+    if s.op == "conv2d":
         lines.append(
-            f"    ∂{at}/∂{src} = {E.to_pretty(loc.formula)} = {_n(local)}"
-            f"   → {src}: {_n(up)} · {_n(local)} = {_n(up * local)}"
+            f"    a convolution ({len(s.terms)} terms: input channels × kernel window; "
+            f"recorded as {', '.join(s.folded)})"
+        )
+        if s.padded:
+            lines.append(f"    {s.padded} more terms fall in the zero padding: 0")
+    lines.append(f"    upstream ∂{out}/∂{here} = {num6(s.upstream)}")
+    if s.op == "conv2d" and len(s.terms) <= MAX_TERMS:
+        lines.append("    term by term, each factor's local derivative is the other factor:")
+        lines += _term_lines(s)
+    for name, shares in by_input(s).items():
+        entry, other = s.patterns.get(name, (name, "?"))
+        if other == "1":  # the bias: one entry, local derivative 1
+            sh = shares[0]
+            lines.append(
+                f"    ∂{here}/∂{entry} = 1   → {entry}: {num6(s.upstream)} · 1 = {num6(sh.product)}"
+            )
+            continue
+        lines.append(f"    ∂{here}/∂{entry} = {other} = {listed([x.local for x in shares])}")
+        lines.append(
+            f"    → {name}: ∂{out}/∂{entry} = {num6(s.upstream)} · {other} = "
+            f"{listed([x.product for x in shares])}"
         )
     return lines
+
+
+def step_lines(s: ElementStep, out: str) -> list[str]:
+    """One step of the walk as text lines."""
+    if s.kind == "spread":
+        return [f"  {s.node}: the gradient reaches {s.reached} entries (see the table)"]
+    if s.kind == "sum":
+        return _sum_lines(s, out)
+    return _local_lines(s, out)
 
 
 def element_lines(ex: Report) -> list[str]:
     """The chosen entry followed from the output back, one block per node; [] when
     the explanation has no ``element``."""
-    if getattr(ex, "element", None) is None:
-        return []
     lines: list[str] = []
-    for step in reversed(ex.nodes):
-        v = step.vertex
-        if v.grad is None or not np.any(np.asarray(v.grad)):
-            continue
-        index = _single(v.grad)
-        if index is None:
-            # a second matmul on the way spreads the gradient over several entries
-            count = int(np.count_nonzero(v.grad))
-            lines.append(f"  {v.name}: the gradient reaches {count} entries (see the table)")
-            continue
-        if v.op == "matmul" and len(index) == 2 and all(_value(a).ndim == 2 for a in v.args[:2]):
-            lines += matmul_lines(ex, step, (index[0], index[1]))
-            continue
-        block = _elementwise_lines(ex, step, index)
-        if block is not None:
-            lines += block
+    for s in ex.element_steps:
+        lines += step_lines(s, ex.output)
     return lines

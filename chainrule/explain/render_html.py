@@ -36,6 +36,7 @@ from chainrule.explain.render_common import (
     ordered,
     symbolic_skipped,
 )
+from chainrule.explain.render_element_html import element_html
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
@@ -345,6 +346,7 @@ def render(ex: Report, lang: str, full_page: bool = True, graph: bool = True) ->
     parts.append(node_table(ex, lang))
     parts.append(f"<h2>{escape(L['chain'])}</h2>")
     parts += chain_tables(ex, lang)
+    parts.append(element_html(ex))  # "" unless explain(..., element=...)
     from chainrule.explain.render_text import multivariate_lines
 
     multi = multivariate_lines(ex, lang)

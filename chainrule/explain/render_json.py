@@ -56,6 +56,18 @@ def to_dict(ex: Report) -> dict[str, Any]:
             "not_comparable": ex.check.not_comparable,
         },
         "symbolic": None if sym is None else sym.to_dict(),
+        "element": _element(ex),
+    }
+
+
+def _element(ex: Report) -> dict[str, Any] | None:
+    """The ``element=`` entry followed back, step by step (see chainrule.explain.element)."""
+    if ex.element is None:
+        return None
+    return {
+        "index": list(ex.element),
+        "output": ex.output,
+        "steps": [s.to_dict() for s in ex.element_steps],
     }
 
 

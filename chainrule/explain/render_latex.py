@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from chainrule.explain import expr as E
 from chainrule.explain import markup as M
+from chainrule.explain.element import ElementStep
 from chainrule.explain.i18n import labels
 from chainrule.explain.model import Local
 from chainrule.explain.render_common import (
@@ -23,6 +24,7 @@ from chainrule.explain.render_common import (
     num,
     ordered,
 )
+from chainrule.explain.render_element import MAX_TERMS, by_input, num6
 from chainrule.explain.trace import Vertex
 
 if TYPE_CHECKING:
@@ -169,6 +171,10 @@ def render(ex: Report, lang: str, standalone: bool = False) -> str:
     parts.append(f"% {L['chain']}")
     for block in chain_block(ex, lang):
         parts.append("\\[\n" + block + "\n\\]")
+    drill = element_blocks(ex)
+    if drill:
+        parts.append(f"% {L['element_sums']}")
+        parts += ["\\[\n" + block + "\n\\]" for block in drill]
     parts.append(f"% {L['table']}")
     parts.append("\\[\n" + values_table(ex, lang) + "\n\\]")
     ok, text = check_line(ex, lang)
@@ -183,6 +189,90 @@ def render(ex: Report, lang: str, standalone: bool = False) -> str:
             + "\n\\end{document}\n"
         )
     return body
+
+
+def _entry(name: str, index: tuple[int, ...] | None) -> str:
+    """``x[0, 1]`` in math: the name in LaTeX form, the index as written."""
+    return f"{_n(name)}[{', '.join(map(str, index))}]" if index else _n(name)
+
+
+def _pattern(text: str) -> str:
+    """An entry in index form (``x[0, c, 2 + p, 1 + q]``) in math."""
+    head, bracket, rest = text.partition("[")
+    rest = rest.replace("·", r" \cdot ").replace("…", r"\dots")
+    return _n(head) + (bracket + rest if bracket else "")
+
+
+def _vf(v: float) -> str:
+    """A number as a factor of a product: parenthesized when negative."""
+    s = num6(v)
+    return f"({s})" if s.startswith("-") else s
+
+
+def _values(values: list[float]) -> str:
+    if len(values) <= MAX_TERMS:
+        return r"\left[" + ", ".join(num6(v) for v in values) + r"\right]"
+    total = num6(sum(values))
+    return rf"\text{{{len(values)} values, sum }} {total}"
+
+
+def _element_rows(s: ElementStep, out: str) -> list[str]:
+    here = _entry(s.node, s.index)
+    up_lhs = rf"\frac{{\partial {_n(out)}}}{{\partial {here}}}"
+    if s.kind == "sum":
+        over = (s.sum_over or "k").replace(" ", "")
+        body = r" \, ".join(_pattern(f) for f in s.factors)
+        extra = "".join(f" + {_entry(e.node, e.index)}" for e in s.extra)
+        rows = [f"{here} &= \\sum_{{{over}}} {body}{extra}"]
+        if len(s.terms) <= MAX_TERMS:
+            terms = [r" \cdot ".join(_vf(f.value) for f in t.factors) for t in s.terms]
+            terms += [_vf(e.value) for e in s.extra]
+            rows.append("&= " + (" + ".join(terms) or "0"))
+        else:
+            rows.append(rf"&= \text{{(a sum of {len(s.terms)} terms)}}")
+        rows[-1] += f" = {num6(s.value)}"
+        rows.append(f"{up_lhs} &= {num6(s.upstream)}")
+        for name, shares in by_input(s).items():
+            entry, other = s.patterns.get(name, (name, "1"))
+            lhs = rf"\frac{{\partial {_n(out)}}}{{\partial {_pattern(entry)}}}"
+            if other == "1":
+                rows.append(f"{lhs} &= {num6(s.upstream)} \\cdot 1 = {num6(shares[0].product)}")
+                continue
+            rows.append(
+                f"{lhs} &= {num6(s.upstream)} \\cdot {_pattern(other)} = "
+                + _values([x.product for x in shares])
+            )
+        return rows
+    rows = [f"{here} &= {num6(s.value)}", f"{up_lhs} &= {num6(s.upstream)}"]
+    for name, shares in by_input(s).items():
+        if len(shares) > MAX_TERMS:
+            lhs = rf"\frac{{\partial {_n(out)}}}{{\partial {_n(name)}}}"
+            rows.append(f"{lhs} &= " + _values([x.product for x in shares]))
+            continue
+        for sh in shares:
+            src = _entry(sh.wrt, sh.index)
+            local = rf"\frac{{\partial {here}}}{{\partial {src}}}"
+            lhs = rf"\frac{{\partial {_n(out)}}}{{\partial {src}}}"
+            rows.append(
+                f"{lhs} &= {up_lhs} \\cdot {local} = {_vf(s.upstream)} \\cdot "
+                f"{factor(sh.formula)} = {_vf(s.upstream)} \\cdot "
+                f"{_vf(sh.local)} = {num6(sh.product)}"
+            )
+    return rows
+
+
+def element_blocks(ex: Report) -> list[str]:
+    """The ``element=`` entry followed back, one ``aligned`` block per step; [] when
+    the explanation has no element."""
+    blocks = []
+    for s in ex.element_steps:
+        if s.kind == "spread":
+            text = f"{s.node}: the gradient reaches {s.reached} entries"
+            blocks.append(rf"\text{{{M.latex_text(text)}}}")
+            continue
+        rows = _element_rows(s, ex.output)
+        blocks.append("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
+    return blocks
 
 
 def _latex_comp(comp: str) -> str:

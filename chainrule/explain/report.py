@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule.explain import expr as E
 from chainrule.explain.check import Check
+from chainrule.explain.element import ElementStep, follow
 from chainrule.explain.model import Step, build_steps, count_paths, paths
 from chainrule.explain.trace import Vertex
 
@@ -71,6 +72,7 @@ class Report:
         self.symbolic_timeout: float | None = None
         #: the output entry explained (``explain(..., element=(i, j))``), else None
         self.element: tuple[int, ...] | None = None
+        self._element_steps: list[ElementStep] | None = None
 
     @property
     def output(self) -> str:
@@ -94,6 +96,16 @@ class Report:
     @property
     def nodes(self) -> list[Step]:
         return [s for s in self.steps if not s.vertex.is_leaf]
+
+    @property
+    def element_steps(self) -> list[ElementStep]:
+        """The entry ``element`` followed from the output back, one step per node
+        (see :mod:`chainrule.explain.element`); [] without an ``element``."""
+        if self.element is None:
+            return []
+        if self._element_steps is None:
+            self._element_steps = follow(self.nodes)
+        return self._element_steps
 
     def step(self, name: str) -> Step:
         for s in self.steps:

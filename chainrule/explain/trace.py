@@ -20,6 +20,7 @@ import numpy as np
 from chainrule.autograd.node import Node
 from chainrule.explain.errors import ExplainError
 from chainrule.ops.broadcast import sum_to
+from chainrule.ops.primitive import PRIMITIVES
 from chainrule.tensor import Tensor, name_of
 
 
@@ -57,6 +58,15 @@ class Vertex:
     @property
     def var_inputs(self) -> list[tuple[int, Vertex]]:
         return [(i, a) for i, a in enumerate(self.args) if isinstance(a, Vertex)]
+
+    @property
+    def builtin_op(self) -> str | None:
+        """The op's name when it is the built-in primitive of that name, else None: a
+        user's primitive may share a built-in's name (its own ``exp``) but not its
+        meaning, so only built-ins get the named formulas and symbolic forms."""
+        if self.node is None or self.op is None:
+            return self.op
+        return self.op if PRIMITIVES.get(self.op) is self.node.prim else None
 
     def __repr__(self) -> str:
         return f"<Vertex {self.name} {self.op or self.kind}>"

@@ -88,6 +88,28 @@ from chainrule.numpy._misc import (
     zeros_like,
 )
 from chainrule.numpy._misc import shape_of as shape
+from chainrule.numpy._real_parts import (
+    angle,
+    conj,
+    conjugate,
+    deg2rad,
+    degrees,
+    imag,
+    rad2deg,
+    radians,
+    real,
+    real_if_close,
+)
+from chainrule.numpy._rearrange import (
+    cross,
+    dsplit,
+    gradient,
+    nan_to_num,
+    partition,
+    rollaxis,
+    rot90,
+    select,
+)
 from chainrule.numpy._reductions import (
     amax,
     amin,

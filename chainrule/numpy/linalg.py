@@ -1,7 +1,8 @@
 """``chainrule.numpy.linalg``: NumPy's ``numpy.linalg`` with derivatives.
 
 norm (vector and matrix orders), vector_norm, matrix_norm, inv, det, slogdet,
-solve, cholesky, eigh, eigvalsh, svd, svdvals, pinv, matrix_power, multi_dot.
+solve, cholesky, eig and eigvals (real eigenvalues), eigh, eigvalsh, svd, svdvals, pinv,
+matrix_power, multi_dot.
 The rules are in :mod:`chainrule.ops.numpy_linalg`, which also says what happens at
 the hard points: the gradient of ``norm`` at 0 is 0 (a subgradient), never NaN;
 ``det`` of a singular matrix has its cofactor matrix as gradient; ``inv`` and
@@ -25,6 +26,7 @@ import numpy as np
 
 from chainrule import functions as F
 from chainrule.numpy._core import array_arg, axis_arg, binding, constant, data, normalize_axis
+from chainrule.ops import numpy_eig as _eig
 from chainrule.ops import numpy_linalg as _nl
 from chainrule.ops import numpy_reductions as _nr
 from chainrule.tensor import Tensor, apply
@@ -33,6 +35,7 @@ LinAlgError = np.linalg.LinAlgError
 
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 
 _NO = np._NoValue
@@ -144,6 +147,28 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
         raise ValueError("eigh: UPLO must be 'L' or 'U'")
     w, v = _nl.unpack_eigh(apply(_nl.eigh, (x,), {"UPLO": uplo}))
     return EighResult(w, v)
+
+
+@binding(np.linalg.eig)
+@_linalg_errors
+def eig(a: Any) -> EigResult:
+    """Eigenvalues and unit eigenvectors (columns) of a square matrix, differentiable
+    when the eigenvalues are real; a matrix with complex eigenvalues that requires
+    grad is refused (complex numbers are not differentiable in chainrule yet)."""
+    x = _float(a)
+    _square(x, "eig")
+    if not (isinstance(x, Tensor) and x.requires_grad):  # nothing to differentiate
+        return EigResult(*map(constant, np.linalg.eig(data(x))))
+    if x.dtype.kind == "c":
+        raise NotImplementedError("linalg.eig: complex Tensors are not differentiable yet")
+    w, v = _eig.unpack_eig(apply(_eig.eig, (x,)))
+    return EigResult(w, v)
+
+
+@binding(np.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    """The eigenvalues of a square matrix (differentiable when they are real)."""
+    return eig.impl(a)[0]
 
 
 @binding(np.linalg.eigvalsh)

@@ -12,4 +12,5 @@
 - :mod:`~chainrule.ops.numpy_elementwise`, :mod:`~chainrule.ops.numpy_reductions`,
   :mod:`~chainrule.ops.numpy_linalg`: the rest of NumPy's ufuncs, scans, std and
   norms, tensordot/einsum and ``numpy.linalg``, behind ``chainrule.numpy``
+- :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real eigenvalues)
 """

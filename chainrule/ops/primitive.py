@@ -202,8 +202,10 @@ def _user_rule(rule: Rule | None) -> Rule | None:
 
     def checked(g: Any, *rest: Any, **params: Any) -> Any:
         r = rule(g, *rest, **params)
-        if r is None or isinstance(g, Tensor):
+        if r is None:
             return r
+        if isinstance(g, Tensor):  # recorded: a Tensor, an array, or a number as an array
+            return r if isinstance(r, Tensor | np.ndarray) else np.asarray(r)
         return np.asarray(_to_raw(r))
 
     return checked
@@ -252,6 +254,18 @@ def _check_has_rule(prim: Primitive) -> None:
         )
 
 
+def keep_builtins(name: str, make: Callable[[], Primitive]) -> Any:
+    """Declare a user primitive with ``make()``, leaving a built-in of the same name
+    in the table: the user's function (the returned object) is the primitive, and
+    its name is only what ``explain`` and error messages show (a user's own
+    ``logsumexp`` neither replaces nor is refused by the built-in one)."""
+    existing = PRIMITIVES.get(name)
+    prim = make()
+    if existing is not None and not isinstance(existing, UserPrimitive):
+        PRIMITIVES[name] = existing
+    return prim
+
+
 def primitive(
     fn: Callable[..., Any] | None = None,
     *,
@@ -269,13 +283,11 @@ def primitive(
 
     def declare(f: Callable[..., Any]) -> UserPrimitive:
         prim_name = name or getattr(f, "__name__", None) or "custom"
-        existing = PRIMITIVES.get(prim_name)
-        if existing is not None and not isinstance(existing, UserPrimitive):
-            raise ValueError(
-                f"primitive name {prim_name!r} is taken by a built-in; pass name= to choose another"
-            )
-        return UserPrimitive(
-            prim_name, _user_forward(f), formula=formula, saves_ans=saves_ans, doc=f.__doc__
+        return keep_builtins(
+            prim_name,
+            lambda: UserPrimitive(
+                prim_name, _user_forward(f), formula=formula, saves_ans=saves_ans, doc=f.__doc__
+            ),
         )
 
     return declare(fn) if fn is not None else declare
