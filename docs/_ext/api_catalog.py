@@ -29,8 +29,9 @@ ROOT = "chainrule"
 # Public modules that declare no __all__ and that no module exports by name.
 ALWAYS_PUBLIC = ("chainrule.func",)
 
-# Never part of the reference: the command line is documented by its --help.
-PRIVATE_PREFIXES = ("chainrule.commands",)
+# Never part of the reference: the command line is documented by its --help, and the
+# modules of the rule table (chainrule.ops) are read through cr.PRIMITIVES and cr.Primitive.
+PRIVATE_PREFIXES = ("chainrule.commands", "chainrule.ops")
 
 # Group titles of the defining modules, in reading order; a defining module not
 # listed here gets a group of its own, titled by its name, after these.

@@ -55,14 +55,24 @@ def write_pages(app: Sphinx) -> None:
             path.write_text(text, encoding="utf-8")
 
 
-def escape_bars(app: Sphinx, what: str, name: str, obj: object, options: dict, lines: list) -> None:
-    """Docstrings write ``|x|`` for an absolute value; reST would read a substitution.
+_STARRED = re.compile(r"(?<![\w*\\])(\*\*?)(?=[A-Za-z_])(\w+)\b(?!\*)")
 
-    Bars outside inline literals are escaped, so the docstrings stay plain text.
+
+def plain_markup(
+    app: Sphinx, what: str, name: str, obj: object, options: dict, lines: list
+) -> None:
+    """Docstrings are plain prose: ``|x|`` is an absolute value, ``*args`` Python's.
+
+    reST would read a substitution and an unclosed emphasis; outside inline
+    literals, bars and the stars of ``*args``/``**kwargs`` are escaped (``*word*``
+    stays emphasis).
     """
     for k, line in enumerate(lines):
         parts = line.split("``")
-        lines[k] = "``".join(p if i % 2 else p.replace("|", "\\|") for i, p in enumerate(parts))
+        for i in range(0, len(parts), 2):
+            starred = _STARRED.sub(lambda m: "\\*" * len(m.group(1)) + m.group(2), parts[i])
+            parts[i] = starred.replace("|", "\\|")
+        lines[k] = "``".join(parts)
 
 
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(([^)\s#]+)(#[^)\s]*)?\)")
@@ -92,6 +102,6 @@ def repository_links(app: Sphinx, docname: str, source: list[str]) -> None:
 def setup(app: Sphinx) -> dict:
     app.add_directive("chainrule-api", ChainruleAPI)
     app.connect("source-read", repository_links)
-    app.connect("autodoc-process-docstring", escape_bars)
+    app.connect("autodoc-process-docstring", plain_markup)
     app.connect("builder-inited", write_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
