@@ -58,6 +58,7 @@ from chainrule.commands.train_args import (
     usage_exit,
 )
 from chainrule.commands.train_report import Progress, metrics_body, plot_curves
+from chainrule.commands.train_team import make_team
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -316,6 +317,7 @@ def fit(
     log: Callable[[str], None] = print,
     on_step: Callable[[int], None] | None = None,
     explain_every: int | None = None,
+    team: Any = None,
 ) -> dict[str, Any]:
     """Train as ``config`` says, writing checkpoint, metrics and curves into ``out_dir``.
 
@@ -328,18 +330,27 @@ def fit(
     (nothing is written when the checkpoint has already reached ``config.epochs``);
     raises :class:`TrainingInterrupted` after Ctrl-C (the checkpoint is saved first)
     and :class:`UsageError` for a bad config or checkpoint, before loading any data.
+
+    ``team`` is who computes (:mod:`.train_team`): by default one process, or, when
+    ``mpiexec`` started this one as one of N ranks, the N ranks data-parallel (rank
+    0 alone logs and writes; the weights are the one-process run's up to the order
+    of floating-point sums).
     """
     import chainrule as cr
-    from chainrule.nn import functional as F
 
     check_config(config)
     check_explain_every(explain_every)
     if config.epochs < 1:
         raise UsageError("--epochs 0: fit trains at least one epoch (evaluate_run evaluates)")
-    state = cr.load(resume) if resume else None
+    if team is None:
+        team = make_team(config.batch_size, None, log)
+    if not team.is_main:
+        log, progress = _silent, False
+    state = team.load(resume) if resume else None
     if state is not None:
         check_checkpoint(state, config, str(resume), _reference_state(config))
-    os.makedirs(out_dir, exist_ok=True)
+    if team.is_main:
+        os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, CHECKPOINT)
 
     cr.nn.manual_seed(config.seed)
@@ -353,12 +364,8 @@ def fit(
     model = build_model(config.model, train_set.image_shape, train_set.classes)
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr)
     scheduler = build_scheduler(config.scheduler, optimizer, config.epochs)
-    loader = cr.data.DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=np.random.default_rng([config.seed, 1]),
-    )
+    loader = team.loader(train_set, config.batch_size, np.random.default_rng([config.seed, 1]))
+    net = team.wrap(model)
 
     epoch, done_in_epoch, global_step = 0, 0, 0
     running = {"loss_sum": 0.0, "count": 0, "seconds": 0.0, "cpu_seconds": 0.0}
@@ -386,6 +393,9 @@ def fit(
         log(f"resumed from {resume}: epoch {epoch + 1}, step {done_in_epoch} of {len(loader)}")
 
     def checkpoint() -> None:
+        team.on_main(lambda: _save_checkpoint())
+
+    def _save_checkpoint() -> None:
         cr.save(
             {
                 "format": FORMAT,
@@ -405,9 +415,13 @@ def fit(
         )
 
     def outputs(interrupted: bool) -> dict[str, Any]:
+        metrics = metrics_body(config, history, interrupted)
+        team.on_main(lambda: _write_outputs(metrics))
+        return metrics
+
+    def _write_outputs(metrics: dict[str, Any]) -> None:
         from chainrule._files import write_atomic
 
-        metrics = metrics_body(config, history, interrupted)
         body = json.dumps(metrics, indent=2) + "\n"
         write_atomic(os.path.join(out_dir, METRICS), body.encode("utf-8"))
         if history:
@@ -419,7 +433,6 @@ def fit(
                 )
             except ImportError:
                 log("matplotlib is not installed: no curves.png (pip install 'chainrule[train]')")
-        return metrics
 
     # A checkpoint that has reached config.epochs leaves nothing to train: its files stay.
     metrics = metrics_body(config, history, interrupted=False)
@@ -433,7 +446,7 @@ def fit(
                 bar.start_epoch(f"{epoch + 1}/{config.epochs}", n_batches, done_in_epoch)
                 batches = iter(loader) if done_in_epoch < n_batches else iter(())
                 for x, y in batches:
-                    loss = F.cross_entropy(model(x), y)
+                    loss = team.loss(net(x), y, loader)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
@@ -445,8 +458,14 @@ def fit(
                     bar.advance(running["loss_sum"] / running["count"])
                     if on_step is not None:
                         on_step(global_step)
-                    if stop.requested:
+                    if team.agree_to_stop(stop.requested):
+                        stop.requested = True
                         break
+                if team.size > 1:
+                    # Each rank's loss is N times its share of the global batch's mean:
+                    # the mean over ranks is the global batches' (a resumed run's partial
+                    # sum is the same on every rank, so it comes through unchanged).
+                    running["loss_sum"] = team.total(running["loss_sum"])[0] / team.size
                 running["seconds"] += time.perf_counter() - t_wall
                 running["cpu_seconds"] += time.process_time() - t_cpu
                 if stop.requested and done_in_epoch < n_batches:
@@ -454,7 +473,7 @@ def fit(
                     outputs(interrupted=True)
                     raise TrainingInterrupted(ckpt_path)
 
-                test_loss, test_acc = evaluate(model, test_set)
+                test_loss, test_acc = team.evaluate(evaluate, model, test_set)
                 samples = min(n_batches * config.batch_size, len(train_set))
                 record = {
                     "epoch": epoch + 1,
@@ -480,7 +499,7 @@ def fit(
                 checkpoint()
                 stopping = stop.requested and epoch < config.epochs
                 metrics = outputs(interrupted=stopping)
-                if explain_every and epoch % explain_every == 0:
+                if explain_every and epoch % explain_every == 0 and team.is_main:
                     write_explanation(model, test_set, out_dir, epoch, log)
                 if stopping:
                     raise TrainingInterrupted(ckpt_path)
@@ -537,6 +556,19 @@ def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, An
     }
 
 
+def _load_checkpoint(path: str) -> Any:
+    """``cr.load``; under ``mpiexec``, read by rank 0 and broadcast (on several
+    machines only rank 0 may see the file)."""
+    import chainrule as cr
+    from chainrule.distributed.world import launched_by_mpi
+
+    return cr.distributed.load(path) if launched_by_mpi() else cr.load(path)
+
+
+def _silent(line: str) -> None:
+    """The log of a rank other than the main one: only rank 0 prints."""
+
+
 # ------------------------------------------------------------------ CLI
 def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
     """The run's config and the checkpoint it resumes (or None), all checked."""
@@ -551,7 +583,7 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, Any]:
         return config, None
     path = args.resume
     try:
-        state = cr.load(path)
+        state = _load_checkpoint(path)
     except (OSError, cr.serialization.CheckpointError) as exc:
         raise UsageError(f"--resume {path}: cannot resume: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -581,6 +613,10 @@ def run(args: argparse.Namespace) -> int:
         # Flushed line by line: a redirected log then keeps the order of events.
         print(line, flush=True)
 
+    from chainrule.distributed.world import launcher_rank
+
+    if launcher_rank() != 0:  # under mpiexec, rank 0 alone prints
+        log = _silent  # noqa: F811
     try:
         config, state = _settle(args)
         if args.out:
@@ -621,6 +657,12 @@ def run(args: argparse.Namespace) -> int:
         return usage_exit(str(exc))
     except (ImportError, OSError) as exc:
         return usage_exit(f"{exc}")
+    try:
+        team = make_team(config.batch_size, getattr(args, "blas_threads", None), log)
+    except UsageError as exc:
+        return usage_exit(str(exc))
+    except (ImportError, ValueError) as exc:
+        return usage_exit(f"{exc}")
     log(
         f"training {config.model} on {config.dataset}: {plural(config.epochs, 'epoch')}, batch "
         f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.scheduler}), "
@@ -634,6 +676,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             log=log,
             explain_every=args.explain_every,
+            team=team,
         )
     except TrainingInterrupted as exc:
         log("\ninterrupted: checkpoint saved; continue with")

@@ -59,6 +59,15 @@ def plural(n: int, word: str) -> str:
 
 
 # ------------------------------------------------------------------ flags
+#: the end of ``chainrule train --help``: how to run on MPI
+MPI_HELP = (
+    'Data-parallel on MPI (pip install "chainrule[distributed]"): mpiexec -n N chainrule '
+    "train [flags]. --batch-size stays the global batch (each of the N ranks takes batch/N, "
+    "so it must divide evenly) and the weights are a one-process run's up to the order of "
+    "floating-point sums; only rank 0 prints and writes files. On several machines: "
+    "mpiexec -f hosts -n N chainrule train ..., hosts listing one machine per line "
+    "(host:ranks). Each rank uses cores/ranks BLAS threads unless --blas-threads N."
+)
 EPOCHS_HELP = (
     "epochs to train in all (default: mlp {mlp}, cnn {cnn}); 0 only evaluates the model "
     "(with --resume, the checkpoint's) on the test set and writes nothing. With --resume, "
@@ -68,6 +77,7 @@ EPOCHS_HELP = (
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = MPI_HELP
     parser.add_argument("--dataset", choices=DATASETS, help="data set (default mnist)")
     parser.add_argument("--model", choices=MODELS, help="network (default mlp)")
     parser.add_argument(
@@ -107,6 +117,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="every N epochs, write the network explanation of one fixed batch of test images "
         "into --out: explain-epoch-E.json, and explain-epoch-E.png with matplotlib",
+    )
+
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        metavar="N",
+        help="under mpiexec: BLAS threads per rank (default: the machine's cores / its ranks)",
     )
 
     # argparse prints its usage (many lines) before an error; every other answer of this
@@ -391,6 +408,10 @@ def _count(value: Any) -> bool:
 
 
 def usage_exit(message: str) -> int:
-    """Print ``message`` as the command's one-line error on stderr; the exit status 2."""
-    print(f"chainrule train: error: {' '.join(message.split())}", file=sys.stderr)
+    """Print ``message`` as the command's one-line error on stderr; the exit status 2.
+    Under ``mpiexec`` only rank 0 prints it (every rank finds the same error)."""
+    from chainrule.distributed.world import launcher_rank
+
+    if launcher_rank() == 0:
+        print(f"chainrule train: error: {' '.join(message.split())}", file=sys.stderr)
     return 2

@@ -308,8 +308,8 @@ def describe_data(module: str, name: str) -> str:
         return f"The NumPy dtype ``{obj}`` (``numpy.{obj.name}``)."
     if inspect.isclass(obj) and issubclass(obj, np.generic):
         return f"NumPy's scalar type ``numpy.{obj.__name__}``."
-    if isinstance(obj, (bool, int, float, complex)) or obj is None:
-        return f"The constant ``{obj!r}``."
+    if isinstance(obj, (bool, int, float, complex, str)) or obj is None:
+        return f"The constant ``{obj!r}``."  # a number or a string says what it is
     if _is_own(obj) and type(obj).__doc__:
         return _plain(inspect.getdoc(type(obj)) or "")
     qual = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)

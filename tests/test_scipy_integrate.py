@@ -1,0 +1,112 @@
+"""``chainrule.scipy.integrate.odeint``: the adjoint gradient in the initial state,
+the times and the function's extra arguments equals central differences and HIPS
+autograd's; NumPy in gives SciPy's result; what is unsupported says so."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import scipy.integrate as si
+from _scipy_checks import FEW, leaf, raw
+from autograd.builtins import tuple as atuple
+from autograd.scipy.integrate import odeint as aodeint
+from hypothesis import given
+from hypothesis import strategies as st
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from chainrule.scipy import misc, special
+from chainrule.scipy.integrate import odeint
+
+TOL = {"rtol": 1e-10, "atol": 1e-10}
+
+
+def dynamics(y, t, a, c):
+    return cnp.tanh(cnp.dot(a, y)) * c - 0.1 * y * t
+
+
+def autograd_dynamics(y, t, a, c):
+    return anp.tanh(anp.dot(a, y)) * c - 0.1 * y * t
+
+
+@FEW
+@given(d=st.integers(1, 3), n_times=st.integers(2, 4), seed=st.integers(0, 999))
+def test_odeint_gradients(d, n_times, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, d))
+    c = float(rng.uniform(0.3, 1.0))
+    y0 = rng.standard_normal(d)
+    t = np.sort(rng.uniform(0, 2, n_times))
+    w = rng.standard_normal((n_times, d))
+
+    def loss(y0_, t_, a_, c_):
+        return (odeint(dynamics, y0_, t_, args=(a_, c_), **TOL) * w).sum()
+
+    def autograd_loss(y0_, t_, a_, c_):
+        return anp.sum(aodeint(autograd_dynamics, y0_, t_, atuple((a_, c_)), **TOL) * w)
+
+    expected = si.odeint(dynamics, y0, t, args=(a, c), **TOL)
+    np.testing.assert_allclose(
+        raw(odeint(dynamics, leaf(y0), t, args=(a, c), **TOL)), expected, rtol=1e-8
+    )
+    inputs = [leaf(y0), leaf(t), leaf(a), leaf(c)]
+    assert cr.gradcheck(loss, inputs, atol=1e-5, rtol=1e-4)
+    inputs = [leaf(y0), leaf(t), leaf(a), leaf(c)]
+    loss(*inputs).backward()
+    for i, x in enumerate(inputs):
+        ref = autograd.grad(autograd_loss, i)(y0, t, a, c)
+        np.testing.assert_allclose(raw(x.grad), ref, rtol=1e-6, atol=1e-9)
+
+
+def test_odeint_with_numpy_is_scipy_and_constant_args_pass_through():
+    def decay(y, t, k, flag):
+        assert flag == "keep"  # a constant argument reaches func unchanged
+        return -k * y
+
+    y0, t = np.array([1.0, 2.0]), np.array([0.0, 1.0])
+    out = odeint(decay, y0, t, args=(0.5, "keep"))
+    assert type(out) is np.ndarray
+    np.testing.assert_allclose(out, si.odeint(decay, y0, t, args=(0.5, "keep")))
+    g = cr.grad(lambda k: odeint(decay, y0, t, args=(k, "keep"), **TOL)[-1].sum())(0.5)
+    np.testing.assert_allclose(float(raw(g)), -np.exp(-0.5) * 3.0, rtol=1e-6)
+
+
+def test_odeint_refuses_second_order_and_forward_mode():
+    y0, t = np.array([1.0]), np.array([0.0, 1.0])
+
+    def last(k):
+        return odeint(lambda y, tt, kk: -kk * y, y0, t, args=(k,))[-1].sum()
+
+    with pytest.raises(NotImplementedError, match="second order"):
+        cr.grad(cr.grad(last))(0.5)
+    with pytest.raises(NotImplementedError, match="forward mode"):
+        cr.jvp(last, (leaf(0.5),), (np.array(1.0),))
+
+
+def test_misc_logsumexp_is_special_logsumexp():
+    assert misc.logsumexp is special.logsumexp
+
+
+def test_import_without_scipy_says_how_to_install_it():
+    code = (
+        "import sys; sys.modules['scipy'] = None\n"
+        "import chainrule, chainrule.numpy\n"
+        "try:\n"
+        "    import chainrule.scipy\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "chainrule[scipy]"' in out.stdout
+    assert len(out.stdout.strip().splitlines()) == 1
+
+
+def test_import_chainrule_does_not_import_scipy():
+    code = "import sys, chainrule, chainrule.numpy; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
