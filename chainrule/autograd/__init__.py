@@ -18,7 +18,17 @@ from chainrule.autograd.anomaly import (
     set_detect_anomaly,
 )
 
-__all__ = ["AnomalyError", "detect_anomaly", "is_anomaly_enabled", "set_detect_anomaly"]
+__all__ = [
+    "AnomalyError",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
+    # loaded on first use (below)
+    "Function",
+    "FunctionCtx",
+    "grad",
+    "once_differentiable",
+]
 
 _FROM_FUNCTION = ("Function", "FunctionCtx", "once_differentiable")
 

@@ -113,22 +113,27 @@ def _raw(x: Any) -> np.ndarray:
 
 # ------------------------------------------------------------------ activations
 def relu(input: Any) -> Tensor:
+    """max(x, 0), elementwise; the derivative at 0 is 0."""
     return _f.relu(input)
 
 
 def sigmoid(input: Any) -> Tensor:
+    """1 / (1 + e^-x), elementwise."""
     return _f.sigmoid(input)
 
 
 def tanh(input: Any) -> Tensor:
+    """The hyperbolic tangent, elementwise."""
     return _f.tanh(input)
 
 
 def softmax(input: Any, dim: int = -1) -> Tensor:
+    """e^x / sum(e^x) along ``dim``, computed stably."""
     return _f.softmax(input, axis=dim)
 
 
 def log_softmax(input: Any, dim: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``dim``, computed stably."""
     return _f.log_softmax(input, axis=dim)
 
 
@@ -138,6 +143,7 @@ def softplus(input: Any) -> Tensor:
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
+    """x where x >= 0, ``negative_slope * x`` elsewhere."""
     x = _t(input)
     return _f.where(x.data >= 0, x, x * negative_slope)
 

@@ -85,14 +85,17 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``, in place, without recording."""
     return _fill(tensor, val)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with zeros, in place, without recording."""
     return _fill(tensor, 0)
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    """Fill with ones, in place, without recording."""
     return _fill(tensor, 1)
 
 

@@ -229,12 +229,14 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
 
 @binding(np.hsplit)
 def hsplit(ary: Any, indices_or_sections: Any) -> list:
+    """``split`` along axis 1 (axis 0 for a 1-d array)."""
     x = array_arg(ary)
     return split.impl(x, indices_or_sections, 1 if x.ndim > 1 else 0)
 
 
 @binding(np.vsplit)
 def vsplit(ary: Any, indices_or_sections: Any) -> list:
+    """``split`` along axis 0."""
     return split.impl(array_arg(ary), indices_or_sections, 0)
 
 
@@ -279,11 +281,13 @@ def flip(m: Any, axis: Any = None) -> Any:
 
 @binding(np.fliplr)
 def fliplr(m: Any) -> Any:
+    """Columns in reversed order (``flip`` along axis 1)."""
     return flip.impl(m, 1)
 
 
 @binding(np.flipud)
 def flipud(m: Any) -> Any:
+    """Rows in reversed order (``flip`` along axis 0)."""
     return flip.impl(m, 0)
 
 
