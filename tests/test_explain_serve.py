@@ -13,12 +13,18 @@ import pytest
 from chainrule.commands.serve import HOST, make_server
 
 
-def _start(*words):
+def _ignore_sigint():
+    # as a shell starts a program in the background: SIGINT ignored from the start
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(*words, ignored=False):
     return subprocess.Popen(
         [sys.executable, "-m", "chainrule", "explain", *words],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if ignored else None,
     )
 
 
@@ -54,6 +60,17 @@ def test_serve_prints_the_address_and_serves_the_page_until_ctrl_c(words, expect
         out, errors = proc.communicate(timeout=30)
     assert proc.returncode == 0, errors
     assert out.strip() == "stopped" and "Traceback" not in errors
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_server_stops_on_a_signal_even_if_sigint_was_ignored(sig):
+    proc = _start("--serve", ignored=True)
+    try:
+        _address(proc)
+    finally:
+        proc.send_signal(sig)
+        out, errors = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.strip() == "stopped", errors
 
 
 def test_the_server_listens_on_loopback_only():

@@ -3,11 +3,12 @@
 The page is built once and served from memory by the standard library's HTTP
 server, bound to the loopback address on a port the system picks free, so no
 other machine can reach it and no port is ever taken from another program. The
-address is printed; Ctrl-C stops the server.
+address is printed; Ctrl-C (or SIGTERM) stops the server.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
@@ -38,6 +39,10 @@ def make_server(page: str, port: int = 0) -> ThreadingHTTPServer:
     return ThreadingHTTPServer((HOST, port), Page)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(page: str, out: TextIO | None = None) -> int:
     """Serve ``page`` until Ctrl-C; prints the address first. Returns the exit status."""
     out = out or sys.stdout
@@ -46,6 +51,10 @@ def serve(page: str, out: TextIO | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"chainrule explain: cannot serve on {HOST}: {exc.strerror or exc}\n")
         return 2
+    # Ctrl-C must stop it even where SIGINT was inherited as ignored (a program started
+    # in the background by a shell), and so must a plain `kill` (SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     with server:
         port = server.server_address[1]
         out.write(f"Serving the explanation at http://{HOST}:{port}/ (Ctrl-C to stop)\n")
