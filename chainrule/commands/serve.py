@@ -57,10 +57,11 @@ def serve(page: str, out: TextIO | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with server:
         port = server.server_address[1]
-        out.write(f"Serving the explanation at http://{HOST}:{port}/ (Ctrl-C to stop)\n")
-        out.flush()
-        try:
+        try:  # from the first line on, a signal (even one sent on reading it) ends cleanly
+            out.write(f"Serving the explanation at http://{HOST}:{port}/ (Ctrl-C to stop)\n")
+            out.flush()
             server.serve_forever()
         except KeyboardInterrupt:
-            out.write("stopped\n")
+            pass
+        out.write("stopped\n")
     return 0
