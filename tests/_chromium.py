@@ -255,3 +255,13 @@ class Chromium:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load_page(browser: Chromium, folder: Path, html: str, name: str = "page.html") -> Path:
+    """Write ``html`` to ``folder/name`` and open it, with the event log cleared (so
+    console_errors() speaks of this page only)."""
+    path = Path(folder) / name
+    path.write_text(html, encoding="utf-8")
+    browser.events.clear()
+    browser.open(path)
+    return path

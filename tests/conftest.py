@@ -1,8 +1,18 @@
 """Under ``mpiexec`` (the tests marked ``mpi``), a test that fails on one rank
 aborts every rank: the others would otherwise wait forever in the next collective,
-or go on out of step. mpiexec then exits non-zero, so CI fails."""
+or go on out of step. mpiexec then exits non-zero, so CI fails.
+
+Also the headless browser the page tests share (one per test module)."""
 
 import pytest
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from _chromium import Chromium
+
+    with Chromium() as c:
+        yield c
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,14 +7,12 @@ short version. The test runs it as written and again with its import lines
 rewritten to autograd (see examples/autograd/README.md), and compares the two
 ``results`` to 1e-5 relative (1e-8 absolute)."""
 
-import contextlib
-import io
-import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from _programs import assert_close as check_close
+from _programs import run_program
 
 FOLDER = Path(__file__).resolve().parent.parent / "examples" / "autograd"
 PROGRAMS = sorted(p.stem for p in FOLDER.glob("*.py") if not p.name.startswith("_"))
@@ -41,32 +39,11 @@ def to_autograd(source: str) -> str:
 
 
 def run(source: str, name: str) -> dict:
-    namespace = {"__name__": "__main__", "__file__": str(FOLDER / f"{name}.py")}
-    sys.path.insert(0, str(FOLDER))
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, f"{name}.py", "exec"), namespace)
-    finally:
-        sys.path.remove(str(FOLDER))
-    return namespace["results"]
+    return run_program(source, name, FOLDER, forget=())
 
 
 def assert_close(mine, theirs, where="results", rtol=1e-5, atol=1e-8):
-    if isinstance(theirs, dict):
-        assert sorted(mine) == sorted(theirs), where
-        for key in theirs:
-            assert_close(mine[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
-    elif isinstance(theirs, list | tuple):
-        assert len(mine) == len(theirs), f"{where}: {len(mine)} values, autograd {len(theirs)}"
-        for i, (a, b) in enumerate(zip(mine, theirs)):
-            assert_close(a, b, f"{where}[{i}]", rtol, atol)
-    elif isinstance(theirs, float):
-        assert isinstance(mine, float), f"{where}: {mine!r} is not a float"
-        assert math.isclose(mine, theirs, rel_tol=rtol, abs_tol=atol), (
-            f"{where}: chainrule {mine!r}, autograd {theirs!r}"
-        )
-    else:
-        assert mine == theirs, f"{where}: chainrule {mine!r}, autograd {theirs!r}"
+    check_close(mine, theirs, where, rtol, atol, peer="autograd")
 
 
 def test_the_import_rewrite_changes_only_imports():

@@ -7,7 +7,7 @@ chromium; CI installs it).
 import math
 
 import pytest
-from _chromium import Chromium, find_chromium
+from _chromium import find_chromium, load_page
 
 import chainrule as cr
 from chainrule.explain import SEED_EXPRESSION
@@ -19,18 +19,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with Chromium() as c:
-        yield c
-
-
 def _load(browser, tmp_path, html, name="page.html"):
-    path = tmp_path / name
-    path.write_text(html, encoding="utf-8")
-    browser.events.clear()
-    browser.open(path)
-    return path
+    return load_page(browser, tmp_path, html, name)
 
 
 def test_seed_page_renders_table_and_mathml(browser, tmp_path):

@@ -1,14 +1,12 @@
 """Programs written for PyTorch run with their imports changed to chainrule's and
 give PyTorch's numbers (issue 14). See tests/pytorch_programs/README.md."""
 
-import contextlib
-import io
-import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from _programs import assert_close as check_close
+from _programs import run_program
 
 torch = pytest.importorskip("torch")
 
@@ -42,33 +40,11 @@ def to_chainrule(source: str) -> str:
 
 
 def run(source: str, name: str) -> dict:
-    namespace = {"__name__": "__main__", "__file__": str(FOLDER / f"{name}.py")}
-    sys.path.insert(0, str(FOLDER))
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, f"{name}.py", "exec"), namespace)
-    finally:
-        sys.path.remove(str(FOLDER))
-        sys.modules.pop("_weights", None)
-    return namespace["results"]
+    return run_program(source, name, FOLDER, forget=("_weights",))
 
 
 def assert_close(mine, theirs, where="results", rtol=2e-4, atol=1e-5):
-    if isinstance(theirs, dict):
-        assert sorted(mine) == sorted(theirs), where
-        for key in theirs:
-            assert_close(mine[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
-    elif isinstance(theirs, (list, tuple)):
-        assert len(mine) == len(theirs), f"{where}: {len(mine)} values, PyTorch {len(theirs)}"
-        for i, (a, b) in enumerate(zip(mine, theirs)):
-            assert_close(a, b, f"{where}[{i}]", rtol, atol)
-    elif isinstance(theirs, float):
-        assert isinstance(mine, float), f"{where}: {mine!r} is not a float"
-        assert math.isclose(mine, theirs, rel_tol=rtol, abs_tol=atol), (
-            f"{where}: chainrule {mine!r}, PyTorch {theirs!r}"
-        )
-    else:
-        assert mine == theirs, f"{where}: chainrule {mine!r}, PyTorch {theirs!r}"
+    check_close(mine, theirs, where, rtol, atol, peer="PyTorch")
 
 
 def test_the_import_rewrite_changes_only_imports():
