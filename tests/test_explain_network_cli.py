@@ -21,7 +21,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "html", "dot", "svg", "json"])
 def test_every_network_format(capsys, fmt):
     code, out, err = run(capsys, *MLP, "--format", fmt)
     assert code == 0 and err == ""
@@ -34,6 +34,15 @@ def test_every_network_format(capsys, fmt):
         assert d["diagnosis"]
     elif fmt == "html":
         assert out.lstrip().lower().startswith("<!doctype html")
+    elif fmt == "latex":
+        assert "\\begin{tabular}" in out and "\\end{itemize}" in out and "& Linear &" in out
+        assert out.count(" \\\\") == 7  # the header and six layers
+    elif fmt == "dot":
+        assert out.startswith("digraph chainrule_network {") and out.rstrip().endswith("}")
+        assert out.count(" -> ") == 7  # input, six layers, loss: a chain
+    elif fmt == "svg":
+        assert out.startswith("<?xml") and "<svg" in out and out.rstrip().endswith("</svg>")
+        assert out.count('class="gnode') == 8 and "<style>" in out
     else:
         assert "cross_entropy" in out and "Linear" in out
 

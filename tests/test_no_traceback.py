@@ -61,14 +61,12 @@ CASES = [
     [*TRAIN_OUT, "--explain-every", "0"],
     [*TRAIN_OUT, "--explain-every", "-2"],
     [*TRAIN_OUT, "--explain-every", "two"],
-    # explain --model: flags out of range, formats a network has not, checkpoints that
+    # explain --model: flags out of range, a language it has not, checkpoints that
     # are missing, damaged or of another network
     ["explain", "--model", "mlp", "--dataset", "digits", "--depth", "0"],
     ["explain", "--model", "mlp", "--dataset", "digits", "--depth", "-3"],
     ["explain", "--model", "mlp", "--dataset", "digits", "--activation", "foo"],
-    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "latex"],
-    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "dot"],
-    ["explain", "--model", "mlp", "--dataset", "digits", "--format", "svg"],
+    ["explain", "--model", "mlp", "--dataset", "digits", "--lang", "ko"],
     ["explain", "--model", "cnn", "--dataset", "digits", "--depth", "3"],
     ["explain", "--model", "mlp", "--dataset", "digits", "--at", "x=1"],
     ["explain", "--model", "mlp", "--dataset", "digits", "--seed", "-1"],

@@ -17,7 +17,7 @@ import numpy as np
 BATCH = 64
 #: a deeper MLP says nothing new and takes long to build
 MAX_DEPTH = 100
-FORMATS = ("text", "markdown", "html", "json")
+FORMATS = ("text", "markdown", "latex", "html", "dot", "svg", "json")
 _NETWORK_FLAGS = ("depth", "activation", "dataset", "checkpoint", "seed", "init")
 
 
@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=MODELS,
         help="explain one batch of test images through chainrule train's network instead "
-        "of an expression: its layers are the nodes (formats text, markdown, html, json)",
+        "of an expression: its layers are the nodes (every --format)",
     )
     parser.add_argument(
         "--depth",
@@ -173,6 +173,12 @@ def render(ex: Any, fmt: str) -> str:
         return ex.to_text().rstrip("\n") + "\n"
     if fmt == "markdown":
         return ex.to_markdown()
+    if fmt == "latex":
+        return ex.to_latex()
+    if fmt == "dot":
+        return ex.to_dot()
+    if fmt == "svg":
+        return ex.to_svg()
     if fmt == "html":
         return ex.to_html()
     return ex.to_json() + "\n"

@@ -46,6 +46,9 @@ def _network_renderers() -> dict[str, Callable[..., Any]]:
     return {
         "text": render_network.render_text,
         "markdown": render_network.render_markdown,
+        "latex": render_network.render_latex,
+        "dot": render_network.render_dot,
+        "svg": render_network.render_svg,
         "html": render_network.render_html,
         "dict": render_network.to_dict,
         "json": render_network.to_json,

@@ -99,6 +99,20 @@ class NetworkExplanation(NetworkReport):
     def to_markdown(self) -> str:
         return formats.render(self, "markdown")
 
+    def to_latex(self, standalone: bool = False) -> str:
+        """The table as a LaTeX ``tabular`` and the diagnosis as a list (``standalone``:
+        a whole document)."""
+        return formats.render(self, "latex", standalone=standalone)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT: the input, the layers (shape, gradient norm, gain, product) and
+        the loss, in the order the forward pass called them."""
+        return formats.render(self, "dot")
+
+    def to_svg(self) -> str:
+        """The layers drawn as SVG, as on the HTML page (no Graphviz needed)."""
+        return formats.render(self, "svg")
+
     def to_html(self, full_page: bool = True, drill: bool = True) -> str:
         """One self-contained page that works offline (inline style and script).
 

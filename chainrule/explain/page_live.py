@@ -100,9 +100,19 @@ def _mean(values: list[float], default: float) -> float:
     return sum(values) / len(values) if values else default
 
 
-def graph_svg(graph: PageGraph) -> str:
+#: the drawing's own style, for an SVG shown outside the page (``standalone``)
+SVG_CSS = (
+    ".gnode rect{fill:#fff;stroke:#9aa5b8;stroke-width:1.4}.gnode.bad rect{stroke:#c0392b}"
+    "text{text-anchor:middle;font-family:monospace;font-size:11px}"
+    ".glabel{font-weight:700;font-size:12.5px;fill:#1d2433}.gval{fill:#2f6fdf}"
+    ".ggrad{fill:#1f8a4c}.gedge{fill:none;stroke:#a8b1c2;stroke-width:1.5}.arrowhead{fill:#a8b1c2}"
+)
+
+
+def graph_svg(graph: PageGraph, standalone: bool = False) -> str:
     """The graph as inline SVG: ``<g class="gnode" data-node=ID>`` per node and
-    ``<path class="gedge" data-from=ID data-to=ID>`` per edge."""
+    ``<path class="gedge" data-from=ID data-to=ID>`` per edge; ``standalone`` adds
+    the drawing's own style (the page styles it otherwise)."""
     if graph.wrap:
         level = {n.id: k % graph.wrap for k, n in enumerate(graph.nodes)}
         row = {n.id: float(k // graph.wrap) for k, n in enumerate(graph.nodes)}
@@ -119,7 +129,7 @@ def graph_svg(graph: PageGraph) -> str:
     parts = [
         f'<svg class="cr-graph" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="computational graph">',
+        'aria-label="computational graph">' + (f"<style>{SVG_CSS}</style>" if standalone else ""),
         '<defs><marker id="cr-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
         'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
         '<path d="M0,0 L10,5 L0,10 z" '

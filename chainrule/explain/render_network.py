@@ -13,7 +13,14 @@ import json
 from typing import Any
 
 from chainrule.explain.network_report import LayerRecord, NetworkReport
-from chainrule.explain.page_live import PAGE_CSS, VARS, csp, live_block, script_block
+from chainrule.explain.page_live import (
+    PAGE_CSS,
+    VARS,
+    csp,
+    graph_svg,
+    live_block,
+    script_block,
+)
 from chainrule.explain.page_network import layer_id, page_graph
 from chainrule.explain.render_common import pad, width
 
@@ -110,6 +117,73 @@ def render_markdown(rep: NetworkReport) -> str:
     out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in _rows(rep)]
     out += ["", "**Diagnosis**", ""] + [f"- {_md(d)}" for d in rep.diagnosis]
     return "\n".join(out) + "\n"
+
+
+_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"}
+
+
+def _tex(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    for uni, tex in (
+        ("‖", "$\\|$"), ("∂", "$\\partial$"), ("±", "$\\pm$"), ("×", "$\\times$"),
+        ("σ", "$\\sigma$"), ("≤", "$\\le$"), ("−", "-"), ("—", "--"), ("²", "$^2$"),
+        ("'", "'"), ("•", ""),
+    ):  # fmt: skip
+        out = out.replace(uni, tex)
+    return out
+
+
+def render_latex(rep: NetworkReport, standalone: bool = False) -> str:
+    """The table as a ``tabular`` and the diagnosis as a list; ``standalone`` wraps a
+    whole document."""
+    spec = "".join("r" if i in (3, 4, 5, 6) else "l" for i in range(len(COLUMNS)))
+    lines = [
+        f"% {_title(rep)}",
+        f"\\begin{{tabular}}{{{spec}}}",
+        " & ".join(_tex(c) for c in COLUMNS) + " \\\\ \\hline",
+    ]
+    lines += [" & ".join(_tex(c) for c in r) + " \\\\" for r in _rows(rep)]
+    lines += ["\\end{tabular}", "", "\\begin{itemize}"]
+    lines += [f"  \\item {_tex(d)}" for d in rep.diagnosis]
+    lines.append("\\end{itemize}")
+    body = "\n".join(lines) + "\n"
+    if not standalone:
+        return body
+    return (
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
+        "\\usepackage[landscape,margin=1.5cm]{geometry}\n\\begin{document}\n"
+        f"\\section*{{{_tex(_title(rep))}}}\n{body}\\end{{document}}\n"
+    )
+
+
+def render_dot(rep: NetworkReport) -> str:
+    """Graphviz DOT: the input, each layer call (output shape, gradient norm, gain) and
+    the loss, as the chain the forward pass made."""
+
+    def q(text: str) -> str:
+        return '"' + text.replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = ["digraph chainrule_network {", "  rankdir=LR;", "  node [shape=box];"]
+    lines.append('  "in" [label="input"];')
+    for k, (lay, p) in enumerate(zip(rep.layers, rep.product)):
+        label = (
+            f"{lay.name + ' · ' if lay.name else ''}{lay.type}\n"
+            f"{'×'.join(map(str, lay.output_shape)) or 'scalar'}\n"
+            f"‖∂loss/∂out‖ {_num(lay.grad_output_norm)}, gain {_num(lay.gain)}\n"
+            f"product {_num(p)}"
+        )
+        colour = ", color=red" if p < 1e-3 else ""
+        lines.append(f'  "l{k}" [label={q(label)}{colour}];')
+    lines.append(f'  "loss" [label={q(f"{rep.loss_name} = {rep.loss:.6g}")}];')
+    ids = ["in"] + [f"l{k}" for k in range(len(rep.layers))] + ["loss"]
+    lines += [f'  "{a}" -> "{b}";' for a, b in zip(ids, ids[1:])]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_svg(rep: NetworkReport) -> str:
+    """The page's drawing of the layers as a standalone SVG (no Graphviz needed)."""
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + graph_svg(page_graph(rep), standalone=True)
 
 
 # -------------------------------------------------------------------------- html
