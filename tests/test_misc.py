@@ -186,9 +186,66 @@ def test_fixed_point_of_a_pytree_parameter():
     assert gw[1, 2] == pytest.approx(fd, rel=1e-5, abs=1e-8)
 
 
-def test_fixed_point_refuses_second_derivatives():
-    def f(a):
-        return cnp.sum(fixed_points.fixed_point(_newton_sqrt(cnp), a, np.ones(2), _dist, 1e-12))
+def _fd(f, x, eps=1e-5):
+    """Central difference of scalar function f along each coordinate of x."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        d = np.zeros(x.shape)
+        d[idx] = eps
+        out[idx] = (float(np.sum(f(x + d))) - float(np.sum(f(x - d)))) / (2 * eps)
+    return out
 
-    with pytest.raises(NotImplementedError, match="first order only"):
-        cr.hessian(f)(np.array([2.0, 3.0]))
+
+def _sqrt_sum(a):
+    return cnp.sum(fixed_points.fixed_point(_newton_sqrt(cnp), a, np.ones(np.shape(a)), _dist, 1e-13))
+
+
+def test_fixed_point_second_and_third_derivatives_against_differences_and_autograd():
+    # d/da sqrt(a) = a^-1/2 / 2, d2 = -a^-3/2 / 4, d3 = 3 a^-5/2 / 8
+    def sqrt(a):
+        return fixed_points.fixed_point(_newton_sqrt(cnp), a, 1.0, _dist, 1e-13)
+
+    def a_sqrt(a):
+        return a_fixed_points.fixed_point(
+            _newton_sqrt(anp), a, 1.0, lambda x, y: anp.abs(x - y), 1e-13
+        )
+
+    d1, d2, d3 = cr.grad(sqrt), cr.grad(cr.grad(sqrt)), cr.grad(cr.grad(cr.grad(sqrt)))
+    for a in (0.7, 2.0, 5.0):
+        assert float(d2(a)) == pytest.approx(_fd(lambda x: d1(float(x)), a)[()], rel=1e-6)
+        assert float(d3(a)) == pytest.approx(_fd(lambda x: d2(float(x)), a)[()], rel=1e-5)
+        assert float(d2(a)) == pytest.approx(-0.25 * a**-1.5, rel=1e-9)
+        assert float(d3(a)) == pytest.approx(0.375 * a**-2.5, rel=1e-8)
+        assert float(d2(a)) == pytest.approx(autograd.grad(autograd.grad(a_sqrt))(a), rel=1e-9)
+
+
+def test_fixed_point_hessian_and_jvp_are_forward_mode_through_it():
+    a = np.array([2.0, 3.0, 0.5])
+    hess = cr.hessian(_sqrt_sum)(a)
+    np.testing.assert_allclose(hess, np.diag(-0.25 * a**-1.5), rtol=1e-9, atol=1e-12)
+    _, tangent = cr.jvp(_sqrt_sum, (a,), (np.array([1.0, -1.0, 2.0]),))
+    assert float(tangent) == pytest.approx(np.dot(0.5 / np.sqrt(a), [1.0, -1.0, 2.0]), rel=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_fixed_point_hessian_of_a_pytree_parameter_against_differences(n, seed):
+    # x = tanh(W x + b), W small (a contraction): the Hessian in b against differences
+    # of the gradient, and a mixed second derivative (W, b) by grad of grad.
+    rng = np.random.default_rng(seed)
+    w, b = 0.3 * rng.normal(size=(n, n)) / n, rng.normal(size=n)
+    c = rng.normal(size=n)
+
+    def loss(w, b):
+        step = lambda p: lambda x: cnp.tanh(p[0] @ x + p[1])  # noqa: E731
+        x = fixed_points.fixed_point(step, (w, b), np.zeros(n), _dist, 1e-14)
+        return cnp.sum(cnp.sin(x) * c)
+
+    grad_b = cr.grad(loss, argnums=1)
+    hess = cr.jacobian(grad_b, argnums=1)(w, b)
+    fd = np.stack([_fd(lambda bb: grad_b(w, bb)[i], b) for i in range(n)])
+    np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-7)
+    mixed = cr.grad(lambda w, b: cnp.sum(grad_b(w, b) * c), argnums=0)(w, b)
+    fd_w = _fd(lambda ww: np.sum(grad_b(ww, b) * c), w)
+    np.testing.assert_allclose(mixed, fd_w, rtol=1e-5, atol=1e-7)

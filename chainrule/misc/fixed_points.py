@@ -1,10 +1,24 @@
-"""``fixed_point``: iterate to a fixed point, differentiable through it.
+"""``fixed_point``: iterate to a fixed point, differentiable through it to any order.
 
-The derivative does not unroll the iterations. At the fixed point ``x* = f(a)(x*)``
-the implicit function theorem gives, for a cotangent ``g`` of ``x*``,
-``g^T dx*/da = w^T df(a)(x*)/da`` where ``w = g + (df(a)(x)/dx at x*)^T w``: ``w``
-is itself the fixed point of a linear map, found by the same iteration (from
-zeros, with the same ``distance`` and ``tol``), as HIPS autograd does.
+The derivatives do not unroll the iterations; they come from the implicit function
+theorem at the fixed point ``x* = f(a)(x*)``:
+
+- reverse: for a cotangent ``g`` of ``x*``, ``g^T dx*/da = w^T df(a)(x*)/da`` where
+  ``w = g + (df(a)(x)/dx at x*)^T w``;
+- forward: for a tangent ``da``, ``dx* = t`` where
+  ``t = df(a)(x*)/da da + (df(a)(x)/dx at x*) t``.
+
+``w`` and ``t`` are themselves fixed points of linear maps, found by this same
+function (from zeros, with the same ``distance`` and ``tol``), as HIPS autograd does.
+
+Higher orders. ``df(a)(x*)/da`` is a *partial* derivative: ``x*`` is held fixed.
+On a recorded graph ``x*`` depends on ``a``, so differentiating ``f(a)(x*)`` with
+respect to ``a`` there would give the total derivative (and run this rule again,
+forever). So when a rule must itself be recorded (grad of grad, Hessians), it runs
+as one node, :class:`_Lifted`, whose inputs are ``(a, x*, g)``: inside, the rule
+computes on fresh copies of their values, where the partial derivative is the
+derivative, and the node's own derivative is the same construction one level up.
+Any order works, each one a node of the graph; the first order runs on plain arrays.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ import numpy as np
 from chainrule import tree
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import grad_enabled, no_grad
-from chainrule.func import vjp
+from chainrule.func import jvp, vjp
 from chainrule.tensor import Tensor
 
 __all__ = ["fixed_point"]
@@ -36,52 +50,161 @@ def _plain(x: Any) -> Any:
     return x.detach().data if isinstance(x, Tensor) else x
 
 
+# ------------------------------------------------------ a function as one node
+def _pullback(h: Callable[..., tuple], n_in: int) -> Callable[..., tuple]:
+    """``(*xs, *cotangents) -> cotangent^T dh/dxs``, one entry per x."""
+
+    def pull(*args: Any) -> tuple:
+        _, back = vjp(h, *args[:n_in])
+        return tuple(back(tuple(args[n_in:])))
+
+    return pull
+
+
+def _pushforward(h: Callable[..., tuple], n_in: int) -> Callable[..., tuple]:
+    """``(*xs, *tangents) -> dh/dxs tangents``, one entry per output of h."""
+
+    def push(*args: Any) -> tuple:
+        return tuple(jvp(h, args[:n_in], args[n_in:])[1])
+
+    return push
+
+
+class _Lifted(Function):
+    """``h(*xs)`` (a tuple of arrays) as one node of the graph whose inputs are
+    ``xs``: ``h`` runs on their values, so what ``h`` differentiates inside sees
+    nothing of how ``xs`` were computed (see the module doc). Its VJP and JVP are
+    nodes of the same kind, so it is differentiable to any order."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Callable[..., tuple], *xs: Any) -> tuple:
+        ctx.h = h
+        ctx.save_for_backward(*xs)
+        return tuple(Tensor(np.asarray(_plain(r))) for r in h(*[_plain(x) for x in xs]))
+
+    @staticmethod
+    def backward(ctx: Any, *gs: Any) -> tuple:
+        xs = ctx.saved_tensors
+        pull = _pullback(ctx.h, len(xs))
+        if grad_enabled():
+            return (None, *_Lifted.apply(pull, *xs, *gs))
+        grads = pull(*[_plain(x) for x in xs], *[_plain(g) for g in gs])
+        return (None, *[np.asarray(_plain(g), dtype=x.dtype) for g, x in zip(grads, xs)])
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> tuple:
+        xs = ctx.saved_tensors
+        push = _pushforward(ctx.h, len(xs))
+        ts = tangents[1:]
+        if grad_enabled():
+            return _Lifted.apply(push, *xs, *ts)
+        return tuple(_plain(t) for t in push(*[_plain(x) for x in xs], *[_plain(t) for t in ts]))
+
+
+# ------------------------------------------------------------ the fixed point
+def _reverse_step(f: Step) -> Step:
+    """The map whose fixed point is the reverse rule's ``w``; parameters ``(a, x*, g)``."""
+
+    def step(params: Any) -> Callable[[Any], Any]:
+        a, x_star, seed = params
+        _, vjp_x = vjp(f(a), x_star)
+        return lambda w: vjp_x(w)[0] + seed
+
+    return step
+
+
+def _forward_step(f: Step) -> Step:
+    """The map whose fixed point is the forward rule's ``t``; parameters ``(a, x*, u)``
+    with ``u = df(a)(x*)/da da``."""
+
+    def step(params: Any) -> Callable[[Any], Any]:
+        a, x_star, u = params
+        return lambda t: jvp(f(a), (x_star,), (t,))[1] + u
+
+    return step
+
+
+def _implicit_vjp(f: Step, treedef: Any, distance: Callable, tol: float) -> Callable:
+    """``(*a_leaves, x*, g) -> g^T dx*/da`` per leaf of ``a``, differentiable."""
+
+    def rule(*args: Any) -> tuple:
+        *a_leaves, x_star, g = args
+        zeros = np.zeros(np.shape(_plain(x_star)), dtype=np.result_type(_plain(x_star)))
+        w = fixed_point(_reverse_step(f), (tree.unflatten(treedef, a_leaves), x_star, g), zeros,
+                        distance, tol)  # fmt: skip
+        _, vjp_a = vjp(lambda *ls: f(tree.unflatten(treedef, ls))(x_star), *a_leaves)
+        return tuple(vjp_a(w))
+
+    return rule
+
+
+def _implicit_jvp(f: Step, treedef: Any, distance: Callable, tol: float) -> Callable:
+    """``(*a_leaves, x*, *da_leaves) -> (dx*,)``, differentiable."""
+
+    def rule(*args: Any) -> tuple:
+        n = treedef.num_leaves
+        a_leaves, x_star, das = args[:n], args[n], args[n + 1 :]
+        _, u = jvp(lambda *ls: f(tree.unflatten(treedef, ls))(x_star), tuple(a_leaves), das)
+        zeros = np.zeros(np.shape(_plain(x_star)), dtype=np.result_type(_plain(x_star)))
+        params = (tree.unflatten(treedef, a_leaves), x_star, u)
+        return (fixed_point(_forward_step(f), params, zeros, distance, tol),)
+
+    return rule
+
+
 class _FixedPoint(Function):
     @staticmethod
     def forward(
         ctx: Any, f: Step, treedef: Any, x0: Any, distance: Callable, tol: float, *leaves: Any
     ) -> Any:
         a = tree.unflatten(treedef, [_plain(x) for x in leaves])
-        x_star = np.asarray(_iterate(f(a), _plain(x0), distance, tol))
+        step = f(a)
+        # A step built by the rules above may give Tensors (inside another transform);
+        # the iteration and the user's ``distance`` see plain arrays.
+        x_star = Tensor(np.asarray(_iterate(lambda x: _plain(step(x)), _plain(x0), distance, tol)))
         ctx.problem = (f, treedef, distance, tol)
-        ctx.save_for_backward(*leaves)
-        ctx.x_star = x_star
-        return Tensor(x_star)
+        ctx.save_for_backward(*leaves, x_star)
+        return x_star
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> tuple:
+        rule = _implicit_vjp(*ctx.problem)
+        saved = ctx.saved_tensors
+        if grad_enabled():  # create_graph: the rule is recorded, as one node
+            return (None,) * 5 + tuple(_Lifted.apply(rule, *saved, g))
+        grads = rule(*[_plain(x) for x in saved], _plain(g))
+        return (None,) * 5 + tuple(
+            np.asarray(_plain(ga), dtype=x.dtype) for ga, x in zip(grads, saved)
+        )
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        rule = _implicit_jvp(*ctx.problem)
+        saved = ctx.saved_tensors
         if grad_enabled():
-            raise NotImplementedError(
-                "fixed_point: its derivative is first order only (the reverse fixed "
-                "point is computed on plain arrays); a second derivative through it "
-                "is not supported"
-            )
-        f, treedef, distance, tol = ctx.problem
-        a_leaves = [_plain(x) for x in ctx.saved_tensors]
-        a = tree.unflatten(treedef, a_leaves)
-        x_star = ctx.x_star
-        _, vjp_x = vjp(f(a), x_star)
-        seed = _plain(g)
-        w = _iterate(lambda w: vjp_x(w)[0] + seed, np.zeros_like(x_star), distance, tol)
-        _, vjp_a = vjp(lambda *ls: f(tree.unflatten(treedef, ls))(x_star), *a_leaves)
-        grads = [np.asarray(ga, dtype=x.dtype) for ga, x in zip(vjp_a(w), ctx.saved_tensors)]
-        return (None, None, None, None, None, *grads)
+            return _Lifted.apply(rule, *saved, *tangents[5:])[0]
+        (t,) = rule(*[_plain(x) for x in saved], *[_plain(t) for t in tangents[5:]])
+        return _plain(t)
 
 
 def fixed_point(f: Step, a: Any, x0: Any, distance: Callable[[Any, Any], Any], tol: float) -> Any:
     """The fixed point ``x = f(a)(x)``, iterated from ``x0`` until
     ``distance(x, previous) <= tol``; differentiable with respect to ``a`` (any
-    pytree of arrays) by the implicit-function VJP (first order).
+    pytree of arrays), in reverse and forward mode and to any order, by the
+    implicit function theorem (the iterations are not unrolled).
 
     >>> import numpy as np
     >>> import chainrule as cr
     >>> from chainrule.misc.fixed_points import fixed_point
     >>> newton_sqrt = lambda a: lambda x: 0.5 * (x + a / x)
     >>> dist = lambda x, y: abs(x - y)
-    >>> round(float(fixed_point(newton_sqrt, 2.0, 1.0, dist, 1e-10)), 8)
+    >>> sqrt = lambda a: fixed_point(newton_sqrt, a, 1.0, dist, 1e-10)
+    >>> round(float(sqrt(2.0)), 8)
     1.41421356
-    >>> round(float(cr.grad(lambda a: fixed_point(newton_sqrt, a, 1.0, dist, 1e-10))(2.0)), 8)
+    >>> round(float(cr.grad(sqrt)(2.0)), 8)
     0.35355339
+    >>> round(float(cr.grad(cr.grad(sqrt))(2.0)), 8)
+    -0.08838835
     """
     leaves, treedef = tree.flatten(a)
     if not (grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in leaves)):
