@@ -198,7 +198,8 @@ def _fd(f, x, eps=1e-5):
 
 
 def _sqrt_sum(a):
-    return cnp.sum(fixed_points.fixed_point(_newton_sqrt(cnp), a, np.ones(np.shape(a)), _dist, 1e-13))
+    x = fixed_points.fixed_point(_newton_sqrt(cnp), a, np.ones(np.shape(a)), _dist, 1e-13)
+    return cnp.sum(x)
 
 
 def test_fixed_point_second_and_third_derivatives_against_differences_and_autograd():
@@ -244,7 +245,7 @@ def test_fixed_point_hessian_of_a_pytree_parameter_against_differences(n, seed):
 
     grad_b = cr.grad(loss, argnums=1)
     hess = cr.jacobian(grad_b, argnums=1)(w, b)
-    fd = np.stack([_fd(lambda bb: grad_b(w, bb)[i], b) for i in range(n)])
+    fd = np.stack([_fd(lambda bb, i=i: grad_b(w, bb)[i], b) for i in range(n)])
     np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-7)
     mixed = cr.grad(lambda w, b: cnp.sum(grad_b(w, b) * c), argnums=0)(w, b)
     fd_w = _fd(lambda ww: np.sum(grad_b(ww, b) * c), w)
