@@ -39,6 +39,7 @@ from chainrule import tree
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.rebinding import rebinds, reset_rebinds, set_rebinds
 from chainrule.functions import stack
 from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
@@ -87,7 +88,17 @@ class _Inputs:
     """The differentiated arguments of one call: their leaves as Tensors, where
     each argument's leaves start, and what kind of results the call gives."""
 
-    __slots__ = ("call_args", "xs", "scalar", "defs", "record", "numpy", "depth", "tracer")
+    __slots__ = (
+        "call_args",
+        "xs",
+        "scalar",
+        "defs",
+        "record",
+        "numpy",
+        "rebinds",
+        "depth",
+        "tracer",
+    )
 
     def __init__(self, args: Sequence[Any], nums: tuple[int, ...], where: str) -> None:
         self.call_args = list(args)
@@ -120,6 +131,9 @@ class _Inputs:
             self.call_args[a] = leaves[0] if single_leaf else tree.unflatten(treedef, leaves)
         self.numpy = not any_tensor and self.depth == 0
         self.record = attached or self.depth > 0
+        # Called as HIPS autograd is (NumPy in), ``t -= x`` means autograd's rebinding
+        # (chainrule.autograd.rebinding); a nested transform keeps the outer one's meaning.
+        self.rebinds = self.numpy or (self.depth > 0 and rebinds())
 
     def convert(self, t: Tensor, scalar: bool) -> Any:
         """A result as NumPy: an array, or a NumPy scalar (traced: a note for jit)."""
@@ -148,10 +162,12 @@ class _Inputs:
 
     def call(self, f: Callable[..., Any], kwargs: dict) -> Any:
         _state.depth = self.depth + 1
+        token = set_rebinds(self.rebinds)
         try:
             with enable_grad():
                 return f(*self.call_args, **kwargs)
         finally:
+            reset_rebinds(token)
             _state.depth = self.depth
 
     def grads(self, flat: Sequence[Any], single: bool) -> Any:

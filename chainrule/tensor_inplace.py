@@ -13,6 +13,10 @@ PyTorch's rules, which a user of either library expects:
 - while recording, on a leaf that requires grad, it is refused: the leaf's
   gradient is defined with respect to the values it had.
 
+Inside a function transform called with NumPy inputs (HIPS autograd's way), a
+recorded ``t += x`` (and ``-=``, ``*=``, ``/=``, ``**=``) rebinds instead, as
+autograd's does: ``t = t + x``, see :mod:`chainrule.autograd.rebinding`.
+
 Every change bumps the array's version (:mod:`chainrule.autograd.versions`), so a
 node that saved the old values raises at backward instead of using the new ones.
 Under ``cr.jit`` tracing an in-place change is refused: compiled code would not
@@ -27,6 +31,7 @@ import numpy as np
 
 from chainrule import functions as F
 from chainrule.autograd.grad_mode import grad_enabled
+from chainrule.autograd.rebinding import rebinds
 from chainrule.autograd.versions import bump, version
 from chainrule.ops import elementwise as _el
 from chainrule.tensor import Tensor, _wrap, active_tracer, binary_op
@@ -153,7 +158,13 @@ def _method(prim: Any, ufunc: Any, name: str, alpha: bool = False) -> Any:
 
 
 def _operator(prim: Any, ufunc: Any, symbol: str) -> Any:
+    op = binary_op(prim)
+
     def method(self: Tensor, other: Any) -> Tensor:
+        if rebinds() and _records(self, other):
+            # Inside a transform called as HIPS autograd is: t = t - x, a new tensor
+            # (chainrule.autograd.rebinding); the explicit sub_() stays in place.
+            return op(self, other)
         return _inplace_binary(self, other, prim, ufunc, f"t {symbol} x")
 
     method.__name__ = method.__qualname__ = f"__i{prim.name}__"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.integrate as si
 
+from chainrule import tree
 from chainrule.autograd.engine import grad as engine_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.ops.primitive import Primitive
@@ -31,20 +32,27 @@ from chainrule.tensor import Tensor
 VARIABLE = "variable"
 
 
+def _args(p, arg_layout):
+    """``args`` rebuilt from the packed parameters ``p`` (an array or a Tensor): the
+    layout is the args' pytree structure and, per leaf, a variable's shape (its
+    values are the next ones in ``p``) or a constant."""
+    treedef, leaf_layout = arg_layout
+    leaves = []
+    at = 0
+    for kind, value in leaf_layout:
+        if kind == VARIABLE:
+            size = int(np.prod(value))
+            leaves.append(p[at : at + size].reshape(value))
+            at += size
+        else:
+            leaves.append(value)
+    return tree.unflatten(treedef, leaves)
+
+
 def unpack(z, layout):
     """(y0, t, args) from the packed vector and the layout (sizes, shapes, constants)."""
     (d, t_size), arg_layout = layout
-    y0, t = z[:d], z[d : d + t_size]
-    args = []
-    at = d + t_size
-    for kind, value in arg_layout:
-        if kind == VARIABLE:
-            size = int(np.prod(value))
-            args.append(z[at : at + size].reshape(value))
-            at += size
-        else:
-            args.append(value)
-    return y0, t, tuple(args)
+    return z[:d], z[d : d + t_size], _args(z[d + t_size :], arg_layout)
 
 
 def _forward(z, func, layout, options):
@@ -58,17 +66,9 @@ def _dynamics_vjp(func, layout, y, tt, p, cotangent):
     ty = Tensor(y, requires_grad=True)
     tt_ = Tensor(np.asarray(tt, dtype=np.float64), requires_grad=True)
     tp = Tensor(p, requires_grad=True)
-    _, arg_layout = layout
-    args_t = []
-    at = 0
-    for kind, value in arg_layout:
-        if kind == VARIABLE:  # a slice of the parameter tensor, so its gradient lands in tp
-            size = int(np.prod(value))
-            args_t.append(tp[at : at + size].reshape(value))
-            at += size
-        else:
-            args_t.append(value)
     with enable_grad():
+        # Variables are slices of the parameter tensor, so their gradients land in tp.
+        args_t = _args(tp, layout[1])
         out = func(ty, tt_, *args_t)
         if not isinstance(out, Tensor):
             out = Tensor(np.asarray(out, dtype=np.float64))

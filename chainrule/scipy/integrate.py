@@ -3,7 +3,8 @@
 ``odeint(func, y0, t, args=(), **options)`` is SciPy's ``odeint``; when ``y0``,
 ``t`` or an entry of ``args`` is a Tensor, the result is a Tensor whose gradient
 reaches all three (as HIPS autograd's: the initial state, the times and the
-function's extra arguments). ``func(y, t, *args)`` is written with
+function's extra arguments, which may be pytrees: lists, tuples and dicts of
+arrays, as a network's parameters are). ``func(y, t, *args)`` is written with
 ``chainrule.numpy``; it is called with arrays while SciPy integrates and with
 Tensors when the adjoint needs its vector-Jacobian products. Extra arguments that
 are not floating point (ints, flags, objects) are passed through as constants.
@@ -19,6 +20,7 @@ import numpy as np
 import scipy.integrate as _si
 
 from chainrule import functions as F
+from chainrule import tree
 from chainrule.numpy._core import arg, data, has_tensor
 from chainrule.ops import scipy_integrate as _ops
 from chainrule.tensor import Tensor, apply
@@ -62,17 +64,19 @@ def odeint(
     if np.ndim(data(t_)) != 1:
         raise ValueError(f"odeint: t must be a 1-D array of times, got shape {np.shape(data(t_))}")
     parts = [y0_, t_]
-    arg_layout = []
-    for a in args:
+    leaf_layout = []
+    leaves, treedef = tree.flatten(args)
+    for a in leaves:
         if _is_variable(a):
             a = arg(a)
             shape = tuple(np.shape(data(a)))
-            arg_layout.append((_ops.VARIABLE, shape))
+            leaf_layout.append((_ops.VARIABLE, shape))
             a = F.astype(a, np.float64) if isinstance(a, Tensor) else np.asarray(a, np.float64)
             parts.append(F.reshape(a, (-1,)) if isinstance(a, Tensor) else a.reshape(-1))
         else:
-            arg_layout.append(("constant", a))
-    layout = ((int(np.size(data(y0_))), int(np.size(data(t_)))), tuple(arg_layout))
+            leaf_layout.append(("constant", a))
+    sizes = (int(np.size(data(y0_))), int(np.size(data(t_))))
+    layout = (sizes, (treedef, tuple(leaf_layout)))
     z = F.concatenate([p if isinstance(p, Tensor) else np.asarray(p) for p in parts])
     params = {"func": func, "layout": layout, "options": tuple(sorted(options.items()))}
     return apply(_ops.odeint, (z,), params)
