@@ -14,8 +14,9 @@ directions, as autograd's does:
 
 A mismatch raises ``AssertionError`` naming the function, the check and both
 numbers. ``argnum`` picks the argument checked (an int, or a tuple for several);
-the others are held fixed. Arguments are arrays or numbers (float64 works best:
-the differences use a step of 1e-6). ``check_grads(f, x)``, autograd's older
+the others are held fixed. Arguments are arrays, numbers or pytrees of them
+(:mod:`chainrule.tree`: lists, tuples, dicts; every leaf is checked) (float64
+works best: the differences use a step of 1e-6). ``check_grads(f, x)``, autograd's older
 form, checks ``f`` at ``x`` at once. :func:`chainrule.gradcheck` is the element by
 element check of a Tensor function's full Jacobian.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import tree
 from chainrule.func import jvp, vjp
 from chainrule.tensor import Tensor
 
@@ -46,7 +48,13 @@ def _array(x: Any) -> np.ndarray:
 
 
 def _outputs(y: Any) -> list[np.ndarray]:
-    return [_array(o) for o in y] if isinstance(y, tuple | list) else [_array(y)]
+    """The leaves of an output (an array, or a pytree of them) as arrays."""
+    return [_array(o) for o in tree.leaves(y)]
+
+
+def _like_output(y: Any, leaves: Sequence[Any]) -> Any:
+    """``leaves`` in the pytree structure of output ``y`` (a cotangent for it)."""
+    return tree.unflatten(tree.flatten(y)[1], list(leaves))
 
 
 def _inner(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
@@ -63,25 +71,36 @@ def _name(f: Callable[..., Any]) -> str:
 
 
 class _Checked:
-    """``f`` as a function of the checked arguments only (the others held fixed)."""
+    """``f`` as a function of the leaves of the checked arguments only (the others
+    held fixed); ``treedefs`` give each checked argument's pytree structure (None:
+    the argument is the leaf itself)."""
 
-    def __init__(self, f: Callable[..., Any], args: tuple, argnums: tuple[int, ...], kwargs):
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        args: tuple,
+        argnums: tuple[int, ...],
+        kwargs: dict,
+        treedefs: Sequence[Any] | None = None,
+    ) -> None:
         self.f, self.args, self.argnums, self.kwargs = f, list(args), argnums, kwargs
+        self.treedefs = list(treedefs) if treedefs is not None else [None] * len(argnums)
         self.__name__ = _name(f)
 
     def __call__(self, *xs: Any) -> Any:
         args = list(self.args)
-        for i, x in zip(self.argnums, xs):
-            args[i] = x
+        at = 0
+        for i, d in zip(self.argnums, self.treedefs):
+            if d is None:
+                args[i] = xs[at]
+                at += 1
+            else:
+                args[i] = tree.unflatten(d, list(xs[at : at + d.num_leaves]))
+                at += d.num_leaves
         return self.f(*args, **self.kwargs)
 
 
 def _primal(x: Any, where: str) -> np.ndarray:
-    if isinstance(x, dict | list | tuple):
-        raise TypeError(
-            f"{where}: checks arrays and numbers; pass the leaves of a {type(x).__name__} "
-            "as arguments of their own"
-        )
     arr = _array(x)
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
@@ -102,10 +121,9 @@ def _random_like(rng: np.random.Generator, arrays: Sequence[np.ndarray]) -> list
 
 def _check_vjp(f: _Checked, xs: list[np.ndarray], rng: np.random.Generator) -> None:
     y, vjp_fn = vjp(f, *xs)
-    many = isinstance(y, tuple | list)
     ys = _outputs(y)
     us, ws = _random_like(rng, xs), _random_like(rng, ys)
-    cotangents = [_array(c) for c in vjp_fn(tuple(ws) if many else ws[0])]
+    cotangents = [_array(c) for c in vjp_fn(_like_output(y, ws))]
     exact = _inner(us, cotangents)
     numeric = _inner(ws, _numeric_jvp(f, xs, us))
     if not _close(exact, numeric):
@@ -132,8 +150,7 @@ def _flat(parts: Any) -> Any:
     """Several outputs as one vector (a derivative function's outputs, checked again)."""
     import chainrule.numpy as cnp
 
-    parts = parts if isinstance(parts, tuple | list) else (parts,)
-    return cnp.concatenate([cnp.ravel(p) for p in parts])
+    return cnp.concatenate([cnp.ravel(p) for p in tree.leaves(parts)])
 
 
 def _check(f: _Checked, xs: list[np.ndarray], modes: Sequence[str], order: int, rng) -> None:
@@ -152,12 +169,11 @@ def _check(f: _Checked, xs: list[np.ndarray], modes: Sequence[str], order: int, 
         _check_vjp(f, xs, rng)
         if order > 1:
             y = f(*xs)
-            many = isinstance(y, tuple | list)
             k = len(_outputs(y))
 
             def vjp_f(*a: Any) -> Any:
                 ct = a[n:]
-                return _flat(vjp(f, *a[:n])[1](tuple(ct) if many else ct[0]))
+                return _flat(vjp(f, *a[:n])[1](_like_output(y, ct)))
 
             vjp_f.__name__ = f"vjp_{f.__name__}"
             both = _Checked(vjp_f, (None,) * (n + k), tuple(range(n + k)), {})
@@ -195,9 +211,16 @@ def check_grads(
             if not -len(args) <= i < len(args):
                 raise ValueError(f"check_grads: argnum {i} is out of range for {len(args)} args")
         picked = tuple(i % len(args) for i in nums)
-        xs = [_primal(args[i], "check_grads") for i in picked]
+        xs: list[np.ndarray] = []
+        treedefs = []
+        for i in picked:
+            leaves, treedef = tree.flatten(args[i])
+            if not leaves:
+                raise ValueError(f"check_grads: argument {i} has no leaves (arrays) to check")
+            xs.extend(_primal(leaf, "check_grads") for leaf in leaves)
+            treedefs.append(None if treedef.kind == "leaf" else treedef)
         rng = np.random.default_rng(0)
-        _check(_Checked(f, args, picked, kwargs), xs, modes, order, rng)
+        _check(_Checked(f, args, picked, kwargs, treedefs), xs, modes, order, rng)
 
     checker.__name__ = f"check_grads({_name(f)})"
     return checker

@@ -62,6 +62,33 @@ def test_check_grads_catches_a_wrong_second_derivative(wrong_second_derivative):
         check_grads(f, modes=["rev"], order=2)(X)
 
 
+def _net(p, x):
+    return np.sum(np.tanh(np.dot(x, p["w"]) + p["b"][0]) * p["b"][1])
+
+
+PARAMS = {"w": onp.array([[0.3, -0.2], [0.1, 0.5]]), "b": (onp.array([0.1, 0.2]), 0.7)}
+
+
+def test_check_grads_checks_every_leaf_of_pytree_arguments_and_outputs():
+    check_grads(_net, modes=["fwd", "rev"], order=2)(PARAMS, onp.array([1.0, 2.0]))
+    check_grads(_net, argnum=(0, 1), order=2)(PARAMS, onp.array([1.0, 2.0]))
+    # a pytree output: its leaves are checked, cotangents given in its structure
+    check_grads(lambda p: {"a": np.sin(p["w"]), "c": [p["b"][1] * p["w"]]}, order=2)(PARAMS)
+    check_grads(lambda ab: ab[0] * ab[1], order=2)([1.5, 2.5])
+
+
+def test_check_grads_catches_a_wrong_derivative_in_one_leaf_of_a_pytree():
+    @primitive
+    def square(x):
+        return x**2
+
+    defvjp(square, lambda ans, x: lambda g: g * 2.001 * x)
+    with pytest.raises(AssertionError, match=r"VJP\) check"):
+        check_grads(lambda p: _net(p, onp.ones(2)) + np.sum(square(p["b"][0])), modes=["rev"])(
+            PARAMS
+        )
+
+
 def test_check_grads_refuses_bad_arguments():
     with pytest.raises(ValueError, match="modes must be among"):
         check_grads(np.tanh, modes=["sideways"])(X)
@@ -69,6 +96,8 @@ def test_check_grads_refuses_bad_arguments():
         check_grads(np.tanh, argnum=2)(X)
     with pytest.raises(TypeError, match="real floating-point"):
         check_grads(np.tanh)(onp.array([1j]))
+    with pytest.raises(ValueError, match="no leaves"):
+        check_grads(lambda p: 0.0)({})
 
 
 def test_combo_check_runs_every_combination():
