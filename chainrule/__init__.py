@@ -8,16 +8,14 @@
 0.235004
 """
 
-from chainrule import (  # training: layers, optimizers, data
+import importlib as _importlib
+
+from chainrule import (  # training: layers
     autograd,
     backends,
     cuda,
-    data,
-    distributed,
     nn,
-    optim,
     tree,
-    utils,
 )
 from chainrule import tensor_convert as _tensor_convert  # noqa: F401  (to(), float(), ...)
 from chainrule import tensor_methods as _tensor_methods  # noqa: F401  (installs operators)
@@ -125,7 +123,6 @@ from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.jit import JitError, jit
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
-from chainrule.serialization import CheckpointError, load, save
 from chainrule.tensor import Tensor, name, name_of, tensor
 from chainrule.torch_functions import (
     addmm,
@@ -190,6 +187,32 @@ from chainrule.torch_functions import (
 globals().update(_BUILTIN_NAMED)
 
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562), since most programs never touch them and a
+# program's run time includes the import: ``cr.data``, ``cr.optim`` and the others
+# below work as attributes, in ``from chainrule import ...`` and ``import
+# chainrule.optim`` as before; only ``import chainrule`` is quicker.
+_LAZY_MODULES = frozenset({"data", "distributed", "optim", "utils"})
+_LAZY_NAMES = {
+    "CheckpointError": "chainrule.serialization",
+    "load": "chainrule.serialization",
+    "save": "chainrule.serialization",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_MODULES:
+        return _importlib.import_module(f"chainrule.{name}")
+    if name in _LAZY_NAMES:
+        value = getattr(_importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY_MODULES | set(_LAZY_NAMES))
+
 
 __all__ = [
     "abs",
