@@ -9,6 +9,8 @@
 """
 
 import importlib as _importlib
+import sys as _sys
+import types as _types
 
 from chainrule import (  # training: layers
     autograd,
@@ -65,7 +67,6 @@ from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     short,
     uint8,
 )
-from chainrule.explain import ExplainError, Explanation, NetworkExplanation, explain, graph
 from chainrule.factories import (
     Size,
     arange,
@@ -120,7 +121,6 @@ from chainrule.functions import (
     tanh,
 )
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from chainrule.jit import JitError, jit
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
@@ -189,7 +189,7 @@ globals().update(_BUILTIN_NAMED)
 __version__ = "0.1.0"
 
 # Imported on first use (PEP 562), since most programs never touch them and a
-# program's run time includes the import: ``cr.data``, ``cr.optim`` and the others
+# program's run time includes the import: ``cr.data``, ``cr.explain`` and the others
 # below work as attributes, in ``from chainrule import ...`` and ``import
 # chainrule.optim`` as before; only ``import chainrule`` is quicker.
 _LAZY_MODULES = frozenset({"data", "distributed", "optim", "utils"})
@@ -197,7 +197,31 @@ _LAZY_NAMES = {
     "CheckpointError": "chainrule.serialization",
     "load": "chainrule.serialization",
     "save": "chainrule.serialization",
+    "ExplainError": "chainrule.explain",
+    "Explanation": "chainrule.explain",
+    "NetworkExplanation": "chainrule.explain",
+    "explain": "chainrule.explain",
+    "graph": "chainrule.explain",
+    "JitError": "chainrule.jit",
+    "jit": "chainrule.jit",
 }
+# Functions named as the subpackages that define them: ``cr.explain`` and ``cr.jit``
+# are the functions, as when they were imported eagerly.
+_SHADOWED = frozenset({"explain", "jit"})
+
+
+class _Package(_types.ModuleType):
+    """chainrule's module object. Importing a subpackage sets it as an attribute of
+    its parent; for ``explain`` and ``jit`` that would replace the function of the
+    same name (the eager import bound the function after the subpackage was set)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _SHADOWED and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> object:

@@ -1,10 +1,19 @@
-"""``import chainrule`` leaves data, optim, distributed, utils and serialization for
-first use; every public name still works as before."""
+"""``import chainrule`` leaves data, optim, distributed, utils, serialization, explain,
+jit and nn's layers for first use; every public name still works as before."""
 
 import subprocess
 import sys
 
-LAZY = ("chainrule.data", "chainrule.optim", "chainrule.distributed", "chainrule.serialization")
+LAZY = (
+    "chainrule.data",
+    "chainrule.optim",
+    "chainrule.distributed",
+    "chainrule.serialization",
+    "chainrule.explain",
+    "chainrule.jit",
+    "chainrule.nn.layers",
+    "chainrule.nn.functional",
+)
 
 
 def _run(code: str) -> str:
@@ -36,3 +45,22 @@ def test_lazy_names_work_as_attributes_imports_and_star_import():
         "    print(e)\n"
     )
     assert _run(code) == "module 'chainrule' has no attribute 'no_such_name'"
+
+
+def test_explain_and_jit_stay_functions_whichever_import_comes_first():
+    # Importing a subpackage sets it on its parent: cr.explain and cr.jit must stay the
+    # functions, as they were when imported eagerly.
+    code = (
+        "import chainrule as cr\n"
+        "import chainrule.explain.build, chainrule.jit.tracer\n"
+        "from chainrule.explain import explain\n"
+        "from chainrule.jit import jit\n"
+        "assert cr.explain is explain and cr.jit is jit and callable(cr.explain)\n"
+        "assert cr.graph.__module__ == 'chainrule.explain.build'\n"
+        "assert issubclass(cr.JitError, Exception) and cr.ExplainError.__name__ == 'ExplainError'\n"
+        "import chainrule.nn as nn\n"
+        "assert nn.Linear.__name__ == 'Linear' and nn.functional.relu is cr.nn.functional.relu\n"
+        "assert {'Linear', 'Module', 'functional'} <= set(dir(nn))\n"
+        "print(round(cr.explain('1/(1+exp(-z))', z=0.5).to_dict()['value'], 6))\n"
+    )
+    assert _run(code) == "0.622459"

@@ -13,51 +13,76 @@ Names, arguments, shapes and defaults are PyTorch's, so state dicts map one to o
 (8, 4)
 """
 
+import importlib as _importlib
+
 from chainrule.dtypes import DeviceError
-from chainrule.nn import functional, init, utils
-from chainrule.nn.layers import (
-    ELU,
-    GELU,
-    AdaptiveAvgPool2d,
-    AvgPool2d,
-    BatchNorm1d,
-    BatchNorm2d,
-    BCELoss,
-    BCEWithLogitsLoss,
-    Conv2d,
-    CrossEntropyLoss,
-    Dropout,
-    Embedding,
-    Flatten,
-    Hardtanh,
-    HuberLoss,
-    Identity,
-    KLDivLoss,
-    L1Loss,
-    LayerNorm,
-    LeakyReLU,
-    Linear,
-    LogSigmoid,
-    LogSoftmax,
-    MaxPool2d,
-    Mish,
-    MSELoss,
-    NLLLoss,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    SmoothL1Loss,
-    Softmax,
-    Softmin,
-    Softplus,
-    Tanh,
-    Unflatten,
-)
-from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
-from chainrule.nn.param_containers import ParameterDict, ParameterList
-from chainrule.nn.parameter import Parameter
 from chainrule.nn.rng import default_generator, get_rng_state, manual_seed, set_rng_state
+
+# Imported on first use (PEP 562): ``import chainrule`` needs only the generator
+# (``chainrule.nn.rng``); the layers and losses load when a program first names one.
+_SUBMODULES = frozenset({"functional", "init", "utils"})
+_LAZY = {
+    "ELU": "chainrule.nn.layers",
+    "GELU": "chainrule.nn.layers",
+    "AdaptiveAvgPool2d": "chainrule.nn.layers",
+    "AvgPool2d": "chainrule.nn.layers",
+    "BatchNorm1d": "chainrule.nn.layers",
+    "BatchNorm2d": "chainrule.nn.layers",
+    "BCELoss": "chainrule.nn.layers",
+    "BCEWithLogitsLoss": "chainrule.nn.layers",
+    "Conv2d": "chainrule.nn.layers",
+    "CrossEntropyLoss": "chainrule.nn.layers",
+    "Dropout": "chainrule.nn.layers",
+    "Embedding": "chainrule.nn.layers",
+    "Flatten": "chainrule.nn.layers",
+    "Hardtanh": "chainrule.nn.layers",
+    "HuberLoss": "chainrule.nn.layers",
+    "Identity": "chainrule.nn.layers",
+    "KLDivLoss": "chainrule.nn.layers",
+    "L1Loss": "chainrule.nn.layers",
+    "LayerNorm": "chainrule.nn.layers",
+    "LeakyReLU": "chainrule.nn.layers",
+    "Linear": "chainrule.nn.layers",
+    "LogSigmoid": "chainrule.nn.layers",
+    "LogSoftmax": "chainrule.nn.layers",
+    "MaxPool2d": "chainrule.nn.layers",
+    "Mish": "chainrule.nn.layers",
+    "MSELoss": "chainrule.nn.layers",
+    "NLLLoss": "chainrule.nn.layers",
+    "ReLU": "chainrule.nn.layers",
+    "ReLU6": "chainrule.nn.layers",
+    "Sigmoid": "chainrule.nn.layers",
+    "SiLU": "chainrule.nn.layers",
+    "SmoothL1Loss": "chainrule.nn.layers",
+    "Softmax": "chainrule.nn.layers",
+    "Softmin": "chainrule.nn.layers",
+    "Softplus": "chainrule.nn.layers",
+    "Tanh": "chainrule.nn.layers",
+    "Unflatten": "chainrule.nn.layers",
+    "IncompatibleKeys": "chainrule.nn.module",
+    "Module": "chainrule.nn.module",
+    "ModuleDict": "chainrule.nn.module",
+    "ModuleList": "chainrule.nn.module",
+    "Sequential": "chainrule.nn.module",
+    "ParameterDict": "chainrule.nn.param_containers",
+    "ParameterList": "chainrule.nn.param_containers",
+    "Parameter": "chainrule.nn.parameter",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"chainrule.nn.{name}")
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'chainrule.nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES | set(_LAZY))
+
 
 __all__ = [
     "ELU",

@@ -1,0 +1,330 @@
+"""Run HIPS autograd's own example programs with autograd and with chainrule; compare
+the numbers they print and the time they take to print them.
+
+    python benchmarks/hips_examples.py [--timeout S] [--repeats N] [--mode alias|rewrite]
+                                        [--repo PATH] [--json PATH] [NAME ...]
+
+The programs come from a checkout of HIPS autograd (``--repo``, default the mirror
+at /work/.mirror/HIPS+autograd/repo), exported with ``git archive`` into a temporary
+folder, one copy per library. Each runs as a script in its own folder, as its
+author ran it (``MPLBACKEND=Agg``, stdout unbuffered).
+
+How chainrule runs them (``--mode``):
+
+- ``alias`` (default): the files stay byte for byte as shipped, and a small
+  bootstrap makes ``autograd``, ``autograd.numpy``, ``autograd.scipy.stats`` ...
+  *be* ``chainrule``, ``chainrule.numpy``, ``chainrule.scipy.stats`` ... (the same
+  module objects, entered in ``sys.modules``): exactly what changing the import
+  lines does. It matters for rnn, lstm and hmm_em, which train on the text of
+  their own source file (rnn.py, lstm.py): rewriting their imports changes their
+  training data, and so their numbers.
+- ``rewrite``: the import lines are rewritten in the files (``autograd`` ->
+  ``chainrule``), as a user would do it.
+
+Same iterations: a program's progress is the lines it prints. In the first
+(autograd) run it prints ``n`` lines within the time limit, or finishes; every
+later run, of either library, stops at its ``n``-th line (or at its end), and the
+time reported is the time to that line, from the interpreter's start (imports and
+data loading included, as a user waits for them). ``--repeats`` alternates the
+two libraries and reports medians. Numbers are compared over the lines both
+printed, each number to its counterpart, as relative differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import selectors
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_REPO = Path("/work/.mirror/HIPS+autograd/repo")
+
+#: ``import autograd...`` lines as a user changes them (``--mode rewrite``).
+REWRITES = [
+    (r"\bautograd\.numpy\b", "chainrule.numpy"),
+    (r"\bautograd\.scipy\b", "chainrule.scipy"),
+    (r"\bautograd\.misc\b", "chainrule.misc"),
+    (r"\bautograd\.extend\b", "chainrule.extend"),
+    (r"\bautograd\.builtins\b", "chainrule.builtins"),
+    (r"\bautograd\.test_util\b", "chainrule.test_util"),
+    (r"^(\s*)from autograd import ", r"\1from chainrule import "),
+    (r"^(\s*)import autograd$", r"\1import chainrule as autograd"),
+]
+
+#: The bootstrap of ``--mode alias``: autograd's module names entered as chainrule's
+#: modules, then the program run as ``__main__``. A name not listed is mapped when
+#: it is first imported (a finder that hands back chainrule's module object).
+ALIAS_BOOTSTRAP = r"""
+import importlib, importlib.abc, importlib.util, runpy, sys
+
+def _target(name):
+    return "chainrule" + name[len("autograd"):]
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name == "autograd" or name.startswith("autograd."):
+            return importlib.util.spec_from_loader(name, self)
+        return None
+
+    def create_module(self, spec):
+        module = importlib.import_module(_target(spec.name))
+        self.original = module.__spec__
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self.original  # the import system set autograd's spec on it
+
+sys.meta_path.insert(0, _Alias())
+program = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path.insert(0, ".")
+runpy.run_path(program, run_name="__main__")
+"""
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def rewrite(source: str) -> str:
+    """The program with its import lines changed to chainrule's (nothing else)."""
+    out = []
+    for line in source.splitlines():
+        if re.match(r"^\s*(import|from)\s", line):
+            for pattern, replacement in REWRITES:
+                line = re.sub(pattern, replacement, line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def export(repo: Path, dest: Path, rewritten: bool) -> None:
+    """HIPS's examples/ folder into ``dest`` (imports rewritten if asked)."""
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "HEAD", "examples"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    if rewritten:
+        for path in (dest / "examples").rglob("*.py"):
+            path.write_text(rewrite(path.read_text()))
+
+
+def program_names(repo: Path) -> list[str]:
+    listing = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD", "examples"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return sorted(
+        p[len("examples/") : -3]
+        for p in listing
+        if p.endswith(".py") and not p.endswith("__init__.py")
+    )
+
+
+@dataclass
+class Run:
+    """One run of one program: its lines, when each came, and how it ended."""
+
+    lines: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # seconds from start to each line
+    total: float = 0.0
+    state: str = "ok"  # ok, stopped (at the line limit), timeout, or rc<N>
+    error: str = ""
+
+    def time_to(self, n: int) -> float | None:
+        """Seconds to the n-th line (n = 0: to the end of a finished run)."""
+        if n == 0 or n > len(self.times):
+            return self.total if self.state == "ok" else None
+        return self.times[n - 1]
+
+
+def run(
+    folder: Path, name: str, chainrule: str | None, timeout: float, max_lines: int | None
+) -> Run:
+    """Run ``examples/<name>.py`` in ``folder``; ``chainrule``: None (autograd as
+    shipped), "alias" or "rewrite". Stops at ``max_lines`` lines or ``timeout``."""
+    path = folder / "examples" / f"{name}.py"
+    if chainrule == "alias":
+        command = [sys.executable, "-u", "-c", ALIAS_BOOTSTRAP, path.name]
+    else:
+        command = [sys.executable, "-u", path.name]
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    result = Run()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        cwd=path.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        bufsize=1,
+    )
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    stopped = False
+    while True:
+        left = timeout - (time.perf_counter() - start)
+        if left <= 0:
+            stopped = True
+            result.state = "timeout"
+            break
+        if not selector.select(timeout=left):
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break
+        result.lines.append(line.rstrip("\n"))
+        result.times.append(time.perf_counter() - start)
+        if max_lines is not None and len(result.lines) >= max_lines:
+            stopped = True
+            result.state = "stopped"
+            break
+    if stopped:
+        proc.kill()
+    err = proc.communicate()[1]
+    result.total = time.perf_counter() - start
+    selector.close()
+    if not stopped and proc.returncode != 0:
+        result.state = f"rc{proc.returncode}"
+        result.error = (err.strip().splitlines() or ["?"])[-1][:200]
+    return result
+
+
+def compare(a: list[str], b: list[str]) -> tuple[int, float]:
+    """(how many numbers, the largest relative difference) over the lines both
+    printed; inf when a line holds a different count of numbers."""
+    worst, count = 0.0, 0
+    for x, y in zip(a, b):
+        nx, ny = NUMBER.findall(x), NUMBER.findall(y)
+        if len(nx) != len(ny):
+            return count, float("inf")
+        for u, v in zip(nx, ny):
+            u, v = float(u), float(v)
+            count += 1
+            worst = max(worst, abs(u - v) / max(abs(u), abs(v), 1e-8))
+    return count, worst
+
+
+@dataclass
+class Outcome:
+    name: str
+    autograd: str
+    chainrule: str
+    lines: int  # the progress both were timed to (0: to the end)
+    numbers: int
+    max_rel_diff: float
+    autograd_s: float | None
+    chainrule_s: float | None
+    error: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """autograd's time / chainrule's: above 1, chainrule is faster."""
+        if self.autograd_s is None or self.chainrule_s is None:
+            return None
+        return self.autograd_s / self.chainrule_s
+
+
+def measure(
+    ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int
+) -> Outcome:
+    """Interleaved runs of one program: autograd, chainrule, autograd, ..."""
+    first = run(ag, name, None, timeout, None)
+    # Same iterations: every later run stops where autograd's first one got to.
+    limit = None if first.state == "ok" else len(first.lines)
+    if limit == 0:
+        limit = None  # printed nothing before the limit: time the whole run (to timeout)
+    ag_runs, cr_runs = [first], []
+    for i in range(repeats):
+        cr_runs.append(run(cr, name, mode, timeout, limit))
+        if i + 1 < repeats:
+            ag_runs.append(run(ag, name, None, timeout, limit))
+    n = limit or 0
+    numbers, worst = compare(first.lines, cr_runs[0].lines)
+
+    def median(runs: list[Run]) -> float | None:
+        times = [r.time_to(n) for r in runs]
+        times = [t for t in times if t is not None]
+        return statistics.median(times) if len(times) == len(runs) else None
+
+    crun = cr_runs[0]
+    reached = crun.state == "ok" or (limit is not None and len(crun.lines) >= limit)
+    return Outcome(
+        name,
+        first.state if first.state != "timeout" else f"{len(first.lines)} lines",
+        crun.state if reached else (crun.error or f"{crun.state} at {len(crun.lines)} lines"),
+        n,
+        numbers,
+        worst,
+        median(ag_runs) if first.state in ("ok", "timeout") else None,
+        median(cr_runs) if reached else None,
+        crun.error if crun.state.startswith("rc") else "",
+    )
+
+
+def table(outcomes: list[Outcome]) -> str:
+    rows = [
+        "| program | autograd | chainrule | timed to | numbers | max rel diff | autograd s "
+        "| chainrule s | autograd / chainrule |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+
+        def fmt(x: float | None) -> str:
+            return "-" if x is None else f"{x:.2f}"
+
+        rows.append(
+            f"| {o.name} | {o.autograd} | {o.chainrule[:60]} | "
+            f"{'end' if o.lines == 0 else f'line {o.lines}'} | {o.numbers} | "
+            f"{o.max_rel_diff:.1e} | {fmt(o.autograd_s)} | {fmt(o.chainrule_s)} | "
+            f"{fmt(o.ratio)} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> list[Outcome]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="programs (default: all of HIPS's examples)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per run")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per library (medians)")
+    ap.add_argument("--mode", choices=("alias", "rewrite"), default="alias")
+    ap.add_argument("--repo", type=Path, default=DEFAULT_REPO)
+    ap.add_argument("--json", type=Path, help="also write the outcomes here")
+    args = ap.parse_args(argv)
+    names = args.names or program_names(args.repo)
+    outcomes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ag, cr = Path(tmp, "ag"), Path(tmp, "cr")
+        ag.mkdir()
+        cr.mkdir()
+        export(args.repo, ag, False)
+        export(args.repo, cr, args.mode == "rewrite")
+        for name in names:
+            o = measure(ag, cr, name, args.mode, args.timeout, args.repeats)
+            outcomes.append(o)
+            ratio = "-" if o.ratio is None else f"{o.ratio:.2f}x"
+            print(
+                f"{name:32s} autograd {o.autograd:10s} | chainrule {o.chainrule[:70]:12s} | "
+                f"{o.numbers:5d} numbers, max rel diff {o.max_rel_diff:.1e} | "
+                f"{o.autograd_s or 0:6.2f}s vs {o.chainrule_s or 0:6.2f}s ({ratio})",
+                flush=True,
+            )
+    print()
+    print(table(outcomes))
+    if args.json:
+        args.json.write_text(
+            json.dumps([asdict(o) | {"ratio": o.ratio} for o in outcomes], indent=1) + "\n"
+        )
+    return outcomes
+
+
+if __name__ == "__main__":
+    main()
