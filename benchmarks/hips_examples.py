@@ -233,9 +233,7 @@ class Outcome:
         return self.autograd_s / self.chainrule_s
 
 
-def measure(
-    ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int
-) -> Outcome:
+def measure(ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int) -> Outcome:
     """Interleaved runs of one program: autograd, chainrule, autograd, ..."""
     first = run(ag, name, None, timeout, None)
     # Same iterations: every later run stops where autograd's first one got to.
