@@ -21,12 +21,16 @@ How chainrule runs them (``--mode``):
 - ``rewrite``: the import lines are rewritten in the files (``autograd`` ->
   ``chainrule``), as a user would do it.
 
-Same iterations: a program's progress is the lines it prints. In the first
-(autograd) run it prints ``n`` lines within the time limit, or finishes; every
-later run, of either library, stops at its ``n``-th line (or at its end), and the
-time reported is the time to that line, from the interpreter's start (imports and
-data loading included, as a user waits for them). ``--repeats`` alternates the
-two libraries and reports medians. Numbers are compared over the lines both
+Same iterations: a program's progress is the lines it prints. In a first
+autograd run it prints ``n`` lines within the time limit, or finishes; then each
+library runs ``--repeats`` times, interleaved, every run stopped at its ``n``-th
+line (or at its end). The time is the process's CPU time (user + system) from the
+interpreter's start to that line, imports and data loading included, as a user
+waits for them (chainrule's bytecode is written first, as an install does:
+see :func:`byte_compile`); the median is reported, and the ratio autograd / chainrule is
+of those (above 1: chainrule is faster). Wall-clock medians are reported too; on
+a machine shared with other work they measure the neighbours as much as the
+program. Numbers are compared over the lines both
 printed, each number to its counterpart, as relative differences.
 """
 
@@ -63,7 +67,7 @@ REWRITES = [
 #: modules, then the program run as ``__main__``. A name not listed is mapped when
 #: it is first imported (a finder that hands back chainrule's module object).
 ALIAS_BOOTSTRAP = r"""
-import importlib, importlib.abc, importlib.util, runpy, sys
+import importlib, importlib.abc, importlib.util, sys
 
 def _target(name):
     return "chainrule" + name[len("autograd"):]
@@ -83,6 +87,15 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = self.original  # the import system set autograd's spec on it
 
 sys.meta_path.insert(0, _Alias())
+"""
+
+#: Both libraries' runs start this way: NumPy's global generator seeded (some
+#: programs draw from it unseeded, and then no two runs print the same numbers),
+#: then the program run as ``__main__`` from its folder.
+RUN_BOOTSTRAP = r"""
+import runpy, sys
+import numpy.random
+numpy.random.seed(0)
 program = sys.argv[1]
 sys.argv = sys.argv[1:]
 sys.path.insert(0, ".")
@@ -101,6 +114,18 @@ def rewrite(source: str) -> str:
                 line = re.sub(pattern, replacement, line)
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def byte_compile() -> None:
+    """Write chainrule's bytecode (``__pycache__``), as ``pip install`` does for an
+    installed package (autograd's came with its install). An editable checkout run
+    with ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile every module at
+    every start, about 0.5 s of CPU that no installed chainrule spends."""
+    import compileall
+
+    import chainrule
+
+    compileall.compile_dir(Path(chainrule.__file__).parent, quiet=1)
 
 
 def export(repo: Path, dest: Path, rewritten: bool) -> None:
@@ -135,6 +160,7 @@ class Run:
     lines: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # seconds from start to each line
     total: float = 0.0
+    cpu: float = 0.0  # the process's user + system CPU seconds, to its end or stop
     state: str = "ok"  # ok, stopped (at the line limit), timeout, or rc<N>
     error: str = ""
 
@@ -144,6 +170,12 @@ class Run:
             return self.total if self.state == "ok" else None
         return self.times[n - 1]
 
+    def cpu_to(self, n: int) -> float | None:
+        """CPU seconds to the n-th line: the run stops right at it (or ends)."""
+        if n == 0 or n > len(self.times):
+            return self.cpu if self.state == "ok" else None
+        return self.cpu if len(self.times) == n else None
+
 
 def run(
     folder: Path, name: str, chainrule: str | None, timeout: float, max_lines: int | None
@@ -151,10 +183,8 @@ def run(
     """Run ``examples/<name>.py`` in ``folder``; ``chainrule``: None (autograd as
     shipped), "alias" or "rewrite". Stops at ``max_lines`` lines or ``timeout``."""
     path = folder / "examples" / f"{name}.py"
-    if chainrule == "alias":
-        command = [sys.executable, "-u", "-c", ALIAS_BOOTSTRAP, path.name]
-    else:
-        command = [sys.executable, "-u", path.name]
+    bootstrap = (ALIAS_BOOTSTRAP if chainrule == "alias" else "") + RUN_BOOTSTRAP
+    command = [sys.executable, "-u", "-c", bootstrap, path.name]
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     result = Run()
     start = time.perf_counter()
@@ -189,8 +219,15 @@ def run(
             break
     if stopped:
         proc.kill()
-    err = proc.communicate()[1]
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    # wait4: this child's own CPU time (a shared machine's wall clock measures the
+    # neighbours as much as the program).
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     result.total = time.perf_counter() - start
+    result.cpu = usage.ru_utime + usage.ru_stime
     selector.close()
     if not stopped and proc.returncode != 0:
         result.state = f"rc{proc.returncode}"
@@ -221,69 +258,85 @@ class Outcome:
     lines: int  # the progress both were timed to (0: to the end)
     numbers: int
     max_rel_diff: float
-    autograd_s: float | None
-    chainrule_s: float | None
+    autograd_cpu: float | None  # medians over the timed runs
+    chainrule_cpu: float | None
+    autograd_wall: float | None
+    chainrule_wall: float | None
     error: str = ""
 
     @property
     def ratio(self) -> float | None:
-        """autograd's time / chainrule's: above 1, chainrule is faster."""
-        if self.autograd_s is None or self.chainrule_s is None:
+        """autograd's CPU time / chainrule's: above 1, chainrule is faster."""
+        if self.autograd_cpu is None or self.chainrule_cpu is None:
             return None
-        return self.autograd_s / self.chainrule_s
+        return self.autograd_cpu / self.chainrule_cpu
+
+
+def _median(values: list[float | None]) -> float | None:
+    """The median, or None if any run did not get there."""
+    if not values or any(v is None for v in values):
+        return None
+    return statistics.median(values)
+
+
+def _reached(r: Run, limit: int | None) -> bool:
+    return r.state == "ok" or (limit is not None and len(r.lines) >= limit)
 
 
 def measure(ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int) -> Outcome:
-    """Interleaved runs of one program: autograd, chainrule, autograd, ..."""
+    """One program: a first autograd run sets the line both are timed to and gives
+    the numbers; then ``repeats`` runs of each, interleaved (chainrule, autograd, ...),
+    each stopped at that line."""
     first = run(ag, name, None, timeout, None)
     # Same iterations: every later run stops where autograd's first one got to.
-    limit = None if first.state == "ok" else len(first.lines)
-    if limit == 0:
-        limit = None  # printed nothing before the limit: time the whole run (to timeout)
-    ag_runs, cr_runs = [first], []
-    for i in range(repeats):
+    limit = None if first.state == "ok" or not first.lines else len(first.lines)
+    ag_runs, cr_runs = [], []
+    for _ in range(repeats):
         cr_runs.append(run(cr, name, mode, timeout, limit))
-        if i + 1 < repeats:
+        if first.state == "ok" or (first.state == "timeout" and first.lines):
             ag_runs.append(run(ag, name, None, timeout, limit))
     n = limit or 0
     numbers, worst = compare(first.lines, cr_runs[0].lines)
-
-    def median(runs: list[Run]) -> float | None:
-        times = [r.time_to(n) for r in runs]
-        times = [t for t in times if t is not None]
-        return statistics.median(times) if len(times) == len(runs) else None
-
     crun = cr_runs[0]
-    reached = crun.state == "ok" or (limit is not None and len(crun.lines) >= limit)
+    reached = _reached(crun, limit)
+    if first.state == "timeout" and not first.lines:
+        autograd = f"nothing in {timeout:g} s"
+    elif first.state == "timeout":
+        autograd = f"{len(first.lines)} lines"
+    else:
+        autograd = first.state
     return Outcome(
         name,
-        first.state if first.state != "timeout" else f"{len(first.lines)} lines",
+        autograd,
         crun.state if reached else (crun.error or f"{crun.state} at {len(crun.lines)} lines"),
         n,
         numbers,
         worst,
-        median(ag_runs) if first.state in ("ok", "timeout") else None,
-        median(cr_runs) if reached else None,
+        _median([r.cpu_to(n) for r in ag_runs]),
+        _median([r.cpu_to(n) for r in cr_runs]) if reached else None,
+        _median([r.time_to(n) for r in ag_runs]),
+        _median([r.time_to(n) for r in cr_runs]) if reached else None,
         crun.error if crun.state.startswith("rc") else "",
     )
 
 
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def table(outcomes: list[Outcome]) -> str:
     rows = [
-        "| program | autograd | chainrule | timed to | numbers | max rel diff | autograd s "
-        "| chainrule s | autograd / chainrule |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| program | autograd | chainrule | timed to | numbers | max rel diff "
+        "| CPU s autograd | CPU s chainrule | autograd / chainrule | wall s autograd "
+        "| wall s chainrule |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
-
-        def fmt(x: float | None) -> str:
-            return "-" if x is None else f"{x:.2f}"
-
         rows.append(
             f"| {o.name} | {o.autograd} | {o.chainrule[:60]} | "
             f"{'end' if o.lines == 0 else f'line {o.lines}'} | {o.numbers} | "
-            f"{o.max_rel_diff:.1e} | {fmt(o.autograd_s)} | {fmt(o.chainrule_s)} | "
-            f"{fmt(o.ratio)} |"
+            f"{o.max_rel_diff:.1e} | {_fmt(o.autograd_cpu)} | {_fmt(o.chainrule_cpu)} | "
+            f"{_fmt(o.ratio)} | {_fmt(o.autograd_wall)} | {_fmt(o.chainrule_wall)} |"
         )
     return "\n".join(rows)
 
@@ -298,6 +351,7 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
     ap.add_argument("--json", type=Path, help="also write the outcomes here")
     args = ap.parse_args(argv)
     names = args.names or program_names(args.repo)
+    byte_compile()
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
         ag, cr = Path(tmp, "ag"), Path(tmp, "cr")
@@ -312,7 +366,7 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
             print(
                 f"{name:32s} autograd {o.autograd:10s} | chainrule {o.chainrule[:70]:12s} | "
                 f"{o.numbers:5d} numbers, max rel diff {o.max_rel_diff:.1e} | "
-                f"{o.autograd_s or 0:6.2f}s vs {o.chainrule_s or 0:6.2f}s ({ratio})",
+                f"CPU {_fmt(o.autograd_cpu)} s vs {_fmt(o.chainrule_cpu)} s ({ratio})",
                 flush=True,
             )
     print()
