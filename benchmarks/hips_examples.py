@@ -103,6 +103,8 @@ runpy.run_path(program, run_name="__main__")
 """
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+#: dtype names in reprs (``np.float64(0.5)``): not numbers the program printed.
+DTYPE = re.compile(r"\b(?:np\.)?(?:float|int|uint|complex)(?:8|16|32|64|128)\b")
 
 
 def rewrite(source: str) -> str:
@@ -240,7 +242,7 @@ def compare(a: list[str], b: list[str]) -> tuple[int, float]:
     printed; inf when a line holds a different count of numbers."""
     worst, count = 0.0, 0
     for x, y in zip(a, b):
-        nx, ny = NUMBER.findall(x), NUMBER.findall(y)
+        nx, ny = NUMBER.findall(DTYPE.sub("", x)), NUMBER.findall(DTYPE.sub("", y))
         if len(nx) != len(ny):
             return count, float("inf")
         for u, v in zip(nx, ny):
