@@ -21,12 +21,12 @@ How chainrule runs them (``--mode``):
 - ``rewrite``: the import lines are rewritten in the files (``autograd`` ->
   ``chainrule``), as a user would do it.
 
-Same iterations: a program's progress is the lines it prints. In a first
-autograd run it prints ``n`` lines within the time limit, or finishes; then each
-library runs ``--repeats`` times, interleaved, every run stopped at its ``n``-th
-line (or at its end). The time is the process's CPU time (user + system) from the
-interpreter's start to that line, imports and data loading included, as a user
-waits for them (chainrule's bytecode is written first, as an install does:
+Same iterations: a program's progress is the lines it prints. Each round runs
+autograd, then chainrule, each up to ``--timeout`` seconds; both are timed to
+the end if both finished, else to the last line both printed. The time is the
+process's CPU time (user + system, all threads; read from /proc as each line
+is printed) from the interpreter's start to that line, imports and data loading
+included, as a user waits for them (chainrule's bytecode is written first, as an install does:
 see :func:`byte_compile`); the median is reported, and the ratio autograd / chainrule is
 of those (above 1: chainrule is faster). Wall-clock medians are reported too; on
 a machine shared with other work they measure the neighbours as much as the
@@ -161,6 +161,7 @@ class Run:
 
     lines: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # seconds from start to each line
+    cpus: list[float] = field(default_factory=list)  # CPU seconds at each line
     total: float = 0.0
     cpu: float = 0.0  # the process's user + system CPU seconds, to its end or stop
     state: str = "ok"  # ok, stopped (at the line limit), timeout, or rc<N>
@@ -173,10 +174,24 @@ class Run:
         return self.times[n - 1]
 
     def cpu_to(self, n: int) -> float | None:
-        """CPU seconds to the n-th line: the run stops right at it (or ends)."""
-        if n == 0 or n > len(self.times):
+        """CPU seconds to the n-th line (n = 0: to the end of a finished run)."""
+        if n == 0 or n > len(self.cpus):
             return self.cpu if self.state == "ok" else None
-        return self.cpu if len(self.times) == n else None
+        return self.cpus[n - 1]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads (Linux's
+    /proc; 0.0 elsewhere, where only the total at the end is known)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def run(
@@ -215,6 +230,7 @@ def run(
             break
         result.lines.append(line.rstrip("\n"))
         result.times.append(time.perf_counter() - start)
+        result.cpus.append(process_cpu(proc.pid))
         if max_lines is not None and len(result.lines) >= max_lines:
             stopped = True
             result.state = "stopped"
@@ -281,45 +297,52 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(values)
 
 
-def _reached(r: Run, limit: int | None) -> bool:
-    return r.state == "ok" or (limit is not None and len(r.lines) >= limit)
-
-
 def measure(ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int) -> Outcome:
-    """One program: a first autograd run sets the line both are timed to and gives
-    the numbers; then ``repeats`` runs of each, interleaved (chainrule, autograd, ...),
-    each stopped at that line."""
-    first = run(ag, name, None, timeout, None)
-    # Same iterations: every later run stops where autograd's first one got to.
-    limit = None if first.state == "ok" or not first.lines else len(first.lines)
-    ag_runs, cr_runs = [], []
+    """One program, ``repeats`` rounds of one run per library (autograd, then
+    chainrule), each up to ``timeout`` seconds. Both are timed to the same line:
+    the end if both finished, else the last line both printed (the same
+    iterations); the CPU time at each line is read as it is printed."""
+    pairs = []
     for _ in range(repeats):
-        # Stopped at the line, a timed run has room to spare on a busy machine.
-        cr_runs.append(run(cr, name, mode, 3 * timeout, limit))
-        if first.state == "ok" or (first.state == "timeout" and first.lines):
-            ag_runs.append(run(ag, name, None, 3 * timeout, limit))
-    n = limit or 0
-    numbers, worst = compare(first.lines, cr_runs[0].lines)
-    crun = cr_runs[0]
-    reached = _reached(crun, limit)
-    if first.state == "timeout" and not first.lines:
-        autograd = f"nothing in {timeout:g} s"
-    elif first.state == "timeout":
-        autograd = f"{len(first.lines)} lines"
-    else:
-        autograd = first.state
+        a = run(ag, name, None, timeout, None)
+        c = run(cr, name, mode, timeout, None)
+        pairs.append((a, c))
+    a, c = pairs[0]
+    numbers, worst = compare(a.lines, c.lines)
+    both_ended = a.state == "ok" and c.state == "ok"
+
+    def line(pair: tuple[Run, Run]) -> int:
+        x, y = pair
+        if x.state == "ok" and y.state == "ok":
+            return 0
+        return min(len(x.lines), len(y.lines))
+
+    ns = [line(p) for p in pairs]
+    # A failed run (an error, a download without a network) is not timed.
+    failed = any(r.state.startswith("rc") for p in pairs for r in p)
+    timed = [] if failed else [(p, n) for p, n in zip(pairs, ns) if both_ended or n > 0]
+    ag_cpu = _median([p[0].cpu_to(n) for p, n in timed])
+    cr_cpu = _median([p[1].cpu_to(n) for p, n in timed])
+    ag_wall = _median([p[0].time_to(n) for p, n in timed])
+    cr_wall = _median([p[1].time_to(n) for p, n in timed])
+
+    def state(r: Run) -> str:
+        if r.state == "timeout":
+            return f"{len(r.lines)} lines in {timeout:g} s"
+        return r.error if r.state.startswith("rc") else r.state
+
     return Outcome(
         name,
-        autograd,
-        crun.state if reached else (crun.error or f"{crun.state} at {len(crun.lines)} lines"),
-        n,
+        state(a),
+        state(c),
+        0 if both_ended else min(ns),
         numbers,
         worst,
-        _median([r.cpu_to(n) for r in ag_runs]),
-        _median([r.cpu_to(n) for r in cr_runs]) if reached else None,
-        _median([r.time_to(n) for r in ag_runs]),
-        _median([r.time_to(n) for r in cr_runs]) if reached else None,
-        crun.error if crun.state.startswith("rc") else "",
+        ag_cpu,
+        cr_cpu,
+        ag_wall,
+        cr_wall,
+        c.error if c.state.startswith("rc") else "",
     )
 
 
