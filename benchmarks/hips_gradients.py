@@ -23,8 +23,10 @@ each quantity.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +139,17 @@ def hmm_em(m: types.SimpleNamespace, L: types.SimpleNamespace) -> tuple[Callable
 PROBES = {"gmm": gmm, "gplvm": gplvm, "rnn": rnn, "lstm": lstm, "hmm_em": hmm_em}
 
 
+def time_gradient(g: Callable, x: onp.ndarray) -> float:
+    """CPU milliseconds per call of ``g(x)``: the median of 5 rounds of 5 calls."""
+    rounds = []
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(5):
+            g(x)
+        rounds.append((time.process_time() - start) / 5 * 1e3)
+    return statistics.median(rounds)
+
+
 def rel(a: onp.ndarray, b: onp.ndarray) -> float:
     a, b = onp.asarray(a, dtype=float), onp.asarray(b, dtype=float)
     return float(onp.max(onp.abs(a - b)) / max(onp.max(onp.abs(b)), 1e-300))
@@ -198,8 +211,10 @@ def main(argv: list[str] | None = None) -> None:
             drift(args.names, folder, args.steps)
             print()
         print(f"{'program':8s} {'point':6s} {'value':>9s} {'gradient':>9s} {'hvp':>9s}")
+        timings = []
         for name in args.names:
             found = {}
+            gradient_times = {}
             for chainrule in (False, True):
                 L = lib(chainrule)
                 f, x0 = PROBES[name](load(folder, name, chainrule), L)
@@ -210,10 +225,16 @@ def main(argv: list[str] | None = None) -> None:
                     where: (f(x), L.grad(f)(x), L.hvp(f)(x, v) if name in ("gmm",) else None)
                     for where, x in points.items()
                 }
+                gradient_times[chainrule] = (time_gradient(L.grad(f), x0),)
             for where in ("start", "near"):
                 (fa, ga, ha), (fc, gc, hc) = found[False][where], found[True][where]
                 h = "-" if ha is None else f"{rel(hc, ha):9.1e}"
                 print(f"{name:8s} {where:6s} {rel(fc, fa):9.1e} {rel(gc, ga):9.1e} {h:>9s}")
+            timings.append((name, *gradient_times[False], *gradient_times[True]))
+        print("\nthe gradient at the start point, CPU ms per call (median of 5 x 5 calls)")
+        print(f"{'program':8s} {'autograd':>9s} {'chainrule':>9s} {'ratio':>6s}")
+        for name, a, c in timings:
+            print(f"{name:8s} {a:9.2f} {c:9.2f} {a / c:6.2f}")
 
 
 if __name__ == "__main__":
