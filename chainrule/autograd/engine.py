@@ -336,6 +336,14 @@ def grad(
     PyTorch's ``torch.autograd.grad``: ``grad_outputs`` are d loss / d output (may be
     omitted for one-element outputs). An input the outputs do not depend on is an
     error unless ``allow_unused`` (gives None) or ``materialize_grads`` (gives zeros).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = cr.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> g  # 3x**2, itself recorded
+    tensor([ 3., 12.], grad_fn=<mul>)
+    >>> cr.autograd.grad(g.sum(), x)  # the second derivative 6x
+    (tensor([ 6., 12.]),)
     """
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
