@@ -73,6 +73,11 @@ class Primitive:
 
     Call it like a function: ``prim(*args, **params)`` takes Tensors, arrays or
     numbers and returns a Tensor, recording a graph node when a gradient can flow.
+
+    >>> import chainrule as cr
+    >>> exp = cr.PRIMITIVES["exp"]  # every operation is one entry of the rule table
+    >>> exp(cr.tensor([0.0])), exp.formulas  # the formula explain shows for d exp(x) / dx
+    (tensor([1.]), ('exp(x)',))
     """
 
     __slots__ = (
