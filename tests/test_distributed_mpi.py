@@ -446,6 +446,9 @@ def test_resume_reads_the_checkpoint_on_rank0_only(tmp_path_factory):
     for epochs in ("0", "2"):
         text = result[epochs]
         assert "READS rank 0: 1" in text and "READS rank 1: 0" in text, text
-    evaluated = [line for line in result["0"].splitlines() if line.startswith("evaluated")]
-    assert evaluated == [line for line in result["alone"].splitlines() if line.startswith("evaluated")]
+
+    def evaluated(text):
+        return [line for line in text.splitlines() if line.startswith("evaluated")]
+
+    assert evaluated(result["0"]) == evaluated(result["alone"]) and evaluated(result["0"])
     assert result["2"].count("resumed from") == 1 and "done: test accuracy" in result["2"]
