@@ -256,9 +256,14 @@ class DistributedDataParallel(Module):
                 for attr, p in originals:
                     d[attr] = p
                 if own_forward is None:
-                    del d["forward"]
+                    d.pop("forward", None)
                 else:
                     d["forward"] = own_forward
+
+
+# Reference counts are exact only with the GIL (a free-threaded build defers some):
+# without it the nodes keep their numbers, which is correct, with less overlap.
+_EXACT_REFCOUNTS = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _refs(nodes: list, k: int) -> int:
@@ -278,7 +283,7 @@ def _renumbering(mod: Module, nodes: list) -> Any:
     def forward(*args: Any, **kwargs: Any) -> Any:
         for k in range(len(nodes)):
             if nodes[k] is not None:
-                if _refs(nodes, k) == unused[k]:
+                if _EXACT_REFCOUNTS and _refs(nodes, k) == unused[k]:
                     nodes[k].seq = _next_seq()
                 nodes[k] = None  # once per pass: a later call's use finds it older
         return real(*args, **kwargs)
