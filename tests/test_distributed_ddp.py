@@ -217,3 +217,12 @@ def test_random_parameters_get_their_gradients_through_the_buckets(
         assert _is_view_of_a_bucket(p.grad, ddp)
         want = 3 * p.data.astype(np.float64) ** 2 if u else np.zeros(p.shape)
         np.testing.assert_allclose(p.grad.data, want, rtol=1e-6 if p.dtype == np.float32 else 1e-14)
+
+
+def test_parameters_changed_after_wrapping_are_refused():
+    cr.nn.manual_seed(0)
+    model = cr.nn.Linear(3, 2)  # float32 buckets
+    ddp = dist.DistributedDataParallel(model)
+    model.double()
+    with pytest.raises(RuntimeError, match=r"bias is now float64 \(2,\), but was float32"):
+        ddp(cr.ones(1, 3, dtype=cr.float64))

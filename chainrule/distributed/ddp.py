@@ -23,11 +23,12 @@ means in ``.grad``; a rank whose loss did not depend on the parameters takes par
 with zeros instead of leaving the others waiting. If none did (the backward of
 another model, as in a GAN), the pass keeps waiting for its own backward.
 
-Why the ``grad_sync`` nodes are made when their layer runs. The engine visits the
-newest node first; nodes made before the module runs would all come after the
-whole backward, and no bucket could start early. So each owner module's ``grad_sync``
-nodes get fresh sequence numbers when it is called (only while nothing has used
-them yet: a node must stay older than all its consumers).
+Why each layer's ``grad_sync`` nodes are renumbered when it runs. They are all
+made before the module runs (so that every way of reading a parameter finds its
+proxy), and the engine visits the newest node first: left as made, they would
+all come after the whole backward, and no bucket could start early. So each
+owner module's nodes get fresh sequence numbers when it is called, only while
+nothing has used them yet (a node must stay older than all its consumers).
 """
 
 from __future__ import annotations
@@ -130,7 +131,10 @@ class DistributedDataParallel(Module):
     rank's own gradients.
 
     Every rank must call forward and then backward once per step (a rank that
-    skips backward leaves the others waiting). The module must read its
+    skips backward leaves the others waiting), and, while a wrapped forward waits
+    for its backward, every rank runs the same ``backward()`` calls: the ranks
+    ask each other at the end of each (so a backward of rank 0's alone, of a
+    metric say, belongs after the step's backward). The module must read its
     parameters as attributes in ``forward`` (``self.weight``), as every chainrule
     layer does: the wrapper swaps them for the duration of the forward pass.
 
@@ -214,6 +218,18 @@ class DistributedDataParallel(Module):
 
         return direct
 
+    def _check_buckets(self) -> None:
+        # The slots were cut for the parameters as they were when wrapped: a parameter
+        # cast to another dtype since then would have its gradients rounded to the old.
+        reducer = self._reducer
+        for i, (p, view) in enumerate(zip(self._params, reducer.views)):
+            if p.data.dtype != view.dtype or p.data.shape != view.shape:
+                raise RuntimeError(
+                    f"DistributedDataParallel: {reducer.names[i]} is now {p.data.dtype} "
+                    f"{p.data.shape}, but was {view.dtype} {view.shape} when wrapped; wrap "
+                    "the module after changing its parameters (e.g. after .double())"
+                )
+
     def _after_backward(self) -> None:
         """After every backward that stores .grad: finish this forward's reduction if
         its backward reached any rank (see the module docstring)."""
@@ -237,6 +253,7 @@ class DistributedDataParallel(Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if not is_grad_enabled():
             return self.module(*args, **kwargs)
+        self._check_buckets()
         fwd = _Forward(self, Pass(self._reducer))
         object.__setattr__(self, "_forward", fwd)
         call_after_backward(self._after)
