@@ -54,6 +54,12 @@ from chainrule.nn.layers import (
     Tanh,
     Unflatten,
 )
+from chainrule.nn.layers_attention import (
+    MultiheadAttention,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from chainrule.nn.layers_recurrent import GRU, LSTM, RNN, RNNBase
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from chainrule.nn.param_containers import ParameterDict, ParameterList
 from chainrule.nn.parameter import Parameter
@@ -113,4 +119,11 @@ __all__ = [
     "manual_seed",
     "set_rng_state",
     "utils",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNBase",
+    "MultiheadAttention",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
 ]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_attention import scaled_dot_product_attention
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -90,6 +91,7 @@ __all__ = [
     "tanh",
     "unflatten",
     "unfold",
+    "scaled_dot_product_attention",
 ]
 
 

@@ -1,0 +1,192 @@
+"""The LSTM recurrence over a whole sequence, as one primitive.
+
+``lstm_layer(xproj, h0, c0, w_hh)`` runs one layer in one direction. ``xproj``
+holds every step's input projection ``x_t W_ih^T + b_ih + b_hh`` (made by one GEMM
+before the loop); each step adds ``h_{t-1} W_hh^T`` (one GEMM for the four gates)
+and applies PyTorch's cell, gates in its order i, f, g, o::
+
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);  g = tanh(a_g)
+    c_t = f c_{t-1} + i g;   h_t = o tanh(c_t)
+
+The output, shaped (L, N, 2H), holds ``[h_t, c_t]`` of every step.
+
+Why one primitive for the whole sequence: composed per step, each step's slice of
+``xproj`` sends back a gradient the size of all of ``xproj`` (an index's adjoint is
+a scatter into zeros), and each step costs a dozen graph nodes. Here the backward
+pass recomputes the gates of all steps with one GEMM and a few vectorised calls,
+then walks back through time doing only what the recurrence needs (one GEMM and a
+few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps.
+
+The four inputs' gradients come from that one walk back, so it runs once per
+backward visit: the first rule to run keeps its result for the others (keyed by
+the very ``g`` and ``ans`` objects, as custom Functions do). The rules are written
+with operations that also take Tensors, so gradients of gradients work.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from chainrule.ops import activations as _act
+from chainrule.ops.primitive import Primitive, call
+
+
+def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
+    # 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float32), giving 0 exactly.
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+    return a
+
+
+def _lstm_forward(xproj, h0, c0, w_hh):
+    steps, n, four_h = xproj.shape
+    hidden = four_h // 4
+    dtype = np.result_type(xproj, h0, c0, w_hh)
+    out = np.empty((steps, n, 2 * hidden), dtype=dtype)
+    w_t = w_hh.T
+    h, c = h0, c0
+    with np.errstate(over="ignore"):
+        for t in range(steps):
+            a = h @ w_t
+            a += xproj[t]
+            g = np.tanh(a[:, 2 * hidden : 3 * hidden])
+            _sigmoid_inplace(a)
+            c_new = out[t, :, hidden:]
+            np.multiply(a[:, hidden : 2 * hidden], c, out=c_new)
+            g *= a[:, :hidden]
+            c_new += g
+            h_new = out[t, :, :hidden]
+            np.tanh(c_new, out=h_new)
+            h_new *= a[:, 3 * hidden :]
+            h, c = h_new, c_new
+    return out
+
+
+# ------------------------------------------------------------------ shared pieces
+def _cat(parts, axis=-1):
+    return np.concatenate(parts, axis=axis)
+
+
+def _previous(seq, first):
+    """(L, N, H): ``first`` then every step of ``seq`` but the last."""
+    return _cat([first[None], seq[:-1]], axis=0)
+
+
+def _recompute(ans, xproj, h0, c0, w_hh):
+    """Everything the rules need, for all steps at once (no loop)."""
+    hidden = h0.shape[-1]
+    hs, cs = ans[..., :hidden], ans[..., hidden:]
+    h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
+    a = xproj + h_prev @ w_hh.T
+    sig = call(_act.sigmoid, a)
+    i, f, o = sig[..., :hidden], sig[..., hidden : 2 * hidden], sig[..., 3 * hidden :]
+    g = np.tanh(a[..., 2 * hidden : 3 * hidden])
+    return h_prev, c_prev, i, f, g, o, np.tanh(cs)
+
+
+# ------------------------------------------------------------------ reverse mode
+_slot = threading.local()
+
+
+def _walk_back(gy, ans, xproj, h0, c0, w_hh):
+    """The gradients of all four inputs: (d xproj, d h0, d c0, d w_hh)."""
+    cached = getattr(_slot, "last", None)
+    if cached is not None and cached[0] is gy and cached[1] is ans:
+        return cached[2]
+    hidden = h0.shape[-1]
+    h_prev, c_prev, i, f, g, o, tc = _recompute(ans, xproj, h0, c0, w_hh)
+    # Per-step factors, vectorised: d c_t/d h_t and d a/d (c_t, h_t) of each gate.
+    dc_from_h = o * (1 - tc * tc)
+    coeff = _cat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)])
+    gh, gc = gy[..., :hidden], gy[..., hidden:]
+    dh = dc = None
+    grads = []
+    for t in range(xproj.shape[0] - 1, -1, -1):
+        dh_t = gh[t] if dh is None else gh[t] + dh
+        dc_t = gc[t] + dh_t * dc_from_h[t] if dc is None else gc[t] + dc + dh_t * dc_from_h[t]
+        da = _cat([dc_t, dc_t, dc_t, dh_t]) * coeff[t]
+        grads.append(da)
+        dh = da @ w_hh
+        dc = dc_t * f[t]
+    da_all = np.stack(grads[::-1], axis=0)
+    four_h = w_hh.shape[0]
+    dw = da_all.reshape(-1, four_h).T @ h_prev.reshape(-1, hidden)
+    result = (da_all, dh, dc, dw)
+    _slot.last = (gy, ans, result)
+    return result
+
+
+def _vjp(k):
+    def rule(g, ans, xproj, h0, c0, w_hh):
+        grads = _walk_back(g, ans, xproj, h0, c0, w_hh)
+        if k == 3:  # w_hh's rule runs last: let the slot go
+            _slot.last = None
+        return grads[k]
+
+    return rule
+
+
+# ------------------------------------------------------------------ forward mode
+def _push_forward(ans, xproj, h0, c0, w_hh, extra, dh, dc):
+    """The output's tangent, given each step's extra gate tangent ``extra(t)`` (or
+    None) and the tangents ``dh``/``dc`` of the initial state (or None)."""
+    hidden = h0.shape[-1]
+    h_prev, c_prev, i, f, g, o, tc = _recompute(ans, xproj, h0, c0, w_hh)
+    di_s, df_s, do_s = i * (1 - i), f * (1 - f), o * (1 - o)
+    dg_s, dtc_s = 1 - g * g, 1 - tc * tc
+    outs = []
+    for t in range(xproj.shape[0]):
+        da = extra(t) if extra is not None else None
+        if dh is not None:
+            from_h = dh @ w_hh.T
+            da = from_h if da is None else da + from_h
+        if da is None:  # no tangent yet (the state's tangent starts later)
+            dc_t = dc * f[t]
+        else:
+            d_i = da[..., :hidden] * di_s[t]
+            d_f = da[..., hidden : 2 * hidden] * df_s[t]
+            d_g = da[..., 2 * hidden : 3 * hidden] * dg_s[t]
+            d_o = da[..., 3 * hidden :] * do_s[t]
+            dc_t = d_f * c_prev[t] + d_i * g[t] + i[t] * d_g
+            if dc is not None:
+                dc_t = dc_t + f[t] * dc
+        dh_t = o[t] * dtc_s[t] * dc_t
+        if da is not None:
+            dh_t = dh_t + d_o * tc[t]
+        outs.append(_cat([dh_t, dc_t]))
+        dh, dc = dh_t, dc_t
+    return np.stack(outs, axis=0)
+
+
+def _jvp_xproj(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, lambda s: t[s], None, None)
+
+
+def _jvp_h0(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, None, t, None)
+
+
+def _jvp_c0(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, None, None, t)
+
+
+def _jvp_w(t, ans, xproj, h0, c0, w_hh):
+    hidden = h0.shape[-1]
+    h_prev = _previous(ans[..., :hidden], h0)
+    return _push_forward(ans, xproj, h0, c0, w_hh, lambda s: h_prev[s] @ t.T, None, None)
+
+
+lstm_layer = Primitive(
+    "lstm_layer",
+    _lstm_forward,
+    vjp=(_vjp(0), _vjp(1), _vjp(2), _vjp(3)),
+    jvp=(_jvp_xproj, _jvp_h0, _jvp_c0, _jvp_w),
+    formula=("d[h,c]/da (BPTT)", "d[h,c]/dh0", "d[h,c]/dc0", "d[h,c]/dW_hh"),
+    saves_ans=True,
+    doc="One LSTM layer over a sequence: gate inputs xproj (L, N, 4H), initial h0 and "
+    "c0 (N, H), recurrent weight W_hh (4H, H) -> [h_t, c_t] of every step, (L, N, 2H).",
+)
