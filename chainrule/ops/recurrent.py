@@ -26,6 +26,7 @@ with operations that also take Tensors, so gradients of gradients work.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -42,27 +43,43 @@ def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
+#: What a forward pass computed on the way, for the backward pass of the same
+#: output: ``id(ans)`` -> (states (L+1, N, 2H) with [h0, c0] first, the gates'
+#: activations (L, N, 4H), tanh(c_t) (L, N, H)). An entry goes with its output
+#: array (a weakref finaliser), so it lives exactly as long as the graph's saved
+#: output; PyTorch keeps the same (its workspace of gates).
+_saved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
 def _lstm_forward(xproj, h0, c0, w_hh):
     steps, n, four_h = xproj.shape
     hidden = four_h // 4
     dtype = np.result_type(xproj, h0, c0, w_hh)
-    out = np.empty((steps, n, 2 * hidden), dtype=dtype)
+    states = np.empty((steps + 1, n, 2 * hidden), dtype=dtype)
+    states[0, :, :hidden] = h0
+    states[0, :, hidden:] = c0
+    acts = np.empty((steps, n, four_h), dtype=dtype)
+    tanh_c = np.empty((steps, n, hidden), dtype=dtype)
     w_t = w_hh.T
-    h, c = h0, c0
+    g_slice = slice(2 * hidden, 3 * hidden)
     with np.errstate(over="ignore"):
         for t in range(steps):
-            a = h @ w_t
+            a = acts[t]
+            np.matmul(states[t, :, :hidden], w_t, out=a)
             a += xproj[t]
-            g = np.tanh(a[:, 2 * hidden : 3 * hidden])
+            g = np.tanh(a[:, g_slice])
             _sigmoid_inplace(a)
-            c_new = out[t, :, hidden:]
-            np.multiply(a[:, hidden : 2 * hidden], c, out=c_new)
+            a[:, g_slice] = g
+            c_new = states[t + 1, :, hidden:]
+            np.multiply(a[:, hidden : 2 * hidden], states[t, :, hidden:], out=c_new)
             g *= a[:, :hidden]
             c_new += g
-            h_new = out[t, :, :hidden]
-            np.tanh(c_new, out=h_new)
-            h_new *= a[:, 3 * hidden :]
-            h, c = h_new, c_new
+            np.tanh(c_new, out=tanh_c[t])
+            np.multiply(a[:, 3 * hidden :], tanh_c[t], out=states[t + 1, :, :hidden])
+    out = states[1:]
+    key = id(out)
+    _saved[key] = (states, acts, tanh_c)
+    weakref.finalize(out, _saved.pop, key, None)
     return out
 
 
@@ -82,9 +99,13 @@ def _recompute(ans, xproj, h0, c0, w_hh):
     hs, cs = ans[..., :hidden], ans[..., hidden:]
     h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
     a = xproj + h_prev @ w_hh.T
-    sig = call(_act.sigmoid, a)
-    i, f, o = sig[..., :hidden], sig[..., hidden : 2 * hidden], sig[..., 3 * hidden :]
     g = np.tanh(a[..., 2 * hidden : 3 * hidden])
+    if type(a) is np.ndarray:  # a plain backward pass: in place, a is ours
+        with np.errstate(over="ignore"):
+            sig = _sigmoid_inplace(a)
+    else:
+        sig = call(_act.sigmoid, a)
+    i, f, o = sig[..., :hidden], sig[..., hidden : 2 * hidden], sig[..., 3 * hidden :]
     return h_prev, c_prev, i, f, g, o, np.tanh(cs)
 
 
@@ -97,6 +118,11 @@ def _walk_back(gy, ans, xproj, h0, c0, w_hh):
     cached = getattr(_slot, "last", None)
     if cached is not None and cached[0] is gy and cached[1] is ans:
         return cached[2]
+    saved = _saved.get(id(ans)) if type(gy) is np.ndarray else None
+    if saved is not None and saved[0][1:].shape == ans.shape:
+        result = _walk_back_arrays(gy, w_hh, *saved)
+        _slot.last = (gy, ans, result)
+        return result
     hidden = h0.shape[-1]
     h_prev, c_prev, i, f, g, o, tc = _recompute(ans, xproj, h0, c0, w_hh)
     # Per-step factors, vectorised: d c_t/d h_t and d a/d (c_t, h_t) of each gate.
@@ -118,6 +144,43 @@ def _walk_back(gy, ans, xproj, h0, c0, w_hh):
     result = (da_all, dh, dc, dw)
     _slot.last = (gy, ans, result)
     return result
+
+
+def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
+    """``_walk_back`` in a plain backward pass, from what the forward pass saved:
+    the same formulas, written into preallocated arrays."""
+    steps, n, four_h = acts.shape
+    hidden = four_h // 4
+    dtype = np.result_type(gy, acts)
+    i, f = acts[..., :hidden], acts[..., hidden : 2 * hidden]
+    g, o = acts[..., 2 * hidden : 3 * hidden], acts[..., 3 * hidden :]
+    c_prev = states[:-1, :, hidden:]
+    # d c_t / d h_t, and each gate's d a / d (c_t or h_t), for all steps at once.
+    dc_from_h = 1 - tanh_c * tanh_c
+    dc_from_h *= o
+    coeff = np.empty((steps, n, 4, hidden), dtype=dtype)
+    np.multiply(g, i * (1 - i), out=coeff[:, :, 0])
+    np.multiply(c_prev, f * (1 - f), out=coeff[:, :, 1])
+    np.multiply(i, 1 - g * g, out=coeff[:, :, 2])
+    np.multiply(tanh_c, o * (1 - o), out=coeff[:, :, 3])
+    gh, gc = gy[..., :hidden], gy[..., hidden:]
+    da_all = np.empty((steps, n, 4, hidden), dtype=dtype)
+    dh = dc = None
+    for t in range(steps - 1, -1, -1):
+        dh_t = gh[t] if dh is None else gh[t] + dh
+        dc_t = dh_t * dc_from_h[t]
+        dc_t += gc[t]
+        if dc is not None:
+            dc_t += dc
+        da = da_all[t]
+        np.multiply(coeff[t, :, :3], dc_t[:, None, :], out=da[:, :3])
+        np.multiply(coeff[t, :, 3], dh_t, out=da[:, 3])
+        dh = da.reshape(n, four_h) @ w_hh
+        dc = dc_t * f[t]
+    da_all = da_all.reshape(steps, n, four_h)
+    h_prev = states[:-1, :, :hidden].reshape(-1, hidden)
+    dw = da_all.reshape(-1, four_h).T @ h_prev
+    return da_all, dh, dc, dw
 
 
 def _vjp(k):
