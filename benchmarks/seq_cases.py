@@ -167,7 +167,7 @@ def chainrule_jit_step(case: str, model: Any) -> Callable[[], float]:
     def step() -> float:
         value, grads = value_and_grad(weights, x, y)
         for w, g in zip(weights, grads):
-            w -= LR * g.data
+            w -= LR * (g if isinstance(g, np.ndarray) else g.data)
         return value.item()
 
     return step
