@@ -12,8 +12,9 @@ that a busy machine slows both alike; the report gives each one's median, the
 ratio of medians and the median of the per-pair ratios. Also, per case:
 
 - the losses of the first step agree (a check that the two compute the same);
-- peak memory: the growth of the process's peak RSS over a few steps, each
-  framework in a fresh subprocess (tracemalloc cannot see PyTorch's allocator);
+- peak memory of a step: how far the resident set grows during a step (sampled
+  by a thread), each framework in a fresh process (tracemalloc cannot see
+  PyTorch's allocator);
 - chainrule's time split: the same step compiled by ``cr.jit`` (straight-line
   NumPy: what the arrays cost), and within it the GEMMs, replayed alone with the
   step's shapes; eager minus compiled is graph building and Python overhead.
@@ -213,7 +214,7 @@ def gemm_seconds(shapes: list[tuple[int, int, int]], rounds: int = 5) -> float:
     small: dict[tuple[int, int, int], int] = {}
     big = []
     for s in shapes:
-        if s[0] * s[2] <= 64 * 64:
+        if max(s) <= 32:  # attention-sized: batched, as the step makes them
             small[s] = small.get(s, 0) + 1
         else:
             big.append(s)
@@ -234,25 +235,56 @@ def gemm_seconds(shapes: list[tuple[int, int, int]], rounds: int = 5) -> float:
             )
     times = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for a, b in ops:
             a @ b
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 
 # ------------------------------------------------------------------ memory
-def peak_rss_growth(case: str, framework: str, threads: int) -> float:
-    """MiB by which peak RSS grows over 3 steps, in a fresh process."""
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def step_memory(case: str, framework: str) -> float:
+    """MiB the resident set grows by during a training step, at its peak (sampled
+    every 0.2 ms by a thread), after a warm-up step; run in a fresh process."""
+    import threading
+
+    if framework == "chainrule":
+        step, _ = chainrule_step(case)
+    else:
+        state = {k: v.numpy() for k, v in chainrule_model(case).state_dict().items()}
+        step = torch_step(case, state)
+    step()
+    sys.setswitchinterval(1e-4)
+    peaks = []
+    for _ in range(3):
+        base = _rss_bytes()
+        peak = [base]
+        done = threading.Event()
+
+        def sample(peak: list = peak, done: threading.Event = done) -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss_bytes())
+                time.sleep(2e-4)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        step()
+        done.set()
+        sampler.join()
+        peaks.append(peak[0] - base)
+    return statistics.median(peaks) / 2**20
+
+
+def peak_step_memory(case: str, framework: str, threads: int) -> float:
     code = (
-        "import sys, resource; sys.path.insert(0, 'benchmarks'); import seq_cases as s;"
-        f"s.set_threads({threads});"
-        f"step, model = s.chainrule_step('{case}') if '{framework}' == 'chainrule' else "
-        f"(s.torch_step('{case}', {{k: v.numpy() for k, v in s.chainrule_model('{case}')"
-        ".state_dict().items()}), None);"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "[step() for _ in range(3)];"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
+        "import sys; sys.path.insert(0, 'benchmarks'); import seq_cases as s;"
+        f"s.set_threads({threads}, {framework == 'torch'});"
+        f"print(s.step_memory('{case}', '{framework}'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=_ROOT
@@ -263,26 +295,43 @@ def peak_rss_growth(case: str, framework: str, threads: int) -> float:
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def set_threads(n: int) -> None:
+def set_threads(n: int, torch_too: bool = True) -> None:
     import threadpoolctl
-    import torch
 
     threadpoolctl.threadpool_limits(n)
-    torch.set_num_threads(n)
+    if torch_too:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 # ------------------------------------------------------------------ the run
-def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[list, list]:
-    """Times of ``a`` and ``b``, one pair per round, alternating which runs first."""
-    ta: list[float] = []
-    tb: list[float] = []
+def paired(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> dict[str, list]:
+    """Wall and CPU times of ``a`` and ``b``, one pair per round, alternating which
+    runs first. CPU time (the process's) is what a busy machine disturbs least: it
+    leaves out the time other processes held the cores."""
+    times: dict[str, list] = {"a": [], "b": [], "a_cpu": [], "b_cpu": []}
     for r in range(rounds):
-        order = ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta))
-        for fn, out in order:
-            t0 = time.perf_counter()
+        order = (("a", a), ("b", b)) if r % 2 == 0 else (("b", b), ("a", a))
+        for key, fn in order:
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            out.append(time.perf_counter() - t0)
-    return ta, tb
+            times[key].append(time.perf_counter() - t0)
+            times[key + "_cpu"].append(time.process_time() - c0)
+    return times
+
+
+def _summary(times: dict[str, list], name: str) -> dict[str, float]:
+    med = statistics.median
+    return {
+        f"{name}_ms": med(times["a"]) * 1e3,
+        "torch_ms": med(times["b"]) * 1e3,
+        f"{name}_ratio": med(times["a"]) / med(times["b"]),
+        f"{name}_pair_ratio": med(x / y for x, y in zip(times["a"], times["b"])),
+        f"{name}_cpu_ms": med(times["a_cpu"]) * 1e3,
+        "torch_cpu_ms": med(times["b_cpu"]) * 1e3,
+        f"{name}_cpu_ratio": med(times["a_cpu"]) / med(times["b_cpu"]),
+    }
 
 
 def run_case(case: str, rounds: int, threads: int) -> dict[str, Any]:
@@ -293,32 +342,22 @@ def run_case(case: str, rounds: int, threads: int) -> dict[str, Any]:
     result: dict[str, Any] = {"first losses": [loss_cr, loss_torch]}
     for _ in range(2):  # warm both up
         step(), tstep()
-    ta, tb = paired(step, tstep, rounds)
-    med_a, med_b = statistics.median(ta), statistics.median(tb)
-    result.update(
-        chainrule_ms=med_a * 1e3,
-        torch_ms=med_b * 1e3,
-        ratio=med_a / med_b,
-        pair_ratio=statistics.median(x / y for x, y in zip(ta, tb)),
-    )
+    result.update(_summary(paired(step, tstep, rounds), "chainrule"))
     try:
         jstep = chainrule_jit_step(case, chainrule_model(case))
-        tj, tb2 = paired(jstep, tstep, rounds)
-        result.update(
-            jit_ms=statistics.median(tj) * 1e3,
-            jit_ratio=statistics.median(tj) / statistics.median(tb2),
-        )
+        jit = _summary(paired(jstep, tstep, rounds), "jit")
+        result.update({k: v for k, v in jit.items() if k.startswith("jit")})
     except Exception as exc:  # reported, not hidden: the jit row says why
         result["jit"] = f"not compiled: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     result["gemm_ms"] = gemm_seconds(gemm_shapes(case)) * 1e3
-    if "jit_ms" in result:
-        result["split_ms"] = {
+    if "jit_cpu_ms" in result:
+        result["split_cpu_ms"] = {
             "gemm": result["gemm_ms"],
-            "other numpy (elementwise, copies)": result["jit_ms"] - result["gemm_ms"],
-            "graph and python overhead": result["chainrule_ms"] - result["jit_ms"],
+            "other numpy (elementwise, copies)": result["jit_cpu_ms"] - result["gemm_ms"],
+            "graph and python overhead": result["chainrule_cpu_ms"] - result["jit_cpu_ms"],
         }
-    result["peak_rss_growth_mib"] = {
-        fw: peak_rss_growth(case, fw, threads) for fw in ("chainrule", "torch")
+    result["step_memory_mib"] = {
+        fw: peak_step_memory(case, fw, threads) for fw in ("chainrule", "torch")
     }
     return result
 

@@ -230,7 +230,12 @@ max_pool2d_gather = Primitive(
 
 # ----------------------------------------------------------------- linear layer
 def _linear_forward(x, w, b=None):
-    out = np.matmul(x, w.T)
+    if x.ndim > 2:
+        # One GEMM over all leading axes: matmul of a stack against one matrix runs
+        # one small GEMM per leading index (3x slower on a (128, 16, 64) input).
+        out = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
+    else:
+        out = np.matmul(x, w.T)
     if b is None:
         return out
     if out.dtype == np.result_type(out, b):

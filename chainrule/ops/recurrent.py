@@ -148,35 +148,47 @@ def _walk_back(gy, ans, xproj, h0, c0, w_hh):
 
 def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     """``_walk_back`` in a plain backward pass, from what the forward pass saved:
-    the same formulas, written into preallocated arrays."""
+    the same formulas, step by step on (N, H) slices that stay in cache, into
+    preallocated buffers (streaming whole-sequence temporaries costs twice as much)."""
     steps, n, four_h = acts.shape
     hidden = four_h // 4
     dtype = np.result_type(gy, acts)
-    i, f = acts[..., :hidden], acts[..., hidden : 2 * hidden]
-    g, o = acts[..., 2 * hidden : 3 * hidden], acts[..., 3 * hidden :]
-    c_prev = states[:-1, :, hidden:]
-    # d c_t / d h_t, and each gate's d a / d (c_t or h_t), for all steps at once.
-    dc_from_h = 1 - tanh_c * tanh_c
-    dc_from_h *= o
-    coeff = np.empty((steps, n, 4, hidden), dtype=dtype)
-    np.multiply(g, i * (1 - i), out=coeff[:, :, 0])
-    np.multiply(c_prev, f * (1 - f), out=coeff[:, :, 1])
-    np.multiply(i, 1 - g * g, out=coeff[:, :, 2])
-    np.multiply(tanh_c, o * (1 - o), out=coeff[:, :, 3])
+    gates = acts.reshape(steps, n, 4, hidden)
     gh, gc = gy[..., :hidden], gy[..., hidden:]
     da_all = np.empty((steps, n, 4, hidden), dtype=dtype)
+    dh_sum, dc_t, tmp = (np.empty((n, hidden), dtype=dtype) for _ in range(3))
     dh = dc = None
     for t in range(steps - 1, -1, -1):
-        dh_t = gh[t] if dh is None else gh[t] + dh
-        dc_t = dh_t * dc_from_h[t]
+        i, f, g, o = gates[t, :, 0], gates[t, :, 1], gates[t, :, 2], gates[t, :, 3]
+        tc, da = tanh_c[t], da_all[t]
+        dh_t = gh[t] if dh is None else np.add(gh[t], dh, out=dh_sum)
+        # dc_t = gc + dc + dh o (1 - tanh(c)^2)
+        np.multiply(tc, tc, out=dc_t)
+        np.subtract(1, dc_t, out=dc_t)
+        dc_t *= o
+        dc_t *= dh_t
         dc_t += gc[t]
         if dc is not None:
             dc_t += dc
-        da = da_all[t]
-        np.multiply(coeff[t, :, :3], dc_t[:, None, :], out=da[:, :3])
-        np.multiply(coeff[t, :, 3], dh_t, out=da[:, 3])
+        # each gate's pre-activation: (its share of dc or dh) times its derivative
+        np.subtract(1, i, out=tmp)
+        tmp *= i
+        tmp *= g
+        np.multiply(tmp, dc_t, out=da[:, 0])
+        np.subtract(1, f, out=tmp)
+        tmp *= f
+        tmp *= states[t, :, hidden:]
+        np.multiply(tmp, dc_t, out=da[:, 1])
+        np.multiply(g, g, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= i
+        np.multiply(tmp, dc_t, out=da[:, 2])
+        np.subtract(1, o, out=tmp)
+        tmp *= o
+        tmp *= tc
+        np.multiply(tmp, dh_t, out=da[:, 3])
         dh = da.reshape(n, four_h) @ w_hh
-        dc = dc_t * f[t]
+        dc = dc_t * f
     da_all = da_all.reshape(steps, n, four_h)
     h_prev = states[:-1, :, :hidden].reshape(-1, hidden)
     dw = da_all.reshape(-1, four_h).T @ h_prev
