@@ -119,3 +119,33 @@ def test_safe_softmax_gives_zeros_and_zero_gradient_on_a_fully_masked_row():
     (y * np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
     np.testing.assert_array_equal(t.grad.data[1], 0.0)
     assert t.grad.data[0, 1] == 0.0
+
+
+# ------------------------------------------------------------------ layer_normalize
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    last=st.integers(1, 2),
+    eps=st.sampled_from([1e-5, 0.1]),
+    seed=st.integers(0, 2**16),
+)
+def test_layer_normalize_values_and_derivatives(shape, last, eps, seed):
+    from chainrule.ops.normalization import normalize
+
+    x = np.random.default_rng(seed).normal(size=tuple(shape) + (3,))
+    axes = tuple(range(x.ndim - min(last, x.ndim), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    want = (x - mean) / np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    np.testing.assert_allclose(normalize(x, eps=eps, axes=axes).data, want, rtol=1e-12, atol=1e-12)
+    check_grads(lambda t: normalize(t, eps=eps, axes=axes), modes=["fwd", "rev"], order=2)(x)
+
+
+def test_layer_norm_keeps_float32():
+    x = cr.tensor(
+        np.random.default_rng(5).normal(size=(4, 6)).astype(np.float32), requires_grad=True
+    )
+    ln = cr.nn.LayerNorm(6)
+    y = ln(x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and ln.weight.grad.dtype == np.float32

@@ -48,6 +48,7 @@ from chainrule.nn.losses import (
 )
 from chainrule.nn.rng import as_generator
 from chainrule.ops import nn_ops as _nn
+from chainrule.ops.normalization import normalize as _normalize
 from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 
 IntPair = int | Sequence[int]
@@ -546,10 +547,7 @@ def layer_norm(
             f"layer_norm: the input's last axes {x.shape} do not match normalized_shape {ns}"
         )
     axes = tuple(range(x.ndim - len(ns), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(axis=axes, keepdims=True)
-    out = centred / _f.sqrt(var + eps)
+    out = _normalize(x, eps=eps, axes=axes)  # one node (see chainrule.ops.normalization)
     if weight is not None:
         out = out * weight
     if bias is not None:
