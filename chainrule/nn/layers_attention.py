@@ -3,8 +3,8 @@
 (``in_proj_weight``, ``in_proj_bias``, ``out_proj.weight``, ``layers.0.linear1.bias``,
 ...).
 
-Self-attention projects queries, keys and values with one GEMM (the fused
-``in_proj_weight``); heads are a batch axis of the attention's matmuls.
+Queries, keys and values are projected by the row blocks of the stacked
+``in_proj_weight`` (3E, E); heads are a batch axis of the attention's matmuls.
 
 >>> import numpy as np
 >>> import chainrule as cr
@@ -115,7 +115,6 @@ class MultiheadAttention(Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        self_attention = query is key and key is value
         q, k, v = _t(query), _t(key), _t(value)
         batched = self._check(q, k, v)
         if not batched:
@@ -129,7 +128,7 @@ class MultiheadAttention(Module):
             )
         n, rows, cols = q.shape[0], q.shape[1], k.shape[1]
         bias = self._bias(attn_mask, key_padding_mask, n, rows, cols, batched, q.dtype)
-        qh, kh, vh = self._heads(q, k, v, self_attention)
+        qh, kh, vh = self._heads(q, k, v)
         scale = 1.0 / math.sqrt(self.head_dim)
         p = self.dropout if self.training else 0.0
         # PyTorch computes the weights with a plain softmax when it returns them (NaN
@@ -172,19 +171,20 @@ class MultiheadAttention(Module):
             )
         return q.ndim == 3
 
-    def _heads(self, q: Tensor, k: Tensor, v: Tensor, fused: bool) -> tuple[Tensor, ...]:
-        """Project and split into heads: each (N, heads, length, head_dim)."""
+    def _heads(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, ...]:
+        """Project and split into heads: each (N, heads, length, head_dim).
+
+        Three GEMMs on the row blocks of ``in_proj_weight``, also for self-attention:
+        one GEMM on all of it, split afterwards, sends each of q, k, v a gradient
+        the size of all three (a slice's adjoint is a scatter into zeros); the
+        blocks' scatters are the size of the weight instead. 10-20% faster on B7.
+        """
         heads, hd, e = self.num_heads, self.head_dim, self.embed_dim
         w, b = self.in_proj_weight, self.in_proj_bias
-        if fused:  # self-attention: one GEMM for all three
-            n, length = q.shape[0], q.shape[1]
-            qkv = F.linear(q, w, b).reshape(n, length, 3, heads, hd).transpose(2, 0, 3, 1, 4)
-            return qkv[0], qkv[1], qkv[2]
         out = []
         for i, x in enumerate((q, k, v)):
-            part = F.linear(
-                x, w[i * e : (i + 1) * e], None if b is None else b[i * e : (i + 1) * e]
-            )
+            rows = slice(i * e, (i + 1) * e)
+            part = F.linear(x, w[rows], None if b is None else b[rows])
             out.append(part.reshape(x.shape[0], x.shape[1], heads, hd).swapaxes(1, 2))
         return tuple(out)
 
