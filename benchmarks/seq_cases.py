@@ -182,21 +182,22 @@ def gemm_shapes(case: str) -> list[tuple[int, int, int]]:
     n, steps, width = BATCH, 28, 28
     shapes: list[tuple[int, int, int]] = []
 
-    def linear(rows: int, fin: int, fout: int) -> None:
-        shapes.extend([(rows, fin, fout), (rows, fout, fin), (fout, rows, fin)])
+    def linear(rows: int, fin: int, fout: int, input_grad: bool = True) -> None:
+        shapes.extend([(rows, fin, fout), (fout, rows, fin)])
+        if input_grad:  # not for the first layer: the images need no gradient
+            shapes.append((rows, fout, fin))
 
     if case == "B6":
         h = tm.LSTM_HIDDEN
-        linear(n * steps, width, 4 * h)  # input projection, all steps
+        linear(n * steps, width, 4 * h, input_grad=False)  # input projection, all steps
         shapes.extend([(n, h, 4 * h)] * steps)  # forward recurrence
-        shapes.append((n * steps, h, 4 * h))  # backward: gates recomputed at once
         shapes.extend([(n, 4 * h, h)] * steps)  # backward recurrence
         shapes.append((4 * h, n * steps, h))  # W_hh's gradient
         linear(n, h, 10)
         return shapes
     g, d, heads, ff = tm.VIT_GRID, tm.VIT_DIM, tm.VIT_HEADS, tm.VIT_FF
     t = g * g
-    linear(n * t, (28 // g) ** 2, d)
+    linear(n * t, (28 // g) ** 2, d, input_grad=False)
     for _ in range(tm.VIT_LAYERS):
         linear(n * t, d, 3 * d)
         linear(n * t, d, d)
@@ -240,6 +241,21 @@ def gemm_seconds(shapes: list[tuple[int, int, int]], rounds: int = 5) -> float:
             a @ b
         times.append(time.process_time() - t0)
     return statistics.median(times)
+
+
+def peak_gflops(n: int = 1024, rounds: int = 5) -> float:
+    """The machine's float32 GEMM rate on a large square product (CPU time)."""
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
+    times = []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        a @ a
+        times.append(time.process_time() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def gemm_gflop(shapes: list[tuple[int, int, int]]) -> float:
+    return sum(2 * m * k * n for m, k, n in shapes) / 1e9
 
 
 # ------------------------------------------------------------------ B6's arrays alone
@@ -380,7 +396,17 @@ def run_case(case: str, rounds: int, threads: int) -> dict[str, Any]:
         result.update({k: v for k, v in jit.items() if k.startswith("jit")})
     except Exception as exc:  # reported, not hidden: the jit row says why
         result["jit"] = f"not compiled: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    result["gemm_ms"] = gemm_seconds(gemm_shapes(case)) * 1e3
+    shapes = gemm_shapes(case)
+    result["gemm_ms"] = gemm_seconds(shapes) * 1e3
+    peak = peak_gflops()
+    flops = gemm_gflop(shapes)
+    result["gemm_gflop_per_step"] = flops
+    result["peak_gflops"] = peak
+    result["fraction_of_peak"] = {
+        "step's GEMMs alone": flops / (result["gemm_ms"] / 1e3) / peak,
+        "whole chainrule step": flops / (result["chainrule_cpu_ms"] / 1e3) / peak,
+        "whole torch step": flops / (result["torch_cpu_ms"] / 1e3) / peak,
+    }
     if case == "B6":  # cr.jit recomputes this layer's backward: replay its arrays instead
         result["numpy_work_cpu_ms"] = lstm_numpy_seconds() * 1e3
         result["split_cpu_ms"] = {
