@@ -24,7 +24,7 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 
-DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3, "lstm": 6, "vit": 6}
+DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3, "lstm": 6, "vit": 10}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 DATASETS = ("mnist", "digits")
 MODELS = ("mlp", "cnn")
