@@ -24,6 +24,13 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_conv import (
+    adaptive_avg_pool2d,
+    conv1d,
+    conv_transpose2d,
+    group_norm,
+    interpolate,
+)
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -90,6 +97,10 @@ __all__ = [
     "tanh",
     "unflatten",
     "unfold",
+    "conv1d",
+    "conv_transpose2d",
+    "group_norm",
+    "interpolate",
 ]
 
 
@@ -365,29 +376,6 @@ def avg_pool2d(
     oh = _nn.out_size(h, kh, params["stride"][0], params["padding"][0], 1)
     ow = _nn.out_size(w, kw, params["stride"][1], params["padding"][1], 1)
     out = out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)
-    return out.reshape(out.shape[1:]) if unbatched else out
-
-
-def adaptive_avg_pool2d(input: Any, output_size: int | None | Sequence[int | None]) -> Tensor:
-    """Mean over equal windows that tile the image into ``output_size`` (None: keep that axis).
-
-    PyTorch's windows overlap or differ in size when an input side is not a multiple of
-    the output side; only the even tilings (output 1, or a divisor of the side) are
-    supported, where the windows are exactly PyTorch's.
-    """
-    x, unbatched = _batched(_t(input), "adaptive_avg_pool2d")
-    n, c, h, w = x.shape
-    size = (output_size, output_size) if not isinstance(output_size, Sequence) else output_size
-    if len(size) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two sizes, got {size}")
-    oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
-    if oh < 1 or ow < 1 or h % oh or w % ow:
-        raise NotImplementedError(
-            f"adaptive_avg_pool2d: output size ({oh}, {ow}) from an input of {h}x{w}: only "
-            "sizes that divide the input's height and width are supported (uneven windows "
-            "are not); output_size=1 always is"
-        )
-    out = x.reshape((n, c, oh, h // oh, ow, w // ow)).mean(axis=(3, 5))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
