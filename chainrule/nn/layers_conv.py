@@ -171,10 +171,9 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Mean over windows that tile the image into ``output_size`` (e.g. 1: global pooling).
-
-    Only output sizes that divide the input's sides (see ``F.adaptive_avg_pool2d``).
-    """
+    """Mean over PyTorch's adaptive windows into ``output_size`` (e.g. 1: global pooling);
+    any size: windows overlap or differ when it does not divide the input's sides
+    (see ``F.adaptive_avg_pool2d``)."""
 
     def __init__(self, output_size: int | None | Sequence[int | None]) -> None:
         super().__init__()
