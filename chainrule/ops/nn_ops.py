@@ -247,6 +247,8 @@ def _max_pool_scatter_tiled(g, x, m, kernel_size):
     if out is None:  # rows or columns past the last window get no gradient
         out = np.zeros_like(x, dtype=g.dtype)
     out6 = out[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw)
+    if not np.may_share_memory(out6, out):  # splitting axes gives a view; never write a copy
+        raise AssertionError("max_pool2d_scatter: the 6-axis view of the gradient is a copy")
     # The window's gradient goes to the first hit; later hits (ties) get what is left,
     # left - left * 1 = exactly zero once a hit has taken it (for a finite gradient;
     # a non-finite one spreads nan over its window, as multiplying by a mask does).
