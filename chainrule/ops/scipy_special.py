@@ -339,7 +339,19 @@ y1 = _diagonal(
 
 
 def _iv_forward(v, x):
-    return sp.iv(v, x)
+    out = sp.iv(v, x)
+    tiny = np.isnan(out) & (np.abs(x) < 1e-150)
+    if np.any(tiny):
+        # SciPy's iv is nan near the smallest floats (iv(2, 2.2e-308)), which made
+        # i1's derivative nan there; the series' leading term (x/2)^|v| / gamma(|v|+1)
+        # (DLMF 10.25.2, I_-n = I_n) is exact in float64 for such x. A non-integer
+        # order at a negative x stays nan: the value is complex.
+        order = np.where(np.equal(np.round(v), v), np.abs(v), v)
+        with np.errstate(all="ignore"):
+            series = np.power(np.divide(x, 2.0), order) / sp.gamma(order + 1.0)
+        out = np.where(tiny, series, out)
+        out = out[()] if out.ndim == 0 else out
+    return out
 
 
 def _iv_rule(g, ans, v, x):
