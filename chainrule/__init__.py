@@ -91,6 +91,7 @@ from chainrule.factories import (
     zeros,
     zeros_like,
 )
+from chainrule.batching import BatchedTensor, VmapError, vmap
 from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
 from chainrule.functions import (
     abs,
@@ -364,6 +365,9 @@ __all__ = [
     "value_and_grad",
     "var",
     "vjp",
+    "vmap",
+    "VmapError",
+    "BatchedTensor",
     "where",
     "zeros",
     "zeros_like",

@@ -39,6 +39,7 @@ from chainrule import tree
 from chainrule.autograd.engine import grad as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.batching.batched import fresh_leaf
 from chainrule.functions import stack
 from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
@@ -76,6 +77,8 @@ def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
     if isinstance(x, Tensor):
         if x.requires_grad:
             return x, True
+        if x._batched:  # inside cr.vmap: a leaf of the same batch
+            return fresh_leaf(x), False
         data = x.data
     else:
         data = np.asarray(x)
@@ -188,14 +191,14 @@ def _outputs(result: Any, where: str) -> tuple[list[Tensor], tree.TreeDef]:
 
 def _tensor(g: Any, like: Tensor) -> Tensor:
     if g is None:
-        return _wrap(np.zeros_like(like.data), None)
+        return _wrap(np.zeros(like.shape, dtype=like.dtype), None)
     if isinstance(g, Tensor):
         return g
     return _wrap(np.array(g, dtype=like.dtype), None)
 
 
 def _cotangent(ct: Any, out: Tensor, where: str) -> Any:
-    if isinstance(ct, Tensor) and ct.requires_grad:
+    if isinstance(ct, Tensor) and (ct.requires_grad or ct._batched):
         if ct.shape != out.shape:
             raise ValueError(f"{where}: cotangent shape {ct.shape} != output shape {out.shape}")
         return ct
@@ -396,7 +399,7 @@ def _tangents(tangents: Sequence[Any], inputs: _Inputs) -> tuple[list[Any], bool
     out = []
     recorded = False
     for t, x in zip(flat, inputs.xs):
-        if isinstance(t, Tensor) and t.requires_grad:
+        if isinstance(t, Tensor) and (t.requires_grad or t._batched):
             recorded = True
             arr = t
         else:
