@@ -42,6 +42,7 @@ from chainrule.autograd_api import (  # HIPS autograd's names
     tensor_jacobian_product,
     vector_jacobian_product,
 )
+from chainrule.batching import BatchedTensor, VmapError, vmap
 from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     DeviceError,
@@ -91,7 +92,6 @@ from chainrule.factories import (
     zeros,
     zeros_like,
 )
-from chainrule.batching import BatchedTensor, VmapError, vmap
 from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
 from chainrule.functions import (
     abs,

@@ -160,14 +160,10 @@ def _batch_size(flat_args: list, kw_leaves: list, axis_size: int | None) -> int:
             )
     if found is None:
         if axis_size is None:
-            raise ValueError(
-                "vmap: no argument is batched (every in_axes is None); give axis_size"
-            )
+            raise ValueError("vmap: no argument is batched (every in_axes is None); give axis_size")
         return int(axis_size)
     if axis_size is not None and int(axis_size) != found[2]:
-        raise ValueError(
-            f"vmap: axis_size={axis_size} but {found[0]} has batch size {found[2]}"
-        )
+        raise ValueError(f"vmap: axis_size={axis_size} but {found[0]} has batch size {found[2]}")
     return found[2]
 
 

@@ -126,8 +126,7 @@ class BatchedTensor(Tensor):
         """The one value of a one-element example, if every example has the same."""
         if self.size != 1:
             raise ValueError(
-                f"vmap: {what} needs a one-element value, but each example has shape "
-                f"{self.shape}"
+                f"vmap: {what} needs a one-element value, but each example has shape {self.shape}"
             )
         phys = physical_array(self)
         values = phys.reshape(-1)
@@ -154,7 +153,10 @@ class BatchedTensor(Tensor):
 
     def __repr__(self) -> str:
         size = self.value.shape[0]
-        return f"BatchedTensor(level={self.level}, batch={size}, shape={self.shape}, dtype={self.dtype})"
+        return (
+            f"BatchedTensor(level={self.level}, batch={size}, shape={self.shape}, "
+            f"dtype={self.dtype})"
+        )
 
     # ------------------------------------------------------------------ autograd
     def _attached(self, node: Any) -> BatchedTensor:

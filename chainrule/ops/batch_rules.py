@@ -112,7 +112,7 @@ def axis_rule(none_means_all: bool = True):
         x = xs[0]
         rank = x.ndim - 1
         p = dict(params)
-        axis = p.get("axis", None)
+        axis = p.get("axis")
         if axis is None and not none_means_all:
             return _loop(prim, xs, flags, size, params)
         p["axis"] = shift_axis(axis, rank)
@@ -227,9 +227,8 @@ def _index_parts(index: Any) -> tuple:
 
 
 def _is_advanced(i: Any) -> bool:
-    return isinstance(i, np.ndarray | list | Tensor) or (
-        isinstance(i, bool | np.bool_)  # a scalar boolean adds an axis like an array
-    )
+    # A scalar boolean adds an axis like an array does.
+    return isinstance(i, np.ndarray | list | Tensor | bool | np.bool_)
 
 
 def _getitem_rule(prim, xs, flags, size, params):
@@ -280,9 +279,7 @@ def _scatter_add_rule(prim, xs, flags, size, params):
         raise NotImplementedError(
             "vmap: scatter_add with advanced indices apart from each other is not batched"
         )
-    return apply(
-        prim, (g,), {"index": (slice(None), *parts), "shape": (size, *params["shape"])}
-    )
+    return apply(prim, (g,), {"index": (slice(None), *parts), "shape": (size, *params["shape"])})
 
 
 _ix.getitem.vmap = _getitem_rule
