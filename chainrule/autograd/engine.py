@@ -301,7 +301,9 @@ def recorded_args(v: Node) -> tuple[tuple, Any]:
         # An input without a gradient (class weights, a mask) computed from a traced
         # function's inputs: a Tensor, so that the rule's work on it is recorded too
         # instead of frozen as a constant.
-        return _wrap(a, None) if tracer is not None and tracer.var_of(a) is not None else a
+        if tracer is None or isinstance(a, Tensor):  # a batched value is saved as itself
+            return a
+        return _wrap(a, None) if tracer.var_of(a) is not None else a
 
     call_args = tuple(map(recorded, v.args, v.parents))
     ans = v.ans

@@ -54,9 +54,12 @@ def vmap(
             flat_args.append((leaves, treedef, _spread(spec, arg, f"argument {i}", "in_axes")))
         kw_leaves, kw_def = tree.flatten(kwargs)
         size = _batch_size(flat_args, kw_leaves, axis_size)
-        any_tensor = any(
-            isinstance(x, Tensor) for leaves, _, _ in flat_args for x in leaves
-        ) or any(isinstance(x, Tensor) for x in kw_leaves)
+        tracer = active_tracer()
+        # Under cr.jit every input is a traced Tensor; the tracer knows which stand
+        # for NumPy arrays (their results are converted as they would be without jit).
+        arrays = tracer.array_inputs if tracer is not None else {}
+        everything = [x for leaves, _, _ in flat_args for x in leaves] + kw_leaves
+        any_tensor = any(isinstance(x, Tensor) and id(x) not in arrays for x in everything)
         depth = getattr(func._state, "depth", 0)
         level = push_level(size)
         try:
@@ -75,13 +78,24 @@ def vmap(
             outs = [_leave(o, a, level, size, k) for k, (o, a) in enumerate(zip(out_leaves, axes))]
         finally:
             pop_level()
-        if not any_tensor and depth == 0 and active_tracer() is None:
-            outs = [o.data if isinstance(o, Tensor) else o for o in outs]
+        if not any_tensor and depth == 0:
+            outs = [_as_numpy(o, tracer) for o in outs]
         return tree.unflatten(out_def, outs)
 
     vmapped.__name__ = f"vmap({getattr(fn, '__name__', 'fn')})"
     vmapped.__doc__ = getattr(fn, "__doc__", None)
     return vmapped
+
+
+def _as_numpy(o: Any, tracer: Any) -> Any:
+    """A result for NumPy inputs: an array (traced: a note for jit to convert it)."""
+    if not isinstance(o, Tensor):
+        return o
+    if tracer is not None:
+        tracer.array_results[id(o)] = False
+        return o
+    d = o.data
+    return d if d.flags.writeable else d.copy()  # not a read-only broadcast view
 
 
 # -------------------------------------------------------------------- in_axes
