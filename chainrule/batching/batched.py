@@ -199,6 +199,27 @@ def physical_array(t: Any) -> np.ndarray:
     return t.data if isinstance(t, Tensor) else np.asarray(t)
 
 
+def physical_shape(t: Any) -> tuple[int, ...]:
+    """The shape under every level of batching (batch axes first)."""
+    while isinstance(t, BatchedTensor):
+        t = t.value
+    return tuple(t.shape)
+
+
+def batched_like(x: BatchedTensor, array: np.ndarray) -> BatchedTensor:
+    """``array`` (of ``physical_shape(x)``) batched at the same levels as ``x``: how
+    random draws inside vmap give each example its own numbers."""
+    levels = []
+    t: Any = x
+    while isinstance(t, BatchedTensor):
+        levels.append(t.level)
+        t = t.value
+    out: Any = _wrap(array, None)
+    for level in reversed(levels):
+        out = _make(out, level)
+    return out
+
+
 def is_batched(x: Any) -> bool:
     return isinstance(x, BatchedTensor)
 
@@ -224,6 +245,8 @@ def batched_apply(prim: Any, args: tuple, params: dict | None) -> Any:
     for a in args:
         if type(a) is BatchedTensor and a.level > level:
             level = a.level
+    if level < 0 and params:
+        level = _level_in_params(params)
     if level < 0:
         return NotImplemented
     if level >= len(_sizes):
@@ -258,6 +281,17 @@ def batched_apply(prim: Any, args: tuple, params: dict | None) -> Any:
             result._node = new_node(prim, tuple(parents), saved, ans, params)
             result._requires_grad = True
     return result
+
+
+def _level_in_params(params: dict) -> int:
+    """The level of a batched tensor inside a parameter (an index that differs per
+    example, ``x[labels]``), else -1."""
+    level = -1
+    for v in params.values():
+        for item in v if isinstance(v, tuple | list) else (v,):
+            if type(item) is BatchedTensor and item.level > level:
+                level = item.level
+    return level
 
 
 def _saved(a: Any) -> Any:

@@ -419,7 +419,13 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
         return x
     if p == 1.0:
         return x * 0
-    keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
+    if x._batched:  # inside cr.vmap: each example draws its own mask
+        from chainrule.batching.batched import batched_like, physical_shape
+
+        draw = as_generator(generator).random(physical_shape(x), dtype=np.float32) >= p
+        keep = batched_like(x, draw)
+    else:
+        keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
