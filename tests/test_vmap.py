@@ -296,3 +296,14 @@ def test_chainrule_numpy_functions_batch():
     np.testing.assert_allclose(
         cr.vmap(lambda m: cnp.einsum("ij,jk->ik", m, m))(a), np.einsum("bij,bjk->bik", a, a)
     )
+
+
+def test_gradient_through_a_per_example_index():
+    logits, labels = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+
+    def nll(row, y):
+        return -cr.log_softmax(row)[y]
+
+    got = cr.vmap(cr.grad(nll))(logits, labels)
+    ref = np.stack([cr.grad(nll)(r, np.array(y)) for r, y in zip(logits, labels)])
+    np.testing.assert_allclose(got, ref, rtol=1e-12)

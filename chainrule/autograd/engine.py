@@ -245,8 +245,11 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     gi = rule(g, ans, *call_args)
                 if gi is None:
                     continue
-                # Two NumPy scalars of one type agree in shape (none) and dtype already.
-                if not exact and (type(a) is ndarray or type(gi) is not type(a)):
+                # Two NumPy scalars of one type agree in shape (none) and dtype already
+                # (two batched tensors of vmap, saved as themselves, need not).
+                if not exact and (
+                    type(a) is ndarray or type(gi) is not type(a) or isinstance(a, Tensor)
+                ):
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:

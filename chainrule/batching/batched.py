@@ -199,6 +199,35 @@ def physical_array(t: Any) -> np.ndarray:
     return t.data if isinstance(t, Tensor) else np.asarray(t)
 
 
+def batch_levels(t: Any) -> int:
+    """How many vmap levels ``t`` is batched at (0: not batched)."""
+    n = 0
+    while isinstance(t, BatchedTensor):
+        n += 1
+        t = t.value
+    return n
+
+
+def facts(x: Any, fn: Any, axis: Any = None) -> Any:
+    """``fn(array, axis)`` on a value's NumPy data, for the non-differentiable facts a
+    derivative rule needs (masks of zeros, signs). For a batched value, ``fn`` runs
+    once on the whole batch with ``axis`` shifted past the batch axes, and its
+    results (arrays of the physical shape) come back batched like ``x``."""
+    k = batch_levels(x)
+    if k == 0:
+        return fn(x.data if isinstance(x, Tensor) else x, axis)
+    shifted = None if axis is None else (axis % x.ndim) + k
+    out = fn(physical_array(x), shifted)
+    if isinstance(out, tuple):
+        return tuple(batched_like(x, o) for o in out)
+    return batched_like(x, out)
+
+
+def any_true(m: Any) -> bool:
+    """``m.any()`` over every example (a branch taken for the whole batch)."""
+    return bool(physical_array(m).any()) if isinstance(m, BatchedTensor) else bool(m.any())
+
+
 def physical_shape(t: Any) -> tuple[int, ...]:
     """The shape under every level of batching (batch axes first)."""
     while isinstance(t, BatchedTensor):

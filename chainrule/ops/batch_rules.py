@@ -247,8 +247,14 @@ def _getitem_rule(prim, xs, flags, size, params):
 
 
 def _batched_index_getitem(x, x_batched, parts, size):
-    """``x[i]`` where the index differs per example (a label, a gathered position):
-    integer indices only, each example's index arrays broadcast together."""
+    """``x[i]`` where the index differs per example (a label, a gathered position)."""
+    index = _per_example_index(parts, size, with_batch=x_batched)
+    return apply(_ix.getitem, (x,), {"index": index})
+
+
+def _per_example_index(parts, size, with_batch):
+    """A batched index as one NumPy index over the batch: integer indices only, each
+    example's arrays broadcast together; ``with_batch``: example b reads row b."""
     from chainrule.batching.batched import physical_array
 
     if not all(_is_advanced(i) or isinstance(i, int | np.integer) for i in parts):
@@ -266,20 +272,25 @@ def _batched_index_getitem(x, x_batched, parts, size):
             index.append(arr.reshape((size,) + (1,) * (rank - i.ndim) + i.shape))
         else:
             index.append(np.asarray(i.data if isinstance(i, Tensor) else i))
-    if x_batched:  # example b reads its own row b of x
+    if with_batch:
         index.insert(0, np.arange(size).reshape((size,) + (1,) * rank))
-    return apply(_ix.getitem, (x,), {"index": tuple(index)})
+    return tuple(index)
 
 
 def _scatter_add_rule(prim, xs, flags, size, params):
     parts = _index_parts(params["index"])
+    g = xs[0] if flags[0] else materialize(xs[0], size)
+    shape = (size, *params["shape"])
+    if any(isinstance(i, Tensor) and i._batched for i in parts):
+        return apply(prim, (g,), {"index": _per_example_index(parts, size, True), "shape": shape})
     adv = [k for k, i in enumerate(parts) if _is_advanced(i)]
-    g = xs[0]
     if adv and adv != list(range(adv[0], adv[-1] + 1)):
-        raise NotImplementedError(
-            "vmap: scatter_add with advanced indices apart from each other is not batched"
-        )
-    return apply(prim, (g,), {"index": (slice(None), *parts), "shape": (size, *params["shape"])})
+        # NumPy lays the values of x[:, i, ..., j] out with the index axes first, then
+        # the batch: move the batch axis of g there.
+        lead = len(np.broadcast_shapes(*(np.shape(parts[k]) for k in adv)))
+        order = (*range(1, lead + 1), 0, *range(lead + 1, g.ndim))
+        g = apply(_sh.transpose, (g,), {"axes": order})
+    return apply(prim, (g,), {"index": (slice(None), *parts), "shape": shape})
 
 
 _ix.getitem.vmap = _getitem_rule
