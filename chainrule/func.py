@@ -335,7 +335,8 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
 def jacobian(
     f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
 ) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by reverse mode, one backward pass per output element.
+    """The Jacobian of ``f`` by reverse mode: one backward pass, vmapped over the
+    output's basis (``vmap`` of a VJP, as JAX's ``jacrev``).
 
     Each block has shape ``output.shape + input.shape``. For structured inputs and
     outputs, the result has the output's structure, each of its leaves holding
@@ -350,31 +351,33 @@ def jacobian(
         outs, out_def = _outputs(inputs.call(f, kwargs), "jacobian")
         per_output = []
         for out in outs:
-            rows: list[list[Any]] = [[] for _ in xs]
-            for r in range(out.size):
-                if out.requires_grad:
-                    seed = np.zeros(out.size, dtype=out.dtype)
-                    seed[r] = 1
-                    found = _autograd_grad(
-                        out,
-                        xs,
-                        seed.reshape(out.shape),
-                        retain_graph=True,
-                        create_graph=inputs.record,
-                        allow_unused=True,
-                    )
-                else:
-                    found = (None,) * len(xs)
-                for j, (g, x) in enumerate(zip(found, xs)):
-                    rows[j].append(_tensor(g, x))
+            blocks = _reverse_rows(out, xs)
+            if not inputs.record:  # nothing encloses it: the graph of the rows is not kept
+                blocks = [b.detach() for b in blocks]
             jacs = [
-                inputs.plain(_assemble(rows[j], out.shape, x.shape, inputs.record))
-                for j, x in enumerate(xs)
+                inputs.plain(block.reshape((*out.shape, *x.shape))) for block, x in zip(blocks, xs)
             ]
             per_output.append(inputs.regroup(jacs, single))
         return tree.unflatten(out_def, per_output)
 
     return jacobian_f
+
+
+def _reverse_rows(out: Tensor, xs: list[Tensor]) -> list[Tensor]:
+    """Every row of d out / d xs at once: one backward pass, vmapped over the basis of
+    cotangents (the rows of the identity), instead of one pass per output element.
+    Blocks of shape ``(out.size, *x.shape)``."""
+    from chainrule.batching.api import vmap
+
+    if not out.requires_grad or out.size == 0:
+        return [_wrap(np.zeros((out.size, *x.shape), dtype=x.dtype), None) for x in xs]
+    basis = np.eye(out.size, dtype=out.dtype).reshape((out.size, *out.shape))
+
+    def row(ct: Any) -> list[Tensor]:
+        found = _autograd_grad(out, xs, ct, retain_graph=True, create_graph=True, allow_unused=True)
+        return [_tensor(g, x) for g, x in zip(found, xs)]
+
+    return vmap(row)(_wrap(basis, None))
 
 
 def _assemble(parts: list[Tensor], first: tuple, second: tuple, recorded: bool) -> Tensor:
@@ -465,22 +468,23 @@ def jacfwd(
                     jac = jac.transpose(_swap(x.ndim, o.ndim)).copy()
                     per_output[k].append(jac if inputs.numpy else _wrap(jac, None))
         else:
-            columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
+            # Recorded (nested in another transform): one push vmapped over the basis of
+            # tangents, every column at once, each step a recorded operation.
+            from chainrule.batching.api import vmap
+
             for j, x in enumerate(xs):
-                for e in range(x.size):
-                    ts = [None] * len(xs)
-                    unit = np.zeros(x.size, dtype=x.dtype)
-                    unit[e] = 1
-                    ts[j] = unit.reshape(x.shape)
-                    for k, (t, o) in enumerate(zip(plan.push(ts, create_graph=True), outs)):
-                        columns[k][j].append(_tensor(t, o))
-            for k, o in enumerate(outs):
-                per_output[k] = [
-                    _assemble(columns[k][j], x.shape, o.shape, True).transpose(
-                        _swap(x.ndim, o.ndim)
-                    )
-                    for j, x in enumerate(xs)
-                ]
+                basis = np.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
+
+                def column(t: Any, j: int = j) -> list[Tensor]:
+                    ts: list[Any] = [None] * len(xs)
+                    ts[j] = t
+                    pushed = plan.push(ts, create_graph=True)
+                    return [_tensor(c, o) for c, o in zip(pushed, outs)]
+
+                cols = vmap(column)(_wrap(basis, None))
+                for k, o in enumerate(outs):
+                    jac = cols[k].reshape((*x.shape, *o.shape)).transpose(_swap(x.ndim, o.ndim))
+                    per_output[k].append(jac)
         results = [inputs.regroup(p, single) for p in per_output]
         return tree.unflatten(out_def, results)
 

@@ -307,3 +307,25 @@ def test_gradient_through_a_per_example_index():
     got = cr.vmap(cr.grad(nll))(logits, labels)
     ref = np.stack([cr.grad(nll)(r, np.array(y)) for r, y in zip(logits, labels)])
     np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_jacobian_is_one_vmapped_backward_pass(monkeypatch):
+    import chainrule.func as func_module
+
+    calls = []
+    real = func_module._autograd_grad
+    monkeypatch.setattr(
+        func_module, "_autograd_grad", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    f = lambda x: cr.tanh(x[:4] * x.sum())  # noqa: E731
+    x = rng.standard_normal(6)
+    jac = cr.jacobian(f)(x)
+    assert len(calls) == 1  # not one pass per output element
+    np.testing.assert_allclose(jac, cr.jacfwd(f)(x), rtol=1e-12)
+
+
+def test_nested_hessian_is_differentiable():
+    g = lambda x: (cr.sin(x) ** 2).sum() * x[0]  # noqa: E731
+    x = cr.tensor(rng.standard_normal(3), requires_grad=True)
+    assert cr.gradcheck(lambda x: (cr.hessian(g)(x) * cr.cos(x)).sum(), (x,))
+    assert cr.gradcheck(lambda x: (cr.jacobian(cr.grad(g))(x) ** 2).sum(), (x,))
