@@ -212,7 +212,12 @@ def _matmul_rule(prim, xs, flags, size, params):
     rank = max(na, nb)
     a = lift(a, rank) if fa else a
     b = lift(b, rank) if fb else b
-    out = apply(prim, (a, b))
+    if a.shape[-1] == 1:
+        # An outer product (a per-example weight gradient, g^T x): a broadcast multiply
+        # writes the result once; a stack of k=1 matrix products is several times slower.
+        out = apply(_el.mul, (a, b))
+    else:
+        out = apply(prim, (a, b))
     if squeeze:
         out = apply(_sh.squeeze, (out,), {"axis": tuple(squeeze)})
     return out

@@ -185,10 +185,21 @@ _nn.softmax_cross_entropy.vmap = _softmax_ce_rule
 
 
 def _class_weights_rule(prim, xs, flags, size, params):
-    if flags[0] and not flags[1] and not params.get("mean"):
+    if not flags[0] or flags[1]:  # per-example class weights: rare, and cheap to loop
+        return _loop(prim, xs, flags, size, params)
+    if not params.get("mean"):
         return apply(prim, tuple(xs), params)  # one row of weights per target
-    # The mean's divisor is per example; the op is cheap and not differentiable.
-    return _loop(prim, xs, flags, size, params)
+    if params.get("label_smoothing") and xs[1] is not None:
+        return _loop(prim, xs, flags, size, params)
+    # The mean's divisor is each example's own: the weights of its counted targets,
+    # which is the sum of its rows of q without the division (label smoothing keeps a
+    # row's sum at 1 when there are no class weights).
+    q = apply(prim, tuple(xs), {**params, "mean": False})
+    from chainrule.ops.elementwise import div
+    from chainrule.ops.reductions import sum as _sum
+
+    total = apply(_sum, (q,), {"axis": tuple(range(1, q.ndim)), "keepdims": True})
+    return apply(div, (q, total))
 
 
 _nn.class_weights.vmap = _class_weights_rule
