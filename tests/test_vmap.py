@@ -329,3 +329,33 @@ def test_nested_hessian_is_differentiable():
     x = cr.tensor(rng.standard_normal(3), requires_grad=True)
     assert cr.gradcheck(lambda x: (cr.hessian(g)(x) * cr.cos(x)).sum(), (x,))
     assert cr.gradcheck(lambda x: (cr.jacobian(cr.grad(g))(x) ** 2).sum(), (x,))
+
+
+def test_the_reference_page_examples_run():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "vmap.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text("utf-8"), re.S)
+    assert len(blocks) >= 3
+    for k, code in enumerate(blocks):
+        exec(compile(code, f"vmap.md block {k}", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_cross_entropy_options_batch_per_example():
+    import chainrule.nn.functional as F
+
+    cases = [{}, {"ignore_index": 1}, {"weight": np.array([1.0, 2.0, 3.0])}]
+    cases += [{"label_smoothing": 0.1}, {"weight": np.array([1.0, 2.0, 3.0]), "ignore_index": 0}]
+    cases += [{"weight": np.array([1.0, 2.0, 3.0]), "label_smoothing": 0.2}]
+    for kw in cases:
+        xs, ys = rng.standard_normal((4, 5, 3)), rng.integers(0, 3, (4, 5))
+
+        def f(x, y, kw=kw):
+            return F.cross_entropy(x, y, **kw)
+
+        got = cr.vmap(f)(xs, ys)
+        np.testing.assert_allclose(got, [f(x, y).item() for x, y in zip(xs, ys)], rtol=1e-12)
+        got = cr.vmap(cr.grad(f))(xs, ys)
+        ref = np.stack([cr.grad(f)(x, y) for x, y in zip(xs, ys)])
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-14)
