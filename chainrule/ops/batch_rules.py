@@ -212,12 +212,10 @@ def _matmul_rule(prim, xs, flags, size, params):
     rank = max(na, nb)
     a = lift(a, rank) if fa else a
     b = lift(b, rank) if fb else b
-    if a.shape[-1] == 1:
-        # An outer product (a per-example weight gradient, g^T x): a broadcast multiply
-        # writes the result once; a stack of k=1 matrix products is several times slower.
-        out = apply(_el.mul, (a, b))
-    else:
-        out = apply(prim, (a, b))
+    # An outer product (a per-example weight gradient, g^T x) as a broadcast multiply:
+    # a stack of matrix products with k=1 is several times slower.
+    outer = a.shape[-1] == 1
+    out = apply(_el.mul if outer else prim, (a, b))
     if squeeze:
         out = apply(_sh.squeeze, (out,), {"axis": tuple(squeeze)})
     return out
