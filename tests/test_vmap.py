@@ -359,3 +359,37 @@ def test_cross_entropy_options_batch_per_example():
         got = cr.vmap(cr.grad(f))(xs, ys)
         ref = np.stack([cr.grad(f)(x, y) for x, y in zip(xs, ys)])
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_in_place_changes_are_refused_with_a_clear_error():
+    def f(x):
+        x += 1
+        return x
+
+    with pytest.raises(cr.VmapError, match="in-place changes of a batched tensor"):
+        cr.vmap(f)(np.ones((2, 3)))
+
+
+def test_vmap_in_two_threads_at_once():
+    import threading
+
+    results, errors = {}, []
+    xs = {k: rng.standard_normal((8, 5)) for k in range(2)}
+
+    def work(k):
+        try:
+            for _ in range(20):
+                got = cr.vmap(cr.vmap(lambda v: cr.logsumexp(v * (k + 1))))(xs[k][None])
+            results[k] = got[0]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in range(2):
+        ref = np.log(np.exp(xs[k] * (k + 1)).sum(-1))
+        np.testing.assert_allclose(results[k], ref, rtol=1e-12)

@@ -24,6 +24,7 @@ Nothing here knows a derivative: the VJP and JVP rules are the table's.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -40,8 +41,17 @@ class VmapError(ValueError):
     """A function cannot be batched as written (see the message for what and why)."""
 
 
-#: Batch size of each active vmap level, outermost first; a level is its index.
-_sizes: list[int] = []
+class _Levels(threading.local):
+    """Batch size of each active vmap level of this thread, outermost first (a
+    level is its index)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+
+_levels = _Levels()
+_active = [0]  # vmap levels open in all threads: the batcher is installed while > 0
+_active_lock = threading.Lock()
 
 
 class BatchedTensor(Tensor):
@@ -140,6 +150,17 @@ class BatchedTensor(Tensor):
                 "function"
             )
         return first
+
+    # In-place changes would have to change every example's value through one
+    # Python object, and other references to it see it change; refused.
+    def _in_place(self, *args: Any, **kwargs: Any) -> Any:
+        raise VmapError(
+            "vmap: in-place changes of a batched tensor (t += x, t[i] = v) are not "
+            "supported inside vmap; write t = t + x, or cr.where / scatter for t[i] = v"
+        )
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __ipow__ = __imatmul__ = _in_place
+    __setitem__ = _in_place
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -260,10 +281,6 @@ def fresh_leaf(x: BatchedTensor) -> BatchedTensor:
     return t
 
 
-def level_size(level: int) -> int:
-    return _sizes[level]
-
-
 # ---------------------------------------------------------------- dispatching
 _warned: set[str] = set()
 
@@ -278,7 +295,8 @@ def batched_apply(prim: Any, args: tuple, params: dict | None) -> Any:
         level = _level_in_params(params)
     if level < 0:
         return NotImplemented
-    if level >= len(_sizes):
+    sizes = _levels.sizes
+    if level >= len(sizes):
         raise VmapError(
             f"vmap: a batched tensor was used after its vmap returned (in {prim.name}); "
             "return it from the vmapped function instead of keeping it"
@@ -293,7 +311,7 @@ def batched_apply(prim: Any, args: tuple, params: dict | None) -> Any:
             xs.append(a)
             flags.append(False)
     rule = batch_rule(prim)
-    out = rule(prim, xs, flags, _sizes[level], params or {})
+    out = rule(prim, xs, flags, sizes[level], params or {})
     result = _make(out, level)
     if grad_enabled() and prim.differentiable and out.dtype.kind == "f":
         parents = []
@@ -368,12 +386,18 @@ def loop_rule(prim: Any, xs: list, flags: list, size: int, params: dict) -> Tens
 
 
 def push_level(size: int) -> int:
-    _sizes.append(size)
-    set_batcher(batched_apply)
-    return len(_sizes) - 1
+    """Open a vmap level of ``size`` examples in this thread; returns the level."""
+    sizes = _levels.sizes
+    sizes.append(size)
+    with _active_lock:
+        _active[0] += 1
+        set_batcher(batched_apply)
+    return len(sizes) - 1
 
 
 def pop_level() -> None:
-    _sizes.pop()
-    if not _sizes:
-        set_batcher(None)
+    _levels.sizes.pop()
+    with _active_lock:
+        _active[0] -= 1
+        if not _active[0]:
+            set_batcher(None)
