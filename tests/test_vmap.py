@@ -393,3 +393,47 @@ def test_vmap_in_two_threads_at_once():
     for k in range(2):
         ref = np.log(np.exp(xs[k] * (k + 1)).sum(-1))
         np.testing.assert_allclose(results[k], ref, rtol=1e-12)
+
+
+# Functions that compute an index from values (argsort, argmax, gather, embedding):
+# inside vmap, each example's index is its own.
+def _value_indexed_cases():
+    import chainrule.nn.functional as F
+
+    x = rng.standard_normal((4, 5, 3))
+    idx = rng.integers(0, 3, (4, 5, 1))
+    tok = rng.integers(0, 6, (4, 2))
+    w = cr.tensor(rng.standard_normal((6, 3)))
+    return {
+        "gather": (lambda a, i: cr.gather(a, 1, i), (x, idx)),
+        "take_along_axis": (lambda a, i: cnp.take_along_axis(a, i, axis=1), (x, idx)),
+        "embedding": (lambda t: F.embedding(t, w), (tok,)),
+        "embedding_padding": (lambda t: F.embedding(t, w, padding_idx=2), (tok,)),
+        "masked_fill": (lambda a: cr.masked_fill(a, a > 0, 0.0), (x,)),
+        "sort": (lambda a: cr.sort(a, dim=-1)[0], (x,)),
+        "sort_indices": (lambda a: cr.sort(a, dim=0, descending=True)[1], (x,)),
+        "topk": (lambda a: cr.topk(a, 2)[0], (x,)),
+        "argmax": (lambda a: cr.argmax(a, dim=-1), (x,)),
+        "argmax_flat": (lambda a: cr.argmax(a), (x,)),
+        "argmin_keepdim": (lambda a: cr.argmin(a, dim=0, keepdim=True), (x,)),
+        "numpy_sort": (lambda a: cnp.sort(a, axis=0), (x,)),
+        "one_hot": (lambda t: F.one_hot(t, 6), (tok,)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_value_indexed_cases()))
+def test_value_indexed_functions_batch(name):
+    f, args = _value_indexed_cases()[name]
+    args = tuple(cr.tensor(a) for a in args)
+    got = cr.vmap(f)(*args).numpy()
+    ref = np.stack([f(*[a[b] for a in args]).numpy() for b in range(4)])
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(got, ref)
+    if got.dtype.kind == "f" and args[0].dtype.kind == "f":
+
+        def g(*a):
+            return cr.sum(cr.sin(f(*a)))
+
+        got = cr.vmap(cr.grad(g))(*args).numpy()
+        ref = np.stack([cr.grad(g)(*[a[b] for a in args]).numpy() for b in range(4)])
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
