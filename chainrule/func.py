@@ -221,6 +221,14 @@ def value_and_grad(
     ``argnums`` (default 0; ``argnum`` is an alias) picks the arguments, each a
     pytree. With ``has_aux=True``, ``f`` returns ``(scalar, aux)`` and the result
     is ``((value, aux), grad)``.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    (np.float64(5.0), array([2., 4.]))
+    >>> f = lambda x: ((x ** 2).sum(), x.max())
+    >>> cr.value_and_grad(f, has_aux=True)(np.array([1.0, 2.0]))
+    ((np.float64(5.0), np.float64(2.0)), array([2., 4.]))
     """
     argnums = _pick_argnums(argnums, argnum, "grad")
 
@@ -297,6 +305,14 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
     The cotangent has the structure of ``f``'s output; the result is a tuple with
     one entry per primal, each in that primal's structure. ``vjp_fn`` may be called
     many times; it is differentiable with respect to the primals and to its cotangent.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> out, vjp_fn = cr.vjp(lambda x: x * x, np.array([1.0, 2.0, 3.0]))
+    >>> out
+    array([1., 4., 9.])
+    >>> vjp_fn(np.ones(3))
+    (array([2., 4., 6.]),)
     """
     if not primals:
         raise TypeError("vjp: give at least one primal")
@@ -341,6 +357,12 @@ def jacobian(
     Each block has shape ``output.shape + input.shape``. For structured inputs and
     outputs, the result has the output's structure, each of its leaves holding
     the input's structure of blocks (a tuple over ``argnums`` when it is a tuple).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
     """
     argnums = _pick_argnums(argnums, argnum, "jacobian")
 
@@ -418,6 +440,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
     Each tangent has its primal's structure; the output tangent has the output's.
     Differentiable with respect to the primals and the tangents.
+
+    >>> import chainrule as cr
+    >>> cr.jvp(lambda x: x ** 3, (cr.tensor([1.0, 2.0]),), (cr.tensor([1.0, 0.0]),))
+    (tensor([1., 8.]), tensor([3., 0.]))
     """
     primals, tangents = tuple(primals), tuple(tangents)
     inputs = _Inputs(primals, tuple(range(len(primals))), "jvp")
@@ -439,6 +465,12 @@ def jacfwd(
 
     Same shapes and structure as :func:`jacobian`. The function runs once; every
     tangent is pushed through the one recorded graph.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.jacfwd(lambda x, y: x * y, argnums=(0, 1))(np.array([1.0, 2.0]), 3.0)
+    (array([[3., 0.],
+           [0., 3.]]), array([1., 2.]))
     """
     argnums = _pick_argnums(argnums, argnum, "jacfwd")
 
@@ -503,6 +535,12 @@ def hessian(
 
     Shape ``input.shape + input.shape``; for structured inputs, the input's
     structure nested in itself (as JAX).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
     """
     argnums = _pick_argnums(argnums, argnum, "hessian")
     return jacfwd(grad(f, argnums), argnums)
@@ -513,6 +551,11 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     forming the Hessian: the JVP of the gradient (forward over reverse).
 
     Returns the first primal's structure for one primal, a tuple for several.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.hvp(lambda x: (x ** 3).sum(), (np.array([1.0, 2.0]),), (np.array([1.0, 1.0]),))
+    array([ 6., 12.])
     """
     primals = tuple(primals)
     nums = 0 if len(primals) == 1 else tuple(range(len(primals)))

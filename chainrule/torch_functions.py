@@ -401,7 +401,12 @@ def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = Fal
 def topk(
     input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
 ) -> TopkResult:
-    """(the k largest (or smallest) values, their indices) along ``dim``, sorted."""
+    """(the k largest (or smallest) values, their indices) along ``dim``, sorted.
+
+    >>> import chainrule as cr
+    >>> cr.topk(cr.tensor([3.0, 1.0, 4.0, 1.5]), 2)
+    TopkResult(values=tensor([4., 3.]), indices=tensor([2, 0]))
+    """
     return _ordered("topk", input, dim, largest, int(k), TopkResult)
 
 
@@ -443,14 +448,26 @@ def outer(input: Any, vec2: Any) -> Tensor:
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``."""
+    """Einstein summation: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``.
+
+    >>> import chainrule as cr
+    >>> cr.einsum("ij,j->i", cr.tensor([[1.0, 2.0], [3.0, 4.0]]), cr.tensor([1.0, 1.0]))
+    tensor([3., 7.])
+    """
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
     return _npl.einsum.impl(equation, *operands)
 
 
 def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1) -> Tensor:
-    """beta * input + alpha * (mat1 @ mat2)."""
+    """beta * input + alpha * (mat1 @ mat2).
+
+    >>> import chainrule as cr
+    >>> m = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.addmm(cr.ones(2, 2), m, m)  # ones + m @ m
+    tensor([[ 8., 11.],
+            [16., 23.]])
+    """
     product = mm(mat1, mat2)
     return (input if beta == 1 else beta * array_arg(input)) + (
         product if alpha == 1 else alpha * product
@@ -488,7 +505,12 @@ def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001
 
 
 def lerp(input: Any, end: Any, weight: Any) -> Tensor:
-    """input + weight * (end - input)."""
+    """input + weight * (end - input).
+
+    >>> import chainrule as cr
+    >>> cr.lerp(cr.tensor([0.0, 10.0]), cr.tensor([1.0, 20.0]), 0.25)  # start + w (end - start)
+    tensor([ 0.25, 12.5 ])
+    """
     return input + weight * (array_arg(end) - input)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from typing import Any
 
@@ -130,14 +130,63 @@ def run_backward(
     # Under a cr.jit trace the error state is left alone: compiled code runs under its
     # caller's, and the tracer refuses a change it could not replay.
     with _BACKWARD_LOCK, _quiet_numpy() if active_tracer() is None else _LEAVE_ALONE:
-        if create_graph:
-            with enable_grad():
-                return _run(roots, seeds, retain_graph, True, inputs)
-        return _run(roots, seeds, retain_graph, False, inputs)
+        _STORING.append(inputs is None)
+        try:
+            if create_graph:
+                with enable_grad():
+                    result = _run(roots, seeds, retain_graph, True, inputs)
+            else:
+                result = _run(roots, seeds, retain_graph, False, inputs)
+        finally:
+            _STORING.pop()
+        if inputs is None and not _STORING and _AFTER_STORING_PASS:
+            _call_after_pass()
+        return result
 
 
 _BACKWARD_LOCK = threading.RLock()
 _LEAVE_ALONE = contextlib.nullcontext()
+# Per running pass, innermost last (a hook or rule may differentiate inside a pass):
+# whether it stores gradients in .grad (backward()) or returns them (grad()).
+_STORING: list[bool] = []
+_AFTER_STORING_PASS: list[Callable[[], None]] = []
+
+
+def pass_stores_grad() -> bool | None:
+    """Inside a backward pass: True when it stores gradients in ``.grad``
+    (``Tensor.backward``), False when it returns them (``cr.autograd.grad``,
+    ``cr.grad``); None outside any pass. For rules that act only on the former
+    (DistributedDataParallel hands ``.grad``'s gradients to the all-reduce)."""
+    return _STORING[-1] if _STORING else None
+
+
+def call_after_backward(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` at the end of every backward pass that stores gradients
+    in ``.grad`` (the outermost one, after every leaf has its gradient), until
+    :func:`cancel_after_backward`. What no hook can do: a hook runs only when its
+    tensor gets a gradient, and this runs also when none of them did (how
+    DistributedDataParallel learns that a rank's backward is over). Registering a
+    callback twice calls it once."""
+    if callback not in _AFTER_STORING_PASS:
+        _AFTER_STORING_PASS.append(callback)
+
+
+def cancel_after_backward(callback: Callable[[], None]) -> None:
+    """Stop calling ``callback`` (registered by :func:`call_after_backward`)."""
+    if callback in _AFTER_STORING_PASS:
+        _AFTER_STORING_PASS.remove(callback)
+
+
+def _call_after_pass() -> None:
+    # Every callback runs even when one raises: each may be what other MPI ranks wait for.
+    error = None
+    for callback in list(_AFTER_STORING_PASS):
+        try:
+            callback()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _quiet_numpy() -> np.errstate:
@@ -341,6 +390,14 @@ def grad(
     PyTorch's ``torch.autograd.grad``: ``grad_outputs`` are d loss / d output (may be
     omitted for one-element outputs). An input the outputs do not depend on is an
     error unless ``allow_unused`` (gives None) or ``materialize_grads`` (gives zeros).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = cr.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> g  # 3x**2, itself recorded
+    tensor([ 3., 12.], grad_fn=<mul>)
+    >>> cr.autograd.grad(g.sum(), x)  # the second derivative 6x
+    (tensor([ 6., 12.]),)
     """
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)

@@ -275,7 +275,13 @@ def unfold(
     padding: IntPair = 0,
     stride: IntPair = 1,
 ) -> Tensor:
-    """PyTorch's unfold: (N, C, H, W) -> (N, C*kh*kw, L), each column one receptive field."""
+    """PyTorch's unfold: (N, C, H, W) -> (N, C*kh*kw, L), each column one receptive field.
+
+    >>> import chainrule as cr
+    >>> # every 3x3 patch of a (1, 2, 4, 4) image as a column of 2*3*3 numbers; 2*2 patches
+    >>> cr.nn.functional.unfold(cr.zeros(1, 2, 4, 4), kernel_size=3).shape
+    (1, 18, 4)
+    """
     x = _t(input)
     kh, kw = _pair(kernel_size, "kernel_size")
     params = {
@@ -430,7 +436,13 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
 
 
 def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient."""
+    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.embedding(cr.tensor([1, 0]), cr.tensor([[0.0, 1.0], [2.0, 3.0]]))  # rows
+    tensor([[2., 3.],
+            [0., 1.]])
+    """
     batched = getattr(input, "_batched", False)  # inside cr.vmap: each example's indices
     idx = input if batched else _raw(input)
     if idx.dtype.kind not in "iu":
@@ -461,7 +473,13 @@ def _index_values(idx: Any) -> np.ndarray:
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
-    """Integer classes -> int64 one-hot vectors along a new last axis."""
+    """Integer classes -> int64 one-hot vectors along a new last axis.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), num_classes=3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
     batched = getattr(tensor, "_batched", False)  # inside cr.vmap: each example's classes
     idx = tensor if batched else _raw(tensor)
     if num_classes < 0:
