@@ -413,7 +413,13 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
         return x
     if p == 1.0:
         return x * 0
-    keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
+    if x._batched:  # inside cr.vmap: each example draws its own mask
+        from chainrule.batching.batched import batched_like, physical_shape
+
+        draw = as_generator(generator).random(physical_shape(x), dtype=np.float32) >= p
+        keep = batched_like(x, draw)
+    else:
+        keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
@@ -425,14 +431,16 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     tensor([[2., 3.],
             [0., 1.]])
     """
-    idx = _raw(input)
+    batched = getattr(input, "_batched", False)  # inside cr.vmap: each example's indices
+    idx = input if batched else _raw(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     w = _t(weight)
-    if idx.size and (idx.min() < -w.shape[0] or idx.max() >= w.shape[0]):
+    values = _index_values(idx)
+    if values.size and (values.min() < -w.shape[0] or values.max() >= w.shape[0]):
         n = w.shape[0]
         raise IndexError(
-            f"embedding: index {int(idx.max() if idx.max() >= n else idx.min())} is out "
+            f"embedding: index {int(values.max() if values.max() >= n else values.min())} is out "
             f"of range for {n} embeddings (indices must be in 0..{n - 1}, or -{n}..-1 "
             "counting from the end)"
         )
@@ -440,7 +448,16 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     if padding_idx is None:
         return out
     keep = (idx != padding_idx % w.shape[0])[..., None]
-    return _f.where(keep, out, w.data[idx])
+    return _f.where(keep, out, w.detach()[idx] if batched else w.data[idx])
+
+
+def _index_values(idx: Any) -> np.ndarray:
+    """The values of an index (every example's, inside cr.vmap), for range checks."""
+    if getattr(idx, "_batched", False):
+        from chainrule.batching.batched import physical_array
+
+        return physical_array(idx)
+    return idx
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
@@ -451,9 +468,13 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     tensor([[1, 0, 0],
             [0, 0, 1]])
     """
-    idx = _raw(tensor)
+    batched = getattr(tensor, "_batched", False)  # inside cr.vmap: each example's classes
+    idx = tensor if batched else _raw(tensor)
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
+        values = _index_values(idx)  # (every example's: one width for the batch)
+        num_classes = int(values.max()) + 1 if values.size else 0
+    if batched:
+        return as_tensor(np.eye(num_classes, dtype=np.int64))[idx]
     return as_tensor(np.eye(num_classes, dtype=np.int64)[idx])
 
 

@@ -13,4 +13,6 @@
   :mod:`~chainrule.ops.numpy_linalg`: the rest of NumPy's ufuncs, scans, std and
   norms, tensordot/einsum and ``numpy.linalg``, behind ``chainrule.numpy``
 - :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real eigenvalues)
+- :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
+  ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """

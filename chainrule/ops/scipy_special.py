@@ -411,6 +411,12 @@ def _logsumexp_b_forward(a, b, axis=None, keepdims=False):
 
 def _sign_of_sum(a, b, axis, keepdims):
     """The sign of sum(b e^a), a constant (the logsumexp primitive gives log |sum|)."""
+    if getattr(a, "_batched", False) or getattr(b, "_batched", False):
+        # Inside cr.vmap: the sign per example, from the rule's own operations.
+        total = (b * np.exp(a - np.max(a, axis=axis, keepdims=True))).sum(
+            axis=axis, keepdims=keepdims
+        )
+        return _restore(np.sign(total), axis, keepdims)
     raw = [x.data if isinstance(x, Tensor) else x for x in (a, b)]
     s = sp.logsumexp(raw[0], axis=axis, b=raw[1], keepdims=keepdims, return_sign=True)[1]
     return _restore(np.asarray(s), axis, keepdims)
