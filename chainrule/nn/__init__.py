@@ -59,6 +59,7 @@ from chainrule.nn.layers_attention import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from chainrule.nn.layers_conv_family import Conv1d, ConvTranspose2d, GroupNorm
 from chainrule.nn.layers_recurrent import GRU, LSTM, RNN, RNNBase
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from chainrule.nn.param_containers import ParameterDict, ParameterList
@@ -126,4 +127,7 @@ __all__ = [
     "MultiheadAttention",
     "TransformerEncoder",
     "TransformerEncoderLayer",
+    "Conv1d",
+    "ConvTranspose2d",
+    "GroupNorm",
 ]

@@ -16,4 +16,6 @@
 - :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real eigenvalues)
 - :mod:`~chainrule.ops.recurrent`: ``lstm_layer``, an LSTM layer's whole recurrence
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
+- :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
+  ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """
