@@ -173,7 +173,11 @@ def unbind(input: Any, dim: int = 0) -> tuple:
 
 
 # ------------------------------------------------------------------- indexing
-def _index(name: str, index: Any) -> np.ndarray:
+def _index(name: str, index: Any) -> Any:
+    if getattr(index, "_batched", False):  # inside cr.vmap: each example's own index
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"{name}(): index must be an integer tensor, not {index.dtype}")
+        return index
     idx = np.asarray(index.data if isinstance(index, Tensor) else index)
     if idx.size == 0:
         idx = idx.astype(np.int64)
@@ -184,6 +188,10 @@ def _index(name: str, index: Any) -> np.ndarray:
 
 def _in_bounds(name: str, idx: np.ndarray, n: int, dim: int, shape: tuple) -> None:
     # NumPy would wrap a negative index around; PyTorch refuses it, and so do we.
+    if getattr(idx, "_batched", False):
+        from chainrule.batching.batched import physical_array
+
+        idx = physical_array(idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min() if idx.min() < 0 else idx.max())
         raise IndexError(
@@ -279,7 +287,7 @@ def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:
             [0., 0.]])
     """
     x = array_arg(input)
-    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = mask if getattr(mask, "_batched", False) else np.asarray(getattr(mask, "data", mask))
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill(): mask must be a bool tensor, not {m.dtype}")
     if np.broadcast_shapes(m.shape, x.shape) != tuple(x.shape):

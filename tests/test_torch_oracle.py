@@ -243,3 +243,538 @@ def test_optimizers(name, kwargs):
         oc.step()
         ot.step()
     close(pc, pt, 1e-12)
+
+
+# =============================================================================
+# Issue 19, convolution family: Conv1d, ConvTranspose2d, GroupNorm,
+# AdaptiveAvgPool2d (any output size), F.interpolate, F.pad
+# (values, gradients of inputs and parameters, state-dict round trip, random shapes)
+# =============================================================================
+def _check_layer(cr_layer, torch_layer, x, tol=1e-9, **call):
+    """Same weights (torch's state dict loaded into chainrule), same forward and
+    backward; then chainrule's state dict loaded back into torch, strictly."""
+    torch_layer = torch_layer.double()
+    state = {k: v.detach().numpy().copy() for k, v in torch_layer.state_dict().items()}
+    assert sorted(cr_layer.state_dict()) == sorted(state)
+    cr_layer.load_state_dict(state)
+    xc, xt = pair(x)
+    yc, yt = cr_layer(xc, **call), torch_layer(xt, **call)
+    close(yc, yt, tol)
+    gy = RNG.normal(size=tuple(yt.shape))
+    yc.backward(gy)
+    yt.backward(torch.tensor(gy))
+    close(xc.grad, xt.grad, tol)
+    torch_params = dict(torch_layer.named_parameters())
+    for name, p in cr_layer.named_parameters():
+        close(p.grad, torch_params[name].grad, tol)
+    torch_layer.load_state_dict(
+        {k: torch.tensor(np.array(v.data)) for k, v in cr_layer.state_dict().items()}
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_conv1d_layer_random(seed):
+    rng = np.random.default_rng(100 + seed)
+    groups = int(rng.choice([1, 2]))
+    cin, cout = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    k, s, d = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    p = int(rng.integers(0, 3))
+    length = d * (k - 1) + 1 + int(rng.integers(0, 6))
+    bias = bool(rng.integers(0, 2))
+    args = dict(stride=s, padding=p, dilation=d, groups=groups, bias=bias)
+    x = rng.normal(size=(int(rng.integers(1, 4)), cin, length))
+    _check_layer(
+        cr.nn.Conv1d(cin, cout, k, dtype=np.float64, **args),
+        torch.nn.Conv1d(cin, cout, k, **args),
+        x,
+    )
+
+
+def test_conv1d_same_padding_and_unbatched_input():
+    x = RNG.normal(size=(3, 11))
+    _check_layer(
+        cr.nn.Conv1d(3, 2, 5, padding="same", dtype=np.float64),
+        torch.nn.Conv1d(3, 2, 5, padding="same"),
+        x,
+    )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_conv_transpose2d_layer_random(seed):
+    rng = np.random.default_rng(200 + seed)
+    groups = int(rng.choice([1, 2]))
+    cin, cout = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    k = tuple(int(v) for v in rng.integers(1, 4, 2))
+    s = tuple(int(v) for v in rng.integers(1, 4, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    p = tuple(int(rng.integers(0, 1 + d[i] * (k[i] - 1) // 2 + 1)) for i in range(2))
+    op = tuple(int(rng.integers(0, max(s[i], d[i]))) for i in range(2))
+    bias = bool(rng.integers(0, 2))
+    args = dict(stride=s, padding=p, output_padding=op, groups=groups, bias=bias, dilation=d)
+    x = rng.normal(size=(int(rng.integers(1, 3)), cin, *(int(v) for v in rng.integers(2, 6, 2))))
+    torch_layer = torch.nn.ConvTranspose2d(cin, cout, k, **args)
+    expected = torch_layer.double()(torch.tensor(x))  # an output torch accepts
+    assert min(expected.shape[2:]) > 0
+    _check_layer(cr.nn.ConvTranspose2d(cin, cout, k, dtype=np.float64, **args), torch_layer, x)
+
+
+def test_conv_transpose2d_output_size_and_unbatched_input():
+    x = RNG.normal(size=(1, 4, 5, 5))
+    for size in [(9, 9), (10, 10), (9, 10)]:
+        _check_layer(
+            cr.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, dtype=np.float64),
+            torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1),
+            x,
+            output_size=size,
+        )
+    _check_layer(
+        cr.nn.ConvTranspose2d(4, 3, 2, stride=2, dtype=np.float64),
+        torch.nn.ConvTranspose2d(4, 3, 2, stride=2),
+        x[0],
+    )
+    with pytest.raises(ValueError, match="output_size"):
+        cr.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1)(cr.zeros((1, 4, 5, 5)), (11, 11))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_group_norm_layer_random(seed):
+    rng = np.random.default_rng(300 + seed)
+    groups = int(rng.integers(1, 4))
+    channels = groups * int(rng.integers(1, 4))
+    spatial = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(0, 3))))
+    affine = bool(rng.integers(0, 2))
+    x = rng.normal(loc=2.0, size=(int(rng.integers(1, 4)), channels, *spatial))
+    if x[0].size // channels * (channels // groups) == 1:
+        x = np.concatenate([x, x + 1], axis=-1) if spatial else x
+    torch_layer = torch.nn.GroupNorm(groups, channels, affine=affine)
+    if affine:  # weights away from 1 and 0, so that their gradients matter
+        with torch.no_grad():
+            torch_layer.weight.normal_()
+            torch_layer.bias.normal_()
+    cr_layer = cr.nn.GroupNorm(groups, channels, affine=affine, dtype=np.float64)
+    _check_layer(cr_layer, torch_layer, x, tol=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_adaptive_avg_pool2d_any_output_size(seed):
+    rng = np.random.default_rng(400 + seed)
+    h, w = (int(v) for v in rng.integers(1, 9, 2))
+    size = (int(rng.integers(1, h + 3)), None if seed % 3 == 0 else int(rng.integers(1, w + 3)))
+    x = rng.normal(size=(int(rng.integers(1, 3)), int(rng.integers(1, 4)), h, w))
+    _check_layer(cr.nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_interpolate_random(seed):
+    rng = np.random.default_rng(500 + seed)
+    mode = ["nearest", "bilinear", "linear"][seed % 3]
+    dims = 1 if mode == "linear" else int(rng.integers(1, 3)) if mode == "nearest" else 2
+    shape = tuple(int(v) for v in rng.integers(1, 7, dims))
+    x = rng.normal(size=(int(rng.integers(1, 3)), int(rng.integers(1, 3)), *shape))
+    if rng.integers(0, 2):
+        kw = {"size": tuple(int(v) for v in rng.integers(1, 12, dims))}
+    else:
+        kw = {"scale_factor": tuple(float(v) for v in np.round(rng.uniform(0.4, 3.1, dims), 2))}
+        if all(math_floor(n * f) < 1 for n, f in zip(shape, kw["scale_factor"])):
+            kw = {"scale_factor": (2.0,) * dims}
+        if rng.integers(0, 2):
+            kw["recompute_scale_factor"] = True
+    if mode != "nearest":
+        kw["align_corners"] = bool(rng.integers(0, 2))
+    xc, xt = pair(x)
+    try:
+        yt = TF.interpolate(xt, mode=mode, **kw)
+    except (RuntimeError, ValueError):
+        with pytest.raises(ValueError):
+            F.interpolate(xc, mode=mode, **kw)
+        return
+    yc = F.interpolate(xc, mode=mode, **kw)
+    close(yc, yt)
+    gy = RNG.normal(size=tuple(yt.shape))
+    yc.backward(gy)
+    yt.backward(torch.tensor(gy))
+    close(xc.grad, xt.grad)
+
+
+def math_floor(v):
+    return int(np.floor(v))
+
+
+def test_interpolate_float32_matches_torch_coordinates():
+    # PyTorch computes the source coordinates in the input's precision (float32 here)
+    x = RNG.normal(size=(2, 3, 7, 5)).astype(np.float32)
+    for kw in [
+        dict(mode="nearest", size=(11, 3)),
+        dict(mode="nearest", scale_factor=1.37),
+        dict(mode="bilinear", size=(13, 4), align_corners=False),
+        dict(mode="bilinear", scale_factor=2.3, align_corners=True),
+    ]:
+        close(F.interpolate(x, **kw), TF.interpolate(torch.tensor(x), **kw), tol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_modes_random(mode):
+    rng = np.random.default_rng(600 + len(mode))
+    compared = 0
+    for _ in range(80):
+        k = int(rng.integers(1, 4))
+        ndim = k + int(rng.integers(1, 3)) if mode != "constant" else int(rng.integers(k, 5))
+        x = rng.normal(size=tuple(int(v) for v in rng.integers(1, 6, ndim)))
+        pads = tuple(int(v) for v in rng.integers(-2, 4, 2 * k))
+        xc, xt = pair(x)
+        try:
+            yt = TF.pad(xt, pads, mode=mode, value=0.5 if mode == "constant" else None)
+        except (RuntimeError, ValueError, NotImplementedError):
+            continue  # where PyTorch refuses, chainrule's own checks are tested below
+        try:
+            yc = F.pad(xc, pads, mode=mode, value=0.5 if mode == "constant" else None)
+        except ValueError as exc:
+            # chainrule refuses a circular pad wider than what cropping left
+            assert mode == "circular" and "more than once" in str(exc)
+            continue
+        close(yc, yt)
+        if yt.numel():
+            gy = rng.normal(size=tuple(yt.shape))
+            yc.backward(gy)
+            yt.backward(torch.tensor(gy))
+            close(xc.grad, xt.grad)
+        compared += 1
+    assert compared >= 10
+
+
+def test_pad_refusals_are_clear():
+    with pytest.raises(ValueError, match="reflect padding .* smaller than"):
+        F.pad(np.zeros((1, 2, 3)), (3, 0), mode="reflect")
+    with pytest.raises(NotImplementedError, match="pads 1, 2 or 3 trailing"):
+        F.pad(np.zeros((1, 2, 3, 4)), (1, 1), mode="replicate")
+    with pytest.raises(ValueError, match="cropping"):
+        F.pad(np.zeros((2, 3)), (-2, -2))
+    with pytest.raises(ValueError, match="takes no value"):
+        F.pad(np.zeros((1, 2, 3)), (1, 1), mode="reflect", value=1.0)
+
+
+# =====================================================================================
+# Recurrent and attention layers (issue 19): RNN, LSTM, GRU, MultiheadAttention,
+# scaled_dot_product_attention, TransformerEncoder(Layer). Values, gradients of the
+# inputs and of every parameter, state dicts, masks at their edges; random shapes.
+# =====================================================================================
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _from_torch(cm, tm):
+    """Make chainrule module ``cm`` float64 and load ``tm``'s weights into it."""
+    tm.double()
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    for (kc, vc), (_kt, vt) in zip(cm.state_dict().items(), tm.state_dict().items()):
+        assert tuple(vc.shape) == tuple(vt.shape), (kc, vc.shape, vt.shape)
+    as64(cm)
+    cm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    return cm
+
+
+def _outputs(result):
+    """A layer's outputs as a flat list (tuples of tuples, None dropped)."""
+    if isinstance(result, tuple | list):
+        return [o for r in result for o in _outputs(r)]
+    return [] if result is None else [result]
+
+
+def _same_everything(cm, tm, c_inputs, t_inputs, call_c, call_t, tol=1e-9):
+    """Outputs, then the gradients of a random weighting of them with respect to the
+    inputs and every parameter, agree (NaNs where PyTorch has NaNs)."""
+    outs_c, outs_t = _outputs(call_c(*c_inputs)), _outputs(call_t(*t_inputs))
+    assert len(outs_c) == len(outs_t)
+    for oc, ot in zip(outs_c, outs_t):
+        close(oc, ot, tol)
+    weights = [RNG.normal(size=tuple(o.shape)) for o in outs_t]
+    total_c = sum((o * w).sum() for o, w in zip(outs_c, weights))
+    total_t = sum((o * torch.tensor(w)).sum() for o, w in zip(outs_t, weights))
+    total_c.backward()
+    total_t.backward()
+    for xc, xt in zip(c_inputs, t_inputs):
+        if isinstance(xt, torch.Tensor) and xt.requires_grad:
+            close(xc.grad, xt.grad, tol)
+    grads_t = dict(tm.named_parameters())
+    for name, p in cm.named_parameters():
+        gt = grads_t[name].grad
+        if gt is None:
+            assert p.grad is None or not np.any(p.grad.data), name
+        else:
+            close(p.grad, gt, tol)
+
+
+RECURRENT = {
+    "RNN": (cr.nn.RNN, torch.nn.RNN, {}),
+    "RNN relu": (cr.nn.RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
+    "LSTM": (cr.nn.LSTM, torch.nn.LSTM, {}),
+    "GRU": (cr.nn.GRU, torch.nn.GRU, {}),
+}
+
+
+@pytest.mark.parametrize("kind", list(RECURRENT))
+@settings(max_examples=12, deadline=None)
+@given(
+    steps=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    features=st.integers(1, 4),
+    hidden=st.integers(1, 4),
+    layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    bias=st.booleans(),
+    initial_state=st.booleans(),
+    unbatched=st.booleans(),
+)
+def test_recurrent_layers_match_torch(
+    kind, steps, batch, features, hidden, layers, bidirectional, batch_first, bias,
+    initial_state, unbatched,
+):  # fmt: skip
+    c_cls, t_cls, extra = RECURRENT[kind]
+    kw = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
+    tm = t_cls(features, hidden, **kw, **extra)
+    cm = _from_torch(c_cls(features, hidden, **kw, **extra), tm)
+    shape = (batch, steps, features) if batch_first else (steps, batch, features)
+    if unbatched:
+        shape = (steps, features)
+    xc, xt = pair(RNG.normal(size=shape))
+    c_in, t_in = [xc], [xt]
+    if initial_state:
+        state_shape = (layers * (2 if bidirectional else 1),) + (() if unbatched else (batch,))
+        states = [
+            RNG.normal(size=state_shape + (hidden,)) for _ in range(2 if kind == "LSTM" else 1)
+        ]
+        pairs = [pair(s) for s in states]
+        c_in.append(tuple(p[0] for p in pairs) if kind == "LSTM" else pairs[0][0])
+        t_in.append(tuple(p[1] for p in pairs) if kind == "LSTM" else pairs[0][1])
+    _same_everything(cm, tm, c_in, t_in, cm, tm)
+    if initial_state:
+        for sc, st_ in zip(_outputs(c_in[1]), _outputs(t_in[1])):
+            close(sc.grad, st_.grad)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_state_dict_init_and_round_trip(kind):
+    c_cls, t_cls, _ = RECURRENT[kind]
+    cr.nn.manual_seed(0)
+    cm = c_cls(3, 5, num_layers=2, bidirectional=True)
+    tm = t_cls(3, 5, num_layers=2, bidirectional=True)
+    assert list(cm.state_dict()) == list(tm.state_dict())
+    assert "weight_hh_l1_reverse" in cm.state_dict()
+    bound = 1 / np.sqrt(5)
+    for name, p in cm.named_parameters():
+        assert p.dtype == np.float32 and np.abs(p.data).max() <= bound, name
+    pooled = np.concatenate([p.data.ravel() for p in cm.parameters()])
+    assert pooled.min() < -0.9 * bound and pooled.max() > 0.9 * bound  # the whole range
+    # chainrule's weights into PyTorch and back: the same network, the same outputs
+    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in cm.state_dict().items()})
+    x = RNG.normal(size=(4, 2, 3)).astype(np.float32)
+    close(_outputs(cm(cr.tensor(x)))[0], _outputs(tm(torch.tensor(x)))[0], 1e-5)
+    back = c_cls(3, 5, num_layers=2, bidirectional=True)
+    back.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    for (k, a), b in zip(back.state_dict().items(), cm.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+
+
+def test_dropout_acts_between_layers_only():
+    # p = 1 zeroes everything between the layers: deterministic, so PyTorch agrees.
+    tm = torch.nn.LSTM(3, 4, num_layers=2, dropout=1.0)
+    cm = _from_torch(cr.nn.LSTM(3, 4, num_layers=2, dropout=1.0), tm)
+    x = RNG.normal(size=(5, 2, 3))
+    _same_everything(cm, tm, [pair(x)[0]], [pair(x)[1]], cm, tm)
+    cm.eval()
+    tm.eval()
+    close(cm(cr.tensor(x))[0], tm(torch.tensor(x))[0])
+    with pytest.warns(UserWarning, match="num_layers=1"):
+        cr.nn.GRU(3, 4, dropout=0.5)
+
+
+def test_recurrent_layers_refuse_bad_input():
+    lstm = cr.nn.LSTM(3, 4)
+    with pytest.raises(ValueError, match=r"input_size=3\): the input's last axis is 5"):
+        lstm(np.zeros((2, 1, 5)))
+    with pytest.raises(ValueError, match=r"expected h0 of shape \(1, 2, 4\)"):
+        lstm(np.zeros((3, 2, 3)), (np.zeros((1, 3, 4)), np.zeros((1, 2, 4))))
+    with pytest.raises(TypeError, match="pair"):
+        lstm(np.zeros((3, 2, 3)), np.zeros((1, 2, 4)))
+    with pytest.raises(ValueError, match="no time steps"):
+        lstm(np.zeros((0, 2, 3)))
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        cr.nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        cr.nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+# ------------------------------------------------------------------ attention
+def _mask(kind, shape, full_row):
+    """A random mask: bool (True = may attend, SDPA's sense) or float; with
+    ``full_row``, one query row masked throughout."""
+    allowed = RNG.random(shape) > 0.4
+    if full_row:
+        allowed[..., 0, :] = False
+    if kind == "bool":
+        return allowed
+    return np.where(allowed, RNG.normal(size=shape), -np.inf)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lead=st.sampled_from([(), (2,), (2, 3)]),
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 4),
+    e=st.integers(1, 4),
+    ev=st.integers(1, 3),
+    mask=st.sampled_from([None, "bool", "float", "causal"]),
+    full_row=st.booleans(),
+    scale=st.sampled_from([None, 0.3]),
+)
+def test_scaled_dot_product_attention_matches_torch(lead, rows, cols, e, ev, mask, full_row, scale):
+    q, k, v = (RNG.normal(size=lead + s) for s in ((rows, e), (cols, e), (cols, ev)))
+    kw: dict = {"scale": scale}
+    if mask == "causal":
+        kw_c = kw_t = dict(kw, is_causal=True)
+    elif mask is not None:
+        m = _mask(mask, (rows, cols), full_row)
+        kw_c, kw_t = dict(kw, attn_mask=m), dict(kw, attn_mask=torch.tensor(m))
+    else:
+        kw_c = kw_t = kw
+    cs, ts = zip(*(pair(a) for a in (q, k, v)))
+    yc = F.scaled_dot_product_attention(*cs, **kw_c)
+    yt = TF.scaled_dot_product_attention(*ts, **kw_t)
+    close(yc, yt)
+    g = RNG.normal(size=tuple(yt.shape))
+    yc.backward(g)
+    yt.backward(torch.tensor(g))
+    for a, b in zip(cs, ts):
+        close(a.grad, b.grad)
+
+
+def test_sdpa_fully_masked_rows_are_zero_and_dropout_one_drops_all():
+    q = RNG.normal(size=(2, 3, 4))
+    m = np.ones((3, 3), dtype=bool)
+    m[1] = False
+    out = F.scaled_dot_product_attention(q, q, q, attn_mask=m)
+    close(out, TF.scaled_dot_product_attention(*(torch.tensor(q),) * 3, attn_mask=torch.tensor(m)))
+    np.testing.assert_array_equal(out.data[:, 1], 0.0)
+    dropped = F.scaled_dot_product_attention(q, q, q, dropout_p=1.0)
+    np.testing.assert_array_equal(dropped.data, 0.0)
+    with pytest.raises(ValueError, match="not both"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=m, is_causal=True)
+    with pytest.raises(ValueError, match="must share E"):
+        F.scaled_dot_product_attention(q, q[..., :2], q)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 4),
+    heads=st.sampled_from([1, 2]),
+    head_dim=st.integers(1, 3),
+    batch_first=st.booleans(),
+    self_attention=st.booleans(),
+    padding=st.sampled_from([None, "bool", "float"]),
+    attn=st.sampled_from([None, "bool", "float", "bool per head"]),
+    full_row=st.booleans(),
+    need_weights=st.booleans(),
+    average=st.booleans(),
+    bias=st.booleans(),
+)
+def test_multihead_attention_matches_torch(
+    batch, rows, cols, heads, head_dim, batch_first, self_attention, padding, attn, full_row,
+    need_weights, average, bias,
+):  # fmt: skip
+    e = heads * head_dim
+    tm = torch.nn.MultiheadAttention(e, heads, batch_first=batch_first, bias=bias)
+    cm = _from_torch(cr.nn.MultiheadAttention(e, heads, batch_first=batch_first, bias=bias), tm)
+    if self_attention:
+        cols = rows
+
+    def seq(length):
+        return RNG.normal(size=(batch, length, e) if batch_first else (length, batch, e))
+
+    q = seq(rows)
+    kv = (q, q) if self_attention else (seq(cols), seq(cols))
+    qc, qt = pair(q)
+    if self_attention:
+        c_in, t_in = [qc, qc, qc], [qt, qt, qt]
+    else:
+        (kc, kt), (vc, vt) = pair(kv[0]), pair(kv[1])
+        c_in, t_in = [qc, kc, vc], [qt, kt, vt]
+    kw_c: dict = {"need_weights": need_weights, "average_attn_weights": average}
+    kw_t = dict(kw_c)
+    if padding is not None:
+        keep = RNG.random((batch, cols)) > 0.3
+        if full_row:
+            keep[0] = False  # every key of one sequence padded: its rows are fully masked
+        m = ~keep if padding == "bool" else np.where(keep, 0.0, -np.inf)
+        kw_c["key_padding_mask"], kw_t["key_padding_mask"] = m, torch.tensor(m)
+    if attn is not None:
+        shape = (batch * heads, rows, cols) if attn == "bool per head" else (rows, cols)
+        allowed = _mask("bool", shape, full_row and padding is None)
+        m = ~allowed if attn != "float" else np.where(allowed, RNG.normal(size=shape), -np.inf)
+        kw_c["attn_mask"], kw_t["attn_mask"] = m, torch.tensor(m)
+    _same_everything(cm, tm, c_in, t_in, lambda *a: cm(*a, **kw_c), lambda *a: tm(*a, **kw_t))
+
+
+def test_multihead_attention_unbatched_and_refusals():
+    tm = torch.nn.MultiheadAttention(4, 2)
+    cm = _from_torch(cr.nn.MultiheadAttention(4, 2), tm)
+    x = RNG.normal(size=(3, 4))
+    (xc, xt) = pair(x)
+    _same_everything(cm, tm, [xc], [xt], lambda a: cm(a, a, a), lambda a: tm(a, a, a))
+    assert list(cm.state_dict()) == [
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        cr.nn.MultiheadAttention(5, 2)
+    with pytest.raises(NotImplementedError, match="kdim"):
+        cr.nn.MultiheadAttention(4, 2, kdim=3)
+    with pytest.raises(ValueError, match="needs attn_mask"):
+        cm(x, x, x, is_causal=True)
+    with pytest.raises(ValueError, match="key_padding_mask must be shaped"):
+        cm(
+            RNG.normal(size=(3, 2, 4)),
+            *(RNG.normal(size=(3, 2, 4)),) * 2,
+            key_padding_mask=np.zeros((3, 3), bool),
+        )
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_transformer_encoder_matches_torch(norm_first, activation, batch_first):
+    kw = dict(dropout=0.0, activation=activation, batch_first=batch_first, norm_first=norm_first)
+    tl = torch.nn.TransformerEncoderLayer(8, 2, 16, **kw)
+    te = torch.nn.TransformerEncoder(tl, 2, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False)
+    ce = cr.nn.TransformerEncoder(
+        cr.nn.TransformerEncoderLayer(8, 2, 16, **kw), 2, norm=cr.nn.LayerNorm(8)
+    )
+    ce = _from_torch(ce, te)
+    assert "layers.1.self_attn.in_proj_weight" in ce.state_dict()
+    batch, length = 3, 5
+    x = RNG.normal(size=(batch, length, 8) if batch_first else (length, batch, 8))
+    padding = RNG.random((batch, length)) > 0.7
+    padding[:, 0] = False
+    causal = np.triu(np.ones((length, length), dtype=bool), 1)
+    xc, xt = pair(x)
+    _same_everything(
+        ce,
+        te,
+        [xc],
+        [xt],
+        lambda a: ce(a, mask=causal, src_key_padding_mask=padding),
+        lambda a: te(a, mask=torch.tensor(causal), src_key_padding_mask=torch.tensor(padding)),
+    )
+
+
+def test_transformer_layers_are_independent_copies():
+    layer = cr.nn.TransformerEncoderLayer(4, 2, 8)
+    enc = cr.nn.TransformerEncoder(layer, 2)
+    w0, w1 = enc.layers[0].linear1.weight, enc.layers[1].linear1.weight
+    np.testing.assert_array_equal(w0.data, w1.data)
+    assert w0 is not w1 and not np.shares_memory(w0.data, w1.data)
+    assert len(list(enc.parameters())) == 2 * len(list(layer.parameters()))

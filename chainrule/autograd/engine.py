@@ -30,7 +30,7 @@ from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
-from chainrule.tensor import Tensor, _wrap, active_tracer
+from chainrule.tensor import Tensor, _wrap, active_tracer, attach
 
 ndarray = np.ndarray
 _asarray = np.asarray
@@ -39,13 +39,13 @@ _asarray = np.asarray
 def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
     """The gradient that starts a backward pass from ``out``, checked and converted."""
     if grad is None:
-        if out.data.size != 1:
+        if out.size != 1:
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a one-element output, but this "
-                f"output has shape {out.data.shape}; pass grad= with that shape (the "
+                f"output has shape {out.shape}; pass grad= with that shape (the "
                 "gradient of the final loss with respect to this tensor)"
             )
-        seed = np.ones_like(out.data)
+        seed = np.ones(out.shape, dtype=out.dtype)
     else:
         if isinstance(grad, Tensor):
             if create_graph:
@@ -53,9 +53,9 @@ def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any
                     raise _grad_shape_error(where, grad.shape, out.shape)
                 return grad if grad.dtype == out.dtype else grad.astype(out.dtype)
             grad = grad.data
-        seed = _asarray(grad, dtype=out.data.dtype)
-        if seed.shape != out.data.shape:
-            raise _grad_shape_error(where, seed.shape, out.data.shape)
+        seed = _asarray(grad, dtype=out.dtype)
+        if seed.shape != out.shape:
+            raise _grad_shape_error(where, seed.shape, out.shape)
     return _wrap(seed, None) if create_graph else seed
 
 
@@ -294,8 +294,11 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     gi = rule(g, ans, *call_args)
                 if gi is None:
                     continue
-                # Two NumPy scalars of one type agree in shape (none) and dtype already.
-                if not exact and (type(a) is ndarray or type(gi) is not type(a)):
+                # Two NumPy scalars of one type agree in shape (none) and dtype already
+                # (two batched tensors of vmap, saved as themselves, need not).
+                if not exact and (
+                    type(a) is ndarray or type(gi) is not type(a) or isinstance(a, Tensor)
+                ):
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:
@@ -346,15 +349,17 @@ def recorded_args(v: Node) -> tuple[tuple, Any]:
 
     def recorded(a: Any, p: Any) -> Any:
         if p is not None:
-            return _wrap(a, p) if type(p) is Node else p
+            return attach(a, p) if type(p) is Node else p
         # An input without a gradient (class weights, a mask) computed from a traced
         # function's inputs: a Tensor, so that the rule's work on it is recorded too
         # instead of frozen as a constant.
-        return _wrap(a, None) if tracer is not None and tracer.var_of(a) is not None else a
+        if tracer is None or isinstance(a, Tensor):  # a batched value is saved as itself
+            return a
+        return _wrap(a, None) if tracer.var_of(a) is not None else a
 
     call_args = tuple(map(recorded, v.args, v.parents))
     ans = v.ans
-    return call_args, (None if ans is None else _wrap(ans, v))
+    return call_args, (None if ans is None else attach(ans, v))
 
 
 def _node_extras(v: Node, g: Any, create_graph: bool, wanted, fresh) -> Any:

@@ -1,4 +1,5 @@
-"""``chainrule train``: train an MLP or a CNN on MNIST or the 8x8 digits.
+"""``chainrule train``: train an MLP, a CNN, an LSTM or a vision transformer on MNIST or the
+8x8 digits (the last two are built in :mod:`.train_models`).
 
 Every gradient comes from backpropagation through the chain rule, node by node.
 Writes into ``--out``: ``checkpoint.safetensors`` (after every epoch, and on
@@ -80,7 +81,10 @@ __all__ = [
     "run",
 ]
 
-HELP = "train an MLP or a CNN on MNIST (or the 8x8 digits); writes a checkpoint, metrics and curves"
+HELP = (
+    "train an MLP, CNN, LSTM or ViT on MNIST (or the 8x8 digits); writes a checkpoint, "
+    "metrics and curves"
+)
 
 _DATASET_NAMES = {"mnist": "MNIST", "digits": "the 8x8 digits"}
 # Known without loading the data, so a checkpoint can be checked against its model first.
@@ -194,6 +198,12 @@ def _build(
         return nn.Sequential(*layers, nn.Linear(widths[-1], classes))
     if depth != DEFAULT_DEPTH:
         raise ValueError(f"depth {depth}: only the mlp's depth can change")
+    if kind in ("lstm", "vit"):
+        from chainrule.commands.train_models import build_sequence_model
+
+        if activation != "relu":
+            raise ValueError(f"activation {activation!r}: the {kind} keeps its own")
+        return build_sequence_model(kind, image_shape, classes)
     if kind == "cnn":
         return nn.Sequential(
             nn.Conv2d(c, 16, 3, padding=1),
@@ -207,7 +217,7 @@ def _build(
             _activation(activation),
             nn.Linear(128, classes),
         )
-    raise ValueError(f"unknown model {kind!r} (mlp or cnn)")
+    raise ValueError(f"unknown model {kind!r} (mlp, cnn, lstm or vit)")
 
 
 def build_optimizer(name: str, params: Any, lr: float) -> Any:

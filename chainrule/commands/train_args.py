@@ -24,10 +24,13 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 
-DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3}
+DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3, "lstm": 6, "vit": 10}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 DATASETS = ("mnist", "digits")
 MODELS = ("mlp", "cnn")
+#: the networks only ``chainrule train`` builds (``explain --model`` takes MODELS)
+SEQUENCE_MODELS = ("lstm", "vit")
+TRAIN_MODELS = MODELS + SEQUENCE_MODELS
 SCHEDULERS = ("cosine", "step", "none")
 # NumPy's generators take seeds of 32-bit words; a negative one is an error deep in NumPy.
 SEED_LIMIT = 2**32
@@ -69,17 +72,17 @@ MPI_HELP = (
     "(host:ranks). Each rank uses cores/ranks BLAS threads unless --blas-threads N."
 )
 EPOCHS_HELP = (
-    "epochs to train in all (default: mlp {mlp}, cnn {cnn}); 0 only evaluates the model "
-    "(with --resume, the checkpoint's) on the test set and writes nothing. With --resume, "
-    "the total counting the epochs already done: the learning-rate schedule continues as a "
-    "fresh run of that many epochs would have it"
+    "epochs to train in all (default: mlp {mlp}, cnn {cnn}, lstm {lstm}, vit {vit}); 0 only "
+    "evaluates the model (with --resume, the checkpoint's) on the test set and writes "
+    "nothing. With --resume, the total counting the epochs already done: the learning-rate "
+    "schedule continues as a fresh run of that many epochs would have it"
 )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = MPI_HELP
     parser.add_argument("--dataset", choices=DATASETS, help="data set (default mnist)")
-    parser.add_argument("--model", choices=MODELS, help="network (default mlp)")
+    parser.add_argument("--model", choices=TRAIN_MODELS, help="network (default mlp)")
     parser.add_argument(
         "--epochs", type=int, metavar="N", help=EPOCHS_HELP.format(**DEFAULT_EPOCHS)
     )
@@ -207,7 +210,7 @@ def check_config(config: TrainConfig, origin: str = "") -> None:
 
     for key, names in (
         ("dataset", DATASETS),
-        ("model", MODELS),
+        ("model", TRAIN_MODELS),
         ("optimizer", tuple(DEFAULT_LR)),
         ("scheduler", SCHEDULERS),
     ):

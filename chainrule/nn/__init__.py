@@ -67,6 +67,16 @@ _LAZY = {
     "ParameterDict": "chainrule.nn.param_containers",
     "ParameterList": "chainrule.nn.param_containers",
     "Parameter": "chainrule.nn.parameter",
+    "MultiheadAttention": "chainrule.nn.layers_attention",
+    "TransformerEncoder": "chainrule.nn.layers_attention",
+    "TransformerEncoderLayer": "chainrule.nn.layers_attention",
+    "Conv1d": "chainrule.nn.layers_conv_family",
+    "ConvTranspose2d": "chainrule.nn.layers_conv_family",
+    "GroupNorm": "chainrule.nn.layers_conv_family",
+    "GRU": "chainrule.nn.layers_recurrent",
+    "LSTM": "chainrule.nn.layers_recurrent",
+    "RNN": "chainrule.nn.layers_recurrent",
+    "RNNBase": "chainrule.nn.layers_recurrent",
 }
 
 
@@ -138,4 +148,14 @@ __all__ = [
     "manual_seed",
     "set_rng_state",
     "utils",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RNNBase",
+    "MultiheadAttention",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "Conv1d",
+    "ConvTranspose2d",
+    "GroupNorm",
 ]

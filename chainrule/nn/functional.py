@@ -24,6 +24,14 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_attention import scaled_dot_product_attention
+from chainrule.nn.functional_conv import (
+    adaptive_avg_pool2d,
+    conv1d,
+    conv_transpose2d,
+    group_norm,
+    interpolate,
+)
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -47,6 +55,7 @@ from chainrule.nn.losses import (
 )
 from chainrule.nn.rng import as_generator
 from chainrule.ops import nn_ops as _nn
+from chainrule.ops.normalization import normalize as _normalize
 from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 
 IntPair = int | Sequence[int]
@@ -90,6 +99,11 @@ __all__ = [
     "tanh",
     "unflatten",
     "unfold",
+    "scaled_dot_product_attention",
+    "conv1d",
+    "conv_transpose2d",
+    "group_norm",
+    "interpolate",
 ]
 
 
@@ -374,29 +388,6 @@ def avg_pool2d(
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def adaptive_avg_pool2d(input: Any, output_size: int | None | Sequence[int | None]) -> Tensor:
-    """Mean over equal windows that tile the image into ``output_size`` (None: keep that axis).
-
-    PyTorch's windows overlap or differ in size when an input side is not a multiple of
-    the output side; only the even tilings (output 1, or a divisor of the side) are
-    supported, where the windows are exactly PyTorch's.
-    """
-    x, unbatched = _batched(_t(input), "adaptive_avg_pool2d")
-    n, c, h, w = x.shape
-    size = (output_size, output_size) if not isinstance(output_size, Sequence) else output_size
-    if len(size) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two sizes, got {size}")
-    oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
-    if oh < 1 or ow < 1 or h % oh or w % ow:
-        raise NotImplementedError(
-            f"adaptive_avg_pool2d: output size ({oh}, {ow}) from an input of {h}x{w}: only "
-            "sizes that divide the input's height and width are supported (uneven windows "
-            "are not); output_size=1 always is"
-        )
-    out = x.reshape((n, c, oh, h // oh, ow, w // ow)).mean(axis=(3, 5))
-    return out.reshape(out.shape[1:]) if unbatched else out
-
-
 # ------------------------------------------------------------------ shape, dropout
 def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim`` .. ``end_dim`` into one."""
@@ -425,7 +416,13 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
         return x
     if p == 1.0:
         return x * 0
-    keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
+    if x._batched:  # inside cr.vmap: each example draws its own mask
+        from chainrule.batching.batched import batched_like, physical_shape
+
+        draw = as_generator(generator).random(physical_shape(x), dtype=np.float32) >= p
+        keep = batched_like(x, draw)
+    else:
+        keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
@@ -437,14 +434,16 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     tensor([[2., 3.],
             [0., 1.]])
     """
-    idx = _raw(input)
+    batched = getattr(input, "_batched", False)  # inside cr.vmap: each example's indices
+    idx = input if batched else _raw(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     w = _t(weight)
-    if idx.size and (idx.min() < -w.shape[0] or idx.max() >= w.shape[0]):
+    values = _index_values(idx)
+    if values.size and (values.min() < -w.shape[0] or values.max() >= w.shape[0]):
         n = w.shape[0]
         raise IndexError(
-            f"embedding: index {int(idx.max() if idx.max() >= n else idx.min())} is out "
+            f"embedding: index {int(values.max() if values.max() >= n else values.min())} is out "
             f"of range for {n} embeddings (indices must be in 0..{n - 1}, or -{n}..-1 "
             "counting from the end)"
         )
@@ -452,7 +451,16 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     if padding_idx is None:
         return out
     keep = (idx != padding_idx % w.shape[0])[..., None]
-    return _f.where(keep, out, w.data[idx])
+    return _f.where(keep, out, w.detach()[idx] if batched else w.data[idx])
+
+
+def _index_values(idx: Any) -> np.ndarray:
+    """The values of an index (every example's, inside cr.vmap), for range checks."""
+    if getattr(idx, "_batched", False):
+        from chainrule.batching.batched import physical_array
+
+        return physical_array(idx)
+    return idx
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
@@ -463,9 +471,13 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     tensor([[1, 0, 0],
             [0, 0, 1]])
     """
-    idx = _raw(tensor)
+    batched = getattr(tensor, "_batched", False)  # inside cr.vmap: each example's classes
+    idx = tensor if batched else _raw(tensor)
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
+        values = _index_values(idx)  # (every example's: one width for the batch)
+        num_classes = int(values.max()) + 1 if values.size else 0
+    if batched:
+        return as_tensor(np.eye(num_classes, dtype=np.int64))[idx]
     return as_tensor(np.eye(num_classes, dtype=np.int64)[idx])
 
 
@@ -562,10 +574,7 @@ def layer_norm(
             f"layer_norm: the input's last axes {x.shape} do not match normalized_shape {ns}"
         )
     axes = tuple(range(x.ndim - len(ns), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(axis=axes, keepdims=True)
-    out = centred / _f.sqrt(var + eps)
+    out = _normalize(x, eps=eps, axes=axes)  # one node (see chainrule.ops.normalization)
     if weight is not None:
         out = out * weight
     if bias is not None:

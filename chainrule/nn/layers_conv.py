@@ -186,9 +186,9 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Mean over windows that tile the image into ``output_size`` (e.g. 1: global pooling).
-
-    Only output sizes that divide the input's sides (see ``F.adaptive_avg_pool2d``).
+    """Mean over PyTorch's adaptive windows into ``output_size`` (e.g. 1: global pooling);
+    any size: windows overlap or differ when it does not divide the input's sides
+    (see ``F.adaptive_avg_pool2d``).
 
     >>> import chainrule as cr
     >>> cr.nn.AdaptiveAvgPool2d((1, 1))(cr.randn(2, 8, 5, 7)).shape  # any input size in

@@ -2,7 +2,8 @@
 
 - :mod:`~chainrule.ops.primitive`: the ``Primitive`` class, the registry, ``cr.primitive``
 - :mod:`~chainrule.ops.elementwise`: arithmetic, exp/log/sqrt/abs/sin/cos/tanh, where, clip
-- :mod:`~chainrule.ops.activations`: sigmoid, relu, softmax, log_softmax (fused, stable)
+- :mod:`~chainrule.ops.activations`: sigmoid, relu, softmax, log_softmax, safe_softmax
+  (fused, stable)
 - :mod:`~chainrule.ops.reductions`: sum, prod, max, min, logsumexp
 - :mod:`~chainrule.ops.linalg`: matmul
 - :mod:`~chainrule.ops.shape`: reshape, transpose, expand_dims, squeeze, broadcast_to,
@@ -13,4 +14,8 @@
   :mod:`~chainrule.ops.numpy_linalg`: the rest of NumPy's ufuncs, scans, std and
   norms, tensordot/einsum and ``numpy.linalg``, behind ``chainrule.numpy``
 - :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real eigenvalues)
+- :mod:`~chainrule.ops.recurrent`: ``lstm_layer``, an LSTM layer's whole recurrence
+- :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
+- :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
+  ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """

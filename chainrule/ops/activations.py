@@ -74,6 +74,32 @@ softmax = Primitive(
 )
 
 
+def _safe_softmax_forward(x, axis=-1):
+    m = max_along(x, axis, keepdims=True)
+    # A row that is -inf throughout (every position masked): shift by 0, so its
+    # exponentials are 0 and so is its result, as PyTorch's attention returns.
+    if not np.isfinite(m).all():
+        m = np.where(m == -np.inf, 0, m)
+    e = np.exp(x - m)
+    s = sum_along(e, axis, keepdims=True)
+    if not s.all():
+        s = np.where(s == 0, 1, s)
+    return e / s
+
+
+safe_softmax = Primitive(
+    "safe_softmax",
+    _safe_softmax_forward,
+    # softmax's rule: where ans is 0 throughout a row, the gradient is 0 there too.
+    vjp=softmax.vjps[0],
+    jvp=softmax.jvps[0],
+    formula="softmax(x)*(1[i=j]-softmax(x)_j)",
+    saves_ans=True,
+    doc="softmax along ``axis``, except that a row of -inf only (all masked) gives 0s, "
+    "not NaNs: the softmax of masked attention scores.",
+)
+
+
 def _log_softmax_forward(x, axis=-1):
     return x - _logsumexp_keepdims(x, axis)
 

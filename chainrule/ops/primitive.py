@@ -91,6 +91,7 @@ class Primitive:
         "variadic",
         "exact",
         "batch",
+        "vmap",
         "ufunc",
         "doc",
     )
@@ -126,6 +127,10 @@ class Primitive:
         # function ``batch(xb, **params)`` applying this op, linear in its one input,
         # to a batched array; or None (the tangents go through one by one).
         self.batch: Any = None
+        # The batching rule cr.vmap uses, ``rule(prim, xs, batched, size, params)``,
+        # returning the op's result for a batch (batch axis first); see
+        # chainrule.ops.batch_rules. None: derived from ``batch``, else a loop.
+        self.vmap: Any = None
         # The NumPy ufunc the forward computes when the forward only adds checks or
         # messages around it (matmul): compiled code (cr.jit) may call it with out=.
         self.ufunc: Any = forward if isinstance(forward, np.ufunc) else None

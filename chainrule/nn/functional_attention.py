@@ -1,0 +1,121 @@
+"""Attention as functions: ``scaled_dot_product_attention`` (PyTorch's name and
+arguments) and the masks both it and ``nn.MultiheadAttention`` turn into additive
+biases.
+
+Attention here is composed: batched matmuls and one softmax primitive. Masked
+positions get a bias of -inf; a query row that every key is masked from gives 0s
+(``safe_softmax``), as PyTorch 2.13's ``scaled_dot_product_attention`` does, and
+its gradient there is 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops.activations import safe_softmax, softmax
+from chainrule.tensor import Tensor, as_tensor
+
+__all__ = ["scaled_dot_product_attention"]
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+def _dtype_of(x: Any) -> np.dtype:
+    return x.dtype if isinstance(x, Tensor | np.ndarray) else np.asarray(x).dtype
+
+
+def mask_bias(mask: Any, dtype: Any, masked_when: bool, name: str) -> Any:
+    """An additive bias from a mask: a bool mask gives -inf where it equals
+    ``masked_when`` (SDPA masks out False, MultiheadAttention masks out True) and 0
+    elsewhere; a float mask is the bias itself (a Tensor keeps its gradient)."""
+    kind = _dtype_of(mask).kind
+    if kind == "b":
+        raw = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        hit = raw if masked_when else ~raw
+        return np.where(hit, np.array(-np.inf, dtype=dtype), np.array(0, dtype=dtype))
+    if kind != "f":
+        raise TypeError(
+            f"{name}: expected a bool or floating-point mask, got dtype {_dtype_of(mask)}"
+        )
+    return mask if isinstance(mask, Tensor) else np.asarray(mask, dtype=dtype)
+
+
+def causal_bias(rows: int, cols: int, dtype: Any) -> np.ndarray:
+    """0 on and below the diagonal (aligned top-left, as PyTorch's), -inf above."""
+    allowed = np.tri(rows, cols, dtype=bool)
+    return np.where(allowed, np.array(0, dtype=dtype), np.array(-np.inf, dtype=dtype))
+
+
+def attend(q: Tensor, k_t: Tensor, v: Tensor, bias: Any, dropout_p: float, safe: bool) -> tuple:
+    """softmax(q @ k_t + bias) @ v for an already scaled ``q`` and transposed ``k_t``;
+    returns the output and the (dropped-out) weights."""
+    scores = q @ k_t
+    if bias is not None:
+        scores = scores + bias
+    weights = (safe_softmax if safe else softmax)(scores, axis=-1)
+    if dropout_p > 0.0:
+        from chainrule.nn.functional import dropout
+
+        weights = dropout(weights, dropout_p, True)
+    return weights @ v, weights
+
+
+def scaled_dot_product_attention(
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(Q K^T * scale + mask) V over the last two axes, PyTorch's semantics.
+
+    ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev) -> (..., L, Ev).
+    ``attn_mask``: bool (True = may attend) or float (added to the scores),
+    broadcast to (..., L, S). ``is_causal``: query i attends keys 0..i (no
+    ``attn_mask`` then). ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops
+    attention weights (always, as PyTorch's; pass 0 when evaluating). A query that
+    may attend no key gets 0s.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> q = cr.tensor(np.ones((1, 2, 3, 4), dtype=np.float32))
+    >>> cr.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).shape
+    (1, 2, 3, 4)
+    """
+    q, k, v = _t(query), _t(key), _t(value)
+    name = "scaled_dot_product_attention"
+    if enable_gqa:
+        raise NotImplementedError(f"{name}: enable_gqa (grouped-query attention) is not supported")
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(
+            f"{name}: query, key and value need at least 2 axes (..., length, features), got "
+            f"shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"{name}: query (..., L, E) and key (..., S, E) must share E, and key and value "
+            f"(..., S, Ev) must share S; got shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
+    dtype = np.result_type(q.dtype, k.dtype, v.dtype)
+    rows, cols = q.shape[-2], k.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{name}: give attn_mask or is_causal=True, not both")
+        bias: Any = causal_bias(rows, cols, dtype)
+    elif attn_mask is not None:
+        bias = mask_bias(attn_mask, dtype, False, name)
+    else:
+        bias = None
+    factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    out, _ = attend(q * factor, k.swapaxes(-1, -2), v, bias, dropout_p, True)
+    return out

@@ -1,0 +1,344 @@
+"""Attention layers: ``MultiheadAttention``, ``TransformerEncoderLayer`` and
+``TransformerEncoder``, with PyTorch's arguments, defaults and state-dict keys
+(``in_proj_weight``, ``in_proj_bias``, ``out_proj.weight``, ``layers.0.linear1.bias``,
+...).
+
+Queries, keys and values are projected by the row blocks of the stacked
+``in_proj_weight`` (3E, E); heads are a batch axis of the attention's matmuls.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> _ = cr.nn.manual_seed(0)
+>>> layer = cr.nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16,
+...                                       batch_first=True)
+>>> encoder = cr.nn.TransformerEncoder(layer, num_layers=2)
+>>> encoder(cr.tensor(np.ones((3, 5, 8), dtype=np.float32))).shape
+(3, 5, 8)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.functional_attention import attend, mask_bias
+from chainrule.nn.layers_linear import Linear, _empty
+from chainrule.nn.layers_norm import LayerNorm
+from chainrule.nn.layers_shape import Dropout
+from chainrule.nn.module import Module, ModuleList
+from chainrule.tensor import Tensor, as_tensor
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+class MultiheadAttention(Module):
+    """Attention with ``num_heads`` heads over ``embed_dim`` features (PyTorch's).
+
+    ``forward(query, key, value, key_padding_mask=None, need_weights=True,
+    attn_mask=None, average_attn_weights=True, is_causal=False)`` returns
+    ``(output, weights)``: output shaped as ``query``; weights (N, L, S) averaged
+    over heads, (N, heads, L, S) with ``average_attn_weights=False``, or None
+    without ``need_weights``. Inputs are (L, N, E), (N, L, E) with ``batch_first``,
+    or (L, E) unbatched. In both masks True means *masked out*; float masks are
+    added to the scores. A query every key is masked from gives NaNs with
+    ``need_weights`` and 0s without, as in PyTorch 2.13.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple "
+                f"of num_heads ({num_heads})"
+            )
+        for flag, what in ((add_bias_kv, "add_bias_kv"), (add_zero_attn, "add_zero_attn")):
+            if flag:
+                raise NotImplementedError(f"MultiheadAttention: {what}=True is not supported")
+        if (kdim is not None and kdim != embed_dim) or (vdim is not None and vdim != embed_dim):
+            raise NotImplementedError(
+                "MultiheadAttention: kdim/vdim other than embed_dim (separate key and value "
+                "projections) are not supported"
+            )
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        self.embed_dim = embed_dim
+        self.kdim = self.vdim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = float(dropout)
+        self.batch_first = batch_first
+        self.in_proj_weight = _empty((3 * embed_dim, embed_dim), dtype)
+        if bias:
+            self.in_proj_bias = _empty((3 * embed_dim,), dtype)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, generator=generator)
+        self._reset_parameters(generator)
+
+    def _reset_parameters(self, generator: Any = None) -> None:
+        # PyTorch's: Glorot-uniform input projection, zero biases; out_proj keeps
+        # Linear's own initial weight.
+        init.xavier_uniform_(self.in_proj_weight, generator=generator)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self,
+        query: Any,
+        key: Any,
+        value: Any,
+        key_padding_mask: Any = None,
+        need_weights: bool = True,
+        attn_mask: Any = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        q, k, v = _t(query), _t(key), _t(value)
+        batched = self._check(q, k, v)
+        if not batched:
+            q, k, v = q[None], k[None], v[None]
+        elif not self.batch_first:
+            q, k, v = q.swapaxes(0, 1), k.swapaxes(0, 1), v.swapaxes(0, 1)
+        if is_causal and attn_mask is None:
+            raise ValueError(
+                "MultiheadAttention: is_causal=True is a hint that attn_mask is the causal "
+                "mask; it needs attn_mask too"
+            )
+        n, rows, cols = q.shape[0], q.shape[1], k.shape[1]
+        bias = self._bias(attn_mask, key_padding_mask, n, rows, cols, batched, q.dtype)
+        qh, kh, vh = self._heads(q, k, v)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        p = self.dropout if self.training else 0.0
+        # PyTorch computes the weights with a plain softmax when it returns them (NaN
+        # rows where every key is masked) and through scaled_dot_product_attention
+        # when it does not (0s there).
+        out, weights = attend(qh * scale, kh.swapaxes(-1, -2), vh, bias, p, not need_weights)
+        out = out.swapaxes(1, 2).reshape(n, rows, self.embed_dim)
+        out = self.out_proj(out)
+        if not batched:
+            out = out[0]
+        elif not self.batch_first:
+            out = out.swapaxes(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(axis=1)
+        return out, weights if batched else weights[0]
+
+    def _check(self, q: Tensor, k: Tensor, v: Tensor) -> bool:
+        name = "MultiheadAttention"
+        if q.ndim not in (2, 3) or k.ndim != q.ndim or v.ndim != q.ndim:
+            raise ValueError(
+                f"{name}: query, key and value must all have 3 axes (or 2, unbatched), got "
+                f"shapes {q.shape}, {k.shape}, {v.shape}"
+            )
+        e = self.embed_dim
+        if q.shape[-1] != e or k.shape[-1] != e or v.shape[-1] != e:
+            raise ValueError(
+                f"{name}(embed_dim={e}): the inputs' last axes must be {e}, got shapes "
+                f"{q.shape}, {k.shape}, {v.shape}"
+            )
+        seq = 1 if self.batch_first or q.ndim == 2 else 0
+        batch = 0 if self.batch_first else 1
+        if k.shape[seq] != v.shape[seq] or (
+            q.ndim == 3 and not q.shape[batch] == k.shape[batch] == v.shape[batch]
+        ):
+            raise ValueError(
+                f"{name}: key and value must have the same length, and all three the same "
+                f"batch size; got shapes {q.shape}, {k.shape}, {v.shape}"
+            )
+        return q.ndim == 3
+
+    def _heads(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, ...]:
+        """Project and split into heads: each (N, heads, length, head_dim).
+
+        Three GEMMs on the row blocks of ``in_proj_weight``, also for self-attention:
+        one GEMM on all of it, split afterwards, sends each of q, k, v a gradient
+        the size of all three (a slice's adjoint is a scatter into zeros); the
+        blocks' scatters are the size of the weight instead. 10-20% faster on B7.
+        """
+        heads, hd, e = self.num_heads, self.head_dim, self.embed_dim
+        w, b = self.in_proj_weight, self.in_proj_bias
+        out = []
+        for i, x in enumerate((q, k, v)):
+            rows = slice(i * e, (i + 1) * e)
+            part = F.linear(x, w[rows], None if b is None else b[rows])
+            out.append(part.reshape(x.shape[0], x.shape[1], heads, hd).swapaxes(1, 2))
+        return tuple(out)
+
+    def _bias(self, attn_mask, key_padding_mask, n, rows, cols, batched, dtype) -> Any:
+        name = "MultiheadAttention"
+        bias: Any = None
+        if attn_mask is not None:
+            shape = tuple(attn_mask.shape)
+            heads_shape = (n * self.num_heads, rows, cols)
+            if shape == heads_shape or (not batched and shape == (self.num_heads, rows, cols)):
+                m = mask_bias(attn_mask, dtype, True, name)
+                bias = m.reshape(n, self.num_heads, rows, cols)
+            elif shape == (rows, cols):
+                bias = mask_bias(attn_mask, dtype, True, name)
+            else:
+                raise ValueError(
+                    f"{name}: attn_mask must be shaped (L, S) = {(rows, cols)} or (N * heads, "
+                    f"L, S) = {heads_shape}, got {shape}"
+                )
+        if key_padding_mask is not None:
+            want = (n, cols) if batched else (cols,)
+            if tuple(key_padding_mask.shape) != want:
+                raise ValueError(
+                    f"{name}: key_padding_mask must be shaped (N, S) = {want} (or (S,) "
+                    f"unbatched), got {tuple(key_padding_mask.shape)}"
+                )
+            pad = mask_bias(key_padding_mask, dtype, True, name).reshape(n, 1, 1, cols)
+            bias = pad if bias is None else bias + pad
+        return bias
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+
+
+def _activation_fn(activation: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if callable(activation):
+        return activation
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    raise ValueError(
+        f"TransformerEncoderLayer: activation must be 'relu' or 'gelu', not {activation!r}"
+    )
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with a residual connection and
+    LayerNorm: after each (post-norm, the default) or before (``norm_first=True``).
+
+    ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``;
+    masks as :class:`MultiheadAttention`'s. ``activation`` is ``"relu"``,
+    ``"gelu"`` or a function.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Any], Any] = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        kw = dict(dtype=dtype, generator=generator)
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation = _activation_fn(activation)
+        self.batch_first = batch_first
+
+    def forward(
+        self,
+        src: Any,
+        src_mask: Any = None,
+        src_key_padding_mask: Any = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        x = _t(src)
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._ff_block(self.norm2(x))
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._ff_block(x))
+
+    def _sa_block(self, x: Tensor, mask: Any, padding: Any, is_causal: bool) -> Tensor:
+        out = self.self_attn(
+            x,
+            x,
+            x,
+            attn_mask=mask,
+            key_padding_mask=padding,
+            need_weights=False,
+            is_causal=is_causal,
+        )[0]
+        return self.dropout1(out)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` copies of ``encoder_layer`` in a row (``layers.0``, ``layers.1``,
+    ...), then ``norm`` if given. ``forward(src, mask=None, src_key_padding_mask=None,
+    is_causal=None)``.
+
+    Each copy starts with the same weights as ``encoder_layer`` (deep copies, as
+    PyTorch's).
+    """
+
+    def __init__(
+        self,
+        encoder_layer: TransformerEncoderLayer,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_layers, int | np.integer) or num_layers < 1:
+            raise ValueError(
+                f"TransformerEncoder: num_layers must be a whole number >= 1, got {num_layers!r}"
+            )
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = int(num_layers)
+        self.norm = norm
+
+    def forward(
+        self,
+        src: Any,
+        mask: Any = None,
+        src_key_padding_mask: Any = None,
+        is_causal: bool | None = None,
+    ) -> Tensor:
+        x = _t(src)
+        for layer in self.layers:
+            x = layer(
+                x,
+                src_mask=mask,
+                src_key_padding_mask=src_key_padding_mask,
+                is_causal=bool(is_causal),
+            )
+        return x if self.norm is None else self.norm(x)

@@ -1,0 +1,376 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU``, with PyTorch's arguments, weight
+layout, state-dict keys (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), gate order
+(LSTM: i, f, g, o; GRU: r, z, n) and initialisation (every weight and bias from
+U(-1/sqrt(H), 1/sqrt(H))).
+
+Each layer and direction projects the inputs of all time steps with one GEMM
+before its loop; each step then makes one GEMM for all its gates. The LSTM's loop
+is one primitive (:mod:`chainrule.ops.recurrent`); RNN and GRU steps are composed.
+
+>>> import numpy as np
+>>> import chainrule as cr
+>>> _ = cr.nn.manual_seed(0)
+>>> lstm = cr.nn.LSTM(input_size=3, hidden_size=5, batch_first=True)
+>>> out, (h, c) = lstm(cr.tensor(np.ones((2, 7, 3), dtype=np.float32)))
+>>> out.shape, h.shape, c.shape
+((2, 7, 5), (1, 2, 5), (1, 2, 5))
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+import chainrule.functions as _f
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.layers_linear import _empty
+from chainrule.nn.module import Module
+from chainrule.ops.recurrent import lstm_layer
+from chainrule.tensor import Tensor, as_tensor
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNBase(Module):
+    """The shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if proj_size:
+            raise NotImplementedError(
+                f"{name}: proj_size (an LSTM with projections) is not supported"
+            )
+        for what, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}: {what} must be a whole number > 0, got {value!r}")
+        if not isinstance(num_layers, int | np.integer) or num_layers <= 0:
+            raise ValueError(f"{name}: num_layers must be a whole number > 0, got {num_layers!r}")
+        if isinstance(dropout, bool) or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{name}: dropout={dropout} acts between layers only, so it does nothing "
+                "with num_layers=1",
+                stacklevel=2,
+            )
+        self.mode = mode
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = 0
+        directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        # Registered in PyTorch's order (layer, direction, then w_ih, w_hh, b_ih, b_hh),
+        # so the state dict and the initialisation's draws follow its order too.
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = [
+                    ("weight_ih", (gate_size, layer_input)),
+                    ("weight_hh", (gate_size, hidden_size)),
+                ]
+                if bias:
+                    shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                for kind, shape in shapes:
+                    setattr(self, kind + suffix, _empty(shape, dtype))
+                    self._flat_weights_names.append(kind + suffix)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound, generator)
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: PyTorch packs weights for cuDNN here; chainrule has no need."""
+
+    def _weights(self, layer: int, direction: int) -> tuple[Any, Any, Any, Any]:
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        get = self.__dict__.get
+        return (
+            get("weight_ih" + suffix),
+            get("weight_hh" + suffix),
+            get("bias_ih" + suffix),
+            get("bias_hh" + suffix),
+        )
+
+    # ---------------------------------------------------------------- checks
+    def _check_input(self, x: Tensor) -> bool:
+        """Whether ``x`` is batched; raises on a wrong shape."""
+        name = type(self).__name__
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"{name}: expected an input with 2 (unbatched) or 3 axes, got shape {x.shape}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}(input_size={self.input_size}): the input's last axis is "
+                f"{x.shape[-1]} (input shape {x.shape})"
+            )
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a floating-point input, got dtype {x.dtype}")
+        steps = x.shape[1 if self.batch_first and x.ndim == 3 else 0]
+        if steps == 0:
+            raise ValueError(f"{name}: the input has no time steps (shape {x.shape})")
+        return x.ndim == 3
+
+    def _state(self, h: Any, batch: int, batched: bool, dtype: Any, what: str) -> Tensor:
+        """An initial state as (layers * directions, N, H); zeros when not given."""
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        if h is None:
+            return as_tensor(np.zeros((layers, batch, self.hidden_size), dtype=dtype))
+        h = h if isinstance(h, Tensor) else as_tensor(h)
+        want = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
+        if tuple(h.shape) != want:
+            raise ValueError(
+                f"{type(self).__name__}: expected {what} of shape {want} (num_layers * "
+                f"num_directions, {'batch, ' if batched else ''}hidden_size), got {tuple(h.shape)}"
+            )
+        return h if batched else h.reshape(layers, 1, self.hidden_size)
+
+    # ---------------------------------------------------------------- forward
+    def _run(self, x: Any, states: list[Any]) -> tuple[Tensor, list[list[Tensor]]]:
+        """``x`` as (L, N, C); ``states`` one (layers * directions, N, H) per kind of
+        state (h; or h and c). Returns the output and the final states, per kind."""
+        x = x if isinstance(x, Tensor) else as_tensor(x)
+        batched = self._check_input(x)
+        if not batched:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+        elif self.batch_first:
+            x = x.swapaxes(0, 1)
+        batch = x.shape[1]
+        dtype = np.result_type(x.dtype, self.weight_ih_l0.dtype)
+        names = ("h0", "c0")
+        inits = [self._state(s, batch, batched, dtype, names[k]) for k, s in enumerate(states)]
+        directions = 2 if self.bidirectional else 1
+        finals: list[list[Tensor]] = [[] for _ in states]
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                seq = x if direction == 0 else x[::-1]
+                out, last = self._layer(
+                    seq, [s[k] for s in inits], *self._weights(layer, direction)
+                )
+                outs.append(out if direction == 0 else out[::-1])
+                for kind, value in zip(finals, last):
+                    kind.append(value)
+            x = outs[0] if directions == 1 else _f.concatenate(outs, axis=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        if not batched:
+            x = x.reshape(x.shape[0], x.shape[2])
+        elif self.batch_first:
+            x = x.swapaxes(0, 1)
+        stacked = []
+        for kind in finals:
+            s = _f.stack(kind, axis=0)
+            stacked.append(s if batched else s.reshape(s.shape[0], s.shape[2]))
+        return x, stacked
+
+    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+def _sum_bias(b_ih: Any, b_hh: Any) -> Any:
+    return None if b_ih is None else b_ih + b_hh
+
+
+class RNN(RNNBase):
+    """An Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)``: output (L, N, D*H)
+    ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            generator=generator,
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        out, (h,) = self._run(input, [hx])
+        return out, h
+
+    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
+        (h,) = state
+        act = _f.tanh if self.nonlinearity == "tanh" else _f.relu
+        xproj = F.linear(seq, w_ih, _sum_bias(b_ih, b_hh))
+        hs = []
+        for t in range(seq.shape[0]):
+            h = act(F.linear(h, w_hh, xproj[t]))
+            hs.append(h)
+        return _f.stack(hs, axis=0), [h]
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + ", nonlinearity='relu'"
+
+
+class LSTM(RNNBase):
+    """Long short-term memory, PyTorch's cell (gates i, f, g, o in that order)::
+
+        i, f, o = sigmoid(.), g = tanh(.)   (each of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)
+        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
+
+    ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns
+    ``(output, (h_n, c_n))``, shaped as :class:`RNN`'s.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            dtype,
+            generator,
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        if hx is None:
+            hx = (None, None)
+        elif not isinstance(hx, tuple | list) or len(hx) != 2:
+            raise TypeError("LSTM: hx must be a pair (h_0, c_0)")
+        out, (h, c) = self._run(input, list(hx))
+        return out, (h, c)
+
+    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
+        h0, c0 = state
+        hidden = self.hidden_size
+        xproj = F.linear(seq, w_ih, _sum_bias(b_ih, b_hh))
+        ys = lstm_layer(xproj, h0, c0, w_hh)
+        last = ys[-1]
+        return ys[..., :hidden], [last[:, :hidden], last[:, hidden:]]
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit, PyTorch's cell (gates r, z, n in that order)::
+
+        r, z = sigmoid(x W_i{r,z}^T + b_i{r,z} + h W_h{r,z}^T + b_h{r,z})
+        n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)),   h' = (1 - z) n + z h
+
+    ``forward(input, hx=None)`` returns ``(output, h_n)``, shaped as :class:`RNN`'s.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            generator=generator,
+        )
+
+    def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        out, (h,) = self._run(input, [hx])
+        return out, h
+
+    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
+        (h,) = state
+        hidden = self.hidden_size
+        xproj = F.linear(seq, w_ih, b_ih)
+        hs = []
+        for t in range(seq.shape[0]):
+            xt = xproj[t]
+            hh = F.linear(h, w_hh, b_hh)
+            rz = _f.sigmoid(xt[:, : 2 * hidden] + hh[:, : 2 * hidden])
+            n = _f.tanh(xt[:, 2 * hidden :] + rz[:, :hidden] * hh[:, 2 * hidden :])
+            h = n + rz[:, hidden:] * (h - n)
+            hs.append(h)
+        return _f.stack(hs, axis=0), [h]

@@ -1,0 +1,267 @@
+"""The LSTM recurrence over a whole sequence, as one primitive.
+
+``lstm_layer(xproj, h0, c0, w_hh)`` runs one layer in one direction. ``xproj``
+holds every step's input projection ``x_t W_ih^T + b_ih + b_hh`` (made by one GEMM
+before the loop); each step adds ``h_{t-1} W_hh^T`` (one GEMM for the four gates)
+and applies PyTorch's cell, gates in its order i, f, g, o::
+
+    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o);  g = tanh(a_g)
+    c_t = f c_{t-1} + i g;   h_t = o tanh(c_t)
+
+The output, shaped (L, N, 2H), holds ``[h_t, c_t]`` of every step.
+
+Why one primitive for the whole sequence: composed per step, each step's slice of
+``xproj`` sends back a gradient the size of all of ``xproj`` (an index's adjoint is
+a scatter into zeros), and each step costs a dozen graph nodes. Here the backward
+pass recomputes the gates of all steps with one GEMM and a few vectorised calls,
+then walks back through time doing only what the recurrence needs (one GEMM and a
+few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps.
+
+The four inputs' gradients come from that one walk back, so it runs once per
+backward visit: the first rule to run keeps its result for the others (keyed by
+the very ``g`` and ``ans`` objects, as custom Functions do). The rules are written
+with operations that also take Tensors, so gradients of gradients work.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+from chainrule.ops import activations as _act
+from chainrule.ops.primitive import Primitive, call
+
+
+def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
+    # 1 / (1 + e^-x): e^-x overflows to inf for x < -88 (float32), giving 0 exactly.
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+    return a
+
+
+#: What a forward pass computed on the way, for the backward pass of the same
+#: output: ``id(ans)`` -> (states (L+1, N, 2H) with [h0, c0] first, the gates'
+#: activations (L, N, 4H), tanh(c_t) (L, N, H)). An entry goes with its output
+#: array (a weakref finaliser), so it lives exactly as long as the graph's saved
+#: output; PyTorch keeps the same (its workspace of gates).
+_saved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _lstm_forward(xproj, h0, c0, w_hh):
+    steps, n, four_h = xproj.shape
+    hidden = four_h // 4
+    dtype = np.result_type(xproj, h0, c0, w_hh)
+    states = np.empty((steps + 1, n, 2 * hidden), dtype=dtype)
+    states[0, :, :hidden] = h0
+    states[0, :, hidden:] = c0
+    acts = np.empty((steps, n, four_h), dtype=dtype)
+    tanh_c = np.empty((steps, n, hidden), dtype=dtype)
+    w_t = w_hh.T
+    g_slice = slice(2 * hidden, 3 * hidden)
+    with np.errstate(over="ignore"):
+        for t in range(steps):
+            a = acts[t]
+            np.matmul(states[t, :, :hidden], w_t, out=a)
+            a += xproj[t]
+            g = np.tanh(a[:, g_slice])
+            _sigmoid_inplace(a)
+            a[:, g_slice] = g
+            c_new = states[t + 1, :, hidden:]
+            np.multiply(a[:, hidden : 2 * hidden], states[t, :, hidden:], out=c_new)
+            g *= a[:, :hidden]
+            c_new += g
+            np.tanh(c_new, out=tanh_c[t])
+            np.multiply(a[:, 3 * hidden :], tanh_c[t], out=states[t + 1, :, :hidden])
+    out = states[1:]
+    key = id(out)
+    _saved[key] = (states, acts, tanh_c)
+    weakref.finalize(out, _saved.pop, key, None)
+    return out
+
+
+# ------------------------------------------------------------------ shared pieces
+def _cat(parts, axis=-1):
+    return np.concatenate(parts, axis=axis)
+
+
+def _previous(seq, first):
+    """(L, N, H): ``first`` then every step of ``seq`` but the last."""
+    return _cat([first[None], seq[:-1]], axis=0)
+
+
+def _recompute(ans, xproj, h0, c0, w_hh):
+    """Everything the rules need, for all steps at once (no loop)."""
+    hidden = h0.shape[-1]
+    hs, cs = ans[..., :hidden], ans[..., hidden:]
+    h_prev, c_prev = _previous(hs, h0), _previous(cs, c0)
+    a = xproj + h_prev @ w_hh.T
+    g = np.tanh(a[..., 2 * hidden : 3 * hidden])
+    if type(a) is np.ndarray:  # a plain backward pass: in place, a is ours
+        with np.errstate(over="ignore"):
+            sig = _sigmoid_inplace(a)
+    else:
+        sig = call(_act.sigmoid, a)
+    i, f, o = sig[..., :hidden], sig[..., hidden : 2 * hidden], sig[..., 3 * hidden :]
+    return h_prev, c_prev, i, f, g, o, np.tanh(cs)
+
+
+# ------------------------------------------------------------------ reverse mode
+_slot = threading.local()
+
+
+def _walk_back(gy, ans, xproj, h0, c0, w_hh):
+    """The gradients of all four inputs: (d xproj, d h0, d c0, d w_hh)."""
+    cached = getattr(_slot, "last", None)
+    if cached is not None and cached[0] is gy and cached[1] is ans:
+        return cached[2]
+    saved = _saved.get(id(ans)) if type(gy) is np.ndarray else None
+    if saved is not None and saved[0][1:].shape == ans.shape:
+        result = _walk_back_arrays(gy, w_hh, *saved)
+        _slot.last = (gy, ans, result)
+        return result
+    hidden = h0.shape[-1]
+    h_prev, c_prev, i, f, g, o, tc = _recompute(ans, xproj, h0, c0, w_hh)
+    # Per-step factors, vectorised: d c_t/d h_t and d a/d (c_t, h_t) of each gate.
+    dc_from_h = o * (1 - tc * tc)
+    coeff = _cat([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g), tc * o * (1 - o)])
+    gh, gc = gy[..., :hidden], gy[..., hidden:]
+    dh = dc = None
+    grads = []
+    for t in range(xproj.shape[0] - 1, -1, -1):
+        dh_t = gh[t] if dh is None else gh[t] + dh
+        dc_t = gc[t] + dh_t * dc_from_h[t] if dc is None else gc[t] + dc + dh_t * dc_from_h[t]
+        da = _cat([dc_t, dc_t, dc_t, dh_t]) * coeff[t]
+        grads.append(da)
+        dh = da @ w_hh
+        dc = dc_t * f[t]
+    da_all = np.stack(grads[::-1], axis=0)
+    four_h = w_hh.shape[0]
+    dw = da_all.reshape(-1, four_h).T @ h_prev.reshape(-1, hidden)
+    result = (da_all, dh, dc, dw)
+    _slot.last = (gy, ans, result)
+    return result
+
+
+def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
+    """``_walk_back`` in a plain backward pass, from what the forward pass saved:
+    the same formulas, step by step on (N, H) slices that stay in cache, into
+    preallocated buffers (streaming whole-sequence temporaries costs twice as much)."""
+    steps, n, four_h = acts.shape
+    hidden = four_h // 4
+    dtype = np.result_type(gy, acts)
+    gates = acts.reshape(steps, n, 4, hidden)
+    gh, gc = gy[..., :hidden], gy[..., hidden:]
+    da_all = np.empty((steps, n, 4, hidden), dtype=dtype)
+    dh_sum, dc_t, tmp = (np.empty((n, hidden), dtype=dtype) for _ in range(3))
+    dh = dc = None
+    for t in range(steps - 1, -1, -1):
+        i, f, g, o = gates[t, :, 0], gates[t, :, 1], gates[t, :, 2], gates[t, :, 3]
+        tc, da = tanh_c[t], da_all[t]
+        dh_t = gh[t] if dh is None else np.add(gh[t], dh, out=dh_sum)
+        # dc_t = gc + dc + dh o (1 - tanh(c)^2)
+        np.multiply(tc, tc, out=dc_t)
+        np.subtract(1, dc_t, out=dc_t)
+        dc_t *= o
+        dc_t *= dh_t
+        dc_t += gc[t]
+        if dc is not None:
+            dc_t += dc
+        # each gate's pre-activation: (its share of dc or dh) times its derivative
+        np.subtract(1, i, out=tmp)
+        tmp *= i
+        tmp *= g
+        np.multiply(tmp, dc_t, out=da[:, 0])
+        np.subtract(1, f, out=tmp)
+        tmp *= f
+        tmp *= states[t, :, hidden:]
+        np.multiply(tmp, dc_t, out=da[:, 1])
+        np.multiply(g, g, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= i
+        np.multiply(tmp, dc_t, out=da[:, 2])
+        np.subtract(1, o, out=tmp)
+        tmp *= o
+        tmp *= tc
+        np.multiply(tmp, dh_t, out=da[:, 3])
+        dh = da.reshape(n, four_h) @ w_hh
+        dc = dc_t * f
+    da_all = da_all.reshape(steps, n, four_h)
+    h_prev = states[:-1, :, :hidden].reshape(-1, hidden)
+    dw = da_all.reshape(-1, four_h).T @ h_prev
+    return da_all, dh, dc, dw
+
+
+def _vjp(k):
+    def rule(g, ans, xproj, h0, c0, w_hh):
+        grads = _walk_back(g, ans, xproj, h0, c0, w_hh)
+        if k == 3:  # w_hh's rule runs last: let the slot go
+            _slot.last = None
+        return grads[k]
+
+    return rule
+
+
+# ------------------------------------------------------------------ forward mode
+def _push_forward(ans, xproj, h0, c0, w_hh, extra, dh, dc):
+    """The output's tangent, given each step's extra gate tangent ``extra(t)`` (or
+    None) and the tangents ``dh``/``dc`` of the initial state (or None)."""
+    hidden = h0.shape[-1]
+    h_prev, c_prev, i, f, g, o, tc = _recompute(ans, xproj, h0, c0, w_hh)
+    di_s, df_s, do_s = i * (1 - i), f * (1 - f), o * (1 - o)
+    dg_s, dtc_s = 1 - g * g, 1 - tc * tc
+    outs = []
+    for t in range(xproj.shape[0]):
+        da = extra(t) if extra is not None else None
+        if dh is not None:
+            from_h = dh @ w_hh.T
+            da = from_h if da is None else da + from_h
+        if da is None:  # no tangent yet (the state's tangent starts later)
+            dc_t = dc * f[t]
+        else:
+            d_i = da[..., :hidden] * di_s[t]
+            d_f = da[..., hidden : 2 * hidden] * df_s[t]
+            d_g = da[..., 2 * hidden : 3 * hidden] * dg_s[t]
+            d_o = da[..., 3 * hidden :] * do_s[t]
+            dc_t = d_f * c_prev[t] + d_i * g[t] + i[t] * d_g
+            if dc is not None:
+                dc_t = dc_t + f[t] * dc
+        dh_t = o[t] * dtc_s[t] * dc_t
+        if da is not None:
+            dh_t = dh_t + d_o * tc[t]
+        outs.append(_cat([dh_t, dc_t]))
+        dh, dc = dh_t, dc_t
+    return np.stack(outs, axis=0)
+
+
+def _jvp_xproj(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, lambda s: t[s], None, None)
+
+
+def _jvp_h0(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, None, t, None)
+
+
+def _jvp_c0(t, ans, xproj, h0, c0, w_hh):
+    return _push_forward(ans, xproj, h0, c0, w_hh, None, None, t)
+
+
+def _jvp_w(t, ans, xproj, h0, c0, w_hh):
+    hidden = h0.shape[-1]
+    h_prev = _previous(ans[..., :hidden], h0)
+    return _push_forward(ans, xproj, h0, c0, w_hh, lambda s: h_prev[s] @ t.T, None, None)
+
+
+lstm_layer = Primitive(
+    "lstm_layer",
+    _lstm_forward,
+    vjp=(_vjp(0), _vjp(1), _vjp(2), _vjp(3)),
+    jvp=(_jvp_xproj, _jvp_h0, _jvp_c0, _jvp_w),
+    formula=("d[h,c]/da (BPTT)", "d[h,c]/dh0", "d[h,c]/dc0", "d[h,c]/dW_hh"),
+    saves_ans=True,
+    doc="One LSTM layer over a sequence: gate inputs xproj (L, N, 4H), initial h0 and "
+    "c0 (N, H), recurrent weight W_hh (4H, H) -> [h_t, c_t] of every step, (L, N, 2H).",
+)

@@ -1,0 +1,151 @@
+"""The primitives behind the recurrent and attention layers: ``lstm_layer`` (the
+whole LSTM recurrence) and ``safe_softmax`` (softmax with fully masked rows),
+against finite differences in float64, to second order, over random shapes."""
+
+import gc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import chainrule as cr
+from chainrule.ops import recurrent
+from chainrule.ops.activations import safe_softmax
+from chainrule.ops.recurrent import lstm_layer
+from chainrule.test_util import check_grads
+
+
+def _lstm_inputs(rng, steps, batch, hidden, inputs=None):
+    return (
+        rng.normal(size=(steps, batch, 4 * hidden)),
+        rng.normal(size=(batch, hidden)),
+        rng.normal(size=(batch, hidden)),
+        rng.normal(size=(4 * hidden, hidden)) * 0.7,
+    )
+
+
+def _lstm_by_hand(xproj, h, c, w):
+    """PyTorch's cell, step by step in NumPy: the reference."""
+    hidden = h.shape[-1]
+    out = []
+    for t in range(xproj.shape[0]):
+        a = xproj[t] + h @ w.T
+        i, f, g, o = (a[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        h = sig(o) * np.tanh(c)
+        out.append(np.concatenate([h, c], axis=-1))
+    return np.stack(out)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    hidden=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_lstm_layer_values_and_derivatives(steps, batch, hidden, seed):
+    args = _lstm_inputs(np.random.default_rng(seed), steps, batch, hidden)
+    np.testing.assert_allclose(lstm_layer(*args).data, _lstm_by_hand(*args), rtol=1e-12, atol=1e-12)
+    check_grads(lstm_layer, argnum=(0, 1, 2, 3), modes=["fwd", "rev"], order=2)(*args)
+
+
+def test_lstm_layer_gradcheck_and_gradgradcheck():
+    args = [
+        cr.tensor(a, requires_grad=True) for a in _lstm_inputs(np.random.default_rng(1), 3, 2, 2)
+    ]
+    f = lambda *a: lstm_layer(*a)  # noqa: E731
+    assert cr.gradcheck(f, args)
+    assert cr.gradgradcheck(f, args)
+
+
+def test_the_saved_and_the_recomputed_backward_agree():
+    # A plain backward pass reads what the forward pass saved; a recorded one
+    # (create_graph) recomputes with Tensors. Both must give the same gradients.
+    rng = np.random.default_rng(2)
+    args = _lstm_inputs(rng, 5, 3, 4)
+    gy = rng.normal(size=(5, 3, 8))
+    plain = [cr.tensor(a, requires_grad=True) for a in args]
+    lstm_layer(*plain).backward(gy)
+    recorded = [cr.tensor(a, requires_grad=True) for a in args]
+    grads = cr.autograd.grad(lstm_layer(*recorded), recorded, gy, create_graph=True)
+    for p, g in zip(plain, grads):
+        np.testing.assert_allclose(p.grad.data, g.data, rtol=1e-12, atol=1e-12)
+
+
+def test_what_the_forward_pass_saved_goes_with_its_output():
+    before = len(recurrent._saved)
+    args = [
+        cr.tensor(a, requires_grad=True) for a in _lstm_inputs(np.random.default_rng(3), 3, 2, 2)
+    ]
+    y = lstm_layer(*args)
+    assert len(recurrent._saved) == before + 1
+    y.sum().backward()
+    del y
+    gc.collect()
+    assert len(recurrent._saved) == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_layer_keeps_float32_and_saturates_without_nan(dtype):
+    rng = np.random.default_rng(4)
+    xproj, h0, c0, w = (a.astype(dtype) for a in _lstm_inputs(rng, 3, 2, 2))
+    xproj[0, 0] = 1e4  # exp overflows: the gates saturate at 0 or 1
+    xproj[1, 1] = -1e4
+    x = cr.tensor(xproj, requires_grad=True)
+    y = lstm_layer(x, h0, c0, w)
+    assert y.dtype == dtype and np.isfinite(y.data).all()
+    y.sum().backward()
+    assert x.grad.dtype == dtype and np.isfinite(x.grad.data).all()
+
+
+# ------------------------------------------------------------------ safe_softmax
+@settings(max_examples=20, deadline=None)
+@given(rows=st.integers(1, 4), cols=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_safe_softmax_is_softmax_where_a_row_has_a_finite_entry(rows, cols, seed):
+    x = np.random.default_rng(seed).normal(size=(rows, cols))
+    np.testing.assert_allclose(safe_softmax(x).data, cr.softmax(x).data, rtol=1e-14)
+    check_grads(lambda t: safe_softmax(t, axis=-1), modes=["fwd", "rev"], order=2)(x)
+
+
+def test_safe_softmax_gives_zeros_and_zero_gradient_on_a_fully_masked_row():
+    x = np.array([[0.5, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]])
+    t = cr.tensor(x, requires_grad=True)
+    y = safe_softmax(t, axis=-1)
+    np.testing.assert_array_equal(y.data[1], 0.0)
+    assert np.isfinite(y.data).all()
+    (y * np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
+    np.testing.assert_array_equal(t.grad.data[1], 0.0)
+    assert t.grad.data[0, 1] == 0.0
+
+
+# ------------------------------------------------------------------ layer_normalize
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    last=st.integers(1, 2),
+    eps=st.sampled_from([1e-5, 0.1]),
+    seed=st.integers(0, 2**16),
+)
+def test_layer_normalize_values_and_derivatives(shape, last, eps, seed):
+    from chainrule.ops.normalization import normalize
+
+    x = np.random.default_rng(seed).normal(size=tuple(shape) + (3,))
+    axes = tuple(range(x.ndim - min(last, x.ndim), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    want = (x - mean) / np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    np.testing.assert_allclose(normalize(x, eps=eps, axes=axes).data, want, rtol=1e-12, atol=1e-12)
+    check_grads(lambda t: normalize(t, eps=eps, axes=axes), modes=["fwd", "rev"], order=2)(x)
+
+
+def test_layer_norm_keeps_float32():
+    x = cr.tensor(
+        np.random.default_rng(5).normal(size=(4, 6)).astype(np.float32), requires_grad=True
+    )
+    ln = cr.nn.LayerNorm(6)
+    y = ln(x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and ln.weight.grad.dtype == np.float32
