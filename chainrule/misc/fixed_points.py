@@ -50,6 +50,17 @@ def _plain(x: Any) -> Any:
     return x.detach().data if isinstance(x, Tensor) else x
 
 
+def _refuse_batched(values: Any) -> None:
+    """The rules iterate on values, which ``cr.vmap`` (and ``cr.jacobian``, a vmapped
+    backward pass) does not give per batch element: say so, not a vmap error."""
+    if any(isinstance(x, Tensor) and x._batched for x in values):
+        raise NotImplementedError(
+            "fixed_point: its derivatives cannot run under cr.vmap (cr.jacobian of a "
+            "gradient vmaps the backward pass); take rows with cr.grad in a loop, or "
+            "use cr.hessian / cr.jacfwd (forward mode)"
+        )
+
+
 # ------------------------------------------------------ a function as one node
 def _pullback(h: Callable[..., tuple], n_in: int) -> Callable[..., tuple]:
     """``(*xs, *cotangents) -> cotangent^T dh/dxs``, one entry per x."""
@@ -78,6 +89,7 @@ class _Lifted(Function):
 
     @staticmethod
     def forward(ctx: Any, h: Callable[..., tuple], *xs: Any) -> tuple:
+        _refuse_batched(xs)
         ctx.h = h
         ctx.save_for_backward(*xs)
         return tuple(Tensor(np.asarray(_plain(r))) for r in h(*[_plain(x) for x in xs]))
@@ -157,6 +169,7 @@ class _FixedPoint(Function):
     def forward(
         ctx: Any, f: Step, treedef: Any, x0: Any, distance: Callable, tol: float, *leaves: Any
     ) -> Any:
+        _refuse_batched(leaves)
         a = tree.unflatten(treedef, [_plain(x) for x in leaves])
         step = f(a)
         # A step built by the rules above may give Tensors (inside another transform);
