@@ -56,10 +56,11 @@ FUNCTION_RULES: dict[Any, Callable[..., Any]] = {}
 
 
 def check_differentiable_dtype(dtype: np.dtype, what: str = "tensor") -> None:
-    """Refuse gradients for dtypes whose values are not real floating point."""
-    if dtype.kind != "f":
+    """Refuse gradients for dtypes whose values are not floating point (real or complex)."""
+    if dtype.kind != "f" and dtype.kind != "c":
         raise TypeError(
-            f"only floating-point tensors can require gradients, but this {what} has dtype "
+            f"only floating-point tensors can require gradients (real or complex), but this "
+            f"{what} has dtype "
             f"{dtype} (integers and booleans have no derivative); convert it first, "
             f"e.g. cr.tensor(data, dtype='float64') or t.astype('float32')"
         )
@@ -455,7 +456,9 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     converted = type(out) is not ndarray
     if converted:
         out = _asarray(out)
-    if any_parent and out.dtype.kind == "f":
+    if any_parent and out.dtype.kind in "fc":
+        if not prim.complex_rules:
+            check_real_inputs(prim, raw)
         node = new_node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
         result = _wrap(out, node)
     else:
@@ -463,6 +466,20 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     if _tracer is not None:
         _tracer.record(prim, args, raw, params, result, True, converted)
     return result
+
+
+def check_real_inputs(prim: Any, raw: tuple) -> None:
+    """Refuse to record a primitive whose rules hold for real numbers only when one
+    of its inputs is complex: its gradient would be wrong, not merely missing.
+    (Elementwise primitives reached through :func:`unary_op` and :func:`binary_op`
+    all have rules that hold for complex numbers, or NumPy refuses complex input.)"""
+    for a in raw:
+        if getattr(a, "dtype", None) is not None and a.dtype.kind == "c":
+            raise TypeError(
+                f"{prim.name}: complex inputs are not differentiable through this operation "
+                "(its derivative rule holds for real numbers only); pass the real and "
+                "imaginary parts separately, or detach the input if no gradient is wanted"
+            )
 
 
 def unary(prim: Any, x: Any) -> Tensor:

@@ -30,6 +30,7 @@ from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
+from chainrule.ops.complex_parts import match_dtype
 from chainrule.tensor import Tensor, _wrap, active_tracer
 
 ndarray = np.ndarray
@@ -250,7 +251,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:
-                        gi = gi.astype(a.dtype)
+                        gi = match_dtype(gi, a.dtype)
                 # _send(p, gi, ...), written out: this loop is the hot path.
                 if type(p) is Node:
                     acc = p.gsum

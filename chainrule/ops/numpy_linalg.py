@@ -504,3 +504,9 @@ pinv = Primitive(
     saves_ans=True,
     doc="The Moore-Penrose pseudo-inverse (derivative valid where the rank is constant).",
 )
+
+# Holomorphic in their inputs (no conjugate transposes in the rules): their rules
+# hold for complex matrices unchanged. eigh, svd, cholesky, pinv, slogdet and norms
+# are not holomorphic, and refuse complex inputs that need a gradient.
+for _prim in (tensordot, einsum, inv, det, solve):
+    _prim.complex_rules = True

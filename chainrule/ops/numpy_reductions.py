@@ -173,3 +173,7 @@ vector_norm = Primitive(
     saves_ans=True,
     doc="(sum |x|^p)^(1/p) over ``axis`` for 0 < p < inf; gradient 0 at x = 0.",
 )
+
+# Holomorphic scans: their rules hold for complex values unchanged.
+cumsum.complex_rules = True
+cumprod.complex_rules = True
