@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import grad as _reverse_grad
+from chainrule.autograd.engine import gradients as _reverse_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.numpy._core import data
 from chainrule.ops.primitive import (
