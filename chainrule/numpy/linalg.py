@@ -1,7 +1,7 @@
 """``chainrule.numpy.linalg``: NumPy's ``numpy.linalg`` with derivatives.
 
 norm (vector and matrix orders), vector_norm, matrix_norm, inv, det, slogdet,
-solve, cholesky, eig and eigvals (real eigenvalues), eigh, eigvalsh, svd, svdvals, pinv,
+solve, cholesky, eig and eigvals (real or complex), eigh, eigvalsh, svd, svdvals, pinv,
 matrix_power, multi_dot.
 The rules are in :mod:`chainrule.ops.numpy_linalg`, which also says what happens at
 the hard points: the gradient of ``norm`` at 0 is 0 (a subgradient), never NaN;
@@ -152,22 +152,21 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
 @binding(np.linalg.eig)
 @_linalg_errors
 def eig(a: Any) -> EigResult:
-    """Eigenvalues and unit eigenvectors (columns) of a square matrix, differentiable
-    when the eigenvalues are real; a matrix with complex eigenvalues that requires
-    grad is refused (complex numbers are not differentiable in chainrule yet)."""
+    """Eigenvalues and unit eigenvectors (columns) of a square matrix, real or complex,
+    differentiable (complex results too, in HIPS autograd's convention; functions of
+    complex eigenvectors that depend on their phase have no well-defined derivative:
+    see :mod:`chainrule.ops.numpy_eig`)."""
     x = _float(a)
     _square(x, "eig")
     if not (isinstance(x, Tensor) and x.requires_grad):  # nothing to differentiate
         return EigResult(*map(constant, np.linalg.eig(data(x))))
-    if x.dtype.kind == "c":
-        raise NotImplementedError("linalg.eig: complex Tensors are not differentiable yet")
     w, v = _eig.unpack_eig(apply(_eig.eig, (x,)))
     return EigResult(w, v)
 
 
 @binding(np.linalg.eigvals)
 def eigvals(a: Any) -> Any:
-    """The eigenvalues of a square matrix (differentiable when they are real)."""
+    """The eigenvalues of a square matrix (differentiable, complex ones too)."""
     return eig.impl(a)[0]
 
 
