@@ -470,9 +470,7 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
 
 def check_real_inputs(prim: Any, raw: tuple) -> None:
     """Refuse to record a primitive whose rules hold for real numbers only when one
-    of its inputs is complex: its gradient would be wrong, not merely missing.
-    (Elementwise primitives reached through :func:`unary_op` and :func:`binary_op`
-    all have rules that hold for complex numbers, or NumPy refuses complex input.)"""
+    of its inputs is complex: its gradient would be wrong, not merely missing."""
     for a in raw:
         if getattr(a, "dtype", None) is not None and a.dtype.kind == "c":
             raise TypeError(
@@ -526,6 +524,7 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         return lambda x: apply(prim, (x,))
     forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
+    real_only = not prim.complex_rules
 
     def op(x: Any) -> Tensor:
         if not isinstance(x, Tensor):
@@ -543,6 +542,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         t.grad = None
         t._extra = None
         if x._requires_grad and grad_enabled():
+            if real_only and data.dtype.kind == "c":
+                check_real_inputs(prim, (data,))
             t._node = new_node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
             t._requires_grad = True
         else:
@@ -599,6 +600,7 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         return lambda x, y: apply(prim, (y, x) if reflected else (x, y))
     forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
+    real_only = not prim.complex_rules
 
     def op(x: Any, y: Any) -> Tensor:
         if reflected:
@@ -637,6 +639,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         t.grad = None
         t._extra = None
         if (xp is not None or yp is not None) and grad_enabled():
+            if real_only:
+                check_real_inputs(prim, (xd, yd))
             t._node = new_node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
             t._requires_grad = True
         else:

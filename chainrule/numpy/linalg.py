@@ -62,6 +62,14 @@ def _float(x: Any) -> Any:
     return x if x.dtype.kind in "fc" else F.astype(x, np.float64)
 
 
+def _moduli(x: Any, ord: Any = None) -> Any:
+    """|x| for a complex Tensor, else x: every vector norm, and the matrix norms but
+    the spectral ones (2, -2, 'nuc', through svd), depend on the moduli only."""
+    if isinstance(x, Tensor) and x.dtype.kind == "c" and ord not in (2, -2, "nuc"):
+        return F.abs(x)
+    return x
+
+
 def _square(x: Any, name: str) -> None:
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise LinAlgError(
@@ -261,6 +269,10 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     2, -2, inf, -inf), NumPy's rules for which applies. The gradient at 0 is 0."""
     x = _float(x)
     axis = axis_arg(axis)
+    if axis is not None and len((axis,) if isinstance(axis, int) else axis) == 1:
+        x = _moduli(x)  # a vector norm, whatever its ord
+    else:
+        x = _moduli(x, ord)
     if axis is None:
         if ord is None:
             flat = x if x.ndim == 1 else F.reshape(x, (-1,))
@@ -284,7 +296,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 @binding(np.linalg.vector_norm)
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """The vector norm over ``axis`` (all axes by default, whatever the shape)."""
-    x = _float(x)
+    x = _moduli(_float(x))
     axis = axis_arg(axis)
     if axis is None:
         result = _vector_norm(x if x.ndim == 1 else F.reshape(x, (-1,)), ord, 0, False)
@@ -295,7 +307,7 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any
 @binding(np.linalg.matrix_norm)
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     """The matrix norm over the last two axes."""
-    x = _float(x)
+    x = _moduli(_float(x), ord)
     return _matrix_norm(x, ord, (x.ndim - 2, x.ndim - 1), keepdims)
 
 
