@@ -496,3 +496,21 @@ def test_no_warning_when_a_complex_gradient_reaches_a_real_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cr.grad(lambda v: np.real(np.sum(np.exp(1j * v))))(onp.array([0.1, 0.2]))
+
+
+# ----------------------------------------------------------------- the docs page
+def test_the_reference_page_runs_and_prints_what_it_says(capsys):
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "complex.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["(2-4j)", "-1j", "(-9+12j)"]
+    assert float(lines[3]) == pytest.approx(-onp.sin(0.5))
+    fitted, expected = lines[4].split("] [")
+    assert fitted + "]" == "[" + expected  # descent along the conjugate reaches the optimum
+    assert lines[5].startswith("tensor([2.+4.j]")
