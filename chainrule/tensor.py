@@ -456,9 +456,10 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     converted = type(out) is not ndarray
     if converted:
         out = _asarray(out)
-    if any_parent and out.dtype.kind in "fc":
-        if not prim.complex_rules:
-            check_real_inputs(prim, raw)
+    kind = out.dtype.kind
+    if any_parent and (kind == "f" or kind == "c"):
+        if kind == "c" and not prim.complex_rules:
+            raise complex_refused(prim)
         node = new_node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
         result = _wrap(out, node)
     else:
@@ -468,16 +469,17 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     return result
 
 
-def check_real_inputs(prim: Any, raw: tuple) -> None:
-    """Refuse to record a primitive whose rules hold for real numbers only when one
-    of its inputs is complex: its gradient would be wrong, not merely missing."""
-    for a in raw:
-        if getattr(a, "dtype", None) is not None and a.dtype.kind == "c":
-            raise TypeError(
-                f"{prim.name}: complex inputs are not differentiable through this operation "
-                "(its derivative rule holds for real numbers only); pass the real and "
-                "imaginary parts separately, or detach the input if no gradient is wanted"
-            )
+def complex_refused(prim: Any) -> TypeError:
+    """The error of a primitive whose rules hold for real numbers only, met with
+    complex values that need a gradient: the gradient would be wrong, not missing.
+    Raised where such a primitive would record a complex result (a cheap check of
+    the result's dtype); the few that turn complex input into a real result (std,
+    vector norms, log|det|) refuse complex input in their forward instead."""
+    return TypeError(
+        f"{prim.name}: complex inputs are not differentiable through this operation "
+        "(its derivative rule holds for real numbers only); pass the real and imaginary "
+        "parts separately, or detach the input if no gradient is wanted"
+    )
 
 
 def unary(prim: Any, x: Any) -> Tensor:
@@ -542,8 +544,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         t.grad = None
         t._extra = None
         if x._requires_grad and grad_enabled():
-            if real_only and data.dtype.kind == "c":
-                check_real_inputs(prim, (data,))
+            if real_only and out.dtype.kind == "c":
+                raise complex_refused(prim)
             t._node = new_node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
             t._requires_grad = True
         else:
@@ -639,8 +641,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         t.grad = None
         t._extra = None
         if (xp is not None or yp is not None) and grad_enabled():
-            if real_only:
-                check_real_inputs(prim, (xd, yd))
+            if real_only and out.dtype.kind == "c":
+                raise complex_refused(prim)
             t._node = new_node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
             t._requires_grad = True
         else:

@@ -203,6 +203,7 @@ HOLOMORPHIC = {
     "power z": lambda m: lambda z: z**z,
     "rpower": lambda m: lambda z: (1.5 - 0.5j) ** z,
     "division": lambda m: lambda z: 1.0 / z + z / (2 + 1j),
+    "sigmoid": lambda m: cr.sigmoid if m is np else lambda z: 1 / (1 + m.exp(-z)),
 }
 # Not holomorphic: rules written for complex numbers.
 NOT_HOLOMORPHIC = {
@@ -269,6 +270,7 @@ STRUCTURAL = {
     "outer": lambda m: lambda z: m.outer(z[0], z[1]),
     "inv": lambda m: lambda z: m.linalg.inv(z),
     "det": lambda m: lambda z: m.linalg.det(z),
+    "slogdet": lambda m: lambda z: m.linalg.slogdet(z)[1],
     "solve": lambda m: lambda z: m.linalg.solve(z, W[0]),
     "sum": lambda m: lambda z: m.sum(z, axis=0),
     "mean": lambda m: lambda z: m.mean(z * W, axis=1),
@@ -435,7 +437,8 @@ def test_eigvals_of_a_rotation_are_differentiable():
         (lambda z: cr.relu(z), "relu: complex inputs"),
         (lambda z: np.sign(z), "sign: of a complex Tensor"),
         (lambda z: np.linalg.svd(np.reshape(z, (2, 1)), full_matrices=False), "svd: complex"),
-        (lambda z: np.linalg.slogdet(np.reshape(z, (1, 2)) * np.reshape(z, (2, 1))), "complex"),
+        (lambda z: np.linalg.eigh(np.outer(z, np.conj(z))), "eigh: complex"),
+        (lambda z: cr.softmax(z, axis=0), "softmax: complex"),
         (lambda z: np.deg2rad(z), "converts angles"),
         (lambda z: np.fft.rfft(z), "rfft"),
     ],

@@ -127,6 +127,11 @@ def slogdet(a: Any) -> SlogdetResult:
     singular matrix, where log|det| = -inf, raises ``LinAlgError`` when differentiated)."""
     x = _float(a)
     _square(x, "slogdet")
+    if isinstance(x, Tensor) and x.dtype.kind == "c":
+        # log|det| = log(abs(det)) through the rules of det, abs and log, which hold
+        # for complex values; the sign det/|det| is a constant here as for real ones.
+        d = apply(_nl.det, (x,))
+        return SlogdetResult(constant(np.linalg.slogdet(data(x))[0]), F.log(F.abs(d)))
     return SlogdetResult(apply(_nl.det_sign, (x,)), apply(_nl.logabsdet, (x,)))
 
 
@@ -218,6 +223,7 @@ def svdvals(x: Any, /) -> Any:
 
 # ---------------------------------------------------------------------- norms
 def _vector_norm(x: Any, ord: Any, axis: Any, keepdims: bool) -> Any:
+    x = _moduli(x)
     if ord is None or ord == 2:
         ord = 2.0
     if ord == math.inf:

@@ -116,5 +116,15 @@ def match_dtype(g: Any, dtype: np.dtype) -> Any:
     return g if g.dtype == dtype else g.astype(dtype)
 
 
+def real_input(x, name):
+    """Refuse complex input to a primitive whose real result has a rule for real input
+    only (chainrule.numpy sends complex values another way: var, norms of |x|)."""
+    if np.iscomplexobj(x):
+        raise TypeError(
+            f"{name}: this primitive takes real values (its rule is for real input); "
+            "for complex values use chainrule.numpy's function of the same name"
+        )
+
+
 for _prim in (real, imag, conj):
     _prim.batch = ELEMENTWISE

@@ -33,6 +33,7 @@ import string
 
 import numpy as np
 
+from chainrule.ops.complex_parts import real_input
 from chainrule.ops.primitive import Primitive, call
 from chainrule.tensor import Tensor
 
@@ -226,6 +227,7 @@ det = Primitive(
 
 
 def _logabsdet_forward(a):
+    real_input(a, "logabsdet")
     return np.linalg.slogdet(a)[1]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.ops.complex_parts import real_input
 from chainrule.ops.primitive import Primitive, call, linear_jvp
 from chainrule.tensor import Tensor
 
@@ -112,6 +113,7 @@ def _safe(d):
 
 
 def _std_forward(x, axis=None, ddof=0, keepdims=False):
+    real_input(x, "std")
     return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
@@ -138,6 +140,7 @@ std = Primitive(
 
 
 def _vector_norm_forward(x, ord=2.0, axis=None, keepdims=False):
+    real_input(x, "vector_norm")
     a = np.abs(x)
     if ord == 2:
         return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))

@@ -121,7 +121,7 @@ class Primitive:
         # True when the rules also hold for complex inputs under HIPS autograd's
         # convention (see chainrule.ops.complex_parts): the formula of a holomorphic
         # function, unconjugated, or a rule written for complex numbers. Otherwise a
-        # complex input that needs a gradient is refused (``tensor.check_real_inputs``).
+        # complex result that needs a gradient is refused (``tensor.complex_refused``).
         self.complex_rules = complex_rules
         # How a stack of tangents (a leading batch axis) goes through the JVP rules
         # in one call, for jacfwd/hessian: ELEMENTWISE (the rules broadcast), a
