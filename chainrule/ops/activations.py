@@ -94,5 +94,8 @@ log_softmax = Primitive(
 sigmoid.batch = ELEMENTWISE
 relu.batch = ELEMENTWISE
 
-# sigmoid is holomorphic: its rule holds for complex values unchanged.
+# sigmoid is holomorphic: its rule holds for complex values unchanged. relu is
+# NumPy's maximum(x, 0), which orders complex numbers lexicographically: x where
+# x > 0 in that order, else 0, and its mask rule is the derivative of exactly that.
 sigmoid.complex_rules = True
+relu.complex_rules = True
