@@ -517,3 +517,42 @@ def test_the_reference_page_runs_and_prints_what_it_says(capsys):
     fitted, expected = lines[4].split("] [")
     assert fitted + "]" == "[" + expected  # descent along the conjugate reaches the optimum
     assert lines[5].startswith("tensor([2.+4.j]")
+
+
+# ------------------------------------------------------- the gradient checkers
+def test_check_grads_takes_complex_inputs_and_can_fail():
+    from chainrule.extend import defvjp, primitive
+    from chainrule.test_util import check_grads
+
+    z = onp.array([0.4 + 0.3j, -0.7 + 1.1j])
+    check_grads(lambda v: np.sum(np.abs(np.fft.fft(v)) ** 2 * np.exp(v)), modes=["fwd", "rev"])(z)
+    check_grads(lambda v: np.linalg.inv(np.outer(v, v) + np.eye(2)), order=2)(z)
+
+    @primitive
+    def wrong_conj(v):
+        return onp.conj(v)
+
+    defvjp(wrong_conj, lambda ans, v: lambda g: g)  # should be conj(g)
+    with pytest.raises(AssertionError, match="VJP"):
+        check_grads(wrong_conj, modes=["rev"], order=1)(z)
+
+
+def test_gradcheck_points_complex_inputs_to_check_grads():
+    z = cr.tensor(onp.array([1 + 1j]), requires_grad=True)
+    with pytest.raises(TypeError, match="check_grads"):
+        cr.gradcheck(lambda t: cr.abs(t).sum(), (z,))
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "tanh", "arcsinh", "abs", "angle"])
+@SETTINGS
+@given(data=complex_arrays(SHAPES))
+def test_complex64_gradients_keep_their_dtype(name, data):
+    z, _ = data
+    fn = (HOLOMORPHIC.get(name) or NOT_HOLOMORPHIC[name])(np)
+
+    def loss(v):
+        return np.sum(np.real(fn(v) * (1 - 2j)))
+
+    g64 = cr.grad(loss)(z.astype(onp.complex64))
+    assert value(g64).dtype == onp.complex64
+    close(g64, cr.grad(loss)(z), 1e-4)
