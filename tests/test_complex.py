@@ -486,6 +486,18 @@ def test_autograd_grad_and_hooks_see_pytorchs_convention():
     close(seen[0], seen_t[0], 1e-12)
 
 
+def test_backward_of_a_complex_scalar_needs_a_grad_as_in_pytorch():
+    z = cr.tensor(onp.array(1 + 2j), requires_grad=True)
+    with pytest.raises(RuntimeError, match="real output"):
+        (z * z).backward()
+    (z * z).backward(cr.tensor(onp.array(1 + 0j)))
+    zt = torch.tensor(1 + 2j, requires_grad=True)
+    with pytest.raises(RuntimeError, match="real scalar outputs"):
+        (zt * zt).backward()
+    (zt * zt).backward(torch.tensor(1 + 0j))
+    close(z.grad, zt.grad.numpy(), 1e-12)
+
+
 def test_real_parameters_and_pytorch_are_unchanged():
     x = cr.tensor([0.3, -1.2], requires_grad=True)
     xt = torch.tensor([0.3, -1.2], dtype=torch.float32, requires_grad=True)

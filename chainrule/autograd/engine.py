@@ -48,6 +48,12 @@ _asarray = np.asarray
 def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
     """The gradient that starts a backward pass from ``out``, checked and converted."""
     if grad is None:
+        if out.data.dtype.kind == "c":
+            raise RuntimeError(
+                f"{where}: a gradient can be implied only for a real output, as in PyTorch; "
+                "this one is complex: pass grad= (d loss / d output), or differentiate a "
+                "real function of it (its abs, real part, ...)"
+            )
         if out.data.size != 1:
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a one-element output, but this "
