@@ -568,3 +568,16 @@ def test_complex64_gradients_keep_their_dtype(name, data):
     g64 = cr.grad(loss)(z.astype(onp.complex64))
     assert value(g64).dtype == onp.complex64
     close(g64, cr.grad(loss)(z), 1e-4)
+
+
+def test_sgd_descends_on_complex_parameters_and_adam_refuses_them():
+    target = onp.array([1.0 - 1.0j, 0.5j])
+    w = cr.tensor(onp.zeros(2, complex), requires_grad=True)
+    opt = cr.optim.SGD([w], lr=0.05, momentum=0.5)
+    for _ in range(100):
+        opt.zero_grad()
+        (cr.abs(w * (2 + 1j) - cr.tensor(target)) ** 2).sum().backward()
+        opt.step()
+    close(w, target / (2 + 1j), 1e-6)
+    with pytest.raises(TypeError, match="Adam: complex parameters"):
+        cr.optim.Adam([cr.tensor(onp.zeros(2, complex), requires_grad=True)])

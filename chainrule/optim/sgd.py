@@ -20,6 +20,8 @@ class SGD(Optimizer):
     p = p - lr * g
     """
 
+    takes_complex = True  # linear in the gradient: p -= lr * grad descends (PyTorch's .grad)
+
     def __init__(
         self,
         params: Iterable[Any],
