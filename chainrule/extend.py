@@ -60,6 +60,7 @@ import numpy as np
 from chainrule.autograd.engine import gradients as _reverse_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.numpy._core import data
+from chainrule.ops import complex_parts as _complex_parts
 from chainrule.ops.primitive import (
     Primitive,
     UserPrimitive,
@@ -160,8 +161,13 @@ def _jvp_by_transposing(prim: Primitive, i: int, t: Any, ans: Any, *args: Any, *
                     "declare one with chainrule.extend.defjvp"
                 )
             return None  # the rule gives 0 whatever g is: no tangent
+        inner = (back * t).sum()
+        if inner.dtype.kind == "c":
+            # Re <vjp(g), t> = Re <g, jvp(t)>: its gradient in g is jvp(t) (autograd's
+            # convention), for any real-linear rule, holomorphic or not.
+            inner = _complex_parts.real(inner)
         (jt,) = _reverse_grad(
-            (back * t).sum(), g, create_graph=recorded, allow_unused=True, materialize_grads=True
+            inner, g, create_graph=recorded, allow_unused=True, materialize_grads=True
         )
     return jt if recorded else jt.data
 

@@ -581,3 +581,27 @@ def test_sgd_descends_on_complex_parameters_and_adam_refuses_them():
     close(w, target / (2 + 1j), 1e-6)
     with pytest.raises(TypeError, match="Adam: complex parameters"):
         cr.optim.Adam([cr.tensor(onp.zeros(2, complex), requires_grad=True)])
+
+
+def test_extend_primitives_in_autograds_convention_both_modes():
+    from chainrule.extend import defvjp, primitive
+
+    @primitive
+    def twisted(v):
+        return onp.conj(v) * (2 + 1j)
+
+    defvjp(
+        twisted,
+        lambda ans, v: (
+            lambda g: (
+                onp.conj(g * (2 + 1j)) if not isinstance(g, cr.Tensor) else np.conj(g * (2 + 1j))
+            )
+        ),
+    )
+    z = onp.array([0.4 + 0.3j, -0.7 + 1.1j])
+    t = onp.array([1.0 - 2.0j, 0.5 + 0.5j])
+    # no defjvp: forward mode derives the JVP from the VJP rule
+    _, tangent = cr.jvp(lambda v: twisted(v), (z,), (t,))
+    close(tangent, onp.conj(t) * (2 + 1j), 1e-12)
+    loss = lambda v: np.sum(np.abs(twisted(v)) ** 2)  # noqa: E731
+    close(cr.grad(loss)(z), numeric_grad(loss, z))
