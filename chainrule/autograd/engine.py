@@ -48,7 +48,7 @@ _asarray = np.asarray
 def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
     """The gradient that starts a backward pass from ``out``, checked and converted."""
     if grad is None:
-        if out.data.dtype.kind == "c":
+        if out._data.dtype.kind == "c":
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a real output, as in PyTorch; "
                 "this one is complex: pass grad= (d loss / d output), or differentiate a "
@@ -172,7 +172,10 @@ def run_backward(
         _TORCH_CONVENTION[0] = torch_convention
         try:
             if torch_convention:
-                seeds = [torch_side(s) for s in seeds]
+                for s in seeds:
+                    if s.dtype.kind == "c":
+                        seeds = [torch_side(s) for s in seeds]
+                        break
             if create_graph:
                 with enable_grad():
                     return _run(roots, seeds, retain_graph, True, inputs)
