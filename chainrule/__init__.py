@@ -43,6 +43,7 @@ from chainrule.autograd_api import (  # HIPS autograd's names
     tensor_jacobian_product,
     vector_jacobian_product,
 )
+from chainrule.batching import BatchedTensor, VmapError, vmap
 from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     DeviceError,
@@ -365,6 +366,9 @@ __all__ = [
     "value_and_grad",
     "var",
     "vjp",
+    "vmap",
+    "VmapError",
+    "BatchedTensor",
     "where",
     "zeros",
     "zeros_like",

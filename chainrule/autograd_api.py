@@ -79,7 +79,14 @@ def _check_argnum(argnum: Any, where: str) -> None:
 
 def make_vjp(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
     """``make_vjp(fun, argnum)(*args)`` is ``(vjp_fn, fun(*args))``; ``vjp_fn(g)`` is
-    ``g^T J`` in the structure of the argument(s) at ``argnum``."""
+    ``g^T J`` in the structure of the argument(s) at ``argnum``.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> vjp_fn, ans = cr.make_vjp(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    >>> ans, vjp_fn(np.ones(2))
+    (array([1., 4.]), array([2., 4.]))
+    """
     _check_argnum(argnum, "make_vjp")
 
     def make(*args: Any, **kwargs: Any) -> tuple[Callable[[Any], Any], Any]:
@@ -90,7 +97,13 @@ def make_vjp(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
 
 
 def make_jvp(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
-    """``make_jvp(fun, argnum)(*args)(v)`` is ``(fun(*args), J v)``, by forward mode."""
+    """``make_jvp(fun, argnum)(*args)(v)`` is ``(fun(*args), J v)``, by forward mode.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.make_jvp(lambda x: x ** 2)(np.array([1.0, 2.0]))(np.array([1.0, 0.0]))
+    (array([1., 4.]), array([2., 0.]))
+    """
     _check_argnum(argnum, "make_jvp")
 
     def make(*args: Any, **kwargs: Any) -> Callable[[Any], tuple[Any, Any]]:
@@ -103,7 +116,14 @@ def make_jvp(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
 
 def elementwise_grad(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
     """The sum of each column of the Jacobian (one reverse pass with a cotangent of
-    ones): the derivative of each element when ``fun`` acts elementwise."""
+    ones): the derivative of each element when ``fun`` acts elementwise.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> import chainrule.numpy as cnp
+    >>> cr.elementwise_grad(cnp.tanh)(np.array([0.0, 1.0]))  # 1 - tanh(x)**2, per element
+    array([1.        , 0.41997434])
+    """
     _check_argnum(argnum, "elementwise_grad")
 
     def elementwise_grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -143,7 +163,15 @@ def _ones_like(a: Any) -> Any:
 
 def grad_named(fun: Callable[..., Any], argname: str) -> Callable[..., Any]:
     """The gradient of ``fun`` with respect to its parameter named ``argname``
-    (passed positionally; not ``*args`` or ``**kwargs``)."""
+    (passed positionally; not ``*args`` or ``**kwargs``).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> def loss(w, b):
+    ...     return (w ** 2).sum() * b
+    >>> cr.grad_named(loss, "b")(np.ones(2), 3.0)
+    np.float64(2.0)
+    """
     names = [
         p.name
         for p in inspect.signature(fun).parameters.values()
@@ -157,7 +185,15 @@ def grad_named(fun: Callable[..., Any], argname: str) -> Callable[..., Any]:
 def multigrad_dict(fun: Callable[..., Any]) -> Callable[..., OrderedDict]:
     """Gradients with respect to every argument at once, as an ``OrderedDict`` from
     parameter name to gradient (defaults included; ``*args`` gives a tuple,
-    ``**kwargs`` a dict)."""
+    ``**kwargs`` a dict).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> def loss(w, b, scale=2.0):
+    ...     return scale * (w ** 2).sum() + b
+    >>> cr.multigrad_dict(loss)(np.ones(2), 1.0)
+    OrderedDict([('w', array([4., 4.])), ('b', np.float64(1.0)), ('scale', np.float64(2.0))])
+    """
     sig = inspect.signature(fun)
     params = sig.parameters
 
@@ -188,7 +224,14 @@ def multigrad_dict(fun: Callable[..., Any]) -> Callable[..., OrderedDict]:
 
 def make_hvp(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
     """``make_hvp(fun, argnum)(*args)`` is ``(hvp_fn, gradient)``: ``hvp_fn(v)`` is the
-    Hessian-vector product at ``args``, the forward pass done once for many ``v``."""
+    Hessian-vector product at ``args``, the forward pass done once for many ``v``.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> hvp_fn, gradient = cr.make_hvp(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+    >>> gradient, hvp_fn(np.array([1.0, 0.0]))
+    (array([ 3., 12.]), array([6., 0.]))
+    """
     return make_vjp(grad(fun, argnum), argnum)
 
 
@@ -199,7 +242,14 @@ def _contract(a: Any, b: Any, axes: int) -> Any:
 
 def hessian_tensor_product(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., Any]:
     """A function of ``(*args, tensor)``: the Hessian of ``fun`` (at ``args``, with
-    respect to ``argnum``) contracted with ``tensor`` over all of its axes."""
+    respect to ``argnum``) contracted with ``tensor`` over all of its axes.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> hvp = cr.hessian_tensor_product(lambda x: (x ** 3).sum())
+    >>> hvp(np.array([1.0, 2.0]), np.array([1.0, 1.0]))  # diag(6x) @ v
+    array([ 6., 12.])
+    """
     fun_grad = grad(fun, argnum)
 
     def tensor_dot_grad(*args: Any, **kwargs: Any) -> Any:
@@ -214,7 +264,14 @@ hessian_vector_product = hessian_tensor_product
 
 def tensor_jacobian_product(fun: Callable[..., Any], argnum: int = 0) -> Callable[..., Any]:
     """A function of ``(*args, tensor)``: the Jacobian of ``fun`` left-multiplied by
-    ``tensor`` (contracted over all of ``tensor``'s axes)."""
+    ``tensor`` (contracted over all of ``tensor``'s axes).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> vjp = cr.tensor_jacobian_product(lambda x: x ** 2)
+    >>> vjp(np.array([1.0, 2.0]), np.array([1.0, 1.0]))  # v @ diag(2x)
+    array([2., 4.])
+    """
 
     def tensor_dot_fun(*args: Any, **kwargs: Any) -> Any:
         *args, tensor = args
@@ -259,7 +316,15 @@ class _Checkpoint(Function):
 def checkpoint(fun: Callable[..., Any]) -> Callable[..., Any]:
     """``fun`` whose intermediate values are not kept for the backward pass but
     computed again there: less memory for one more forward pass (arxiv 1604.06174).
-    ``fun`` returns one array; its arguments may be pytrees of arrays."""
+    ``fun`` returns one array; its arguments may be pytrees of arrays.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> import chainrule.numpy as cnp
+    >>> f = cr.checkpoint(lambda x: cnp.sin(x) ** 2)  # sin(x) is computed again in backward
+    >>> cr.grad(lambda x: f(x).sum())(np.array([0.5]))  # 2 sin(x) cos(x) = sin(2x)
+    array([0.84147098])
+    """
 
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
         leaves, treedef = tree.flatten(list(args))

@@ -259,6 +259,18 @@ def primitive(f_raw: Callable[..., Any]) -> Callable[..., Any]:
             return x**3
 
         defvjp(cube, lambda ans, x: lambda g: g * 3 * x**2)
+
+    >>> import numpy as onp
+    >>> import chainrule as cr
+    >>> import chainrule.numpy as np
+    >>> from chainrule.extend import primitive, defvjp
+    >>> @primitive
+    ... def logsumexp(x):  # plain NumPy inside
+    ...     m = onp.max(x)
+    ...     return m + onp.log(onp.sum(onp.exp(x - m)))
+    >>> defvjp(logsumexp, lambda ans, x: lambda g: g * np.exp(x - ans))
+    >>> cr.grad(logsumexp)(onp.array([0.0, 0.0]))
+    array([0.5, 0.5])
     """
     name = getattr(f_raw, "__name__", None) or "primitive"
 
@@ -308,7 +320,17 @@ def primitive(f_raw: Callable[..., Any]) -> Callable[..., Any]:
 
 def notrace_primitive(f_raw: Callable[..., Any]) -> Callable[..., Any]:
     """``f_raw`` run on the values of its arguments (Tensors unwrapped): its result
-    is a constant, never differentiated (for ``isinstance``, ``type``, shape queries)."""
+    is a constant, never differentiated (for ``isinstance``, ``type``, shape queries).
+
+    >>> import numpy as onp
+    >>> import chainrule as cr
+    >>> from chainrule.extend import notrace_primitive
+    >>> @notrace_primitive
+    ... def n_negative(x):  # a count: a constant of the graph
+    ...     return int(onp.sum(x < 0))
+    >>> cr.grad(lambda x: (x * n_negative(x)).sum())(onp.array([-1.0, 2.0]))
+    array([1., 1.])
+    """
 
     @functools.wraps(f_raw)
     def f_wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -333,7 +355,17 @@ def defvjp(fun: Callable[..., Any], *makers: Maker | None, argnums: Any = None) 
 
     Each ``maker(ans, *args, **kwargs)`` returns a function of the output gradient
     ``g`` giving that argument's gradient; ``None`` declares no gradient.
-    ``argnums`` says which arguments the makers are for (default 0, 1, ...)."""
+    ``argnums`` says which arguments the makers are for (default 0, 1, ...).
+
+    >>> import chainrule as cr
+    >>> from chainrule.extend import primitive, defvjp
+    >>> @primitive
+    ... def mul(a, b):
+    ...     return a * b
+    >>> defvjp(mul, lambda ans, a, b: lambda g: g * b, lambda ans, a, b: lambda g: g * a)
+    >>> cr.grad(mul, argnum=(0, 1))(2.0, 3.0)
+    (np.float64(3.0), np.float64(2.0))
+    """
     prim = _primitive_of(fun, "defvjp")
     table: dict[int, Any] = {}
     for i, maker in zip(_positions(len(makers), argnums, "defvjp"), makers):
@@ -349,7 +381,17 @@ def defvjp(fun: Callable[..., Any], *makers: Maker | None, argnums: Any = None) 
 
 def defvjp_argnum(fun: Callable[..., Any], maker: Maker) -> None:
     """Declare one reverse-mode rule for every argument of primitive ``fun``:
-    ``maker(argnum, ans, args, kwargs)`` returns ``lambda g: gradient``."""
+    ``maker(argnum, ans, args, kwargs)`` returns ``lambda g: gradient``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.extend import primitive, defvjp_argnum
+    >>> @primitive
+    ... def mul(a, b):
+    ...     return a * b
+    >>> defvjp_argnum(mul, lambda argnum, ans, args, kwargs: lambda g: g * args[1 - argnum])
+    >>> cr.grad(mul, argnum=(0, 1))(2.0, 3.0)
+    (np.float64(3.0), np.float64(2.0))
+    """
     prim = _primitive_of(fun, "defvjp_argnum")
     prim.vjps = _ArgnumRules(prim.name, "VJP", {}, _argnum_vjp(maker))
     _derive_jvps(prim)
@@ -365,7 +407,19 @@ def defjvp(fun: Callable[..., Any], *rules: Maker | str | None, argnums: Any = N
 
     Each ``rule(g, ans, *args, **kwargs)`` returns the output's tangent for the
     tangent ``g`` of that argument; ``"same"`` for an argument in which ``fun`` is
-    linear (the tangent goes through ``fun``); ``None`` for no tangent."""
+    linear (the tangent goes through ``fun``); ``None`` for no tangent.
+
+    >>> import numpy as onp
+    >>> import chainrule as cr
+    >>> import chainrule.numpy as np
+    >>> from chainrule.extend import primitive, defjvp
+    >>> @primitive
+    ... def logsumexp(x):
+    ...     return onp.log(onp.sum(onp.exp(x)))
+    >>> defjvp(logsumexp, lambda g, ans, x: np.sum(g * np.exp(x - ans)))
+    >>> cr.jvp(logsumexp, (onp.array([0.0, 0.0]),), (onp.array([1.0, 0.0]),))
+    (np.float64(0.6931471805599453), np.float64(0.5))
+    """
     prim = _primitive_of(fun, "defjvp")
     table: dict[int, Any] = {}
     for i, rule in zip(_positions(len(rules), argnums, "defjvp"), rules):
@@ -382,13 +436,34 @@ def defjvp(fun: Callable[..., Any], *rules: Maker | str | None, argnums: Any = N
 
 def defjvp_argnum(fun: Callable[..., Any], rule: Maker) -> None:
     """Declare one forward-mode rule for every argument of primitive ``fun``:
-    ``rule(argnum, g, ans, args, kwargs)`` returns the output's tangent."""
+    ``rule(argnum, g, ans, args, kwargs)`` returns the output's tangent.
+
+    >>> import chainrule as cr
+    >>> from chainrule.extend import primitive, defjvp_argnum
+    >>> @primitive
+    ... def mul(a, b):
+    ...     return a * b
+    >>> defjvp_argnum(mul, lambda argnum, g, ans, args, kwargs: g * args[1 - argnum])
+    >>> cr.jvp(lambda a: mul(a, 3.0), (2.0,), (1.0,))
+    (np.float64(6.0), np.float64(3.0))
+    """
     prim = _primitive_of(fun, "defjvp_argnum")
     prim.jvps = _ArgnumRules(prim.name, "JVP", {}, _argnum_jvp(rule))
 
 
 def def_linear(fun: Callable[..., Any]) -> None:
-    """Declare ``fun`` linear in each argument: the tangent goes through ``fun``."""
+    """Declare ``fun`` linear in each argument: the tangent goes through ``fun``.
+
+    >>> import numpy as onp
+    >>> import chainrule as cr
+    >>> from chainrule.extend import primitive, def_linear
+    >>> @primitive
+    ... def double(x):
+    ...     return 2 * x
+    >>> def_linear(double)  # both rules: the tangent or gradient goes through double
+    >>> cr.jvp(double, (onp.array([1.0]),), (onp.array([5.0]),))
+    (array([2.]), array([10.]))
+    """
     prim = _primitive_of(fun, "def_linear")
 
     def rule(i: int, t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:

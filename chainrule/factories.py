@@ -310,7 +310,16 @@ def randperm(
 
 # ------------------------------------------------------------ from NumPy data
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing ``array``'s memory (changes to one show in the other)."""
+    """A tensor sharing ``array``'s memory (changes to one show in the other).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> a = np.array([1.0, 2.0])
+    >>> t = cr.from_numpy(a)  # shares a's memory: no copy
+    >>> a[0] = 5.0
+    >>> t
+    tensor([5., 2.], dtype=float64)
+    """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}")
     return _wrap(array, None)

@@ -40,6 +40,7 @@ from chainrule import tree
 from chainrule.autograd.engine import gradients as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.batching.batched import fresh_leaf
 from chainrule.functions import stack
 from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
@@ -77,6 +78,8 @@ def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
     if isinstance(x, Tensor):
         if x.requires_grad:
             return x, True
+        if x._batched:  # inside cr.vmap: a leaf of the same batch
+            return fresh_leaf(x), False
         data = x.data
     else:
         data = np.asarray(x)
@@ -189,14 +192,14 @@ def _outputs(result: Any, where: str) -> tuple[list[Tensor], tree.TreeDef]:
 
 def _tensor(g: Any, like: Tensor) -> Tensor:
     if g is None:
-        return _wrap(np.zeros_like(like.data), None)
+        return _wrap(np.zeros(like.shape, dtype=like.dtype), None)
     if isinstance(g, Tensor):
         return g
     return _wrap(np.array(g, dtype=like.dtype), None)
 
 
 def _cotangent(ct: Any, out: Tensor, where: str) -> Any:
-    if isinstance(ct, Tensor) and ct.requires_grad:
+    if isinstance(ct, Tensor) and (ct.requires_grad or ct._batched):
         if ct.shape != out.shape:
             raise ValueError(f"{where}: cotangent shape {ct.shape} != output shape {out.shape}")
         return ct
@@ -219,6 +222,14 @@ def value_and_grad(
     ``argnums`` (default 0; ``argnum`` is an alias) picks the arguments, each a
     pytree. With ``has_aux=True``, ``f`` returns ``(scalar, aux)`` and the result
     is ``((value, aux), grad)``.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    (np.float64(5.0), array([2., 4.]))
+    >>> f = lambda x: ((x ** 2).sum(), x.max())
+    >>> cr.value_and_grad(f, has_aux=True)(np.array([1.0, 2.0]))
+    ((np.float64(5.0), np.float64(2.0)), array([2., 4.]))
     """
     argnums = _pick_argnums(argnums, argnum, "grad")
 
@@ -300,6 +311,14 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
     The cotangent has the structure of ``f``'s output; the result is a tuple with
     one entry per primal, each in that primal's structure. ``vjp_fn`` may be called
     many times; it is differentiable with respect to the primals and to its cotangent.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> out, vjp_fn = cr.vjp(lambda x: x * x, np.array([1.0, 2.0, 3.0]))
+    >>> out
+    array([1., 4., 9.])
+    >>> vjp_fn(np.ones(3))
+    (array([2., 4., 6.]),)
     """
     if not primals:
         raise TypeError("vjp: give at least one primal")
@@ -338,11 +357,18 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
 def jacobian(
     f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
 ) -> Callable[..., Any]:
-    """The Jacobian of ``f`` by reverse mode, one backward pass per output element.
+    """The Jacobian of ``f`` by reverse mode: one backward pass, vmapped over the
+    output's basis (``vmap`` of a VJP, as JAX's ``jacrev``).
 
     Each block has shape ``output.shape + input.shape``. For structured inputs and
     outputs, the result has the output's structure, each of its leaves holding
     the input's structure of blocks (a tuple over ``argnums`` when it is a tuple).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    array([[2., 0.],
+           [0., 4.]])
     """
     argnums = _pick_argnums(argnums, argnum, "jacobian")
 
@@ -353,31 +379,33 @@ def jacobian(
         outs, out_def = _outputs(inputs.call(f, kwargs), "jacobian")
         per_output = []
         for out in outs:
-            rows: list[list[Any]] = [[] for _ in xs]
-            for r in range(out.size):
-                if out.requires_grad:
-                    seed = np.zeros(out.size, dtype=out.dtype)
-                    seed[r] = 1
-                    found = _autograd_grad(
-                        out,
-                        xs,
-                        seed.reshape(out.shape),
-                        retain_graph=True,
-                        create_graph=inputs.record,
-                        allow_unused=True,
-                    )
-                else:
-                    found = (None,) * len(xs)
-                for j, (g, x) in enumerate(zip(found, xs)):
-                    rows[j].append(_tensor(g, x))
+            blocks = _reverse_rows(out, xs)
+            if not inputs.record:  # nothing encloses it: the graph of the rows is not kept
+                blocks = [b.detach() for b in blocks]
             jacs = [
-                inputs.plain(_assemble(rows[j], out.shape, x.shape, inputs.record))
-                for j, x in enumerate(xs)
+                inputs.plain(block.reshape((*out.shape, *x.shape))) for block, x in zip(blocks, xs)
             ]
             per_output.append(inputs.regroup(jacs, single))
         return tree.unflatten(out_def, per_output)
 
     return jacobian_f
+
+
+def _reverse_rows(out: Tensor, xs: list[Tensor]) -> list[Tensor]:
+    """Every row of d out / d xs at once: one backward pass, vmapped over the basis of
+    cotangents (the rows of the identity), instead of one pass per output element.
+    Blocks of shape ``(out.size, *x.shape)``."""
+    from chainrule.batching.api import vmap
+
+    if not out.requires_grad or out.size == 0:
+        return [_wrap(np.zeros((out.size, *x.shape), dtype=x.dtype), None) for x in xs]
+    basis = np.eye(out.size, dtype=out.dtype).reshape((out.size, *out.shape))
+
+    def row(ct: Any) -> list[Tensor]:
+        found = _autograd_grad(out, xs, ct, retain_graph=True, create_graph=True, allow_unused=True)
+        return [_tensor(g, x) for g, x in zip(found, xs)]
+
+    return vmap(row)(_wrap(basis, None))
 
 
 def _assemble(parts: list[Tensor], first: tuple, second: tuple, recorded: bool) -> Tensor:
@@ -402,7 +430,7 @@ def _tangents(tangents: Sequence[Any], inputs: _Inputs) -> tuple[list[Any], bool
     out = []
     recorded = False
     for t, x in zip(flat, inputs.xs):
-        if isinstance(t, Tensor) and t.requires_grad:
+        if isinstance(t, Tensor) and (t.requires_grad or t._batched):
             recorded = True
             arr = t
         else:
@@ -418,6 +446,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
     Each tangent has its primal's structure; the output tangent has the output's.
     Differentiable with respect to the primals and the tangents.
+
+    >>> import chainrule as cr
+    >>> cr.jvp(lambda x: x ** 3, (cr.tensor([1.0, 2.0]),), (cr.tensor([1.0, 0.0]),))
+    (tensor([1., 8.]), tensor([3., 0.]))
     """
     primals, tangents = tuple(primals), tuple(tangents)
     inputs = _Inputs(primals, tuple(range(len(primals))), "jvp")
@@ -439,6 +471,12 @@ def jacfwd(
 
     Same shapes and structure as :func:`jacobian`. The function runs once; every
     tangent is pushed through the one recorded graph.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.jacfwd(lambda x, y: x * y, argnums=(0, 1))(np.array([1.0, 2.0]), 3.0)
+    (array([[3., 0.],
+           [0., 3.]]), array([1., 2.]))
     """
     argnums = _pick_argnums(argnums, argnum, "jacfwd")
 
@@ -468,22 +506,23 @@ def jacfwd(
                     jac = jac.transpose(_swap(x.ndim, o.ndim)).copy()
                     per_output[k].append(jac if inputs.numpy else _wrap(jac, None))
         else:
-            columns: list[list[list[Tensor]]] = [[[] for _ in xs] for _ in outs]
+            # Recorded (nested in another transform): one push vmapped over the basis of
+            # tangents, every column at once, each step a recorded operation.
+            from chainrule.batching.api import vmap
+
             for j, x in enumerate(xs):
-                for e in range(x.size):
-                    ts = [None] * len(xs)
-                    unit = np.zeros(x.size, dtype=x.dtype)
-                    unit[e] = 1
-                    ts[j] = unit.reshape(x.shape)
-                    for k, (t, o) in enumerate(zip(plan.push(ts, create_graph=True), outs)):
-                        columns[k][j].append(_tensor(t, o))
-            for k, o in enumerate(outs):
-                per_output[k] = [
-                    _assemble(columns[k][j], x.shape, o.shape, True).transpose(
-                        _swap(x.ndim, o.ndim)
-                    )
-                    for j, x in enumerate(xs)
-                ]
+                basis = np.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
+
+                def column(t: Any, j: int = j) -> list[Tensor]:
+                    ts: list[Any] = [None] * len(xs)
+                    ts[j] = t
+                    pushed = plan.push(ts, create_graph=True)
+                    return [_tensor(c, o) for c, o in zip(pushed, outs)]
+
+                cols = vmap(column)(_wrap(basis, None))
+                for k, o in enumerate(outs):
+                    jac = cols[k].reshape((*x.shape, *o.shape)).transpose(_swap(x.ndim, o.ndim))
+                    per_output[k].append(jac)
         results = [inputs.regroup(p, single) for p in per_output]
         return tree.unflatten(out_def, results)
 
@@ -502,6 +541,12 @@ def hessian(
 
     Shape ``input.shape + input.shape``; for structured inputs, the input's
     structure nested in itself (as JAX).
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+    array([[ 6.,  0.],
+           [ 0., 12.]])
     """
     argnums = _pick_argnums(argnums, argnum, "hessian")
     return jacfwd(grad(f, argnums), argnums)
@@ -512,7 +557,79 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     forming the Hessian: the JVP of the gradient (forward over reverse).
 
     Returns the first primal's structure for one primal, a tuple for several.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.hvp(lambda x: (x ** 3).sum(), (np.array([1.0, 2.0]),), (np.array([1.0, 1.0]),))
+    array([ 6., 12.])
     """
     primals = tuple(primals)
     nums = 0 if len(primals) == 1 else tuple(range(len(primals)))
     return jvp(grad(f, nums), primals, tangents)[1]
+
+
+# ------------------------------------------------------------ modules as functions
+def functional_call(
+    module: Any,
+    parameter_and_buffer_dicts: dict[str, Any] | Sequence[dict[str, Any]],
+    args: Any = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    strict: bool = False,
+) -> Any:
+    """Call ``module`` with its parameters and buffers replaced by the given values
+    (``torch.func.functional_call``): a ``cr.nn`` module as a pure function of its
+    parameters, for ``grad``, ``vmap`` and the other transforms.
+
+    Names are ``named_parameters()``'s (``"0.weight"``). Names not given keep the
+    module's own values (all must be given with ``strict=True``). ``args`` is one
+    argument or a tuple of them. The module is unchanged afterwards.
+
+    >>> import chainrule as cr
+    >>> lin = cr.nn.Linear(3, 1)
+    >>> params = {k: v.detach() for k, v in lin.named_parameters()}
+    >>> grads = cr.grad(lambda p, x: cr.func.functional_call(lin, p, x).sum())(
+    ...     params, cr.ones(3))
+    >>> sorted(grads)
+    ['bias', 'weight']
+    """
+    dicts = (
+        [parameter_and_buffer_dicts]
+        if isinstance(parameter_and_buffer_dicts, dict)
+        else list(parameter_and_buffer_dicts)
+    )
+    values: dict[str, Any] = {}
+    for d in dicts:
+        for name, v in d.items():
+            if name in values:
+                raise ValueError(f"functional_call: {name!r} is given more than once")
+            values[name] = v
+    known = {n for n, _ in module.named_parameters()} | {n for n, _ in module.named_buffers()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"functional_call: {type(module).__name__} has no parameter or buffer named "
+            f"{unknown[0]!r} (it has: {', '.join(sorted(known))})"
+        )
+    if strict and known - set(values):
+        raise ValueError(f"functional_call(strict=True): missing {sorted(known - set(values))}")
+    saved = []
+    try:
+        for name, v in values.items():
+            owner, attr = _owner(module, name)
+            saved.append((owner, attr, owner.__dict__[attr]))
+            if not isinstance(v, Tensor):
+                v = _wrap(np.asarray(v), None)
+            object.__setattr__(owner, attr, v)  # the attribute forward reads, not the registry
+        call_args = args if isinstance(args, tuple) else (args,)
+        return module(*call_args, **(kwargs or {}))
+    finally:
+        for owner, attr, old in reversed(saved):
+            object.__setattr__(owner, attr, old)
+
+
+def _owner(module: Any, name: str) -> tuple[Any, str]:
+    *path, attr = name.split(".")
+    for part in path:
+        module = module._modules[part]
+    return module, attr

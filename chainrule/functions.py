@@ -84,7 +84,7 @@ relu = _public("relu", unary_op(_act.relu, "max(x, 0), with derivative 0 at 0.")
 
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
     """x where ``condition`` holds, else y; gradients flow to x and y, not the condition."""
-    if isinstance(condition, Tensor):
+    if isinstance(condition, Tensor) and not condition._batched:
         condition = condition.data
     return apply(_el.where, (condition, x, y))
 
@@ -221,11 +221,16 @@ def getitem(x: ArrayLike, index: Any) -> Tensor:
 
 
 def normalize_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays (indices carry no gradient)."""
+    """Replace Tensors inside an index by their arrays (indices carry no gradient).
+    A batched index (inside cr.vmap) is kept: each example picks its own elements."""
     if isinstance(index, Tensor):
-        return index.data
+        return index if index._batched else index.data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(_index_array(i) for i in index)
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
-        return [i.data if isinstance(i, Tensor) else i for i in index]
+        return [_index_array(i) for i in index]
     return index
+
+
+def _index_array(i: Any) -> Any:
+    return i.data if isinstance(i, Tensor) and not i._batched else i

@@ -276,6 +276,13 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     metadata; NumPy ``.npz`` when ``path`` ends in ``.npz``. Atomic; the target's mode
     is kept, a symlink is followed, a target that is not a regular file is refused
     (:class:`OSError`).
+
+    >>> import os, tempfile
+    >>> import chainrule as cr
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> cr.save(cr.nn.Linear(2, 1).state_dict(), path)
+    >>> sorted(cr.load(path))
+    ['bias', 'weight']
     """
     path = os.fspath(path)
     encoder = _Encoder()
@@ -559,6 +566,14 @@ def load(
     it gets the structural checks and loads as a dict of Tensors. Raises
     :class:`CheckpointError` (one line) for a corrupt, truncated or foreign file, and
     :class:`OSError` when the file cannot be opened; never unpickles anything.
+
+    >>> import os, tempfile
+    >>> import chainrule as cr
+    >>> model = cr.nn.Linear(2, 1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> cr.save(model.state_dict(), path)
+    >>> model.load_state_dict(cr.load(path))
+    IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     _check_location(map_location)
     del weights_only  # always true in effect: only JSON and raw arrays are read

@@ -41,6 +41,21 @@ def active_tracer() -> Any:
     return tracer
 
 
+#: While a ``cr.vmap`` runs, the function that applies a primitive to batched
+#: tensors (:func:`chainrule.batching.batched.batched_apply`), else None: one
+#: global load per operation, as for the tracer. It answers NotImplemented when no
+#: argument is batched, so other threads are not affected.
+_batcher: Any = None
+
+
+def set_batcher(batcher: Any) -> Any:
+    """Install ``batcher`` (None: none); returns the previous one."""
+    global _batcher
+    previous = _batcher
+    _batcher = batcher
+    return previous
+
+
 def set_tracer(tracer: Any) -> Any:
     """Make ``tracer`` the active one (None: no trace); returns the previous one."""
     global _tracer
@@ -85,6 +100,8 @@ class Tensor:
     __slots__ = ("_data", "grad", "_node", "_requires_grad", "_extra", "__weakref__")
     # Let NumPy defer to us in mixed expressions such as ``ndarray * tensor``.
     __array_priority__ = 1000
+    #: True for the batched tensors cr.vmap hands its function (no array of their own).
+    _batched = False
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         source = data
@@ -407,6 +424,13 @@ def _wrap(data: np.ndarray, node: Node | None) -> Tensor:
     return t
 
 
+def attach(value: Any, node: Node) -> Tensor:
+    """A value a node saved, as a Tensor produced by ``node`` (for recorded rules)."""
+    if isinstance(value, Tensor):  # a batched tensor, saved as itself
+        return value._attached(node)
+    return _wrap(value, node)
+
+
 def as_tensor(x: Any) -> Tensor:
     """Return ``x`` if it is a Tensor, else a constant Tensor of it (no copy if possible)."""
     if isinstance(x, Tensor):
@@ -434,6 +458,10 @@ def _forward_error(prim: Any, raw: tuple, exc: Exception) -> Exception:
 
 def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     """Apply ``prim`` to ``args`` (Tensors, arrays or numbers) and record it if needed."""
+    if _batcher is not None:
+        out = _batcher(prim, args, params)
+        if out is not NotImplemented:
+            return out
     track = grad_enabled() and prim.differentiable
     raw = []
     parents = []
@@ -529,7 +557,7 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
     real_only = not prim.complex_rules
 
     def op(x: Any) -> Tensor:
-        if not isinstance(x, Tensor):
+        if not isinstance(x, Tensor) or _batcher is not None:
             return apply(prim, (x,))
         data = x._data
         try:
@@ -607,6 +635,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
     def op(x: Any, y: Any) -> Tensor:
         if reflected:
             x, y = y, x
+        if _batcher is not None and (isinstance(x, Tensor) or isinstance(y, Tensor)):
+            return apply(prim, (x, y))
         if isinstance(x, Tensor):
             xd = x._data
             xp = (x._node or x) if x._requires_grad else None

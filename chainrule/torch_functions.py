@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.batching.batched import facts
 from chainrule.numpy import _linear as _npl
 from chainrule.numpy import _reductions as _npr
 from chainrule.numpy import _shape as _nps
@@ -183,6 +184,21 @@ max = _extremum("max", F.max, F.maximum, np.argmax, MaxResult)  # noqa: A001
 min = _extremum("min", F.min, F.minimum, np.argmin, MinResult)  # noqa: A001
 
 
+def _batched_arg(name: str, np_arg: Any, x: Any, dim: Any, keep: bool) -> Any:
+    from chainrule.batching.batched import batch_levels
+
+    if dim is None:  # over each example's flattened values
+        k = batch_levels(x)
+        lead = (1,) * x.ndim if keep else ()
+
+        def flat(v: Any, _: Any) -> Any:
+            return np_arg(v.reshape(v.shape[:k] + (-1,)), axis=-1).reshape(v.shape[:k] + lead)
+
+        return facts(x, flat)
+    d = check_dim(name, dim, x.shape)
+    return facts(x, lambda v, ax: np_arg(v, axis=ax, keepdims=keep), d)
+
+
 def _arg_extremum(name: str, np_arg: Any) -> Any:
     def fn(
         input: Any,
@@ -195,6 +211,8 @@ def _arg_extremum(name: str, np_arg: Any) -> Any:
     ) -> Tensor:
         dim, keep = _spelled(name, dim, axis, keepdim, keepdims)
         x = array_arg(input)
+        if getattr(x, "_batched", False):  # inside cr.vmap: each example's own index
+            return _batched_arg(name, np_arg, x, dim, keep)
         values = x.data if isinstance(x, Tensor) else x
         if dim is None:
             return _wrap(np.asarray(np_arg(values, keepdims=keep)), None)
@@ -345,6 +363,10 @@ any = _logical("any", np.any)  # noqa: A001
 
 
 # ------------------------------------------------------------ sorting, top k
+def _as_index(index: Any) -> Any:
+    return index if isinstance(index, Tensor) else _wrap(index, None)
+
+
 def _ordered(
     name: str, input: Any, dim: Any, descending: bool, k: int | None, result: type
 ) -> ValuesIndices:
@@ -359,15 +381,15 @@ def _ordered(
             f"{name}(): k = {k} is out of range for dim {dim} of a tensor of shape "
             f"{tuple(x.shape)} (expected 0 <= k <= {n})"
         )
-    values = x.data if isinstance(x, Tensor) else x
     # Stable, so ties keep their order; descending sorts -x, keeping ties in order too.
-    index = np.argsort(-values if descending else values, axis=d, kind="stable")
+    # (Inside cr.vmap the order is each example's: a batched index.)
+    index = facts(x, lambda v, ax: np.argsort(-v if descending else v, axis=ax, kind="stable"), d)
     if k is not None:
         index = index[_along(d, slice(0, k))]
     picked = _nps.take_along_axis.impl(x, index, d)
     if lifted:
-        return result(F.reshape(picked, ()), _wrap(index.reshape(()), None))
-    return result(picked, _wrap(index, None))
+        index = index.reshape(())
+    return result(F.reshape(picked, ()) if lifted else picked, _as_index(index))
 
 
 def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
@@ -379,7 +401,12 @@ def sort(input: Any, dim: int = -1, descending: bool = False, stable: bool = Fal
 def topk(
     input: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
 ) -> TopkResult:
-    """(the k largest (or smallest) values, their indices) along ``dim``, sorted."""
+    """(the k largest (or smallest) values, their indices) along ``dim``, sorted.
+
+    >>> import chainrule as cr
+    >>> cr.topk(cr.tensor([3.0, 1.0, 4.0, 1.5]), 2)
+    TopkResult(values=tensor([4., 3.]), indices=tensor([2, 0]))
+    """
     return _ordered("topk", input, dim, largest, int(k), TopkResult)
 
 
@@ -421,14 +448,26 @@ def outer(input: Any, vec2: Any) -> Tensor:
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``."""
+    """Einstein summation: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``.
+
+    >>> import chainrule as cr
+    >>> cr.einsum("ij,j->i", cr.tensor([[1.0, 2.0], [3.0, 4.0]]), cr.tensor([1.0, 1.0]))
+    tensor([3., 7.])
+    """
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
     return _npl.einsum.impl(equation, *operands)
 
 
 def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1) -> Tensor:
-    """beta * input + alpha * (mat1 @ mat2)."""
+    """beta * input + alpha * (mat1 @ mat2).
+
+    >>> import chainrule as cr
+    >>> m = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.addmm(cr.ones(2, 2), m, m)  # ones + m @ m
+    tensor([[ 8., 11.],
+            [16., 23.]])
+    """
     product = mm(mat1, mat2)
     return (input if beta == 1 else beta * array_arg(input)) + (
         product if alpha == 1 else alpha * product
@@ -466,7 +505,12 @@ def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001
 
 
 def lerp(input: Any, end: Any, weight: Any) -> Tensor:
-    """input + weight * (end - input)."""
+    """input + weight * (end - input).
+
+    >>> import chainrule as cr
+    >>> cr.lerp(cr.tensor([0.0, 10.0]), cr.tensor([1.0, 20.0]), 0.25)  # start + w (end - start)
+    tensor([ 0.25, 12.5 ])
+    """
     return input + weight * (array_arg(end) - input)
 
 

@@ -118,7 +118,14 @@ def _pieces(name: str, x: Any, d: int, sizes: list[int]) -> tuple:
 
 def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> tuple:
     """Pieces along ``dim``: each of ``split_size`` (the last may be shorter), or of
-    the listed sizes (which must add up to the dim's length)."""
+    the listed sizes (which must add up to the dim's length).
+
+    >>> import chainrule as cr
+    >>> cr.split(cr.arange(5), 2)
+    (tensor([0, 1]), tensor([2, 3]), tensor([4]))
+    >>> cr.split(cr.arange(5), [1, 4])
+    (tensor([0]), tensor([1, 2, 3, 4]))
+    """
     x = array_arg(tensor)
     d = check_dim("split", dim, x.shape)
     n = x.shape[d]
@@ -138,7 +145,12 @@ def split(tensor: Any, split_size_or_sections: Any, dim: int = 0) -> tuple:
 
 
 def chunk(input: Any, chunks: int, dim: int = 0) -> tuple:
-    """At most ``chunks`` pieces of equal length ceil(n / chunks) along ``dim``."""
+    """At most ``chunks`` pieces of equal length ceil(n / chunks) along ``dim``.
+
+    >>> import chainrule as cr
+    >>> cr.chunk(cr.arange(5), 2)
+    (tensor([0, 1, 2]), tensor([3, 4]))
+    """
     if chunks <= 0:
         raise ValueError(f"chunk(): chunks must be positive, got {chunks}")
     x = array_arg(input)
@@ -147,7 +159,12 @@ def chunk(input: Any, chunks: int, dim: int = 0) -> tuple:
 
 
 def unbind(input: Any, dim: int = 0) -> tuple:
-    """The slices along ``dim``, that dim removed."""
+    """The slices along ``dim``, that dim removed.
+
+    >>> import chainrule as cr
+    >>> cr.unbind(cr.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    (tensor([1., 2.]), tensor([3., 4.]))
+    """
     x = array_arg(input)
     if x.ndim == 0:
         raise IndexError("unbind(): a 0-d tensor has no dim to unbind")
@@ -156,7 +173,11 @@ def unbind(input: Any, dim: int = 0) -> tuple:
 
 
 # ------------------------------------------------------------------- indexing
-def _index(name: str, index: Any) -> np.ndarray:
+def _index(name: str, index: Any) -> Any:
+    if getattr(index, "_batched", False):  # inside cr.vmap: each example's own index
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"{name}(): index must be an integer tensor, not {index.dtype}")
+        return index
     idx = np.asarray(index.data if isinstance(index, Tensor) else index)
     if idx.size == 0:
         idx = idx.astype(np.int64)
@@ -167,6 +188,10 @@ def _index(name: str, index: Any) -> np.ndarray:
 
 def _in_bounds(name: str, idx: np.ndarray, n: int, dim: int, shape: tuple) -> None:
     # NumPy would wrap a negative index around; PyTorch refuses it, and so do we.
+    if getattr(idx, "_batched", False):
+        from chainrule.batching.batched import physical_array
+
+        idx = physical_array(idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min() if idx.min() < 0 else idx.max())
         raise IndexError(
@@ -198,7 +223,14 @@ def _full_index(name: str, idx: np.ndarray, d: int, shape: tuple, limits: list[t
 
 def gather(input: Any, dim: int, index: Any) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` (dim 0), as PyTorch's gather; an element
-    picked twice gets both gradients."""
+    picked twice gets both gradients.
+
+    >>> import chainrule as cr
+    >>> t = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.gather(t, 1, cr.tensor([[1], [0]]))  # out[i][j] = t[i][index[i][j]]
+    tensor([[2.],
+            [3.]])
+    """
     x = array_arg(input)
     idx = _index("gather", index)
     if x.ndim == 0:
@@ -210,7 +242,12 @@ def gather(input: Any, dim: int, index: Any) -> Tensor:
 
 def scatter_add(input: Any, dim: int, index: Any, src: Any) -> Tensor:
     """``input`` with ``src[i][j]`` added at ``[index[i][j]][j]`` (dim 0); repeated
-    indices add up. The gradient of src is the output's gradient gathered back."""
+    indices add up. The gradient of src is the output's gradient gathered back.
+
+    >>> import chainrule as cr
+    >>> cr.scatter_add(cr.zeros(3), 0, cr.tensor([0, 2, 0]), cr.tensor([1.0, 2.0, 3.0]))
+    tensor([4., 0., 2.])
+    """
     x, s = array_arg(input), array_arg(src)
     idx = _index("scatter_add", index)
     d = check_dim("scatter_add", dim, x.shape)
@@ -222,7 +259,13 @@ def scatter_add(input: Any, dim: int, index: Any, src: Any) -> Tensor:
 
 
 def index_select(input: Any, dim: int, index: Any) -> Tensor:
-    """The slices at ``index`` (a 1-D integer tensor) along ``dim``."""
+    """The slices at ``index`` (a 1-D integer tensor) along ``dim``.
+
+    >>> import chainrule as cr
+    >>> cr.index_select(cr.tensor([[1.0, 2.0], [3.0, 4.0]]), 0, cr.tensor([1, 1]))
+    tensor([[3., 4.],
+            [3., 4.]])
+    """
     x = array_arg(input)
     idx = _index("index_select", index).reshape(-1)
     d = check_dim("index_select", dim, x.shape)
@@ -235,9 +278,16 @@ def index_select(input: Any, dim: int, index: Any) -> Tensor:
 
 def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:
     """``input`` with ``value`` where ``mask`` is true; a 0-d tensor ``value`` gets the
-    gradient of the places it fills."""
+    gradient of the places it fills.
+
+    >>> import chainrule as cr
+    >>> t = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.masked_fill(t, t > 2, 0.0)
+    tensor([[1., 2.],
+            [0., 0.]])
+    """
     x = array_arg(input)
-    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = mask if getattr(mask, "_batched", False) else np.asarray(getattr(mask, "data", mask))
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill(): mask must be a bool tensor, not {m.dtype}")
     if np.broadcast_shapes(m.shape, x.shape) != tuple(x.shape):
@@ -255,7 +305,14 @@ def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:
 
 def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """``input`` where ``condition`` holds, else ``other`` (tensors or numbers); the
-    gradient flows to both. ``where(condition)`` alone: the indices of true elements."""
+    gradient flows to both. ``where(condition)`` alone: the indices of true elements.
+
+    >>> import chainrule as cr
+    >>> t = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> cr.where(t > 2, t, -t)
+    tensor([[-1., -2.],
+            [ 3.,  4.]])
+    """
     if input is None and other is None:
         c = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
         return tuple(_wrap(i, None) for i in np.nonzero(c))

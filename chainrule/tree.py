@@ -33,6 +33,11 @@ class TreeDef:
 
     ``kind`` is the node's type (``list``, ``tuple``, ``dict``, a namedtuple class),
     or ``"leaf"``, or ``"none"``; ``keys`` are a dict's keys in order.
+
+    >>> import chainrule as cr
+    >>> treedef = cr.tree.structure({"w": [1, 2], "b": 3})
+    >>> treedef.num_leaves
+    3
     """
 
     __slots__ = ("kind", "keys", "children", "num_leaves", "_hash")
@@ -108,6 +113,10 @@ def flatten(tree: Any, *, sort_keys: bool = False) -> tuple[list, TreeDef]:
 
     Dicts give their values in key order (their insertion order, or sorted with
     ``sort_keys=True``, as HIPS autograd's ``flatten`` does).
+
+    >>> import chainrule as cr
+    >>> cr.tree.flatten({"w": [1, 2], "b": (3, None)})
+    ([1, 2, 3], TreeDef({'w': [*, *], 'b': (*, None)}))
     """
     out: list = []
     if type(tree) is not list and type(tree) is not tuple and not _is_node(tree):
@@ -121,7 +130,13 @@ def _is_node(obj: Any) -> bool:
 
 
 def unflatten(treedef: TreeDef, leaves: Any) -> Any:
-    """The pytree of structure ``treedef`` whose leaves are ``leaves`` (in order)."""
+    """The pytree of structure ``treedef`` whose leaves are ``leaves`` (in order).
+
+    >>> import chainrule as cr
+    >>> leaves, treedef = cr.tree.flatten({"w": [1, 2], "b": 3})
+    >>> cr.tree.unflatten(treedef, [10, 20, 30])
+    {'w': [10, 20], 'b': 30}
+    """
     items = list(leaves)
     if len(items) != treedef.num_leaves:
         raise ValueError(
@@ -146,18 +161,35 @@ def _rebuild(d: TreeDef, it: Any) -> Any:
 
 
 def leaves(tree: Any) -> list:
-    """The leaves of ``tree``, in the order :func:`flatten` gives them."""
+    """The leaves of ``tree``, in the order :func:`flatten` gives them.
+
+    >>> import chainrule as cr
+    >>> cr.tree.leaves([1, (2, {"a": 3})])
+    [1, 2, 3]
+    """
     return flatten(tree)[0]
 
 
 def structure(tree: Any) -> TreeDef:
-    """The :class:`TreeDef` of ``tree``."""
+    """The :class:`TreeDef` of ``tree``.
+
+    >>> import chainrule as cr
+    >>> cr.tree.structure([1, (2, 3)])
+    TreeDef([*, (*, *)])
+    """
     return flatten(tree)[1]
 
 
 def map(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """``tree`` with each leaf ``x`` replaced by ``fn(x, *others)``, where ``others``
-    are the leaves at the same place in each tree of ``rest`` (same structure)."""
+    are the leaves at the same place in each tree of ``rest`` (same structure).
+
+    >>> import chainrule as cr
+    >>> cr.tree.map(lambda x: x * 2, {"w": [1, 2], "b": 3})
+    {'w': [2, 4], 'b': 6}
+    >>> cr.tree.map(lambda a, b: a + b, [1, (2, 3)], [10, (20, 30)])
+    [11, (22, 33)]
+    """
     flat, treedef = flatten(tree)
     others = []
     for i, other in enumerate(rest):

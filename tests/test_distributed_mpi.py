@@ -286,3 +286,172 @@ def test_ctrl_c_on_mpiexec_stops_every_rank_with_a_complete_checkpoint(tmp_path_
     assert "interrupted: checkpoint saved" in result["text"], result["text"]
     assert 1 <= result["epoch"] < 200
     assert result["files"] == ["checkpoint.safetensors", "curves.png", "metrics.json"]
+
+
+# ------------------------------------------------------------------ gradients as bucket views
+def test_accumulated_replaced_and_dropped_grads_match_one_rank():
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(24, 5)), rng.integers(0, 3, 24)
+    alone, wrapped = _model(4), _model(4)
+    ddp = dist.DistributedDataParallel(wrapped, bucket_mb=1e-3)
+    for step, micro in enumerate((slice(0, 12), slice(12, 24), slice(0, 12))):
+        for net, model, rows in ((alone, alone, micro), (ddp, wrapped, None)):
+            if rows is None:  # this rank's half of the micro-batch
+                rows = slice(micro.start + 6 * dist.rank(), micro.start + 6 * dist.rank() + 6)
+            if step == 2:  # the user's own .grad (the same on both ranks), and one dropped
+                for p in model.parameters():
+                    p.grad = cr.tensor(np.full(p.shape, 0.25))
+                model[2].bias.grad = None
+            loss = cr.nn.functional.cross_entropy(net(cr.tensor(x[rows])), y[rows])
+            loss.backward()  # no zero_grad: the micro-batches' gradients add up
+        for p, q in zip(alone.parameters(), wrapped.parameters()):
+            np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=1e-12, atol=1e-14)
+    _same_on_every_rank(wrapped)
+    for p in wrapped.parameters():
+        np.testing.assert_array_equal(*_gathered(p.grad))
+
+
+def test_a_generator_waits_through_the_discriminators_backward():
+    # GAN-style: a backward that reaches no rank's generator pass leaves it waiting.
+    rng = np.random.default_rng(12)
+    z = rng.normal(size=(8, 5))
+    gen, disc = _model(5), cr.nn.Sequential(cr.nn.Linear(3, 1)).double()
+    g_ddp, d_ddp = dist.DistributedDataParallel(gen), dist.DistributedDataParallel(disc)
+    half = slice(4 * dist.rank(), 4 * dist.rank() + 4)
+    fake = g_ddp(cr.tensor(z[half]))
+    d_ddp(fake.detach()).sum().backward()
+    assert all(p.grad is None for p in gen.parameters())
+    d_ddp(fake).sum().backward()
+    ref_gen, ref_disc = _model(5), cr.nn.Sequential(cr.nn.Linear(3, 1)).double()
+    ref_disc.load_state_dict(disc.state_dict())
+    (ref_disc(ref_gen(cr.tensor(z))).sum() / 2).backward()  # the mean of the ranks' sums
+    for p, q in zip(ref_gen.parameters(), gen.parameters()):
+        np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=1e-12, atol=1e-14)
+
+
+NO_GRADIENT_SCRIPT = """
+import json
+import numpy as np
+import chainrule as cr
+from chainrule import distributed as dist
+
+class Maybe(cr.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 2))
+        self.skip = False
+
+    def forward(self, x):
+        return x[:, :2] * 1.0 if self.skip else self.net(x)
+
+dist.init()
+r = dist.rank()
+cr.nn.manual_seed(0)
+model = Maybe().double()
+ddp = dist.DistributedDataParallel(model, bucket_mb=1e-4)  # one bucket per parameter
+x = cr.tensor(np.arange(15.0).reshape(5, 3) / 10, requires_grad=True)
+ref = Maybe().double()
+ref.load_state_dict(model.state_dict())
+ref(x).sum().backward()
+want = {n: p.grad.data / 2 for n, p in ref.named_parameters()}  # rank 0's, with rank 1's zeros
+worst = {}
+for case in ("rank 1's loss ignores the output", "rank 1's forward reads no parameter",
+             "rank 1's backward is of a tensor unconnected to the module"):
+    for p in model.parameters():
+        p.grad = None
+    model.skip = r == 1 and "reads no" in case
+    out = ddp(x)
+    if r == 1 and "ignores" in case:
+        loss = (x * 2).sum()
+    elif r == 1 and "unconnected" in case:
+        loss = cr.tensor(3.0, requires_grad=True) * 2
+    else:
+        loss = out.sum()
+    loss.backward()
+    # (without the fix rank 1 gets here with no gradients and waits in all_gather,
+    # while rank 0 waits for rank 1's buckets)
+    grads = {n: np.zeros(p.shape) if p.grad is None else p.grad.data
+             for n, p in model.named_parameters()}
+    worst[case] = max(float(np.abs(g - want[n]).max()) for n, g in grads.items())
+    for g in grads.values():
+        both = dist.all_gather(cr.tensor(g)).data
+        assert np.array_equal(both[0], both[1])
+if r == 0:
+    print("RESULT " + json.dumps(worst))
+"""
+
+
+def test_a_rank_whose_backward_reaches_no_parameter_takes_part_with_zeros():
+    def run():
+        command = [_mpiexec(), "-n", "2", sys.executable, "-c", NO_GRADIENT_SCRIPT]
+        try:
+            out = subprocess.run(
+                command, capture_output=True, text=True, timeout=90, env=_clean_env()
+            )
+        except subprocess.TimeoutExpired:
+            return {"error": "hung: rank 0 waited for rank 1's buckets"}
+        if out.returncode or "RESULT " not in out.stdout:
+            return {"error": out.stdout + out.stderr}
+        return json.loads(out.stdout.split("RESULT ", 1)[1])
+
+    result = _from_rank0(run)
+    assert "error" not in result, result.get("error")
+    assert len(result) == 3
+    for case, worst in result.items():
+        assert worst < 1e-15, case
+
+
+COUNT_READS_SCRIPT = """
+import sys
+import chainrule
+import chainrule.serialization
+from chainrule.cli import main
+
+reads = []
+real = chainrule.serialization.load
+
+def counted(path, *args, **kwargs):
+    reads.append(str(path))
+    return real(path, *args, **kwargs)
+
+chainrule.serialization.load = chainrule.load = counted
+code = main(sys.argv[1:])
+from chainrule.distributed import world
+print(f"READS rank {world.comm().Get_rank()}: {len(reads)}", flush=True)
+sys.exit(code)
+"""
+
+
+def test_resume_reads_the_checkpoint_on_rank0_only(tmp_path_factory):
+    def run():
+        out = str(tmp_path_factory.mktemp("resume") / "run")
+        flags = ["--dataset", "digits", "--no-progress"]
+        env = _clean_env()
+        first = [sys.executable, "-m", "chainrule", "train", *flags, "--epochs", "1", "--out", out]
+        made = subprocess.run(first, capture_output=True, text=True, timeout=300, env=env)
+        if made.returncode:
+            return {"error": made.stdout + made.stderr}
+        ckpt = os.path.join(out, "checkpoint.safetensors")
+        alone = [sys.executable, "-m", "chainrule", "train", "--epochs", "0", "--resume", ckpt]
+        result = {"alone": subprocess.run(alone, capture_output=True, text=True, timeout=300,
+                                          env=env).stdout}  # fmt: skip
+        for epochs in ("0", "2"):  # evaluate, then train on (rewriting the checkpoint)
+            command = [_mpiexec(), "-n", "2", sys.executable, "-c", COUNT_READS_SCRIPT, "train",
+                       "--no-progress", "--epochs", epochs, "--resume", ckpt]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+            if done.returncode:
+                return {"error": done.stdout + done.stderr}
+            result[epochs] = done.stdout
+        return result
+
+    result = _from_rank0(run)
+    assert "error" not in result, result.get("error")
+    for epochs in ("0", "2"):
+        text = result[epochs]
+        assert "READS rank 0: 1" in text and "READS rank 1: 0" in text, text
+
+    def evaluated(text):
+        return [line for line in text.splitlines() if line.startswith("evaluated")]
+
+    assert evaluated(result["0"]) == evaluated(result["alone"]) and evaluated(result["0"])
+    assert result["2"].count("resumed from") == 1 and "done: test accuracy" in result["2"]

@@ -68,9 +68,15 @@ def test_shape_layers_match(make):
     _close(xc.grad, xt.grad)
 
 
-def test_adaptive_avg_pool_uneven_sizes_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match="divide the input"):
-        nn.AdaptiveAvgPool2d(3)(cr.ones((1, 2, 4, 4)))
+def test_adaptive_avg_pool_uneven_sizes_use_torchs_overlapping_windows():
+    # once refused; now PyTorch's windows [floor(i*4/3), ceil((i+1)*4/3)) overlap
+    x = _rand(1, 2, 4, 5)
+    xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yc, yt = nn.AdaptiveAvgPool2d(3)(xc), tnn.AdaptiveAvgPool2d(3)(xt)
+    _close(yc, yt)
+    yc.sum().backward()
+    yt.sum().backward()
+    _close(xc.grad, xt.grad)
 
 
 LOSSES = [

@@ -243,3 +243,211 @@ def test_optimizers(name, kwargs):
         oc.step()
         ot.step()
     close(pc, pt, 1e-12)
+
+
+# =============================================================================
+# Issue 19, convolution family: Conv1d, ConvTranspose2d, GroupNorm,
+# AdaptiveAvgPool2d (any output size), F.interpolate, F.pad
+# (values, gradients of inputs and parameters, state-dict round trip, random shapes)
+# =============================================================================
+def _check_layer(cr_layer, torch_layer, x, tol=1e-9, **call):
+    """Same weights (torch's state dict loaded into chainrule), same forward and
+    backward; then chainrule's state dict loaded back into torch, strictly."""
+    torch_layer = torch_layer.double()
+    state = {k: v.detach().numpy().copy() for k, v in torch_layer.state_dict().items()}
+    assert sorted(cr_layer.state_dict()) == sorted(state)
+    cr_layer.load_state_dict(state)
+    xc, xt = pair(x)
+    yc, yt = cr_layer(xc, **call), torch_layer(xt, **call)
+    close(yc, yt, tol)
+    gy = RNG.normal(size=tuple(yt.shape))
+    yc.backward(gy)
+    yt.backward(torch.tensor(gy))
+    close(xc.grad, xt.grad, tol)
+    torch_params = dict(torch_layer.named_parameters())
+    for name, p in cr_layer.named_parameters():
+        close(p.grad, torch_params[name].grad, tol)
+    torch_layer.load_state_dict(
+        {k: torch.tensor(np.array(v.data)) for k, v in cr_layer.state_dict().items()}
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_conv1d_layer_random(seed):
+    rng = np.random.default_rng(100 + seed)
+    groups = int(rng.choice([1, 2]))
+    cin, cout = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    k, s, d = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    p = int(rng.integers(0, 3))
+    length = d * (k - 1) + 1 + int(rng.integers(0, 6))
+    bias = bool(rng.integers(0, 2))
+    args = dict(stride=s, padding=p, dilation=d, groups=groups, bias=bias)
+    x = rng.normal(size=(int(rng.integers(1, 4)), cin, length))
+    _check_layer(
+        cr.nn.Conv1d(cin, cout, k, dtype=np.float64, **args),
+        torch.nn.Conv1d(cin, cout, k, **args),
+        x,
+    )
+
+
+def test_conv1d_same_padding_and_unbatched_input():
+    x = RNG.normal(size=(3, 11))
+    _check_layer(
+        cr.nn.Conv1d(3, 2, 5, padding="same", dtype=np.float64),
+        torch.nn.Conv1d(3, 2, 5, padding="same"),
+        x,
+    )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_conv_transpose2d_layer_random(seed):
+    rng = np.random.default_rng(200 + seed)
+    groups = int(rng.choice([1, 2]))
+    cin, cout = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    k = tuple(int(v) for v in rng.integers(1, 4, 2))
+    s = tuple(int(v) for v in rng.integers(1, 4, 2))
+    d = tuple(int(v) for v in rng.integers(1, 3, 2))
+    p = tuple(int(rng.integers(0, 1 + d[i] * (k[i] - 1) // 2 + 1)) for i in range(2))
+    op = tuple(int(rng.integers(0, max(s[i], d[i]))) for i in range(2))
+    bias = bool(rng.integers(0, 2))
+    args = dict(stride=s, padding=p, output_padding=op, groups=groups, bias=bias, dilation=d)
+    x = rng.normal(size=(int(rng.integers(1, 3)), cin, *(int(v) for v in rng.integers(2, 6, 2))))
+    torch_layer = torch.nn.ConvTranspose2d(cin, cout, k, **args)
+    expected = torch_layer.double()(torch.tensor(x))  # an output torch accepts
+    assert min(expected.shape[2:]) > 0
+    _check_layer(cr.nn.ConvTranspose2d(cin, cout, k, dtype=np.float64, **args), torch_layer, x)
+
+
+def test_conv_transpose2d_output_size_and_unbatched_input():
+    x = RNG.normal(size=(1, 4, 5, 5))
+    for size in [(9, 9), (10, 10), (9, 10)]:
+        _check_layer(
+            cr.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, dtype=np.float64),
+            torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1),
+            x,
+            output_size=size,
+        )
+    _check_layer(
+        cr.nn.ConvTranspose2d(4, 3, 2, stride=2, dtype=np.float64),
+        torch.nn.ConvTranspose2d(4, 3, 2, stride=2),
+        x[0],
+    )
+    with pytest.raises(ValueError, match="output_size"):
+        cr.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1)(cr.zeros((1, 4, 5, 5)), (11, 11))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_group_norm_layer_random(seed):
+    rng = np.random.default_rng(300 + seed)
+    groups = int(rng.integers(1, 4))
+    channels = groups * int(rng.integers(1, 4))
+    spatial = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(0, 3))))
+    affine = bool(rng.integers(0, 2))
+    x = rng.normal(loc=2.0, size=(int(rng.integers(1, 4)), channels, *spatial))
+    if x[0].size // channels * (channels // groups) == 1:
+        x = np.concatenate([x, x + 1], axis=-1) if spatial else x
+    torch_layer = torch.nn.GroupNorm(groups, channels, affine=affine)
+    if affine:  # weights away from 1 and 0, so that their gradients matter
+        with torch.no_grad():
+            torch_layer.weight.normal_()
+            torch_layer.bias.normal_()
+    cr_layer = cr.nn.GroupNorm(groups, channels, affine=affine, dtype=np.float64)
+    _check_layer(cr_layer, torch_layer, x, tol=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_adaptive_avg_pool2d_any_output_size(seed):
+    rng = np.random.default_rng(400 + seed)
+    h, w = (int(v) for v in rng.integers(1, 9, 2))
+    size = (int(rng.integers(1, h + 3)), None if seed % 3 == 0 else int(rng.integers(1, w + 3)))
+    x = rng.normal(size=(int(rng.integers(1, 3)), int(rng.integers(1, 4)), h, w))
+    _check_layer(cr.nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_interpolate_random(seed):
+    rng = np.random.default_rng(500 + seed)
+    mode = ["nearest", "bilinear", "linear"][seed % 3]
+    dims = 1 if mode == "linear" else int(rng.integers(1, 3)) if mode == "nearest" else 2
+    shape = tuple(int(v) for v in rng.integers(1, 7, dims))
+    x = rng.normal(size=(int(rng.integers(1, 3)), int(rng.integers(1, 3)), *shape))
+    if rng.integers(0, 2):
+        kw = {"size": tuple(int(v) for v in rng.integers(1, 12, dims))}
+    else:
+        kw = {"scale_factor": tuple(float(v) for v in np.round(rng.uniform(0.4, 3.1, dims), 2))}
+        if all(math_floor(n * f) < 1 for n, f in zip(shape, kw["scale_factor"])):
+            kw = {"scale_factor": (2.0,) * dims}
+        if rng.integers(0, 2):
+            kw["recompute_scale_factor"] = True
+    if mode != "nearest":
+        kw["align_corners"] = bool(rng.integers(0, 2))
+    xc, xt = pair(x)
+    try:
+        yt = TF.interpolate(xt, mode=mode, **kw)
+    except (RuntimeError, ValueError):
+        with pytest.raises(ValueError):
+            F.interpolate(xc, mode=mode, **kw)
+        return
+    yc = F.interpolate(xc, mode=mode, **kw)
+    close(yc, yt)
+    gy = RNG.normal(size=tuple(yt.shape))
+    yc.backward(gy)
+    yt.backward(torch.tensor(gy))
+    close(xc.grad, xt.grad)
+
+
+def math_floor(v):
+    return int(np.floor(v))
+
+
+def test_interpolate_float32_matches_torch_coordinates():
+    # PyTorch computes the source coordinates in the input's precision (float32 here)
+    x = RNG.normal(size=(2, 3, 7, 5)).astype(np.float32)
+    for kw in [
+        dict(mode="nearest", size=(11, 3)),
+        dict(mode="nearest", scale_factor=1.37),
+        dict(mode="bilinear", size=(13, 4), align_corners=False),
+        dict(mode="bilinear", scale_factor=2.3, align_corners=True),
+    ]:
+        close(F.interpolate(x, **kw), TF.interpolate(torch.tensor(x), **kw), tol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_modes_random(mode):
+    rng = np.random.default_rng(600 + len(mode))
+    compared = 0
+    for _ in range(80):
+        k = int(rng.integers(1, 4))
+        ndim = k + int(rng.integers(1, 3)) if mode != "constant" else int(rng.integers(k, 5))
+        x = rng.normal(size=tuple(int(v) for v in rng.integers(1, 6, ndim)))
+        pads = tuple(int(v) for v in rng.integers(-2, 4, 2 * k))
+        xc, xt = pair(x)
+        try:
+            yt = TF.pad(xt, pads, mode=mode, value=0.5 if mode == "constant" else None)
+        except (RuntimeError, ValueError, NotImplementedError):
+            continue  # where PyTorch refuses, chainrule's own checks are tested below
+        try:
+            yc = F.pad(xc, pads, mode=mode, value=0.5 if mode == "constant" else None)
+        except ValueError as exc:
+            # chainrule refuses a circular pad wider than what cropping left
+            assert mode == "circular" and "more than once" in str(exc)
+            continue
+        close(yc, yt)
+        if yt.numel():
+            gy = rng.normal(size=tuple(yt.shape))
+            yc.backward(gy)
+            yt.backward(torch.tensor(gy))
+            close(xc.grad, xt.grad)
+        compared += 1
+    assert compared >= 10
+
+
+def test_pad_refusals_are_clear():
+    with pytest.raises(ValueError, match="reflect padding .* smaller than"):
+        F.pad(np.zeros((1, 2, 3)), (3, 0), mode="reflect")
+    with pytest.raises(NotImplementedError, match="pads 1, 2 or 3 trailing"):
+        F.pad(np.zeros((1, 2, 3, 4)), (1, 1), mode="replicate")
+    with pytest.raises(ValueError, match="cropping"):
+        F.pad(np.zeros((2, 3)), (-2, -2))
+    with pytest.raises(ValueError, match="takes no value"):
+        F.pad(np.zeros((1, 2, 3)), (1, 1), mode="reflect", value=1.0)

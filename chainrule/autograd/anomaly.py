@@ -103,6 +103,15 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
     function: ``with cr.autograd.detect_anomaly(): loss.backward()``.
 
     ``check_nan`` is accepted for PyTorch's signature and must be True.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.0], requires_grad=True)
+    >>> with cr.autograd.detect_anomaly():  # doctest: +ELLIPSIS
+    ...     (x * cr.log(x)).sum().backward()
+    Traceback (most recent call last):
+        ...
+    chainrule.autograd.anomaly.AnomalyError: log at ...: the forward value is -inf ...
+    ...
     """
 
     def __init__(self, mode: Any = True, check_nan: bool = True) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
 from typing import Any
 
@@ -39,7 +39,7 @@ from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
 from chainrule.ops.complex_parts import conj, match_dtype
 from chainrule.ops.primitive import call
-from chainrule.tensor import Tensor, _wrap, active_tracer
+from chainrule.tensor import Tensor, _wrap, active_tracer, attach
 
 ndarray = np.ndarray
 _asarray = np.asarray
@@ -48,19 +48,19 @@ _asarray = np.asarray
 def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
     """The gradient that starts a backward pass from ``out``, checked and converted."""
     if grad is None:
-        if out._data.dtype.kind == "c":
+        if out.dtype.kind == "c":
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a real output, as in PyTorch; "
                 "this one is complex: pass grad= (d loss / d output), or differentiate a "
                 "real function of it (its abs, real part, ...)"
             )
-        if out.data.size != 1:
+        if out.size != 1:
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a one-element output, but this "
-                f"output has shape {out.data.shape}; pass grad= with that shape (the "
+                f"output has shape {out.shape}; pass grad= with that shape (the "
                 "gradient of the final loss with respect to this tensor)"
             )
-        seed = np.ones_like(out.data)
+        seed = np.ones(out.shape, dtype=out.dtype)
     else:
         if isinstance(grad, Tensor):
             if create_graph:
@@ -68,9 +68,9 @@ def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any
                     raise _grad_shape_error(where, grad.shape, out.shape)
                 return grad if grad.dtype == out.dtype else grad.astype(out.dtype)
             grad = grad.data
-        seed = _asarray(grad, dtype=out.data.dtype)
-        if seed.shape != out.data.shape:
-            raise _grad_shape_error(where, seed.shape, out.data.shape)
+        seed = _asarray(grad, dtype=out.dtype)
+        if seed.shape != out.shape:
+            raise _grad_shape_error(where, seed.shape, out.shape)
     return _wrap(seed, None) if create_graph else seed
 
 
@@ -170,6 +170,7 @@ def run_backward(
     with _BACKWARD_LOCK, _quiet_numpy() if active_tracer() is None else _LEAVE_ALONE:
         previous = _TORCH_CONVENTION[0]
         _TORCH_CONVENTION[0] = torch_convention
+        _STORING.append(inputs is None)
         try:
             if torch_convention:
                 for s in seeds:
@@ -178,14 +179,60 @@ def run_backward(
                         break
             if create_graph:
                 with enable_grad():
-                    return _run(roots, seeds, retain_graph, True, inputs)
-            return _run(roots, seeds, retain_graph, False, inputs)
+                    result = _run(roots, seeds, retain_graph, True, inputs)
+            else:
+                result = _run(roots, seeds, retain_graph, False, inputs)
         finally:
+            _STORING.pop()
             _TORCH_CONVENTION[0] = previous
+        if inputs is None and not _STORING and _AFTER_STORING_PASS:
+            _call_after_pass()
+        return result
 
 
 _BACKWARD_LOCK = threading.RLock()
 _LEAVE_ALONE = contextlib.nullcontext()
+# Per running pass, innermost last (a hook or rule may differentiate inside a pass):
+# whether it stores gradients in .grad (backward()) or returns them (grad()).
+_STORING: list[bool] = []
+_AFTER_STORING_PASS: list[Callable[[], None]] = []
+
+
+def pass_stores_grad() -> bool | None:
+    """Inside a backward pass: True when it stores gradients in ``.grad``
+    (``Tensor.backward``), False when it returns them (``cr.autograd.grad``,
+    ``cr.grad``); None outside any pass. For rules that act only on the former
+    (DistributedDataParallel hands ``.grad``'s gradients to the all-reduce)."""
+    return _STORING[-1] if _STORING else None
+
+
+def call_after_backward(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` at the end of every backward pass that stores gradients
+    in ``.grad`` (the outermost one, after every leaf has its gradient), until
+    :func:`cancel_after_backward`. What no hook can do: a hook runs only when its
+    tensor gets a gradient, and this runs also when none of them did (how
+    DistributedDataParallel learns that a rank's backward is over). Registering a
+    callback twice calls it once."""
+    if callback not in _AFTER_STORING_PASS:
+        _AFTER_STORING_PASS.append(callback)
+
+
+def cancel_after_backward(callback: Callable[[], None]) -> None:
+    """Stop calling ``callback`` (registered by :func:`call_after_backward`)."""
+    if callback in _AFTER_STORING_PASS:
+        _AFTER_STORING_PASS.remove(callback)
+
+
+def _call_after_pass() -> None:
+    # Every callback runs even when one raises: each may be what other MPI ranks wait for.
+    error = None
+    for callback in list(_AFTER_STORING_PASS):
+        try:
+            callback()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 def _quiet_numpy() -> np.errstate:
@@ -296,8 +343,11 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     gi = rule(g, ans, *call_args)
                 if gi is None:
                     continue
-                # Two NumPy scalars of one type agree in shape (none) and dtype already.
-                if not exact and (type(a) is ndarray or type(gi) is not type(a)):
+                # Two NumPy scalars of one type agree in shape (none) and dtype already
+                # (two batched tensors of vmap, saved as themselves, need not).
+                if not exact and (
+                    type(a) is ndarray or type(gi) is not type(a) or isinstance(a, Tensor)
+                ):
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:
@@ -348,15 +398,17 @@ def recorded_args(v: Node) -> tuple[tuple, Any]:
 
     def recorded(a: Any, p: Any) -> Any:
         if p is not None:
-            return _wrap(a, p) if type(p) is Node else p
+            return attach(a, p) if type(p) is Node else p
         # An input without a gradient (class weights, a mask) computed from a traced
         # function's inputs: a Tensor, so that the rule's work on it is recorded too
         # instead of frozen as a constant.
-        return _wrap(a, None) if tracer is not None and tracer.var_of(a) is not None else a
+        if tracer is None or isinstance(a, Tensor):  # a batched value is saved as itself
+            return a
+        return _wrap(a, None) if tracer.var_of(a) is not None else a
 
     call_args = tuple(map(recorded, v.args, v.parents))
     ans = v.ans
-    return call_args, (None if ans is None else _wrap(ans, v))
+    return call_args, (None if ans is None else attach(ans, v))
 
 
 def _node_extras(v: Node, g: Any, create_graph: bool, wanted, fresh) -> Any:
@@ -389,6 +441,14 @@ def grad(
     error unless ``allow_unused`` (gives None) or ``materialize_grads`` (gives zeros).
     Complex gradients are PyTorch's (the conjugate of the transforms' autograd
     convention; see the module doc).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = cr.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> g  # 3x**2, itself recorded
+    tensor([ 3., 12.], grad_fn=<mul>)
+    >>> cr.autograd.grad(g.sum(), x)  # the second derivative 6x
+    (tensor([ 6., 12.]),)
     """
     return gradients(
         outputs,

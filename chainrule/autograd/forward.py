@@ -42,8 +42,9 @@ class ForwardPlan:
         self.inputs = list(inputs)
         self.input_ids = [id(_vertex(x)) for x in inputs]
         stop = set(self.input_ids)
-        # Output arrays by vertex: a node's output is its consumers' saved input.
-        self.values: dict[int, np.ndarray] = {id(_vertex(o)): o.data for o in outputs}
+        # Output arrays by vertex: a node's output is its consumers' saved input. Only
+        # their shapes and dtypes are read (a vmap's batched output has no array).
+        self.values: dict[int, Any] = {id(_vertex(o)): o for o in outputs}
         self.order: list[Node] = []
         visited: set[int] = set()
         stack: list[tuple[Any, bool]] = [(_vertex(o), False) for o in outputs if o.requires_grad]

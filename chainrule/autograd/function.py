@@ -45,6 +45,20 @@ class FunctionCtx:
     """The ``ctx`` of one call: what ``forward`` leaves for ``backward``.
 
     Arbitrary attributes may be set on it (``ctx.constant = 3``), as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> class Scale(cr.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x, factor):
+    ...         ctx.factor = factor  # any attribute, for backward
+    ...         return x * factor
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         return g * ctx.factor, None  # no gradient for the number
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> Scale.apply(x, 3.0).sum().backward()
+    >>> x.grad
+    tensor([3., 3.])
     """
 
     def __init__(self) -> None:
@@ -532,7 +546,24 @@ _once.jvps = _VariadicRules(_twice_error)  # forward mode through it is a second
 
 def once_differentiable(backward: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a backward written with NumPy or other non-differentiable code: it runs
-    without recording, and a second differentiation through it is an error."""
+    without recording, and a second differentiation through it is an error.
+
+    >>> import chainrule as cr
+    >>> class Cube(cr.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     @cr.autograd.once_differentiable
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * 3 * x ** 2
+    >>> x = cr.tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward()
+    >>> x.grad
+    tensor([12.])
+    """
 
     def wrapper(ctx: Any, *grad_outputs: Any) -> Any:
         with no_grad():

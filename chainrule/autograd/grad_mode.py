@@ -75,13 +75,30 @@ class _ModeSwitch:
 
 class no_grad(_ModeSwitch):  # noqa: N801 - PyTorch's name
     """Do not record operations in this thread: ``with cr.no_grad(): ...``,
-    ``@cr.no_grad()`` or ``@cr.no_grad``."""
+    ``@cr.no_grad()`` or ``@cr.no_grad``.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
 
     _mode = False
 
 
 class enable_grad(_ModeSwitch):  # noqa: N801 - PyTorch's name
-    """Record operations again inside a ``no_grad`` block (context or decorator)."""
+    """Record operations again inside a ``no_grad`` block (context or decorator).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     with cr.enable_grad():
+    ...         y = x * 2
+    >>> y.requires_grad
+    True
+    """
 
     _mode = True
 
@@ -92,6 +109,14 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
     ``cr.set_grad_enabled(False)`` switches recording off until switched on again;
     ``with cr.set_grad_enabled(is_training): ...`` switches it for the block only.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0], requires_grad=True)
+    >>> with cr.set_grad_enabled(False):
+    ...     (x * 2).requires_grad
+    False
+    >>> cr.is_grad_enabled()
+    True
     """
 
     def __init__(self, mode: bool) -> None:
@@ -107,7 +132,14 @@ class set_grad_enabled:  # noqa: N801 - PyTorch's name
 
 class inference_mode(_ModeSwitch):  # noqa: N801 - PyTorch's name
     """PyTorch's faster ``no_grad``: here the same as :class:`no_grad` (nothing is
-    recorded); ``inference_mode(False)`` records as usual. Context or decorator."""
+    recorded); ``inference_mode(False)`` records as usual. Context or decorator.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([1.0], requires_grad=True)
+    >>> with cr.inference_mode():
+    ...     (x * 2).requires_grad
+    False
+    """
 
     _mode = False
 

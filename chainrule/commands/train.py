@@ -318,6 +318,7 @@ def fit(
     on_step: Callable[[int], None] | None = None,
     explain_every: int | None = None,
     team: Any = None,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train as ``config`` says, writing checkpoint, metrics and curves into ``out_dir``.
 
@@ -330,6 +331,8 @@ def fit(
     (nothing is written when the checkpoint has already reached ``config.epochs``);
     raises :class:`TrainingInterrupted` after Ctrl-C (the checkpoint is saved first)
     and :class:`UsageError` for a bad config or checkpoint, before loading any data.
+
+    ``state`` is the checkpoint already read from ``resume`` (not read again).
 
     ``team`` is who computes (:mod:`.train_team`): by default one process, or, when
     ``mpiexec`` started this one as one of N ranks, the N ranks data-parallel (rank
@@ -346,7 +349,8 @@ def fit(
         team = make_team(config.batch_size, None, log)
     if not team.is_main:
         log, progress = _silent, False
-    state = team.load(resume) if resume else None
+    if state is None and resume:
+        state = team.load(resume)  # under mpiexec: rank 0 reads, the others receive
     if state is not None:
         check_checkpoint(state, config, str(resume), _reference_state(config))
     if team.is_main:
@@ -530,16 +534,21 @@ def write_explanation(
     return written
 
 
-def evaluate_run(config: TrainConfig, resume: str | None = None) -> dict[str, Any]:
+def evaluate_run(
+    config: TrainConfig, resume: str | None = None, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Test loss and accuracy of ``config``'s model, freshly initialised or (``resume``)
-    a checkpoint's, without training and without writing anything.
+    a checkpoint's, without training and without writing anything. ``state`` is the
+    checkpoint already read from ``resume`` (under ``mpiexec``: read by rank 0 and
+    broadcast), so that it is not read again.
 
     Returns ``{"test_loss", "test_accuracy", "images", "epochs_trained"}``.
     """
     import chainrule as cr
 
     check_config(config)
-    state = cr.load(resume) if resume else None
+    if state is None and resume:
+        state = cr.load(resume)
     if state is not None:
         check_checkpoint(state, config, str(resume), _reference_state(config))
     cr.nn.manual_seed(config.seed)
@@ -625,7 +634,7 @@ def run(args: argparse.Namespace) -> int:
             # created when a run writes into it.
             check_out_dir(args.out)
         if config.epochs == 0:
-            result = evaluate_run(config, args.resume)
+            result = evaluate_run(config, args.resume, state)
             which = (
                 f"the checkpoint's model after {plural(result['epochs_trained'], 'epoch')}"
                 if state is not None
@@ -677,6 +686,7 @@ def run(args: argparse.Namespace) -> int:
             log=log,
             explain_every=args.explain_every,
             team=team,
+            state=state,
         )
     except TrainingInterrupted as exc:
         log("\ninterrupted: checkpoint saved; continue with")

@@ -19,7 +19,14 @@ from chainrule.tensor import Tensor, as_tensor
 
 
 def default_collate(samples: list[Any]) -> Any:
-    """Stack a list of samples into a batch, tuple by tuple and key by key, as Tensors."""
+    """Stack a list of samples into a batch, tuple by tuple and key by key, as Tensors.
+
+    >>> import numpy as np
+    >>> import chainrule as cr
+    >>> cr.data.default_collate([(np.array([1.0, 2.0]), 0), (np.array([3.0, 4.0]), 1)])
+    (tensor([[1., 2.],
+            [3., 4.]], dtype=float64), tensor([0, 1]))
+    """
     first = samples[0]
     if isinstance(first, tuple | list):
         return type(first)(default_collate([s[i] for s in samples]) for i in range(len(first)))

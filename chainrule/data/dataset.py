@@ -63,7 +63,14 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order."""
+    """The samples of ``dataset`` at ``indices``, in that order.
+
+    >>> import chainrule as cr
+    >>> ds = cr.data.TensorDataset(cr.arange(10.0), cr.arange(10))
+    >>> part = cr.data.Subset(ds, [0, 2, 4])
+    >>> len(part), part[1]  # part[1] is ds[2]
+    (3, (np.float32(2.0), np.int64(2)))
+    """
 
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
         self.dataset = dataset
@@ -84,7 +91,14 @@ class Subset(Dataset):
 def random_split(
     dataset: Dataset, lengths: Sequence[int | float], generator: Any = None
 ) -> list[Subset]:
-    """Split into non-overlapping random subsets of the given lengths (or fractions)."""
+    """Split into non-overlapping random subsets of the given lengths (or fractions).
+
+    >>> import chainrule as cr
+    >>> ds = cr.data.TensorDataset(cr.arange(10.0))
+    >>> train, val = cr.data.random_split(ds, [0.8, 0.2], generator=cr.Generator().manual_seed(0))
+    >>> len(train), len(val)
+    (8, 2)
+    """
     n = len(dataset)
     if all(isinstance(x, float) for x in lengths) and abs(sum(lengths) - 1) < 1e-9:
         sizes = [int(np.floor(n * f)) for f in lengths]

@@ -112,6 +112,11 @@ def load_digits(train: bool = True) -> tuple[np.ndarray, np.ndarray]:
 
     The 1,797 images are split by a fixed permutation (seed 0) into 1,437 for
     training and 360 for testing.
+
+    >>> import chainrule as cr
+    >>> images, labels = cr.data.load_digits()
+    >>> images.shape, labels[:5]
+    ((1437, 8, 8), array([4, 9, 5, 8, 5]))
     """
     images, labels = _digits_arrays()
     order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
@@ -189,6 +194,12 @@ class Digits(ImageClassification):
 
     With ``normalize`` (the default), pixels are (x/16 - mean) / std with the
     training split's mean and standard deviation.
+
+    >>> import chainrule as cr
+    >>> train = cr.data.Digits()
+    >>> image, label = train[0]
+    >>> len(train), image.shape, len(cr.data.Digits(train=False))
+    (1437, (1, 8, 8), 360)
     """
 
     def __init__(

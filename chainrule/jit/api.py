@@ -376,6 +376,13 @@ class Jitted:
 
     Attributes:
         traces: how many times the Python function has been traced (run).
+
+    >>> import chainrule as cr
+    >>> f = cr.jit(lambda x: (x * 2).sum())
+    >>> f(cr.ones(3)), f(cr.zeros(3)), f(cr.ones(3))
+    (tensor(6.), tensor(0.), tensor(6.))
+    >>> f.traces  # traced twice (to tell inputs from constants), then compiled
+    2
     """
 
     def __init__(self, fn: Callable[..., Any], verify: bool) -> None:

@@ -54,6 +54,7 @@ from chainrule.nn.layers import (
     Tanh,
     Unflatten,
 )
+from chainrule.nn.layers_conv_family import Conv1d, ConvTranspose2d, GroupNorm
 from chainrule.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
 from chainrule.nn.param_containers import ParameterDict, ParameterList
 from chainrule.nn.parameter import Parameter
@@ -113,4 +114,7 @@ __all__ = [
     "manual_seed",
     "set_rng_state",
     "utils",
+    "Conv1d",
+    "ConvTranspose2d",
+    "GroupNorm",
 ]

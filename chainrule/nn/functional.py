@@ -24,6 +24,13 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_conv import (
+    adaptive_avg_pool2d,
+    conv1d,
+    conv_transpose2d,
+    group_norm,
+    interpolate,
+)
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -90,6 +97,10 @@ __all__ = [
     "tanh",
     "unflatten",
     "unfold",
+    "conv1d",
+    "conv_transpose2d",
+    "group_norm",
+    "interpolate",
 ]
 
 
@@ -275,7 +286,13 @@ def unfold(
     padding: IntPair = 0,
     stride: IntPair = 1,
 ) -> Tensor:
-    """PyTorch's unfold: (N, C, H, W) -> (N, C*kh*kw, L), each column one receptive field."""
+    """PyTorch's unfold: (N, C, H, W) -> (N, C*kh*kw, L), each column one receptive field.
+
+    >>> import chainrule as cr
+    >>> # every 3x3 patch of a (1, 2, 4, 4) image as a column of 2*3*3 numbers; 2*2 patches
+    >>> cr.nn.functional.unfold(cr.zeros(1, 2, 4, 4), kernel_size=3).shape
+    (1, 18, 4)
+    """
     x = _t(input)
     kh, kw = _pair(kernel_size, "kernel_size")
     params = {
@@ -368,29 +385,6 @@ def avg_pool2d(
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def adaptive_avg_pool2d(input: Any, output_size: int | None | Sequence[int | None]) -> Tensor:
-    """Mean over equal windows that tile the image into ``output_size`` (None: keep that axis).
-
-    PyTorch's windows overlap or differ in size when an input side is not a multiple of
-    the output side; only the even tilings (output 1, or a divisor of the side) are
-    supported, where the windows are exactly PyTorch's.
-    """
-    x, unbatched = _batched(_t(input), "adaptive_avg_pool2d")
-    n, c, h, w = x.shape
-    size = (output_size, output_size) if not isinstance(output_size, Sequence) else output_size
-    if len(size) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two sizes, got {size}")
-    oh, ow = (h if size[0] is None else int(size[0])), (w if size[1] is None else int(size[1]))
-    if oh < 1 or ow < 1 or h % oh or w % ow:
-        raise NotImplementedError(
-            f"adaptive_avg_pool2d: output size ({oh}, {ow}) from an input of {h}x{w}: only "
-            "sizes that divide the input's height and width are supported (uneven windows "
-            "are not); output_size=1 always is"
-        )
-    out = x.reshape((n, c, oh, h // oh, ow, w // ow)).mean(axis=(3, 5))
-    return out.reshape(out.shape[1:]) if unbatched else out
-
-
 # ------------------------------------------------------------------ shape, dropout
 def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim`` .. ``end_dim`` into one."""
@@ -419,20 +413,34 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
         return x
     if p == 1.0:
         return x * 0
-    keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
+    if x._batched:  # inside cr.vmap: each example draws its own mask
+        from chainrule.batching.batched import batched_like, physical_shape
+
+        draw = as_generator(generator).random(physical_shape(x), dtype=np.float32) >= p
+        keep = batched_like(x, draw)
+    else:
+        keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
 def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient."""
-    idx = _raw(input)
+    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.embedding(cr.tensor([1, 0]), cr.tensor([[0.0, 1.0], [2.0, 3.0]]))  # rows
+    tensor([[2., 3.],
+            [0., 1.]])
+    """
+    batched = getattr(input, "_batched", False)  # inside cr.vmap: each example's indices
+    idx = input if batched else _raw(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     w = _t(weight)
-    if idx.size and (idx.min() < -w.shape[0] or idx.max() >= w.shape[0]):
+    values = _index_values(idx)
+    if values.size and (values.min() < -w.shape[0] or values.max() >= w.shape[0]):
         n = w.shape[0]
         raise IndexError(
-            f"embedding: index {int(idx.max() if idx.max() >= n else idx.min())} is out "
+            f"embedding: index {int(values.max() if values.max() >= n else values.min())} is out "
             f"of range for {n} embeddings (indices must be in 0..{n - 1}, or -{n}..-1 "
             "counting from the end)"
         )
@@ -440,14 +448,33 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     if padding_idx is None:
         return out
     keep = (idx != padding_idx % w.shape[0])[..., None]
-    return _f.where(keep, out, w.data[idx])
+    return _f.where(keep, out, w.detach()[idx] if batched else w.data[idx])
+
+
+def _index_values(idx: Any) -> np.ndarray:
+    """The values of an index (every example's, inside cr.vmap), for range checks."""
+    if getattr(idx, "_batched", False):
+        from chainrule.batching.batched import physical_array
+
+        return physical_array(idx)
+    return idx
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
-    """Integer classes -> int64 one-hot vectors along a new last axis."""
-    idx = _raw(tensor)
+    """Integer classes -> int64 one-hot vectors along a new last axis.
+
+    >>> import chainrule as cr
+    >>> cr.nn.functional.one_hot(cr.tensor([0, 2]), num_classes=3)
+    tensor([[1, 0, 0],
+            [0, 0, 1]])
+    """
+    batched = getattr(tensor, "_batched", False)  # inside cr.vmap: each example's classes
+    idx = tensor if batched else _raw(tensor)
     if num_classes < 0:
-        num_classes = int(idx.max()) + 1 if idx.size else 0
+        values = _index_values(idx)  # (every example's: one width for the batch)
+        num_classes = int(values.max()) + 1 if values.size else 0
+    if batched:
+        return as_tensor(np.eye(num_classes, dtype=np.int64))[idx]
     return as_tensor(np.eye(num_classes, dtype=np.int64)[idx])
 
 

@@ -74,10 +74,23 @@ def mish(input: Any, inplace: bool = False) -> Tensor:
     return x * _f.tanh(unary(_nn.softplus, x))
 
 
-def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+def pad(
+    input: Any, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
     """Pad the last ``len(pad) // 2`` dimensions: ``pad = (left, right, top, bottom, ...)``,
-    last dimension first, as PyTorch orders it. Modes: constant, reflect, replicate,
-    circular. Negative amounts (cropping) are not supported."""
+    last dimension first, as PyTorch orders it. Modes: constant (``value``, default 0),
+    reflect, replicate, circular; the last three pad 1, 2 or 3 trailing dimensions of
+    an input with one or two more. A negative amount crops that side: before padding
+    (constant, circular) or after it (reflect, replicate), as PyTorch does; circular
+    pads at most the size left after cropping.
+
+    >>> import numpy as np
+    >>> import chainrule.nn.functional as F
+    >>> F.pad(np.array([[1.0, 2.0, 3.0]]), (2, -1), mode="reflect").numpy()
+    array([[3., 2., 1., 2.]])
+    >>> F.pad(np.array([[1.0, 2.0, 3.0]]), (-1, 2), mode="circular").numpy()
+    array([[2., 3., 2., 3.]])
+    """
     import chainrule.numpy as cnp  # the differentiable np.pad
 
     x = _t(input)
@@ -87,14 +100,62 @@ def pad(input: Any, pad: Sequence[int], mode: str = "constant", value: float = 0
             f"pad: expected pairs (left, right, ...) for at most {x.ndim} dimensions, "
             f"got {tuple(pad)}"
         )
-    if any(p < 0 for p in amounts):
-        raise ValueError(f"pad: negative padding (cropping) is not supported, got {tuple(pad)}")
     modes = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
     if mode not in modes:
         raise ValueError(f"pad: mode must be one of {', '.join(modes)}, got {mode!r}")
+    k = len(amounts) // 2
+    if mode != "constant":
+        if value:
+            raise ValueError(f"pad: mode {mode!r} takes no value (got {value})")
+        if k not in (1, 2, 3) or x.ndim not in (k + 1, k + 2):
+            raise NotImplementedError(
+                f"pad: mode {mode!r} pads 1, 2 or 3 trailing dimensions of an input with one "
+                f"or two more (as PyTorch); got {len(amounts)} amounts for a {x.ndim}-D input"
+            )
     widths = [(0, 0)] * x.ndim
+    for i in range(k):
+        left, right = amounts[2 * i], amounts[2 * i + 1]
+        widths[x.ndim - 1 - i] = (max(0, left), max(0, right))
+    # PyTorch crops first, then pads what is left (constant, circular), but reflects
+    # and replicates the whole input and crops the result.
+    crop_first = mode in ("constant", "circular")
+    if crop_first:
+        x = _crop(x, amounts)
+    for axis, (left, right) in enumerate(widths):
+        size = x.shape[axis]
+        if mode == "reflect" and max(left, right) >= max(size, 1):
+            raise ValueError(
+                f"pad: reflect padding ({left}, {right}) must be smaller than dimension "
+                f"{axis} of size {size}"
+            )
+        if mode == "circular" and max(left, right) > size:
+            raise ValueError(
+                f"pad: circular padding ({left}, {right}) would wrap around dimension {axis} "
+                f"of size {size} more than once"
+            )
+        if mode == "replicate" and (left or right) and size == 0:
+            raise ValueError(f"pad: replicate cannot pad the empty dimension {axis}")
+    if any(w != (0, 0) for w in widths):
+        if mode == "constant":
+            x = cnp.pad(x, widths, mode="constant", constant_values=value or 0)
+        else:
+            x = cnp.pad(x, widths, mode=modes[mode])
+    return x if crop_first else _crop(x, amounts)
+
+
+def _crop(x: Tensor, amounts: list[int]) -> Tensor:
+    """``x`` without the sides whose amount is negative (last dimension first)."""
+    if all(p >= 0 for p in amounts):
+        return x
+    index = [slice(None)] * x.ndim
     for i in range(len(amounts) // 2):
-        widths[x.ndim - 1 - i] = (amounts[2 * i], amounts[2 * i + 1])
-    if mode == "constant":
-        return cnp.pad(x, widths, mode="constant", constant_values=value)
-    return cnp.pad(x, widths, mode=modes[mode])
+        axis = x.ndim - 1 - i
+        left, right = amounts[2 * i], amounts[2 * i + 1]
+        start, stop = max(0, -left), x.shape[axis] - max(0, -right)
+        if stop < start:
+            raise ValueError(
+                f"pad: cropping ({left}, {right}) leaves less than nothing of dimension "
+                f"{axis} (size {x.shape[axis]})"
+            )
+        index[axis] = slice(start, stop)
+    return x[tuple(index)]

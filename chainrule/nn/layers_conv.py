@@ -22,6 +22,11 @@ class Conv2d(Module):
     Weight (out_channels, in_channels / groups, kh, kw), initialised as PyTorch's:
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels / groups * kh * kw.
     Only zero padding (``padding_mode="zeros"``).
+
+    >>> import chainrule as cr
+    >>> conv = cr.nn.Conv2d(1, 8, kernel_size=3, padding=1)  # (N, C, H, W) in and out
+    >>> conv(cr.randn(2, 1, 28, 28)).shape
+    (2, 8, 28, 28)
     """
 
     def __init__(
@@ -103,7 +108,12 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """Largest value of each window; the stride defaults to the kernel size."""
+    """Largest value of each window; the stride defaults to the kernel size.
+
+    >>> import chainrule as cr
+    >>> cr.nn.MaxPool2d(2)(cr.randn(2, 8, 28, 28)).shape  # stride defaults to the window
+    (2, 8, 14, 14)
+    """
 
     def __init__(
         self,
@@ -135,7 +145,12 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Mean of each window; the stride defaults to the kernel size."""
+    """Mean of each window; the stride defaults to the kernel size.
+
+    >>> import chainrule as cr
+    >>> cr.nn.AvgPool2d(2, stride=1)(cr.randn(1, 1, 4, 4)).shape
+    (1, 1, 3, 3)
+    """
 
     def __init__(
         self,
@@ -171,9 +186,13 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Mean over windows that tile the image into ``output_size`` (e.g. 1: global pooling).
+    """Mean over PyTorch's adaptive windows into ``output_size`` (e.g. 1: global pooling);
+    any size: windows overlap or differ when it does not divide the input's sides
+    (see ``F.adaptive_avg_pool2d``).
 
-    Only output sizes that divide the input's sides (see ``F.adaptive_avg_pool2d``).
+    >>> import chainrule as cr
+    >>> cr.nn.AdaptiveAvgPool2d((1, 1))(cr.randn(2, 8, 5, 7)).shape  # any input size in
+    (2, 8, 1, 1)
     """
 
     def __init__(self, output_size: int | None | Sequence[int | None]) -> None:

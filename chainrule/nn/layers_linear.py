@@ -44,6 +44,11 @@ class Linear(Module):
 
     Initialised as PyTorch does: W and b from U(-1/sqrt(in), 1/sqrt(in)) (Kaiming
     uniform with a = sqrt(5)).
+
+    >>> import chainrule as cr
+    >>> layer = cr.nn.Linear(3, 2)  # y = x @ weight.T + bias, weight of shape (2, 3)
+    >>> layer(cr.randn(4, 3)).shape
+    (4, 2)
     """
 
     def __init__(
@@ -91,6 +96,11 @@ class Embedding(Module):
     """A table of ``num_embeddings`` vectors, looked up by integer index.
 
     Initialised from N(0, 1); the ``padding_idx`` row starts at zero and gets no gradient.
+
+    >>> import chainrule as cr
+    >>> emb = cr.nn.Embedding(10, 4)  # 10 rows of 4 numbers, looked up by index
+    >>> emb(cr.tensor([[1, 2], [3, 4]])).shape
+    (2, 2, 4)
     """
 
     def __init__(

@@ -81,7 +81,13 @@ class BCELoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    """0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise."""
+    """0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise.
+
+    >>> import chainrule as cr
+    >>> # 0.5 d**2 / beta where |d| < beta, else |d| - beta / 2; mean of 0.125 and 2.5
+    >>> cr.nn.SmoothL1Loss(beta=1.0)(cr.tensor([0.0, 3.0]), cr.tensor([0.5, 0.0]))
+    tensor(1.3125)
+    """
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
@@ -92,7 +98,13 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) otherwise."""
+    """0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) otherwise.
+
+    >>> import chainrule as cr
+    >>> # 0.5 d**2 where |d| <= delta, else delta (|d| - delta / 2); mean of 0.125 and 2.5
+    >>> cr.nn.HuberLoss(delta=1.0)(cr.tensor([0.0, 3.0]), cr.tensor([0.5, 0.0]))
+    tensor(1.3125)
+    """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
@@ -103,7 +115,14 @@ class HuberLoss(_Loss):
 
 
 class KLDivLoss(_Loss):
-    """target * (log target - input) for log-probabilities ``input``; see ``F.kl_div``."""
+    """target * (log target - input) for log-probabilities ``input``; see ``F.kl_div``.
+
+    >>> import chainrule as cr
+    >>> # the input is log-probabilities, the target probabilities: sum t (log t - input)
+    >>> loss = cr.nn.KLDivLoss(reduction="batchmean")
+    >>> loss(cr.log(cr.tensor([[0.5, 0.5]])), cr.tensor([[0.25, 0.75]]))
+    tensor(0.13081202)
+    """
 
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__(reduction)

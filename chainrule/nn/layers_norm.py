@@ -102,7 +102,15 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C."""
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per channel C.
+
+    >>> import chainrule as cr
+    >>> bn = cr.nn.BatchNorm1d(3)
+    >>> bn(cr.randn(16, 3)).shape  # in training mode: normalised with the batch's statistics
+    (16, 3)
+    >>> bn.running_mean.shape, bn.num_batches_tracked
+    ((3,), tensor(1))
+    """
 
     _expected_ndims = (2, 3)
 
@@ -114,7 +122,12 @@ class BatchNorm2d(_BatchNorm):
 
 
 class LayerNorm(Module):
-    """Normalise over the last axes (``normalized_shape``), then scale and shift."""
+    """Normalise over the last axes (``normalized_shape``), then scale and shift.
+
+    >>> import chainrule as cr
+    >>> cr.nn.LayerNorm(3)(cr.tensor([[1.0, 2.0, 3.0]]))  # each row to mean 0, variance 1
+    tensor([[-1.2247356,  0.       ,  1.2247356]], grad_fn=<add>)
+    """
 
     def __init__(
         self,

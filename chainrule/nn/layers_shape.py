@@ -11,7 +11,12 @@ from chainrule.tensor import Tensor
 
 
 class Flatten(Module):
-    """Merge axes ``start_dim`` .. ``end_dim`` (default: all but the batch axis)."""
+    """Merge axes ``start_dim`` .. ``end_dim`` (default: all but the batch axis).
+
+    >>> import chainrule as cr
+    >>> cr.nn.Flatten()(cr.zeros(2, 3, 4)).shape  # keeps the batch axis
+    (2, 12)
+    """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
@@ -26,7 +31,13 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """In training, zero each element with probability p and scale the rest by 1/(1-p)."""
+    """In training, zero each element with probability p and scale the rest by 1/(1-p).
+
+    >>> import chainrule as cr
+    >>> drop = cr.nn.Dropout(0.5)  # training: zeroes elements, scales the rest by 1/(1-p)
+    >>> drop.eval()(cr.ones(3))  # evaluation: the identity
+    tensor([1., 1., 1.])
+    """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, generator: Any = None) -> None:
         super().__init__()
@@ -44,7 +55,12 @@ class Dropout(Module):
 
 
 class Unflatten(Module):
-    """Split axis ``dim`` into ``unflattened_size`` (Flatten's inverse)."""
+    """Split axis ``dim`` into ``unflattened_size`` (Flatten's inverse).
+
+    >>> import chainrule as cr
+    >>> cr.nn.Unflatten(1, (3, 4))(cr.zeros(2, 12)).shape
+    (2, 3, 4)
+    """
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()

@@ -146,6 +146,14 @@ def cross_entropy(
     uniform distribution, (1 - eps) onehot + eps / C; ``weight`` scales each class;
     the mean divides by the summed weights of the non-ignored targets (PyTorch's rule).
     Computed from logits by a fused, stable softmax-cross-entropy primitive.
+
+    >>> import chainrule as cr
+    >>> import chainrule.nn.functional as F
+    >>> logits = cr.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 2.0]])  # raw scores, not probabilities
+    >>> F.cross_entropy(logits, cr.tensor([0, 2]))  # class indices as targets
+    tensor(0.23954487)
+    >>> F.cross_entropy(logits, cr.tensor([0, 2]), label_smoothing=0.1)
+    tensor(0.3728782)
     """
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -206,7 +214,14 @@ def nll_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
 ) -> Tensor:
-    """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced."""
+    """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced.
+
+    >>> import chainrule as cr
+    >>> import chainrule.nn.functional as F
+    >>> logits = cr.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    >>> F.nll_loss(F.log_softmax(logits, dim=1), cr.tensor([0, 2]))  # = cross_entropy(logits, ...)
+    tensor(0.23954487)
+    """
     _check_reduction(reduction, "nll_loss")
     x = _t(input)
     xs, classes, batch = _classes_last(x, "nll_loss")
@@ -265,6 +280,12 @@ def binary_cross_entropy_with_logits(
 
     Written as (1 - y) x + (1 + (p - 1) y) softplus(-x), which never takes the log
     of a number that rounded to 0.
+
+    >>> import chainrule as cr
+    >>> import chainrule.nn.functional as F
+    >>> # sigmoid and binary cross-entropy in one stable step: -log(sigmoid(x)) for target 1
+    >>> F.binary_cross_entropy_with_logits(cr.tensor([0.0, 2.0]), cr.tensor([1.0, 1.0]))
+    tensor(0.41003758)
     """
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x = _t(input)

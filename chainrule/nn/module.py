@@ -22,7 +22,14 @@ from chainrule.tensor import Tensor
 
 
 class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict(strict=False)`` could not match."""
+    """What ``load_state_dict(strict=False)`` could not match.
+
+    >>> import chainrule as cr
+    >>> m = cr.nn.Linear(2, 2)
+    >>> state = {"weight": cr.zeros(2, 2), "bias": cr.zeros(2), "extra": cr.zeros(1)}
+    >>> m.load_state_dict(state, strict=False)
+    IncompatibleKeys(missing_keys=[], unexpected_keys=['extra'])
+    """
 
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -430,7 +437,13 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules, registered as "0", "1", ... (no forward of its own)."""
+    """A list of modules, registered as "0", "1", ... (no forward of its own).
+
+    >>> import chainrule as cr
+    >>> layers = cr.nn.ModuleList([cr.nn.Linear(2, 2) for _ in range(3)])
+    >>> len(layers), [name for name, _ in layers.named_parameters()][:2]
+    (3, ['0.weight', '0.bias'])
+    """
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
@@ -485,7 +498,13 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """Modules by name (no forward of its own)."""
+    """Modules by name (no forward of its own).
+
+    >>> import chainrule as cr
+    >>> parts = cr.nn.ModuleDict({"enc": cr.nn.Linear(2, 3), "dec": cr.nn.Linear(3, 2)})
+    >>> list(parts.keys()), parts["dec"](parts["enc"](cr.zeros(1, 2))).shape
+    (['enc', 'dec'], (1, 2))
+    """
 
     def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
         super().__init__()

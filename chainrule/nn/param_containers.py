@@ -77,7 +77,13 @@ class ParameterList(Module):
 
 
 class ParameterDict(Module):
-    """Parameters by name (no forward of its own)."""
+    """Parameters by name (no forward of its own).
+
+    >>> import chainrule as cr
+    >>> params = cr.nn.ParameterDict({"scale": cr.nn.Parameter(cr.ones(2))})
+    >>> [name for name, _ in params.named_parameters()]
+    ['scale']
+    """
 
     def __init__(self, parameters: Mapping[str, Any] | None = None) -> None:
         super().__init__()

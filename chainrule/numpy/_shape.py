@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.batching.batched import facts
 from chainrule.numpy._core import (
     array_arg,
     axis_arg,
@@ -365,7 +366,8 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
 def take_along_axis(arr: Any, indices: Any, axis: Any = -1, **kwargs: Any) -> Any:
     """arr[..., indices[i, j], ...] along ``axis``, as returned by argsort/argmax."""
     x = array_arg(arr)
-    index = np.asarray(data(indices))
+    # An index that differs per example (inside cr.vmap) stays a batched tensor.
+    index = indices if getattr(indices, "_batched", False) else np.asarray(data(indices))
     if axis is None:
         x, axis = _flat(x), 0
     nd = x.ndim
@@ -389,7 +391,7 @@ def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kwargs: 
     x = array_arg(a)
     if axis is None:
         x, axis = _flat(x), 0
-    index = np.argsort(x.data if isinstance(x, Tensor) else x, axis=axis, kind="stable")
+    index = facts(x, lambda v, ax: np.argsort(v, axis=ax, kind="stable"), axis)
     return take_along_axis.impl(x, index, axis)
 
 

@@ -16,4 +16,6 @@
 - :mod:`~chainrule.ops.complex_parts`: real, imag, conj, angle, and the complex
   convention every rule follows (HIPS autograd's)
 - :mod:`~chainrule.ops.fft`: the discrete Fourier transforms behind ``chainrule.numpy.fft``
+- :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
+  ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """

@@ -126,5 +126,5 @@ def real_input(x, name):
         )
 
 
-for _prim in (real, imag, conj):
+for _prim in (real, imag, conj, angle):
     _prim.batch = ELEMENTWISE

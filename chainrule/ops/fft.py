@@ -30,6 +30,7 @@ import numpy as np
 
 from chainrule.ops.complex_parts import real
 from chainrule.ops.primitive import Primitive, call
+from chainrule.tensor import apply
 
 
 def _fit_forward(x: Any, shape: tuple[int, ...]) -> Any:
@@ -42,8 +43,8 @@ def _fit_forward(x: Any, shape: tuple[int, ...]) -> Any:
 fit = Primitive(
     "fft_fit",
     _fit_forward,
-    vjp=lambda g, ans, x, shape: call(fit, g, tuple(x.shape)),
-    jvp=lambda t, ans, x, shape: call(fit, t, shape),
+    vjp=lambda g, ans, x, shape: call(fit, g, shape=tuple(x.shape)),
+    jvp=lambda t, ans, x, shape: call(fit, t, shape=shape),
     formula="1",
     complex_rules=True,
     doc="x truncated or zero-padded to a shape (the n and s of the FFTs).",
@@ -66,11 +67,11 @@ def _ifftn_forward(x: Any, s: Any, axes: tuple[int, ...], norm: Any) -> Any:
 
 
 def _fftn_vjp(g: Any, ans: Any, x: Any, s: Any, axes: tuple[int, ...], norm: Any) -> Any:
-    return call(fit, call(fftn, g, s=None, axes=axes, norm=norm), tuple(x.shape))
+    return call(fit, call(fftn, g, s=None, axes=axes, norm=norm), shape=tuple(x.shape))
 
 
 def _ifftn_vjp(g: Any, ans: Any, x: Any, s: Any, axes: tuple[int, ...], norm: Any) -> Any:
-    return call(fit, call(ifftn, g, s=None, axes=axes, norm=norm), tuple(x.shape))
+    return call(fit, call(ifftn, g, s=None, axes=axes, norm=norm), shape=tuple(x.shape))
 
 
 fftn = Primitive(
@@ -103,9 +104,9 @@ def _rfftn_forward(x: Any, s: Any, axes: tuple[int, ...], norm: Any) -> Any:
 
 def _rfftn_vjp(g: Any, ans: Any, x: Any, s: Any, axes: tuple[int, ...], norm: Any) -> Any:
     sizes = _full_sizes(x.shape, s, axes)
-    padded = call(fit, g, _reshaped(g.shape, axes[-1:], sizes[-1:]))
+    padded = call(fit, g, shape=_reshaped(g.shape, axes[-1:], sizes[-1:]))
     full = call(fftn, padded, s=None, axes=axes, norm=norm)
-    return call(fit, call(real, full), tuple(x.shape))
+    return call(fit, call(real, full), shape=tuple(x.shape))
 
 
 rfftn = Primitive(
@@ -136,9 +137,9 @@ def _irfftn_vjp(g: Any, ans: Any, x: Any, s: Any, axes: tuple[int, ...], norm: A
     n = ans.shape[axes[-1]]
     half = n // 2 + 1
     inverse = call(ifftn, g, s=None, axes=axes, norm=norm)
-    kept = call(fit, inverse, _reshaped(inverse.shape, axes[-1:], (half,)))
+    kept = call(fit, inverse, shape=_reshaped(inverse.shape, axes[-1:], (half,)))
     weighted = kept * _hermitian_weights(n, half, axes[-1], kept.ndim)
-    return call(fit, weighted, tuple(x.shape))
+    return call(fit, weighted, shape=tuple(x.shape))
 
 
 irfftn = Primitive(
@@ -170,3 +171,21 @@ ifftshift = Primitive(
     complex_rules=True,
     doc="The inverse of fftshift.",
 )
+
+
+# ------------------------------------------------------------- batching (vmap)
+# The transforms act along named axes, so a batch (its axis first) goes through in
+# one call with every axis moved up by one; fit pads the batch axis not at all.
+def _shifted_axes_rule(prim, xs, flags, size, params):
+    axes = params["axes"]
+    moved = axes + 1 if isinstance(axes, int) else tuple(a + 1 for a in axes)
+    return apply(prim, (xs[0],), {**params, "axes": moved})
+
+
+def _fit_rule(prim, xs, flags, size, params):
+    return apply(prim, (xs[0],), {"shape": (xs[0].shape[0], *params["shape"])})
+
+
+for _prim in (fftn, ifftn, rfftn, irfftn, fftshift, ifftshift):
+    _prim.vmap = _shifted_axes_rule
+fit.vmap = _fit_rule

@@ -63,11 +63,32 @@ def _im2col_forward(x, kernel_size, stride, padding, dilation):
     n, c = x.shape[:2]
     oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
     (kh, kw), (ph, pw) = kernel_size, padding
+    if c == 1:
+        return _im2col_one_channel(x, oh, ow, kernel_size, stride, padding, dilation)
     xt = x.transpose(0, 2, 3, 1)
     if ph or pw:
         xt = np.pad(xt, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     win = _windows(xt, kernel_size, stride, dilation)
     return win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c)
+
+
+def _im2col_one_channel(x, oh, ow, kernel_size, stride, padding, dilation):
+    """im2col of a one-channel image (a network's first layer), built column-major:
+    channel-fastest rows would copy one element at a time, while here each kernel
+    offset is one copy of whole output rows (~3x faster). The result is the same
+    matrix, F-ordered, which BLAS takes as it is."""
+    n = x.shape[0]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    xp = x[:, 0]
+    if ph or pw:
+        xp = np.pad(xp, ((0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        r = i * dh
+        for j in range(kw):
+            q = j * dw
+            cols[i, j] = xp[:, r : r + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw]
+    return cols.reshape(kh * kw, n * oh * ow).T
 
 
 def _col2im_forward(cols, shape, kernel_size, stride, padding, dilation):
@@ -142,8 +163,35 @@ def _pool_views(x, kernel_size, stride, padding, dilation):
     return x, views
 
 
+def _tiles(x, kernel_size, stride, padding, dilation):
+    """True when the windows tile the input without overlap, gaps or padding (a
+    kxk pool with stride k): then a window is a pair of axes of a reshaped view."""
+    return (
+        tuple(stride) == tuple(kernel_size)
+        and tuple(padding) == (0, 0)
+        and tuple(dilation) == (1, 1)
+    )
+
+
 def _max_pool_forward(x, kernel_size, stride, padding, dilation):
     xp, views = _pool_views(x, kernel_size, stride, padding, dilation)
+    if _tiles(x, kernel_size, stride, padding, dilation) and kernel_size[0] > 1:
+        # Rows first: two window rows are whole image rows, so on a channel-last
+        # layout each maximum runs over long contiguous stretches (a maximum across
+        # window columns runs over one pixel's channels at a time, ~10x slower per
+        # element in NumPy). Then the columns, on an array kh times smaller.
+        kh, kw = kernel_size
+        oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
+        rows = [x[:, :, i : i + kh * (oh - 1) + 1 : kh, : kw * ow] for i in range(kh)]
+        best = np.maximum(rows[0], rows[1])
+        for r in rows[2:]:
+            np.maximum(best, r, out=best)
+        if kw == 1:
+            return best
+        out = best[..., 0::kw].copy(order="K")
+        for j in range(1, kw):
+            np.maximum(out, best[..., j::kw], out=out)
+        return out
     # order="K" keeps the input's memory layout (NHWC after a convolution), so the
     # elementwise ops downstream run over matching layouts.
     out = xp[views[0]].copy(order="K")
@@ -152,10 +200,12 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
     return out
 
 
-def _first_max_masks(x, params):
-    """For each kernel offset: its view, and where it holds its window's first maximum."""
+def _first_max_masks(x, m, params):
+    """For each kernel offset: its view, and where it holds its window's first maximum
+    ``m`` (the pool's output; computed here when not given)."""
     xp, views = _pool_views(x, **params)
-    m = _max_pool_forward(x, **params)
+    if m is None:
+        m = _max_pool_forward(x, **params)
     free = None  # windows whose maximum has not been met yet
     for k, v in enumerate(views):
         hit = xp[v] == m
@@ -172,25 +222,56 @@ def _windows_overlap(kernel_size, stride, dilation):
     return any(k > 1 and (d > 1 or s < k) for k, s, d in zip(kernel_size, stride, dilation))
 
 
-def _max_pool_gather_forward(y, x, kernel_size, stride, padding, dilation):
+def _max_pool_gather_forward(y, x, m=None, *, kernel_size, stride, padding, dilation):
     params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
     (ph, pw) = padding
     yp = np.pad(y, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else y
     out = None
-    for _, v, hit in _first_max_masks(x, params):
+    for _, v, hit in _first_max_masks(x, m, params):
         if out is None:
             out = np.zeros_like(hit, dtype=y.dtype)
         np.copyto(out, yp[v], where=hit)
     return out
 
 
-def _max_pool_scatter_forward(g, x, kernel_size, stride, padding, dilation):
+def _max_pool_scatter_tiled(g, x, m, kernel_size):
+    """The scatter when the windows tile the input: each position gets the gradient
+    of its window if it is the window's first maximum (row-major), else zero."""
+    (kh, kw), (n, c, h, w) = kernel_size, x.shape
+    oh, ow = m.shape[2:]
+    # One comparison of every element with its window's maximum, on a 6-axis view
+    # ((oh, kh), (ow, kw) split out of the height and width), not one per offset.
+    x6 = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw)
+    hit = x6 == m[:, :, :, None, :, None]
+    out = np.empty_like(x, dtype=g.dtype) if (oh * kh, ow * kw) == (h, w) else None
+    if out is None:  # rows or columns past the last window get no gradient
+        out = np.zeros_like(x, dtype=g.dtype)
+    out6 = out[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw)
+    if not np.may_share_memory(out6, out):  # splitting axes gives a view; never write a copy
+        raise AssertionError("max_pool2d_scatter: the 6-axis view of the gradient is a copy")
+    # The window's gradient goes to the first hit; later hits (ties) get what is left,
+    # left - left * 1 = exactly zero once a hit has taken it (for a finite gradient;
+    # a non-finite one spreads nan over its window, as multiplying by a mask does).
+    left = g.copy(order="K")
+    last = (kh - 1, kw - 1)
+    for i in range(kh):
+        for j in range(kw):
+            o = out6[:, :, :, i, :, j]
+            np.multiply(left, hit[:, :, :, i, :, j], out=o)
+            if (i, j) != last:
+                np.subtract(left, o, out=left)
+    return out
+
+
+def _max_pool_scatter_forward(g, x, m=None, *, kernel_size, stride, padding, dilation):
     params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    if m is not None and _tiles(x, kernel_size, stride, padding, dilation):
+        return _max_pool_scatter_tiled(g, x, m, kernel_size)
     (ph, pw) = padding
     n, c, h, w = x.shape
     overlap = _windows_overlap(kernel_size, stride, dilation)
     out = None
-    for xp, v, hit in _first_max_masks(x, params):
+    for xp, v, hit in _first_max_masks(x, m, params):
         if out is None:
             out = np.zeros_like(xp, dtype=g.dtype)
         if overlap:
@@ -200,11 +281,15 @@ def _max_pool_scatter_forward(g, x, kernel_size, stride, padding, dilation):
     return out[:, :, ph : ph + h, pw : pw + w] if ph or pw else out
 
 
+# The scatter and gather take the pool's output as an optional third input (the
+# window maxima, so they need not be found again); it only says where the maxima
+# are, so no gradient flows into it.
 max_pool2d = Primitive(
     "max_pool2d",
     _max_pool_forward,
-    vjp=lambda g, ans, x, **p: call(max_pool2d_scatter, g, x, **p),
-    jvp=lambda t, ans, x, **p: call(max_pool2d_gather, t, x, **p),
+    vjp=lambda g, ans, x, **p: call(max_pool2d_scatter, g, x, ans, **p),
+    jvp=lambda t, ans, x, **p: call(max_pool2d_gather, t, x, ans, **p),
+    saves_ans=True,
     formula="1[x = window max]",
     doc="Largest element of each (kh, kw) window of an NCHW image.",
 )
@@ -212,18 +297,18 @@ max_pool2d = Primitive(
 max_pool2d_scatter = Primitive(
     "max_pool2d_scatter",
     _max_pool_scatter_forward,
-    vjp=(lambda g, ans, y, x, **p: call(max_pool2d_gather, g, x, **p), None),
-    jvp=(lambda t, ans, y, x, **p: call(max_pool2d_scatter, t, x, **p), None),
-    formula=("1[x = window max]", "0"),
+    vjp=(lambda g, ans, y, x, m=None, **p: call(max_pool2d_gather, g, x, m, **p), None, None),
+    jvp=(lambda t, ans, y, x, m=None, **p: call(max_pool2d_scatter, t, x, m, **p), None, None),
+    formula=("1[x = window max]", "0", "0"),
     doc="The gradient of max_pool2d: ``g`` sent to where each window of ``x`` is largest.",
 )
 
 max_pool2d_gather = Primitive(
     "max_pool2d_gather",
     _max_pool_gather_forward,
-    vjp=(lambda g, ans, y, x, **p: call(max_pool2d_scatter, g, x, **p), None),
-    jvp=(lambda t, ans, y, x, **p: call(max_pool2d_gather, t, x, **p), None),
-    formula=("1[x = window max]", "0"),
+    vjp=(lambda g, ans, y, x, m=None, **p: call(max_pool2d_scatter, g, x, m, **p), None, None),
+    jvp=(lambda t, ans, y, x, m=None, **p: call(max_pool2d_gather, t, x, m, **p), None, None),
+    formula=("1[x = window max]", "0", "0"),
     doc="``y`` read where each window of ``x`` is largest (the adjoint of the scatter).",
 )
 

@@ -195,7 +195,7 @@ def _cofactors(a):
     where ``a`` is singular (there det(a) inv(a)^T has no meaning)."""
     n = a.shape[-1]
     if n == 1:
-        return np.ones_like(_raw(a))
+        return np.ones(a.shape, dtype=a.dtype)
     rows = []
     for i in range(n):
         keep_rows = [r for r in range(n) if r != i]
@@ -209,8 +209,15 @@ def _cofactors(a):
     return np.stack(rows, axis=-2)
 
 
+def _all_nonzero(x):
+    """True if no element of x (of any example, inside cr.vmap) is zero."""
+    from chainrule.batching.batched import physical_array
+
+    return bool(np.all(physical_array(x) != 0))
+
+
 def _det_gradient(ans, a):
-    if np.all(_raw(ans) != 0):
+    if _all_nonzero(ans):
         return _matrix_scalar(ans) * _mT(_inverse(a, "det"))
     return _cofactors(a)
 
@@ -321,9 +328,12 @@ def _gap_inverse(w):
     """F_ij = 1 / (w_j - w_i), and 0 on the diagonal and where w_i, w_j coincide
     (to a few ulps of the largest |w|): the eigenvector-derivative weights."""
     gap = np.expand_dims(w, -2) - np.expand_dims(w, -1)
-    wd = _raw(w)
-    scale = max(1.0, float(np.max(np.abs(wd), initial=0.0)))
-    close = np.abs(_raw(gap)) <= 8 * np.finfo(wd.dtype).eps * scale
+    from chainrule.batching.batched import facts, physical_array
+
+    # The scale is the largest |w| (of every example inside cr.vmap: a tolerance).
+    scale = max(1.0, float(np.max(np.abs(physical_array(w)), initial=0.0)))
+    tol = 8 * np.finfo(w.dtype).eps * scale
+    close = facts(gap, lambda d, _: np.abs(d) <= tol)
     return np.where(close, 0, 1 / np.where(close, 1, gap))
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from chainrule.ops.complex_parts import real_input
 from chainrule.ops.primitive import Primitive, call, linear_jvp
-from chainrule.tensor import Tensor
 
 
 def _reversed(x, axis):
@@ -47,13 +46,25 @@ def _cumprod_forward(x, axis):
 
 
 def _first_zero(x, axis):
-    """Masks (as NumPy data): the first zero along ``axis``, and the entries before it."""
-    data = x.data if isinstance(x, Tensor) else x
+    """Masks (as NumPy data): the first zero along ``axis``, and the entries before it
+    (inside cr.vmap: batched masks, one per example)."""
+    from chainrule.batching.batched import facts
+
+    return facts(x, _zero_masks, axis)
+
+
+def _zero_masks(data, axis):
     is_zero = data == 0
     zeros_so_far = np.cumsum(is_zero, axis=axis)
     first = is_zero & (zeros_so_far == 1)
     before = zeros_so_far == 0
     return first, before
+
+
+def any_true(m):
+    from chainrule.batching.batched import any_true as batch_any
+
+    return batch_any(m)
 
 
 def _cumprod_vjp(g, ans, x, axis):
@@ -64,7 +75,7 @@ def _cumprod_vjp(g, ans, x, axis):
     first, before = _first_zero(x, axis)
     safe_x = np.where(before, x, 1)
     regular = _reverse_cumsum(g * ans, axis) / safe_x
-    if not first.any():
+    if not any_true(first):
         return regular
     skip_zero = call(cumprod, np.where(first, 1, x), axis=axis)
     at_zero = _reverse_cumsum(g * skip_zero, axis)
@@ -77,7 +88,7 @@ def _cumprod_jvp(t, ans, x, axis):
     first, before = _first_zero(x, axis)
     safe_x = np.where(before, x, 1)
     regular = ans * call(cumsum, np.where(before, t, 0) / safe_x, axis=axis)
-    if not first.any():
+    if not any_true(first):
         return regular
     skip_zero = call(cumprod, np.where(first, 1, x), axis=axis)
     t_zero = np.where(first, t, 0).sum(axis=axis, keepdims=True)

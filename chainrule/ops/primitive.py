@@ -73,6 +73,11 @@ class Primitive:
 
     Call it like a function: ``prim(*args, **params)`` takes Tensors, arrays or
     numbers and returns a Tensor, recording a graph node when a gradient can flow.
+
+    >>> import chainrule as cr
+    >>> exp = cr.PRIMITIVES["exp"]  # every operation is one entry of the rule table
+    >>> exp(cr.tensor([0.0])), exp.formulas  # the formula explain shows for d exp(x) / dx
+    (tensor([1.]), ('exp(x)',))
     """
 
     __slots__ = (
@@ -86,6 +91,7 @@ class Primitive:
         "variadic",
         "exact",
         "batch",
+        "vmap",
         "ufunc",
         "complex_rules",
         "doc",
@@ -128,6 +134,10 @@ class Primitive:
         # function ``batch(xb, **params)`` applying this op, linear in its one input,
         # to a batched array; or None (the tangents go through one by one).
         self.batch: Any = None
+        # The batching rule cr.vmap uses, ``rule(prim, xs, batched, size, params)``,
+        # returning the op's result for a batch (batch axis first); see
+        # chainrule.ops.batch_rules. None: derived from ``batch``, else a loop.
+        self.vmap: Any = None
         # The NumPy ufunc the forward computes when the forward only adds checks or
         # messages around it (matmul): compiled code (cr.jit) may call it with out=.
         self.ufunc: Any = forward if isinstance(forward, np.ufunc) else None
@@ -286,6 +296,14 @@ def primitive(
     derivative with ``.defvjp(rule_for_arg0, rule_for_arg1, ...)``, each
     ``rule(g, ans, *args, **params)``; optionally forward mode with ``.defjvp``.
     Set ``saves_ans=True`` when a rule uses ``ans`` (the forward output).
+
+    >>> import chainrule as cr
+    >>> @cr.primitive
+    ... def cube(a):
+    ...     return a ** 3
+    >>> cube = cube.defvjp(lambda g, ans, a: g * 3 * a ** 2)
+    >>> cr.grad(lambda t: cube(t).sum())(cr.tensor([1.0, 2.0]))
+    tensor([ 3., 12.])
     """
 
     def declare(f: Callable[..., Any]) -> UserPrimitive:

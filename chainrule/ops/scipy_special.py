@@ -339,7 +339,19 @@ y1 = _diagonal(
 
 
 def _iv_forward(v, x):
-    return sp.iv(v, x)
+    out = sp.iv(v, x)
+    tiny = np.isnan(out) & (np.abs(x) < 1e-150)
+    if np.any(tiny):
+        # SciPy's iv is nan near the smallest floats (iv(2, 2.2e-308)), which made
+        # i1's derivative nan there; the series' leading term (x/2)^|v| / gamma(|v|+1)
+        # (DLMF 10.25.2, I_-n = I_n) is exact in float64 for such x. A non-integer
+        # order at a negative x stays nan: the value is complex.
+        order = np.where(np.equal(np.round(v), v), np.abs(v), v)
+        with np.errstate(all="ignore"):
+            series = np.power(np.divide(x, 2.0), order) / sp.gamma(order + 1.0)
+        out = np.where(tiny, series, out)
+        out = out[()] if out.ndim == 0 else out
+    return out
 
 
 def _iv_rule(g, ans, v, x):
@@ -399,6 +411,12 @@ def _logsumexp_b_forward(a, b, axis=None, keepdims=False):
 
 def _sign_of_sum(a, b, axis, keepdims):
     """The sign of sum(b e^a), a constant (the logsumexp primitive gives log |sum|)."""
+    if getattr(a, "_batched", False) or getattr(b, "_batched", False):
+        # Inside cr.vmap: the sign per example, from the rule's own operations.
+        total = (b * np.exp(a - np.max(a, axis=axis, keepdims=True))).sum(
+            axis=axis, keepdims=keepdims
+        )
+        return _restore(np.sign(total), axis, keepdims)
     raw = [x.data if isinstance(x, Tensor) else x for x in (a, b)]
     s = sp.logsumexp(raw[0], axis=axis, b=raw[1], keepdims=keepdims, return_sign=True)[1]
     return _restore(np.asarray(s), axis, keepdims)

@@ -20,6 +20,15 @@ class Adam(Optimizer):
     v_max = max(v_max, v)                          (amsgrad: v_max replaces v below)
     m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
     p = p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    >>> import chainrule as cr
+    >>> w = cr.nn.Parameter(cr.tensor([1.0, 2.0]))
+    >>> opt = cr.optim.Adam([w], lr=0.1)
+    >>> (w ** 2).sum().backward()
+    >>> opt.step()  # the first step moves each weight by about lr, whatever its gradient's size
+    >>> w
+    Parameter containing:
+    tensor([0.9, 1.9], requires_grad=True)
     """
 
     _decoupled = False

@@ -100,7 +100,19 @@ class LRScheduler:
 
 
 class LambdaLR(LRScheduler):
-    """lr = initial_lr * lr_lambda(epoch) (one function, or one per parameter group)."""
+    """lr = initial_lr * lr_lambda(epoch) (one function, or one per parameter group).
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> schedule = cr.optim.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))  # lr = 1.0 * factor
+    >>> lrs = []
+    >>> for epoch in range(3):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [1.0, 0.5, 0.3333]
+    """
 
     def __init__(
         self,
@@ -151,7 +163,19 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """lr multiplied by gamma at each epoch in ``milestones`` (twice if listed twice)."""
+    """lr multiplied by gamma at each epoch in ``milestones`` (twice if listed twice).
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> schedule = cr.optim.MultiStepLR(opt, milestones=[2, 4], gamma=0.1)
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [1.0, 1.0, 0.1, 0.1, 0.01]
+    """
 
     def __init__(
         self,
@@ -176,7 +200,19 @@ class MultiStepLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """lr multiplied by gamma every epoch: initial_lr * gamma ** epoch."""
+    """lr multiplied by gamma every epoch: initial_lr * gamma ** epoch.
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> schedule = cr.optim.ExponentialLR(opt, gamma=0.5)
+    >>> lrs = []
+    >>> for epoch in range(3):
+    ...     lrs.append(opt.param_groups[0]["lr"])
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [1.0, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
@@ -193,7 +229,19 @@ class ExponentialLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """lr scaled by a factor going linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` epochs, then kept."""
+    ``total_iters`` epochs, then kept.
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> schedule = cr.optim.LinearLR(opt, start_factor=0.25, total_iters=3)  # a warm-up
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
 
     def __init__(
         self,
@@ -234,6 +282,17 @@ class CosineAnnealingLR(LRScheduler):
 
     Stepped, each rate is derived from the previous one by the ratio of the two
     cosines (PyTorch's recursion, so a rate changed by hand carries on).
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=1.0)
+    >>> schedule = cr.optim.CosineAnnealingLR(opt, T_max=4)  # 1.0 to 0 in 4 steps
+    >>> lrs = []
+    >>> for epoch in range(5):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     def __init__(
@@ -273,6 +332,17 @@ class OneCycleLR(LRScheduler):
     initial_lr / final_div_factor, each phase by half a cosine (``anneal_strategy="cos"``)
     or a straight line (``"linear"``). Momentum (or Adam's beta1) cycles the other way,
     between ``max_momentum`` and ``base_momentum``, when ``cycle_momentum``.
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.SGD([cr.nn.Parameter(cr.zeros(1))], lr=0.1)
+    >>> schedule = cr.optim.OneCycleLR(opt, max_lr=1.0, total_steps=5)  # stepped every batch
+    >>> lrs = []
+    >>> for step in range(5):
+    ...     lrs.append(round(opt.param_groups[0]["lr"], 4))
+    ...     opt.step()
+    ...     schedule.step()
+    >>> lrs
+    [0.04, 0.9505, 0.6113, 0.1883, 0.0]
     """
 
     def __init__(

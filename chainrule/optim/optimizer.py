@@ -22,6 +22,23 @@ class Optimizer:
     ``params`` is an iterable of parameters, or of dicts each with a ``"params"``
     entry and options that override ``defaults`` for that group (PyTorch's
     parameter groups). ``state[p]`` holds each parameter's buffers.
+
+    >>> import chainrule as cr
+    >>> class SignSGD(cr.optim.Optimizer):
+    ...     def __init__(self, params, lr=0.01):
+    ...         super().__init__(params, {"lr": lr})
+    ...     def step(self, closure=None):
+    ...         for group in self.param_groups:
+    ...             for p in group["params"]:
+    ...                 if p.grad is not None:
+    ...                     p.data -= group["lr"] * cr.sign(p.grad).data
+    >>> w = cr.nn.Parameter(cr.tensor([1.0, -2.0]))
+    >>> opt = SignSGD([w], lr=0.5)
+    >>> (w ** 2).sum().backward()
+    >>> opt.step()
+    >>> w
+    Parameter containing:
+    tensor([ 0.5, -1.5], requires_grad=True)
     """
 
     #: Whether the update is right for complex parameters (.grad in PyTorch's

@@ -18,6 +18,15 @@ class SGD(Optimizer):
     b = momentum * b + (1 - dampening) * g   (t > 1)
     g = g + momentum * b   if nesterov else   g = b      (when momentum != 0)
     p = p - lr * g
+
+    >>> import chainrule as cr
+    >>> w = cr.nn.Parameter(cr.tensor([1.0, 2.0]))
+    >>> opt = cr.optim.SGD([w], lr=0.1)
+    >>> (w ** 2).sum().backward()  # gradient 2w
+    >>> opt.step()  # w - 0.1 * 2w
+    >>> w
+    Parameter containing:
+    tensor([0.8, 1.6], requires_grad=True)
     """
 
     takes_complex = True  # linear in the gradient: p -= lr * grad descends (PyTorch's .grad)

@@ -1,0 +1,1 @@
+"""One module per benchmark case; each exposes ``case_<id>(settings) -> CaseReport``."""

@@ -1,0 +1,190 @@
+"""Per-example gradients of the 784-512-256-10 MLP (ReLU, cross-entropy), batch 128,
+float32: chainrule's ``vmap(grad(loss))`` against a Python loop over examples in
+chainrule, ``torch.func.vmap(torch.func.grad(loss))`` and ``jax.vmap(jax.grad(loss))``
+(with and without ``jax.jit``), each where installed.
+
+Standalone: ``python benchmarks/vmap_per_example.py [--rounds N] [--json PATH]``.
+
+Each round runs every variant once, in an order rotated from round to round, so
+every variant sees the same machine load; the report gives each variant's median
+time and the median over rounds of the paired ratio (the variant's time in a round
+divided by chainrule vmap's in the same round). The 1-minute load average is
+printed with the figures: on a shared machine they move with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+SIZES = (784, 512, 256, 10)
+BATCH = 128
+
+
+def make_data(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Weights of an MLP of ``SIZES`` (three layers), a batch of inputs and labels."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        params[f"w{i}"] = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
+        params[f"b{i}"] = np.zeros(n_out, dtype=np.float32)
+    xs = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    ys = rng.integers(0, SIZES[-1], BATCH)
+    return params, xs, ys
+
+
+# ----------------------------------------------------------------- chainrule
+def chainrule_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
+    import chainrule as cr
+    import chainrule.nn.functional as F
+
+    def loss(p, x, y):
+        h = F.relu(F.linear(x, p["w0"], p["b0"]))
+        h = F.relu(F.linear(h, p["w1"], p["b1"]))
+        return F.cross_entropy(F.linear(h, p["w2"], p["b2"])[None], y[None])
+
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0, 0))
+    one = cr.grad(loss)
+
+    def loop():
+        grads = [one(params, xs[b], ys[b]) for b in range(BATCH)]
+        return {k: np.stack([g[k] for g in grads]) for k in params}
+
+    return {
+        "chainrule vmap(grad)": lambda: per_example(params, xs, ys),
+        "chainrule loop of grad": loop,
+    }
+
+
+# --------------------------------------------------------------------- torch
+def torch_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
+    try:
+        import torch
+        from torch.func import grad, vmap
+    except ImportError:
+        return {}
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    tp = {k: torch.from_numpy(v) for k, v in params.items()}
+    tx, ty = torch.from_numpy(xs), torch.from_numpy(ys)
+    nnf = torch.nn.functional
+
+    def loss(p, x, y):
+        h = nnf.relu(nnf.linear(x, p["w0"], p["b0"]))
+        h = nnf.relu(nnf.linear(h, p["w1"], p["b1"]))
+        return nnf.cross_entropy(nnf.linear(h, p["w2"], p["b2"])[None], y[None])
+
+    per_example = vmap(grad(loss), in_dims=(None, 0, 0))
+    return {"torch.func vmap(grad)": lambda: per_example(tp, tx, ty)}
+
+
+# ----------------------------------------------------------------------- jax
+def jax_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return {}
+    jp = {k: jnp.asarray(v) for k, v in params.items()}
+    jx, jy = jnp.asarray(xs), jnp.asarray(ys)
+
+    def loss(p, x, y):
+        h = jax.nn.relu(p["w0"] @ x + p["b0"])
+        h = jax.nn.relu(p["w1"] @ h + p["b1"])
+        logits = p["w2"] @ h + p["b2"]
+        return -jax.nn.log_softmax(logits)[y]
+
+    per_example = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+    compiled = jax.jit(per_example)
+
+    def run(fn):
+        return lambda: jax.block_until_ready(fn(jp, jx, jy))
+
+    return {"jax vmap(grad)": run(per_example), "jax jit(vmap(grad))": run(compiled)}
+
+
+# ------------------------------------------------------------------- harness
+def check_agreement(variants: dict, reference: str) -> None:
+    """Every variant's gradients equal chainrule vmap's (float32 tolerance)."""
+    ref = variants[reference]()
+    for name, fn in variants.items():
+        got = fn()
+        for k, v in ref.items():
+            other = np.asarray(got[k])
+            if not np.allclose(np.asarray(v), other, rtol=1e-3, atol=1e-5):
+                raise SystemExit(f"{name} disagrees with {reference} on {k}")
+
+
+def measure(variants: dict, rounds: int, reference: str) -> dict:
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for fn in variants.values():  # warm-up (and jit compilation)
+        fn()
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for n in order:
+            start = time.perf_counter()
+            variants[n]()
+            times[n].append(time.perf_counter() - start)
+    out = {}
+    for n in names:
+        ratios = [t / base for t, base in zip(times[n], times[reference])]
+        out[n] = {
+            "median_ms": 1e3 * statistics.median(times[n]),
+            "median_ratio_to_vmap": statistics.median(ratios),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--sizes",
+        help="layer widths of the three-layer MLP, e.g. 64,32,16,10 (default 784,512,256,10)",
+    )
+    args = parser.parse_args(argv)
+    if args.sizes:
+        global SIZES
+        SIZES = tuple(int(s) for s in args.sizes.split(","))
+        if len(SIZES) != 4:
+            parser.error("--sizes takes four widths (input, two hidden, classes)")
+    params, xs, ys = make_data()
+    variants = chainrule_variants(params, xs, ys)
+    variants.update(torch_variants(params, xs, ys))
+    variants.update(jax_variants(params, xs, ys))
+    reference = "chainrule vmap(grad)"
+    check_agreement(variants, reference)
+    load_before = os.getloadavg()[0]
+    results = measure(variants, args.rounds, reference)
+    load_after = os.getloadavg()[0]
+    print(
+        f"per-example gradients, MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32; "
+        f"{args.rounds} paired rounds; load average {load_before:.2f} -> {load_after:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(f"{'variant':28s} {'median ms':>10s} {'time / chainrule vmap':>22s}")
+    for name, r in results.items():
+        print(f"{name:28s} {r['median_ms']:10.1f} {r['median_ratio_to_vmap']:22.2f}")
+    if args.json:
+        record = {
+            "results": results,
+            "load_average": [load_before, load_after],
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+        }
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""More layers of convolutional networks, as PyTorch has them (same arguments,
+parameter shapes, initialisation and state-dict keys): ``Conv1d``,
+``ConvTranspose2d`` and ``GroupNorm``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.layers_linear import _FLOAT32, _empty, _tuple2
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor
+
+
+def _reset_conv(layer: Any, generator: Any) -> None:
+    # PyTorch's _ConvNd.reset_parameters: fan_in is weight.shape[1] * the kernel's size
+    # (for a transposed convolution that is out_channels / groups, as in PyTorch).
+    init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if layer.bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(layer.weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(layer.bias, -bound, bound, generator)
+
+
+def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{name}: groups={groups} must divide in_channels={in_channels} and "
+            f"out_channels={out_channels}"
+        )
+
+
+def _zeros_only(name: str, padding_mode: str) -> None:
+    if padding_mode != "zeros":
+        raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
+
+
+class Conv1d(Module):
+    """1-D convolution over (N, C, L) sequences (as conv2d on a unit height axis).
+
+    Weight (out_channels, in_channels / groups, k), initialised as PyTorch's.
+
+    >>> import chainrule as cr
+    >>> conv = cr.nn.Conv1d(2, 4, kernel_size=3, padding=1)
+    >>> conv(cr.zeros((8, 2, 10))).shape
+    (8, 4, 10)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: int | Sequence[int] | str = 0,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        _zeros_only("Conv1d", padding_mode)
+        _check_groups("Conv1d", in_channels, out_channels, groups)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _tuple1(kernel_size)
+        self.stride = _tuple1(stride)
+        self.padding = padding if isinstance(padding, str) else _tuple1(padding)
+        self.dilation = _tuple1(dilation)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.weight = _empty((out_channels, in_channels // groups, *self.kernel_size), dtype)
+        if bias:
+            self.bias = _empty((out_channels,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        _reset_conv(self, generator)
+
+    def forward(self, x: Any) -> Tensor:
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return F.conv1d(
+            x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups
+        )
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding not in ((0,), "valid"):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+def _tuple1(v: Any) -> tuple[int]:
+    if isinstance(v, int | np.integer):
+        return (int(v),)
+    out = tuple(int(a) for a in v)
+    if len(out) != 1:
+        raise ValueError(f"Conv1d: expected one int, got {v!r}")
+    return out  # type: ignore[return-value]
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (a convolution's adjoint, used to upsample).
+
+    Weight (in_channels, out_channels / groups, kh, kw), initialised as PyTorch's.
+    ``forward(x, output_size)`` may name the output's height and width; the
+    ``output_padding`` that gives them is then chosen, as in PyTorch.
+
+    >>> import chainrule as cr
+    >>> up = cr.nn.ConvTranspose2d(4, 2, kernel_size=3, stride=2, padding=1)
+    >>> up(cr.zeros((1, 4, 5, 5))).shape, up(cr.zeros((1, 4, 5, 5)), output_size=(10, 10)).shape
+    ((1, 2, 9, 9), (1, 2, 10, 10))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        output_padding: int | Sequence[int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | Sequence[int] = 1,
+        padding_mode: str = "zeros",
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        _zeros_only("ConvTranspose2d", padding_mode)
+        _check_groups("ConvTranspose2d", in_channels, out_channels, groups)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _tuple2(kernel_size)
+        self.stride = _tuple2(stride)
+        self.padding = _tuple2(padding)
+        self.output_padding = _tuple2(output_padding)
+        self.groups = groups
+        self.dilation = _tuple2(dilation)
+        self.padding_mode = padding_mode
+        self.weight = _empty((in_channels, out_channels // groups, *self.kernel_size), dtype)
+        if bias:
+            self.bias = _empty((out_channels,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        _reset_conv(self, generator)
+
+    def _output_padding(self, x: Any, output_size: Sequence[int] | None) -> tuple[int, int]:
+        if output_size is None:
+            return self.output_padding
+        size = [int(s) for s in output_size][-2:]
+        if len(size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size needs 2 sizes, got {output_size}")
+        pads = []
+        for k in range(2):
+            n = x.shape[x.ndim - 2 + k]
+            s, p, d, kk = self.stride[k], self.padding[k], self.dilation[k], self.kernel_size[k]
+            smallest = (n - 1) * s - 2 * p + d * (kk - 1) + 1
+            if not smallest <= size[k] < smallest + max(s, d):
+                raise ValueError(
+                    f"ConvTranspose2d: output_size {tuple(size)} is not reachable from an "
+                    f"input of {tuple(x.shape[-2:])}: each side must lie in "
+                    f"[{smallest}, {smallest + max(s, d) - 1}] on axis {k}"
+                )
+            pads.append(size[k] - smallest)
+        return (pads[0], pads[1])
+
+    def forward(self, x: Any, output_size: Sequence[int] | None = None) -> Tensor:
+        x = x if isinstance(x, Tensor) else F._t(x)
+        return F.conv_transpose2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self._output_padding(x, output_size),
+            self.groups,
+            self.dilation,
+        )
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of ``num_channels / num_groups`` channels
+    (and every other axis but the batch), then scale and shift each channel.
+
+    >>> import chainrule as cr
+    >>> norm = cr.nn.GroupNorm(2, 6)
+    >>> sorted(norm.state_dict()), norm(cr.ones((3, 6, 4))).shape
+    (['bias', 'weight'], (3, 6, 4))
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels={num_channels} must be divisible by "
+                f"num_groups={num_groups}"
+            )
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        dt = _FLOAT32 if dtype is None else np.dtype(dtype)
+        if affine:
+            self.weight = Parameter(np.ones(num_channels, dtype=dt))
+            self.bias = Parameter(np.zeros(num_channels, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> Tensor:
+        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        if len(shape) < 2 or shape[1] != self.num_channels:
+            raise ValueError(
+                f"GroupNorm({self.extra_repr()}): expected an input of shape (N, "
+                f"{self.num_channels}, ...), got {tuple(shape)}"
+            )
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -1,0 +1,209 @@
+"""Batching rules of the primitives that are not elementwise or shape ops: linear
+algebra on stacked matrices, einsum and tensordot, the network primitives (conv's
+im2col/col2im and pooling fold the batch into N), losses, collectives.
+
+Same contract as :mod:`chainrule.ops.batch_rules`: ``rule(prim, xs, batched, size,
+params)`` returns the batch of results, batch axis first.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops import nn_ops as _nn
+from chainrule.ops import numpy_linalg as _nla
+from chainrule.ops import shape as _sh
+from chainrule.ops.batch_rules import (
+    BY_NAME,
+    _loop,
+    _matmul_rule,
+    all_batched,
+    axis_rule,
+    elementwise_rule,
+    lift,
+    logical_ndim,
+)
+from chainrule.ops.linalg import matmul
+from chainrule.tensor import apply
+
+
+def _reshape(x: Any, shape: tuple) -> Any:
+    return apply(_sh.reshape, (x,), {"shape": tuple(shape)})
+
+
+# -------------------------------------------------- linear algebra, stacked
+def stacked_rule(prim, xs, flags, size, params):
+    """Ops on the last two axes that take stacks of matrices (``(..., M, N)``): the
+    batch is one more stacking axis."""
+    rank = max(logical_ndim(x, f) for x, f in zip(xs, flags))
+    args = [lift(x, rank) if f else x for x, f in zip(xs, flags)]
+    return apply(prim, tuple(args), params or None)
+
+
+for _name in ("inv", "det", "logabsdet", "slogdet", "det_sign", "cholesky", "eigh", "svd"):
+    BY_NAME[_name] = stacked_rule
+for _name in ("pinv", "eig"):
+    BY_NAME[_name] = stacked_rule
+
+
+def _solve_rule(prim, xs, flags, size, params):
+    a, b = xs
+    fa, fb = flags
+    na, nb = logical_ndim(a, fa), logical_ndim(b, fb)
+    if nb == 1:  # NumPy solves for a vector only when b is 1-D: make it a column
+        b = apply(_sh.expand_dims, (b,), {"axis": -1})
+        nb = 2
+    rank = max(na, nb)
+    a = lift(a, rank) if fa else a
+    b = lift(b, rank) if fb else b
+    out = apply(prim, (a, b))
+    if logical_ndim(xs[1], fb) == 1:
+        out = apply(_sh.squeeze, (out,), {"axis": -1})
+    return out
+
+
+_nla.solve.vmap = _solve_rule
+
+
+# ------------------------------------------------------- einsum, tensordot
+def _explicit(subscripts: str, count: int) -> tuple[list[str], str]:
+    """Input and output labels of an einsum, the output made explicit."""
+    spec = subscripts.replace(" ", "")
+    if "->" in spec:
+        ins, out = spec.split("->")
+        return ins.split(","), out
+    ins = spec.split(",")
+    letters = [c for c in "".join(ins) if c.isalpha()]
+    once = sorted(c for c in set(letters) if letters.count(c) == 1)
+    return ins, ("..." if "..." in spec else "") + "".join(once)
+
+
+def _einsum_rule(prim, xs, flags, size, params):
+    ins, out = _explicit(params["subscripts"], len(xs))
+    used = set("".join(ins) + out)
+    free = next(c for c in string.ascii_letters if c not in used)
+    ins = [free + s if f else s for s, f in zip(ins, flags)]
+    spec = ",".join(ins) + "->" + free + out
+    return apply(prim, tuple(xs), {"subscripts": spec})
+
+
+_nla.einsum.vmap = _einsum_rule
+
+
+def _tensordot_rule(prim, xs, flags, size, params):
+    a, b = xs
+    na, nb = logical_ndim(a, flags[0]), logical_ndim(b, flags[1])
+    axes = params["axes"]
+    if isinstance(axes, int | np.integer):
+        axes_a, axes_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, int | np.integer) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, int | np.integer) else list(axes_b)
+    axes_a = [int(k) % max(na, 1) for k in axes_a]
+    axes_b = [int(k) % max(nb, 1) for k in axes_b]
+    letters = iter(string.ascii_letters)
+    la = [next(letters) for _ in range(na)]
+    lb = [next(letters) for _ in range(nb)]
+    for i, j in zip(axes_a, axes_b):
+        lb[j] = la[i]
+    out = [c for k, c in enumerate(la) if k not in axes_a]
+    out += [c for k, c in enumerate(lb) if k not in axes_b]
+    spec = "".join(la) + "," + "".join(lb) + "->" + "".join(out)
+    return _einsum_rule(_nla.einsum, xs, flags, size, {"subscripts": spec})
+
+
+_nla.tensordot.vmap = _tensordot_rule
+
+
+# ----------------------------------------------------- network primitives
+def _fold(x: Any) -> Any:
+    """``(B, N, ...)`` as ``(B * N, ...)``: the batch folded into the images' N."""
+    return _reshape(x, (x.shape[0] * x.shape[1], *x.shape[2:]))
+
+
+def _im2col_rule(prim, xs, flags, size, params):
+    cols = apply(prim, (_fold(xs[0]),), params)
+    return _reshape(cols, (size, -1, cols.shape[-1]))
+
+
+def _col2im_rule(prim, xs, flags, size, params):
+    cols = xs[0]
+    p = dict(params)
+    n, *chw = p["shape"]
+    p["shape"] = (size * n, *chw)
+    out = apply(prim, (_reshape(cols, (-1, cols.shape[-1])),), p)
+    return _reshape(out, (size, n, *chw))
+
+
+def _pool_rule(prim, xs, flags, size, params):
+    parts = all_batched(xs, flags, size)
+    out = apply(prim, tuple(_fold(p) for p in parts), params)
+    return _reshape(out, (size, parts[0].shape[1], *out.shape[1:]))
+
+
+_nn.im2col.vmap = _im2col_rule
+_nn.col2im.vmap = _col2im_rule
+for _prim in (_nn.max_pool2d, _nn.max_pool2d_gather, _nn.max_pool2d_scatter):
+    _prim.vmap = _pool_rule
+
+
+def _linear_rule(prim, xs, flags, size, params):
+    x, w = xs[0], xs[1]
+    b = xs[2] if len(xs) > 2 else None
+    fb = len(flags) > 2 and flags[2]
+    if not flags[1] and not fb:
+        # Shared weights (the per-example-gradient case): one product for the batch.
+        return apply(prim, tuple(xs), params or None)
+    wt = apply(_sh.transpose, (w,), {"axes": (0, 2, 1) if flags[1] else (1, 0)})
+    out = _matmul_rule(matmul, [x, wt], [flags[0], flags[1]], size, {})
+    if b is None:
+        return out
+    from chainrule.ops.elementwise import add
+
+    return elementwise_rule(add, [out, b], [True, fb], size, {})
+
+
+_nn.linear.vmap = _linear_rule
+
+
+def _softmax_ce_rule(prim, xs, flags, size, params):
+    rank = max(logical_ndim(x, f) for x, f in zip(xs, flags))
+    args = tuple(lift(x, rank) if f else x for x, f in zip(xs, flags))
+    per_row = apply(prim, args, {"reduce": False})  # rows of all examples at once
+    if not params.get("reduce", False):
+        return per_row
+    from chainrule.ops.reductions import sum as _sum
+
+    return apply(_sum, (per_row,), {"axis": tuple(range(1, per_row.ndim)), "keepdims": False})
+
+
+_nn.softmax_cross_entropy.vmap = _softmax_ce_rule
+
+
+def _class_weights_rule(prim, xs, flags, size, params):
+    if not flags[0] or flags[1]:  # per-example class weights: rare, and cheap to loop
+        return _loop(prim, xs, flags, size, params)
+    if not params.get("mean"):
+        return apply(prim, tuple(xs), params)  # one row of weights per target
+    if params.get("label_smoothing") and xs[1] is not None:
+        return _loop(prim, xs, flags, size, params)
+    # The mean's divisor is each example's own: the weights of its counted targets,
+    # which is the sum of its rows of q without the division (label smoothing keeps a
+    # row's sum at 1 when there are no class weights).
+    q = apply(prim, tuple(xs), {**params, "mean": False})
+    from chainrule.ops.elementwise import div
+    from chainrule.ops.reductions import sum as _sum
+
+    total = apply(_sum, (q,), {"axis": tuple(range(1, q.ndim)), "keepdims": True})
+    return apply(div, (q, total))
+
+
+_nn.class_weights.vmap = _class_weights_rule
+
+BY_NAME["logsumexp_b"] = axis_rule()
+# Elementwise across processes: the batch rides along.
+BY_NAME["all_reduce"] = lambda prim, xs, flags, size, params: apply(prim, tuple(xs), params or None)
