@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.integrate as si
 
-from chainrule.autograd.engine import grad as engine_grad
+from chainrule.autograd.engine import gradients as engine_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.ops.primitive import Primitive
 from chainrule.tensor import Tensor
