@@ -6,8 +6,8 @@ return what autograd's do (``make_vjp(f)(x)`` is ``(vjp_fn, f(x))``,
 ``make_jvp(f)(x)(v)`` is ``(f(x), J v)``). Results are of the input's kind, as
 for every transform: NumPy arrays in, NumPy arrays out.
 
-Left out: ``holomorphic_grad`` (complex inputs are not differentiable yet), and
-the internals (``Box``, ``VSpace``, ``trace``).
+``holomorphic_grad`` follows autograd's complex convention (docs/reference/complex.md).
+Left out: the internals (``Box``, ``VSpace``, ``trace``).
 
 >>> import numpy as np
 >>> import chainrule as cr
@@ -18,6 +18,7 @@ array([ 3., 12.])
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "grad_named",
     "hessian_tensor_product",
     "hessian_vector_product",
+    "holomorphic_grad",
     "make_hvp",
     "make_jvp",
     "make_vjp",
@@ -129,6 +131,30 @@ def elementwise_grad(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..
         return vjp_fn(tree.map(_ones_like, ans))[0]
 
     return elementwise_grad_f
+
+
+def holomorphic_grad(fun: Callable[..., Any], argnum: ArgNum = 0) -> Callable[..., Any]:
+    """The complex derivative ``f'(z)`` of a holomorphic, scalar-valued ``fun``: the
+    gradient of ``real(fun)``, which under autograd's
+    convention is ``f'(z)`` by the Cauchy-Riemann equations. A real input gives a
+    warning, as in autograd (the derivative along the real axis only).
+
+    >>> import chainrule as cr, chainrule.numpy as np
+    >>> complex(cr.holomorphic_grad(lambda z: z ** 3)(1.0 + 1.0j))
+    6j
+    """
+    _check_argnum(argnum, "holomorphic_grad")
+    real_grad = grad(lambda *args, **kwargs: cnp.real(fun(*args, **kwargs)), argnum)
+
+    def holomorphic_grad_f(*args: Any, **kwargs: Any) -> Any:
+        for leaf in tree.leaves(_picked(args, argnum)):
+            if np.asarray(leaf.data if isinstance(leaf, Tensor) else leaf).dtype.kind != "c":
+                warnings.warn("Input to holomorphic_grad is not complex", stacklevel=2)
+                break
+        return real_grad(*args, **kwargs)
+
+    holomorphic_grad_f.__name__ = f"holomorphic_grad({getattr(fun, '__name__', 'f')})"
+    return holomorphic_grad_f
 
 
 def _ones_like(a: Any) -> Any:

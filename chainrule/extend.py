@@ -42,8 +42,9 @@ one primitive table, so the rules run in the engine's reverse mode, forward mode
 A gradient is never dropped without notice: an argument without a rule raises
 ``NotImplementedError`` when a gradient reaches it, a Tensor that requires grad
 inside a list or dict argument, or as a keyword argument, is refused (chainrule
-records Tensors passed positionally), and a complex result is refused (complex
-numbers are not differentiable in chainrule yet). autograd's tracer classes
+records Tensors passed positionally). Complex values follow autograd's convention
+(docs/reference/complex.md): a rule receives and returns the unconjugated
+cotangent, as autograd's do. autograd's tracer classes
 (``Box``, ``VSpace``, ``vspace``, ``SparseObject``) have no counterpart: in
 chainrule every differentiable value is a Tensor.
 """
@@ -56,9 +57,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import grad as _reverse_grad
+from chainrule.autograd.engine import gradients as _reverse_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.numpy._core import data
+from chainrule.ops import complex_parts as _complex_parts
 from chainrule.ops.primitive import (
     Primitive,
     UserPrimitive,
@@ -159,8 +161,13 @@ def _jvp_by_transposing(prim: Primitive, i: int, t: Any, ans: Any, *args: Any, *
                     "declare one with chainrule.extend.defjvp"
                 )
             return None  # the rule gives 0 whatever g is: no tangent
+        inner = (back * t).sum()
+        if inner.dtype.kind == "c":
+            # Re <vjp(g), t> = Re <g, jvp(t)>: its gradient in g is jvp(t) (autograd's
+            # convention), for any real-linear rule, holomorphic or not.
+            inner = _complex_parts.real(inner)
         (jt,) = _reverse_grad(
-            (back * t).sum(), g, create_graph=recorded, allow_unused=True, materialize_grads=True
+            inner, g, create_graph=recorded, allow_unused=True, materialize_grads=True
         )
     return jt if recorded else jt.data
 
@@ -278,7 +285,10 @@ def primitive(f_raw: Callable[..., Any]) -> Callable[..., Any]:
 
     forward.__name__ = name
     prim = keep_builtins(
-        name, lambda: ExtendPrimitive(name, forward, saves_ans=True, doc=f_raw.__doc__)
+        name,
+        lambda: ExtendPrimitive(
+            name, forward, saves_ans=True, complex_rules=True, doc=f_raw.__doc__
+        ),
     )
     # Until defvjp, a gradient reaching the primitive raises (naming it), so that a
     # primitive with only a JVP rule still runs in forward mode.
@@ -301,13 +311,7 @@ def primitive(f_raw: Callable[..., Any]) -> Callable[..., Any]:
             }
         if not recorded:
             return f_raw(*plain, **kwargs)
-        out = prim(*plain, **kwargs)
-        if out.dtype.kind == "c" and any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            raise TypeError(
-                f"{name} returned complex values: complex numbers are not differentiable "
-                "in chainrule yet"
-            )
-        return out
+        return prim(*plain, **kwargs)
 
     f_wrapped._cr_primitive = prim  # type: ignore[attr-defined]
     f_wrapped.fun = f_raw  # type: ignore[attr-defined]  # autograd's name for the raw function

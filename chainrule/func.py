@@ -8,7 +8,8 @@ They compose to any depth: ``cr.grad(cr.grad(cr.grad(f)))``.
 Arguments and results may be pytrees (:mod:`chainrule.tree`): nested lists,
 tuples, named tuples and dicts of Tensors, NumPy arrays and numbers; gradients
 come back in the structure of their argument. Differentiated leaves must be
-floating point.
+floating point, real or complex (complex gradients follow HIPS autograd's
+convention: docs/reference/complex.md).
 
 Results are of the input's kind: when no differentiated leaf is a Tensor (NumPy
 arrays and Python numbers, as HIPS autograd is called), results are NumPy arrays,
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import tree
-from chainrule.autograd.engine import grad as _autograd_grad
+from chainrule.autograd.engine import gradients as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.rebinding import rebinds, reset_rebinds, set_rebinds
@@ -267,6 +268,11 @@ def value_and_grad(
             raise TypeError(
                 f"grad: f must return a scalar (one element), got shape {out.shape}; "
                 "use cr.vjp or cr.jacobian for non-scalar outputs"
+            )
+        if out.dtype.kind == "c":
+            raise TypeError(
+                "grad: f must return a real scalar, got a complex one; differentiate a real "
+                "function of it (np.real, np.abs), or use holomorphic_grad for holomorphic f"
             )
         if out.requires_grad:
             found = _autograd_grad(

@@ -50,6 +50,12 @@ def gradcheck(
     for i, a in enumerate(inputs):
         if isinstance(a, Tensor) and a.requires_grad:
             check_differentiable_dtype(a.dtype, f"gradcheck input {i}")
+            if a.dtype.kind == "c":
+                raise TypeError(
+                    f"gradcheck: input {i} is complex, and gradcheck compares real Jacobians "
+                    "element by element; chainrule.test_util.check_grads checks complex "
+                    "inputs along random complex directions"
+                )
             args.append(Tensor(a.data.astype(np.float64), requires_grad=True))
             checked.append(i)
         elif isinstance(a, Tensor) and a.dtype.kind == "f":

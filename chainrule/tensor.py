@@ -71,10 +71,11 @@ FUNCTION_RULES: dict[Any, Callable[..., Any]] = {}
 
 
 def check_differentiable_dtype(dtype: np.dtype, what: str = "tensor") -> None:
-    """Refuse gradients for dtypes whose values are not real floating point."""
-    if dtype.kind != "f":
+    """Refuse gradients for dtypes whose values are not floating point (real or complex)."""
+    if dtype.kind != "f" and dtype.kind != "c":
         raise TypeError(
-            f"only floating-point tensors can require gradients, but this {what} has dtype "
+            f"only floating-point tensors can require gradients (real or complex), but this "
+            f"{what} has dtype "
             f"{dtype} (integers and booleans have no derivative); convert it first, "
             f"e.g. cr.tensor(data, dtype='float64') or t.astype('float32')"
         )
@@ -483,7 +484,10 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     converted = type(out) is not ndarray
     if converted:
         out = _asarray(out)
-    if any_parent and out.dtype.kind == "f":
+    kind = out.dtype.kind
+    if any_parent and (kind == "f" or kind == "c"):
+        if kind == "c" and not prim.complex_rules:
+            raise complex_refused(prim)
         node = new_node(prim, tuple(parents), raw, out if prim.saves_ans else None, params)
         result = _wrap(out, node)
     else:
@@ -491,6 +495,19 @@ def apply(prim: Any, args: tuple, params: dict | None = None) -> Tensor:
     if _tracer is not None:
         _tracer.record(prim, args, raw, params, result, True, converted)
     return result
+
+
+def complex_refused(prim: Any) -> TypeError:
+    """The error of a primitive whose rules hold for real numbers only, met with
+    complex values that need a gradient: the gradient would be wrong, not missing.
+    Raised where such a primitive would record a complex result (a cheap check of
+    the result's dtype); the few that turn complex input into a real result (std,
+    vector norms, log|det|) refuse complex input in their forward instead."""
+    return TypeError(
+        f"{prim.name}: complex inputs are not differentiable through this operation "
+        "(its derivative rule holds for real numbers only); pass the real and imaginary "
+        "parts separately, or detach the input if no gradient is wanted"
+    )
 
 
 def unary(prim: Any, x: Any) -> Tensor:
@@ -537,6 +554,7 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         return lambda x: apply(prim, (x,))
     forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
+    real_only = not prim.complex_rules
 
     def op(x: Any) -> Tensor:
         if not isinstance(x, Tensor) or _batcher is not None:
@@ -554,6 +572,8 @@ def _make_unary_op(prim: Any, doc: str | None) -> Callable[[Any], Tensor]:
         t.grad = None
         t._extra = None
         if x._requires_grad and grad_enabled():
+            if real_only and out.dtype.kind == "c":
+                raise complex_refused(prim)
             t._node = new_node(prim, (x._node or x,), (data,), out if saves_ans else None, None)
             t._requires_grad = True
         else:
@@ -610,6 +630,7 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         return lambda x, y: apply(prim, (y, x) if reflected else (x, y))
     forward = _OPERATOR_FORMS.get(prim.forward, prim.forward)
     saves_ans = prim.saves_ans
+    real_only = not prim.complex_rules
 
     def op(x: Any, y: Any) -> Tensor:
         if reflected:
@@ -650,6 +671,8 @@ def _make_binary_op(prim: Any, reflected: bool, doc: str | None) -> Callable[[An
         t.grad = None
         t._extra = None
         if (xp is not None or yp is not None) and grad_enabled():
+            if real_only and out.dtype.kind == "c":
+                raise complex_refused(prim)
             t._node = new_node(prim, (xp, yp), (xd, yd), out if saves_ans else None, None)
             t._requires_grad = True
         else:

@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule import functions as F
 from chainrule.ops import activations as _act
+from chainrule.ops import complex_parts as _cx
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
 from chainrule.ops import numpy_elementwise as _ne
@@ -57,6 +58,37 @@ Tensor.__or__ = _compare(_el.logical_or)
 Tensor.__ror__ = _compare(_el.logical_or)
 Tensor.__invert__ = lambda self: apply(_el.logical_not, (self,))
 Tensor.__getitem__ = F.getitem
+
+
+# Complex parts, PyTorch's spellings: t.real and t.imag (properties), t.conj(), t.angle().
+def _real_part(self: Tensor) -> Tensor:
+    """The real part (the tensor itself when it is real)."""
+    return _cx.real(self) if self.dtype.kind == "c" else self
+
+
+def _imag_part(self: Tensor) -> Tensor:
+    """The imaginary part; PyTorch refuses it on a real tensor, and so does chainrule."""
+    if self.dtype.kind != "c":
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes")
+    return _cx.imag(self)
+
+
+def _conj(self: Tensor) -> Tensor:
+    """The complex conjugate (the tensor itself when it is real)."""
+    return _cx.conj(self) if self.dtype.kind == "c" else self
+
+
+def _angle(self: Tensor) -> Tensor:
+    """The angle of each element in the complex plane (radians)."""
+    if self.dtype.kind == "c":
+        return _cx.angle(self)
+    return apply(_cx.angle, (self.detach(),))  # piecewise constant on real values
+
+
+Tensor.real = property(_real_part)
+Tensor.imag = property(_imag_part)
+Tensor.conj = _conj
+Tensor.angle = _angle
 
 
 # t[i] = v, +=, add_(), zero_() and the other in-place operations: see tensor_inplace.

@@ -15,8 +15,10 @@ directions, as autograd's does:
 A mismatch raises ``AssertionError`` naming the function, the check and both
 numbers. ``argnum`` picks the argument checked (an int, or a tuple for several);
 the others are held fixed. Arguments are arrays, numbers or pytrees of them
-(:mod:`chainrule.tree`: lists, tuples, dicts; every leaf is checked) (float64
-works best: the differences use a step of 1e-6). ``check_grads(f, x)``, autograd's older
+(:mod:`chainrule.tree`: lists, tuples, dicts; every leaf is checked) (float64 or
+complex128 works best: the differences use a step of 1e-6); complex arguments are
+checked along random complex directions, with autograd's convention.
+``check_grads(f, x)``, autograd's older
 form, checks ``f`` at ``x`` at once. :func:`chainrule.gradcheck` is the element by
 element check of a Tensor function's full Jacobian.
 """
@@ -58,7 +60,9 @@ def _like_output(y: Any, leaves: Sequence[Any]) -> Any:
 
 
 def _inner(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
-    return float(sum(np.sum(x * y) for x, y in zip(a, b)))
+    # Re(sum(a b)), no conjugate: the pairing under which a VJP is the transpose of
+    # its JVP for complex values too (autograd's convention, chainrule.ops.complex_parts).
+    return float(sum(np.real(np.sum(x * y)) for x, y in zip(a, b)))
 
 
 def _close(a: float, b: float) -> bool:
@@ -104,8 +108,8 @@ def _primal(x: Any, where: str) -> np.ndarray:
     arr = _array(x)
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{where}: checks real floating-point inputs, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "fc":
+        raise TypeError(f"{where}: checks floating-point inputs, got dtype {arr.dtype}")
     return arr
 
 
@@ -116,7 +120,17 @@ def _numeric_jvp(f: _Checked, xs: list[np.ndarray], us: list[np.ndarray]) -> lis
 
 
 def _random_like(rng: np.random.Generator, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [rng.standard_normal(a.shape).astype(a.dtype) if a.size else a for a in arrays]
+    """Random directions; complex ones for complex arrays (real and imaginary parts)."""
+    out = []
+    for a in arrays:
+        if not a.size:
+            out.append(a)
+            continue
+        d = rng.standard_normal(a.shape)
+        if a.dtype.kind == "c":
+            d = d + 1j * rng.standard_normal(a.shape)
+        out.append(d.astype(a.dtype))
+    return out
 
 
 def _check_vjp(f: _Checked, xs: list[np.ndarray], rng: np.random.Generator) -> None:

@@ -124,7 +124,3 @@ def test_checkpoint_gives_the_same_gradients_and_second_derivatives():
     out = saved(x, w)
     out.backward()
     _close(x.grad.data, cr.grad(block)(X, w))
-
-
-def test_holomorphic_grad_is_left_out():
-    assert not hasattr(cr, "holomorphic_grad")  # complex inputs are not differentiable yet

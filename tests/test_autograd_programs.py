@@ -92,3 +92,15 @@ def test_program_gives_autograds_numbers(name, monkeypatch):
     theirs = run(to_autograd(source), name)
     assert mine and theirs, "the program filled no results"
     assert_close(mine, theirs)
+
+
+def test_the_complex_program_descends_and_finds_the_roots(monkeypatch):
+    # complex_fit.py is compared with autograd above like every program; here, that
+    # its numbers mean what they say (conj of autograd's gradient is a descent step).
+    monkeypatch.setenv("CHAINRULE_SHORT", "1")
+    assert "complex_fit" in PROGRAMS
+    results = run((FOLDER / "complex_fit.py").read_text(), "complex_fit")
+    for history in (results["filter_loss"], results["oscillation_loss"]):
+        assert history[-1] < 0.2 * history[0]
+        assert all(b <= a + 1e-12 for a, b in zip(history, history[1:]))
+    assert max(results["residuals"]) < 1e-10

@@ -209,11 +209,14 @@ def test_constant_parts_of_a_real_array(x, name):
     onp.testing.assert_array_equal(values(g), theirs)
 
 
-def test_angle_in_degrees_and_complex_tensors_are_refused():
+def test_angle_in_degrees_and_of_complex_tensors():
     t = cr.tensor([-1.0, 2.0], requires_grad=True)
     onp.testing.assert_allclose(values(np.angle(t, deg=True)), [180.0, 0.0])
-    with pytest.raises(TypeError, match="complex Tensors are not differentiable"):
-        np.real(cr.tensor(onp.array([1 + 2j])))
+    z = cr.tensor(onp.array([1 + 1j]))
+    onp.testing.assert_allclose(values(np.real(z)), [1.0])
+    onp.testing.assert_allclose(values(np.angle(z, deg=True)), [45.0])
+    with pytest.raises(TypeError, match="converts angles"):
+        np.deg2rad(z)
 
 
 # ----------------------------------------------------------------- products
@@ -335,12 +338,20 @@ def test_eig_batches_and_eigvals():
     assert cr.gradcheck(eig_loss(np, weights), (t,), atol=1e-6)
 
 
-def test_eig_with_complex_eigenvalues_is_refused_not_wrong():
-    rotation = onp.array([[0.0, -1.0], [1.0, 0.0]])
-    with pytest.raises(NotImplementedError, match="complex eigenvalues"):
-        np.linalg.eig(cr.tensor(rotation, requires_grad=True))
+def test_eig_with_complex_eigenvalues_is_differentiable_as_in_autograd():
+    rotation = onp.array([[0.0, -1.0], [1.0, 0.5]])
+    w, _ = np.linalg.eig(cr.tensor(rotation, requires_grad=True))
+    assert w.dtype.kind == "c"  # complex results of a real matrix
+    weights = onp.array([1.0 + 2.0j, -0.5j])
+
+    def loss(m):
+        return lambda a: m.abs(m.sum(m.linalg.eig(a)[0] * weights))
+
+    g = cr.grad(loss(np))(rotation)
+    assert g.dtype == onp.float64  # a real matrix gets a real gradient
+    onp.testing.assert_allclose(g, autograd.grad(loss(anp))(rotation), rtol=1e-10)
     # Without a gradient to compute, NumPy's complex values come back as constants.
-    w, _ = np.linalg.eig(cr.tensor(rotation))
+    w, _ = np.linalg.eig(cr.tensor(onp.array([[0.0, -1.0], [1.0, 0.0]])))
     onp.testing.assert_allclose(onp.sort_complex(values(w)), [-1j, 1j])
 
 

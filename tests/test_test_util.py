@@ -94,8 +94,8 @@ def test_check_grads_refuses_bad_arguments():
         check_grads(np.tanh, modes=["sideways"])(X)
     with pytest.raises(ValueError, match="out of range"):
         check_grads(np.tanh, argnum=2)(X)
-    with pytest.raises(TypeError, match="real floating-point"):
-        check_grads(np.tanh)(onp.array([1j]))
+    with pytest.raises(TypeError, match="checks floating-point inputs"):
+        check_grads(np.tanh)(onp.array(["a"]))
     with pytest.raises(ValueError, match="no leaves"):
         check_grads(lambda p: 0.0)({})
 

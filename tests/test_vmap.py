@@ -438,3 +438,35 @@ def test_value_indexed_functions_batch(name):
         got = cr.vmap(cr.grad(g))(*args).numpy()
         ref = np.stack([cr.grad(g)(*[a[b] for a in args]).numpy() for b in range(4)])
         np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_the_layer_primitives_batch_without_a_loop():
+    # lstm_layer folds the batch into its rows; safe_softmax and layer_normalize shift
+    # their axes. Each against a loop, values and per-example gradients, no warning.
+    import warnings
+
+    from chainrule.ops.activations import safe_softmax
+    from chainrule.ops.normalization import normalize
+    from chainrule.ops.recurrent import lstm_layer
+
+    rng = np.random.default_rng(3)
+    xp, h0 = rng.standard_normal((3, 4, 2, 20)), rng.standard_normal((3, 2, 5))
+    c0, w = rng.standard_normal((2, 5)), rng.standard_normal((20, 5))
+    scores = rng.standard_normal((3, 3, 4))
+    scores[0, 1] = -np.inf  # a fully masked row
+    cases = [
+        (lambda x, h: (lstm_layer(x, h, c0, w) ** 2).sum(), (xp, h0)),
+        (lambda s: (safe_softmax(s, axis=-1) * s.clip(-9, 9)).sum(), (scores,)),
+        (lambda s: (normalize(s, axes=(1,)) ** 3).sum(), (scores[1:],)),
+        (lambda s: (normalize(s, axes=(-1,)) ** 3).sum(), (scores[1:],)),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a loop fallback would warn
+        for f, args in cases:
+            nums = tuple(range(len(args)))
+            batched = cr.vmap(cr.value_and_grad(f, argnums=nums))(*args)
+            for i in range(len(args[0])):
+                value, grads = cr.value_and_grad(f, argnums=nums)(*(a[i] for a in args))
+                np.testing.assert_allclose(batched[0][i], value, rtol=1e-12)
+                for k in nums:
+                    np.testing.assert_allclose(batched[1][k][i], grads[k], rtol=1e-10, atol=1e-12)

@@ -24,6 +24,7 @@ from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
+from chainrule.ops.complex_parts import match_dtype
 from chainrule.ops.primitive import ELEMENTWISE
 
 ndarray = np.ndarray
@@ -132,7 +133,7 @@ def propagate_checked(heap, leaf_grads, retain_graph, create_graph, wanted, capt
                 if gi.shape != a.shape:
                     gi = sum_to(gi, a.shape)
                 if gi.dtype is not a.dtype and gi.dtype != a.dtype:
-                    gi = gi.astype(a.dtype)
+                    gi = match_dtype(gi, a.dtype)
             _send(p, gi, heap, leaf_grads)
         if not retain_graph:
             v.args = None

@@ -11,6 +11,13 @@ unlimited, and each node and edge costs a constant number of steps plus, where
 the graph branches, a heap operation (logarithmic in the heap's width, not in the
 graph's size; a chain never touches the heap).
 
+Complex values: the rules follow HIPS autograd's convention (see
+:mod:`chainrule.ops.complex_parts`), which the functional transforms return. The
+PyTorch-facing entry points (``Tensor.backward``, ``cr.autograd.grad``) give
+PyTorch's instead, the conjugate: this module applies it at their edges only,
+conjugating a complex seed on the way in and a complex gradient on the way out
+(``.grad``, a hook's argument and its result), so the rules never see it.
+
 Rules run on raw NumPy arrays unless ``create_graph`` is set; then they run on
 Tensors (the saved values are rewrapped with their original nodes) so that the
 backward pass is itself recorded and can be differentiated again.
@@ -30,6 +37,8 @@ from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
 from chainrule.ops.broadcast import sum_to
+from chainrule.ops.complex_parts import conj, match_dtype
+from chainrule.ops.primitive import call
 from chainrule.tensor import Tensor, _wrap, active_tracer, attach
 
 ndarray = np.ndarray
@@ -39,6 +48,12 @@ _asarray = np.asarray
 def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any:
     """The gradient that starts a backward pass from ``out``, checked and converted."""
     if grad is None:
+        if out.dtype.kind == "c":
+            raise RuntimeError(
+                f"{where}: a gradient can be implied only for a real output, as in PyTorch; "
+                "this one is complex: pass grad= (d loss / d output), or differentiate a "
+                "real function of it (its abs, real part, ...)"
+            )
         if out.size != 1:
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a one-element output, but this "
@@ -73,7 +88,25 @@ def _released_error(node: Node) -> RuntimeError:
     )
 
 
+# [True] while a PyTorch-facing pass runs: complex gradients that users see are
+# conjugated (see the module doc). Passes are serialised by _BACKWARD_LOCK; a nested
+# pass (a hook that differentiates) sets and restores it around itself.
+_TORCH_CONVENTION = [False]
+
+
+def torch_side(g: Any) -> Any:
+    """A complex gradient in the other convention (PyTorch's <-> autograd's): its
+    conjugate. Real gradients are the same in both."""
+    return call(conj, g) if g.dtype.kind == "c" else g
+
+
 def _call_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    if _TORCH_CONVENTION[0] and g.dtype.kind == "c":
+        return torch_side(_call_hooks_as_given(hooks, torch_side(g), create_graph))
+    return _call_hooks_as_given(hooks, g, create_graph)
+
+
+def _call_hooks_as_given(hooks: list, g: Any, create_graph: bool) -> Any:
     for hook in list(hooks):
         t = g if create_graph else _wrap(_asarray(g), None)
         result = hook(t)
@@ -97,6 +130,8 @@ def _as_grad_tensor(g: Any, create_graph: bool, fresh: set) -> Tensor:
 
 
 def _accumulate_into(t: Tensor, g: Any, create_graph: bool, fresh: set) -> None:
+    if _TORCH_CONVENTION[0] and g.dtype.kind == "c":
+        g = torch_side(g)
     if t.grad is None:
         t.grad = _as_grad_tensor(g, create_graph, fresh)
     elif create_graph:
@@ -111,12 +146,15 @@ def run_backward(
     retain_graph: bool,
     create_graph: bool,
     inputs: Sequence[Tensor] | None = None,
+    torch_convention: bool = True,
 ) -> list[Any] | None:
     """Propagate ``seeds`` (d loss / d root) from ``roots`` through the graph.
 
     Without ``inputs``, gradients are accumulated into leaves' ``.grad`` (and into
     non-leaf tensors that called ``retain_grad``). With ``inputs``, nothing is
     accumulated; the gradient reaching each input is returned (None where none does).
+    ``torch_convention``: complex seeds and gradients are PyTorch's (the conjugates
+    of autograd's, which the rules compute); it changes nothing for real values.
     """
     if inputs is None:
         tracer = active_tracer()
@@ -130,8 +168,15 @@ def run_backward(
     # Under a cr.jit trace the error state is left alone: compiled code runs under its
     # caller's, and the tracer refuses a change it could not replay.
     with _BACKWARD_LOCK, _quiet_numpy() if active_tracer() is None else _LEAVE_ALONE:
+        previous = _TORCH_CONVENTION[0]
+        _TORCH_CONVENTION[0] = torch_convention
         _STORING.append(inputs is None)
         try:
+            if torch_convention:
+                for s in seeds:
+                    if s.dtype.kind == "c":
+                        seeds = [torch_side(s) for s in seeds]
+                        break
             if create_graph:
                 with enable_grad():
                     result = _run(roots, seeds, retain_graph, True, inputs)
@@ -139,6 +184,7 @@ def run_backward(
                 result = _run(roots, seeds, retain_graph, False, inputs)
         finally:
             _STORING.pop()
+            _TORCH_CONVENTION[0] = previous
         if inputs is None and not _STORING and _AFTER_STORING_PASS:
             _call_after_pass()
         return result
@@ -226,7 +272,10 @@ def _run(roots, seeds, retain_graph, create_graph, inputs):
             captured[k] = g
     if inputs is None:
         return None
-    return [captured.get(id(t._node or t)) for t in inputs]
+    found = [captured.get(id(t._node or t)) for t in inputs]
+    if _TORCH_CONVENTION[0]:
+        found = [None if g is None else torch_side(g) for g in found]
+    return found
 
 
 def _send(p: Any, g: Any, heap: list, leaf_grads: dict) -> None:
@@ -302,7 +351,7 @@ def _propagate(heap, leaf_grads, retain_graph, create_graph, wanted, captured, f
                     if gi.shape != a.shape:
                         gi = sum_to(gi, a.shape)
                     if gi.dtype is not a.dtype and gi.dtype != a.dtype:
-                        gi = gi.astype(a.dtype)
+                        gi = match_dtype(gi, a.dtype)
                 # _send(p, gi, ...), written out: this loop is the hot path.
                 if type(p) is Node:
                     acc = p.gsum
@@ -390,6 +439,8 @@ def grad(
     PyTorch's ``torch.autograd.grad``: ``grad_outputs`` are d loss / d output (may be
     omitted for one-element outputs). An input the outputs do not depend on is an
     error unless ``allow_unused`` (gives None) or ``materialize_grads`` (gives zeros).
+    Complex gradients are PyTorch's (the conjugate of the transforms' autograd
+    convention; see the module doc).
 
     >>> import chainrule as cr
     >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -399,6 +450,31 @@ def grad(
     >>> cr.autograd.grad(g.sum(), x)  # the second derivative 6x
     (tensor([ 6., 12.]),)
     """
+    return gradients(
+        outputs,
+        inputs,
+        grad_outputs,
+        retain_graph,
+        create_graph,
+        allow_unused,
+        materialize_grads,
+        torch_convention=True,
+    )
+
+
+def gradients(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+    materialize_grads: bool = False,
+    *,
+    torch_convention: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """:func:`grad` with complex values in HIPS autograd's convention (unless
+    ``torch_convention``): what the function transforms and ``chainrule.extend`` use."""
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
@@ -420,7 +496,7 @@ def grad(
         seeds.append(seed_gradient(o, go, create_graph, "grad()"))
     if retain_graph is None:
         retain_graph = create_graph
-    found = run_backward(roots, seeds, retain_graph, create_graph, ins)
+    found = run_backward(roots, seeds, retain_graph, create_graph, ins, torch_convention)
     result = []
     for t, g in zip(ins, found):
         if g is None:

@@ -21,6 +21,7 @@ from chainrule.autograd.engine import recorded_args
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.node import Node
 from chainrule.autograd.versions import LAST_CHANGE, check_saved
+from chainrule.ops.complex_parts import match_dtype
 from chainrule.ops.primitive import ELEMENTWISE
 from chainrule.ops.shape import batch_broadcast_to
 from chainrule.tensor import Tensor
@@ -109,7 +110,7 @@ class ForwardPlan:
                 if total.shape != out.shape:
                     total = np.broadcast_to(total, out.shape)
                 if total.dtype != out.dtype:
-                    total = total.astype(out.dtype)
+                    total = match_dtype(total, out.dtype)
                 tans[id(v)] = total
         return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]
 
@@ -162,6 +163,6 @@ class ForwardPlan:
                     total = batch_broadcast_to(total, out_shape)
                 out_dtype = self.values[id(v)].dtype
                 if total.dtype != out_dtype:
-                    total = total.astype(out_dtype)
+                    total = match_dtype(total, out_dtype)
                 tans[id(v)] = total
         return [tans.get(id(_vertex(o))) if o.requires_grad else None for o in self.outputs]

@@ -32,7 +32,7 @@ import numpy as np
 
 from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.node import new_node
-from chainrule.tensor import Tensor, _wrap, apply, set_batcher
+from chainrule.tensor import Tensor, _wrap, apply, complex_refused, set_batcher
 
 _new = object.__new__
 
@@ -313,7 +313,10 @@ def batched_apply(prim: Any, args: tuple, params: dict | None) -> Any:
     rule = batch_rule(prim)
     out = rule(prim, xs, flags, sizes[level], params or {})
     result = _make(out, level)
-    if grad_enabled() and prim.differentiable and out.dtype.kind == "f":
+    kind = out.dtype.kind
+    if grad_enabled() and prim.differentiable and (kind == "f" or kind == "c"):
+        if kind == "c" and not prim.complex_rules:  # as in tensor.apply
+            raise complex_refused(prim)
         parents = []
         tracked = False
         for a in args:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as _np
 
-from chainrule.numpy import linalg, random
+from chainrule.numpy import fft, linalg, random
 from chainrule.numpy._linear import (
     diag,
     diagonal,

@@ -69,8 +69,8 @@ def install() -> None:
     UFUNC_RULES[(np.add, "accumulate")] = _accumulate(cnp.cumsum, "add.accumulate")
     UFUNC_RULES[(np.multiply, "accumulate")] = _accumulate(cnp.cumprod, "multiply.accumulate")
 
-    for module, names in ((cnp, dir(cnp)), (cnp.linalg, dir(cnp.linalg))):
-        for name in names:
+    for module in (cnp, cnp.linalg, cnp.fft):
+        for name in dir(module):
             fn = module.__dict__.get(name)
             impl = getattr(fn, "impl", None)
             np_func = getattr(fn, "numpy", None)

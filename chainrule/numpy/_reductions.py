@@ -24,8 +24,9 @@ from chainrule.numpy._core import (
     normalize_axis,
     shape,
 )
+from chainrule.ops import complex_parts as C
 from chainrule.ops import numpy_reductions as _nr
-from chainrule.tensor import apply
+from chainrule.tensor import Tensor, apply
 
 _NO = np._NoValue  # NumPy's "argument not given"
 
@@ -36,6 +37,10 @@ def _prepare(name: str, a: Any, dtype: Any, out: Any, where: Any) -> Any:
         no_where(name, where)
     x = array_arg(a)
     return x if dtype is None else F.astype(x, dtype)
+
+
+def _is_complex(x: Any) -> bool:
+    return isinstance(x, Tensor) and x.dtype.kind == "c"
 
 
 def _count(shape_: tuple[int, ...], axis: Any) -> int:
@@ -153,7 +158,9 @@ def var(
     m = F.mean(x, axis, True) if mean is _NO else array_arg(mean)
     d = x - m
     n = _count(shape(x), axis)
-    return F.sum(d * d, axis, bool(keepdims)) / (n - _ddof(ddof, correction))
+    # NumPy's variance of complex values is the mean of |d|^2, a real number.
+    squares = C.real(d * C.conj(d)) if _is_complex(d) else d * d
+    return F.sum(squares, axis, bool(keepdims)) / (n - _ddof(ddof, correction))
 
 
 @binding(np.std)
@@ -171,6 +178,8 @@ def std(
 ) -> Any:
     """Standard deviation (sqrt of ``var``); where it is 0 the gradient is 0, not NaN."""
     x = _prepare("std", a, dtype, out, where)
+    if _is_complex(x) and mean is _NO:  # the std primitive's rule is for real values
+        return var.impl(x, axis, ddof=ddof, keepdims=keepdims, correction=correction) ** 0.5
     if mean is not _NO:
         return var.impl(x, axis, ddof=ddof, keepdims=keepdims, mean=mean) ** 0.5
     params = {"axis": axis_arg(axis), "ddof": _ddof(ddof, correction), "keepdims": bool(keepdims)}

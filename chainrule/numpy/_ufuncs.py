@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.numpy._core import arg, binding, constant, data, no_out, no_where
 from chainrule.ops import elementwise as _el
 from chainrule.ops import linalg as _la
@@ -167,6 +168,23 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
 
 # ------------------------------------------- piecewise constant: no derivative
 sign = _unary(np.sign, _el.sign)
+_real_sign = sign.impl
+
+
+def _sign_impl(x: Any, /, out: Any = None, *, where: Any = True, dtype: Any = None) -> Any:
+    # On real numbers sign is piecewise constant (no derivative); on complex ones it
+    # is z/|z|, which is not constant, so a gradient would be silently lost.
+    if isinstance(x, Tensor) and x.requires_grad and x.dtype.kind == "c" and grad_enabled():
+        raise TypeError(
+            "sign: of a complex Tensor that requires grad, it is z/|z|, not a constant, and "
+            "has no rule here; write z / np.abs(z) to differentiate it"
+        )
+    return _real_sign(x, out, where=where, dtype=dtype)
+
+
+sign = binding(np.sign, "sign")(_sign_impl)
+sign.__doc__ = _el.sign.doc
+UFUNCS[np.sign] = sign
 floor = _unary(np.floor, _ne.floor)
 ceil = _unary(np.ceil, _ne.ceil)
 trunc = _unary(np.trunc, _ne.trunc)

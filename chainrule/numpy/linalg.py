@@ -1,7 +1,7 @@
 """``chainrule.numpy.linalg``: NumPy's ``numpy.linalg`` with derivatives.
 
 norm (vector and matrix orders), vector_norm, matrix_norm, inv, det, slogdet,
-solve, cholesky, eig and eigvals (real eigenvalues), eigh, eigvalsh, svd, svdvals, pinv,
+solve, cholesky, eig and eigvals (real or complex), eigh, eigvalsh, svd, svdvals, pinv,
 matrix_power, multi_dot.
 The rules are in :mod:`chainrule.ops.numpy_linalg`, which also says what happens at
 the hard points: the gradient of ``norm`` at 0 is 0 (a subgradient), never NaN;
@@ -62,6 +62,14 @@ def _float(x: Any) -> Any:
     return x if x.dtype.kind in "fc" else F.astype(x, np.float64)
 
 
+def _moduli(x: Any, ord: Any = None) -> Any:
+    """|x| for a complex Tensor, else x: every vector norm, and the matrix norms but
+    the spectral ones (2, -2, 'nuc', through svd), depend on the moduli only."""
+    if isinstance(x, Tensor) and x.dtype.kind == "c" and ord not in (2, -2, "nuc"):
+        return F.abs(x)
+    return x
+
+
 def _square(x: Any, name: str) -> None:
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise LinAlgError(
@@ -119,6 +127,11 @@ def slogdet(a: Any) -> SlogdetResult:
     singular matrix, where log|det| = -inf, raises ``LinAlgError`` when differentiated)."""
     x = _float(a)
     _square(x, "slogdet")
+    if isinstance(x, Tensor) and x.dtype.kind == "c":
+        # log|det| = log(abs(det)) through the rules of det, abs and log, which hold
+        # for complex values; the sign det/|det| is a constant here as for real ones.
+        d = apply(_nl.det, (x,))
+        return SlogdetResult(constant(np.linalg.slogdet(data(x))[0]), F.log(F.abs(d)))
     return SlogdetResult(apply(_nl.det_sign, (x,)), apply(_nl.logabsdet, (x,)))
 
 
@@ -152,22 +165,21 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
 @binding(np.linalg.eig)
 @_linalg_errors
 def eig(a: Any) -> EigResult:
-    """Eigenvalues and unit eigenvectors (columns) of a square matrix, differentiable
-    when the eigenvalues are real; a matrix with complex eigenvalues that requires
-    grad is refused (complex numbers are not differentiable in chainrule yet)."""
+    """Eigenvalues and unit eigenvectors (columns) of a square matrix, real or complex,
+    differentiable (complex results too, in HIPS autograd's convention; functions of
+    complex eigenvectors that depend on their phase have no well-defined derivative:
+    see :mod:`chainrule.ops.numpy_eig`)."""
     x = _float(a)
     _square(x, "eig")
     if not (isinstance(x, Tensor) and x.requires_grad):  # nothing to differentiate
         return EigResult(*map(constant, np.linalg.eig(data(x))))
-    if x.dtype.kind == "c":
-        raise NotImplementedError("linalg.eig: complex Tensors are not differentiable yet")
     w, v = _eig.unpack_eig(apply(_eig.eig, (x,)))
     return EigResult(w, v)
 
 
 @binding(np.linalg.eigvals)
 def eigvals(a: Any) -> Any:
-    """The eigenvalues of a square matrix (differentiable when they are real)."""
+    """The eigenvalues of a square matrix (differentiable, complex ones too)."""
     return eig.impl(a)[0]
 
 
@@ -211,6 +223,7 @@ def svdvals(x: Any, /) -> Any:
 
 # ---------------------------------------------------------------------- norms
 def _vector_norm(x: Any, ord: Any, axis: Any, keepdims: bool) -> Any:
+    x = _moduli(x)
     if ord is None or ord == 2:
         ord = 2.0
     if ord == math.inf:
@@ -262,6 +275,10 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     2, -2, inf, -inf), NumPy's rules for which applies. The gradient at 0 is 0."""
     x = _float(x)
     axis = axis_arg(axis)
+    if axis is not None and len((axis,) if isinstance(axis, int) else axis) == 1:
+        x = _moduli(x)  # a vector norm, whatever its ord
+    else:
+        x = _moduli(x, ord)
     if axis is None:
         if ord is None:
             flat = x if x.ndim == 1 else F.reshape(x, (-1,))
@@ -285,7 +302,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 @binding(np.linalg.vector_norm)
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """The vector norm over ``axis`` (all axes by default, whatever the shape)."""
-    x = _float(x)
+    x = _moduli(_float(x))
     axis = axis_arg(axis)
     if axis is None:
         result = _vector_norm(x if x.ndim == 1 else F.reshape(x, (-1,)), ord, 0, False)
@@ -296,7 +313,7 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any
 @binding(np.linalg.matrix_norm)
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     """The matrix norm over the last two axes."""
-    x = _float(x)
+    x = _moduli(_float(x), ord)
     return _matrix_norm(x, ord, (x.ndim - 2, x.ndim - 1), keepdims)
 
 

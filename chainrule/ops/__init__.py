@@ -13,7 +13,10 @@
 - :mod:`~chainrule.ops.numpy_elementwise`, :mod:`~chainrule.ops.numpy_reductions`,
   :mod:`~chainrule.ops.numpy_linalg`: the rest of NumPy's ufuncs, scans, std and
   norms, tensordot/einsum and ``numpy.linalg``, behind ``chainrule.numpy``
-- :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real eigenvalues)
+- :mod:`~chainrule.ops.numpy_eig`: ``numpy.linalg.eig`` (real or complex)
+- :mod:`~chainrule.ops.complex_parts`: real, imag, conj, angle, and the complex
+  convention every rule follows (HIPS autograd's)
+- :mod:`~chainrule.ops.fft`: the discrete Fourier transforms behind ``chainrule.numpy.fft``
 - :mod:`~chainrule.ops.recurrent`: ``lstm_layer``, an LSTM layer's whole recurrence
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
 - :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the

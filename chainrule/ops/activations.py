@@ -13,6 +13,8 @@ from chainrule.ops.rowwise import max_along, sum_along
 
 
 def _sigmoid_forward(x):
+    if x.dtype.kind == "c":  # |x| is no ordering for complex x: the plain formula
+        return 1 / (1 + np.exp(-x))
     # e^-|x| never overflows; pick the form of 1/(1+e^-x) that divides by >= 1.
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -117,3 +119,9 @@ log_softmax = Primitive(
 # Elementwise in the tangent: a batch of tangents broadcasts through (see elementwise.py).
 sigmoid.batch = ELEMENTWISE
 relu.batch = ELEMENTWISE
+
+# sigmoid is holomorphic: its rule holds for complex values unchanged. relu is
+# NumPy's maximum(x, 0), which orders complex numbers lexicographically: x where
+# x > 0 in that order, else 0, and its mask rule is the derivative of exactly that.
+sigmoid.complex_rules = True
+relu.complex_rules = True

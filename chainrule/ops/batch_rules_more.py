@@ -13,8 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops import activations as _act
 from chainrule.ops import nn_ops as _nn
+from chainrule.ops import normalization as _norm
 from chainrule.ops import numpy_linalg as _nla
+from chainrule.ops import recurrent as _rec
 from chainrule.ops import shape as _sh
 from chainrule.ops.batch_rules import (
     BY_NAME,
@@ -25,6 +28,7 @@ from chainrule.ops.batch_rules import (
     elementwise_rule,
     lift,
     logical_ndim,
+    materialize,
 )
 from chainrule.ops.linalg import matmul
 from chainrule.tensor import apply
@@ -207,3 +211,39 @@ _nn.class_weights.vmap = _class_weights_rule
 BY_NAME["logsumexp_b"] = axis_rule()
 # Elementwise across processes: the batch rides along.
 BY_NAME["all_reduce"] = lambda prim, xs, flags, size, params: apply(prim, tuple(xs), params or None)
+
+
+# ------------------------------------------------ attention and recurrent layers
+_act.safe_softmax.vmap = axis_rule(none_means_all=False)
+
+
+def _layer_normalize_rule(prim, xs, flags, size, params):
+    # Negative axes (the usual: the last ones) mean the same axes of the batch.
+    p = dict(params or {})
+    p["axes"] = tuple(a if a < 0 else a + 1 for a in p.get("axes", (-1,)))
+    return apply(prim, (xs[0],), p)
+
+
+_norm.normalize.vmap = _layer_normalize_rule
+
+
+def _lstm_layer_rule(prim, xs, flags, size, params):
+    if flags[3]:  # a recurrent weight per example: no shared GEMM to fold into
+        return _loop(prim, xs, flags, size, params)
+    # The examples' sequences are independent rows of one layer: fold the batch into
+    # the layer's N axis, (B, L, N, 4H) -> (L, B*N, 4H), and unfold the result.
+    xproj = xs[0] if flags[0] else materialize(xs[0], size)
+    b, steps, n, gates = xproj.shape
+    xproj = apply(_sh.transpose, (xproj,), {"axes": (1, 0, 2, 3)})
+    xproj = apply(_sh.reshape, (xproj,), {"shape": (steps, b * n, gates)})
+
+    def rows(state: Any, batched: bool) -> Any:
+        state = state if batched else materialize(state, size)
+        return apply(_sh.reshape, (state,), {"shape": (b * n, state.shape[-1])})
+
+    out = apply(prim, (xproj, rows(xs[1], flags[1]), rows(xs[2], flags[2]), xs[3]))
+    out = apply(_sh.reshape, (out,), {"shape": (steps, b, n, out.shape[-1])})
+    return apply(_sh.transpose, (out,), {"axes": (1, 0, 2, 3)})
+
+
+_rec.lstm_layer.vmap = _lstm_layer_rule

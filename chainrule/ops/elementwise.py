@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.ops.complex_parts import abs_jvp, abs_vjp, match_dtype
 from chainrule.ops.primitive import ELEMENTWISE, Primitive
 
 # ------------------------------------------------------------------ arithmetic
@@ -127,12 +128,14 @@ sqrt = _diagonal(
     "Square root (its derivative is inf at 0; a zero gradient there stays 0).",
     True,
 )
-abs = _diagonal(  # noqa: A001 - NumPy's name
+abs = Primitive(  # noqa: A001 - NumPy's name
     "abs",
     np.absolute,
-    lambda g, ans, x: g * np.sign(x),
-    "sign(x)",
-    "|x|; its derivative at 0 is taken as 0.",
+    vjp=abs_vjp,
+    jvp=abs_jvp,
+    formula="sign(x)",
+    exact=True,  # the VJP has x's shape and dtype, complex x included
+    doc="|x| (the modulus of a complex x); its derivative at 0 is taken as 0.",
 )
 sin = _diagonal("sin", np.sin, lambda g, ans, x: g * np.cos(x), "cos(x)", "Sine.")
 cos = _diagonal("cos", np.cos, lambda g, ans, x: -(g * np.sin(x)), "-sin(x)", "Cosine.")
@@ -240,8 +243,8 @@ def _cast_forward(x, dtype):
 cast = Primitive(
     "cast",
     _cast_forward,
-    vjp=lambda g, ans, x, dtype: g.astype(x.dtype),
-    jvp=lambda t, ans, x, dtype: t.astype(dtype),
+    vjp=lambda g, ans, x, dtype: match_dtype(g, x.dtype),
+    jvp=lambda t, ans, x, dtype: match_dtype(t, np.dtype(dtype)),
     formula="1",
     doc="x converted to another dtype (a gradient flows only between float dtypes).",
 )
@@ -266,3 +269,11 @@ for _prim in (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh)
     _prim.batch = ELEMENTWISE
 for _prim in (maximum, minimum, where, clip, cast):
     _prim.batch = ELEMENTWISE
+
+# Their rules hold for complex inputs as well (see chainrule.ops.complex_parts):
+# holomorphic formulas, selections (where, maximum: NumPy orders complex numbers
+# lexicographically) and abs's rule written for both.
+for _prim in (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
+    _prim.complex_rules = True
+for _prim in (maximum, minimum, where, copy, cast):
+    _prim.complex_rules = True

@@ -68,3 +68,7 @@ def _batch_scatter_add(gb, index, shape):
 # Batching (jacfwd): both are linear; a leading full slice leaves the batch axis alone.
 getitem.batch = lambda xb, index: xb[_batched_index(index)]
 scatter_add.batch = _batch_scatter_add
+
+# Linear maps that only move values: complex values move the same way.
+getitem.complex_rules = True
+scatter_add.complex_rules = True

@@ -66,3 +66,6 @@ matmul = Primitive(
     doc="Matrix product a @ b (1-D operands are vectors; leading axes are batch axes).",
 )
 matmul.ufunc = np.matmul  # _matmul_forward only rewords errors
+
+# Bilinear: its rules, unconjugated, are its transposes for complex values too.
+matmul.complex_rules = True

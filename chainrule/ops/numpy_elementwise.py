@@ -303,3 +303,10 @@ def _round_forward(x, decimals=0):
 round = Primitive(  # noqa: A001 - NumPy's name
     "round", _round_forward, differentiable=False, doc="x rounded to ``decimals`` places."
 )
+
+# Holomorphic functions: their real-number rules hold for complex inputs unchanged
+# (HIPS autograd's convention, chainrule.ops.complex_parts).
+for _prim in (square, reciprocal, exp2, expm1, log2, log10, log1p, tan, arcsin, arccos):
+    _prim.complex_rules = True
+for _prim in (arctan, sinh, cosh, arcsinh, arccosh, arctanh):
+    _prim.complex_rules = True

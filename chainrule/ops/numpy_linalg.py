@@ -33,6 +33,7 @@ import string
 
 import numpy as np
 
+from chainrule.ops.complex_parts import real_input
 from chainrule.ops.primitive import Primitive, call
 from chainrule.tensor import Tensor
 
@@ -233,6 +234,7 @@ det = Primitive(
 
 
 def _logabsdet_forward(a):
+    real_input(a, "logabsdet")
     return np.linalg.slogdet(a)[1]
 
 
@@ -514,3 +516,9 @@ pinv = Primitive(
     saves_ans=True,
     doc="The Moore-Penrose pseudo-inverse (derivative valid where the rank is constant).",
 )
+
+# Holomorphic in their inputs (no conjugate transposes in the rules): their rules
+# hold for complex matrices unchanged. eigh, svd, cholesky, pinv, slogdet and norms
+# are not holomorphic, and refuse complex inputs that need a gradient.
+for _prim in (tensordot, einsum, inv, det, solve):
+    _prim.complex_rules = True

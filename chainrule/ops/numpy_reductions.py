@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule.ops.complex_parts import real_input
 from chainrule.ops.primitive import Primitive, call, linear_jvp
 
 
@@ -123,6 +124,7 @@ def _safe(d):
 
 
 def _std_forward(x, axis=None, ddof=0, keepdims=False):
+    real_input(x, "std")
     return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
@@ -149,6 +151,7 @@ std = Primitive(
 
 
 def _vector_norm_forward(x, ord=2.0, axis=None, keepdims=False):
+    real_input(x, "vector_norm")
     a = np.abs(x)
     if ord == 2:
         return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
@@ -184,3 +187,7 @@ vector_norm = Primitive(
     saves_ans=True,
     doc="(sum |x|^p)^(1/p) over ``axis`` for 0 < p < inf; gradient 0 at x = 0.",
 )
+
+# Holomorphic scans: their rules hold for complex values unchanged.
+cumsum.complex_rules = True
+cumprod.complex_rules = True

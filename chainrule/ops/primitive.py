@@ -93,6 +93,7 @@ class Primitive:
         "batch",
         "vmap",
         "ufunc",
+        "complex_rules",
         "doc",
     )
 
@@ -108,6 +109,7 @@ class Primitive:
         differentiable: bool = True,
         variadic: bool = False,
         exact: bool = False,
+        complex_rules: bool = False,
         doc: str | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
@@ -122,6 +124,11 @@ class Primitive:
         # True when every rule returns exactly its input's shape and dtype, so the
         # engine can skip its check (elementwise functions of one variable).
         self.exact = exact
+        # True when the rules also hold for complex inputs under HIPS autograd's
+        # convention (see chainrule.ops.complex_parts): the formula of a holomorphic
+        # function, unconjugated, or a rule written for complex numbers. Otherwise a
+        # complex result that needs a gradient is refused (``tensor.complex_refused``).
+        self.complex_rules = complex_rules
         # How a stack of tangents (a leading batch axis) goes through the JVP rules
         # in one call, for jacfwd/hessian: ELEMENTWISE (the rules broadcast), a
         # function ``batch(xb, **params)`` applying this op, linear in its one input,
@@ -303,8 +310,14 @@ def primitive(
         prim_name = name or getattr(f, "__name__", None) or "custom"
         return keep_builtins(
             prim_name,
+            # The user's rules are the user's: complex inputs are theirs to handle.
             lambda: UserPrimitive(
-                prim_name, _user_forward(f), formula=formula, saves_ans=saves_ans, doc=f.__doc__
+                prim_name,
+                _user_forward(f),
+                formula=formula,
+                saves_ans=saves_ans,
+                complex_rules=True,
+                doc=f.__doc__,
             ),
         )
 

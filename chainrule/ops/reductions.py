@@ -150,3 +150,8 @@ def _batch_sum(xb, axis=None, keepdims=False):
 
 # Batching (jacfwd): sum is linear, so a stack of tangents is summed over shifted axes.
 sum.batch = _batch_sum
+
+# sum and prod are holomorphic; max and min select an element (NumPy orders complex
+# numbers lexicographically), so the gradient goes where the value came from.
+for _prim in (sum, prod, max, min):
+    _prim.complex_rules = True

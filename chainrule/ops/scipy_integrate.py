@@ -24,7 +24,7 @@ import numpy as np
 import scipy.integrate as si
 
 from chainrule import tree
-from chainrule.autograd.engine import grad as engine_grad
+from chainrule.autograd.engine import gradients as engine_grad
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.ops.primitive import Primitive
 from chainrule.tensor import Tensor

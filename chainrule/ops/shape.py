@@ -162,3 +162,7 @@ transpose.batch = _batch_transpose
 expand_dims.batch = _batch_expand_dims
 squeeze.batch = _batch_squeeze
 broadcast_to.batch = batch_broadcast_to
+
+# Linear maps that only move values: complex values move the same way.
+for _prim in (reshape, transpose, expand_dims, squeeze, broadcast_to, concatenate, stack):
+    _prim.complex_rules = True

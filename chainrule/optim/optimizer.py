@@ -41,6 +41,10 @@ class Optimizer:
     tensor([ 0.5, -1.5], requires_grad=True)
     """
 
+    #: Whether the update is right for complex parameters (.grad in PyTorch's
+    #: convention): linear in the gradient, as SGD's is.
+    takes_complex = False
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -64,6 +68,12 @@ class Optimizer:
                 )
             if not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: a parameter does not require grad")
+            if p.dtype.kind == "c" and not self.takes_complex:
+                raise TypeError(
+                    f"{type(self).__name__}: complex parameters are not supported (its "
+                    "per-element statistics, g * g, are written for real values); use SGD, "
+                    "or keep the real and imaginary parts as two real parameters"
+                )
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
             raise ValueError("some parameters appear in more than one parameter group")

@@ -29,6 +29,8 @@ class SGD(Optimizer):
     tensor([0.8, 1.6], requires_grad=True)
     """
 
+    takes_complex = True  # linear in the gradient: p -= lr * grad descends (PyTorch's .grad)
+
     def __init__(
         self,
         params: Iterable[Any],
