@@ -22,3 +22,4 @@ else:
         import chainrule as cr  # noqa: F401 (re-exported to the cases)
     except ImportError:  # run from a checkout without `pip install -e .`
         sys.path.insert(0, str(REPO))
+        import chainrule as cr  # noqa: F401 (a second failure is the real error: shown)
