@@ -64,7 +64,8 @@ autograd.once_differentiable autograd.Function nn.Linear nn.Conv2d nn.MaxPool2d
 nn.Embedding nn.Dropout nn.ModuleList nn.ModuleDict nn.HuberLoss nn.KLDivLoss
 nn.functional.cross_entropy nn.functional.nll_loss nn.functional.unfold
 nn.functional.one_hot optim.SGD optim.Adam optim.Optimizer optim.LambdaLR
-optim.OneCycleLR data.random_split data.default_collate
+optim.OneCycleLR data.random_split data.default_collate vmap holomorphic_grad
+nn.LSTM nn.GRU nn.RNN nn.MultiheadAttention nn.TransformerEncoderLayer nn.TransformerEncoder
 """.split()  # noqa: SIM905 - one name per word reads better here
 
 

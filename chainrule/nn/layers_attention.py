@@ -50,6 +50,13 @@ class MultiheadAttention(Module):
     or (L, E) unbatched. In both masks True means *masked out*; float masks are
     added to the scores. A query every key is masked from gives NaNs with
     ``need_weights`` and 0s without, as in PyTorch 2.13.
+
+    >>> import chainrule as cr
+    >>> mha = cr.nn.MultiheadAttention(64, 4, batch_first=True)
+    >>> x = cr.randn(2, 10, 64)
+    >>> out, weights = mha(x, x, x)  # self-attention; weights averaged over the heads
+    >>> out.shape, weights.shape
+    ((2, 10, 64), (2, 10, 10))
     """
 
     def __init__(
@@ -238,6 +245,11 @@ class TransformerEncoderLayer(Module):
     ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``;
     masks as :class:`MultiheadAttention`'s. ``activation`` is ``"relu"``,
     ``"gelu"`` or a function.
+
+    >>> import chainrule as cr
+    >>> layer = cr.nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, batch_first=True)
+    >>> layer(cr.randn(2, 10, 64)).shape  # attention and feed-forward, same shape out
+    (2, 10, 64)
     """
 
     def __init__(
@@ -307,6 +319,12 @@ class TransformerEncoder(Module):
 
     Each copy starts with the same weights as ``encoder_layer`` (deep copies, as
     PyTorch's).
+
+    >>> import chainrule as cr
+    >>> layer = cr.nn.TransformerEncoderLayer(64, 4, batch_first=True, norm_first=True)
+    >>> encoder = cr.nn.TransformerEncoder(layer, num_layers=2)  # two copies of the layer
+    >>> encoder(cr.randn(2, 10, 64)).shape, len(encoder.layers)
+    ((2, 10, 64), 2)
     """
 
     def __init__(

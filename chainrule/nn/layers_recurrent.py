@@ -219,6 +219,12 @@ class RNN(RNNBase):
 
     ``forward(input, hx=None)`` returns ``(output, h_n)``: output (L, N, D*H)
     ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H).
+
+    >>> import chainrule as cr
+    >>> rnn = cr.nn.RNN(4, 6, nonlinearity="relu")
+    >>> out, h = rnn(cr.randn(7, 2, 4))  # 7 steps, batch of 2
+    >>> out.shape, h.shape
+    ((7, 2, 6), (1, 2, 6))
     """
 
     def __init__(
@@ -277,6 +283,14 @@ class LSTM(RNNBase):
 
     ``forward(input, hx=None)`` with ``hx = (h_0, c_0)`` returns
     ``(output, (h_n, c_n))``, shaped as :class:`RNN`'s.
+
+    >>> import chainrule as cr
+    >>> lstm = cr.nn.LSTM(28, 64, batch_first=True)  # 28 inputs per step, 64 hidden
+    >>> out, (h, c) = lstm(cr.randn(8, 28, 28))  # 8 sequences of 28 steps
+    >>> out.shape, h.shape, c.shape  # every step's h; the last h and c per layer
+    ((8, 28, 64), (1, 8, 64), (1, 8, 64))
+    >>> sorted(lstm.state_dict())  # PyTorch's keys
+    ['bias_hh_l0', 'bias_ih_l0', 'weight_hh_l0', 'weight_ih_l0']
     """
 
     def __init__(
@@ -330,6 +344,12 @@ class GRU(RNNBase):
         n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)),   h' = (1 - z) n + z h
 
     ``forward(input, hx=None)`` returns ``(output, h_n)``, shaped as :class:`RNN`'s.
+
+    >>> import chainrule as cr
+    >>> gru = cr.nn.GRU(10, 20, num_layers=2, bidirectional=True)  # (L, N, features) in
+    >>> out, h = gru(cr.randn(5, 3, 10))
+    >>> out.shape, h.shape  # both directions side by side; h per layer and direction
+    ((5, 3, 40), (4, 3, 20))
     """
 
     def __init__(
