@@ -16,6 +16,29 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 
+def _reset_conv(layer: Any, generator: Any) -> None:
+    # PyTorch's _ConvNd.reset_parameters: fan_in is weight.shape[1] * the kernel's size
+    # (for a transposed convolution that is out_channels / groups, as in PyTorch).
+    init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if layer.bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(layer.weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(layer.bias, -bound, bound, generator)
+
+
+def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{name}: groups={groups} must divide in_channels={in_channels} and "
+            f"out_channels={out_channels}"
+        )
+
+
+def _zeros_only(name: str, padding_mode: str) -> None:
+    if padding_mode != "zeros":
+        raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
+
+
 class Conv2d(Module):
     """2-D convolution over NCHW images (im2col + one matrix product).
 
@@ -44,13 +67,8 @@ class Conv2d(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} (only 'zeros')")
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
+        _zeros_only("Conv2d", padding_mode)
+        _check_groups("Conv2d", in_channels, out_channels, groups)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _tuple2(kernel_size)
@@ -67,11 +85,7 @@ class Conv2d(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator)
+        _reset_conv(self, generator)
 
     def forward(self, x: Any) -> Tensor:
         shape = x.shape if isinstance(x, Tensor) else np.shape(x)

@@ -4,41 +4,17 @@ parameter shapes, initialisation and state-dict keys): ``Conv1d``,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.nn import init
+from chainrule.nn.layers_conv import _check_groups, _reset_conv, _zeros_only
 from chainrule.nn.layers_linear import _FLOAT32, _empty, _tuple2
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
-
-
-def _reset_conv(layer: Any, generator: Any) -> None:
-    # PyTorch's _ConvNd.reset_parameters: fan_in is weight.shape[1] * the kernel's size
-    # (for a transposed convolution that is out_channels / groups, as in PyTorch).
-    init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-    if layer.bias is not None:
-        fan_in, _ = init._calculate_fan_in_and_fan_out(layer.weight)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-        init.uniform_(layer.bias, -bound, bound, generator)
-
-
-def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
-    if groups < 1 or in_channels % groups or out_channels % groups:
-        raise ValueError(
-            f"{name}: groups={groups} must divide in_channels={in_channels} and "
-            f"out_channels={out_channels}"
-        )
-
-
-def _zeros_only(name: str, padding_mode: str) -> None:
-    if padding_mode != "zeros":
-        raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
 
 
 class Conv1d(Module):
