@@ -39,11 +39,19 @@ import numpy as np
 from chainrule import tree
 from chainrule.autograd.engine import gradients as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
-from chainrule.autograd.grad_mode import enable_grad
-from chainrule.autograd.rebinding import rebinds, reset_rebinds, set_rebinds
+from chainrule.autograd.grad_mode import enable_grad, grad_enabled
+from chainrule.autograd.rebinding import (
+    check_results,
+    close_call,
+    open_call,
+    rebinds,
+    reset_rebinds,
+    set_rebinds,
+)
 from chainrule.batching.batched import fresh_leaf
 from chainrule.functions import stack
-from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
+from chainrule.ops.shape import reshape as _reshape
+from chainrule.tensor import Tensor, _wrap, active_tracer, apply, check_differentiable_dtype
 
 ArgNums = int | Sequence[int]
 
@@ -61,7 +69,12 @@ def _argnums(argnums: ArgNums, nargs: int, where: str) -> tuple[tuple[int, ...],
     for a in nums:
         if not -nargs <= a < nargs:
             raise ValueError(f"{where}: argnums {a} is out of range for {nargs} positional args")
-    return tuple(a % nargs for a in nums), single
+    nums = tuple(a % nargs for a in nums)
+    if len(set(nums)) != len(nums):
+        # Each position becomes one leaf to differentiate; a second would replace the
+        # first, whose gradient would come back as zeros.
+        raise ValueError(f"{where}: argnums {tuple(argnums)} names an argument twice")
+    return nums, single
 
 
 def _pick_argnums(argnums: ArgNums | None, argnum: ArgNums | None, where: str) -> ArgNums:
@@ -75,10 +88,16 @@ def _pick_argnums(argnums: ArgNums | None, argnum: ArgNums | None, where: str) -
 
 def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
     """A tensor to differentiate with respect to, and whether it was already
-    part of a graph (then it is used as is, so the enclosing graph stays connected)."""
+    part of a graph (then the enclosing graph stays connected through it)."""
     if isinstance(x, Tensor):
-        if x.requires_grad:
-            return x, True
+        if x.requires_grad and grad_enabled():
+            # A new node standing for x (a reshape to its own shape: a view, no copy).
+            # The derivative is taken with respect to this argument only: values the
+            # function closes over that depend on x are constants here, as in JAX,
+            # torch.func and HIPS autograd. Differentiating with respect to x itself
+            # would also follow those paths (a wrong number for grad of a function
+            # that calls grad on a closure, with no error).
+            return apply(_reshape, (x,), {"shape": x.shape}), True
         if x._batched:  # inside cr.vmap: a leaf of the same batch
             return fresh_leaf(x), False
         data = x.data
@@ -167,10 +186,16 @@ class _Inputs:
     def call(self, f: Callable[..., Any], kwargs: dict) -> Any:
         _state.depth = self.depth + 1
         token = set_rebinds(self.rebinds)
+        record = open_call() if self.rebinds else None
         try:
             with enable_grad():
-                return f(*self.call_args, **kwargs)
+                result = f(*self.call_args, **kwargs)
+            if record is not None:
+                check_results(tree.leaves(result))
+            return result
         finally:
+            if record is not None:
+                close_call(record)
             reset_rebinds(token)
             _state.depth = self.depth
 
@@ -371,7 +396,11 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
 
 
 def jacobian(
-    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+    f: Callable[..., Any],
+    argnums: ArgNums | None = None,
+    *,
+    argnum: ArgNums | None = None,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     """The Jacobian of ``f`` by reverse mode: one backward pass, vmapped over the
     output's basis (``vmap`` of a VJP, as JAX's ``jacrev``).
@@ -379,6 +408,12 @@ def jacobian(
     Each block has shape ``output.shape + input.shape``. For structured inputs and
     outputs, the result has the output's structure, each of its leaves holding
     the input's structure of blocks (a tuple over ``argnums`` when it is a tuple).
+
+    Complex numbers, as JAX's ``jacrev``: complex outputs need
+    ``holomorphic=True`` (then the inputs are complex and each block holds
+    ``f'(z)``); without it they are refused, since a row could only hold the real
+    part's derivative. A real-valued function of complex inputs gives gradients in
+    :func:`grad`'s convention.
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -393,6 +428,7 @@ def jacobian(
         inputs = _Inputs(args, nums, "jacobian")
         xs = inputs.xs
         outs, out_def = _outputs(inputs.call(f, kwargs), "jacobian")
+        _check_complex_jacobian(outs, xs, holomorphic)
         per_output = []
         for out in outs:
             blocks = _reverse_rows(out, xs)
@@ -405,6 +441,50 @@ def jacobian(
         return tree.unflatten(out_def, per_output)
 
     return jacobian_f
+
+
+def _check_complex_jacobian(outs: list[Tensor], xs: list[Tensor], holomorphic: bool) -> None:
+    complex_out = next((i for i, o in enumerate(outs) if o.dtype.kind == "c"), None)
+    if holomorphic:
+        real_in = next((i for i, x in enumerate(xs) if x.dtype.kind != "c"), None)
+        if real_in is not None:
+            raise TypeError(
+                f"jacobian: holomorphic=True needs complex inputs, but differentiated "
+                f"input {real_in} has dtype {xs[real_in].dtype}; for a real input and "
+                "complex outputs use jacfwd (it pushes real tangents)"
+            )
+        real_out = next((i for i, o in enumerate(outs) if o.dtype.kind != "c"), None)
+        if real_out is not None:
+            raise TypeError(
+                f"jacobian: holomorphic=True needs complex outputs, but output {real_out} "
+                f"has dtype {outs[real_out].dtype}; a real-valued function of complex "
+                "inputs is not holomorphic (leave holomorphic=False for its gradients)"
+            )
+        return
+    if complex_out is not None:
+        raise TypeError(
+            f"jacobian: output {complex_out} is complex ({outs[complex_out].dtype}), "
+            "and reverse mode would give only its real part's derivative; pass "
+            "holomorphic=True if f is holomorphic, use jacfwd for a real input, or "
+            "return the real and imaginary parts separately"
+        )
+
+
+def _check_complex_jacfwd(xs: list[Tensor], holomorphic: bool, where: str) -> None:
+    for i, x in enumerate(xs):
+        kind = x.dtype.kind
+        if (kind == "c") != holomorphic:
+            if holomorphic:
+                raise TypeError(
+                    f"{where}: holomorphic=True needs complex inputs, but differentiated "
+                    f"input {i} has dtype {x.dtype}"
+                )
+            raise TypeError(
+                f"{where}: differentiated input {i} is complex ({x.dtype}); a column per "
+                "element would hold only the derivative along its real axis; pass "
+                "holomorphic=True if f is holomorphic, or use jacobian for a "
+                "real-valued f (gradients in grad's convention)"
+            )
 
 
 def _reverse_rows(out: Tensor, xs: list[Tensor]) -> list[Tensor]:
@@ -481,12 +561,18 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
 
 
 def jacfwd(
-    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+    f: Callable[..., Any],
+    argnums: ArgNums | None = None,
+    *,
+    argnum: ArgNums | None = None,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     """The Jacobian of ``f`` by forward mode, one tangent per input element.
 
     Same shapes and structure as :func:`jacobian`. The function runs once; every
-    tangent is pushed through the one recorded graph.
+    tangent is pushed through the one recorded graph. Complex numbers, as JAX's
+    ``jacfwd``: real inputs may give complex outputs; complex inputs need
+    ``holomorphic=True`` (each block then holds ``f'(z)``).
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -500,6 +586,7 @@ def jacfwd(
         nums, single = _argnums(argnums, len(args), "jacfwd")
         inputs = _Inputs(args, nums, "jacfwd")
         xs = inputs.xs
+        _check_complex_jacfwd(xs, holomorphic, "jacfwd")
         outs, out_def = _outputs(inputs.call(f, kwargs), "jacfwd")
         plan = ForwardPlan(outs, xs)
         # Under cr.jit the stacked push is traced too (recorded), as one program.
@@ -551,12 +638,17 @@ def _swap(in_ndim: int, out_ndim: int) -> tuple[int, ...]:
 
 
 def hessian(
-    f: Callable[..., Any], argnums: ArgNums | None = None, *, argnum: ArgNums | None = None
+    f: Callable[..., Any],
+    argnums: ArgNums | None = None,
+    *,
+    argnum: ArgNums | None = None,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     """The Hessian of scalar ``f``: forward mode over reverse mode (``jacfwd(grad(f))``).
 
     Shape ``input.shape + input.shape``; for structured inputs, the input's
-    structure nested in itself (as JAX).
+    structure nested in itself (as JAX). Complex inputs need ``holomorphic=True``
+    (then ``f''(z)``; see :func:`jacfwd`).
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -565,6 +657,8 @@ def hessian(
            [ 0., 12.]])
     """
     argnums = _pick_argnums(argnums, argnum, "hessian")
+    if holomorphic:  # f''(z) of a holomorphic f of complex inputs
+        return jacfwd(jacobian(f, argnums, holomorphic=True), argnums, holomorphic=True)
     return jacfwd(grad(f, argnums), argnums)
 
 

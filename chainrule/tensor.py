@@ -10,6 +10,7 @@ from __future__ import annotations
 import dis
 import operator
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from threading import get_ident
@@ -41,18 +42,55 @@ def active_tracer() -> Any:
     return tracer
 
 
-#: While a ``cr.vmap`` runs, the function that applies a primitive to batched
-#: tensors (:func:`chainrule.batching.batched.batched_apply`), else None: one
-#: global load per operation, as for the tracer. It answers NotImplemented when no
-#: argument is batched, so other threads are not affected.
+#: The one hook every operation looks at before its fast path, else None: one
+#: global load per operation, as for the tracer. While a ``cr.vmap`` runs, it
+#: applies primitives to batched tensors
+#: (:func:`chainrule.batching.batched.batched_apply`); while a value rebound by
+#: ``t -= x`` under a NumPy-input transform could be read again, it first checks
+#: the arguments (:mod:`chainrule.autograd.rebinding`). It answers NotImplemented
+#: when neither concerns the arguments, so other threads are not affected.
 _batcher: Any = None
+_vmap_apply: Any = None
+_read_guard: Any = None
+
+
+def _install_hook() -> None:
+    global _batcher
+    vmap_apply, guard = _vmap_apply, _read_guard
+    if guard is None or vmap_apply is None:
+        _batcher = guard or vmap_apply
+        return
+
+    def guarded_vmap_apply(prim: Any, args: tuple, params: dict | None) -> Any:
+        guard(prim, args, params)
+        return vmap_apply(prim, args, params)
+
+    _batcher = guarded_vmap_apply
+
+
+# Threads install and remove the two independently: one lock keeps the combined
+# hook in step with both.
+_hook_lock = threading.Lock()
 
 
 def set_batcher(batcher: Any) -> Any:
-    """Install ``batcher`` (None: none); returns the previous one."""
-    global _batcher
-    previous = _batcher
-    _batcher = batcher
+    """Install vmap's ``batcher`` (None: none); returns the previous one."""
+    global _vmap_apply
+    with _hook_lock:
+        previous = _vmap_apply
+        _vmap_apply = batcher
+        _install_hook()
+    return previous
+
+
+def set_read_guard(guard: Any) -> Any:
+    """Install ``guard(prim, args, params)``, called before every operation (it raises
+    or returns NotImplemented; None: none); returns the previous one."""
+    global _read_guard
+    with _hook_lock:
+        previous = _read_guard
+        _read_guard = guard
+        _install_hook()
     return previous
 
 

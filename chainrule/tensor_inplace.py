@@ -32,6 +32,7 @@ import numpy as np
 from chainrule import functions as F
 from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.rebinding import rebinds
+from chainrule.autograd.rebinding import record as record_rebound
 from chainrule.autograd.versions import bump, version
 from chainrule.ops import elementwise as _el
 from chainrule.tensor import Tensor, _wrap, active_tracer, binary_op
@@ -163,8 +164,11 @@ def _operator(prim: Any, ufunc: Any, symbol: str) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         if rebinds() and _records(self, other):
             # Inside a transform called as HIPS autograd is: t = t - x, a new tensor
-            # (chainrule.autograd.rebinding); the explicit sub_() stays in place.
-            return op(self, other)
+            # (chainrule.autograd.rebinding); the explicit sub_() stays in place. The
+            # old value must not be read again: NumPy would see the change there.
+            result = op(self, other)
+            record_rebound(self, f"t {symbol} x")
+            return result
         return _inplace_binary(self, other, prim, ufunc, f"t {symbol} x")
 
     method.__name__ = method.__qualname__ = f"__i{prim.name}__"

@@ -80,4 +80,8 @@ def check_gradients(
             ref = autograd.grad(lambda *a: anp.sum(autograd_fn(*a) * w), i)(
                 *[np.asarray(a, dtype=np.float64) if j in wrt else a for j, a in enumerate(args)]
             )
-            np.testing.assert_allclose(grads[i], ref, rtol=1e-7, atol=1e-10)
+            # Where autograd's own gradient is nan (SciPy's iv near the smallest
+            # floats, which chainrule's rule avoids), finite differences above decide.
+            ref, got = np.broadcast_arrays(ref, grads[i])
+            known = np.isfinite(ref)
+            np.testing.assert_allclose(got[known], ref[known], rtol=1e-7, atol=1e-10)

@@ -269,3 +269,12 @@ def test_gradgradcheck_passes_and_catches_a_wrong_second_derivative():
     assert cr.gradcheck(lambda t: cube(t), (x,))
     with pytest.raises(cr.GradcheckError, match="mismatch"):
         cr.gradgradcheck(lambda t: cube(t), (x,))
+
+
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacobian", "jacfwd", "hessian"])
+def test_an_argument_named_twice_in_argnums_is_refused(transform):
+    # it used to give zeros for the first of the two (the second leaf replaced it)
+    f = lambda a, b: (a * b).sum()  # noqa: E731
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"argnums \(0, -2\) names an argument twice"):
+        getattr(cr, transform)(f, argnums=(0, -2))(x, x)

@@ -302,6 +302,6 @@ def test_the_reference_pages_python_blocks_run():
 
     page = Path(__file__).resolve().parent.parent / "docs" / "reference" / "transforms-pytrees.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for block in blocks:
         exec(compile(block, str(page), "exec"), {})

@@ -1,6 +1,8 @@
 """Augmented assignment inside a transform called as HIPS autograd is (NumPy in):
 ``t -= x`` rebinds, as autograd's does; with Tensors in, PyTorch's in-place rules stay."""
 
+import importlib
+
 import autograd
 import autograd.numpy as anp
 import numpy as np
@@ -49,24 +51,144 @@ def test_augmented_assignment_on_a_view_rebinds_under_numpy_inputs(rows, seed):
     assert float(cr.value_and_grad(_program(cnp))(p)[0]) == pytest.approx(_program(np)(p.copy()))
 
 
-def test_rebinding_leaves_other_names_unchanged_as_autograd_does():
+def test_rebinding_the_differentiated_argument_matches_autograd():
     def f(x):
         y = x * 1.0
-        alias = y
-        alias -= 1.0  # a new value for alias; y keeps its own
-        x += 2.0  # even on the differentiated argument (autograd's boxes rebind too)
-        return cnp.sum(y * alias) + cnp.sum(x)
+        y -= 1.0
+        x += 2.0  # on the argument itself (autograd's boxes rebind too)
+        return cnp.sum(y * y) + cnp.sum(x)
 
     def f_ag(x):
         y = x * 1.0
-        alias = y
-        alias -= 1.0
+        y -= 1.0
         x += 2.0
-        return anp.sum(y * alias) + anp.sum(x)
+        return anp.sum(y * y) + anp.sum(x)
 
     x = np.array([0.5, -1.0, 2.0])
+    kept = x.copy()
     np.testing.assert_allclose(cr.grad(f)(x), autograd.grad(f_ag)(x), rtol=1e-12)
-    np.testing.assert_allclose(cr.grad(f)(x), 2 * x - 1 + 1, rtol=1e-12)
+    np.testing.assert_allclose(cr.grad(f)(x), 2 * (x - 1) + 1, rtol=1e-12)
+    np.testing.assert_array_equal(x, kept)  # the caller's array is not written
+
+
+# Where NumPy's in-place meaning and autograd's rebinding give different numbers
+# (the old value is read again), chainrule refuses; autograd silently returns its own.
+def _alias(m):
+    def f(x):
+        a = x * 1.0
+        b = a
+        a += 1.0
+        return m.sum(b * b)
+
+    return f
+
+
+def _base_read(m):
+    def f(x):
+        a = x * 1.0
+        v = a[0:2]
+        v -= 1.0
+        return m.sum(a * a)
+
+    return f
+
+
+def _view_read(m):
+    def f(x):
+        a = x * 1.0
+        v = a.reshape((1, -1)) if m is np else m.reshape(a, (1, -1))
+        a *= 2.0
+        return m.sum(v)
+
+    return f
+
+
+def _alias_returned(m):
+    def f(x):
+        a = x * 1.0
+        b = a
+        a **= 2
+        return b
+
+    return f
+
+
+def _argument_read(m):
+    def f(x):
+        y = x
+        x -= 1.0
+        return m.sum(y)
+
+    return f
+
+
+@pytest.mark.parametrize(
+    "program, reader",
+    [
+        (_alias, "mul"),
+        (_base_read, "mul"),
+        (_view_read, "sum"),
+        (_argument_read, "sum"),
+    ],
+)
+def test_reading_a_rebound_value_again_is_refused(program, reader):
+    x = np.array([1.0, 2.0, 3.0])
+    numpy_value = program(np)(x.copy())
+    autograd_value = autograd.value_and_grad(program(anp))(x)[0]
+    assert numpy_value != pytest.approx(autograd_value)  # the two meanings differ here
+    for transform in (cr.grad, cr.value_and_grad, cr.hessian, cr.jacfwd):
+        with pytest.raises(RuntimeError, match=f"^{reader}: reads a value that `t .= x` replaced"):
+            transform(program(cnp))(x)
+
+
+def test_returning_a_rebound_value_is_refused():
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(
+        RuntimeError, match="^the function's result: reads a value that `t \\*\\*= x`"
+    ):
+        cr.jacobian(_alias_returned(cnp))(x)
+
+
+def test_other_memory_of_the_same_array_may_be_read():
+    def f(m):
+        def g(x):
+            a = x * 1.0
+            v = a[0:2]
+            w = a[2:3]  # does not overlap v: NumPy's and autograd's meanings agree
+            v -= 1.0
+            return m.sum(w * w) + m.sum(v * v)
+
+        return g
+
+    x = np.array([1.0, 2.0, 3.0])
+    value, grad = cr.value_and_grad(f(cnp))(x)
+    assert value == pytest.approx(f(np)(x.copy()))
+    np.testing.assert_allclose(grad, autograd.grad(f(anp))(x), rtol=1e-12)
+
+
+def test_repeated_rebinding_in_a_loop_matches_autograd():
+    def f(m):
+        def g(x):
+            p = x * 1.0
+            for _ in range(20):
+                p *= 0.5
+                p += m.sin(x)
+            return m.sum(p**2)
+
+        return g
+
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(cr.grad(f(cnp))(x), autograd.grad(f(anp))(x), rtol=1e-12)
+    np.testing.assert_allclose(cr.hessian(f(cnp))(x), autograd.hessian(f(anp))(x), rtol=1e-12)
+
+
+def test_the_read_guard_is_gone_once_the_transform_returns():
+    tensor = importlib.import_module("chainrule.tensor")
+    x = np.array([1.0, 2.0])
+    with pytest.raises(RuntimeError):
+        cr.grad(_alias(cnp))(x)
+    assert tensor._batcher is None  # no check left on every later operation
+    cr.grad(lambda x: cnp.sum(x * x))(x)  # and nothing refused afterwards
 
 
 def test_nested_transforms_keep_the_numpy_meaning():
@@ -111,3 +233,57 @@ def test_values_that_record_nothing_still_change_in_place():
         return cnp.sum(x * buf)
 
     np.testing.assert_allclose(cr.grad(f)(np.ones(3)), [1.0, 1.0, 0.0])
+
+
+def test_a_nested_transform_sees_what_the_enclosing_call_rebound():
+    def f(x):
+        a = x * 1.0
+        b = a
+        a -= 1.0
+        inner = cr.grad(lambda y: cnp.sum(b * y))  # reads b, the old a, inside
+        return inner(x)[0] + cnp.sum(a)
+
+    def g(x):
+        a = x * 1.0
+        a -= 1.0
+        inner = cr.grad(lambda y: cnp.sum(a * y * y))
+        return cnp.sum(inner(x)) + cnp.sum(a)
+
+    x = np.array([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="^mul: reads a value that `t -= x` replaced"):
+        cr.grad(f)(x)
+    # the new value is read freely, inside and out
+    expected = autograd.grad(lambda x: anp.sum(2 * (x - 1.0) * x) + anp.sum(x - 1.0))(x)
+    np.testing.assert_allclose(cr.grad(g)(x), expected, rtol=1e-12)
+
+
+def test_another_thread_is_not_refused_while_one_has_rebound():
+    import threading
+
+    rebound = threading.Event()
+    finished = threading.Event()
+    results = {}
+
+    def f(x):
+        a = x * 1.0
+        a -= 1.0
+        rebound.set()
+        finished.wait(30)  # the other thread computes while this call is open
+        return cnp.sum(a * a)
+
+    def other():
+        rebound.wait(30)
+        try:
+            shared = cr.tensor([1.0, 2.0], requires_grad=True)
+            results["grad"] = cr.grad(lambda x: cnp.sum(x * x))(np.array([1.0, 2.0]))
+            results["backward"] = (shared * shared).sum()
+        finally:
+            finished.set()
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    value = cr.grad(f)(np.array([1.0, 2.0]))
+    worker.join()
+    np.testing.assert_allclose(value, 2 * (np.array([1.0, 2.0]) - 1.0))
+    np.testing.assert_allclose(results["grad"], [2.0, 4.0])
+    assert float(results["backward"].data) == 5.0

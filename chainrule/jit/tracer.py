@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops.shape import reshape as _reshape
 from chainrule.tensor import Tensor
 
 ndarray = np.ndarray
@@ -274,12 +275,23 @@ class Tracer:
                 "np.errstate around the call of the jitted function instead"
             )
         refs = tuple(self._ref(a, r) for a, r in zip(args, raw))
+        out = result._data
+        if (
+            prim is _reshape
+            and isinstance(refs[0], Var)
+            and type(raw[0]) is ndarray
+            and raw[0].shape == np.shape(out)
+        ):
+            # A reshape to the same shape (how a transform marks the argument it
+            # differentiates): the same value, so the same variable and no line.
+            self._name(result, refs[0].index)
+            self._name(out, refs[0].index)
+            return
         dynamic = self._dynamic(prim, params) if params else None
         var = self.n_vars
         self.n_vars += 1
         self._name(result, var)
-        self._name(result._data, var)
-        out = result._data
+        self._name(out, var)
         if type(out) is not ndarray:
             self.scalar_vars.add(var)
         else:
