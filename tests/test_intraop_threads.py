@@ -1,4 +1,4 @@
-"""chainrule.threads (intra-op threads): a large ufunc split among threads equals the ufunc, and the setting."""
+"""chainrule.threads (intra-op threads): a split ufunc equals the ufunc; the setting."""
 
 import numpy as np
 import pytest
