@@ -240,14 +240,9 @@ def test_batched_index_picks_per_example():
 #: machinery and the distributed gradient hook are not array math; the SciPy ones
 #: wrap routines without stacked forms.
 STILL_LOOPING = {
-    "convolve",
     "function_output",
     "grad_sync",
-    "odeint",
     "once_differentiable",
-    "solve_sylvester",
-    "solve_triangular",
-    "sqrtm",
 }
 
 
