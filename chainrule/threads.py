@@ -71,6 +71,17 @@ def set_num_threads(n: int) -> None:
         old.shutdown(wait=False)
 
 
+def _forget_pool() -> None:
+    # A forked child (a DataLoader worker) inherits the pool object but not its
+    # threads: work submitted to it would wait forever. It starts its own.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _workers() -> ThreadPoolExecutor:
     global _pool
     with _lock:

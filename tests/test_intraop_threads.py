@@ -124,3 +124,19 @@ def test_per_example_outer_products_use_the_threaded_multiply(always_split):
         return sum((cr.grad(loss)(w, x) ** 2).sum() for x in xs)
 
     np.testing.assert_allclose(cr.grad(total)(w), cr.grad(total_loop)(w), rtol=1e-10)
+
+
+def test_a_forked_child_starts_its_own_workers(always_split):
+    import os
+    import signal
+
+    a = np.ones((4, 3, 1))
+    threads.split_ufunc(np.multiply, a, a)  # the parent's pool exists
+    assert threads._pool is not None
+    pid = os.fork()
+    if pid == 0:  # the child: the inherited pool has no threads; a new one must serve
+        signal.alarm(20)  # a hang (work waiting on a dead pool) ends the child, failing
+        ok = threads._pool is None and np.array_equal(threads.split_ufunc(np.multiply, a, a), a)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
