@@ -57,8 +57,17 @@ def chainrule_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
         grads = [one(params, xs[b], ys[b]) for b in range(BATCH)]
         return {k: np.stack([g[k] for g in grads]) for k in params}
 
+    def one_thread():
+        before = cr.get_num_threads()
+        cr.set_num_threads(1)
+        try:
+            return per_example(params, xs, ys)
+        finally:
+            cr.set_num_threads(before)
+
     return {
         "chainrule vmap(grad)": lambda: per_example(params, xs, ys),
+        "chainrule vmap, 1 thread": one_thread,
         "chainrule loop of grad": loop,
     }
 
@@ -176,7 +185,24 @@ def floor_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
 
     g = cr.grad(loss)
     per_example = [g(params, xs[b], ys[b]) for b in range(BATCH)]
+
+    def arithmetic():
+        # The loop's arithmetic alone, in NumPy: forward, softmax, backward, outer products.
+        p = params
+        for b in range(BATCH):
+            x = xs[b]
+            h1 = np.maximum(p["w0"] @ x + p["b0"], 0)
+            h2 = np.maximum(p["w1"] @ h1 + p["b1"], 0)
+            z = p["w2"] @ h2 + p["b2"]
+            e = np.exp(z - z.max())
+            g3 = e / e.sum()
+            g3[ys[b]] -= 1
+            g2 = (p["w2"].T @ g3) * (h2 > 0)
+            g1 = (p["w1"].T @ g2) * (h1 > 0)
+            np.outer(g3, h2), np.outer(g2, h1), np.outer(g1, x)
+
     return {
+        "loop: NumPy arithmetic only": arithmetic,
         "write the result, 1 thread": write(1),
         f"write the result, {cr.get_num_threads()} threads": write(cr.get_num_threads()),
         "loop: the grad calls only": lambda: [g(params, xs[b], ys[b]) for b in range(BATCH)],
