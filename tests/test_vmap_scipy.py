@@ -169,3 +169,77 @@ def test_odeint_runs_once_per_example_with_the_loop_s_values_and_gradients():
         one = cr.grad(loss, (0, 1))(y0s[b], rates[b])
         np.testing.assert_allclose(grads[0][b], one[0], rtol=1e-9)
         np.testing.assert_allclose(grads[1][b], one[1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["full", "valid", "same"])
+def test_convolve_of_two_batched_operands_pairs_the_examples(mode):
+    from chainrule.ops import scipy_signal
+
+    rng = np.random.default_rng(3)
+    xs, ks = rng.standard_normal((5, 2, 6)), rng.standard_normal((5, 2, 3))
+
+    def f(x, k):  # channels summed, length convolved
+        return css.convolve(x, k, axes=([1], [1]), dot_axes=([0], [0]), mode=mode)
+
+    calls = []
+    real = scipy_signal.convolve.forward
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            scipy_signal.convolve, "forward", lambda *a, **p: calls.append(1) or real(*a, **p)
+        )
+        got = cr.vmap(f)(xs, ks)
+    assert len(calls) == 1  # one einsum for the batch, not one per example
+    np.testing.assert_allclose(got, np.stack([f(x, k) for x, k in zip(xs, ks)]), rtol=1e-12)
+    # Per-example gradients with a shared kernel: the kernel's gradient convolves the
+    # batch of upstream gradients with the batch of inputs, both batched.
+    kernel = ks[0]
+
+    def loss(k, x):
+        return cr.sum(cr.tanh(f(x, k)))
+
+    grads = cr.vmap(cr.grad(loss), in_axes=(None, 0))(kernel, xs)
+    for b in range(5):
+        np.testing.assert_allclose(grads[b], cr.grad(loss)(kernel, xs[b]), rtol=1e-10)
+
+
+def test_convolve_nested_vmap_keeps_both_batch_axes():
+    rng = np.random.default_rng(4)
+    xs, ks = rng.standard_normal((3, 4, 6)), rng.standard_normal((3, 4, 2))
+
+    def f(x, k):
+        return css.convolve(x, k, mode="full")
+
+    got = cr.vmap(cr.vmap(f))(xs, ks)
+    want = np.stack([np.stack([f(x, k) for x, k in zip(xr, kr)]) for xr, kr in zip(xs, ks)])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    got = cr.vmap(cr.vmap(f, in_axes=(0, None)), in_axes=(None, 0))(xs[0], ks[:, 0])
+    want = np.stack([np.stack([f(x, k) for x in xs[0]]) for k in ks[:, 0]])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    gx = cr.vmap(cr.vmap(cr.grad(lambda x, k: cr.sum(f(x, k) ** 2), (0, 1))))(xs, ks)
+    for i in range(3):
+        for j in range(4):
+            one = cr.grad(lambda x, k: cr.sum(f(x, k) ** 2), (0, 1))(xs[i, j], ks[i, j])
+            np.testing.assert_allclose(gx[0][i, j], one[0], rtol=1e-10)
+            np.testing.assert_allclose(gx[1][i, j], one[1], rtol=1e-10)
+
+
+def test_the_batch_parameter_of_convolve_against_finite_differences():
+    from chainrule.ops.scipy_signal import convolve
+
+    rng = np.random.default_rng(5)
+    a = cr.tensor(rng.standard_normal((3, 2, 5)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal((2, 3, 3)), requires_grad=True)
+    # a: (pair, dot, conv); b: (dot, pair, conv)
+    params = {"conv": ((2,), (2,)), "dot": ((1,), (0,)), "lo": (1,), "hi": (6,)}
+    params["batch"] = ((0,), (1,))
+    want = np.stack(
+        [
+            convolve.forward(
+                a.numpy()[i], b.numpy()[:, i], conv=((1,), (1,)), dot=((0,), (0,)), lo=(1,), hi=(6,)
+            )
+            for i in range(3)
+        ]
+    )
+    np.testing.assert_allclose(convolve(a, b, **params).numpy(), want, rtol=1e-12)
+    assert cr.gradcheck(lambda x, y: convolve(x, y, **params), (a, b))
+    assert cr.gradgradcheck(lambda x, y: convolve(x, y, **params), (a, b))

@@ -11,9 +11,8 @@ SciPy's routines take one problem at a time, so each rule says how a batch is do
 - ``sqrtm`` and ``solve_sylvester``: their forwards take stacks (see
   :mod:`chainrule.ops.scipy_linalg`: symmetric matrices by one batched ``eigh``,
   small Sylvester equations by one batched linear solve, the rest one by one);
-- ``convolve``: one batched operand adds a kept axis (one einsum for the batch);
-  when both operands are batched the examples' pairs are convolved one by one
-  (the einsum has no axis both keep);
+- ``convolve``: one batched operand adds a kept axis, both a pair of axes that
+  both keep (the primitive's ``batch`` parameter): one einsum for the batch;
 - ``odeint``: one integration per example, by design: SciPy's step-size control
   belongs to one problem (integrating the batch as one system would give every
   example the steps of the hardest), and ``func`` is written for one example.
@@ -73,19 +72,30 @@ def _triangular_rule(prim, xs, flags, size, params):
 
 def _convolve_rule(prim, xs, flags, size, params):
     fa, fb = flags
-    if fa and fb:
-        return _loop(prim, xs, flags, size, params)
     (ca, cb), (da, db) = params["conv"], params["dot"]
-    shift = lambda axes: tuple(i + 1 for i in axes)  # noqa: E731
+    ba, bb = params.get("batch") or ((), ())
+    paired = len(ba)  # axes both operands keep (vmap's, from outer levels): output first
+
+    def shift(axes):
+        return tuple(i + 1 for i in axes)
+
     p = dict(params)
-    if fa:
-        # The batch is one more kept axis of a, and a's kept axes come first.
-        p["conv"], p["dot"] = (shift(ca), cb), (shift(da), db)
+    if fa and fb:
+        # Example i of a with example i of b: a pair of axes both keep, the first.
+        p["conv"], p["dot"] = (shift(ca), shift(cb)), (shift(da), shift(db))
+        p["batch"] = ((0, *shift(ba)), (0, *shift(bb)))
         return apply(prim, tuple(xs), p)
+    if fa:
+        # The batch is one more kept axis of a, the first of them.
+        p["conv"], p["dot"] = (shift(ca), cb), (shift(da), db)
+        if paired:
+            p["batch"] = (shift(ba), bb)
+        return moveaxis_to_front(apply(prim, tuple(xs), p), paired)
     p["conv"], p["dot"] = (ca, shift(cb)), (da, shift(db))
-    out = apply(prim, tuple(xs), p)
-    kept_a = np.ndim(xs[0]) - len(ca) - len(da)  # b's kept axes follow a's
-    return moveaxis_to_front(out, kept_a)
+    if paired:
+        p["batch"] = (ba, shift(bb))
+    kept_a = np.ndim(xs[0]) - len(ca) - len(da) - paired  # b's kept axes follow a's
+    return moveaxis_to_front(apply(prim, tuple(xs), p), paired + kept_a)
 
 
 def _one_by_one(prim, xs, flags, size, params):
