@@ -208,3 +208,18 @@ def test_grad_sync_is_the_identity_on_a_batch():
         warnings.simplefilter("error", RuntimeWarning)
         np.testing.assert_allclose(cr.vmap(lambda p: grad_sync(p, reducer=None, index=0))(XS), XS)
         np.testing.assert_allclose(cr.vmap(cr.grad(f))(XS), np.cos(XS))
+
+
+def test_checkpoint_inside_vmap_gives_the_loop_s_gradients():
+    f = cr.checkpoint(lambda x, y: cr.sin(x) * y)
+
+    def loss(x, y):
+        return cr.sum(f(x, y) ** 2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = cr.vmap(cr.grad(loss, (0, 1)))(XS, YS)
+    for b in range(4):
+        one = cr.grad(loss, (0, 1))(XS[b], YS[b])
+        np.testing.assert_allclose(got[0][b], one[0], rtol=1e-12)
+        np.testing.assert_allclose(got[1][b], one[1], rtol=1e-12)
