@@ -140,3 +140,13 @@ def test_a_forked_child_starts_its_own_workers(always_split):
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_outer_mul_jvp_against_finite_differences(always_split):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 3, 1)), rng.standard_normal((5, 1, 4))
+    ta, tb = rng.standard_normal(a.shape), rng.standard_normal(b.shape)
+    _, tangent = cr.jvp(lambda x, y: outer_mul(x, y), (a, b), (ta, tb))
+    eps = 1e-6
+    fd = ((a + eps * ta) * (b + eps * tb) - (a - eps * ta) * (b - eps * tb)) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(tangent), fd, rtol=1e-7, atol=1e-9)
