@@ -126,6 +126,7 @@ from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
+from chainrule.threads import get_num_threads, set_num_threads
 from chainrule.torch_functions import (
     addmm,
     all,
@@ -414,6 +415,8 @@ __all__ = [
     "var",
     "vjp",
     "vmap",
+    "get_num_threads",
+    "set_num_threads",
     "VmapError",
     "BatchedTensor",
     "where",

@@ -288,6 +288,9 @@ class _Checkpoint(Function):
     """One call of a checkpointed function: the forward pass keeps nothing but its
     inputs; the backward pass runs the function again, recorded, and differentiates."""
 
+    # Both passes are chainrule operations, so inside cr.vmap they run on the batch.
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(ctx: Any, fun: Callable, treedef: tree.TreeDef, kwargs: dict, *leaves: Any) -> Any:
         ctx.fun, ctx.treedef, ctx.kwargs = fun, treedef, kwargs

@@ -85,7 +85,9 @@ class FunctionCtx:
 
     def save_for_forward(self, *tensors: Any) -> None:
         """Keep tensors for ``jvp`` (forward mode)."""
-        self._cr_forward_saved = tuple(None if t is None else _plain(t) for t in tensors)
+        self._cr_forward_saved = tuple(
+            None if t is None else t.detach() if t._batched else _plain(t) for t in tensors
+        )
 
     @property
     def saved_tensors(self) -> tuple:
@@ -165,6 +167,24 @@ _output = Primitive(
     doc="Output n of a custom Function with several outputs.",
 )
 _output._set_jvp(linear_jvp(_output))
+
+
+def _select_batch_rule(prim, xs, flags, size, params):
+    """cr.vmap: the same part of every example's packed row, ``(B, total)``."""
+    from chainrule.ops.elementwise import cast
+    from chainrule.ops.indexing import getitem
+    from chainrule.ops.shape import reshape
+
+    part = apply(
+        getitem, (xs[0],), {"index": (slice(None), slice(params["_start"], params["_stop"]))}
+    )
+    part = apply(reshape, (part,), {"shape": (size, *params["_shape"])})
+    if part.dtype != params["_dtype"]:
+        part = apply(cast, (part,), {"dtype": params["_dtype"]})
+    return part
+
+
+_output.vmap = _select_batch_rule
 
 
 # ---------------------------------------------------------------- the primitive
@@ -452,8 +472,12 @@ class Function:
         )
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(p is not None for p in parents)
+        level = _vmap_level(args)
         with no_grad():
-            if _overridden(cls, "setup_context") is not None:
+            if level >= 0 and _vmap_staticmethod(cls, level, args, kwargs, ctx) is not None:
+                output = ctx._cr_vmap_output
+                del ctx._cr_vmap_output
+            elif _overridden(cls, "setup_context") is not None:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
             else:
@@ -464,6 +488,38 @@ class Function:
         return tuple(result) if many else result[0]
 
 
+def _vmap_level(args: tuple) -> int:
+    """The innermost cr.vmap level among the arguments (-1: none is batched)."""
+    if not any(isinstance(a, Tensor) and a._batched for a in args):
+        return -1
+    from chainrule.batching.custom import innermost_level
+
+    return innermost_level(args)
+
+
+def _vmap_staticmethod(cls: type, level: int, args: tuple, kwargs: dict, ctx: Any) -> Any:
+    """Inside cr.vmap: torch.func's rules (chainrule.batching.custom). With a vmap
+    staticmethod, run it (and setup_context) and leave the output on ctx; with
+    generate_vmap_rule, None: forward runs on the batched tensors as they are."""
+    from chainrule.batching.custom import check_vmap_support, run_vmap_staticmethod
+
+    has_setup = _overridden(cls, "setup_context") is not None
+    has_vmap = _overridden(cls, "vmap") is not None
+    check_vmap_support(cls, has_vmap, has_setup)
+    if not has_vmap:
+        return None
+    _check_static(cls, "vmap")
+    output = run_vmap_staticmethod(cls, level, args, kwargs)
+    cls.setup_context(ctx, args, output)
+    ctx._cr_vmap_output = output
+    return output
+
+
+def _detached(t: Tensor) -> Tensor:
+    """``t`` without its node (a batched tensor stays batched)."""
+    return t.detach() if t._batched else _plain(t)
+
+
 def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tuple) -> list:
     """Record the node of one call (if a gradient can flow) and return the outputs."""
     diff = [
@@ -471,7 +527,7 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
         for k, o in enumerate(outs)
         if isinstance(o, Tensor) and o.dtype.kind == "f" and id(o) not in ctx._cr_non_diff
     ]
-    result = [_plain(o) if isinstance(o, Tensor) and o._requires_grad else o for o in outs]
+    result = [_detached(o) if isinstance(o, Tensor) and o._requires_grad else o for o in outs]
     if not diff or not any(p is not None for p in parents):
         return result
     # Saved tensors: an input is kept as it is (it holds its own node); an output is
@@ -490,14 +546,20 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
     ctx._cr_to_save = ()
     kinds = [(o.shape, o.dtype) if isinstance(o, Tensor) else None for o in outs]
     spans = []
+    batched_out = any(outs[k]._batched for k in diff)
     if len(diff) == 1:
-        out = outs[diff[0]].data
+        out = outs[diff[0]] if batched_out else outs[diff[0]].data
     else:
         start = 0
         for k in diff:
             spans.append((start, start + outs[k].size))
             start += outs[k].size
-        out = np.concatenate([outs[k].data.reshape(-1) for k in diff])
+        if batched_out:  # inside cr.vmap: the same concatenation, batched
+            from chainrule.ops.shape import concatenate
+
+            out = concatenate(*[outs[k].reshape(-1) for k in diff], axis=0)
+        else:
+            out = np.concatenate([outs[k].data.reshape(-1) for k in diff])
     meta = _Meta(
         cls,
         len(args),
@@ -509,9 +571,9 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
     )
     meta.last_input = max(i for i, p in enumerate(parents) if p is not None)
     ctx._cr_meta = meta
-    raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+    raw = tuple(_raw(a) for a in args)
     node = new_node(_primitive_of(cls), parents, raw, out if saves_out else None, {"_ctx": ctx})
-    out_tensor = _wrap(out, node)
+    out_tensor = out._attached(node) if batched_out else _wrap(out, node)
     if len(diff) == 1:
         result[diff[0]] = out_tensor
         return result
@@ -529,6 +591,13 @@ def _connect(cls: type, ctx: FunctionCtx, args: tuple, parents: tuple, outs: tup
     return result
 
 
+def _raw(a: Any) -> Any:
+    """What the node keeps of an argument: the array (a batched tensor: itself, detached)."""
+    if isinstance(a, Tensor):
+        return a.detach() if a._batched else a.data
+    return a
+
+
 def _twice_error(i: int, g: Any, ans: Any, *args: Any) -> Any:
     raise RuntimeError(
         "trying to differentiate twice a Function whose backward is marked "
@@ -542,6 +611,17 @@ _once = Primitive("once_differentiable", lambda r, *inputs: r, doc="A gradient t
 _once.variadic = True
 _once.vjps = _VariadicRules(_twice_error)
 _once.jvps = _VariadicRules(_twice_error)  # forward mode through it is a second derivative too
+
+
+def _once_batch_rule(prim, xs, flags, size, params):
+    """cr.vmap: the guard on the batch (its value is the first argument's)."""
+    from chainrule.ops.batch_rules import materialize
+
+    r = xs[0] if flags[0] else materialize(xs[0], size)
+    return apply(prim, (r, *xs[1:]))
+
+
+_once.vmap = _once_batch_rule
 
 
 def once_differentiable(backward: Callable[..., Any]) -> Callable[..., Any]:

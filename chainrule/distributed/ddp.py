@@ -74,6 +74,8 @@ grad_sync = Primitive(
     formula="1 (and the gradient is handed to DistributedDataParallel's bucket)",
     doc="Identity; its gradient, complete when the rule runs, starts the bucket's all-reduce.",
 )
+# cr.vmap: the identity on the batch (the batched node's rule hands the gradient on).
+grad_sync.vmap = lambda prim, xs, flags, size, params: xs[0]
 
 
 class _Forward:

@@ -87,6 +87,10 @@ class _Lifted(Function):
     nothing of how ``xs`` were computed (see the module doc). Its VJP and JVP are
     nodes of the same kind, so it is differentiable to any order."""
 
+    # Inside cr.vmap forward runs on the batch, where _refuse_batched says what is
+    # unsupported (instead of the generic message of a Function without a vmap rule).
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(ctx: Any, h: Callable[..., tuple], *xs: Any) -> tuple:
         _refuse_batched(xs)
@@ -165,6 +169,8 @@ def _implicit_jvp(f: Step, treedef: Any, distance: Callable, tol: float) -> Call
 
 
 class _FixedPoint(Function):
+    generate_vmap_rule = True  # see _Lifted: forward refuses a batch with its own message
+
     @staticmethod
     def forward(
         ctx: Any, f: Step, treedef: Any, x0: Any, distance: Callable, tol: float, *leaves: Any

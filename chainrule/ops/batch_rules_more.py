@@ -247,3 +247,5 @@ def _lstm_layer_rule(prim, xs, flags, size, params):
 
 
 _rec.lstm_layer.vmap = _lstm_layer_rule
+
+from chainrule.ops import batch_rules_scipy as _scipy_rules  # noqa: E402, F401

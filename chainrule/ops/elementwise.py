@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule.ops.complex_parts import abs_jvp, abs_vjp, match_dtype
 from chainrule.ops.primitive import ELEMENTWISE, Primitive
+from chainrule.threads import split_ufunc
 
 # ------------------------------------------------------------------ arithmetic
 add = Primitive(
@@ -30,13 +31,34 @@ sub = Primitive(
     doc="x - y, with broadcasting.",
 )
 
+_MUL_VJP = (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+_MUL_JVP = (lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
 mul = Primitive(
     "mul",
     np.multiply,
-    vjp=(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x),
-    jvp=(lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t),
+    vjp=_MUL_VJP,
+    jvp=_MUL_JVP,
     formula=("y", "x"),
     doc="x * y, with broadcasting.",
+)
+
+
+def _outer_mul_forward(x, y):
+    return split_ufunc(np.multiply, x, y)
+
+
+# mul, computed by several threads when its result is large: cr.vmap's outer products
+# of a batch (the per-example weight gradients g x^T, (B, M, 1) * (B, 1, N)) write
+# hundreds of MB with one multiply each, at the speed of memory, not arithmetic. A
+# primitive of its own so that mul, on every hot path, stays a bare ufunc call.
+outer_mul = Primitive(
+    "outer_mul",
+    _outer_mul_forward,
+    vjp=_MUL_VJP,
+    jvp=_MUL_JVP,
+    formula=("y", "x"),
+    doc="x * y, with broadcasting, split over the leading axis among threads when large "
+    "(cr.vmap's batched outer products; see chainrule.threads).",
 )
 
 div = Primitive(
@@ -265,7 +287,7 @@ isnan = Primitive("isnan", np.isnan, differentiable=False, doc="True where NaN."
 
 # Forward mode over a stack of tangents at once (jacfwd, hessian): these rules are
 # elementwise in the tangent, so a batch of tangents broadcasts through them.
-for _prim in (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
+for _prim in (add, sub, mul, outer_mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
     _prim.batch = ELEMENTWISE
 for _prim in (maximum, minimum, where, clip, cast):
     _prim.batch = ELEMENTWISE
@@ -273,7 +295,7 @@ for _prim in (maximum, minimum, where, clip, cast):
 # Their rules hold for complex inputs as well (see chainrule.ops.complex_parts):
 # holomorphic formulas, selections (where, maximum: NumPy orders complex numbers
 # lexicographically) and abs's rule written for both.
-for _prim in (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
+for _prim in (add, sub, mul, outer_mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
     _prim.complex_rules = True
 for _prim in (maximum, minimum, where, copy, cast):
     _prim.complex_rules = True

@@ -84,6 +84,8 @@ def _dynamics_vjp(func, layout, y, tt, p, cotangent):
 
 
 def _odeint_vjp(g, ans, z, func, layout, options):
+    if getattr(g, "_batched", False):
+        return _per_example_vjp(g, ans, z, func, layout, options)
     if isinstance(g, Tensor):
         raise NotImplementedError(
             "odeint: derivatives of second order are not supported (its adjoint rule "
@@ -116,6 +118,30 @@ def _odeint_vjp(g, ans, z, func, layout, options):
         adj_p = back[2 * d + 1 :]
     time_grads.append(adj_t0)
     return np.concatenate([adj_y, np.array(time_grads[::-1]), adj_p]).astype(z.dtype)
+
+
+def _per_example_vjp(g, ans, z, func, layout, options):
+    """Inside ``cr.vmap(cr.grad(...))`` the gradient arrives batched: the adjoint is
+    integrated once per example (as the forward was, see batch_rules_scipy), on
+    arrays, and the results come back batched like ``g``."""
+    from chainrule.batching.batched import batched_like, physical_array
+
+    inner = g.value
+    if inner._batched or inner._requires_grad:
+        raise NotImplementedError(
+            "odeint: inside nested vmap, or under a second derivative, its adjoint is not "
+            "supported (the adjoint rule integrates with SciPy, on arrays)"
+        )
+    gs = physical_array(g)
+
+    def example(x, b):
+        return physical_array(x)[b] if getattr(x, "_batched", False) else np.asarray(x)
+
+    rows = [
+        _odeint_vjp(gs[b], example(ans, b), example(z, b), func, layout, options)
+        for b in range(gs.shape[0])
+    ]
+    return batched_like(g, np.stack(rows))
 
 
 def _no_forward_mode(t, ans, *args, **params):

@@ -34,9 +34,47 @@ def _real(x, what):
     return x
 
 
+# ------------------------------------------------------------------- stacks
+#: Sylvester equations with at most this many unknowns (m * n) are solved for a whole
+#: stack at once, as one linear system each (below); larger ones one by one.
+KRON_MAX_UNKNOWNS = 64
+
+
+def _each(fn, *mats):
+    """``fn`` on each matrix of stacks of matrices (leading axes broadcast), stacked:
+    SciPy's routines (before 1.15) take one problem; this loop is what cr.vmap runs
+    for the sizes that have no batched method here."""
+    lead = np.broadcast_shapes(*(m.shape[:-2] for m in mats))
+    if not lead:
+        return fn(*mats)
+    mats = [np.broadcast_to(m, lead + m.shape[-2:]) for m in mats]
+    out = [fn(*(m[i] for m in mats)) for i in np.ndindex(*lead)]
+    return np.stack(out).reshape(lead + out[0].shape)
+
+
+def _kron_sylvester(a, b, q):
+    """A X + X B = Q for stacks, as (A (x) I + I (x) B^T) vec(X) = vec(Q) with row-major
+    vec: one batched LU solve of an (mn x mn) system per problem (exact algebra; the
+    cost grows as (mn)^3, so only for small problems)."""
+    m, n = q.shape[-2], q.shape[-1]
+    eye_m, eye_n = np.eye(m, dtype=a.dtype), np.eye(n, dtype=b.dtype)
+    k = np.einsum("...ij,kl->...ikjl", a, eye_n) + np.einsum("ij,...lk->...ikjl", eye_m, b)
+    k = k.reshape(k.shape[:-4] + (m * n, m * n))
+    lead = np.broadcast_shapes(k.shape[:-2], q.shape[:-2])
+    k = np.broadcast_to(k, lead + k.shape[-2:])
+    rhs = np.broadcast_to(q, lead + q.shape[-2:]).reshape(lead + (m * n, 1))
+    return np.linalg.solve(k, rhs).reshape(lead + (m, n))
+
+
 # ------------------------------------------------------------- solve_sylvester
 def _sylvester_forward(a, b, q):
-    return _real(sl.solve_sylvester(a, b, q), "solve_sylvester")
+    if max(a.ndim, b.ndim, q.ndim) == 2:
+        return _real(sl.solve_sylvester(a, b, q), "solve_sylvester")
+    if q.shape[-2] * q.shape[-1] <= KRON_MAX_UNKNOWNS and not np.iscomplexobj(q):
+        dtype = np.result_type(a, b, q)
+        if dtype.kind == "f":
+            return _kron_sylvester(a.astype(dtype), b.astype(dtype), q.astype(dtype))
+    return _each(_sylvester_forward, a, b, q)
 
 
 def _sylvester_adjoint(a, b, g):
@@ -64,7 +102,16 @@ solve_sylvester = Primitive(
 
 # ----------------------------------------------------------------------- sqrtm
 def _sqrtm_forward(a):
-    return _real(sl.sqrtm(a), "sqrtm")
+    if a.ndim == 2:
+        return _real(sl.sqrtm(a), "sqrtm")
+    if a.dtype.kind == "f" and np.array_equal(a, _mT(a)):
+        # Symmetric matrices: their Schur form is diagonal, so the principal root is
+        # V sqrt(w) V^T from one batched eigh, exactly what sqrtm computes, as long as
+        # no eigenvalue is negative (then the root is complex: SciPy's error, below).
+        w, v = np.linalg.eigh(a)
+        if (w >= 0).all():
+            return (v * np.sqrt(w)[..., None, :]) @ _mT(v)
+    return _each(_sqrtm_forward, a)
 
 
 sqrtm = Primitive(

@@ -3,6 +3,9 @@
 ``convolve(a, b)`` along pairs of axes ``axes = (axes_of_a, axes_of_b)``, with
 ``dot_axes`` pairs summed over as in ``tensordot``, and every other axis kept
 (a's first, then b's, then the convolved ones), as HIPS autograd's ``convolve``.
+The primitive's ``batch`` parameter (pairs of axes, ``cr.vmap``'s) names axes
+that both operands keep, element by element, ahead of all the others: example i
+of a convolved with example i of b, in the same einsum.
 
 Along a convolved axis the full convolution is ``c[n] = sum_k a[k] b[n - k]`` for
 n in [0, na + nb - 1); each mode keeps a window [lo, hi) of it (full: all of it;
@@ -26,14 +29,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 from chainrule.ops.primitive import Primitive, call
 
 
-def _roles(ndim, conv, dot):
-    """The axes of an operand that are neither convolved nor summed (kept as they are)."""
-    return [i for i in range(ndim) if i not in conv and i not in dot]
+def _roles(ndim, conv, dot, paired=()):
+    """The axes of an operand that are neither convolved, summed nor paired (kept as
+    they are)."""
+    return [i for i in range(ndim) if i not in conv and i not in dot and i not in paired]
 
 
-def _forward(a, b, conv, dot, lo, hi):
+def _forward(a, b, conv, dot, lo, hi, batch=None):
     ca, cb = conv
     da, db = dot
+    ba, bb = batch or ((), ())
     pads = [(0, 0)] * a.ndim
     index = [slice(None)] * a.ndim
     for k, (i, j) in enumerate(zip(ca, cb)):
@@ -54,25 +59,40 @@ def _forward(a, b, conv, dot, lo, hi):
     window = list(range(n_conv, 2 * n_conv))
     fresh = iter(range(2 * n_conv, 52))
     shared = {m: next(fresh) for m in range(len(da))}
+    paired = [next(fresh) for _ in ba]  # one label each, kept: the output's first axes
     labels_a = [
-        position[ca.index(i)] if i in ca else shared[da.index(i)] if i in da else next(fresh)
+        position[ca.index(i)]
+        if i in ca
+        else shared[da.index(i)]
+        if i in da
+        else paired[ba.index(i)]
+        if i in ba
+        else next(fresh)
         for i in range(a.ndim)
     ] + window
     labels_b = [
-        window[cb.index(j)] if j in cb else shared[db.index(j)] if j in db else next(fresh)
+        window[cb.index(j)]
+        if j in cb
+        else shared[db.index(j)]
+        if j in db
+        else paired[bb.index(j)]
+        if j in bb
+        else next(fresh)
         for j in range(b.ndim)
     ]
-    kept_a = [labels_a[i] for i in _roles(a.ndim, ca, da)]
-    kept_b = [labels_b[j] for j in _roles(b.ndim, cb, db)]
-    return np.einsum(windows, labels_a, flipped, labels_b, kept_a + kept_b + position)
+    kept_a = [labels_a[i] for i in _roles(a.ndim, ca, da, ba)]
+    kept_b = [labels_b[j] for j in _roles(b.ndim, cb, db, bb)]
+    return np.einsum(windows, labels_a, flipped, labels_b, paired + kept_a + kept_b + position)
 
 
-def _vjp_a(g, ans, a, b, conv, dot, lo, hi):
+def _vjp_a(g, ans, a, b, conv, dot, lo, hi, batch=None):
     ca, cb = conv
     da, db = dot
-    kept_a, kept_b = _roles(a.ndim, ca, da), _roles(b.ndim, cb, db)
-    g_conv = tuple(range(len(kept_a) + len(kept_b), g.ndim))
-    g_kept_b = tuple(range(len(kept_a), len(kept_a) + len(kept_b)))
+    ba, bb = batch or ((), ())
+    nb_ = len(ba)  # g's first axes are the paired ones
+    kept_a, kept_b = _roles(a.ndim, ca, da, ba), _roles(b.ndim, cb, db, bb)
+    g_conv = tuple(range(nb_ + len(kept_a) + len(kept_b), g.ndim))
+    g_kept_b = tuple(range(nb_ + len(kept_a), nb_ + len(kept_a) + len(kept_b)))
     new_lo = tuple(b.shape[j] - 1 - lo[k] for k, j in enumerate(cb))
     new_hi = tuple(new_lo[k] + a.shape[i] for k, i in enumerate(ca))
     r = call(
@@ -83,18 +103,22 @@ def _vjp_a(g, ans, a, b, conv, dot, lo, hi):
         dot=(g_kept_b, tuple(kept_b)),
         lo=new_lo,
         hi=new_hi,
+        **({"batch": (tuple(range(nb_)), tuple(bb))} if nb_ else {}),
     )
-    # r's axes: a's kept axes, b's summed axes (in b's order), a's convolved axes.
-    source = kept_a + [da[db.index(j)] for j in sorted(db)] + list(ca)
+    # r's axes: the paired ones, a's kept axes, b's summed axes (in b's order), a's
+    # convolved axes.
+    source = list(ba) + kept_a + [da[db.index(j)] for j in sorted(db)] + list(ca)
     return r.transpose(tuple(int(p) for p in np.argsort(source)))
 
 
-def _vjp_b(g, ans, a, b, conv, dot, lo, hi):
+def _vjp_b(g, ans, a, b, conv, dot, lo, hi, batch=None):
     ca, cb = conv
     da, db = dot
-    kept_a, kept_b = _roles(a.ndim, ca, da), _roles(b.ndim, cb, db)
-    g_conv = tuple(range(len(kept_a) + len(kept_b), g.ndim))
-    g_kept_a = tuple(range(len(kept_a)))
+    ba, bb = batch or ((), ())
+    nb_ = len(ba)
+    kept_a, kept_b = _roles(a.ndim, ca, da, ba), _roles(b.ndim, cb, db, bb)
+    g_conv = tuple(range(nb_ + len(kept_a) + len(kept_b), g.ndim))
+    g_kept_a = tuple(range(nb_, nb_ + len(kept_a)))
     new_lo = tuple(a.shape[i] - 1 - lo[k] for k, i in enumerate(ca))
     new_hi = tuple(new_lo[k] + b.shape[j] for k, j in enumerate(cb))
     r = call(
@@ -105,9 +129,11 @@ def _vjp_b(g, ans, a, b, conv, dot, lo, hi):
         dot=(g_kept_a, tuple(kept_a)),
         lo=new_lo,
         hi=new_hi,
+        **({"batch": (tuple(range(nb_)), tuple(ba))} if nb_ else {}),
     )
-    # r's axes: b's kept axes, a's summed axes (in a's order), b's convolved axes.
-    source = kept_b + [db[da.index(i)] for i in sorted(da)] + list(cb)
+    # r's axes: the paired ones, b's kept axes, a's summed axes (in a's order), b's
+    # convolved axes.
+    source = list(bb) + kept_b + [db[da.index(i)] for i in sorted(da)] + list(cb)
     return r.transpose(tuple(int(p) for p in np.argsort(source)))
 
 

@@ -61,25 +61,30 @@ def odeint(
     )
     t_ = arg(t)
     t_ = F.astype(t_, np.float64) if isinstance(t_, Tensor) else np.asarray(t_, dtype=np.float64)
-    if np.ndim(data(t_)) != 1:
-        raise ValueError(f"odeint: t must be a 1-D array of times, got shape {np.shape(data(t_))}")
+    if len(_shape(t_)) != 1:
+        raise ValueError(f"odeint: t must be a 1-D array of times, got shape {_shape(t_)}")
     parts = [y0_, t_]
     leaf_layout = []
     leaves, treedef = tree.flatten(args)
     for a in leaves:
         if _is_variable(a):
             a = arg(a)
-            shape = tuple(np.shape(data(a)))
+            shape = _shape(a)
             leaf_layout.append((_ops.VARIABLE, shape))
             a = F.astype(a, np.float64) if isinstance(a, Tensor) else np.asarray(a, np.float64)
             parts.append(F.reshape(a, (-1,)) if isinstance(a, Tensor) else a.reshape(-1))
         else:
             leaf_layout.append(("constant", a))
-    sizes = (int(np.size(data(y0_))), int(np.size(data(t_))))
+    sizes = (int(np.prod(_shape(y0_))), int(np.prod(_shape(t_))))
     layout = (sizes, (treedef, tuple(leaf_layout)))
     z = F.concatenate([p if isinstance(p, Tensor) else np.asarray(p) for p in parts])
     params = {"func": func, "layout": layout, "options": tuple(sorted(options.items()))}
     return apply(_ops.odeint, (z,), params)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """The shape, without reading values (a batched tensor inside cr.vmap has none)."""
+    return tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
 
 
 __all__ = ["odeint"]
