@@ -149,3 +149,119 @@ def test_layer_norm_keeps_float32():
     assert y.dtype == np.float32
     y.sum().backward()
     assert x.grad.dtype == np.float32 and ln.weight.grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------ lstm_layer under cr.jit
+def _lstm_loss(w_hh, xproj, h0, c0):
+    y = lstm_layer(xproj, h0, c0, w_hh)
+    return (y * y).sum()
+
+
+def _traced_prims(fn, *args):
+    """The primitives a cr.jit trace of ``fn(*args)`` recorded, by name."""
+    from chainrule.jit.tracer import Tracer
+    from chainrule.tensor import _wrap, set_tracer
+
+    tracer = Tracer("test")
+    traced = []
+    for a in args:
+        t = _wrap(np.asarray(a).view(), None)
+        t._requires_grad = True
+        tracer.new_input(t)
+        tracer.grad_only_for_tracing.add(id(t))
+        tracer.array_inputs[id(t)] = False
+        traced.append(t)
+    previous = set_tracer(tracer)
+    try:
+        fn(*traced)
+    finally:
+        set_tracer(previous)
+    return [e.prim.name for e in tracer.entries]
+
+
+def test_a_jitted_gradient_walks_back_from_what_the_forward_saved():
+    # jit records a gradient's backward pass; nothing differentiates it, so the LSTM's
+    # walk back is one operation reading the saved gates, not a loop of formulas.
+    rng = np.random.default_rng(5)
+    xproj, h0, c0, w = (a.astype(np.float32) for a in _lstm_inputs(rng, 6, 3, 4))
+    names = _traced_prims(cr.value_and_grad(_lstm_loss), w, xproj, h0, c0)
+    assert names.count("lstm_layer_grads") == 1 and names.count("lstm_layer") == 1
+    assert "sigmoid" not in names and len(names) < 20
+    eager_value, eager_grad = cr.value_and_grad(_lstm_loss)(w, xproj, h0, c0)
+    jitted = cr.jit(cr.value_and_grad(_lstm_loss))
+    for _ in range(3):  # traced, traced again and compared, then compiled
+        value, grad = jitted(w, xproj, h0, c0)
+        np.testing.assert_allclose(value, eager_value, rtol=1e-6)
+        np.testing.assert_allclose(grad, eager_grad, rtol=1e-5, atol=1e-6)
+    x2 = xproj[::-1].copy()  # new values, through the compiled code
+    np.testing.assert_allclose(
+        jitted(w, x2, h0, c0)[1],
+        cr.value_and_grad(_lstm_loss)(w, x2, h0, c0)[1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_a_jitted_second_derivative_through_lstm_layer_keeps_the_formulas():
+    # A gradient inside a gradient is differentiated: its walk back is the recorded
+    # formulas (right to any order); only the outer one, which nothing differentiates,
+    # is the one-operation walk.
+    rng = np.random.default_rng(6)
+    xproj, h0, c0, w = _lstm_inputs(rng, 3, 2, 2)
+
+    def outer(w, xproj, h0, c0):
+        g = cr.grad(_lstm_loss)(w, xproj, h0, c0)
+        return (g * g).sum()
+
+    names = _traced_prims(cr.grad(outer), w, xproj, h0, c0)
+    assert names.count("lstm_layer_grads") == 1 and "sigmoid" in names
+    want = cr.grad(outer)(w, xproj, h0, c0)
+    jitted = cr.jit(cr.grad(outer))
+    for _ in range(3):
+        np.testing.assert_allclose(jitted(w, xproj, h0, c0), want, rtol=1e-10)
+    # and the second derivative itself against finite differences
+    check_grads(lambda w: outer(w, xproj, h0, c0), modes=["rev"], order=1)(w)
+
+
+def test_a_jitted_gradient_of_a_tensor_that_requires_grad_stays_differentiable():
+    # With a Tensor that requires grad, the caller may differentiate the gradient
+    # inside the function, as eagerly: the recorded formulas again.
+    rng = np.random.default_rng(7)
+    xproj, h0, c0, w = _lstm_inputs(rng, 3, 2, 2)
+
+    def f(w, xproj):
+        g = cr.grad(_lstm_loss)(w, xproj, h0, c0)
+        return cr.autograd.grad((g * g).sum(), w)[0]
+
+    wt = cr.tensor(w, requires_grad=True)
+    want = f(wt, xproj).data
+    jitted = cr.jit(f)
+    for _ in range(3):
+        np.testing.assert_allclose(cr.tensor(jitted(wt, xproj)).data, want, rtol=1e-10)
+
+
+def test_the_packed_walk_back_refuses_to_be_differentiated():
+    rng = np.random.default_rng(8)
+    xproj, h0, c0, w = _lstm_inputs(rng, 2, 2, 2)
+    y = lstm_layer(xproj, h0, c0, w)
+    gy = cr.tensor(rng.normal(size=y.shape), requires_grad=True)
+    packed = recurrent.lstm_layer_grads(gy, y.data, xproj, h0, c0, w)
+    with pytest.raises(RuntimeError, match="lstm_layer_grads.*not to be differentiated"):
+        packed.sum().backward()
+
+
+def test_the_packed_walk_back_recomputes_what_was_not_saved():
+    # Given an output the forward pass saved nothing for (a copy), the walk back runs
+    # the forward pass again: the same gradients.
+    rng = np.random.default_rng(9)
+    args = _lstm_inputs(rng, 4, 3, 2)
+    gy = rng.normal(size=(4, 3, 4))
+    y = lstm_layer(*args).data
+    direct = recurrent.lstm_layer_grads(gy, y, *args).data
+    copied = recurrent.lstm_layer_grads(gy, y.copy(), *args).data
+    np.testing.assert_array_equal(direct, copied)
+    plain = [cr.tensor(a, requires_grad=True) for a in args]
+    lstm_layer(*plain).backward(gy)
+    np.testing.assert_allclose(
+        direct, np.concatenate([p.grad.data.ravel() for p in plain]), rtol=1e-12
+    )
