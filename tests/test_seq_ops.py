@@ -265,3 +265,88 @@ def test_the_packed_walk_back_recomputes_what_was_not_saved():
     np.testing.assert_allclose(
         direct, np.concatenate([p.grad.data.ravel() for p in plain]), rtol=1e-12
     )
+
+
+# ------------------------------------------------------------------ layer_normalize, linear
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_layer_normalize_rule_from_the_saved_rstd_is_the_recomputed_one(shape, dtype, seed):
+    from chainrule.ops import normalization
+
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=shape) * 3 + 1).astype(dtype)
+    v = rng.normal(size=shape).astype(dtype)
+    y = normalization._normalize_forward(x)
+    want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+    saved = normalization._normalize_rule(v, y, x)  # y's rstd was saved
+    recomputed = normalization._normalize_rule(v, y.copy(), x)  # a copy's was not
+    np.testing.assert_allclose(saved, recomputed, rtol=tol, atol=tol)
+    assert saved.dtype == dtype
+
+
+def test_a_jitted_gradient_through_layer_normalize_is_one_operation():
+    from chainrule.ops.normalization import normalize
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(4, 3, 6)).astype(np.float32)
+    v = rng.normal(size=(4, 3, 6)).astype(np.float32)
+
+    def loss(x, v):
+        return (normalize(x) * v).sum()
+
+    names = _traced_prims(cr.grad(loss), x, v)
+    assert names.count("layer_normalize_grad") == 1 and "sqrt" not in names
+    jitted = cr.jit(cr.grad(loss))
+    for xb in (x, x, x[::-1].copy()):
+        np.testing.assert_allclose(jitted(xb, v), cr.grad(loss)(xb, v), rtol=1e-5, atol=1e-6)
+    # differentiated inside the trace: the recorded formulas, right to second order
+    hess = cr.jit(cr.grad(lambda x, v: (cr.grad(loss)(x, v) ** 2).sum()))
+    x64, v64 = x.astype(np.float64), v.astype(np.float64)
+    want = cr.grad(lambda x, v: (cr.grad(loss)(x, v) ** 2).sum())(x64, v64)
+    for _ in range(3):
+        np.testing.assert_allclose(hess(x64, v64), want, rtol=1e-10)
+
+
+def test_the_layer_normalize_grad_operation_refuses_to_be_differentiated():
+    from chainrule.ops.normalization import normalize, normalize_grad
+
+    x = np.random.default_rng(11).normal(size=(2, 3))
+    y = normalize(x).data
+    v = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="layer_normalize_grad.*not to be differentiated"):
+        normalize_grad(v, y, x).sum().backward()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    fan=st.integers(1, 4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_linear_bias_gradient_is_the_sum_over_leading_axes(lead, fan, dtype, seed):
+    from chainrule.ops.nn_ops import linear
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(*lead, 3)).astype(dtype)
+    w = rng.normal(size=(fan, 3)).astype(dtype)
+    g = rng.normal(size=(*lead, fan)).astype(dtype)
+    b = cr.tensor(rng.normal(size=fan).astype(dtype), requires_grad=True)
+    linear(x, w, b).backward(g)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    want = g.reshape(-1, fan).sum(axis=0)
+    np.testing.assert_allclose(b.grad.data, want, rtol=tol, atol=tol)
+    assert b.grad.dtype == dtype
+    # recorded (Tensors): the same, and differentiable
+    b2 = cr.tensor(b.data, requires_grad=True)
+    gt = cr.tensor(g, requires_grad=True)
+    (db,) = cr.autograd.grad(linear(x, w, b2), [b2], gt, create_graph=True)
+    np.testing.assert_allclose(db.data, want, rtol=tol, atol=tol)
+    (dg,) = cr.autograd.grad(db.sum(), [gt])
+    np.testing.assert_array_equal(dg.data, np.ones_like(g))
