@@ -350,3 +350,16 @@ def test_linear_bias_gradient_is_the_sum_over_leading_axes(lead, fan, dtype, see
     np.testing.assert_allclose(db.data, want, rtol=tol, atol=tol)
     (dg,) = cr.autograd.grad(db.sum(), [gt])
     np.testing.assert_array_equal(dg.data, np.ones_like(g))
+
+
+def test_what_layer_normalize_saved_goes_with_its_output():
+    from chainrule.ops import normalization
+
+    before = len(normalization._saved_rstd)
+    x = cr.tensor(np.random.default_rng(12).normal(size=(3, 5)), requires_grad=True)
+    y = normalization.normalize(x)
+    assert len(normalization._saved_rstd) == before + 1
+    (y * y).sum().backward()
+    del y
+    gc.collect()
+    assert len(normalization._saved_rstd) == before
