@@ -248,6 +248,12 @@ def test_the_packed_walk_back_refuses_to_be_differentiated():
     packed = recurrent.lstm_layer_grads(gy, y.data, xproj, h0, c0, w)
     with pytest.raises(RuntimeError, match="lstm_layer_grads.*not to be differentiated"):
         packed.sum().backward()
+    with pytest.raises(RuntimeError, match="lstm_layer_grads.*not to be differentiated"):
+        cr.jvp(
+            lambda g: recurrent.lstm_layer_grads(g, y.data, xproj, h0, c0, w),
+            (gy.data,),
+            (gy.data,),
+        )
 
 
 def test_the_packed_walk_back_recomputes_what_was_not_saved():

@@ -106,6 +106,7 @@ normalize_grad = Primitive(
     "layer_normalize_grad",
     _rule_arrays,
     vjp=(_not_differentiated,) * 3,
+    jvp=(_not_differentiated,) * 3,  # refused in both modes, never silently zero
     formula=("not differentiated",) * 3,
     doc="layer_normalize's rule on arrays (over the last axis), as one operation for a "
     "backward pass that nothing differentiates (cr.jit compiles it).",

@@ -317,7 +317,7 @@ lstm_layer = Primitive(
 )
 
 
-def _not_differentiated(g, ans, *args):
+def _not_differentiated(g, ans, *args, **params):
     raise RuntimeError(
         "lstm_layer_grads: this backward pass of lstm_layer was recorded as not to be "
         "differentiated (cr.jit's trace of a first-order gradient), yet something "
@@ -329,6 +329,7 @@ lstm_layer_grads = Primitive(
     "lstm_layer_grads",
     lambda gy, ans, xproj, h0, c0, w_hh: _grads_from_saved(gy, ans, xproj, h0, c0, w_hh)[0],
     vjp=(_not_differentiated,) * 6,
+    jvp=(_not_differentiated,) * 6,  # refused in both modes, never silently zero
     formula=("not differentiated",) * 6,
     doc="lstm_layer's four gradients (d xproj, d h0, d c0, d W_hh), raveled into one "
     "array: its backward pass in one operation, for a backward pass that nothing "
