@@ -369,3 +369,24 @@ def test_what_layer_normalize_saved_goes_with_its_output():
     del y
     gc.collect()
     assert len(normalization._saved_rstd) == before
+
+
+def test_vmap_of_the_two_walk_back_operations_is_the_loop_over_examples():
+    import warnings
+
+    from chainrule.ops import normalization
+
+    rng = np.random.default_rng(13)
+    x, v = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))
+    y = np.stack([normalization._normalize_forward(xi) for xi in x])
+    args = _lstm_inputs(rng, 3, 2, 2)
+    ys = lstm_layer(*args).data
+    gy = rng.normal(size=(4, *ys.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a rule of their own: no loop warning
+        norm = cr.vmap(lambda v, y, x: normalization.normalize_grad(v, y, x))(v, y, x)
+        walk = cr.vmap(lambda g: recurrent.lstm_layer_grads(g, ys, *args))(gy)
+    want = [normalization.normalize_grad(*a).data for a in zip(v, y, x)]
+    np.testing.assert_allclose(norm, np.stack(want), rtol=1e-12)
+    want = [recurrent.lstm_layer_grads(g, ys, *args).data for g in gy]
+    np.testing.assert_allclose(walk, np.stack(want), rtol=1e-12)
