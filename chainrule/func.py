@@ -121,6 +121,7 @@ class _Inputs:
         "rebinds",
         "depth",
         "tracer",
+        "differentiated",
     )
 
     def __init__(self, args: Sequence[Any], nums: tuple[int, ...], where: str) -> None:
@@ -134,6 +135,11 @@ class _Inputs:
         self.tracer = active_tracer()
         arrays = self.tracer.array_inputs if self.tracer is not None else None
         attached = False
+        # Attached by the caller's own graph: jit marks its traced inputs as requiring
+        # grad so that the backward pass records (see Tracer.grad_only_for_tracing);
+        # those alone do not make the gradients something anyone can differentiate.
+        by_caller = False
+        synthetic = self.tracer.grad_only_for_tracing if self.tracer is not None else ()
         any_tensor = False
         for a in nums:
             flat, treedef = tree.flatten(args[a])
@@ -141,6 +147,7 @@ class _Inputs:
             for leaf in flat:
                 x, was_attached = _leaf(leaf, where)
                 attached = attached or was_attached
+                by_caller = by_caller or (was_attached and id(leaf) not in synthetic)
                 if isinstance(leaf, Tensor):
                     stands_for = arrays.get(id(leaf)) if arrays is not None else None
                     any_tensor = any_tensor or stands_for is None
@@ -154,6 +161,9 @@ class _Inputs:
             self.call_args[a] = leaves[0] if single_leaf else tree.unflatten(treedef, leaves)
         self.numpy = not any_tensor and self.depth == 0
         self.record = attached or self.depth > 0
+        # Whether the gradients may be differentiated (what ``record`` would be without
+        # jit): when not, a recorded backward pass is recorded only to be traced.
+        self.differentiated = by_caller or self.depth > 0
         # Called as HIPS autograd is (NumPy in), ``t -= x`` means autograd's rebinding
         # (chainrule.autograd.rebinding); a nested transform keeps the outer one's meaning.
         self.rebinds = self.numpy or (self.depth > 0 and rebinds())
@@ -306,7 +316,10 @@ def value_and_grad(
                 create_graph=inputs.record,
                 allow_unused=True,
                 retain_graph=inputs.record,
+                differentiated=inputs.differentiated,
             )
+            if inputs.record and not inputs.differentiated:  # as without jit: no graph
+                found = [None if g is None else g.detach() for g in found]
         else:
             found = (None,) * len(inputs.xs)
         grads = inputs.grads(found, single)

@@ -149,3 +149,244 @@ def test_layer_norm_keeps_float32():
     assert y.dtype == np.float32
     y.sum().backward()
     assert x.grad.dtype == np.float32 and ln.weight.grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------ lstm_layer under cr.jit
+def _lstm_loss(w_hh, xproj, h0, c0):
+    y = lstm_layer(xproj, h0, c0, w_hh)
+    return (y * y).sum()
+
+
+def _traced_prims(fn, *args):
+    """The primitives a cr.jit trace of ``fn(*args)`` recorded, by name."""
+    from chainrule.jit.tracer import Tracer
+    from chainrule.tensor import _wrap, set_tracer
+
+    tracer = Tracer("test")
+    traced = []
+    for a in args:
+        t = _wrap(np.asarray(a).view(), None)
+        t._requires_grad = True
+        tracer.new_input(t)
+        tracer.grad_only_for_tracing.add(id(t))
+        tracer.array_inputs[id(t)] = False
+        traced.append(t)
+    previous = set_tracer(tracer)
+    try:
+        fn(*traced)
+    finally:
+        set_tracer(previous)
+    return [e.prim.name for e in tracer.entries]
+
+
+def test_a_jitted_gradient_walks_back_from_what_the_forward_saved():
+    # jit records a gradient's backward pass; nothing differentiates it, so the LSTM's
+    # walk back is one operation reading the saved gates, not a loop of formulas.
+    rng = np.random.default_rng(5)
+    xproj, h0, c0, w = (a.astype(np.float32) for a in _lstm_inputs(rng, 6, 3, 4))
+    names = _traced_prims(cr.value_and_grad(_lstm_loss), w, xproj, h0, c0)
+    assert names.count("lstm_layer_grads") == 1 and names.count("lstm_layer") == 1
+    assert "sigmoid" not in names and len(names) < 20
+    eager_value, eager_grad = cr.value_and_grad(_lstm_loss)(w, xproj, h0, c0)
+    jitted = cr.jit(cr.value_and_grad(_lstm_loss))
+    for _ in range(3):  # traced, traced again and compared, then compiled
+        value, grad = jitted(w, xproj, h0, c0)
+        np.testing.assert_allclose(value, eager_value, rtol=1e-6)
+        np.testing.assert_allclose(grad, eager_grad, rtol=1e-5, atol=1e-6)
+    x2 = xproj[::-1].copy()  # new values, through the compiled code
+    np.testing.assert_allclose(
+        jitted(w, x2, h0, c0)[1],
+        cr.value_and_grad(_lstm_loss)(w, x2, h0, c0)[1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_a_jitted_second_derivative_through_lstm_layer_keeps_the_formulas():
+    # A gradient inside a gradient is differentiated: its walk back is the recorded
+    # formulas (right to any order); only the outer one, which nothing differentiates,
+    # is the one-operation walk.
+    rng = np.random.default_rng(6)
+    xproj, h0, c0, w = _lstm_inputs(rng, 3, 2, 2)
+
+    def outer(w, xproj, h0, c0):
+        g = cr.grad(_lstm_loss)(w, xproj, h0, c0)
+        return (g * g).sum()
+
+    names = _traced_prims(cr.grad(outer), w, xproj, h0, c0)
+    assert names.count("lstm_layer_grads") == 1 and "sigmoid" in names
+    want = cr.grad(outer)(w, xproj, h0, c0)
+    jitted = cr.jit(cr.grad(outer))
+    for _ in range(3):
+        np.testing.assert_allclose(jitted(w, xproj, h0, c0), want, rtol=1e-10)
+    # and the second derivative itself against finite differences
+    check_grads(lambda w: outer(w, xproj, h0, c0), modes=["rev"], order=1)(w)
+
+
+def test_a_jitted_gradient_of_a_tensor_that_requires_grad_stays_differentiable():
+    # With a Tensor that requires grad, the caller may differentiate the gradient
+    # inside the function, as eagerly: the recorded formulas again.
+    rng = np.random.default_rng(7)
+    xproj, h0, c0, w = _lstm_inputs(rng, 3, 2, 2)
+
+    def f(w, xproj):
+        g = cr.grad(_lstm_loss)(w, xproj, h0, c0)
+        return cr.autograd.grad((g * g).sum(), w)[0]
+
+    wt = cr.tensor(w, requires_grad=True)
+    want = f(wt, xproj).data
+    jitted = cr.jit(f)
+    for _ in range(3):
+        np.testing.assert_allclose(cr.tensor(jitted(wt, xproj)).data, want, rtol=1e-10)
+
+
+def test_the_packed_walk_back_refuses_to_be_differentiated():
+    rng = np.random.default_rng(8)
+    xproj, h0, c0, w = _lstm_inputs(rng, 2, 2, 2)
+    y = lstm_layer(xproj, h0, c0, w)
+    gy = cr.tensor(rng.normal(size=y.shape), requires_grad=True)
+    packed = recurrent.lstm_layer_grads(gy, y.data, xproj, h0, c0, w)
+    with pytest.raises(RuntimeError, match="lstm_layer_grads.*not to be differentiated"):
+        packed.sum().backward()
+    with pytest.raises(RuntimeError, match="lstm_layer_grads.*not to be differentiated"):
+        cr.jvp(
+            lambda g: recurrent.lstm_layer_grads(g, y.data, xproj, h0, c0, w),
+            (gy.data,),
+            (gy.data,),
+        )
+
+
+def test_the_packed_walk_back_recomputes_what_was_not_saved():
+    # Given an output the forward pass saved nothing for (a copy), the walk back runs
+    # the forward pass again: the same gradients.
+    rng = np.random.default_rng(9)
+    args = _lstm_inputs(rng, 4, 3, 2)
+    gy = rng.normal(size=(4, 3, 4))
+    y = lstm_layer(*args).data
+    direct = recurrent.lstm_layer_grads(gy, y, *args).data
+    copied = recurrent.lstm_layer_grads(gy, y.copy(), *args).data
+    np.testing.assert_array_equal(direct, copied)
+    plain = [cr.tensor(a, requires_grad=True) for a in args]
+    lstm_layer(*plain).backward(gy)
+    np.testing.assert_allclose(
+        direct, np.concatenate([p.grad.data.ravel() for p in plain]), rtol=1e-12
+    )
+
+
+# ------------------------------------------------------------------ layer_normalize, linear
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_layer_normalize_rule_from_the_saved_rstd_is_the_recomputed_one(shape, dtype, seed):
+    from chainrule.ops import normalization
+
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=shape) * 3 + 1).astype(dtype)
+    v = rng.normal(size=shape).astype(dtype)
+    y = normalization._normalize_forward(x)
+    want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+    saved = normalization._normalize_rule(v, y, x)  # y's rstd was saved
+    recomputed = normalization._normalize_rule(v, y.copy(), x)  # a copy's was not
+    np.testing.assert_allclose(saved, recomputed, rtol=tol, atol=tol)
+    assert saved.dtype == dtype
+
+
+def test_a_jitted_gradient_through_layer_normalize_is_one_operation():
+    from chainrule.ops.normalization import normalize
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(4, 3, 6)).astype(np.float32)
+    v = rng.normal(size=(4, 3, 6)).astype(np.float32)
+
+    def loss(x, v):
+        return (normalize(x) * v).sum()
+
+    names = _traced_prims(cr.grad(loss), x, v)
+    assert names.count("layer_normalize_grad") == 1 and "sqrt" not in names
+    jitted = cr.jit(cr.grad(loss))
+    for xb in (x, x, x[::-1].copy()):
+        np.testing.assert_allclose(jitted(xb, v), cr.grad(loss)(xb, v), rtol=1e-5, atol=1e-6)
+    # differentiated inside the trace: the recorded formulas, right to second order
+    hess = cr.jit(cr.grad(lambda x, v: (cr.grad(loss)(x, v) ** 2).sum()))
+    x64, v64 = x.astype(np.float64), v.astype(np.float64)
+    want = cr.grad(lambda x, v: (cr.grad(loss)(x, v) ** 2).sum())(x64, v64)
+    for _ in range(3):
+        np.testing.assert_allclose(hess(x64, v64), want, rtol=1e-10)
+
+
+def test_the_layer_normalize_grad_operation_refuses_to_be_differentiated():
+    from chainrule.ops.normalization import normalize, normalize_grad
+
+    x = np.random.default_rng(11).normal(size=(2, 3))
+    y = normalize(x).data
+    v = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="layer_normalize_grad.*not to be differentiated"):
+        normalize_grad(v, y, x).sum().backward()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
+    fan=st.integers(1, 4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_linear_bias_gradient_is_the_sum_over_leading_axes(lead, fan, dtype, seed):
+    from chainrule.ops.nn_ops import linear
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(*lead, 3)).astype(dtype)
+    w = rng.normal(size=(fan, 3)).astype(dtype)
+    g = rng.normal(size=(*lead, fan)).astype(dtype)
+    b = cr.tensor(rng.normal(size=fan).astype(dtype), requires_grad=True)
+    linear(x, w, b).backward(g)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    want = g.reshape(-1, fan).sum(axis=0)
+    np.testing.assert_allclose(b.grad.data, want, rtol=tol, atol=tol)
+    assert b.grad.dtype == dtype
+    # recorded (Tensors): the same, and differentiable
+    b2 = cr.tensor(b.data, requires_grad=True)
+    gt = cr.tensor(g, requires_grad=True)
+    (db,) = cr.autograd.grad(linear(x, w, b2), [b2], gt, create_graph=True)
+    np.testing.assert_allclose(db.data, want, rtol=tol, atol=tol)
+    (dg,) = cr.autograd.grad(db.sum(), [gt])
+    np.testing.assert_array_equal(dg.data, np.ones_like(g))
+
+
+def test_what_layer_normalize_saved_goes_with_its_output():
+    from chainrule.ops import normalization
+
+    before = len(normalization._saved_rstd)
+    x = cr.tensor(np.random.default_rng(12).normal(size=(3, 5)), requires_grad=True)
+    y = normalization.normalize(x)
+    assert len(normalization._saved_rstd) == before + 1
+    (y * y).sum().backward()
+    del y
+    gc.collect()
+    assert len(normalization._saved_rstd) == before
+
+
+def test_vmap_of_the_two_walk_back_operations_is_the_loop_over_examples():
+    import warnings
+
+    from chainrule.ops import normalization
+
+    rng = np.random.default_rng(13)
+    x, v = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))
+    y = np.stack([normalization._normalize_forward(xi) for xi in x])
+    args = _lstm_inputs(rng, 3, 2, 2)
+    ys = lstm_layer(*args).data
+    gy = rng.normal(size=(4, *ys.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a rule of their own: no loop warning
+        norm = cr.vmap(lambda v, y, x: normalization.normalize_grad(v, y, x))(v, y, x)
+        walk = cr.vmap(lambda g: recurrent.lstm_layer_grads(g, ys, *args))(gy)
+    want = [normalization.normalize_grad(*a).data for a in zip(v, y, x)]
+    np.testing.assert_allclose(norm, np.stack(want), rtol=1e-12)
+    want = [recurrent.lstm_layer_grads(g, ys, *args).data for g in gy]
+    np.testing.assert_allclose(walk, np.stack(want), rtol=1e-12)

@@ -40,6 +40,7 @@ from bench.cases.b5 import case_b5
 from bench.cases.ceiling import case_ceiling
 from bench.cases.memory import case_memory
 from bench.cases.scale import case_scale
+from bench.cases.seq import case_b6, case_b7
 from bench.env import HERE
 from bench.machine import git_info, load_average, machine_info, machine_probe, software_info
 from bench.output import markdown_tables, print_report
@@ -54,6 +55,8 @@ CASES: dict[str, Callable[[Settings], CaseReport]] = {
     "B3": case_b3,
     "B4": case_b4,
     "B5": case_b5,
+    "B6": case_b6,
+    "B7": case_b7,
     "memory": case_memory,
     "scale": case_scale,
     "ceiling": case_ceiling,

@@ -10,6 +10,7 @@ from bench.cases.b2 import B2_PEERS, b2_check, b2_problem, b2_reference
 from bench.cases.b5 import b5_memory_worker
 from bench.cases.memory import memory_worker
 from bench.cases.scale import scale_worker
+from bench.cases.seq import seq_memory_worker
 from bench.timing import Settings, measure
 
 
@@ -29,6 +30,8 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         return {"timing": asdict(measure(step, settings))}
     if kind == "b5-memory":
         return b5_memory_worker(spec["peer"], spec["steps"])
+    if kind == "seq-memory":
+        return seq_memory_worker(spec["case"], spec["peer"], spec["steps"])
     if kind == "scale":
         return scale_worker(spec["n"], spec["repeats"])
     raise ValueError(f"unknown worker kind {kind!r}")

@@ -147,6 +147,7 @@ def run_backward(
     create_graph: bool,
     inputs: Sequence[Tensor] | None = None,
     torch_convention: bool = True,
+    differentiated: bool = True,
 ) -> list[Any] | None:
     """Propagate ``seeds`` (d loss / d root) from ``roots`` through the graph.
 
@@ -155,6 +156,10 @@ def run_backward(
     accumulated; the gradient reaching each input is returned (None where none does).
     ``torch_convention``: complex seeds and gradients are PyTorch's (the conjugates
     of autograd's, which the rules compute); it changes nothing for real values.
+    ``differentiated=False`` with ``create_graph``: the pass is recorded only to be
+    traced (cr.jit), and its caller guarantees that nothing differentiates what it
+    records; rules may then record a faster, non-differentiable form
+    (:func:`pass_is_differentiated`).
     """
     if inputs is None:
         tracer = active_tracer()
@@ -171,6 +176,7 @@ def run_backward(
         previous = _TORCH_CONVENTION[0]
         _TORCH_CONVENTION[0] = torch_convention
         _STORING.append(inputs is None)
+        _DIFFERENTIATED.append(differentiated)
         try:
             if torch_convention:
                 for s in seeds:
@@ -183,6 +189,7 @@ def run_backward(
             else:
                 result = _run(roots, seeds, retain_graph, False, inputs)
         finally:
+            _DIFFERENTIATED.pop()
             _STORING.pop()
             _TORCH_CONVENTION[0] = previous
         if inputs is None and not _STORING and _AFTER_STORING_PASS:
@@ -196,6 +203,16 @@ _LEAVE_ALONE = contextlib.nullcontext()
 # whether it stores gradients in .grad (backward()) or returns them (grad()).
 _STORING: list[bool] = []
 _AFTER_STORING_PASS: list[Callable[[], None]] = []
+# Per running pass, innermost last: whether what it records may be differentiated.
+_DIFFERENTIATED: list[bool] = []
+
+
+def pass_is_differentiated() -> bool:
+    """Inside a recorded backward pass (``create_graph``): False when the pass is
+    recorded only for cr.jit to trace and nothing will differentiate it, so that a
+    rule may record its result as one non-differentiable operation (an LSTM's walk
+    back through time) instead of differentiable formulas. True otherwise."""
+    return _DIFFERENTIATED[-1] if _DIFFERENTIATED else True
 
 
 def pass_stores_grad() -> bool | None:
@@ -472,9 +489,11 @@ def gradients(
     materialize_grads: bool = False,
     *,
     torch_convention: bool = False,
+    differentiated: bool = True,
 ) -> tuple[Tensor | None, ...]:
     """:func:`grad` with complex values in HIPS autograd's convention (unless
-    ``torch_convention``): what the function transforms and ``chainrule.extend`` use."""
+    ``torch_convention``): what the function transforms and ``chainrule.extend`` use.
+    ``differentiated``: see :func:`run_backward`."""
     outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
     ins = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
@@ -496,7 +515,9 @@ def gradients(
         seeds.append(seed_gradient(o, go, create_graph, "grad()"))
     if retain_graph is None:
         retain_graph = create_graph
-    found = run_backward(roots, seeds, retain_graph, create_graph, ins, torch_convention)
+    found = run_backward(
+        roots, seeds, retain_graph, create_graph, ins, torch_convention, differentiated
+    )
     result = []
     for t, g in zip(ins, found):
         if g is None:

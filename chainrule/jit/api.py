@@ -598,6 +598,8 @@ class Jitted:
             t = _wrap(_array(a).view(), None)
             if t._data.dtype.kind == "f":
                 t._requires_grad = True  # so that transforms inside record derivatives
+                if not (isinstance(a, Tensor) and a.requires_grad):
+                    tracer.grad_only_for_tracing.add(id(t))
             tracer.new_input(t)
             traced.append(t)
             if not isinstance(a, Tensor):

@@ -146,6 +146,11 @@ class Tracer:
         # converted (id -> whether to a NumPy scalar), so jit returns the same kinds.
         self.array_inputs: dict[int, bool] = {}
         self.array_results: dict[int, bool] = {}
+        # Inputs (ids) that require grad only because jit set it, so that a transform
+        # inside records its backward pass; called without jit they would not, and a
+        # gradient taken with respect to them alone is never differentiated again
+        # (chainrule.func: _Inputs.differentiated).
+        self.grad_only_for_tracing: set[int] = set()
 
     # ------------------------------------------------------------ naming values
     def _name(self, obj: Any, var: int) -> None:

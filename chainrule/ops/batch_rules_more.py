@@ -227,6 +227,25 @@ def _layer_normalize_rule(prim, xs, flags, size, params):
 _norm.normalize.vmap = _layer_normalize_rule
 
 
+def _layer_normalize_grad_rule(prim, xs, flags, size, params):
+    # Row by row over the last axis: the batch is more leading rows.
+    args = tuple(x if f else materialize(x, size) for x, f in zip(xs, flags))
+    return apply(prim, args, params)
+
+
+_norm.normalize_grad.vmap = _layer_normalize_grad_rule
+
+
+def _lstm_layer_grads_rule(prim, xs, flags, size, params):
+    # Each example needs its own W_hh gradient, which no folding of the batch into
+    # the layer's N axis gives: one walk back per example (this operation runs only
+    # in cr.jit's non-differentiated backward pass).
+    return _loop(prim, xs, flags, size, params)
+
+
+_rec.lstm_layer_grads.vmap = _lstm_layer_grads_rule
+
+
 def _lstm_layer_rule(prim, xs, flags, size, params):
     if flags[3]:  # a recurrent weight per example: no shared GEMM to fold into
         return _loop(prim, xs, flags, size, params)

@@ -15,9 +15,26 @@ take, so second derivatives are recorded as usual.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
-from chainrule.ops.primitive import Primitive
+from chainrule.ops.primitive import Primitive, call
+
+#: rstd of each forward result over the last axis, for its backward pass: ``id(ans)``
+#: -> rstd with the reduced axis kept. An entry goes with its result (a weakref
+#: finaliser), as lstm_layer's saved gates do, so the rule need not recompute it.
+_saved_rstd: dict[int, np.ndarray] = {}
+
+
+def _row_mean(x, n):
+    """Mean over the last axis, kept: a matrix-vector product (BLAS), 3-4x faster
+    than NumPy's reduction over short rows (64 wide: 30 against 110 us)."""
+    return (x @ np.full(n, 1 / n, dtype=x.dtype))[..., None]
+
+
+def _last_axis_only(x, axes) -> bool:
+    return tuple(axes) in ((-1,), (x.ndim - 1,)) and x.dtype.kind == "f" and x.shape[-1] > 0
 
 
 def _rstd(x, eps, axes):
@@ -26,17 +43,74 @@ def _rstd(x, eps, axes):
 
 
 def _normalize_forward(x, eps=1e-5, axes=(-1,)):
-    centred = x - x.mean(axis=axes, keepdims=True)
-    var = np.square(centred).mean(axis=axes, keepdims=True)
-    var += eps
-    np.sqrt(var, out=var)
-    centred /= var
+    if not _last_axis_only(x, axes):
+        centred = x - x.mean(axis=axes, keepdims=True)
+        var = np.square(centred).mean(axis=axes, keepdims=True)
+        var += eps
+        np.sqrt(var, out=var)
+        centred /= var
+        return centred
+    n = x.shape[-1]
+    centred = x - _row_mean(x, n)
+    rstd = _row_mean(centred * centred, n)
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.reciprocal(rstd, out=rstd)
+    centred *= rstd
+    key = id(centred)
+    _saved_rstd[key] = rstd
+    weakref.finalize(centred, _saved_rstd.pop, key, None)
     return centred
 
 
 def _normalize_rule(v, ans, x, eps=1e-5, axes=(-1,)):
+    if type(v) is np.ndarray and type(ans) is np.ndarray and _last_axis_only(v, axes):
+        return _rule_arrays(v, ans, x, eps)
+    if not _pass_is_differentiated() and _last_axis_only(v, axes):
+        # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
+        # the array formula as one recorded operation.
+        return call(normalize_grad, v, ans, x, eps=eps)
     inner = v - v.mean(axis=axes, keepdims=True) - ans * (v * ans).mean(axis=axes, keepdims=True)
     return inner * _rstd(x, eps, axes)
+
+
+def _rule_arrays(v, ans, x, eps=1e-5):
+    """The rule on arrays over the last axis: BLAS row means, in place, with the
+    rstd the forward pass saved (recomputed if it saved none for ``ans``)."""
+    n = v.shape[-1]
+    rstd = _saved_rstd.get(id(ans))
+    if rstd is None or rstd.shape[:-1] != ans.shape[:-1]:
+        rstd = _rstd(x, eps, (-1,))
+    out = np.multiply(ans, _row_mean(v * ans, n))
+    np.subtract(v, out, out=out)
+    out -= _row_mean(v, n)
+    out *= rstd
+    return out
+
+
+def _pass_is_differentiated() -> bool:
+    from chainrule.autograd.engine import pass_is_differentiated  # engine imports ops
+
+    return pass_is_differentiated()
+
+
+def _not_differentiated(g, ans, *args, **params):
+    raise RuntimeError(
+        "layer_normalize_grad: this backward pass of layer_normalize was recorded as not "
+        "to be differentiated (cr.jit's trace of a first-order gradient), yet something "
+        "differentiates it; a chainrule bug: please report it"
+    )
+
+
+normalize_grad = Primitive(
+    "layer_normalize_grad",
+    _rule_arrays,
+    vjp=(_not_differentiated,) * 3,
+    jvp=(_not_differentiated,) * 3,  # refused in both modes, never silently zero
+    formula=("not differentiated",) * 3,
+    doc="layer_normalize's rule on arrays (over the last axis), as one operation for a "
+    "backward pass that nothing differentiates (cr.jit compiles it).",
+)
 
 
 normalize = Primitive(
