@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,6 @@ from chainrule.autograd.engine import gradients as _autograd_grad
 from chainrule.autograd.forward import ForwardPlan
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.autograd.rebinding import rebinds, reset_rebinds, set_rebinds
-from chainrule.batching.batched import fresh_leaf
 from chainrule.functions import stack
 from chainrule.tensor import Tensor, _wrap, active_tracer, check_differentiable_dtype
 
@@ -50,6 +50,20 @@ ArgNums = int | Sequence[int]
 # How many transforms are running their function on this thread: a transform
 # called inside another one keeps its results as recorded Tensors.
 _state = threading.local()
+
+
+def outside_transforms(f: Callable[..., Any], *args: Any) -> Any:
+    """``f(*args)`` as if no transform were running: transforms called inside take
+    NumPy in, give NumPy out and record nothing for the running one. For a rule
+    that computes on plain values and whose own derivative is given separately
+    (``chainrule.misc.fixed_points``): recording its inner passes would be work
+    nothing reads."""
+    depth = getattr(_state, "depth", 0)
+    _state.depth = 0
+    try:
+        return f(*args)
+    finally:
+        _state.depth = depth
 
 
 # ------------------------------------------------------------------- helpers
@@ -80,6 +94,8 @@ def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
         if x.requires_grad:
             return x, True
         if x._batched:  # inside cr.vmap: a leaf of the same batch
+            from chainrule.batching.batched import fresh_leaf  # loaded by cr.vmap
+
             return fresh_leaf(x), False
         data = x.data
     else:
@@ -264,7 +280,7 @@ def value_and_grad(
                 "use cr.vjp or cr.jacobian for structured outputs"
             )
         (out,), _ = _outputs(result, "grad")
-        if out.size != 1:
+        if prod(out.shape) != 1:  # not out.size: PyTorch's Size object, slower
             raise TypeError(
                 f"grad: f must return a scalar (one element), got shape {out.shape}; "
                 "use cr.vjp or cr.jacobian for non-scalar outputs"
