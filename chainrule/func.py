@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,6 @@ from chainrule.autograd.rebinding import (
     reset_rebinds,
     set_rebinds,
 )
-from chainrule.batching.batched import fresh_leaf
 from chainrule.functions import stack
 from chainrule.ops.shape import reshape as _reshape
 from chainrule.tensor import Tensor, _wrap, active_tracer, apply, check_differentiable_dtype
@@ -58,6 +58,20 @@ ArgNums = int | Sequence[int]
 # How many transforms are running their function on this thread: a transform
 # called inside another one keeps its results as recorded Tensors.
 _state = threading.local()
+
+
+def outside_transforms(f: Callable[..., Any], *args: Any) -> Any:
+    """``f(*args)`` as if no transform were running: transforms called inside take
+    NumPy in, give NumPy out and record nothing for the running one. For a rule
+    that computes on plain values and whose own derivative is given separately
+    (``chainrule.misc.fixed_points``): recording its inner passes would be work
+    nothing reads."""
+    depth = getattr(_state, "depth", 0)
+    _state.depth = 0
+    try:
+        return f(*args)
+    finally:
+        _state.depth = depth
 
 
 # ------------------------------------------------------------------- helpers
@@ -99,6 +113,8 @@ def _leaf(x: Any, where: str) -> tuple[Tensor, bool]:
             # that calls grad on a closure, with no error).
             return apply(_reshape, (x,), {"shape": x.shape}), True
         if x._batched:  # inside cr.vmap: a leaf of the same batch
+            from chainrule.batching.batched import fresh_leaf  # loaded by cr.vmap
+
             return fresh_leaf(x), False
         data = x.data
     else:
@@ -299,7 +315,7 @@ def value_and_grad(
                 "use cr.vjp or cr.jacobian for structured outputs"
             )
         (out,), _ = _outputs(result, "grad")
-        if out.size != 1:
+        if prod(out.shape) != 1:  # not out.size: PyTorch's Size object, slower
             raise TypeError(
                 f"grad: f must return a scalar (one element), got shape {out.shape}; "
                 "use cr.vjp or cr.jacobian for non-scalar outputs"

@@ -8,6 +8,7 @@ gradient can flow, record one :class:`~chainrule.autograd.node.Node`.
 from __future__ import annotations
 
 import dis
+import importlib
 import operator
 import sys
 import threading
@@ -106,6 +107,9 @@ def set_tracer(tracer: Any) -> Any:
 UFUNC_RULES: dict[Any, Callable[..., Any]] = {}
 #: numpy function -> chainrule function; filled by :mod:`chainrule.numpy._dispatch`.
 FUNCTION_RULES: dict[Any, Callable[..., Any]] = {}
+#: NumPy module name -> the chainrule module that fills FUNCTION_RULES for its
+#: functions when imported (those that load on first use: chainrule.numpy.linalg).
+LAZY_FUNCTION_RULES: dict[str, str] = {}
 
 
 def check_differentiable_dtype(dtype: np.dtype, what: str = "tensor") -> None:
@@ -392,12 +396,24 @@ class Tensor:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         rule = FUNCTION_RULES.get(func)
+        if rule is None and LAZY_FUNCTION_RULES:
+            rule = _load_function_rule(func)
         if rule is None:
             module = getattr(func, "__module__", None) or "numpy"
             if not module.startswith("numpy"):
                 module = "numpy"
             raise _no_rule_error(f"{module}.{func.__name__}")
         return rule(*args, **kwargs)
+
+
+def _load_function_rule(func: Any) -> Callable[..., Any] | None:
+    """The rule for ``func`` from a chainrule module not imported yet (see
+    ``LAZY_FUNCTION_RULES``), importing it; None if there is none."""
+    module = LAZY_FUNCTION_RULES.pop(getattr(func, "__module__", None), None)
+    if module is None:
+        return None
+    importlib.import_module(module)
+    return FUNCTION_RULES.get(func)
 
 
 def _no_rule_error(name: str) -> TypeError:

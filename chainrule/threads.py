@@ -20,9 +20,12 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # concurrent.futures costs ~12 ms to import: loaded on first use
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Results smaller than this are computed on the calling thread: below it the
 #: hand-off to a worker (tens of microseconds) is a noticeable part of the work.
@@ -83,6 +86,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _workers() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool
     with _lock:
         if _pool is None:

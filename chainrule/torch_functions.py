@@ -18,13 +18,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.batching.batched import facts
 from chainrule.numpy import _linear as _npl
 from chainrule.numpy import _reductions as _npr
 from chainrule.numpy import _shape as _nps
 from chainrule.numpy import _ufuncs as _npu
-from chainrule.numpy import linalg as _nla
-from chainrule.numpy._core import array_arg
+from chainrule.numpy._core import array_arg, facts
 from chainrule.tensor import Tensor, _wrap
 from chainrule.torch_dims import NOT_GIVEN as _NO
 from chainrule.torch_dims import Dim, check_dim, check_dims
@@ -315,6 +313,8 @@ def norm(
     """PyTorch's norm: a number ``p`` (2, 1, inf, -inf, 0, any float) is the vector
     norm over ``dim`` (all elements if None, several dims taken as one vector);
     'fro' is p = 2; 'nuc' the nuclear norm of the matrices in two dims. Gradient 0 at 0."""
+    from chainrule.numpy import linalg as _nla  # loaded on first use
+
     x = array_arg(input) if dtype is None else F.astype(input, dtype)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"norm(): expected a floating-point tensor, got dtype {x.dtype}")

@@ -232,3 +232,44 @@ def test_forward_mode_through_scalar_held_values():
     s = 1 / (1 + math.exp(-0.4))
     assert value.item() == pytest.approx(s * 0.4, rel=1e-14)
     assert tangent.item() == pytest.approx(s * (1 - s) * 0.4 + s, rel=1e-12)
+
+
+def test_chainrule_numpy_sends_plain_calls_to_numpy_and_finds_tensors_anywhere():
+    import chainrule.numpy as cnp
+
+    a = np.array([1.0, -2.0, 3.0])
+    t = cr.tensor(a, requires_grad=True)
+    # No Tensor among the arguments: NumPy's own function and result types.
+    assert type(cnp.exp(a)) is np.ndarray and type(cnp.sum(a)) is np.float64
+    assert type(cnp.clip(a, a_min=0.0, a_max=1.0)) is np.ndarray
+    assert type(cnp.concatenate([a, [4.0]])) is np.ndarray
+    # A Tensor positional, inside a list, nested in a tuple, or as a keyword.
+    found = [
+        cnp.exp(t),
+        cnp.concatenate([a, t]),
+        cnp.stack(((a, t), (t, a))),
+        cnp.clip(a, a_min=t, a_max=5.0),
+        cnp.maximum(a, t),
+    ]
+    assert all(isinstance(r, cr.Tensor) and r.requires_grad for r in found)
+    np.testing.assert_allclose(cr.grad(lambda v: cnp.sum(cnp.concatenate([a, v]) ** 2))(a), 2 * a)
+
+
+def test_outside_transforms_runs_a_function_as_if_no_transform_were_running():
+    from chainrule.func import outside_transforms
+
+    seen = []
+
+    def inner_gradient(v):
+        return cr.grad(lambda y: (y**3).sum())(v)
+
+    def f(x):
+        # Inside cr.grad, a nested transform keeps recorded Tensors; outside_transforms
+        # gives NumPy for NumPy in (nothing recorded for the running transform).
+        seen.append(type(inner_gradient(np.array([2.0]))))
+        seen.append(type(outside_transforms(inner_gradient, np.array([2.0]))))
+        return (x**2).sum()
+
+    np.testing.assert_allclose(cr.grad(f)(np.array([1.0, 3.0])), [2.0, 6.0])
+    assert seen == [cr.Tensor, np.ndarray]
+    np.testing.assert_allclose(outside_transforms(inner_gradient, np.array([2.0])), [12.0])

@@ -1,5 +1,7 @@
 """``import chainrule`` leaves data, optim, distributed, utils, serialization, explain,
-jit and nn's layers for first use; every public name still works as before."""
+jit, nn's layers, batching (vmap), gradcheck and HIPS autograd's names for first use,
+and ``import chainrule.numpy`` its linalg, fft and random; every public name still
+works as before."""
 
 import subprocess
 import sys
@@ -13,6 +15,24 @@ LAZY = (
     "chainrule.jit",
     "chainrule.nn.layers",
     "chainrule.nn.functional",
+    "chainrule.batching",
+    "chainrule.ops.batch_rules",
+    "chainrule.gradcheck",
+    "chainrule.autograd_api",
+)
+#: What a HIPS autograd program's imports (``chainrule.numpy``, ``chainrule.misc``)
+#: leave for first use, NumPy's own submodules and the standard library's included.
+LAZY_FOR_NUMPY = (
+    *LAZY,
+    "chainrule.numpy.linalg",
+    "chainrule.numpy.fft",
+    "chainrule.numpy.random",
+    "chainrule.ops.fft",
+    "chainrule.ops.numpy_eig",
+    "numpy.fft",
+    "string",
+    "copy",
+    "concurrent.futures",  # chainrule.threads starts its workers on first use
 )
 
 
@@ -64,3 +84,70 @@ def test_explain_and_jit_stay_functions_whichever_import_comes_first():
         "print(round(cr.explain('1/(1+exp(-z))', z=0.5).to_dict()['value'], 6))\n"
     )
     assert _run(code) == "0.622459"
+
+
+def test_import_chainrule_numpy_and_misc_do_not_import_the_lazy_parts():
+    code = (
+        "import sys, chainrule.numpy, chainrule.misc.fixed_points\n"
+        f"print([m for m in {LAZY_FOR_NUMPY!r} if m in sys.modules])"
+    )
+    assert _run(code) == "[]"
+
+
+def test_numpy_submodules_load_on_first_use_and_keep_their_names():
+    code = (
+        "import sys, numpy\n"
+        "import chainrule as cr, chainrule.numpy as np\n"
+        "assert 'chainrule.numpy.linalg' not in sys.modules\n"
+        "assert np.linalg.__name__ == 'chainrule.numpy.linalg'\n"
+        "assert np.fft.__name__ == 'chainrule.numpy.fft' and callable(np.random.randn)\n"
+        "assert {'fft', 'linalg', 'random'} <= set(np.__all__) & set(dir(np))\n"
+        "from chainrule.numpy.linalg import det\n"
+        "assert det is np.linalg.det\n"
+        "ns = {}\n"
+        "exec('from chainrule.numpy import *', ns)\n"
+        "assert ns['linalg'] is np.linalg and ns['fft'] is np.fft\n"
+        "print(cr.grad(lambda a: np.linalg.det(a))(numpy.eye(2)).tolist())\n"
+    )
+    assert _run(code) == "[[1.0, 0.0], [0.0, 1.0]]"
+
+
+def test_numpys_own_functions_on_a_tensor_load_the_rules_they_need():
+    # numpy.linalg.norm(t) and numpy.fft.fft(t) reach chainrule's implementations
+    # although nothing imported chainrule.numpy.linalg or .fft before the call.
+    code = (
+        "import sys, numpy\n"
+        "import chainrule as cr\n"
+        "t = cr.tensor([3.0, 4.0], dtype=cr.float64, requires_grad=True)\n"
+        "n = numpy.linalg.norm(t)\n"
+        "n.backward()\n"
+        "f = numpy.fft.fft(cr.tensor([1.0, 0.0]))\n"
+        "print(float(n), t.grad.tolist(), f.data.real.tolist(), 'numpy.fft' in sys.modules)\n"
+        "try:\n"
+        "    numpy.linalg.cond(t)\n"
+        "except TypeError as e:\n"
+        "    print(str(e).split(' has ')[0])\n"
+    )
+    assert _run(code).splitlines() == [
+        "5.0 [0.6, 0.8] [1.0, 1.0] True",
+        "numpy.linalg.cond",
+    ]
+
+
+def test_vmap_gradcheck_and_autograds_names_work_before_and_after_their_modules():
+    code = (
+        "import numpy\n"
+        "import chainrule as cr\n"
+        "import chainrule.gradcheck\n"
+        "from chainrule import vmap, elementwise_grad, GradcheckError\n"
+        "assert callable(cr.gradcheck) and cr.gradcheck is chainrule.gradcheck\n"
+        "assert cr.vmap is vmap and cr.batching.vmap is vmap\n"
+        "assert issubclass(GradcheckError, Exception)\n"
+        "assert {'vmap', 'BatchedTensor', 'gradcheck', 'make_vjp', 'batching'} <= set(dir(cr))\n"
+        "x = numpy.array([1.0, -2.0])\n"
+        "rows = numpy.array([[3.0, 1.0], [0.5, 2.0]])\n"
+        "print(cr.vmap(lambda v: cr.sort(v * v)[0])(rows).tolist())\n"
+        "print(elementwise_grad(lambda v: v ** 3)(x).tolist())\n"
+        "print(cr.gradcheck(lambda v: (v ** 2).sum(), (cr.tensor(x, requires_grad=True),)))\n"
+    )
+    assert _run(code).splitlines() == ["[[1.0, 9.0], [0.25, 4.0]]", "[3.0, 12.0]", "True"]

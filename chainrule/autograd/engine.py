@@ -29,6 +29,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ def seed_gradient(out: Tensor, grad: Any, create_graph: bool, where: str) -> Any
                 "this one is complex: pass grad= (d loss / d output), or differentiate a "
                 "real function of it (its abs, real part, ...)"
             )
-        if out.size != 1:
+        if prod(out.shape) != 1:  # not out.size: PyTorch's Size object, slower
             raise RuntimeError(
                 f"{where}: a gradient can be implied only for a one-element output, but this "
                 f"output has shape {out.shape}; pass grad= with that shape (the "

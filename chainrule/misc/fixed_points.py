@@ -31,7 +31,7 @@ import numpy as np
 from chainrule import tree
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import grad_enabled, no_grad
-from chainrule.func import jvp, vjp
+from chainrule.func import jvp, outside_transforms, vjp
 from chainrule.tensor import Tensor
 
 __all__ = ["fixed_point"]
@@ -96,7 +96,10 @@ class _Lifted(Function):
         _refuse_batched(xs)
         ctx.h = h
         ctx.save_for_backward(*xs)
-        return tuple(Tensor(np.asarray(_plain(r))) for r in h(*[_plain(x) for x in xs]))
+        # On plain values, as if at the top: nothing inside needs recording (the
+        # node's derivative is backward/jvp below, the same construction again).
+        out = outside_transforms(h, *[_plain(x) for x in xs])
+        return tuple(Tensor(np.asarray(_plain(r))) for r in out)
 
     @staticmethod
     def backward(ctx: Any, *gs: Any) -> tuple:
@@ -104,7 +107,7 @@ class _Lifted(Function):
         pull = _pullback(ctx.h, len(xs))
         if grad_enabled():
             return (None, *_Lifted.apply(pull, *xs, *gs))
-        grads = pull(*[_plain(x) for x in xs], *[_plain(g) for g in gs])
+        grads = outside_transforms(pull, *[_plain(x) for x in xs], *[_plain(g) for g in gs])
         return (None, *[np.asarray(_plain(g), dtype=x.dtype) for g, x in zip(grads, xs)])
 
     @staticmethod
@@ -114,7 +117,8 @@ class _Lifted(Function):
         ts = tangents[1:]
         if grad_enabled():
             return _Lifted.apply(push, *xs, *ts)
-        return tuple(_plain(t) for t in push(*[_plain(x) for x in xs], *[_plain(t) for t in ts]))
+        out = outside_transforms(push, *[_plain(x) for x in xs], *[_plain(t) for t in ts])
+        return tuple(_plain(t) for t in out)
 
 
 # ------------------------------------------------------------ the fixed point
@@ -177,10 +181,15 @@ class _FixedPoint(Function):
     ) -> Any:
         _refuse_batched(leaves)
         a = tree.unflatten(treedef, [_plain(x) for x in leaves])
-        step = f(a)
-        # A step built by the rules above may give Tensors (inside another transform);
-        # the iteration and the user's ``distance`` see plain arrays.
-        x_star = Tensor(np.asarray(_iterate(lambda x: _plain(step(x)), _plain(x0), distance, tol)))
+
+        # The steps and the user's ``distance`` see plain arrays, as if no transform
+        # were running: this node's derivative is the implicit rule, not the
+        # iterations (a step built by the rules above would record every one).
+        def solve() -> Any:
+            step = f(a)
+            return _iterate(lambda x: _plain(step(x)), _plain(x0), distance, tol)
+
+        x_star = Tensor(np.asarray(outside_transforms(solve)))
         ctx.problem = (f, treedef, distance, tol)
         ctx.save_for_backward(*leaves, x_star)
         return x_star
@@ -191,7 +200,7 @@ class _FixedPoint(Function):
         saved = ctx.saved_tensors
         if grad_enabled():  # create_graph: the rule is recorded, as one node
             return (None,) * 5 + tuple(_Lifted.apply(rule, *saved, g))
-        grads = rule(*[_plain(x) for x in saved], _plain(g))
+        grads = outside_transforms(rule, *[_plain(x) for x in saved], _plain(g))
         return (None,) * 5 + tuple(
             np.asarray(_plain(ga), dtype=x.dtype) for ga, x in zip(grads, saved)
         )
@@ -202,7 +211,9 @@ class _FixedPoint(Function):
         saved = ctx.saved_tensors
         if grad_enabled():
             return _Lifted.apply(rule, *saved, *tangents[5:])[0]
-        (t,) = rule(*[_plain(x) for x in saved], *[_plain(t) for t in tangents[5:]])
+        (t,) = outside_transforms(
+            rule, *[_plain(x) for x in saved], *[_plain(t) for t in tangents[5:]]
+        )
         return _plain(t)
 
 

@@ -17,7 +17,6 @@ True
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -83,11 +82,15 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def get_rng_state(generator: np.random.Generator | None = None) -> dict[str, Any]:
     """A copy of the state of ``generator`` (default: the default generator)."""
+    import copy  # here: most programs never save the state
+
     return copy.deepcopy((generator or _generator).bit_generator.state)
 
 
 def set_rng_state(state: dict[str, Any], generator: np.random.Generator | None = None) -> None:
     """Restore a state from :func:`get_rng_state`."""
+    import copy
+
     (generator or _generator).bit_generator.state = copy.deepcopy(dict(state))
 
 

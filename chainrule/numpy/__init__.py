@@ -27,11 +27,11 @@ requires grad, naming itself, instead of dropping the gradient.
 # ruff: noqa: F401  (this module re-exports the implementations)
 from __future__ import annotations
 
+import importlib as _importlib
 from typing import Any
 
 import numpy as _np
 
-from chainrule.numpy import fft, linalg, random
 from chainrule.numpy._linear import (
     diag,
     diagonal,
@@ -245,13 +245,22 @@ result_type, promote_types, can_cast = _np.result_type, _np.promote_types, _np.c
 broadcast_shapes, isscalar, newaxis = _np.broadcast_shapes, _np.isscalar, _np.newaxis
 
 
+# Loaded on first use (``np.linalg``, ``import chainrule.numpy.fft``): most programs
+# never touch them, and a program's run time includes its imports.
+_SUBMODULES = ("fft", "linalg", "random")
+
+
 def __getattr__(name: str) -> Any:
-    """Anything else is NumPy's (``np.float128``, ``np.unique``, ``np.fft``, ...)."""
+    """``fft``, ``linalg`` and ``random`` are chainrule's, imported on first use;
+    anything else is NumPy's (``np.float128``, ``np.unique``, ...)."""
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"chainrule.numpy.{name}")
     return getattr(_np, name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(dir(_np)))
+    return sorted(set(globals()) | set(dir(_np)) | set(_SUBMODULES))
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "Any")]
+__all__ += [n for n in _SUBMODULES if n not in __all__]

@@ -20,6 +20,7 @@ from chainrule import functions as F
 from chainrule.tensor import Tensor, _wrap, active_tracer
 
 _SEQUENCES = (list, tuple)
+_MAY_HOLD_TENSOR = (Tensor, list, tuple)
 
 
 def has_tensor(values: Any) -> bool:
@@ -38,9 +39,18 @@ def binding(np_func: Callable[..., Any], name: str | None = None) -> Callable[..
     def decorate(impl: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(impl)
         def fn(*args: Any, **kwargs: Any) -> Any:
-            if has_tensor(args) or (kwargs and has_tensor(kwargs.values())):
-                return impl(*args, **kwargs)
-            return np_func(*args, **kwargs)
+            # has_tensor(args), with its call saved for the usual arguments (arrays
+            # and numbers): this wrapper is every NumPy call a program makes.
+            for a in args:
+                if isinstance(a, _MAY_HOLD_TENSOR):
+                    if has_tensor(args):
+                        return impl(*args, **kwargs)
+                    break
+            if kwargs:
+                if has_tensor(kwargs.values()):
+                    return impl(*args, **kwargs)
+                return np_func(*args, **kwargs)
+            return np_func(*args)
 
         fn.impl = impl  # type: ignore[attr-defined]
         fn.numpy = np_func  # type: ignore[attr-defined]
@@ -123,6 +133,17 @@ def constant(result: Any) -> Any:
     if isinstance(result, list) and result and isinstance(result[0], np.ndarray):
         return [constant(r) for r in result]
     return result
+
+
+def facts(x: Any, fn: Callable[[Any, Any], Any], axis: Any = None) -> Any:
+    """``fn(array, axis)`` on the NumPy data of ``x``, for the non-differentiable facts
+    a rule needs (an argsort); a batched value (only ``cr.vmap`` makes them, having
+    loaded :mod:`chainrule.batching`) goes to batching's ``facts``."""
+    if getattr(x, "_batched", False):
+        from chainrule.batching.batched import facts as batched_facts
+
+        return batched_facts(x, fn, axis)
+    return fn(x.data if isinstance(x, Tensor) else x, axis)
 
 
 def shape(x: Any) -> tuple[int, ...]:

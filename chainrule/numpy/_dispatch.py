@@ -20,7 +20,7 @@ import chainrule.numpy as cnp
 from chainrule import functions as F
 from chainrule.numpy._core import no_out
 from chainrule.numpy._ufuncs import UFUNCS
-from chainrule.tensor import FUNCTION_RULES, UFUNC_RULES
+from chainrule.tensor import FUNCTION_RULES, LAZY_FUNCTION_RULES, UFUNC_RULES
 
 
 def _reduce(fn: Any, name: str) -> Any:
@@ -69,13 +69,22 @@ def install() -> None:
     UFUNC_RULES[(np.add, "accumulate")] = _accumulate(cnp.cumsum, "add.accumulate")
     UFUNC_RULES[(np.multiply, "accumulate")] = _accumulate(cnp.cumprod, "multiply.accumulate")
 
-    for module in (cnp, cnp.linalg, cnp.fft):
-        for name in dir(module):
-            fn = module.__dict__.get(name)
-            impl = getattr(fn, "impl", None)
-            np_func = getattr(fn, "numpy", None)
-            if impl is not None and np_func is not None and not isinstance(np_func, np.ufunc):
-                FUNCTION_RULES[np_func] = impl
+    install_functions(cnp)
+    # chainrule.numpy.linalg and .fft load on first use, and install their own rules
+    # then; numpy.linalg.norm(t) before that loads them (see Tensor.__array_function__).
+    LAZY_FUNCTION_RULES["numpy.linalg"] = "chainrule.numpy.linalg"
+    LAZY_FUNCTION_RULES["numpy.fft"] = "chainrule.numpy.fft"
+
+
+def install_functions(module: Any) -> None:
+    """NumPy's functions that ``module`` (a ``chainrule.numpy`` module) implements
+    reach those implementations when called on Tensors."""
+    for name in dir(module):
+        fn = module.__dict__.get(name)
+        impl = getattr(fn, "impl", None)
+        np_func = getattr(fn, "numpy", None)
+        if impl is not None and np_func is not None and not isinstance(np_func, np.ufunc):
+            FUNCTION_RULES[np_func] = impl
 
 
 install()

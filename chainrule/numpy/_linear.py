@@ -7,7 +7,6 @@ compositions of them, of ``matmul``, and of indexing and shape primitives.
 
 from __future__ import annotations
 
-import string
 from collections import Counter
 from typing import Any
 
@@ -89,7 +88,7 @@ def _sublist_to_subscripts(operands: tuple) -> tuple[str, list]:
     """einsum(a, [0, 1], b, [1, 2], [0, 2]) -> ('ab,bc->ac', [a, b])."""
 
     def letters(sub: Any) -> str:
-        return "".join("..." if s is Ellipsis else string.ascii_letters[int(s)] for s in sub)
+        return "".join("..." if s is Ellipsis else _nl.ASCII_LETTERS[int(s)] for s in sub)
 
     ops = list(operands[0::2])
     subs = [letters(s) for s in operands[1::2]]
@@ -109,7 +108,7 @@ def explicit_subscripts(subscripts: str, shapes: list[tuple[int, ...]]) -> str:
         raise ValueError(
             f"einsum: the subscripts name {len(labels)} operands but {len(shapes)} were given"
         )
-    unused = [c for c in string.ascii_letters if c not in subscripts]
+    unused = [c for c in _nl.ASCII_LETTERS if c not in subscripts]
     widths = [len(s) - 3 if "..." in s else len(s) for s in labels]
     ell_ndim = 0
     for s, w, shp in zip(labels, widths, shapes):

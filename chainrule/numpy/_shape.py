@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.batching.batched import facts
 from chainrule.numpy._core import (
     array_arg,
     axis_arg,
     binding,
     data,
+    facts,
     no_out,
     normalize_axis,
 )

@@ -15,10 +15,12 @@ requires grad, those without a rule refuse it, naming themselves.
 
 from __future__ import annotations
 
+import sys as _sys
 from typing import Any
 
 import numpy as np
 
+from chainrule.numpy import _dispatch
 from chainrule.numpy._core import array_arg, binding, constant, data, no_out, normalize_axis
 from chainrule.ops import fft as _fft
 from chainrule.tensor import Tensor, apply
@@ -157,3 +159,7 @@ def fftshift(x: Any, axes: Any = None) -> Any:
 def ifftshift(x: Any, axes: Any = None) -> Any:
     """The inverse of fftshift."""
     return _shift(_fft.ifftshift, x, axes, "ifftshift")
+
+
+# numpy.fft.X(tensor) reaches these implementations (NumPy's dispatch).
+_dispatch.install_functions(_sys.modules[__name__])

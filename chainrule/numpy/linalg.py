@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import functools
 import math
+import sys as _sys
 from collections import namedtuple
 from typing import Any
 
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.numpy import _dispatch
 from chainrule.numpy._core import array_arg, axis_arg, binding, constant, data, normalize_axis
 from chainrule.ops import numpy_eig as _eig
 from chainrule.ops import numpy_linalg as _nl
@@ -358,3 +360,7 @@ def matrix_transpose(x: Any, /) -> Any:
 
 def __getattr__(name: str) -> Any:
     return getattr(np.linalg, name)
+
+
+# numpy.linalg.X(tensor) reaches these implementations (NumPy's dispatch).
+_dispatch.install_functions(_sys.modules[__name__])

@@ -29,8 +29,6 @@ Conventions that differ from a textbook:
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 
 from chainrule.ops.complex_parts import real_input
@@ -38,6 +36,8 @@ from chainrule.ops.primitive import Primitive, call
 from chainrule.tensor import Tensor
 
 LinAlgError = np.linalg.LinAlgError
+#: string.ascii_letters, without importing string (its module costs more than this line)
+ASCII_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _mT(x):
@@ -119,7 +119,7 @@ def _einsum_vjp(i, g, ans, *operands, subscripts):
     terms = [s for j, s in enumerate(labels) if j != i] + [output]
     args = [op for j, op in enumerate(operands) if j != i] + [g]
     present = set("".join(terms))
-    fresh = iter(c for c in string.ascii_letters if c not in subscripts)
+    fresh = iter(c for c in ASCII_LETTERS if c not in subscripts)
     shape = operands[i].shape
     target = []
     seen = set()
