@@ -31,7 +31,6 @@ from chainrule.explain import expr as E
 from chainrule.explain.model import Step
 from chainrule.explain.trace import Const, Vertex
 from chainrule.ops.broadcast import sum_to
-from chainrule.ops.nn_ops import out_size
 from chainrule.ops.primitive import ELEMENTWISE
 
 Index = tuple[int, ...]

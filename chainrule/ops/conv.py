@@ -27,7 +27,7 @@ run stays inside the image.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops.nn_ops import _geometry
 from chainrule.ops.primitive import Primitive, call
@@ -242,7 +242,9 @@ conv2d_input_grad = Primitive(
     _input_grad_forward,
     vjp=(
         lambda G, ans, g, w, **p: call(conv2d, G, w, None, **_conv_params(p)),
-        lambda G, ans, g, w, **p: call(conv2d_weight_grad, g, G, shape=tuple(w.shape), **_conv_params(p)),
+        lambda G, ans, g, w, **p: call(
+            conv2d_weight_grad, g, G, shape=tuple(w.shape), **_conv_params(p)
+        ),
     ),
     jvp=(
         lambda t, ans, g, w, **p: call(conv2d_input_grad, t, w, **p),
@@ -257,7 +259,9 @@ conv2d_weight_grad = Primitive(
     _weight_grad_forward,
     vjp=(
         lambda G, ans, g, x, **p: call(conv2d, x, G, None, **_conv_params(p)),
-        lambda G, ans, g, x, **p: call(conv2d_input_grad, g, G, shape=tuple(x.shape), **_conv_params(p)),
+        lambda G, ans, g, x, **p: call(
+            conv2d_input_grad, g, G, shape=tuple(x.shape), **_conv_params(p)
+        ),
     ),
     jvp=(
         lambda t, ans, g, x, **p: call(conv2d_weight_grad, t, x, **p),
@@ -271,4 +275,3 @@ conv2d_weight_grad = Primitive(
 def _conv_params(p):
     """The geometry of a gradient primitive's parameters (without its ``shape``)."""
     return {k: v for k, v in p.items() if k != "shape"}
-

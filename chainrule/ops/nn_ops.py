@@ -238,7 +238,7 @@ def _max_pool_gather_forward(y, x, m=None, *, kernel_size, stride, padding, dila
 def _max_pool_scatter_tiled(g, x, m, kernel_size):
     """The scatter when the windows tile the input: each position gets the gradient
     of its window if it is the window's first maximum (row-major), else zero."""
-    (kh, kw), (n, c, h, w) = kernel_size, x.shape
+    (kh, kw), (h, w) = kernel_size, x.shape[2:]
     oh, ow = m.shape[2:]
     if (kh, kw) == (2, 2) and (h, w) == (2 * oh, 2 * ow) and sys.byteorder == "little":
         return _max_pool_scatter_2x2(g, x, m)
