@@ -307,3 +307,16 @@ def test_two_by_two_pool_gradient_matches_the_per_offset_way(
             taken |= hit
     np.testing.assert_array_equal(got, want)
     assert got.dtype == g_dtype
+
+
+@pytest.mark.parametrize("kernel", [(2, 1), (3, 2), (2, 3), (3, 3)])
+def test_tiled_max_pool_on_nchw_matches_the_layout_keeping_way(kernel):
+    """Chunked row-then-column maxima of a C-ordered image (a convolution's output)
+    against the same on a channel-last copy (the path that keeps the layout)."""
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 4, (11, 3, 3 * kernel[0] + 1, 2 * kernel[1])).astype(np.float32)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    p = {"kernel_size": kernel, "stride": kernel, "padding": (0, 0), "dilation": (1, 1)}
+    np.testing.assert_array_equal(
+        nn_ops._max_pool_forward(x, **p), nn_ops._max_pool_forward(nhwc, **p)
+    )
