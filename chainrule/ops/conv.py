@@ -7,21 +7,25 @@
 - ``conv2d_weight_grad(g, x)``: the same gradient in ``w`` (``shape`` is ``w``'s).
 
 The convolution is bilinear in (x, w), so each of the three is linear in each of
-its two inputs, and every rule of each is one of the three: the table is closed
+its two inputs (the bias aside), and every rule of each is one of the three: the table is closed
 under differentiation and higher orders come for free. With ``<a, b>`` the sum of
 products, all rules follow from ``<conv2d(x, w), g> = <x, input_grad(g, w)> =
 <w, weight_grad(g, x)>``.
 
-Why a primitive rather than im2col + matmul: composed, the GEMM writes its result
-channel-last, and everything after it (bias, ReLU, max-pool, col2im) walks runs of
-C floats. Here the result is NCHW from the start. The work goes in chunks of
+Why a primitive rather than im2col + matmul: composed, the GEMM wrote its result
+channel-last, and everything after it (bias, ReLU, max-pool, col2im) walked runs
+of C floats. Here the result is NCHW from the start. The work goes in chunks of
 images whose window copy (``cols``, C*kh*kw by OH*OW per image) fits in the
-cache, so the copy and the GEMM that reads it share the cache. With stride 1 the
-windows are read on a grid as wide as the padded input: each window offset is then
-one run of OH*Wp floats of the flattened image (not OH runs of OW), the GEMM
-computes Wp - OW columns that are dropped, and the input gradient's kh*kw adds
-become adds of whole runs. The padding gets one more zero row so that the last
-run stays inside the image.
+cache, so the copy and the GEMM that reads it share the cache; the bias rides in
+the GEMM as one more column of the weight against a row of ones.
+
+The input gradient (col2im: kh*kw strided adds) uses, with stride 1, a grid as
+wide as the padded input: each kernel offset's columns are then one run of OH*Wp
+floats of the flattened padded image (not OH runs of OW), the GEMM computes Wp - OW
+columns fed with zero gradient, and the adds run over whole runs. One more zero row
+of padding keeps the last run inside the image. (The forward and the weight
+gradient stay on the OW grid: there the extra GEMM columns cost more than the
+shorter copies save.)
 """
 
 from __future__ import annotations
@@ -114,11 +118,20 @@ def _windows(xp, q: _Plan):
     return win[:, :, : q.oh, : q.ow].transpose(0, 1, 4, 5, 2, 3)
 
 
+def _view(a, shape):
+    """``a`` with axes split to ``shape``, never a copy (a copy written into would be
+    lost): setting ``shape`` raises where reshape would silently copy."""
+    v = a.view()
+    v.shape = shape
+    return v
+
+
 def _fill_cols(buf, win, s, e, q: _Plan):
-    """The chunk's windows copied into ``buf``: (images, groups, k, oh * ow)."""
-    cols = buf[: e - s]
-    np.copyto(cols.reshape(e - s, q.c, q.kh, q.kw, q.oh, q.ow), win[s:e])
-    return cols
+    """The chunk's windows copied into the first k rows of ``buf`` (images, groups,
+    rows, oh * ow); the chunk of ``buf`` is returned."""
+    b, split = e - s, (q.groups, q.cg, q.kh, q.kw, q.oh, q.ow)
+    np.copyto(_view(buf[:b, :, : q.k], (b, *split)), _view(win[s:e], (b, *split)))
+    return buf[:b]
 
 
 def _grad_cols(g, s, e, buf, q: _Plan):
@@ -155,13 +168,18 @@ def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
     q = _plan(x.shape, w.shape, dtype, _params(stride, padding, dilation, groups))
     win = _windows(_padded(x, q), q)
     w3 = w.reshape(groups, q.og, q.k)
+    if b is None:
+        buf = q.buffer(q.k, dtype)
+    else:
+        # The bias as one more column of the weight, against a row of ones under the
+        # windows: the GEMM adds it, where a separate pass would read the output again.
+        w3 = np.concatenate([w3, b.astype(dtype, copy=False).reshape(groups, q.og, 1)], axis=2)
+        buf = q.buffer(q.k + 1, dtype)
+        buf[:, :, q.k] = 1
     out = np.empty((q.n, q.o, q.oh, q.ow), dtype=dtype)
-    buf = q.buffer(q.k, dtype)
     for s, e in q.chunks():
-        y = out[s:e].reshape(e - s, groups, q.og, q.cols)
+        y = _view(out[s:e], (e - s, groups, q.og, q.cols))
         np.matmul(w3, _fill_cols(buf, win, s, e, q), out=y)
-    if b is not None:
-        out += b.reshape(-1, 1, 1)
     return out
 
 
