@@ -71,8 +71,8 @@ class _Plan:
             yield s, min(self.n, s + self.chunk)
 
     def buffer(self, rows, dtype):
-        """A (chunk, groups, rows, cols) buffer: one matrix per image and group."""
-        return np.empty((self.chunk, self.groups, rows, self.cols), dtype=dtype)
+        """A (groups, rows, chunk * cols) buffer: a chunk's images side by side."""
+        return np.empty((self.groups, rows, self.chunk * self.cols), dtype=dtype)
 
 
 def _plan(x_shape, w_shape, dtype, p, wide=False):
@@ -127,23 +127,27 @@ def _view(a, shape):
 
 
 def _fill_cols(buf, win, s, e, q: _Plan):
-    """The chunk's windows copied into the first k rows of ``buf`` (images, groups,
-    rows, oh * ow); the chunk of ``buf`` is returned."""
-    b, split = e - s, (q.groups, q.cg, q.kh, q.kw, q.oh, q.ow)
-    np.copyto(_view(buf[:b, :, : q.k], (b, *split)), _view(win[s:e], (b, *split)))
-    return buf[:b]
+    """The chunk's windows copied into the first k rows of ``buf``: (groups, rows,
+    images * oh * ow), images side by side; the chunk's part of ``buf`` is returned."""
+    b = e - s
+    cols = buf[:, :, : b * q.cols]
+    split = (q.groups, q.cg, q.kh, q.kw, b, q.oh, q.ow)
+    src = _view(win[s:e], (b, *split[:4], q.oh, q.ow)).transpose(1, 2, 3, 4, 0, 5, 6)
+    np.copyto(_view(cols[:, : q.k], split), src)
+    return cols
 
 
 def _grad_cols(g, s, e, buf, q: _Plan):
-    """The chunk of ``g`` as (images, groups, o/groups, cols): on the wide grid, with
-    zeros past ``ow``, so that those columns add nothing to any sum."""
-    g5 = g[s:e].reshape(e - s, q.groups, q.og, q.oh, q.ow)
-    if not q.wide:
-        return g5.reshape(e - s, q.groups, q.og, q.cols)
-    grid = buf[: e - s].reshape(e - s, q.groups, q.og, q.oh, q.width)
-    grid[..., q.ow :] = 0
-    grid[..., : q.ow] = g5
-    return buf[: e - s]
+    """The chunk of ``g`` as (groups, o/groups, images * cols), images side by side: on
+    the wide grid, with zeros past ``ow``, so those columns add nothing to any sum."""
+    b = e - s
+    cols = buf[:, :, : b * q.cols]
+    grid = _view(cols, (q.groups, q.og, b, q.oh, q.width))
+    if q.wide:
+        grid[..., q.ow :] = 0
+        grid = grid[..., : q.ow]
+    np.copyto(grid, g[s:e].reshape(b, q.groups, q.og, q.oh, q.ow).transpose(1, 2, 0, 3, 4))
+    return cols
 
 
 def _common(*arrays):
@@ -156,10 +160,11 @@ def _params(stride, padding, dilation, groups):
     return {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
 
 
-# The three computations below go chunk by chunk of images, with one small GEMM per
-# image and group (np.matmul over a stack): its result is NCHW as it stands, and
-# such GEMMs run one per thread, where one long GEMM threaded across a busy
-# machine's cores was measured several times slower.
+# The three computations below go chunk by chunk of images, with one GEMM per chunk
+# and group over the chunk's images side by side, reordered into NCHW while in
+# cache. One GEMM per image was as fast on one thread, but with BLAS's threads on a
+# busy machine its hundreds of small threaded calls were measured tens of times
+# slower (each waits for a thread to be scheduled).
 
 
 # ----------------------------------------------------------------- forward
@@ -175,11 +180,11 @@ def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
         # windows: the GEMM adds it, where a separate pass would read the output again.
         w3 = np.concatenate([w3, b.astype(dtype, copy=False).reshape(groups, q.og, 1)], axis=2)
         buf = q.buffer(q.k + 1, dtype)
-        buf[:, :, q.k] = 1
+        buf[:, q.k] = 1
     out = np.empty((q.n, q.o, q.oh, q.ow), dtype=dtype)
     for s, e in q.chunks():
-        y = _view(out[s:e], (e - s, groups, q.og, q.cols))
-        np.matmul(w3, _fill_cols(buf, win, s, e, q), out=y)
+        y = np.matmul(w3, _fill_cols(buf, win, s, e, q))  # (groups, o/groups, b * oh * ow)
+        out[s:e] = _view(y, (q.o, e - s, q.oh, q.ow)).transpose(1, 0, 2, 3)
     return out
 
 
@@ -190,28 +195,31 @@ def _input_grad_forward(g, w, *, shape, stride, padding, dilation, groups):
     dtype, (g, w) = _common(g, w)
     q = _plan(shape, w.shape, dtype, _params(stride, padding, dilation, groups), wide=True)
     _check_grad_shape(g, q)
-    wt = w.reshape(groups, q.og, q.k).transpose(0, 2, 1)
-    gbuf = q.buffer(q.og, dtype) if q.wide else None
-    dbuf = q.buffer(q.k, dtype)
+    wt = np.ascontiguousarray(w.reshape(groups, q.og, q.k).transpose(0, 2, 1))
+    # One GEMM for all images (its K, o/groups, is small): chunked, this one was the
+    # GEMM that slowed down most with BLAS threads on a busy machine (over 10x).
+    gbuf = np.empty((groups, q.og, q.n * q.cols), dtype=dtype)
+    d = np.matmul(wt, _grad_cols(g, 0, q.n, gbuf, q))  # (groups, k, n * cols)
+    d = _view(d, (q.c, q.kh, q.kw, q.n, q.cols))
     acc = np.empty((q.chunk, q.c, q.hp + int(q.wide), q.wp), dtype=dtype)
     dx = np.empty(shape, dtype=dtype)
     (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
-    for s, e in q.chunks():
+    for s, e in q.chunks():  # the adds, a chunk of images at a time (in cache)
         b = e - s
-        d = np.matmul(wt, _grad_cols(g, s, e, gbuf, q), out=dbuf[:b])
-        d = d.reshape(b, q.c, q.kh, q.kw, q.cols)
         a = acc[:b]
         a.fill(0)
+        flat = _view(a, (b, q.c, a[0, 0].size))
         for i in range(q.kh):
             for j in range(q.kw):
+                src = d[:, i, j, s:e].transpose(1, 0, 2)  # (b, c, cols)
                 if q.wide:
                     start = i * dh * q.wp + j * dw
-                    a.reshape(b, q.c, -1)[:, :, start : start + q.cols] += d[:, :, i, j]
+                    flat[:, :, start : start + q.cols] += src
                 else:
                     r, c = i * dh, j * dw
                     rows = slice(r, r + sh * (q.oh - 1) + 1, sh)
-                    a[:, :, rows, c : c + sw * (q.ow - 1) + 1 : sw] += d[:, :, i, j].reshape(
-                        b, q.c, q.oh, q.ow
+                    a[:, :, rows, c : c + sw * (q.ow - 1) + 1 : sw] += _view(
+                        src, (b, q.c, q.oh, q.ow)
                     )
         dx[s:e] = a[:, :, ph : ph + q.h, pw : pw + q.w]
     return dx
@@ -223,12 +231,11 @@ def _weight_grad_forward(g, x, *, shape, stride, padding, dilation, groups):
     q = _plan(x.shape, shape, dtype, _params(stride, padding, dilation, groups))
     _check_grad_shape(g, q)
     win = _windows(_padded(x, q), q)
-    buf = q.buffer(q.k, dtype)
+    buf, gbuf = q.buffer(q.k, dtype), q.buffer(q.og, dtype)
     dw = np.zeros((groups, q.og, q.k), dtype=dtype)
     for s, e in q.chunks():
         cols = _fill_cols(buf, win, s, e, q)
-        # g times the windows, per image, summed over the chunk's images
-        dw += np.matmul(_grad_cols(g, s, e, None, q), cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        dw += np.matmul(_grad_cols(g, s, e, gbuf, q), cols.transpose(0, 2, 1))
     return dw.reshape(shape)
 
 
