@@ -165,7 +165,7 @@ def _params(stride, padding, dilation, groups):
 # The three computations below go chunk by chunk of images, with one GEMM per chunk
 # and group over the chunk's images side by side, reordered into NCHW while in
 # cache. One GEMM per image was as fast on one thread, but with BLAS's threads on a
-# busy machine its hundreds of small threaded calls were measured tens of times
+# busy machine its hundreds of small threaded calls were measured over ten times
 # slower (each waits for a thread to be scheduled).
 
 
