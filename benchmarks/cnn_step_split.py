@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench.cases.b5 import b5_chainrule_nn, b5_problem, b5_torch  # noqa: E402
 
 KINDS = {
+    "conv2d": "convolution (window copies + GEMM)",
+    "conv2d_input_grad": "convolution (window copies + GEMM)",
+    "conv2d_weight_grad": "convolution (window copies + GEMM)",
     "im2col": "im2col / col2im",
     "col2im": "im2col / col2im",
     "linear": "GEMM (with bias adds)",

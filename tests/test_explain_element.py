@@ -94,7 +94,7 @@ def test_conv2d_element_chain_equals_backprop():
     x, w, b = rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(3, 2, 2, 2)), rng.normal(size=3)
     ex = _check_conv(x, w, b, (1, 2, 3, 1), 1, 0, 1)
     text = str(ex)
-    assert "k[1, 2, 3, 1] = Σ_{c, p, q} w[2, c, p, q]·x[1, c, 3 + p, 1 + q] + b[2]" in text
+    assert "f[1, 2, 3, 1] = Σ_{c, p, q} w[2, c, p, q]·x[1, c, 3 + p, 1 + q] + b[2]" in text
     assert "(c = 0 … 1, p = 0 … 1, q = 0 … 1)" in text
     # 8 terms: written out, one line each with the single entry each factor receives
     up = _conv_step(ex).upstream
@@ -103,7 +103,7 @@ def test_conv2d_element_chain_equals_backprop():
     )
     assert f"→ x[1, 1, 3, 2]: {format_number(up, 6)} · {format_number(w[2, 1, 0, 1], 6)}" in line
     assert f"→ w[2, 1, 0, 1]: {format_number(up, 6)} · {format_number(x[1, 1, 3, 2], 6)}" in line
-    assert "∂k[1, 2, 3, 1]/∂b[2] = 1" in text
+    assert "∂f[1, 2, 3, 1]/∂b[2] = 1" in text
     assert ex.check.ok
 
 
@@ -248,7 +248,7 @@ def test_every_format_has_the_element_section():
     tex = ex.to_latex()
     assert f"% {head}" in tex
     assert r"\sum_{c,p,q} w[1, c, p, q] \, x[0, c, 1 + p, q] + b[1]" in tex
-    assert r"\frac{\partial m}{\partial x[0, c, 1 + p, q]} &=" in tex
+    assert r"\frac{\partial h}{\partial x[0, c, 1 + p, q]} &=" in tex
     assert ex.to_dict()["element"]["index"] == [0, 1, 1, 0]
     assert '"element"' in ex.to_json()
     page = element_html(ex)
@@ -266,16 +266,16 @@ def test_no_element_no_section():
 def test_json_element_structure():
     ex = _conv_explanation()
     d = json.loads(ex.to_json())["element"]
-    assert d["output"] == "m"
+    assert d["output"] == "h"
     steps = d["steps"]
-    assert [s["node"] for s in steps] == ["m", "l", "k"]
+    assert [s["node"] for s in steps] == ["h", "g", "f"]
     for s in steps:
         assert {"node", "op", "kind", "index", "value", "upstream", "local"} <= set(s)
         for loc in s["local"]:
             assert set(loc) == {"wrt", "index", "formula", "local", "product"}
             assert loc["product"] == pytest.approx(s["upstream"] * loc["local"])
     tanh = steps[1]
-    assert tanh["local"][0]["formula"] == "1 - tanh(k)^2"
+    assert tanh["local"][0]["formula"] == "1 - tanh(f)^2"
     conv = steps[2]
     assert conv["kind"] == "sum" and conv["op"] == "conv2d" and conv["index"] == [0, 1, 1, 0]
     assert conv["sum_over"] == "c, p, q" and len(conv["terms"]) == 8
@@ -297,7 +297,7 @@ def test_html_fragment_has_one_row_per_step():
     ex = _conv_explanation()
     page = element_html(ex)
     rows = re.findall(r'<tr data-node="([^"]+)" data-index="([^"]*)" data-kind="(\w+)"', page)
-    assert rows == [("m", "", "local"), ("l", "0,1,1,0", "local"), ("k", "0,1,1,0", "sum")]
+    assert rows == [("h", "", "local"), ("g", "0,1,1,0", "local"), ("f", "0,1,1,0", "sum")]
     assert page.count("<li data-term=") == 8
     assert page.count('class="share" data-wrt="x"') == 8
     assert 'data-op="conv2d"' in page

@@ -212,7 +212,7 @@ def test_im2col_layout_is_rows_by_position_columns_by_kernel_then_channel():
 
 
 def test_kernel_larger_than_input_is_a_clear_error():
-    with pytest.raises(ValueError, match="im2col.*does not fit"):
+    with pytest.raises(ValueError, match="conv2d.*does not fit"):
         F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)))
     with pytest.raises(ValueError, match="input has 2 channels but the weight expects 3"):
         F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3)))

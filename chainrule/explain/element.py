@@ -9,9 +9,8 @@ and the product passed down.
 
 Where an entry is a sum of products it is written as one, term by term: a matmul
 (``y[i, j] = Σ_k x[i, k]·w[k, j]``), a ``linear`` node (``x @ W^T + b``), and a
-convolution, which ``cr.nn.functional.conv2d`` records as ``im2col``, ``linear``,
-``reshape`` and ``transpose``: those nodes are read together as one step,
-``y[n, o, i, j] = Σ_{c, p, q} w[o, c, p, q]·x[n, c, ...] + b[o]``, each term a
+convolution (a ``conv2d`` node, with the reshapes of an unbatched call), read as
+one step, ``y[n, o, i, j] = Σ_{c, p, q} w[o, c, p, q]·x[n, c, ...] + b[o]``, each term a
 weight entry times an input entry, so the gradient that reaches ``x`` and ``w``
 is a single entry per term.
 
@@ -32,7 +31,6 @@ from chainrule.explain import expr as E
 from chainrule.explain.model import Step
 from chainrule.explain.trace import Const, Vertex
 from chainrule.ops.broadcast import sum_to
-from chainrule.ops.nn_ops import out_size
 from chainrule.ops.primitive import ELEMENTWISE
 
 Index = tuple[int, ...]
@@ -401,67 +399,56 @@ def _affine(base: int, step: int, var: str) -> str:
 
 
 def _is_conv(v: Vertex) -> bool:
-    """``v`` is the ``linear`` node of conv2d's recording (its input is an im2col)."""
-    return (
-        v.builtin_op == "linear"
-        and len(v.args) >= 2
-        and isinstance(v.args[0], Vertex)
-        and v.args[0].builtin_op == "im2col"
-    )
+    """``v`` is a conv2d node (the primitive ``cr.nn.functional.conv2d`` records)."""
+    return v.builtin_op == "conv2d"
 
 
 def _conv_step(v: Vertex, index: Index, up: float, moves: Moves) -> ElementStep | None:
-    """A convolution's entry, when ``v`` ends conv2d's recorded nodes (im2col →
-    linear → reshape → transpose; groups=1): the sum over input channels and kernel
+    """A convolution's entry, when ``v`` is a conv2d node or a move after one (the
+    reshape of an unbatched call; groups=1): the sum over input channels and kernel
     window of weight times input, plus the bias. None for anything else, and for
     any term that does not fit the index form written (so it is never shown wrong)."""
-    lin, lin_index, out_side = moves.back(v, index)
-    if not _is_conv(lin) or lin_index is None or not isinstance(lin.args[1], Vertex):
+    conv, at_index, out_side = (v, index, []) if _is_conv(v) else moves.back(v, index)
+    if not _is_conv(conv) or at_index is None or len(conv.args) < 2:
         return None
-    cols, w_flat = lin.args[0], lin.args[1]
-    assert isinstance(cols, Vertex)
-    image = cols.args[0]
-    if not isinstance(image, Vertex) or np.ndim(image.value) != 4:
+    image, w_arg = conv.args[0], conv.args[1]
+    if not isinstance(image, Vertex) or not isinstance(w_arg, Vertex):
         return None
-    r, o = lin_index
-    n_img, _, h, w = np.shape(image.value)
-    p = cols.params or {}
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
-        p["kernel_size"],
-        p["stride"],
-        p["padding"],
-        p["dilation"],
-    )
-    oh, ow = out_size(h, kh, sh, ph, dh), out_size(w, kw, sw, pw, dw)
-    n, oi, oj = (int(i) for i in np.unravel_index(r, (n_img, oh, ow)))
+    p = conv.params or {}
+    if p.get("groups", 1) != 1 or np.ndim(image.value) != 4 or np.ndim(w_arg.value) != 4:
+        return None
+    (sh, sw), (ph, pw), (dh, dw) = p["stride"], p["padding"], p["dilation"]
+    _, _, h, w = np.shape(image.value)
+    _, cin, kh, kw = np.shape(w_arg.value)
+    n, o, oi, oj = at_index
     weights: list[Entry] = []
     inputs: list[Entry] = []
     padded = 0
-    folded = [*out_side, lin, cols]
+    folded = [u for u in out_side if u is not conv] + [conv]
     x_src = w_src = None
-    for col in range(np.shape(cols.value)[1]):
-        ws, wi, through_w = moves.back(w_flat, (o, col))
-        xs, xi, through_x = moves.back(cols, (r, col))
-        if wi is None or np.ndim(ws.value) != 4 or wi[0] != o or (w_src not in (None, ws)):
-            return None  # not conv2d's weight layout
-        w_src = ws
-        folded += [u for u in through_w + through_x if u not in folded]
-        c, kr, kc = wi[1:]
-        row, column = oi * sh - ph + kr * dh, oj * sw - pw + kc * dw
-        if xi is None:
-            padded += 1
-            continue
-        # the input entry must be the one the index form names, batched or not
-        expected = (n, c, row, column) if np.ndim(xs.value) == 4 else (c, row, column)
-        if xi != expected or (x_src not in (None, xs)):
-            return None
-        x_src = xs
-        weights.append(Entry(ws.name, wi, float(_value(ws)[wi])))
-        inputs.append(Entry(xs.name, xi, float(_value(xs)[xi])))
+    for c in range(cin):
+        for kr in range(kh):
+            for kc in range(kw):
+                ws, wi, through_w = moves.back(w_arg, (o, c, kr, kc))
+                if wi is None or w_src not in (None, ws):
+                    return None
+                w_src = ws
+                folded += [u for u in through_w if u not in folded]
+                row, column = oi * sh - ph + kr * dh, oj * sw - pw + kc * dw
+                if not (0 <= row < h and 0 <= column < w):
+                    padded += 1
+                    continue
+                xs, xi, through_x = moves.back(image, (n, c, row, column))
+                # the input entry must be the one the index form names, batched or not
+                expected = (n, c, row, column) if np.ndim(xs.value) == 4 else (c, row, column)
+                if xi != expected or x_src not in (None, xs):
+                    return None
+                x_src = xs
+                folded += [u for u in through_x if u not in folded]
+                weights.append(Entry(ws.name, wi, float(_value(ws)[wi])))
+                inputs.append(Entry(xs.name, xi, float(_value(xs)[xi])))
     if w_src is None:
         return None
-    order = sorted(range(len(weights)), key=lambda t: weights[t].index)  # by (c, p, q)
-    weights, inputs = [weights[t] for t in order], [inputs[t] for t in order]
     x_arg = x_src or image
     x_name = x_arg.name
     s = _pair_sum(
@@ -482,11 +469,10 @@ def _conv_step(v: Vertex, index: Index, up: float, moves: Moves) -> ElementStep 
     s.factors = (w_pat, x_pat)
     s.formula = "·".join(s.factors)
     s.sum_over = "c, p, q"
-    cin = np.shape(w_src.value)[1]
     s.ranges = f"c = 0 … {cin - 1}, p = 0 … {kh - 1}, q = 0 … {kw - 1}"
     s.patterns = {w_src.name: (w_pat, x_pat), x_name: (x_pat, w_pat)}
-    if len(lin.args) > 2:
-        _bias_share(s, lin.args[2], o, up)
+    if len(conv.args) > 2:
+        _bias_share(s, conv.args[2], o, up)
     return s
 
 
@@ -509,7 +495,7 @@ def follow(nodes: list[Step]) -> list[ElementStep]:
             continue
         up = float(np.asarray(v.grad)[index])
         found = None
-        if v.builtin_op in ("transpose", "reshape", "squeeze"):
+        if v.builtin_op in ("conv2d", "transpose", "reshape", "squeeze"):
             found = _conv_step(v, index, up, moves)
         elif v.builtin_op == "matmul":
             found = _matmul_step(v, index, up)

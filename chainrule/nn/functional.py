@@ -54,6 +54,7 @@ from chainrule.nn.losses import (
     smooth_l1_loss,
 )
 from chainrule.nn.rng import as_generator
+from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops.normalization import normalize as _normalize
 from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
@@ -232,9 +233,9 @@ def conv2d(
 ) -> Tensor:
     """2-D convolution (cross-correlation, as in PyTorch) of an NCHW input.
 
-    ``weight`` is (out_channels, in_channels / groups, kh, kw). Computed as im2col
-    (every receptive field copied into a row by NumPy stride tricks) and one matrix
-    product per group.
+    ``weight`` is (out_channels, in_channels / groups, kh, kw). One primitive
+    (``chainrule.ops.conv``): windows copied chunk by chunk and one matrix product
+    per image, written NCHW; its gradients are primitives of their own.
     """
     x, w = _t(input), _t(weight)
     unbatched = x.ndim == 3
@@ -245,8 +246,7 @@ def conv2d(
             f"conv2d: expected an input of shape (N, C, H, W) and a weight of shape "
             f"(out, in/groups, kh, kw); got {x.shape} and {w.shape}"
         )
-    n, c, _, _ = x.shape
-    oc, cg, kh, kw = w.shape
+    c, (oc, cg, kh, kw) = x.shape[1], w.shape
     if groups < 1 or c % groups or oc % groups:
         raise ValueError(
             f"conv2d: groups={groups} must divide in_channels {c} and out_channels {oc}"
@@ -258,27 +258,12 @@ def conv2d(
         )
     stride_, dilation_ = _pair(stride, "stride"), _pair(dilation, "dilation")
     params = {
-        "kernel_size": (kh, kw),
         "stride": stride_,
         "padding": _conv_padding(padding, (kh, kw), dilation_, stride_),
         "dilation": dilation_,
+        "groups": int(groups),
     }
-    cols = apply(_nn.im2col, (x,), params)  # (N*OH*OW, kh*kw*C), channel fastest
-    oh = _nn.out_size(x.shape[2], kh, params["stride"][0], params["padding"][0], dilation_[0])
-    ow = _nn.out_size(x.shape[3], kw, params["stride"][1], params["padding"][1], dilation_[1])
-    if groups == 1:
-        w2 = w.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
-        out = apply(_nn.linear, (cols, w2, bias))
-    else:
-        rows = cols.shape[0]
-        cols_g = cols.reshape(rows, kh * kw, groups, cg).transpose(2, 0, 1, 3)
-        cols_g = cols_g.reshape(groups, rows, kh * kw * cg)
-        w_g = w.reshape(groups, oc // groups, cg, kh, kw).transpose(0, 1, 3, 4, 2)
-        w_g = w_g.reshape(groups, oc // groups, kh * kw * cg)
-        out = (cols_g @ w_g.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(rows, oc)
-        if bias is not None:
-            out = out + bias
-    out = out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2)
+    out = apply(_conv.conv2d, (x, w, bias), params)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 

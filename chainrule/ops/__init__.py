@@ -17,6 +17,8 @@
 - :mod:`~chainrule.ops.complex_parts`: real, imag, conj, angle, and the complex
   convention every rule follows (HIPS autograd's)
 - :mod:`~chainrule.ops.fft`: the discrete Fourier transforms behind ``chainrule.numpy.fft``
+- :mod:`~chainrule.ops.conv`: ``conv2d`` and its gradients ``conv2d_input_grad`` and
+  ``conv2d_weight_grad``, each a primitive
 - :mod:`~chainrule.ops.recurrent`: ``lstm_layer``, an LSTM layer's whole recurrence
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
 - :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the

@@ -1,6 +1,6 @@
 """Batching rules of the primitives that are not elementwise or shape ops: linear
 algebra on stacked matrices, einsum and tensordot, the network primitives (conv's
-im2col/col2im and pooling fold the batch into N), losses, collectives.
+conv2d, im2col/col2im and pooling fold the batch into N), losses, collectives.
 
 Same contract as :mod:`chainrule.ops.batch_rules`: ``rule(prim, xs, batched, size,
 params)`` returns the batch of results, batch axis first.
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops import activations as _act
+from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops import normalization as _norm
 from chainrule.ops import numpy_linalg as _nla
@@ -153,6 +154,65 @@ _nn.im2col.vmap = _im2col_rule
 _nn.col2im.vmap = _col2im_rule
 for _prim in (_nn.max_pool2d, _nn.max_pool2d_gather, _nn.max_pool2d_scatter):
     _prim.vmap = _pool_rule
+
+
+# Convolutions: with shared weights the batch is folded into the images' N; with
+# weights per example, into the channels, one group per example (groups * size).
+def _channels_folded(x: Any, flag: bool, size: int) -> Any:
+    """``(B, N, C, H, W)`` as ``(N, B * C, H, W)`` (a shared x repeated first)."""
+    x = x if flag else materialize(x, size)
+    x = apply(_sh.transpose, (x,), {"axes": (1, 0, 2, 3, 4)})
+    return _reshape(x, (x.shape[0], size * x.shape[2], *x.shape[3:]))
+
+
+def _channels_unfolded(y: Any, size: int) -> Any:
+    """``(N, B * C, H, W)`` back to ``(B, N, C, H, W)``."""
+    y = _reshape(y, (y.shape[0], size, y.shape[1] // size, *y.shape[2:]))
+    return apply(_sh.transpose, (y,), {"axes": (1, 0, 2, 3, 4)})
+
+
+def _stacked(w: Any, flag: bool, size: int) -> Any:
+    """Per-example weights ``(B, O, ...)`` as one stack ``(B * O, ...)``."""
+    w = w if flag else materialize(w, size)
+    return _reshape(w, (size * w.shape[1], *w.shape[2:]))
+
+
+def _conv2d_rule(prim, xs, flags, size, params):
+    x, w = xs[0], xs[1]
+    b = xs[2] if len(xs) > 2 else None
+    fb = len(flags) > 2 and flags[2]
+    if not flags[1] and not fb:
+        y = apply(prim, (_fold(x), w, b), params)
+        return _reshape(y, (size, -1, *y.shape[1:]))
+    p = {**params, "groups": params["groups"] * size}
+    bias = None if b is None else _stacked(b, fb, size)
+    y = apply(prim, (_channels_folded(x, flags[0], size), _stacked(w, flags[1], size), bias), p)
+    return _channels_unfolded(y, size)
+
+
+def _conv2d_input_grad_rule(prim, xs, flags, size, params):
+    g, w = xs
+    n, c, h, wd = params["shape"]
+    if not flags[1]:
+        y = apply(prim, (_fold(g), w), {**params, "shape": (size * n, c, h, wd)})
+        return _reshape(y, (size, n, c, h, wd))
+    p = {**params, "groups": params["groups"] * size, "shape": (n, size * c, h, wd)}
+    y = apply(prim, (_channels_folded(g, flags[0], size), _stacked(w, True, size)), p)
+    return _channels_unfolded(y, size)
+
+
+def _conv2d_weight_grad_rule(prim, xs, flags, size, params):
+    # The result is per example whichever input is batched: one group per example.
+    g, x = xs
+    o, *rest = params["shape"]
+    p = {**params, "groups": params["groups"] * size, "shape": (size * o, *rest)}
+    y = apply(prim, (_channels_folded(g, flags[0], size), _channels_folded(x, flags[1], size)), p)
+    return _reshape(y, (size, o, *rest))
+
+
+_conv.conv2d.vmap = _conv2d_rule
+_conv.conv2d_input_grad.vmap = _conv2d_input_grad_rule
+_conv.conv2d_weight_grad.vmap = _conv2d_weight_grad_rule
 
 
 def _linear_rule(prim, xs, flags, size, params):

@@ -21,6 +21,7 @@ copying kernel-width runs of three; weights are permuted to match.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -183,6 +184,8 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
         # element in NumPy). Then the columns, on an array kh times smaller.
         kh, kw = kernel_size
         oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
+        if x.flags.c_contiguous:
+            return _max_pool_tiled_nchw(x, kh, kw, oh, ow)
         rows = [x[:, :, i : i + kh * (oh - 1) + 1 : kh, : kw * ow] for i in range(kh)]
         best = np.maximum(rows[0], rows[1])
         for r in rows[2:]:
@@ -198,6 +201,27 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
     out = xp[views[0]].copy(order="K")
     for v in views[1:]:
         np.maximum(out, xp[v], out=out)
+    return out
+
+
+def _max_pool_tiled_nchw(x, kh, kw, oh, ow, images=8):
+    """The same maxima (rows, then columns) on an NCHW image, ``images`` at a time, so
+    that the row maxima are still in cache when the columns read them."""
+    n, c = x.shape[:2]
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    best = np.empty((min(images, n), c, oh, kw * ow), dtype=x.dtype)
+    for s in range(0, n, images):
+        xs, b, o = x[s : s + images], best[: min(images, n - s)], out[s : s + images]
+        rows = [xs[:, :, i : i + kh * (oh - 1) + 1 : kh, : kw * ow] for i in range(kh)]
+        np.maximum(rows[0], rows[1], out=b)
+        for r in rows[2:]:
+            np.maximum(b, r, out=b)
+        if kw == 1:
+            o[...] = b
+            continue
+        np.maximum(b[..., 0::kw], b[..., 1::kw], out=o)
+        for j in range(2, kw):
+            np.maximum(o, b[..., j::kw], out=o)
     return out
 
 
@@ -238,29 +262,66 @@ def _max_pool_gather_forward(y, x, m=None, *, kernel_size, stride, padding, dila
 def _max_pool_scatter_tiled(g, x, m, kernel_size):
     """The scatter when the windows tile the input: each position gets the gradient
     of its window if it is the window's first maximum (row-major), else zero."""
-    (kh, kw), (n, c, h, w) = kernel_size, x.shape
+    (kh, kw), (h, w) = kernel_size, x.shape[2:]
     oh, ow = m.shape[2:]
-    # One comparison of every element with its window's maximum, on a 6-axis view
-    # ((oh, kh), (ow, kw) split out of the height and width), not one per offset.
-    x6 = x[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw)
-    hit = x6 == m[:, :, :, None, :, None]
-    out = np.empty_like(x, dtype=g.dtype) if (oh * kh, ow * kw) == (h, w) else None
-    if out is None:  # rows or columns past the last window get no gradient
-        out = np.zeros_like(x, dtype=g.dtype)
-    out6 = out[:, :, : oh * kh, : ow * kw].reshape(n, c, oh, kh, ow, kw)
-    if not np.may_share_memory(out6, out):  # splitting axes gives a view; never write a copy
-        raise AssertionError("max_pool2d_scatter: the 6-axis view of the gradient is a copy")
-    # The window's gradient goes to the first hit; later hits (ties) get what is left,
-    # left - left * 1 = exactly zero once a hit has taken it (for a finite gradient;
-    # a non-finite one spreads nan over its window, as multiplying by a mask does).
+    if (kh, kw) == (2, 2) and (h, w) == (2 * oh, 2 * ow) and sys.byteorder == "little":
+        return _max_pool_scatter_2x2(g, x, m)
+    full = (oh * kh, ow * kw) == (h, w)
+    out = np.empty_like(x, dtype=g.dtype) if full else np.zeros_like(x, dtype=g.dtype)
+    # One strided view per kernel offset, each the shape of g: on an NCHW image its
+    # rows are runs of ow, where a 6-axis view (oh, kh, ow, kw) would make NumPy loop
+    # over runs of kw. The window's gradient goes to the first hit; later hits (ties)
+    # get what is left, left - left * 1 = exactly zero once a hit has taken it (for a
+    # finite gradient; a non-finite one spreads nan over its window, as a mask does).
     left = g.copy(order="K")
+    hit = np.empty(m.shape, dtype=bool)
     last = (kh - 1, kw - 1)
     for i in range(kh):
         for j in range(kw):
-            o = out6[:, :, :, i, :, j]
-            np.multiply(left, hit[:, :, :, i, :, j], out=o)
+            o = out[:, :, i : i + kh * (oh - 1) + 1 : kh, j : j + kw * (ow - 1) + 1 : kw]
+            xv = x[:, :, i : i + kh * (oh - 1) + 1 : kh, j : j + kw * (ow - 1) + 1 : kw]
+            np.multiply(left, np.equal(xv, m, out=hit), out=o)
             if (i, j) != last:
                 np.subtract(left, o, out=left)
+    return out
+
+
+def _twice(a):
+    """Each entry of a 4-byte array twice in a row along the last axis: the bit
+    pattern copied into both halves of a 64-bit word (two contiguous passes, where
+    np.repeat copies entry by entry)."""
+    u = a.view(np.uint32).astype(np.uint64, order="C")
+    u *= 0x1_0000_0001
+    return u.view(a.dtype)
+
+
+def _max_pool_scatter_2x2(g, x, m, images=8):
+    """The 2x2 scatter with whole image rows as the unit: row r of every window is
+    compared at once with the maxima spread over two columns, and ties within a
+    window's row are settled on the two mask bytes read as one 16-bit word. Chunks of
+    ``images`` images keep the masks in cache. Entry for entry the same as the
+    general way: the first maximum in row-major order gets the gradient."""
+    out = np.empty_like(x, dtype=g.dtype)
+    if g.dtype.itemsize != 4 or x.dtype.itemsize != 4:  # _twice needs 4-byte entries
+        g2, m2 = np.repeat(g, 2, axis=3), np.repeat(m, 2, axis=3)
+    else:
+        g2 = m2 = None
+    # C-ordered masks, whatever x's layout: their bytes are paired below.
+    masks = np.empty((2, min(images, x.shape[0]), *m.shape[1:3], x.shape[3]), dtype=bool)
+    for s in range(0, x.shape[0], images):
+        e = min(x.shape[0], s + images)
+        xs, gs = x[s:e], (_twice(g[s:e]) if g2 is None else g2[s:e])
+        ms = _twice(m[s:e]) if m2 is None else m2[s:e]
+        top = np.equal(xs[:, :, 0::2], ms, out=masks[0, : e - s])
+        bottom = np.equal(xs[:, :, 1::2], ms, out=masks[1, : e - s])
+        t16, b16 = top.view(np.uint16), bottom.view(np.uint16)
+        # Little-endian: the low byte is the window's left column. Clear the right
+        # one where the left one holds the maximum too.
+        t16 &= ~(t16 << 8)
+        b16 &= ~(b16 << 8)
+        b16 *= t16 == 0  # the bottom row only where the top row has no maximum
+        np.multiply(gs, top, out=out[s:e, :, 0::2])
+        np.multiply(gs, bottom, out=out[s:e, :, 1::2])
     return out
 
 

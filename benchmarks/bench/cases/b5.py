@@ -217,6 +217,8 @@ def b5_memory_worker(peer: str, steps: int) -> dict[str, Any]:
 def _profile_group(filename: str, func: str) -> str:
     """Which kind of work a profiled function of the B5 step is."""
     path = filename.replace("\\", "/")
+    if "ops/conv" in path:
+        return "convolution (window copies and GEMM)"
     if "ops/nn_ops" in path:
         if "im2col" in func or "col2im" in func or "windows" in func:
             return "im2col / col2im (copies)"
