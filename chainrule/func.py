@@ -60,6 +60,11 @@ ArgNums = int | Sequence[int]
 _state = threading.local()
 
 
+def running_transforms() -> int:
+    """How many transforms are running their function on this thread (0: none)."""
+    return getattr(_state, "depth", 0)
+
+
 def outside_transforms(f: Callable[..., Any], *args: Any) -> Any:
     """``f(*args)`` as if no transform were running: transforms called inside take
     NumPy in, give NumPy out and record nothing for the running one. For a rule

@@ -2,6 +2,7 @@
 
 import linecache
 import traceback
+import warnings
 
 import numpy as np
 import pytest
@@ -313,12 +314,39 @@ def test_captured_tensor_updated_in_place_is_read_at_call_time():
     assert jitted(np.ones(2)).item() == 30.0
 
 
-def test_results_are_constants_even_for_inputs_that_require_grad():
+def test_inputs_in_a_graph_run_uncompiled_so_the_gradient_flows():
+    # Compiled code records no graph: a gradient through it used to be silently
+    # zero (cr.grad(cr.jit(f)), backward() on its result, a captured tensor under
+    # a transform). Such calls run the function itself, with one warning.
     x = cr.tensor([1.0, 2.0], requires_grad=True)
-    out = cr.jit(lambda t: t * 2, verify=False)(x)
-    assert not out.requires_grad
-    with pytest.raises(RuntimeError, match="does not require grad"):
-        out.sum().backward()
+    jitted = cr.jit(lambda t: (t**3).sum(), verify=False)
+    with pytest.warns(RuntimeWarning, match="runs uncompiled here"):
+        out = jitted(x)
+    out.backward()
+    np.testing.assert_allclose(x.grad.data, 3 * x.data**2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per jitted function
+        np.testing.assert_allclose(cr.grad(jitted)(np.array([1.0, 3.0])), [3.0, 27.0])
+
+    second = cr.jit(cr.grad(lambda t: (cr.tanh(t) ** 3).sum()))
+    x = np.array([0.3, -0.7])
+    eager = cr.grad(lambda t: cr.grad(lambda u: (cr.tanh(u) ** 3).sum())(t).sum())(x)
+    with pytest.warns(RuntimeWarning):
+        np.testing.assert_allclose(cr.grad(lambda t: second(t).sum())(x), eager)
+
+    w0, data = np.array([0.5, -1.0]), np.array([1.0, 2.0])
+
+    def captured(w):
+        scaled = cr.jit(lambda d: (w * d).sum())
+        return scaled(data) + scaled(data)
+
+    with pytest.warns(RuntimeWarning):
+        np.testing.assert_allclose(cr.grad(captured)(w0), 2 * data)
+    # outside a transform, with inputs that need no gradient, it compiles as before
+    plain = cr.jit(lambda t: t * 2)
+    for v in (1.0, 2.0, 3.0):
+        assert not plain(cr.tensor([v, 2.0])).requires_grad
+    assert plain.traces == 2
 
 
 def test_jit_inside_jit_is_recorded_in_the_outer_trace():

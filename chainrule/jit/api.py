@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd import anomaly as _anomaly
+from chainrule.autograd.grad_mode import grad_enabled
+from chainrule.func import running_transforms
 from chainrule.jit.codegen import compile_tape, generate
 from chainrule.jit.tracer import _PACKAGE, Const, Entry, JitError, Tape, Tracer, Var
 from chainrule.tensor import Tensor, _wrap, active_tracer, set_tracer
@@ -398,6 +400,7 @@ class Jitted:
         self._statics: dict[str, set] = {}  # non-array argument -> values seen
         self._warned = False
         self._anomaly_warned = False
+        self._eager_warned = False
         self._name = getattr(fn, "__name__", "function")
         functools.update_wrapper(self, fn)
 
@@ -412,6 +415,12 @@ class Jitted:
             self._warn_anomaly()
         leaves: list[Any] = []
         key = _key(args, kwargs, leaves)
+        if grad_enabled() and (_in_a_graph(leaves) or running_transforms()):
+            # Compiled code computes arrays and records no graph: a gradient taken
+            # through it (cr.grad(cr.jit(f)), also with respect to a tensor f
+            # captures) would be silently zero. Run the function itself, recorded.
+            self._warn_eager()
+            return self.fn(*args, **kwargs)
         sig = self._signatures.get(key)
         if (
             sig is not None
@@ -435,6 +444,18 @@ class Jitted:
             elif sig.run is not None and not (sig.unchecked and self._changed(sig, leaves)):
                 return self._run(sig, leaves)
             return self._trace_call(sig, args, kwargs, leaves)
+
+    def _warn_eager(self) -> None:
+        if not self._eager_warned:
+            self._eager_warned = True
+            warnings.warn(
+                f"cr.jit function {self._name!r} was called inside a function transform "
+                "(cr.grad, cr.vmap, ...) or with tensors that require grad: "
+                "compiled code records no graph, so it runs uncompiled here for the "
+                "gradient to flow; jit the whole gradient instead (cr.jit(cr.grad(f)))",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _warn_anomaly(self) -> None:
         if _anomaly.is_anomaly_enabled():
@@ -644,6 +665,15 @@ class Jitted:
         """How many NumPy operations the compiled function runs for these arguments
         (one per line of :meth:`source` between its ``def`` and its ``return``)."""
         return len(self.source(*args, **kwargs).strip().splitlines()) - 2
+
+
+def _in_a_graph(leaves: list) -> bool:
+    """Whether an input is part of a graph that a gradient will be taken through
+    (a tensor that requires grad, or a batched one: vmap records through it)."""
+    for a in leaves:  # noqa: SIM110 - a loop costs less than any() on every call
+        if isinstance(a, Tensor) and (a._requires_grad or a._batched):
+            return True
+    return False
 
 
 def _array(a: Any) -> np.ndarray:
