@@ -477,17 +477,28 @@ def jacobian(
     return jacobian_f
 
 
+def _first(ts: list[Tensor], complex_: bool) -> int | None:
+    """The index of the first tensor that is complex (``complex_``) or real, else None."""
+    return next((i for i, t in enumerate(ts) if (t.dtype.kind == "c") == complex_), None)
+
+
+def _check_holomorphic_inputs(xs: list[Tensor], where: str, hint: str = "") -> None:
+    real_in = _first(xs, False)
+    if real_in is not None:
+        raise TypeError(
+            f"{where}: holomorphic=True needs complex inputs, but differentiated input "
+            f"{real_in} has dtype {xs[real_in].dtype}{hint}"
+        )
+
+
 def _check_complex_jacobian(outs: list[Tensor], xs: list[Tensor], holomorphic: bool) -> None:
-    complex_out = next((i for i, o in enumerate(outs) if o.dtype.kind == "c"), None)
     if holomorphic:
-        real_in = next((i for i, x in enumerate(xs) if x.dtype.kind != "c"), None)
-        if real_in is not None:
-            raise TypeError(
-                f"jacobian: holomorphic=True needs complex inputs, but differentiated "
-                f"input {real_in} has dtype {xs[real_in].dtype}; for a real input and "
-                "complex outputs use jacfwd (it pushes real tangents)"
-            )
-        real_out = next((i for i, o in enumerate(outs) if o.dtype.kind != "c"), None)
+        _check_holomorphic_inputs(
+            xs,
+            "jacobian",
+            "; for a real input and complex outputs use jacfwd (it pushes real tangents)",
+        )
+        real_out = _first(outs, False)
         if real_out is not None:
             raise TypeError(
                 f"jacobian: holomorphic=True needs complex outputs, but output {real_out} "
@@ -495,6 +506,7 @@ def _check_complex_jacobian(outs: list[Tensor], xs: list[Tensor], holomorphic: b
                 "inputs is not holomorphic (leave holomorphic=False for its gradients)"
             )
         return
+    complex_out = _first(outs, True)
     if complex_out is not None:
         raise TypeError(
             f"jacobian: output {complex_out} is complex ({outs[complex_out].dtype}), "
@@ -505,20 +517,17 @@ def _check_complex_jacobian(outs: list[Tensor], xs: list[Tensor], holomorphic: b
 
 
 def _check_complex_jacfwd(xs: list[Tensor], holomorphic: bool, where: str) -> None:
-    for i, x in enumerate(xs):
-        kind = x.dtype.kind
-        if (kind == "c") != holomorphic:
-            if holomorphic:
-                raise TypeError(
-                    f"{where}: holomorphic=True needs complex inputs, but differentiated "
-                    f"input {i} has dtype {x.dtype}"
-                )
-            raise TypeError(
-                f"{where}: differentiated input {i} is complex ({x.dtype}); a column per "
-                "element would hold only the derivative along its real axis; pass "
-                "holomorphic=True if f is holomorphic, or use jacobian for a "
-                "real-valued f (gradients in grad's convention)"
-            )
+    if holomorphic:
+        _check_holomorphic_inputs(xs, where)
+        return
+    complex_in = _first(xs, True)
+    if complex_in is not None:
+        raise TypeError(
+            f"{where}: differentiated input {complex_in} is complex "
+            f"({xs[complex_in].dtype}); a column per element would hold only the "
+            "derivative along its real axis; pass holomorphic=True if f is holomorphic, "
+            "or use jacobian for a real-valued f (gradients in grad's convention)"
+        )
 
 
 def _reverse_rows(out: Tensor, xs: list[Tensor]) -> list[Tensor]:

@@ -147,14 +147,18 @@ _guard_lock = threading.Lock()
 _guards = [0]  # transform calls, in any thread, that have rebound something
 
 
-def _guard(prim: Any, args: tuple, params: Any) -> Any:
+def _refuse_reads(values: Any, reader: str) -> None:
     rebound = _REBOUND.get()
     if rebound is not None:
-        for a in args:
+        for a in values:
             if isinstance(a, Tensor):
-                reason = rebound.refusal(a, prim.name)
+                reason = rebound.refusal(a, reader)
                 if reason is not None:
                     raise RebindingError(reason)
+
+
+def _guard(prim: Any, args: tuple, params: Any) -> Any:
+    _refuse_reads(args, prim.name)
     return NotImplemented
 
 
@@ -185,16 +189,7 @@ def close_call(token: Token) -> None:
 def check_results(leaves: Any) -> None:
     """Refuse a function result that is a value rebound in this call (``b = t;
     t -= x; return b``): the number returned would be autograd's, not NumPy's."""
-    rebound = _REBOUND.get()
-    if rebound is not None:
-        _guard(_RESULT, tuple(leaves), None)
-
-
-class _Result:
-    name = "the function's result"
-
-
-_RESULT = _Result()
+    _refuse_reads(leaves, "the function's result")
 
 
 def record(old: Any, what: str) -> None:
