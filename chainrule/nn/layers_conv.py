@@ -39,18 +39,12 @@ def _zeros_only(name: str, padding_mode: str) -> None:
         raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
 
 
-class Conv2d(Module):
-    """2-D convolution over NCHW images (im2col + one matrix product).
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share (PyTorch's ``_ConvNd``): the arguments, the
+    parameters' shapes and initialisation, and the printed form. ``_as_tuple``
+    turns an int or a sequence into one int per spatial axis."""
 
-    Weight (out_channels, in_channels / groups, kh, kw), initialised as PyTorch's:
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels / groups * kh * kw.
-    Only zero padding (``padding_mode="zeros"``).
-
-    >>> import chainrule as cr
-    >>> conv = cr.nn.Conv2d(1, 8, kernel_size=3, padding=1)  # (N, C, H, W) in and out
-    >>> conv(cr.randn(2, 1, 28, 28)).shape
-    (2, 8, 28, 28)
-    """
+    _as_tuple: Any = None
 
     def __init__(
         self,
@@ -67,14 +61,15 @@ class Conv2d(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        _zeros_only("Conv2d", padding_mode)
-        _check_groups("Conv2d", in_channels, out_channels, groups)
+        name = type(self).__name__
+        _zeros_only(name, padding_mode)
+        _check_groups(name, in_channels, out_channels, groups)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _tuple2(kernel_size)
-        self.stride = _tuple2(stride)
-        self.padding = padding if isinstance(padding, str) else _tuple2(padding)
-        self.dilation = _tuple2(dilation)
+        self.kernel_size = self._as_tuple(kernel_size)
+        self.stride = self._as_tuple(stride)
+        self.padding = padding if isinstance(padding, str) else self._as_tuple(padding)
+        self.dilation = self._as_tuple(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = _empty((out_channels, in_channels // groups, *self.kernel_size), dtype)
@@ -86,6 +81,38 @@ class Conv2d(Module):
 
     def reset_parameters(self, generator: Any = None) -> None:
         _reset_conv(self, generator)
+
+    def extra_repr(self) -> str:
+        axes = len(self.kernel_size)
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding not in ((0,) * axes, "valid"):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,) * axes:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over NCHW images (one conv2d primitive: window copies and matrix products).
+
+    Weight (out_channels, in_channels / groups, kh, kw), initialised as PyTorch's:
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels / groups * kh * kw.
+    Only zero padding (``padding_mode="zeros"``).
+
+    >>> import chainrule as cr
+    >>> conv = cr.nn.Conv2d(1, 8, kernel_size=3, padding=1)  # (N, C, H, W) in and out
+    >>> conv(cr.randn(2, 1, 28, 28)).shape
+    (2, 8, 28, 28)
+    """
+
+    _as_tuple = staticmethod(_tuple2)
 
     def forward(self, x: Any) -> Tensor:
         shape = x.shape if isinstance(x, Tensor) else np.shape(x)
@@ -100,25 +127,6 @@ class Conv2d(Module):
         return F.conv2d(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding not in ((0, 0), "valid"):
-            s += (
-                f", padding={self.padding!r}"
-                if isinstance(self.padding, str)
-                else (f", padding={self.padding}")
-            )
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
 
 
 class MaxPool2d(Module):

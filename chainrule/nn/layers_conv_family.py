@@ -10,14 +10,23 @@ from typing import Any
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.nn.layers_conv import _check_groups, _reset_conv, _zeros_only
+from chainrule.nn.layers_conv import _check_groups, _ConvNd, _reset_conv, _zeros_only
 from chainrule.nn.layers_linear import _FLOAT32, _empty, _tuple2
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
 
-class Conv1d(Module):
+def _tuple1(v: Any) -> tuple[int]:
+    if isinstance(v, int | np.integer):
+        return (int(v),)
+    out = tuple(int(a) for a in v)
+    if len(out) != 1:
+        raise ValueError(f"Conv1d: expected one int, got {v!r}")
+    return out  # type: ignore[return-value]
+
+
+class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L) sequences (as conv2d on a unit height axis).
 
     Weight (out_channels, in_channels / groups, k), initialised as PyTorch's.
@@ -28,70 +37,13 @@ class Conv1d(Module):
     (8, 4, 10)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | str = 0,
-        dilation: int | Sequence[int] = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        dtype: Any = None,
-        generator: Any = None,
-    ) -> None:
-        super().__init__()
-        _zeros_only("Conv1d", padding_mode)
-        _check_groups("Conv1d", in_channels, out_channels, groups)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _tuple1(kernel_size)
-        self.stride = _tuple1(stride)
-        self.padding = padding if isinstance(padding, str) else _tuple1(padding)
-        self.dilation = _tuple1(dilation)
-        self.groups = groups
-        self.padding_mode = padding_mode
-        self.weight = _empty((out_channels, in_channels // groups, *self.kernel_size), dtype)
-        if bias:
-            self.bias = _empty((out_channels,), dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator: Any = None) -> None:
-        _reset_conv(self, generator)
+    _as_tuple = staticmethod(_tuple1)
 
     def forward(self, x: Any) -> Tensor:
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]
         return F.conv1d(
             x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups
         )
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding not in ((0,), "valid"):
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
-
-
-def _tuple1(v: Any) -> tuple[int]:
-    if isinstance(v, int | np.integer):
-        return (int(v),)
-    out = tuple(int(a) for a in v)
-    if len(out) != 1:
-        raise ValueError(f"Conv1d: expected one int, got {v!r}")
-    return out  # type: ignore[return-value]
 
 
 class ConvTranspose2d(Module):
