@@ -158,9 +158,10 @@ def softplus(input: Any) -> Tensor:
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
-    """x where x >= 0, ``negative_slope * x`` elsewhere."""
+    """x where x > 0, ``negative_slope * x`` elsewhere."""
     x = _t(input)
-    return _f.where(x.data >= 0, x, x * negative_slope)
+    # x = 0 takes the slope, as in PyTorch (the gradient there is negative_slope).
+    return _f.where(x.data > 0, x, x * negative_slope)
 
 
 _SQRT_HALF = math.sqrt(0.5)

@@ -12,7 +12,6 @@ still broadcast *to* the input's shape (a scalar, or one row for every sample).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -32,8 +31,6 @@ __all__ = [
     "nll_loss",
     "smooth_l1_loss",
 ]
-
-_E_MINUS_100 = math.exp(-100)
 
 
 def _t(x: Any) -> Tensor:
@@ -204,7 +201,8 @@ def cross_entropy(
     )
     if reduction == "none":
         return apply(_nn.softmax_cross_entropy, (xs, q))
-    return apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
+    loss = apply(_nn.softmax_cross_entropy, (xs, q), _SUM)
+    return apply(_nn.nan_if_none_counted, (loss, q)) if mean else loss
 
 
 def nll_loss(
@@ -230,7 +228,7 @@ def nll_loss(
         target, batch, classes, x.dtype, weight, ignore_index, 0.0, mean, "nll_loss", x.shape
     )
     if mean:
-        return -(xs * q).sum()
+        return apply(_nn.nan_if_none_counted, (-(xs * q).sum(), q))
     return _reduce(-(xs * q).sum(axis=-1), reduction)
 
 
@@ -317,10 +315,7 @@ def binary_cross_entropy(
         raise ValueError("binary_cross_entropy: input probabilities must lie in [0, 1]")
     _check_target_shape(p, target, "binary_cross_entropy")
     y = target if isinstance(target, Tensor) else _raw(target).astype(p.dtype, copy=False)
-    # Clamping the argument (not the log) keeps the gradient finite at p = 0 and 1.
-    log_p = _f.log(_f.clip(p, _E_MINUS_100, None))
-    log_1mp = _f.log(_f.clip(1 - p, _E_MINUS_100, None))
-    loss = -(y * log_p + (1 - y) * log_1mp)
+    loss = apply(_nn.binary_cross_entropy, (p, y))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

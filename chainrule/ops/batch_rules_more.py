@@ -263,10 +263,30 @@ def _class_weights_rule(prim, xs, flags, size, params):
     from chainrule.ops.reductions import sum as _sum
 
     total = apply(_sum, (q,), {"axis": tuple(range(1, q.ndim)), "keepdims": True})
-    return apply(div, (q, total))
+    # An example whose targets are all ignored keeps q = 0 (its loss adds the nan
+    # to the value alone), as class_weights does for one example: its divisor is 1.
+    # Recorded operations, not values read here, so that cr.jit replays the rule.
+    from chainrule.ops.elementwise import add, equal, not_equal
+    from chainrule.ops.shape import reshape
+
+    counted = apply(not_equal, (xs[0], params["ignore_index"]))
+    counted = apply(_sum, (counted,), {"axis": tuple(range(1, counted.ndim)), "keepdims": False})
+    none = apply(equal, (counted, 0))
+    none = apply(reshape, (none,), {"shape": (size,) + (1,) * (q.ndim - 1)})
+    return apply(div, (q, apply(add, (total, none))))
 
 
 _nn.class_weights.vmap = _class_weights_rule
+
+
+def _nan_if_none_counted_rule(prim, xs, flags, size, params):
+    if not flags[1]:  # targets shared by every example: one decision for all
+        return apply(prim, tuple(xs), params or None)
+    loss = xs[0] if flags[0] else materialize(xs[0], size)
+    return apply(prim, (loss, xs[1]), {"batch_dims": params.get("batch_dims", 0) + 1})
+
+
+_nn.nan_if_none_counted.vmap = _nan_if_none_counted_rule
 
 BY_NAME["logsumexp_b"] = axis_rule()
 # Elementwise across processes: the batch rides along.

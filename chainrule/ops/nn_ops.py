@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import InputError
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
 from chainrule.ops.rowwise import sum_along
 from chainrule.tensor import Tensor
 
@@ -530,7 +530,9 @@ def _class_weights_forward(
     flat = q.reshape(-1, classes)
     flat_t = t.reshape(-1)
     flat[np.arange(flat_t.size), flat_t] += ((1 - label_smoothing) * picked).reshape(-1)
-    if mean:
+    # With every target ignored, PyTorch's mean is 0/0 = nan but its gradient is 0:
+    # q stays zero here and the loss functions add the nan to the value alone.
+    if mean and (all_valid or valid.any()):
         with np.errstate(invalid="ignore", divide="ignore"):
             q /= np.asarray(total, dtype=q.dtype)
     return q
@@ -543,6 +545,26 @@ class_weights = Primitive(
     doc="The target weights q of cross-entropy and NLL for integer class targets "
     "(one-hot, label-smoothed, class-weighted, ignored samples zero; divided by the "
     "mean's divisor with mean=True). A primitive so that cr.jit records it.",
+)
+
+
+def _nan_if_none_counted_forward(loss, q, batch_dims=0):
+    counted = q.reshape(*q.shape[:batch_dims], -1).any(axis=-1)
+    return np.where(counted, loss, np.asarray(np.nan, dtype=loss.dtype))
+
+
+# PyTorch's mean over no counted target (all ignored) is 0/0 = nan, with gradient 0,
+# so a batch of padding alone leaves the weights as they were. class_weights leaves
+# q zero then; this puts the nan into the value alone. A primitive (not a check in
+# Python) so that cr.jit replays it on every call; batch_dims counts the leading
+# axes of q that vmap added, one loss per example.
+nan_if_none_counted = Primitive(
+    "nan_if_none_counted",
+    _nan_if_none_counted_forward,
+    vjp=(lambda g, ans, loss, q, **p: g, None),
+    jvp=(lambda t, ans, loss, q, **p: t, None),
+    formula=("1", "0"),
+    doc="The mean loss, or nan where its target weights q are all zero (nothing counted).",
 )
 
 
@@ -605,3 +627,43 @@ softplus = Primitive(
     formula="sigmoid(x)",
     doc="log(1 + e^x), computed stably.",
 )
+
+
+# ------------------------------------------------------- binary cross-entropy
+# PyTorch's BCE, value and gradient: each log is clamped at -100, so p = 0 or 1
+# gives a finite loss, and the gradient with respect to p divides by p(1 - p)
+# floored at 1e-12. A composite of clipped logs would give the clamp's flat zero
+# where PyTorch pushes p back hard (p = 0 with y = 1), and the exact -1/p where
+# PyTorch's floor shrinks it (sigmoid saturated at |x| > 28): another training run.
+# PyTorch's floor is the float32 1e-12 (9.99999996e-13), in float64 too.
+_BCE_FLOOR = float(np.float32(1e-12))
+
+
+def _bce_logs(p):
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), -100), np.maximum(np.log1p(-p), -100)
+
+
+def _bce_forward(p, y):
+    log_p, log_q = _bce_logs(p)
+    return -(y * log_p + (1 - y) * log_q)
+
+
+def _bce_rule_p(g, ans, p, y):
+    return g * (p - y) / np.maximum(p * (1 - p), _BCE_FLOOR)
+
+
+def _bce_rule_y(g, ans, p, y):
+    log_p, log_q = _bce_logs(p)
+    return g * (log_q - log_p)
+
+
+binary_cross_entropy = Primitive(
+    "binary_cross_entropy",
+    _bce_forward,
+    vjp=(_bce_rule_p, _bce_rule_y),
+    jvp=(_bce_rule_p, _bce_rule_y),
+    formula=("(p-y)/max(p(1-p), 1e-12)", "log(1-p) - log(p)"),
+    doc="-(y log p + (1 - y) log(1 - p)), each log clamped at -100 (PyTorch's BCE).",
+)
+binary_cross_entropy.batch = ELEMENTWISE
