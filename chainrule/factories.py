@@ -12,6 +12,7 @@ a NumPy ``Generator``: seeded alike, chainrule and PyTorch draw different number
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ from chainrule.nn.rng import as_generator
 from chainrule.tensor import Tensor, _wrap
 
 SizeLike = int | Sequence[int]
+# The module itself (the package's attribute of that name is the function cr.tensor):
+# its _batcher is set while any vmap is open.
+_TENSOR_MODULE = sys.modules[Tensor.__module__]
 
 
 class Size(tuple):
@@ -118,8 +122,13 @@ def full(
     return _finish(data, dtype, requires_grad, device, "full", False)
 
 
-def _data(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+def _shape_dtype(x: Any) -> tuple[tuple[int, ...], np.dtype]:
+    # Shape and dtype only, never the values: inside cr.vmap x is one example
+    # of a batch, whose values are not there to read.
+    if isinstance(x, Tensor):
+        return tuple(x.shape), x.dtype
+    data = np.asarray(x)
+    return data.shape, data.dtype
 
 
 def _like(fill: Any, what: str) -> Any:
@@ -127,9 +136,8 @@ def _like(fill: Any, what: str) -> Any:
         x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None, **kw: Any
     ) -> Tensor:
         _no_out(kw, what)
-        data = _data(x)
-        out = fill(data.shape)
-        return _finish(out, dtype or data.dtype, requires_grad, device, what, False)
+        shape, like = _shape_dtype(x)
+        return _finish(fill(shape), dtype or like, requires_grad, device, what, False)
 
     factory.__name__ = factory.__qualname__ = what
     factory.__doc__ = f"``{what}(x)``: the shape (and dtype, unless given) of ``x``."
@@ -151,9 +159,9 @@ def full_like(
 ) -> Tensor:
     """``fill_value`` in the shape (and dtype, unless given) of ``x``."""
     _no_out(kw, "full_like")
-    data = _data(x)
-    out = np.full(data.shape, fill_value)
-    return _finish(out, dtype or data.dtype, requires_grad, device, "full_like", False)
+    shape, like = _shape_dtype(x)
+    out = np.full(shape, fill_value)
+    return _finish(out, dtype or like, requires_grad, device, "full_like", False)
 
 
 def eye(
@@ -234,6 +242,20 @@ def _steps(steps: Any, what: str) -> int:
 
 
 # ------------------------------------------------------------------- random
+def _per_example(draw: Any, finish: Any) -> Tensor:
+    """``finish(draw(()))``, or inside ``cr.vmap`` one draw per example (as a loop
+    over the examples would make) returned batched: ``draw`` takes the leading
+    shape of the open vmap levels."""
+    if _TENSOR_MODULE._batcher is None:  # no vmap open in any thread: the common case
+        return finish(draw(()))
+    from chainrule.batching.batched import batch_sizes, batched_draw
+
+    sizes = batch_sizes()
+    if not sizes:
+        return finish(draw(()))
+    return batched_draw(finish(draw(sizes)))
+
+
 def _random(draw: Any, what: str, doc: str) -> Any:
     def factory(
         *size: Any,
@@ -247,8 +269,10 @@ def _random(draw: Any, what: str, doc: str) -> Any:
         if "size" in kw:
             size = (kw.pop("size"),)
         shape = _size(size, what)
-        data = draw(as_generator(generator), shape)
-        return _finish(data, dtype, requires_grad, device, what, True)
+        return _per_example(
+            lambda lead: draw(as_generator(generator), lead + shape),
+            lambda data: _finish(data, dtype, requires_grad, device, what, True),
+        )
 
     factory.__name__ = factory.__qualname__ = what
     factory.__doc__ = doc
@@ -269,14 +293,14 @@ randn = _random(
 
 def rand_like(x: Any, dtype: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
     """Uniform samples on [0, 1) in the shape (and dtype, unless given) of ``x``."""
-    data = _data(x)
-    return rand(data.shape, dtype=dtype or data.dtype, requires_grad=requires_grad, **kw)
+    shape, like = _shape_dtype(x)
+    return rand(shape, dtype=dtype or like, requires_grad=requires_grad, **kw)
 
 
 def randn_like(x: Any, dtype: Any = None, requires_grad: bool = False, **kw: Any) -> Tensor:
     """Standard normal samples in the shape (and dtype, unless given) of ``x``."""
-    data = _data(x)
-    return randn(data.shape, dtype=dtype or data.dtype, requires_grad=requires_grad, **kw)
+    shape, like = _shape_dtype(x)
+    return randn(shape, dtype=dtype or like, requires_grad=requires_grad, **kw)
 
 
 def randint(*args: Any, generator: Any = None, dtype: Any = None, **kw: Any) -> Tensor:
@@ -295,8 +319,10 @@ def randint(*args: Any, generator: Any = None, dtype: Any = None, **kw: Any) -> 
     shape = _size((size,), "randint")
     if high <= low:
         raise ValueError(f"randint(): high ({high}) must be greater than low ({low})")
-    data = as_generator(generator).integers(low, high, shape, dtype=np.int64)
-    return _finish(data, dtype, requires_grad, device, "randint", False)
+    return _per_example(
+        lambda lead: as_generator(generator).integers(low, high, lead + shape, dtype=np.int64),
+        lambda data: _finish(data, dtype, requires_grad, device, "randint", False),
+    )
 
 
 def randperm(

@@ -226,6 +226,37 @@ def test_dropout_draws_per_example():
     np.testing.assert_allclose(out[kept], 2.0)
 
 
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda v: v * cr.randn(3),
+        lambda v: v + cr.rand(3, dtype=cr.float64),
+        lambda v: v + cr.randint(0, 1000, (3,)),
+        lambda v: v * cr.randn_like(v),
+    ],
+)
+def test_factories_draw_per_example_as_a_loop_would(draw):
+    # Each example gets numbers of its own; seeded alike, the very numbers a loop
+    # over the examples (outer level first) draws, since one draw fills in order.
+    xs = rng.standard_normal((2, 4, 3))
+    cr.manual_seed(7)
+    got = cr.vmap(cr.vmap(draw))(xs)
+    cr.manual_seed(7)
+    loop = [[draw(cr.tensor(xs[i, j])).data for j in range(4)] for i in range(2)]
+    np.testing.assert_array_equal(np.asarray(got), np.array(loop))
+    assert not np.allclose(np.asarray(got)[0, 0] / xs[0, 0], np.asarray(got)[0, 1] / xs[0, 1])
+
+
+def test_like_factories_take_an_examples_shape_and_dtype():
+    xs = rng.standard_normal((3, 2)).astype(np.float32)
+    for name, fill in (("zeros_like", 0), ("ones_like", 1), ("empty_like", None)):
+        out = cr.vmap(lambda v, name=name: getattr(cr, name)(v) + v * 0)(xs)
+        assert out.shape == (3, 2) and out.dtype == np.float32
+        if fill is not None:
+            np.testing.assert_array_equal(out, fill)
+    np.testing.assert_array_equal(cr.vmap(lambda v: cr.full_like(v, 2.5))(xs), 2.5)
+
+
 def test_batched_index_picks_per_example():
     logits, labels = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
     got = cr.vmap(lambda row, y: row[y])(logits, labels)

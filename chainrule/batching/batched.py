@@ -270,6 +270,20 @@ def batched_like(x: BatchedTensor, array: np.ndarray) -> BatchedTensor:
     return out
 
 
+def batch_sizes() -> tuple[int, ...]:
+    """The batch size of each vmap level open in this thread, outermost first."""
+    return tuple(_levels.sizes)
+
+
+def batched_draw(t: Tensor) -> BatchedTensor:
+    """``t``, drawn with the open levels' sizes leading (outermost first), batched
+    at every open level: random numbers of their own for each example."""
+    out: Any = t
+    for level in range(len(_levels.sizes)):
+        out = _make(out, level)
+    return out
+
+
 def is_batched(x: Any) -> bool:
     return isinstance(x, BatchedTensor)
 
