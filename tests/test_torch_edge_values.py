@@ -143,3 +143,42 @@ def test_all_ignored_batches_per_example_under_vmap_and_jit():
     for target in ([1, 2, 0], [-100, -100, -100], [1, 2, 0], [-100, -100, -100]):
         want = F.nll_loss(x[0], cr.tensor(target)).item()
         np.testing.assert_equal(step(x[0], cr.tensor(target)).item(), want)
+
+
+LAYERS = [
+    ("Linear", (3, 2)),
+    ("Conv1d", (2, 3, 3)),
+    ("Conv2d", (2, 3, 3)),
+    ("ConvTranspose2d", (2, 3, 3)),
+    ("BatchNorm1d", (3,)),
+    ("BatchNorm2d", (3,)),
+    ("LayerNorm", (3,)),
+    ("GroupNorm", (1, 3)),
+    ("Embedding", (4, 3)),
+    ("RNN", (3, 4)),
+    ("LSTM", (3, 4)),
+    ("GRU", (3, 4)),
+    ("MultiheadAttention", (4, 2)),
+    ("TransformerEncoderLayer", (4, 2, 8)),
+]
+
+
+@pytest.mark.parametrize("name,args", LAYERS, ids=[n for n, _ in LAYERS])
+def test_layers_take_the_default_dtype(name, args):
+    # torch.set_default_dtype(torch.float64) makes a model float64; a port that
+    # calls cr.set_default_dtype must not train a float32 model without a word.
+    before_cr, before_torch = cr.get_default_dtype(), torch.get_default_dtype()
+    try:
+        for ours, theirs in ((cr.float64, torch.float64), (cr.float32, torch.float32)):
+            cr.set_default_dtype(ours)
+            torch.set_default_dtype(theirs)
+            got = {k: str(v.dtype) for k, v in getattr(cr.nn, name)(*args).state_dict().items()}
+            want = {
+                k: str(v.dtype).replace("torch.", "")
+                for k, v in getattr(torch.nn, name)(*args).state_dict().items()
+            }
+            assert got == want
+        assert cr.nn.Parameter().dtype == np.float32
+    finally:
+        cr.set_default_dtype(before_cr)
+        torch.set_default_dtype(before_torch)

@@ -2,8 +2,9 @@
 
 The classes live in themed modules (``layers_linear``, ``layers_conv``, ``layers_shape``,
 ``layers_norm``, ``layers_activation``, ``layers_loss``); this module gathers them so
-that ``chainrule.nn.layers.X`` keeps working. Parameters are float32 unless ``dtype=``
-says otherwise. Initialisation uses ``cr.nn``'s default generator (reseed it with
+that ``chainrule.nn.layers.X`` keeps working. Parameters have the default floating
+dtype (float32 unless ``cr.set_default_dtype`` changed it) unless ``dtype=`` says
+otherwise. Initialisation uses ``cr.nn``'s default generator (reseed it with
 ``cr.nn.manual_seed``) or the ``generator=`` given.
 """
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from chainrule.nn import functional as F
 from chainrule.nn.layers_conv import _check_groups, _ConvNd, _reset_conv, _zeros_only
-from chainrule.nn.layers_linear import _FLOAT32, _empty, _tuple2
+from chainrule.nn.layers_linear import _empty, _tuple2, param_dtype
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
@@ -175,7 +175,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        dt = _FLOAT32 if dtype is None else np.dtype(dtype)
+        dt = param_dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dtype=dt))
             self.bias = Parameter(np.zeros(num_channels, dtype=dt))

@@ -1,6 +1,7 @@
 """Linear layers and lookup tables: ``Identity``, ``Linear``, ``Embedding``.
 
-Parameters are float32 unless ``dtype=`` says otherwise; initialisation is PyTorch's,
+Parameters have the default floating dtype (``cr.set_default_dtype``) unless ``dtype=``
+says otherwise; initialisation is PyTorch's,
 drawn from ``cr.nn``'s default generator (``cr.nn.manual_seed``) or ``generator=``.
 """
 
@@ -12,17 +13,22 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.dtypes import as_dtype, get_default_dtype
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor
 
-_FLOAT32 = np.dtype(np.float32)
+
+def param_dtype(dtype: Any) -> np.dtype:
+    """``dtype``, or the default floating dtype (float32 unless ``cr.set_default_dtype``
+    changed it), as PyTorch's layers take theirs."""
+    return get_default_dtype() if dtype is None else as_dtype(dtype)
 
 
 def _empty(shape: Sequence[int], dtype: Any) -> Parameter:
-    return Parameter(np.zeros(tuple(shape), dtype=_FLOAT32 if dtype is None else np.dtype(dtype)))
+    return Parameter(np.zeros(tuple(shape), dtype=param_dtype(dtype)))
 
 
 def _tuple2(v: Any) -> tuple[int, int]:

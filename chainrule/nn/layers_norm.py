@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.nn.layers_linear import _FLOAT32
+from chainrule.nn.layers_linear import param_dtype
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, active_tracer
@@ -32,7 +32,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        dt = _FLOAT32 if dtype is None else np.dtype(dtype)
+        dt = param_dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dt))
             self.bias = Parameter(np.zeros(num_features, dtype=dt))
@@ -145,7 +145,7 @@ class LayerNorm(Module):
         )
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        dt = _FLOAT32 if dtype is None else np.dtype(dtype)
+        dt = param_dtype(dtype)
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
             if bias:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.dtypes import get_default_dtype
 from chainrule.tensor import Tensor
 
 
@@ -24,7 +25,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
-            data = np.empty(0, dtype=np.float32)
+            data = np.empty(0, dtype=get_default_dtype())
         super().__init__(data.data if isinstance(data, Tensor) else data)
         if requires_grad:
             self.requires_grad = True
