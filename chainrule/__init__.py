@@ -77,7 +77,17 @@ from chainrule.factories import (
     zeros,
     zeros_like,
 )
-from chainrule.func import grad, hessian, hvp, jacfwd, jacobian, jvp, value_and_grad, vjp
+from chainrule.func import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from chainrule.functions import (
     abs,
     add,
@@ -333,6 +343,7 @@ __all__ = [
     "isinf",
     "isnan",
     "jacfwd",
+    "jacrev",
     "jacobian",
     "jit",
     "JitError",

@@ -786,3 +786,16 @@ def _owner(module: Any, name: str) -> tuple[Any, str]:
     for part in path:
         module = module._modules[part]
     return module, attr
+
+
+# torch.func's and JAX's names, so that `from torch.func import vmap, jacrev, ...`
+# ports by changing the module alone.
+jacrev = jacobian
+
+
+def __getattr__(name: str) -> Any:
+    if name == "vmap":  # loaded on first use, as chainrule.vmap is
+        from chainrule.batching import vmap
+
+        return vmap
+    raise AttributeError(f"module 'chainrule.func' has no attribute {name!r}")

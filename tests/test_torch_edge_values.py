@@ -182,3 +182,16 @@ def test_layers_take_the_default_dtype(name, args):
     finally:
         cr.set_default_dtype(before_cr)
         torch.set_default_dtype(before_torch)
+
+
+def test_torch_func_imports_port_by_changing_the_module():
+    from torch.func import jacrev as t_jacrev
+    from torch.func import vmap as t_vmap
+
+    from chainrule.func import jacrev, vmap
+
+    x = np.random.default_rng(6).normal(size=(4, 3))
+    want = t_vmap(t_jacrev(lambda v: torch.sin(v) * v.sum()))(torch.tensor(x)).numpy()
+    got = vmap(jacrev(lambda v: cr.sin(v) * v.sum()))(cr.tensor(x))
+    np.testing.assert_allclose(np.asarray(got.data), want, rtol=1e-12)
+    assert jacrev is cr.jacrev is cr.jacobian and vmap is cr.vmap
