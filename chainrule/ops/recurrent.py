@@ -43,6 +43,19 @@ def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _gates_inplace(a: np.ndarray, hidden: int) -> None:
+    """The four gates' activations of (4H, N) pre-activations, in place: one tanh
+    over all four, the three sigmoids as ``sigmoid(x) = (1 + tanh(x/2)) / 2`` (three
+    fewer passes than ``1 / (1 + e^-x)``; it saturates to exactly 0 and 1)."""
+    sig_if, sig_o = a[: 2 * hidden], a[3 * hidden :]
+    sig_if *= 0.5
+    sig_o *= 0.5
+    np.tanh(a, out=a)
+    for s in (sig_if, sig_o):
+        s *= 0.5
+        s += 0.5
+
+
 #: What a forward pass computed on the way, for the backward pass of the same
 #: output: ``id(ans)`` -> (states (L+1, N, 2H) with [h0, c0] first, the gates'
 #: activations (L, N, 4H), tanh(c_t) (L, N, H)). An entry goes with its output
@@ -70,21 +83,18 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     tanh_c = np.empty((steps, hidden, n), dtype=dtype)
     tmp = np.empty((hidden, n), dtype=dtype)
     w = w_hh if w_hh.dtype == dtype else w_hh.astype(dtype)
-    with np.errstate(over="ignore"):
-        for t in range(steps):
-            a = acts[t]
-            np.matmul(w, states[t, :hidden], out=a)
-            a += x_t[t]
-            _sigmoid_inplace(a[: 2 * hidden])
-            _sigmoid_inplace(a[3 * hidden :])
-            g = a[2 * hidden : 3 * hidden]
-            np.tanh(g, out=g)
-            c_new = states[t + 1, hidden:]
-            np.multiply(a[hidden : 2 * hidden], states[t, hidden:], out=c_new)
-            np.multiply(a[:hidden], g, out=tmp)
-            c_new += tmp
-            np.tanh(c_new, out=tanh_c[t])
-            np.multiply(a[3 * hidden :], tanh_c[t], out=states[t + 1, :hidden])
+    for t in range(steps):
+        a = acts[t]
+        np.matmul(w, states[t, :hidden], out=a)
+        a += x_t[t]
+        _gates_inplace(a, hidden)
+        g = a[2 * hidden : 3 * hidden]
+        c_new = states[t + 1, hidden:]
+        np.multiply(a[hidden : 2 * hidden], states[t, hidden:], out=c_new)
+        np.multiply(a[:hidden], g, out=tmp)
+        c_new += tmp
+        np.tanh(c_new, out=tanh_c[t])
+        np.multiply(a[3 * hidden :], tanh_c[t], out=states[t + 1, :hidden])
     out = states[1:].swapaxes(1, 2)
     key = id(out)
     _saved[key] = (states, acts, tanh_c)
@@ -204,6 +214,7 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     g_t = gy.swapaxes(1, 2)
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     dh, dc, tmp = (np.zeros((hidden, n), dtype=dtype) for _ in range(3))
+    tmp2 = np.empty((2 * hidden, n), dtype=dtype)
     dw_t = np.empty((four_h, hidden), dtype=dtype)
     dw[...] = 0
     for t in range(steps - 1, -1, -1):
@@ -221,15 +232,14 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
         dc += tmp
         if live[t]:
             dc += g_t[t, hidden:]
-        # each gate's pre-activation: (its share of dc or dh) times its derivative
-        np.subtract(1, i, out=tmp)
-        tmp *= i
-        tmp *= g
-        np.multiply(tmp, dc, out=da[:hidden])
-        np.subtract(1, f, out=tmp)
-        tmp *= f
-        tmp *= c_prev
-        np.multiply(tmp, dc, out=da[hidden : 2 * hidden])
+        # each gate's pre-activation: (its share of dc or dh) times its derivative;
+        # i and f (adjacent rows) together: s (1 - s) times (g; c_{t-1}), times dc
+        i_f = gates[: 2 * hidden]
+        np.subtract(1, i_f, out=tmp2)
+        tmp2 *= i_f
+        tmp2[:hidden] *= g
+        tmp2[hidden:] *= c_prev
+        np.multiply(tmp2.reshape(2, hidden, n), dc, out=da[: 2 * hidden].reshape(2, hidden, n))
         np.multiply(g, g, out=tmp)
         np.subtract(1, tmp, out=tmp)
         tmp *= i
