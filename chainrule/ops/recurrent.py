@@ -210,7 +210,7 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     da_all = da_all.swapaxes(1, 2)  # (L, 4H, N), contiguous
     # Only the steps whose output gradient is not zero add it (a loss on the last
     # state, the usual case, has one): one pass over gy instead of two per step.
-    live = np.any(gy.reshape(steps, -1) != 0, axis=1) if steps else ()
+    live = np.any(gy, axis=(1, 2))
     g_t = gy.swapaxes(1, 2)
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     dh, dc, tmp = (np.zeros((hidden, n), dtype=dtype) for _ in range(3))
