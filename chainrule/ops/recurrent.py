@@ -17,6 +17,15 @@ pass recomputes the gates of all steps with one GEMM and a few vectorised calls,
 then walks back through time doing only what the recurrence needs (one GEMM and a
 few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps.
 
+Memory layout: the arrays of the plain forward and backward passes are
+feature-major, a step's gates (4H, N) and its state (2H, N), so that each gate is
+one contiguous (H, N) block and each of the two dozen elementwise calls of a step
+is one flat loop (on (N, H) column slices of (N, 4H) rows NumPy runs one inner
+loop per row, 2.5x slower at N = H = 128). The output is a (L, N, 2H) view of that
+(L, 2H, N) array; nn.LSTM hands ``xproj`` over as a view of a (L, 4H, N) array
+(read without a copy; any other layout is copied once) and takes its gradient back
+in that layout.
+
 The four inputs' gradients come from that one walk back, so it runs once per
 backward visit: the first rule to run keeps its result for the others (keyed by
 the very ``g`` and ``ans`` objects, as custom Functions do). The rules are written
@@ -57,8 +66,9 @@ def _gates_inplace(a: np.ndarray, hidden: int) -> None:
 
 
 #: What a forward pass computed on the way, for the backward pass of the same
-#: output: ``id(ans)`` -> (states (L+1, N, 2H) with [h0, c0] first, the gates'
-#: activations (L, N, 4H), tanh(c_t) (L, N, H)). An entry goes with its output
+#: output: ``id(ans)`` -> (states (L+1, 2H, N) with [h0, c0] first, the gates'
+#: activations (L, 4H, N), tanh(c_t) (L, H, N); feature-major, see the module
+#: doc). An entry goes with its output
 #: array (a weakref finaliser), so it lives exactly as long as the graph's saved
 #: output; PyTorch keeps the same (its workspace of gates).
 _saved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -68,11 +78,8 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     steps, n, four_h = xproj.shape
     hidden = four_h // 4
     dtype = np.result_type(xproj, h0, c0, w_hh)
-    # Feature-major inside: each step's gates are (4H, N) and each gate a contiguous
-    # (H, N) block, so every elementwise call is one flat loop (on (N, H) slices of
-    # (N, 4H) rows NumPy runs one inner loop per row: 2.5x slower at N = H = 128).
-    # nn.LSTM hands xproj over as a view of a (L, 4H, N) array; any other layout
-    # is copied once.
+    # Feature-major (module doc): nn.LSTM's xproj is a view of a (L, 4H, N) array;
+    # any other layout is copied once.
     x_t = xproj.swapaxes(1, 2)
     if not x_t.flags.c_contiguous:
         x_t = np.ascontiguousarray(x_t)
