@@ -15,7 +15,8 @@ Why one primitive for the whole sequence: composed per step, each step's slice o
 a scatter into zeros), and each step costs a dozen graph nodes. Here the backward
 pass recomputes the gates of all steps with one GEMM and a few vectorised calls,
 then walks back through time doing only what the recurrence needs (one GEMM and a
-few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps.
+few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps
+(in a plain backward pass, one per step, added up while the step is in cache).
 
 Memory layout: the arrays of the plain forward and backward passes are
 feature-major, a step's gates (4H, N) and its state (2H, N), so that each gate is
