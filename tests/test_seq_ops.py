@@ -75,6 +75,84 @@ def test_the_saved_and_the_recomputed_backward_agree():
         np.testing.assert_allclose(p.grad.data, g.data, rtol=1e-12, atol=1e-12)
 
 
+def _feature_major(xproj):
+    """``xproj`` as nn.LSTM hands it over: a (L, N, 4H) view of a (L, 4H, N) array."""
+    return np.ascontiguousarray(xproj.swapaxes(1, 2)).swapaxes(1, 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.integers(1, 5),
+    batch=st.integers(1, 4),
+    hidden=st.integers(1, 3),
+    live=st.lists(st.booleans(), min_size=5, max_size=5),
+    seed=st.integers(0, 2**16),
+)
+def test_either_layout_and_zero_output_gradients_give_the_recorded_gradients(
+    steps, batch, hidden, live, seed
+):
+    # The plain backward pass skips the steps whose output gradient is zero and
+    # reads xproj feature-major without a copy (nn.LSTM's layout) or after one; the
+    # recorded pass (create_graph) uses neither shortcut. All must agree.
+    rng = np.random.default_rng(seed)
+    args = _lstm_inputs(rng, steps, batch, hidden)
+    gy = rng.normal(size=(steps, batch, 2 * hidden)) * np.array(live[:steps])[:, None, None]
+    recorded = [cr.tensor(a, requires_grad=True) for a in args]
+    want = cr.autograd.grad(lstm_layer(*recorded), recorded, gy, create_graph=True)
+    for xproj in (args[0], _feature_major(args[0])):
+        plain = [cr.tensor(a, requires_grad=True) for a in (xproj, *args[1:])]
+        y = lstm_layer(*plain)
+        np.testing.assert_allclose(y.data, _lstm_by_hand(*args), rtol=1e-12, atol=1e-12)
+        y.backward(gy)
+        for p, g in zip(plain, want):
+            np.testing.assert_allclose(p.grad.data, g.data, rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_layer_on_the_feature_major_layout_passes_gradcheck():
+    rng = np.random.default_rng(11)
+    xproj, h0, c0, w = _lstm_inputs(rng, 3, 2, 2)
+    x = cr.tensor(_feature_major(xproj), requires_grad=True)
+    assert not x.data.flags.c_contiguous  # the layout under test reaches the op
+    args = [x] + [cr.tensor(a, requires_grad=True) for a in (h0, c0, w)]
+    assert cr.gradcheck(lambda *a: lstm_layer(*a), args)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    features=st.integers(1, 4),
+    hidden=st.integers(1, 3),
+    bias=st.booleans(),
+    reverse=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_lstm_gate_inputs_are_the_linear_map_with_its_gradients(
+    steps, batch, features, hidden, bias, reverse, seed
+):
+    # nn.LSTM's input projection, made feature-major (the bias a column of W_ih
+    # against a row of ones): the values and gradients of F.linear.
+    from chainrule.nn.layers_recurrent import _gate_inputs
+
+    rng = np.random.default_rng(seed)
+    arrays = [
+        rng.normal(size=(steps, batch, features)),
+        rng.normal(size=(4 * hidden, features)),
+        rng.normal(size=4 * hidden) if bias else None,
+    ]
+    gy = rng.normal(size=(steps, batch, 4 * hidden))
+    results = []
+    for fn in (_gate_inputs, cr.nn.functional.linear):
+        ts = [None if a is None else cr.tensor(a, requires_grad=True) for a in arrays]
+        seq = ts[0][::-1] if reverse else ts[0]  # nn.RNNBase's reverse direction
+        y = fn(seq, *ts[1:])
+        y.backward(gy)
+        results.append([y.data] + [t.grad.data for t in ts if t is not None])
+    assert results[0][0].swapaxes(1, 2).flags.c_contiguous  # (L, 4H, N) underneath
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_what_the_forward_pass_saved_goes_with_its_output():
     before = len(recurrent._saved)
     args = [
@@ -268,9 +346,10 @@ def test_the_packed_walk_back_recomputes_what_was_not_saved():
     np.testing.assert_array_equal(direct, copied)
     plain = [cr.tensor(a, requires_grad=True) for a in args]
     lstm_layer(*plain).backward(gy)
-    np.testing.assert_allclose(
-        direct, np.concatenate([p.grad.data.ravel() for p in plain]), rtol=1e-12
-    )
+    # the packed array holds d xproj feature-major ((L, 4H, N), nn.LSTM's layout)
+    parts = recurrent._unpack(direct, recurrent._sizes(4, 3, 2), 4, 3, 2)
+    for part, p in zip(parts, plain):
+        np.testing.assert_allclose(part, p.grad.data, rtol=1e-12)
 
 
 # ------------------------------------------------------------------ layer_normalize, linear
@@ -390,3 +469,41 @@ def test_vmap_of_the_two_walk_back_operations_is_the_loop_over_examples():
     np.testing.assert_allclose(norm, np.stack(want), rtol=1e-12)
     want = [recurrent.lstm_layer_grads(g, ys, *args).data for g in gy]
     np.testing.assert_allclose(walk, np.stack(want), rtol=1e-12)
+
+
+def _lstm_module_and_loss(seed):
+    cr.nn.manual_seed(seed)
+    lstm = cr.nn.LSTM(3, 4, batch_first=True, dtype=np.float64)
+    names = [name for name, _ in lstm.named_parameters()]
+
+    def loss(params, x):
+        saved = [getattr(lstm, n) for n in names]
+        try:
+            for n, p in zip(names, params):
+                object.__setattr__(lstm, n, p)
+            out, (h, c) = lstm(x)
+            return (out**2).sum() + (h * c).sum()
+        finally:
+            for n, p in zip(names, saved):
+                object.__setattr__(lstm, n, p)
+
+    return [p.data.copy() for p in lstm.parameters()], loss
+
+
+def test_nn_lstm_under_vmap_and_jit_gives_the_loops_and_eager_gradients():
+    # nn.LSTM's feature-major input projection (concatenate, batched matmul,
+    # swapaxes) under vmap (per-example gradients) and cr.jit (the compiled
+    # gradient): the same as a loop over examples and as the eager gradient.
+    params, loss = _lstm_module_and_loss(0)
+    xs = np.random.default_rng(12).normal(size=(3, 2, 5, 3))  # 3 examples of (N=2, L=5, C=3)
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0))(params, xs)
+    for k, x in enumerate(xs):
+        for got, want in zip(per_example, cr.grad(loss)(params, x)):
+            np.testing.assert_allclose(cr.tensor(got).data[k], cr.tensor(want).data, rtol=1e-10)
+    jitted = cr.jit(cr.value_and_grad(loss))
+    for x in (xs[0], xs[0], xs[1]):  # traced, compared, compiled
+        value, grads = jitted(params, x)
+        want_value, want_grads = cr.value_and_grad(loss)(params, x)
+        np.testing.assert_allclose(cr.tensor(value).data, cr.tensor(want_value).data, rtol=1e-12)
+        for got, want in zip(grads, want_grads):
+            np.testing.assert_allclose(cr.tensor(got).data, cr.tensor(want).data, rtol=1e-10)

@@ -214,6 +214,23 @@ def _sum_bias(b_ih: Any, b_hh: Any) -> Any:
     return None if b_ih is None else b_ih + b_hh
 
 
+def _gate_inputs(seq: Any, w_ih: Any, bias: Any) -> Any:
+    """Every step's gate inputs ``x_t W_ih^T + b``, (L, N, 4H), as a view of a
+    (L, 4H, N) array: the layout lstm_layer's loop works in (each gate a contiguous
+    block), which it then reads without a transposing copy, and in which its
+    gradient comes back (W_ih's gradient is then one batched GEMM, no copy)."""
+    seq_t = seq.swapaxes(1, 2)  # (L, C, N)
+    if bias is not None:
+        # The bias as one more column of W_ih against a row of ones: adding a (4H, 1)
+        # column to (L, 4H, N) costs more than the whole GEMM, and summing its
+        # gradient back over (L, N) as much again.
+        steps, _, batch = seq_t.shape
+        w_ih = _f.concatenate([w_ih, bias.reshape(-1, 1)], axis=1)
+        ones = np.ones((steps, 1, batch), dtype=np.result_type(seq_t.dtype, bias.dtype))
+        seq_t = _f.concatenate([seq_t, ones], axis=1)
+    return _f.matmul(w_ih, seq_t).swapaxes(1, 2)
+
+
 class RNN(RNNBase):
     """An Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
@@ -331,8 +348,7 @@ class LSTM(RNNBase):
     def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
         h0, c0 = state
         hidden = self.hidden_size
-        xproj = F.linear(seq, w_ih, _sum_bias(b_ih, b_hh))
-        ys = lstm_layer(xproj, h0, c0, w_hh)
+        ys = lstm_layer(_gate_inputs(seq, w_ih, _sum_bias(b_ih, b_hh)), h0, c0, w_hh)
         last = ys[-1]
         return ys[..., :hidden], [last[:, :hidden], last[:, hidden:]]
 

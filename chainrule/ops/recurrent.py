@@ -15,7 +15,17 @@ Why one primitive for the whole sequence: composed per step, each step's slice o
 a scatter into zeros), and each step costs a dozen graph nodes. Here the backward
 pass recomputes the gates of all steps with one GEMM and a few vectorised calls,
 then walks back through time doing only what the recurrence needs (one GEMM and a
-few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps.
+few elementwise calls per step); ``W_hh``'s gradient is one GEMM over all steps
+(in a plain backward pass, one per step, added up while the step is in cache).
+
+Memory layout: the arrays of the plain forward and backward passes are
+feature-major, a step's gates (4H, N) and its state (2H, N), so that each gate is
+one contiguous (H, N) block and each of the two dozen elementwise calls of a step
+is one flat loop (on (N, H) column slices of (N, 4H) rows NumPy runs one inner
+loop per row, 2.5x slower at N = H = 128). The output is a (L, N, 2H) view of that
+(L, 2H, N) array; nn.LSTM hands ``xproj`` over as a view of a (L, 4H, N) array
+(read without a copy; any other layout is copied once) and takes its gradient back
+in that layout.
 
 The four inputs' gradients come from that one walk back, so it runs once per
 backward visit: the first rule to run keeps its result for the others (keyed by
@@ -43,9 +53,23 @@ def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _gates_inplace(a: np.ndarray, hidden: int) -> None:
+    """The four gates' activations of (4H, N) pre-activations, in place: one tanh
+    over all four, the three sigmoids as ``sigmoid(x) = (1 + tanh(x/2)) / 2`` (three
+    fewer passes than ``1 / (1 + e^-x)``; it saturates to exactly 0 and 1)."""
+    sig_if, sig_o = a[: 2 * hidden], a[3 * hidden :]
+    sig_if *= 0.5
+    sig_o *= 0.5
+    np.tanh(a, out=a)
+    for s in (sig_if, sig_o):
+        s *= 0.5
+        s += 0.5
+
+
 #: What a forward pass computed on the way, for the backward pass of the same
-#: output: ``id(ans)`` -> (states (L+1, N, 2H) with [h0, c0] first, the gates'
-#: activations (L, N, 4H), tanh(c_t) (L, N, H)). An entry goes with its output
+#: output: ``id(ans)`` -> (states (L+1, 2H, N) with [h0, c0] first, the gates'
+#: activations (L, 4H, N), tanh(c_t) (L, H, N); feature-major, see the module
+#: doc). An entry goes with its output
 #: array (a weakref finaliser), so it lives exactly as long as the graph's saved
 #: output; PyTorch keeps the same (its workspace of gates).
 _saved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -55,31 +79,31 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     steps, n, four_h = xproj.shape
     hidden = four_h // 4
     dtype = np.result_type(xproj, h0, c0, w_hh)
-    states = np.empty((steps + 1, n, 2 * hidden), dtype=dtype)
-    states[0, :, :hidden] = h0
-    states[0, :, hidden:] = c0
-    acts = np.empty((steps, n, four_h), dtype=dtype)
-    tanh_c = np.empty((steps, n, hidden), dtype=dtype)
-    # W_hh^T as its own C-ordered copy: the per-step (N, H) x (H, 4H) product runs
-    # 13% faster than on the transposed view (OpenBLAS, 128 x 128 x 512: 7.2 against
-    # 8.2 ms for 28 steps).
-    w_t = np.ascontiguousarray(w_hh.T)
-    g_slice = slice(2 * hidden, 3 * hidden)
-    with np.errstate(over="ignore"):
-        for t in range(steps):
-            a = acts[t]
-            np.matmul(states[t, :, :hidden], w_t, out=a)
-            a += xproj[t]
-            g = np.tanh(a[:, g_slice])
-            _sigmoid_inplace(a)
-            a[:, g_slice] = g
-            c_new = states[t + 1, :, hidden:]
-            np.multiply(a[:, hidden : 2 * hidden], states[t, :, hidden:], out=c_new)
-            g *= a[:, :hidden]
-            c_new += g
-            np.tanh(c_new, out=tanh_c[t])
-            np.multiply(a[:, 3 * hidden :], tanh_c[t], out=states[t + 1, :, :hidden])
-    out = states[1:]
+    # Feature-major (module doc): nn.LSTM's xproj is a view of a (L, 4H, N) array;
+    # any other layout is copied once.
+    x_t = xproj.swapaxes(1, 2)
+    if not x_t.flags.c_contiguous:
+        x_t = np.ascontiguousarray(x_t)
+    states = np.empty((steps + 1, 2 * hidden, n), dtype=dtype)
+    states[0, :hidden] = h0.T
+    states[0, hidden:] = c0.T
+    acts = np.empty((steps, four_h, n), dtype=dtype)
+    tanh_c = np.empty((steps, hidden, n), dtype=dtype)
+    tmp = np.empty((hidden, n), dtype=dtype)
+    w = w_hh if w_hh.dtype == dtype else w_hh.astype(dtype)
+    for t in range(steps):
+        a = acts[t]
+        np.matmul(w, states[t, :hidden], out=a)
+        a += x_t[t]
+        _gates_inplace(a, hidden)
+        g = a[2 * hidden : 3 * hidden]
+        c_new = states[t + 1, hidden:]
+        np.multiply(a[hidden : 2 * hidden], states[t, hidden:], out=c_new)
+        np.multiply(a[:hidden], g, out=tmp)
+        c_new += tmp
+        np.tanh(c_new, out=tanh_c[t])
+        np.multiply(a[3 * hidden :], tanh_c[t], out=states[t + 1, :hidden])
+    out = states[1:].swapaxes(1, 2)
     key = id(out)
     _saved[key] = (states, acts, tanh_c)
     weakref.finalize(out, _saved.pop, key, None)
@@ -147,7 +171,7 @@ def _grads_from_saved(gy, ans, xproj, h0, c0, w_hh):
     is run again to save it: it computes the same values."""
     saved = _saved.get(id(ans))
     again = None
-    if saved is None or saved[0][1:].shape != ans.shape:
+    if saved is None or saved[0][1:].swapaxes(1, 2).shape != ans.shape:
         again = _lstm_forward(xproj, h0, c0, w_hh)  # kept alive until its entry is read
         saved = _saved[id(again)]
     return _walk_back_arrays(gy, w_hh, *saved)
@@ -178,57 +202,69 @@ def _walk_back_recorded(gy, ans, xproj, h0, c0, w_hh):
 
 
 def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
-    """``_walk_back`` in a plain backward pass, from what the forward pass saved:
-    the same formulas, step by step on (N, H) blocks that stay in cache, into
-    preallocated buffers (streaming whole-sequence temporaries costs twice as
-    much). The four gradients are views of one flat array (the packed result
-    that ``lstm_layer_grads`` returns): ``(flat, (d xproj, d h0, d c0, d W_hh))``."""
-    steps, n, four_h = acts.shape
+    """``_walk_back`` in a plain backward pass, from what the forward pass saved
+    (feature-major, as the forward pass keeps it): the same formulas, step by step
+    on contiguous (H, N) blocks that stay in cache, into preallocated buffers
+    (streaming whole-sequence temporaries costs twice as much). The four gradients
+    are views of one flat array (the packed result that ``lstm_layer_grads``
+    returns): ``(flat, (d xproj, d h0, d c0, d W_hh))``; d xproj is laid out as
+    (L, 4H, N), the layout nn.LSTM's input projection takes it back in."""
+    steps, four_h, n = acts.shape
     hidden = four_h // 4
     dtype = np.result_type(gy, acts, w_hh)
     sizes = _sizes(steps, n, hidden)
     flat = np.empty(sum(sizes), dtype=dtype)
-    da_all, dh, dc, dw = _unpack(flat, sizes, steps, n, hidden)
-    gates = acts.reshape(steps, n, 4, hidden)
-    gh, gc = gy[..., :hidden], gy[..., hidden:]
-    dh_t, dc_t, tmp = (np.empty((n, hidden), dtype=dtype) for _ in range(3))
+    da_all, dh0, dc0, dw = _unpack(flat, sizes, steps, n, hidden)
+    da_all = da_all.swapaxes(1, 2)  # (L, 4H, N), contiguous
+    # Only the steps whose output gradient is not zero add it (a loss on the last
+    # state, the usual case, has one): one pass over gy instead of two per step.
+    live = np.any(gy, axis=(1, 2))
+    g_t = gy.swapaxes(1, 2)
+    w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
+    dh, dc, tmp = (np.zeros((hidden, n), dtype=dtype) for _ in range(3))
+    tmp2 = np.empty((2 * hidden, n), dtype=dtype)
+    dw_t = np.empty((four_h, hidden), dtype=dtype)
+    dw[...] = 0
     for t in range(steps - 1, -1, -1):
-        i, f, g, o = gates[t, :, 0], gates[t, :, 1], gates[t, :, 2], gates[t, :, 3]
-        tc, da = tanh_c[t], da_all[t].reshape(n, 4, hidden)
-        if t == steps - 1:
-            np.copyto(dh_t, gh[t])
-        else:
-            np.add(gh[t], dh, out=dh_t)
-        # dc_t = gc + dc + dh_t o (1 - tanh(c_t)^2)
-        np.multiply(tc, tc, out=dc_t)
-        np.subtract(1, dc_t, out=dc_t)
-        dc_t *= o
-        dc_t *= dh_t
-        dc_t += gc[t]
-        if t < steps - 1:
-            dc_t += dc
-        # each gate's pre-activation: (its share of dc or dh) times its derivative
-        np.subtract(1, i, out=tmp)
-        tmp *= i
-        tmp *= g
-        np.multiply(tmp, dc_t, out=da[:, 0])
-        np.subtract(1, f, out=tmp)
-        tmp *= f
-        tmp *= states[t, :, hidden:]
-        np.multiply(tmp, dc_t, out=da[:, 1])
+        gates = acts[t]
+        i, f = gates[:hidden], gates[hidden : 2 * hidden]
+        g, o = gates[2 * hidden : 3 * hidden], gates[3 * hidden :]
+        tc, c_prev, da = tanh_c[t], states[t, hidden:], da_all[t]
+        if live[t]:
+            dh += g_t[t, :hidden]
+        # dc_t = gc + dc + dh_t o (1 - tanh(c_t)^2); dc holds dc_{t+1} f_{t+1} (or 0)
+        np.multiply(tc, tc, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
+        if live[t]:
+            dc += g_t[t, hidden:]
+        # each gate's pre-activation: (its share of dc or dh) times its derivative;
+        # i and f (adjacent rows) together: s (1 - s) times (g; c_{t-1}), times dc
+        i_f = gates[: 2 * hidden]
+        np.subtract(1, i_f, out=tmp2)
+        tmp2 *= i_f
+        tmp2[:hidden] *= g
+        tmp2[hidden:] *= c_prev
+        np.multiply(tmp2.reshape(2, hidden, n), dc, out=da[: 2 * hidden].reshape(2, hidden, n))
         np.multiply(g, g, out=tmp)
         np.subtract(1, tmp, out=tmp)
         tmp *= i
-        np.multiply(tmp, dc_t, out=da[:, 2])
+        np.multiply(tmp, dc, out=da[2 * hidden : 3 * hidden])
         np.subtract(1, o, out=tmp)
         tmp *= o
         tmp *= tc
-        np.multiply(tmp, dh_t, out=da[:, 3])
-        np.matmul(da_all[t], w_hh, out=dh)
-        np.multiply(dc_t, f, out=dc)
-    h_prev = states[:-1, :, :hidden].reshape(-1, hidden)
-    np.matmul(da_all.reshape(-1, four_h).T, h_prev, out=dw)
-    return flat, (da_all, dh, dc, dw)
+        np.multiply(tmp, dh, out=da[3 * hidden :])
+        np.matmul(w_t, da, out=dh)
+        dc *= f
+        # W_hh's gradient, sum over steps of da_t h_{t-1}^T, a step at a time while
+        # da_t is in cache (one GEMM over a transposed copy of all steps is slower)
+        np.matmul(da, states[t, :hidden].T, out=dw_t)
+        dw += dw_t
+    np.copyto(dh0, dh.T)
+    np.copyto(dc0, dc.T)
+    return flat, _unpack(flat, sizes, steps, n, hidden)
 
 
 def _sizes(steps, n, hidden):
@@ -236,12 +272,14 @@ def _sizes(steps, n, hidden):
 
 
 def _unpack(flat, sizes, steps, n, hidden):
-    """The four gradients as views of the packed array (Tensors or arrays)."""
-    shapes = ((steps, n, 4 * hidden), (n, hidden), (n, hidden), (4 * hidden, hidden))
+    """The four gradients as views of the packed array (Tensors or arrays); d xproj
+    (L, N, 4H) is a view of its (L, 4H, N) block."""
+    shapes = ((steps, 4 * hidden, n), (n, hidden), (n, hidden), (4 * hidden, hidden))
     parts, start = [], 0
     for size, shape in zip(sizes, shapes):
         parts.append(flat[start : start + size].reshape(shape))
         start += size
+    parts[0] = parts[0].swapaxes(1, 2)
     return parts
 
 

@@ -205,11 +205,14 @@ def gemm_shapes(case: str) -> list[tuple[int, int, int]]:
             shapes.append((rows, fout, fin))
 
     if case == "B6":
+        # nn.LSTM works feature-major (chainrule.ops.recurrent): per step, (4H, N)
+        # gate inputs; the bias rides as one more column of W_ih.
         h = LSTM_HIDDEN
-        linear(n * steps, width, 4 * h, input_grad=False)  # input projection, all steps
-        shapes.extend([(n, h, 4 * h)] * steps)  # forward recurrence
-        shapes.extend([(n, 4 * h, h)] * steps)  # backward recurrence
-        shapes.append((4 * h, n * steps, h))  # W_hh's gradient
+        shapes.extend([(4 * h, width + 1, n)] * steps)  # input projection, per step
+        shapes.extend([(4 * h, n, width + 1)] * steps)  # [W_ih | b]'s gradient
+        shapes.extend([(4 * h, h, n)] * steps)  # forward recurrence
+        shapes.extend([(h, 4 * h, n)] * steps)  # backward recurrence
+        shapes.extend([(4 * h, n, h)] * steps)  # W_hh's gradient, a step at a time
         linear(n, h, 10)
         return shapes
     t = VIT_GRID**2
