@@ -111,8 +111,29 @@ prod = Primitive(
 )
 
 
+def _logsumexp_log1p(x, axis):
+    """log(sum(e^x)) over ``axis`` (kept as length 1), as m + log1p(s): m the largest
+    element, s the sum of e^(x - m) over the others. Leaving out the terms that are
+    exactly 1 (the maxima) makes the sum small where it is small, which log1p
+    resolves and log(1 + s) rounds away (Blanchard, Higham and Higham, 2021). It is
+    SciPy's formula, step for step, so ``scipy.special.logsumexp`` (HIPS autograd's
+    forward) and this primitive agree to the last bit."""
+    if x.dtype.kind == "c" or x.size == 0:
+        return _logsumexp_keepdims(x, axis)
+    m = x.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # inf, -inf or NaN along an axis: no shift to take
+        return _logsumexp_keepdims(x, axis)
+    top = x == m
+    s = np.where(top, 0, np.exp(x - m)).sum(axis=axis, keepdims=True)
+    ties = top.sum(axis=axis, keepdims=True)
+    if ties.max() == 1:  # the usual case: dividing by 1 and adding log 1 change nothing
+        return np.log1p(s) + m
+    ties = ties.astype(x.dtype)
+    return np.log1p(s / ties) + np.log(ties) + m
+
+
 def _logsumexp_forward(x, axis=None, keepdims=False):
-    out = _logsumexp_keepdims(x, axis)
+    out = _logsumexp_log1p(x, axis)
     if keepdims:
         return out
     return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
