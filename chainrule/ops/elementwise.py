@@ -165,10 +165,18 @@ cos = _diagonal("cos", np.cos, lambda g, ans, x: -(g * np.sin(x)), "-sin(x)", "C
 # rounds to +-1 and 1 - tanh^2 to 0, while sech^2 keeps its full relative accuracy
 # (sech^2(20) = 1.7e-17) until cosh overflows, where 0 is the right limit. It is also
 # HIPS autograd's formula, so programs written for it get its numbers bit for bit.
+def _tanh_rule(g, ans, x):
+    c = np.cosh(x)
+    if type(c) is np.ndarray:  # a raw array: square it in place, one temporary fewer
+        np.multiply(c, c, out=c)
+        return g / c
+    return g / c**2  # a Tensor (a recorded pass) or a NumPy scalar
+
+
 tanh = _diagonal(
     "tanh",
     np.tanh,
-    lambda g, ans, x: g / np.cosh(x) ** 2,
+    _tanh_rule,
     "1/cosh(x)^2",
     "Hyperbolic tangent.",
 )

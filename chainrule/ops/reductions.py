@@ -120,15 +120,21 @@ def _logsumexp_log1p(x, axis):
     forward) and this primitive agree to the last bit."""
     if x.dtype.kind == "c" or x.size == 0:
         return _logsumexp_keepdims(x, axis)
-    m = x.max(axis=axis, keepdims=True)
+    m = max_along(x, axis, keepdims=True)
     if not np.isfinite(m).all():  # inf, -inf or NaN along an axis: no shift to take
         return _logsumexp_keepdims(x, axis)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
     top = x == m
-    s = np.where(top, 0, np.exp(x - m)).sum(axis=axis, keepdims=True)
-    ties = top.sum(axis=axis, keepdims=True)
-    if ties.max() == 1:  # the usual case: dividing by 1 and adding log 1 change nothing
-        return np.log1p(s) + m
-    ties = ties.astype(x.dtype)
+    np.copyto(e, 0, where=top)  # the maxima's terms, exactly 1, stay out of the sum
+    s = e.sum(axis=axis, keepdims=True)
+    # Each slice has at least one maximum, so as many maxima as slices means one
+    # each: then dividing by the count and adding its log change nothing.
+    if np.count_nonzero(top) == m.size:
+        np.log1p(s, out=s)
+        s += m
+        return s
+    ties = top.sum(axis=axis, keepdims=True, dtype=x.dtype)
     return np.log1p(s / ties) + np.log(ties) + m
 
 
