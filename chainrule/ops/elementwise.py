@@ -161,10 +161,11 @@ abs = Primitive(  # noqa: A001 - NumPy's name
 )
 sin = _diagonal("sin", np.sin, lambda g, ans, x: g * np.cos(x), "cos(x)", "Sine.")
 cos = _diagonal("cos", np.cos, lambda g, ans, x: -(g * np.sin(x)), "-sin(x)", "Cosine.")
-# The derivative as 1/cosh(x)^2, not 1 - tanh(x)^2: once |x| > ~19 (float64), tanh(x)
-# rounds to +-1 and 1 - tanh^2 to 0, while sech^2 keeps its full relative accuracy
-# (sech^2(20) = 1.7e-17) until cosh overflows, where 0 is the right limit. It is also
-# HIPS autograd's formula, so programs written for it get its numbers bit for bit.
+# The derivative computed as 1/cosh(x)^2, not 1 - tanh(x)^2 (the same function, and
+# the formula shown to learners): once |x| > ~19 in float64, tanh(x) rounds to +-1
+# and 1 - tanh^2 to 0, while sech^2 keeps its full relative accuracy (sech^2(20) =
+# 1.7e-17) until cosh overflows, where 0 is the right limit. It is also HIPS
+# autograd's formula, so programs written for it get its numbers bit for bit.
 def _tanh_rule(g, ans, x):
     c = np.cosh(x)
     if type(c) is np.ndarray:  # a raw array: square it in place, one temporary fewer
@@ -177,7 +178,7 @@ tanh = _diagonal(
     "tanh",
     np.tanh,
     _tanh_rule,
-    "1/cosh(x)^2",
+    "1-tanh(x)^2",
     "Hyperbolic tangent.",
 )
 
