@@ -161,6 +161,8 @@ abs = Primitive(  # noqa: A001 - NumPy's name
 )
 sin = _diagonal("sin", np.sin, lambda g, ans, x: g * np.cos(x), "cos(x)", "Sine.")
 cos = _diagonal("cos", np.cos, lambda g, ans, x: -(g * np.sin(x)), "-sin(x)", "Cosine.")
+
+
 # The derivative computed as 1/cosh(x)^2, not 1 - tanh(x)^2 (the same function, and
 # the formula shown to learners): once |x| > ~19 in float64, tanh(x) rounds to +-1
 # and 1 - tanh^2 to 0, while sech^2 keeps its full relative accuracy (sech^2(20) =
