@@ -118,7 +118,7 @@ def _logsumexp_log1p(x, axis):
     resolves and log(1 + s) rounds away (Blanchard, Higham and Higham, 2021). It is
     SciPy's formula, step for step, so ``scipy.special.logsumexp`` (HIPS autograd's
     forward) and this primitive agree to the last bit."""
-    if x.dtype.kind == "c" or x.size == 0:
+    if x.dtype.kind != "f" or x.ndim == 0 or x.size == 0:  # (0-d: x itself)
         return _logsumexp_keepdims(x, axis)
     m = max_along(x, axis, keepdims=True)
     if not np.isfinite(m).all():  # inf, -inf or NaN along an axis: no shift to take
