@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("what", choices=["ops", "programs"])
     ap.add_argument("names", nargs="*")
     ap.add_argument("--autograd-newest-first", action="store_true")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # the flag may come after the names
     if args.autograd_newest_first:
         autograd_newest_first()
     (ops if args.what == "ops" else programs)(args.names)
