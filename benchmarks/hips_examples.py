@@ -335,6 +335,24 @@ def compare(a: list[str], b: list[str]) -> tuple[int, float]:
     return count, worst
 
 
+def agreeing_lines(a: list[str], b: list[str], rtol: float = 1e-5) -> int:
+    """How many leading lines both printed alike: the same text between the numbers
+    (sampled text included) and every number within ``rtol`` relative."""
+    n = 0
+    for x, y in zip(a, b):
+        x, y = DTYPE.sub("", x), DTYPE.sub("", y)
+        nx, ny = NUMBER.findall(x), NUMBER.findall(y)
+        if len(nx) != len(ny) or NUMBER.sub("#", x) != NUMBER.sub("#", y):
+            break
+        if any(
+            abs(float(u) - float(v)) > rtol * max(abs(float(u)), abs(float(v)), 1e-8)
+            for u, v in zip(nx, ny)
+        ):
+            break
+        n += 1
+    return n
+
+
 @dataclass
 class Outcome:
     name: str
@@ -348,6 +366,8 @@ class Outcome:
     autograd_wall: float | None
     chainrule_wall: float | None
     error: str = ""
+    agree: int = 0  # leading lines alike to 1e-5 (agreeing_lines) ...
+    compared: int = 0  # ... of the lines both printed (the first round's runs)
 
     @property
     def ratio(self) -> float | None:
@@ -419,6 +439,8 @@ def measure(
         ag_wall,
         cr_wall,
         c.error if c.state.startswith("rc") else "",
+        agreeing_lines(a.lines, c.lines),
+        min(len(a.lines), len(c.lines)),
     )
 
 
@@ -430,15 +452,16 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [
         "| program | autograd | chainrule | timed to | numbers | max rel diff "
         "| CPU s autograd | CPU s chainrule | autograd / chainrule | wall s autograd "
-        "| wall s chainrule |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wall s chainrule | lines alike to 1e-5 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         rows.append(
             f"| {o.name} | {o.autograd} | {o.chainrule[:60]} | "
             f"{'end' if o.lines == 0 else f'line {o.lines}'} | {o.numbers} | "
             f"{o.max_rel_diff:.1e} | {_fmt(o.autograd_cpu)} | {_fmt(o.chainrule_cpu)} | "
-            f"{_fmt(o.ratio)} | {_fmt(o.autograd_wall)} | {_fmt(o.chainrule_wall)} |"
+            f"{_fmt(o.ratio)} | {_fmt(o.autograd_wall)} | {_fmt(o.chainrule_wall)} | "
+            f"{o.agree} of {o.compared} |"
         )
     return "\n".join(rows)
 
@@ -475,7 +498,8 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
             print(
                 f"{name:32s} autograd {o.autograd:10s} | chainrule {o.chainrule[:70]:12s} | "
                 f"{o.numbers:5d} numbers, max rel diff {o.max_rel_diff:.1e} | "
-                f"CPU {_fmt(o.autograd_cpu)} s vs {_fmt(o.chainrule_cpu)} s ({ratio})",
+                f"CPU {_fmt(o.autograd_cpu)} s vs {_fmt(o.chainrule_cpu)} s ({ratio}) | "
+                f"{o.agree} of {o.compared} lines alike to 1e-5",
                 flush=True,
             )
     print()

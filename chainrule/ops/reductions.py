@@ -111,8 +111,35 @@ prod = Primitive(
 )
 
 
+def _logsumexp_log1p(x, axis):
+    """log(sum(e^x)) over ``axis`` (kept as length 1), as m + log1p(s): m the largest
+    element, s the sum of e^(x - m) over the others. Leaving out the terms that are
+    exactly 1 (the maxima) makes the sum small where it is small, which log1p
+    resolves and log(1 + s) rounds away (Blanchard, Higham and Higham, 2021). It is
+    SciPy's formula, step for step, so ``scipy.special.logsumexp`` (HIPS autograd's
+    forward) and this primitive agree to the last bit."""
+    if x.dtype.kind != "f" or x.ndim == 0 or x.size == 0:  # (0-d: x itself)
+        return _logsumexp_keepdims(x, axis)
+    m = max_along(x, axis, keepdims=True)
+    if not np.isfinite(m).all():  # inf, -inf or NaN along an axis: no shift to take
+        return _logsumexp_keepdims(x, axis)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
+    top = x == m
+    np.copyto(e, 0, where=top)  # the maxima's terms, exactly 1, stay out of the sum
+    s = e.sum(axis=axis, keepdims=True)
+    # Each slice has at least one maximum, so as many maxima as slices means one
+    # each: then dividing by the count and adding its log change nothing.
+    if np.count_nonzero(top) == m.size:
+        np.log1p(s, out=s)
+        s += m
+        return s
+    ties = top.sum(axis=axis, keepdims=True, dtype=x.dtype)
+    return np.log1p(s / ties) + np.log(ties) + m
+
+
 def _logsumexp_forward(x, axis=None, keepdims=False):
-    out = _logsumexp_keepdims(x, axis)
+    out = _logsumexp_log1p(x, axis)
     if keepdims:
         return out
     return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)

@@ -1,0 +1,169 @@
+"""Rules whose formula is HIPS autograd's, so that programs written for autograd get
+its numbers to the last bit (issue 15): tanh's derivative 1/cosh(x)^2, logsumexp's
+forward m + log1p(sum of the other terms) (SciPy's), and x^y's derivative in x for
+a constant exponent, (g y) x^(y-1).
+
+Each is checked three ways: against the formula it replaced (within rounding, and
+better where that one lost its accuracy), against central differences in float64,
+and bit for bit against autograd's forward value and VJP on the same input."""
+
+from __future__ import annotations
+
+import autograd
+import autograd.numpy as anp
+import autograd.scipy.special as asp
+import numpy as np
+import pytest
+import scipy.special as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import chainrule as cr
+import chainrule.numpy as cnp
+import chainrule.scipy.special as csp
+
+SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6)
+DTYPES = st.sampled_from([np.float32, np.float64])
+
+
+def _arrays(dtype, shape, low, high):
+    return hnp.arrays(dtype, shape, elements=st.floats(low, high, width=32))
+
+
+def _vjp_both(f_autograd, f_chainrule, x, g):
+    """(value, VJP at g) from autograd and from chainrule, for one array input."""
+    vjp_a, ans_a = autograd.make_vjp(f_autograd)(x)
+    vjp_c, ans_c = cr.make_vjp(f_chainrule)(x)
+    return (np.asarray(ans_a), np.asarray(vjp_a(g))), (np.asarray(ans_c), np.asarray(vjp_c(g)))
+
+
+def _same_bits(a, b):
+    """Equal to the last bit, but for the sign of a zero (autograd's broadcast of
+    the upstream gradient adds +0 to it, which turns a -0 into +0)."""
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b, strict=True)
+
+
+# --------------------------------------------------------------------------- tanh
+def test_tanh_derivative_matches_the_old_formula_where_that_one_is_accurate():
+    x = np.linspace(-5, 5, 101)
+    g = cr.grad(lambda v: cnp.sum(cnp.tanh(v)))(x)
+    y = np.tanh(x)
+    np.testing.assert_allclose(g, 1 - y * y, rtol=1e-12, atol=1e-15)
+
+
+def test_tanh_derivative_keeps_its_accuracy_where_tanh_rounds_to_one():
+    # tanh(20) rounds to 1 in float64, so 1 - tanh^2 would be 0; sech^2(20) is
+    # 4 e^-40 / (1 + e^-40)^2 = 1.70e-17.
+    x = np.array([20.0, -20.0, 30.0])
+    g = cr.grad(lambda v: cnp.sum(cnp.tanh(v)))(x)
+    exact = 4 * np.exp(-2 * np.abs(x)) / (1 + np.exp(-2 * np.abs(x))) ** 2
+    np.testing.assert_allclose(g, exact, rtol=1e-14)
+    assert (g > 0).all()
+    # Past cosh's overflow the derivative is 0, not NaN.
+    big = cr.grad(lambda v: cnp.sum(cnp.tanh(v)))(np.array([800.0, -800.0]))
+    np.testing.assert_array_equal(big, [0.0, 0.0])
+
+
+def test_tanh_gradcheck_first_and_second_order():
+    x = cr.tensor(np.linspace(-3, 3, 9), requires_grad=True)
+    assert cr.gradcheck(cr.tanh, (x,))
+    hess = cr.hessian(lambda v: cnp.sum(cnp.tanh(v)))(np.linspace(-3, 3, 9))
+    v = np.linspace(-3, 3, 9)
+    np.testing.assert_allclose(np.diag(hess), -2 * np.tanh(v) / np.cosh(v) ** 2, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES)
+def test_tanh_value_and_vjp_equal_autograds_bit_for_bit(data, dtype, shape):
+    x = data.draw(_arrays(dtype, shape, -30, 30))
+    g = data.draw(_arrays(dtype, shape, -3, 3))
+    (va, ga), (vc, gc) = _vjp_both(anp.tanh, cnp.tanh, x, g)
+    _same_bits(vc, va)
+    _same_bits(gc, ga)
+
+
+def test_tanh_forward_mode_is_the_same_formula():
+    x = np.linspace(-25, 25, 11)
+    _, tangent = cr.jvp(cnp.tanh, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(tangent, 1 / np.cosh(x) ** 2)
+
+
+# ------------------------------------------------------- x ** y, a constant exponent
+EXPONENTS = st.sampled_from([3, -1, 0.5, 1.5, 2, 2.5, -2.0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES, y=EXPONENTS)
+def test_power_vjp_equals_autograds_bit_for_bit(data, dtype, shape, y):
+    x = data.draw(_arrays(dtype, shape, 0.25, 4))
+    g = data.draw(_arrays(dtype, shape, -3, 3))
+    (va, ga), (vc, gc) = _vjp_both(lambda v: v**y, lambda v: v**y, x, g)
+    _same_bits(vc, va)
+    _same_bits(gc, ga)
+    # The order of the product is all that changed: the old one agrees to rounding.
+    old = g * (y * x ** (y - 1))
+    # (Below the smallest normal number, rounding is absolute: atol covers it.)
+    np.testing.assert_allclose(gc, old, rtol=4 * np.finfo(dtype).eps, atol=8 * np.finfo(dtype).tiny)
+
+
+def test_power_gradcheck_first_and_second_order():
+    x = np.linspace(0.5, 2.0, 7)
+    for y in (3, 0.5, -1.5):
+        assert cr.gradcheck(lambda v, y=y: v**y, (cr.tensor(x, requires_grad=True),))
+        hess = cr.hessian(lambda v, y=y: cnp.sum(v**y))(x)
+        np.testing.assert_allclose(np.diag(hess), y * (y - 1) * x ** (y - 2), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- logsumexp
+AXES = st.sampled_from([None, 0, -1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES, axis=AXES, keepdims=st.booleans())
+def test_logsumexp_equals_scipy_and_autograd_bit_for_bit(data, dtype, shape, axis, keepdims):
+    x = data.draw(_arrays(dtype, shape, -50, 50))
+    if data.draw(st.booleans()):  # ties at the maximum, which SciPy counts
+        x = np.round(x / 10) * 10
+    ans = csp.logsumexp(x, axis=axis, keepdims=keepdims)
+    _same_bits(np.asarray(ans), np.asarray(sp.logsumexp(x, axis=axis, keepdims=keepdims)))
+    out_shape = np.shape(sp.logsumexp(x, axis=axis, keepdims=keepdims))
+    g = data.draw(_arrays(dtype, out_shape, -3, 3))
+    (va, ga), (vc, gc) = _vjp_both(
+        lambda v: asp.logsumexp(v, axis=axis, keepdims=keepdims),
+        lambda v: csp.logsumexp(v, axis=axis, keepdims=keepdims),
+        x,
+        g,
+    )
+    _same_bits(vc, va)
+    _same_bits(gc, ga)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_logsumexp_matches_the_old_formula_and_resolves_small_sums(axis):
+    rs = np.random.RandomState(0)
+    x = rs.randn(7, 5) * 4
+    m = np.max(x, axis=axis, keepdims=True)
+    old = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    new = cr.logsumexp(x, axis=axis, keepdims=True).numpy()
+    np.testing.assert_allclose(new, old, rtol=1e-14)
+    # One dominant term: log(1 + 1e-20) rounds to 0, log1p keeps it.
+    assert csp.logsumexp(np.array([0.0, -46.0])) == pytest.approx(np.exp(-46.0), rel=1e-12)
+
+
+def test_logsumexp_infinities_nans_and_ties():
+    assert csp.logsumexp(np.array([-np.inf, -np.inf])) == -np.inf
+    assert csp.logsumexp(np.array([np.inf, 1.0])) == np.inf
+    assert np.isnan(csp.logsumexp(np.array([np.nan, 1.0])))
+    row = np.array([[2.0, 2.0, 2.0], [1.0, 3.0, 3.0]])
+    got = csp.logsumexp(row, axis=1)
+    _same_bits(np.asarray(got), sp.logsumexp(row, axis=1))
+    np.testing.assert_allclose(got, np.log(np.exp(row).sum(axis=1)), rtol=1e-15)
+
+
+def test_logsumexp_gradcheck():
+    rs = np.random.RandomState(1)
+    for axis in (None, 0, 1):
+        x = cr.tensor(rs.randn(4, 3) * 3, requires_grad=True)
+        assert cr.gradcheck(lambda t, a=axis: cr.logsumexp(t, axis=a), (x,))
