@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import threads
+from chainrule.ops import elementwise
 from chainrule.ops.elementwise import outer_mul
 
 
@@ -173,18 +174,29 @@ def test_outer_mul_of_stacked_outer_products_equals_the_multiply(
         a.flat[0], b.flat[-1] = np.inf, np.nan
         a.flat[-1], b.flat[0] = 0.0, -0.0
     old, threads.PARALLEL_MIN_BYTES = threads.PARALLEL_MIN_BYTES, 0 if split else 1 << 40
+    old_size, elementwise._EINSUM_MIN_SIZE = elementwise._EINSUM_MIN_SIZE, 0
     before = cr.get_num_threads()
     cr.set_num_threads(3)
     try:
+        assert elementwise._is_stack_of_outer_products(a, b)  # the einsum path runs
         with np.errstate(invalid="ignore"):
             got = outer_mul.forward(a, b)
             want = np.multiply(a, b)
     finally:
         threads.PARALLEL_MIN_BYTES = old
+        elementwise._EINSUM_MIN_SIZE = old_size
         cr.set_num_threads(before)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.flags.c_contiguous and got.flags.writeable
     np.testing.assert_array_equal(got, want)
+
+
+def test_small_outer_products_keep_the_multiply():
+    # Below the size where einsum's set-up pays for itself.
+    a, b = np.ones((2, 3, 1)), np.ones((2, 1, 4))
+    assert not elementwise._is_stack_of_outer_products(a, b)
+    big = np.ones((8, 64, 1)), np.ones((8, 1, 64))
+    assert elementwise._is_stack_of_outer_products(*big)
 
 
 @pytest.mark.parametrize(

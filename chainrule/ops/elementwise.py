@@ -58,6 +58,11 @@ def _outer_mul_forward(x, y):
     return split_ufunc(np.multiply, x, y)
 
 
+#: Below this many elements np.einsum's set-up (parsing its subscripts, ~5 us) costs
+#: more than its faster loop saves.
+_EINSUM_MIN_SIZE = 1 << 14
+
+
 def _is_stack_of_outer_products(x, y) -> bool:
     return (
         type(x) is np.ndarray
@@ -68,6 +73,7 @@ def _is_stack_of_outer_products(x, y) -> bool:
         and x.shape[:-2] == y.shape[:-2]
         and x.dtype == y.dtype
         and x.dtype.char in "fd"  # float32, float64: measured; others keep the multiply
+        and x.size * y.shape[-1] >= _EINSUM_MIN_SIZE
     )
 
 
