@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from chainrule import buffer_pool
+
 if TYPE_CHECKING:  # concurrent.futures costs ~12 ms to import: loaded on first use
     from concurrent.futures import ThreadPoolExecutor
 
@@ -132,14 +134,16 @@ def _worth_splitting(shape: tuple[int, ...], dtype: np.dtype) -> bool:
 def split_rows(
     shape: tuple[int, ...], dtype: np.dtype, write: Callable[[int, int, np.ndarray], None]
 ) -> np.ndarray:
-    """A new C-contiguous array of ``shape`` whose rows ``lo:hi`` (along the leading
+    """A C-contiguous array of ``shape`` whose rows ``lo:hi`` (along the leading
     axis) are filled by ``write(lo, hi, out[lo:hi])``, among ``get_num_threads()``
     threads when the array is large (else in one call on this thread).
 
     ``write`` must fill every element of its slice, and release the GIL while it
     does (a NumPy ufunc or ``np.einsum`` with ``out=``), or the threads take turns.
+    A large array's memory may be reused from a dead one (``chainrule.buffer_pool``),
+    so what ``write`` does not fill holds old numbers.
     """
-    out = np.empty(shape, dtype)
+    out = buffer_pool.empty(shape, dtype)
     if not _worth_splitting(shape, dtype):
         write(0, shape[0] if shape else 0, out)
         return out

@@ -219,3 +219,26 @@ def test_outer_mul_of_other_operands_is_the_multiply(
     got = outer_mul.forward(a, b)
     assert got.dtype == (a * b).dtype
     np.testing.assert_array_equal(got, a * b)
+
+
+def test_a_large_batched_mul_runs_as_outer_mul(always_split, monkeypatch):
+    # x @ w.T for one example x: matmul's VJP forms the weight gradient as a product
+    # of broadcast vectors (mul); batched and large, it goes to outer_mul (threads,
+    # einsum), with the same values and the same derivatives.
+    seen = []
+    forward = outer_mul.forward
+    monkeypatch.setattr(outer_mul, "forward", lambda a, b: seen.append(a.shape) or forward(a, b))
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((3, 4))
+    xs = rng.standard_normal((6, 4))
+
+    def loss(w, x):
+        return (cr.sin(x @ w.T) ** 2).sum()
+
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0))
+    got = per_example(w, xs)
+    assert (6, 4, 1) in seen
+    want = np.stack([cr.grad(loss)(w, x) for x in xs])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    wt = cr.tensor(w, requires_grad=True)
+    assert cr.gradcheck(lambda w: per_example(w, xs), (wt,))
