@@ -45,6 +45,7 @@ def make_data(seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndar
 def chainrule_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
     import chainrule as cr
     import chainrule.nn.functional as F
+    from chainrule import buffer_pool
 
     def loss(p, x, y):
         h = F.relu(F.linear(x, p["w0"], p["b0"]))
@@ -66,8 +67,19 @@ def chainrule_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
         finally:
             cr.set_num_threads(before)
 
+    def fresh_memory():
+        # As when every earlier result is still held: no dead result's memory to
+        # reuse (chainrule.buffer_pool), every page comes from the kernel.
+        before = buffer_pool.MIN_BYTES
+        buffer_pool.MIN_BYTES = 1 << 62
+        try:
+            return per_example(params, xs, ys)
+        finally:
+            buffer_pool.MIN_BYTES = before
+
     return {
         "chainrule vmap(grad)": lambda: per_example(params, xs, ys),
+        "chainrule vmap, fresh memory": fresh_memory,
         "chainrule vmap, 1 thread": one_thread,
         "chainrule loop of grad": loop,
     }
@@ -217,18 +229,21 @@ def floor_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
     shapes = [(BATCH, *v.shape) for v in params.values()]
     grads = chainrule_variants(params, xs, ys)
     one = grads["chainrule loop of grad"]
+    from chainrule import buffer_pool
     from chainrule.threads import split_ufunc
 
     def write(threads: int):
         def run():
-            before = cr.get_num_threads()
+            before, pooled = cr.get_num_threads(), buffer_pool.MIN_BYTES
             cr.set_num_threads(threads)
+            buffer_pool.MIN_BYTES = 1 << 62  # fresh memory, not a dead result's
             try:
                 for s in shapes:  # a fresh array of the result's size, every element written
                     zeros = np.zeros(s[1:], np.float32)
                     split_ufunc(np.add, np.zeros((s[0],) + (1,) * (len(s) - 1), np.float32), zeros)
             finally:
                 cr.set_num_threads(before)
+                buffer_pool.MIN_BYTES = pooled
 
         return run
 
@@ -266,6 +281,7 @@ def floor_variants(params, xs, ys) -> dict[str, Callable[[], object]]:
         "loop: the grad calls only": lambda: [g(params, xs[b], ys[b]) for b in range(BATCH)],
         "loop: np.stack only": lambda: {k: np.stack([e[k] for e in per_example]) for k in params},
         "chainrule loop of grad": one,
+        "chainrule vmap, fresh memory": grads["chainrule vmap, fresh memory"],
         "chainrule vmap(grad)": grads["chainrule vmap(grad)"],
     }
 
