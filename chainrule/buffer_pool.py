@@ -71,6 +71,12 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return out
 
 
+def owns(a: np.ndarray) -> bool:
+    """Whether ``a`` is an array from :func:`empty` itself (not a view of one): the
+    only array that reads its buffer directly, as an array that owns its data is."""
+    return type(a.base) is _Lease
+
+
 def _give_back(raw: np.ndarray) -> None:
     with _lock:
         if _idle_bytes[0] + raw.nbytes > MAX_IDLE_BYTES:

@@ -147,3 +147,29 @@ def test_per_example_gradients_kept_are_not_overwritten(monkeypatch):
         np.testing.assert_allclose(third, loop, rtol=1e-10, atol=1e-12)
     finally:
         cr.set_num_threads(before)
+
+
+def test_a_pooled_result_is_changed_in_place_like_an_owning_one(monkeypatch):
+    # A recorded in-place change is refused on a view of another tensor's memory; a
+    # pooled result is not a view (its base is the pool's lease), so it is allowed,
+    # as for the array a multiply would have made. A view of it is still refused.
+    monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", 0)
+    before = cr.get_num_threads()
+    cr.set_num_threads(2)
+    try:
+        rng = np.random.default_rng(5)
+        w = cr.tensor(rng.standard_normal((24, 40)), requires_grad=True)
+        xs = rng.standard_normal((16, 40))
+
+        def loss(w, x):
+            return (cr.tanh(cr.nn.functional.linear(x, w)) ** 2).sum()
+
+        g = cr.vmap(cr.grad(loss), in_axes=(None, 0))(w, xs)
+        assert buffer_pool.owns(g.data) and g.requires_grad
+        want = g.data + 1.0
+        g.add_(1.0)
+        np.testing.assert_array_equal(g.data, want)
+        with pytest.raises(RuntimeError, match="shares its memory with another"):
+            g[1:].add_(1.0)
+    finally:
+        cr.set_num_threads(before)
