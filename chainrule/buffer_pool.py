@@ -20,6 +20,7 @@ returns them all now.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -67,7 +68,7 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         "version": 3,
     }
     out = np.asarray(lease)
-    weakref.finalize(lease, _give_back, raw)
+    weakref.finalize(lease, _give_back, raw).atexit = False  # nothing to keep at exit
     return out
 
 
@@ -83,6 +84,17 @@ def _give_back(raw: np.ndarray) -> None:
             return  # freed when the last reference (this call's) goes
         _idle.setdefault(raw.nbytes, []).append(raw)
         _idle_bytes[0] += raw.nbytes
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held the lock at the fork: the child's copy
+    # would stay locked. The child starts with a lock of its own (buffers kept).
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def idle_bytes() -> int:
