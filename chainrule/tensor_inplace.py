@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import buffer_pool
 from chainrule import functions as F
 from chainrule.autograd.grad_mode import grad_enabled
 from chainrule.autograd.rebinding import rebinds
@@ -77,7 +78,7 @@ def _check_recordable(self: Tensor, data: ndarray, what: str) -> None:
     """Refuse a recorded in-place change that would leave some gradient wrong."""
     if self._node is None and self._requires_grad:
         raise _leaf_error(what)
-    if data.base is not None:
+    if data.base is not None and not buffer_pool.owns(data):
         # The tensor views another's memory (a slice, a reshape, a transpose): the
         # other tensor's values would change while its graph says they did not.
         raise RuntimeError(

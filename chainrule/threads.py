@@ -20,9 +20,12 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from chainrule import buffer_pool
 
 if TYPE_CHECKING:  # concurrent.futures costs ~12 ms to import: loaded on first use
     from concurrent.futures import ThreadPoolExecutor
@@ -105,16 +108,47 @@ def split_ufunc(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     shape = np.broadcast_shapes(a.shape, b.shape)
     dtype = np.result_type(a, b)
-    rows = shape[0] if shape else 0
-    n = _threads
-    if n < 2 or rows < 2 or int(np.prod(shape)) * dtype.itemsize < PARALLEL_MIN_BYTES:
+    if not _worth_splitting(shape, dtype):
         return ufunc(a, b)
-    out = np.empty(shape, dtype)
+    rows = shape[0]
 
     def rows_of(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
         # Operands of lower rank or with a leading 1 broadcast: every slice reads them whole.
         return x[lo:hi] if x.ndim == len(shape) and x.shape[0] == rows else x
 
+    def write(lo: int, hi: int, out: np.ndarray) -> None:
+        ufunc(rows_of(a, lo, hi), rows_of(b, lo, hi), out=out)
+
+    return split_rows(shape, dtype, write)
+
+
+def _worth_splitting(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    return (
+        _threads > 1
+        and len(shape) > 0
+        and shape[0] > 1
+        and int(np.prod(shape)) * dtype.itemsize >= PARALLEL_MIN_BYTES
+    )
+
+
+def split_rows(
+    shape: tuple[int, ...], dtype: np.dtype, write: Callable[[int, int, np.ndarray], None]
+) -> np.ndarray:
+    """A C-contiguous array of ``shape`` whose rows ``lo:hi`` (along the leading
+    axis) are filled by ``write(lo, hi, out[lo:hi])``, among ``get_num_threads()``
+    threads when the array is large (else in one call on this thread).
+
+    ``write`` must fill every element of its slice, and release the GIL while it
+    does (a NumPy ufunc or ``np.einsum`` with ``out=``), or the threads take turns.
+    A large array's memory may be reused from a dead one (``chainrule.buffer_pool``),
+    so what ``write`` does not fill holds old numbers.
+    """
+    out = buffer_pool.empty(shape, dtype)
+    if not _worth_splitting(shape, dtype):
+        write(0, shape[0] if shape else 0, out)
+        return out
+    rows = shape[0]
+    n = _threads
     # Small chunks taken in turn (not one half per thread): on a busy machine a
     # thread that is descheduled leaves its chunks to the others.
     step = max(1, rows // (4 * n))
@@ -125,7 +159,7 @@ def split_ufunc(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             if lo >= rows:
                 return
             hi = min(lo + step, rows)
-            ufunc(rows_of(a, lo, hi), rows_of(b, lo, hi), out=out[lo:hi])
+            write(lo, hi, out[lo:hi])
 
     pool = _workers()
     futures = [pool.submit(work) for _ in range(n - 1)]

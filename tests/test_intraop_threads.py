@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import threads
+from chainrule.ops import elementwise
 from chainrule.ops.elementwise import outer_mul
 
 
@@ -150,3 +151,94 @@ def test_outer_mul_jvp_against_finite_differences(always_split):
     eps = 1e-6
     fd = ((a + eps * ta) * (b + eps * tb) - (a - eps * ta) * (b - eps * tb)) / (2 * eps)
     np.testing.assert_allclose(np.asarray(tangent), fd, rtol=1e-7, atol=1e-9)
+
+
+@given(
+    lead=st.lists(st.integers(1, 5), min_size=1, max_size=2),
+    m=st.integers(0, 6),
+    n=st.integers(0, 6),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    split=st.booleans(),
+    specials=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_outer_mul_of_stacked_outer_products_equals_the_multiply(
+    lead, m, n, dtype, split, specials
+):
+    # The (..., M, 1) x (..., 1, N) case runs np.einsum, not np.multiply: the same
+    # values (a zero may differ in sign only), shape, dtype and layout.
+    rng = np.random.default_rng(len(lead) * 1000 + m * 10 + n)
+    a = rng.standard_normal((*lead, m, 1)).astype(dtype)
+    b = rng.standard_normal((*lead, 1, n)).astype(dtype)
+    if specials and a.size and b.size:
+        a.flat[0], b.flat[-1] = np.inf, np.nan
+        a.flat[-1], b.flat[0] = 0.0, -0.0
+    old, threads.PARALLEL_MIN_BYTES = threads.PARALLEL_MIN_BYTES, 0 if split else 1 << 40
+    old_size, elementwise._EINSUM_MIN_SIZE = elementwise._EINSUM_MIN_SIZE, 0
+    before = cr.get_num_threads()
+    cr.set_num_threads(3)
+    try:
+        assert elementwise._is_stack_of_outer_products(a, b)  # the einsum path runs
+        with np.errstate(invalid="ignore"):
+            got = outer_mul.forward(a, b)
+            want = np.multiply(a, b)
+    finally:
+        threads.PARALLEL_MIN_BYTES = old
+        elementwise._EINSUM_MIN_SIZE = old_size
+        cr.set_num_threads(before)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.flags.c_contiguous and got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+
+
+def test_small_outer_products_keep_the_multiply():
+    # Below the size where einsum's set-up pays for itself.
+    a, b = np.ones((2, 3, 1)), np.ones((2, 1, 4))
+    assert not elementwise._is_stack_of_outer_products(a, b)
+    big = np.ones((8, 64, 1)), np.ones((8, 1, 64))
+    assert elementwise._is_stack_of_outer_products(*big)
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape, a_dtype, b_dtype",
+    [
+        ((4, 3, 1), (1, 1, 5), np.float64, np.float64),  # the batch broadcasts
+        ((4, 3, 5), (4, 1, 5), np.float64, np.float64),  # not outer products
+        ((4, 3, 1), (4, 1, 5), np.float32, np.float64),  # mixed dtypes: promoted
+        ((4, 3, 1), (4, 1, 5), np.complex128, np.complex128),
+        ((4, 3, 1), (4, 1, 5), np.int64, np.int64),
+        ((3, 1), (1, 5), np.float32, np.float32),  # one outer product, no batch
+    ],
+)
+def test_outer_mul_of_other_operands_is_the_multiply(
+    always_split, a_shape, b_shape, a_dtype, b_dtype
+):
+    rng = np.random.default_rng(3)
+    a = (10 * rng.standard_normal(a_shape)).astype(a_dtype)
+    b = (10 * rng.standard_normal(b_shape)).astype(b_dtype)
+    got = outer_mul.forward(a, b)
+    assert got.dtype == (a * b).dtype
+    np.testing.assert_array_equal(got, a * b)
+
+
+def test_a_large_batched_mul_runs_as_outer_mul(always_split, monkeypatch):
+    # x @ w.T for one example x: matmul's VJP forms the weight gradient as a product
+    # of broadcast vectors (mul); batched and large, it goes to outer_mul (threads,
+    # einsum), with the same values and the same derivatives.
+    seen = []
+    forward = outer_mul.forward
+    monkeypatch.setattr(outer_mul, "forward", lambda a, b: seen.append(a.shape) or forward(a, b))
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((3, 4))
+    xs = rng.standard_normal((6, 4))
+
+    def loss(w, x):
+        return (cr.sin(x @ w.T) ** 2).sum()
+
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0))
+    got = per_example(w, xs)
+    assert (6, 4, 1) in seen
+    want = np.stack([cr.grad(loss)(w, x) for x in xs])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    wt = cr.tensor(w, requires_grad=True)
+    assert cr.gradcheck(lambda w: per_example(w, xs), (wt,))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import threads as _threads
 from chainrule.ops import activations as _act
 from chainrule.ops import elementwise as _el
 from chainrule.ops import indexing as _ix
@@ -86,7 +87,24 @@ def elementwise_rule(prim: Primitive, xs: list, flags: list, size: int, params: 
     args = [lift(x, rank) if f else x for x, f in zip(xs, flags)]
     if prim.name in _PROMOTING and len(args) == 2:
         args = _match_kinds(args)
+        if prim is _el.mul and _large_product(args):
+            # A per-example outer product written as a product of broadcast vectors
+            # (matmul's VJP for a vector operand, x @ W's weight gradient): outer_mul
+            # is mul computed by threads, by np.einsum for stacked outer products.
+            return apply(_el.outer_mul, tuple(args))
     return apply(prim, tuple(args), params or None)
+
+
+def _large_product(args: list) -> bool:
+    a, b = args
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or a.ndim < 3 or b.ndim < 3:
+        return False
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        return False  # mul raises its own error
+    itemsize = np.result_type(a.dtype, b.dtype).itemsize
+    return int(np.prod(shape, dtype=np.int64)) * itemsize >= _threads.PARALLEL_MIN_BYTES
 
 
 def _kind(v: Any) -> str:

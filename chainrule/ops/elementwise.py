@@ -10,7 +10,7 @@ import numpy as np
 
 from chainrule.ops.complex_parts import abs_jvp, abs_vjp, match_dtype
 from chainrule.ops.primitive import ELEMENTWISE, Primitive
-from chainrule.threads import split_ufunc
+from chainrule.threads import split_rows, split_ufunc
 
 # ------------------------------------------------------------------ arithmetic
 add = Primitive(
@@ -44,7 +44,37 @@ mul = Primitive(
 
 
 def _outer_mul_forward(x, y):
+    if _is_stack_of_outer_products(x, y):
+        # x (..., M, 1) times y (..., 1, N): np.einsum's sum-of-products loop writes
+        # these about twice as fast as np.multiply's broadcast loop (measured on the
+        # (128, 512, 784) per-example weight gradients, the result in cache: 28 ms
+        # against 62 ms), and the values are the same products: a sum over the one
+        # k, as the batched matmul this stands for gives (a zero product is +0).
+        def write(lo, hi, out):
+            np.einsum("...ik,...kj->...ij", x[lo:hi], y[lo:hi], out=out)
+
+        shape = (*x.shape[:-1], y.shape[-1])
+        return split_rows(shape, x.dtype, write)
     return split_ufunc(np.multiply, x, y)
+
+
+#: Below this many elements np.einsum's set-up (parsing its subscripts, ~5 us) costs
+#: more than its faster loop saves.
+_EINSUM_MIN_SIZE = 1 << 14
+
+
+def _is_stack_of_outer_products(x, y) -> bool:
+    return (
+        type(x) is np.ndarray
+        and type(y) is np.ndarray
+        and x.ndim == y.ndim >= 3
+        and x.shape[-1] == 1
+        and y.shape[-2] == 1
+        and x.shape[:-2] == y.shape[:-2]
+        and x.dtype == y.dtype
+        and x.dtype.char in "fd"  # float32, float64: measured; others keep the multiply
+        and x.size * y.shape[-1] >= _EINSUM_MIN_SIZE
+    )
 
 
 # mul, computed by several threads when its result is large: cr.vmap's outer products
