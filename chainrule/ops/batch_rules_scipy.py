@@ -13,6 +13,8 @@ SciPy's routines take one problem at a time, so each rule says how a batch is do
   small Sylvester equations by one batched linear solve, the rest one by one);
 - ``convolve``: one batched operand adds a kept axis, both a pair of axes that
   both keep (the primitive's ``batch`` parameter): one einsum for the batch;
+- ``mvn_logpdf``: a batch of points is more points (one SciPy call); a batch of
+  means or covariances goes one example at a time (SciPy takes one distribution);
 - ``odeint``: one integration per example, by design: SciPy's step-size control
   belongs to one problem (integrating the batch as one system would give every
   example the steps of the hardest), and ``func`` is written for one example.
@@ -107,3 +109,12 @@ BY_NAME["sqrtm"] = stacked_rule
 BY_NAME["solve_sylvester"] = stacked_rule
 BY_NAME["convolve"] = _convolve_rule
 BY_NAME["odeint"] = _one_by_one
+
+
+def _mvn_rule(prim, xs, flags, size, params):
+    if flags[1] or flags[2]:
+        return _loop(prim, xs, flags, size, params)
+    return apply(prim, tuple(xs), params or None)  # x (B, ..., D): B more point axes
+
+
+BY_NAME["mvn_logpdf"] = _mvn_rule

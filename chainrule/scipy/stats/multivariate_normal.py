@@ -1,11 +1,14 @@
 """The multivariate normal distribution: differentiable in ``x``, ``mean`` and ``cov``.
 
-The gradient with respect to ``cov`` is that of the formula for a general square
-matrix, 0.5 (S^-1 d d^T S^-1 - S^-1) per point (as HIPS autograd gives it): at a
-symmetric ``cov`` it is symmetric, and a perturbation that keeps ``cov`` symmetric
-changes the value by the inner product with it. A ``cov`` built from parameters
-(``a @ a.T + ...``) gets exact gradients through it. ``allow_singular=True`` is not
-differentiable (a singular covariance has no density to differentiate).
+``logpdf`` (and ``pdf``, its exponential) is one primitive, ``mvn_logpdf``
+(:mod:`chainrule.ops.scipy_stats`): SciPy's own logpdf forward, as HIPS autograd's
+is, so a program written for autograd gets its numbers to the last bit. The density
+is that of ``cov``'s symmetric part (SciPy reads one triangle; the same bits for a
+symmetric ``cov``), and the gradient with respect to ``cov`` is
+0.5 (S^-1 d d^T S^-1 - S^-1) per point, symmetric, as autograd gives it. A ``cov``
+built from parameters (``a @ a.T + ...``) gets exact gradients through it.
+``allow_singular=True`` is not differentiable (a singular covariance has no
+density to differentiate).
 """
 
 from __future__ import annotations
@@ -15,9 +18,16 @@ from typing import Any
 import numpy as np
 import scipy.stats as _st
 
-from chainrule.scipy.stats._common import LOG_2PI, arg, binding, cnp, data, forward_attribute
+from chainrule.ops import scipy_stats as _stats
+from chainrule.scipy.stats._common import LOG_2PI, arg, binding, cnp, forward_attribute
+from chainrule.tensor import Tensor, apply
 
 _DIST = _st.multivariate_normal
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    # A tensor's own shape, never its values: inside cr.vmap they are not there.
+    return tuple(v.shape) if isinstance(v, Tensor) else np.shape(v)
 
 
 def _parts(function: str, mean: Any, cov: Any, allow_singular: bool) -> tuple[Any, Any, int]:
@@ -28,40 +38,39 @@ def _parts(function: str, mean: Any, cov: Any, allow_singular: bool) -> tuple[An
         )
     cov = arg(cov)
     mean = None if mean is None else arg(mean)
-    if mean is not None and np.ndim(data(mean)) > 1:
+    if mean is not None and len(_shape(mean)) > 1:
         raise ValueError(
-            f"multivariate_normal.{function}: mean must be a vector, got shape "
-            f"{np.shape(data(mean))}"
+            f"multivariate_normal.{function}: mean must be a vector, got shape {_shape(mean)}"
         )
-    cov_ndim = np.ndim(data(cov))
+    cov_ndim = len(_shape(cov))
     if cov_ndim == 2:
-        dim = np.shape(data(cov))[0]
-    elif mean is not None and np.ndim(data(mean)) == 1:
-        dim = np.shape(data(mean))[0]
+        dim = _shape(cov)[0]
+    elif mean is not None and len(_shape(mean)) == 1:
+        dim = _shape(mean)[0]
     else:
         dim = 1
     if cov_ndim == 0:
         cov = cov * np.eye(dim)
     elif cov_ndim == 1:
         cov = cnp.diag(cov)
-    elif cov_ndim > 2 or np.shape(data(cov)) != (dim, dim):
+    elif cov_ndim > 2 or _shape(cov) != (dim, dim):
         raise ValueError(
             f"multivariate_normal.{function}: cov must be a square matrix, a "
-            f"vector of variances or a number, got shape {np.shape(data(cov))}"
+            f"vector of variances or a number, got shape {_shape(cov)}"
         )
     if mean is None:
         mean = np.zeros(dim)
-    elif np.shape(data(mean)) not in ((), (dim,)):
+    elif _shape(mean) not in ((), (dim,)):
         raise ValueError(
             f"multivariate_normal.{function}: mean has shape "
-            f"{np.shape(data(mean))} but cov is {dim} x {dim}"
+            f"{_shape(mean)} but cov is {dim} x {dim}"
         )
     return mean, cov, dim
 
 
 def _squeeze(out: Any) -> Any:
     """Drop length-1 axes, as SciPy does with its results."""
-    return cnp.squeeze(out) if 1 in np.shape(data(out)) else out
+    return cnp.squeeze(out) if 1 in _shape(out) else out
 
 
 @binding(_DIST.logpdf)
@@ -71,7 +80,7 @@ def logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False)
     point when D = 1)."""
     mean, cov, dim = _parts("logpdf", mean, cov, allow_singular)
     x = arg(x)
-    shape = np.shape(data(x))
+    shape = _shape(x)
     if dim == 1 and (len(shape) == 0 or shape[-1] != 1):
         x = cnp.expand_dims(x, -1)
         shape = shape + (1,)
@@ -80,13 +89,10 @@ def logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False)
             f"multivariate_normal.logpdf: x has {shape[-1]} coordinates per point "
             f"but cov is {dim} x {dim}"
         )
-    points = shape[:-1]
-    d = cnp.reshape(x - mean, (-1, dim))
-    solved = cnp.linalg.solve(cov, cnp.transpose(d))
-    maha = cnp.sum(cnp.transpose(d) * solved, axis=0)
-    logdet = cnp.linalg.slogdet(cov)[1]
-    out = -0.5 * (maha + logdet + dim * LOG_2PI)
-    return _squeeze(cnp.reshape(out, points))
+    if not _shape(mean):
+        mean = mean * np.ones(dim)  # a number: the same mean for every coordinate
+    # SciPy's own logpdf, as HIPS autograd's forward is (chainrule.ops.scipy_stats).
+    return _squeeze(apply(_stats.mvn_logpdf, (x, mean, cov)))
 
 
 @binding(_DIST.pdf)
