@@ -22,6 +22,7 @@ import scipy.integrate as _si
 from chainrule import functions as F
 from chainrule import tree
 from chainrule.numpy._core import arg, data, has_tensor
+from chainrule.numpy._misc import shape_of
 from chainrule.ops import scipy_integrate as _ops
 from chainrule.tensor import Tensor, apply
 
@@ -61,30 +62,25 @@ def odeint(
     )
     t_ = arg(t)
     t_ = F.astype(t_, np.float64) if isinstance(t_, Tensor) else np.asarray(t_, dtype=np.float64)
-    if len(_shape(t_)) != 1:
-        raise ValueError(f"odeint: t must be a 1-D array of times, got shape {_shape(t_)}")
+    if len(shape_of(t_)) != 1:
+        raise ValueError(f"odeint: t must be a 1-D array of times, got shape {shape_of(t_)}")
     parts = [y0_, t_]
     leaf_layout = []
     leaves, treedef = tree.flatten(args)
     for a in leaves:
         if _is_variable(a):
             a = arg(a)
-            shape = _shape(a)
+            shape = shape_of(a)
             leaf_layout.append((_ops.VARIABLE, shape))
             a = F.astype(a, np.float64) if isinstance(a, Tensor) else np.asarray(a, np.float64)
             parts.append(F.reshape(a, (-1,)) if isinstance(a, Tensor) else a.reshape(-1))
         else:
             leaf_layout.append(("constant", a))
-    sizes = (int(np.prod(_shape(y0_))), int(np.prod(_shape(t_))))
+    sizes = (int(np.prod(shape_of(y0_))), int(np.prod(shape_of(t_))))
     layout = (sizes, (treedef, tuple(leaf_layout)))
     z = F.concatenate([p if isinstance(p, Tensor) else np.asarray(p) for p in parts])
     params = {"func": func, "layout": layout, "options": tuple(sorted(options.items()))}
     return apply(_ops.odeint, (z,), params)
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    """The shape, without reading values (a batched tensor inside cr.vmap has none)."""
-    return tuple(x.shape) if isinstance(x, Tensor) else np.shape(x)
 
 
 __all__ = ["odeint"]

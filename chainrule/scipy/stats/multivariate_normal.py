@@ -20,14 +20,9 @@ import scipy.stats as _st
 
 from chainrule.ops import scipy_stats as _stats
 from chainrule.scipy.stats._common import LOG_2PI, arg, binding, cnp, forward_attribute
-from chainrule.tensor import Tensor, apply
+from chainrule.tensor import apply
 
 _DIST = _st.multivariate_normal
-
-
-def _shape(v: Any) -> tuple[int, ...]:
-    # A tensor's own shape, never its values: inside cr.vmap they are not there.
-    return tuple(v.shape) if isinstance(v, Tensor) else np.shape(v)
 
 
 def _parts(function: str, mean: Any, cov: Any, allow_singular: bool) -> tuple[Any, Any, int]:
@@ -38,39 +33,39 @@ def _parts(function: str, mean: Any, cov: Any, allow_singular: bool) -> tuple[An
         )
     cov = arg(cov)
     mean = None if mean is None else arg(mean)
-    if mean is not None and len(_shape(mean)) > 1:
+    if mean is not None and cnp.ndim(mean) > 1:
         raise ValueError(
-            f"multivariate_normal.{function}: mean must be a vector, got shape {_shape(mean)}"
+            f"multivariate_normal.{function}: mean must be a vector, got shape {cnp.shape(mean)}"
         )
-    cov_ndim = len(_shape(cov))
+    cov_ndim = cnp.ndim(cov)
     if cov_ndim == 2:
-        dim = _shape(cov)[0]
-    elif mean is not None and len(_shape(mean)) == 1:
-        dim = _shape(mean)[0]
+        dim = cnp.shape(cov)[0]
+    elif mean is not None and cnp.ndim(mean) == 1:
+        dim = cnp.shape(mean)[0]
     else:
         dim = 1
     if cov_ndim == 0:
         cov = cov * np.eye(dim)
     elif cov_ndim == 1:
         cov = cnp.diag(cov)
-    elif cov_ndim > 2 or _shape(cov) != (dim, dim):
+    elif cov_ndim > 2 or cnp.shape(cov) != (dim, dim):
         raise ValueError(
             f"multivariate_normal.{function}: cov must be a square matrix, a "
-            f"vector of variances or a number, got shape {_shape(cov)}"
+            f"vector of variances or a number, got shape {cnp.shape(cov)}"
         )
     if mean is None:
         mean = np.zeros(dim)
-    elif _shape(mean) not in ((), (dim,)):
+    elif cnp.shape(mean) not in ((), (dim,)):
         raise ValueError(
             f"multivariate_normal.{function}: mean has shape "
-            f"{_shape(mean)} but cov is {dim} x {dim}"
+            f"{cnp.shape(mean)} but cov is {dim} x {dim}"
         )
     return mean, cov, dim
 
 
 def _squeeze(out: Any) -> Any:
     """Drop length-1 axes, as SciPy does with its results."""
-    return cnp.squeeze(out) if 1 in _shape(out) else out
+    return cnp.squeeze(out) if 1 in cnp.shape(out) else out
 
 
 @binding(_DIST.logpdf)
@@ -80,7 +75,7 @@ def logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False)
     point when D = 1)."""
     mean, cov, dim = _parts("logpdf", mean, cov, allow_singular)
     x = arg(x)
-    shape = _shape(x)
+    shape = cnp.shape(x)
     if dim == 1 and (len(shape) == 0 or shape[-1] != 1):
         x = cnp.expand_dims(x, -1)
         shape = shape + (1,)
@@ -89,7 +84,7 @@ def logpdf(x: Any, mean: Any = None, cov: Any = 1, allow_singular: bool = False)
             f"multivariate_normal.logpdf: x has {shape[-1]} coordinates per point "
             f"but cov is {dim} x {dim}"
         )
-    if not _shape(mean):
+    if not cnp.shape(mean):
         mean = mean * np.ones(dim)  # a number: the same mean for every coordinate
     # SciPy's own logpdf, as HIPS autograd's forward is (chainrule.ops.scipy_stats).
     return _squeeze(apply(_stats.mvn_logpdf, (x, mean, cov)))
