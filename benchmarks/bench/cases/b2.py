@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cases.steps import nn_step
 from bench.env import cr
 from bench.report import CaseReport, Skip, array_of, optional_import, optional_jax, rel_close
 from bench.timing import Settings
@@ -174,12 +175,7 @@ def b2_chainrule_nn(params, x, labels):
     xt = cr.tensor(x)
     target = cr.tensor(labels)
 
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = cr.nn.functional.cross_entropy(model(xt), target)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = nn_step(model, optimizer, xt, target)
 
     def read() -> list[np.ndarray]:
         out = []

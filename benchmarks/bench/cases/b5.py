@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cases.steps import nn_step
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.profiling import profile_chainrule
@@ -80,12 +81,7 @@ def b5_chainrule_nn(params, x, labels):
     optimizer = cr.optim.SGD(model.parameters(), lr=B5_LR)
     xt, target = cr.tensor(x), cr.tensor(labels)
 
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = cr.nn.functional.cross_entropy(model(xt), target)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = nn_step(model, optimizer, xt, target)
 
     def read() -> dict:
         return {k: v.numpy() for k, v in model.state_dict().items()}

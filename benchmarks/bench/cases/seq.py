@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cases.steps import nn_step
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.report import CaseReport, Skip, array_of, optional_import, rel_close
@@ -78,12 +79,7 @@ def seq_chainrule_nn(case, state, x, labels):
     optimizer = cr.optim.SGD(model.parameters(), lr=SEQ_LR)
     xt, target = cr.tensor(x), cr.tensor(labels)
 
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = cr.nn.functional.cross_entropy(model(xt), target)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = nn_step(model, optimizer, xt, target)
 
     return step
 
