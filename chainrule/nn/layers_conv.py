@@ -39,6 +39,22 @@ def _zeros_only(name: str, padding_mode: str) -> None:
         raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
 
 
+def conv_repr(module: Module, *optional: tuple[str, Any, tuple]) -> str:
+    """PyTorch's printed form of a convolution layer: channels, kernel size and
+    stride, then each ``(name, value, defaults)`` of ``optional`` whose value is not
+    one of its defaults, and ``bias=False`` when there is none."""
+    s = (
+        f"{module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size}, "
+        f"stride={module.stride}"
+    )
+    for name, value, defaults in optional:
+        if value not in defaults:
+            s += f", {name}={value!r}"
+    if module.bias is None:
+        s += ", bias=False"
+    return s
+
+
 class _ConvNd(Module):
     """What Conv1d and Conv2d share (PyTorch's ``_ConvNd``): the arguments, the
     parameters' shapes and initialisation, and the printed form. ``_as_tuple``
@@ -84,19 +100,12 @@ class _ConvNd(Module):
 
     def extra_repr(self) -> str:
         axes = len(self.kernel_size)
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
+        return conv_repr(
+            self,
+            ("padding", self.padding, ((0,) * axes, "valid")),
+            ("dilation", self.dilation, ((1,) * axes,)),
+            ("groups", self.groups, (1,)),
         )
-        if self.padding not in ((0,) * axes, "valid"):
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1,) * axes:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
 
 
 class Conv2d(_ConvNd):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.nn import functional as F
-from chainrule.nn.layers_conv import _check_groups, _ConvNd, _reset_conv, _zeros_only
+from chainrule.nn.layers_conv import _check_groups, _ConvNd, _reset_conv, _zeros_only, conv_repr
 from chainrule.nn.layers_linear import _empty, _tuple2, param_dtype
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -130,21 +130,13 @@ class ConvTranspose2d(Module):
         )
 
     def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
+        return conv_repr(
+            self,
+            ("padding", self.padding, ((0, 0),)),
+            ("output_padding", self.output_padding, ((0, 0),)),
+            ("dilation", self.dilation, ((1, 1),)),
+            ("groups", self.groups, (1,)),
         )
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
 
 
 class GroupNorm(Module):
