@@ -195,3 +195,24 @@ def test_torch_func_imports_port_by_changing_the_module():
     got = vmap(jacrev(lambda v: cr.sin(v) * v.sum()))(cr.tensor(x))
     np.testing.assert_allclose(np.asarray(got.data), want, rtol=1e-12)
     assert jacrev is cr.jacrev is cr.jacobian and vmap is cr.vmap
+
+
+@pytest.mark.parametrize(
+    "name,args,kwargs",
+    [
+        ("Conv2d", (2, 3, 3), {}),
+        ("Conv2d", (2, 4, 3), {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}),
+        ("Conv2d", (2, 3, 3), {"padding": "same", "bias": False}),
+        ("Conv1d", (2, 3, 3), {"padding": "valid"}),
+        ("ConvTranspose2d", (2, 4, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+        (
+            "ConvTranspose2d",
+            (2, 4, 3),
+            {"stride": 2, "output_padding": 1, "dilation": 2, "groups": 2, "bias": False},
+        ),
+    ],
+)
+def test_convolutions_print_as_pytorch_prints_them(name, args, kwargs):
+    assert repr(getattr(cr.nn, name)(*args, **kwargs)) == repr(
+        getattr(torch.nn, name)(*args, **kwargs)
+    )

@@ -42,14 +42,15 @@ def _zeros_only(name: str, padding_mode: str) -> None:
 def conv_repr(module: Module, *optional: tuple[str, Any, tuple]) -> str:
     """PyTorch's printed form of a convolution layer: channels, kernel size and
     stride, then each ``(name, value, defaults)`` of ``optional`` whose value is not
-    one of its defaults, and ``bias=False`` when there is none."""
+    one of its defaults (in PyTorch's order, strings unquoted as PyTorch prints
+    them: ``padding=same``), and ``bias=False`` when there is none."""
     s = (
         f"{module.in_channels}, {module.out_channels}, kernel_size={module.kernel_size}, "
         f"stride={module.stride}"
     )
     for name, value, defaults in optional:
         if value not in defaults:
-            s += f", {name}={value!r}"
+            s += f", {name}={value}"
     if module.bias is None:
         s += ", bias=False"
     return s
@@ -102,7 +103,7 @@ class _ConvNd(Module):
         axes = len(self.kernel_size)
         return conv_repr(
             self,
-            ("padding", self.padding, ((0,) * axes, "valid")),
+            ("padding", self.padding, ((0,) * axes,)),
             ("dilation", self.dilation, ((1,) * axes,)),
             ("groups", self.groups, (1,)),
         )

@@ -133,8 +133,8 @@ class ConvTranspose2d(Module):
         return conv_repr(
             self,
             ("padding", self.padding, ((0, 0),)),
-            ("output_padding", self.output_padding, ((0, 0),)),
             ("dilation", self.dilation, ((1, 1),)),
+            ("output_padding", self.output_padding, ((0, 0),)),
             ("groups", self.groups, (1,)),
         )
 
