@@ -19,6 +19,7 @@ import weakref
 
 import numpy as np
 
+from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, call
 
 #: rstd of each forward result over the last axis, for its backward pass: ``id(ans)``
@@ -94,12 +95,7 @@ def _pass_is_differentiated() -> bool:
     return pass_is_differentiated()
 
 
-def _not_differentiated(g, ans, *args, **params):
-    raise RuntimeError(
-        "layer_normalize_grad: this backward pass of layer_normalize was recorded as not "
-        "to be differentiated (cr.jit's trace of a first-order gradient), yet something "
-        "differentiates it; a chainrule bug: please report it"
-    )
+_not_differentiated = refuse_differentiation("layer_normalize_grad", "layer_normalize")
 
 
 normalize_grad = Primitive(

@@ -41,6 +41,7 @@ import weakref
 import numpy as np
 
 from chainrule.ops import activations as _act
+from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, call
 
 
@@ -355,12 +356,7 @@ lstm_layer = Primitive(
 )
 
 
-def _not_differentiated(g, ans, *args, **params):
-    raise RuntimeError(
-        "lstm_layer_grads: this backward pass of lstm_layer was recorded as not to be "
-        "differentiated (cr.jit's trace of a first-order gradient), yet something "
-        "differentiates it; a chainrule bug: please report it"
-    )
+_not_differentiated = refuse_differentiation("lstm_layer_grads", "lstm_layer")
 
 
 lstm_layer_grads = Primitive(
