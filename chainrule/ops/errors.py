@@ -1,4 +1,4 @@
-"""Errors that primitives raise for bad input."""
+"""Errors that primitives raise: for bad input, and for a rule that must never run."""
 
 
 class InputError(Exception):
