@@ -230,3 +230,13 @@ def test_multivariate_normal_logpdf_under_vmap_and_jit():
     jitted = cr.jit(lambda v: cmvn.logpdf(v, cr.tensor(mean), cr.tensor(covs[1])))
     for k in range(3):
         np.testing.assert_allclose(jitted(cr.tensor(xs[k])).data, cmvn.logpdf(xs[k], mean, covs[1]))
+
+
+def test_multivariate_normal_logpdf_refuses_complex_arguments():
+    # SciPy casts them to float, dropping the imaginary part without an error.
+    import chainrule.scipy.stats.multivariate_normal as cmvn
+
+    with pytest.raises(TypeError, match="complex arguments"):
+        cmvn.logpdf(cr.tensor(np.ones((2, 2)) + 1j), np.zeros(2), np.eye(2))
+    with pytest.raises(TypeError, match="complex arguments"):
+        cmvn.logpdf(cr.tensor(np.ones((2, 2))), np.zeros(2), np.eye(2) * (1 + 1j))

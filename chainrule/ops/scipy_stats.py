@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats as _st
 
+from chainrule.ops.errors import InputError
 from chainrule.ops.primitive import Primitive
 
 _MVN = _st.multivariate_normal
@@ -38,7 +39,16 @@ def _symmetric(cov):
     return (cov + np.swapaxes(cov, -1, -2)) * 0.5  # exactly cov when cov is symmetric
 
 
+class ComplexDensityError(InputError, TypeError):
+    """A complex argument: SciPy would drop its imaginary part without a word."""
+
+
 def _forward(x, mean, cov):
+    if any(np.iscomplexobj(a) for a in (x, mean, cov)):
+        raise ComplexDensityError(
+            "multivariate_normal.logpdf: complex arguments have no normal density here "
+            "(SciPy would drop their imaginary parts); pass real x, mean and cov"
+        )
     # SciPy squeezes length-1 axes away (the primitive keeps one value per point),
     # and computes in float64 (float32 arguments get a float32 result back).
     out = np.reshape(_MVN.logpdf(x, mean, _symmetric(cov)), np.shape(x)[:-1])
