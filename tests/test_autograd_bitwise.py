@@ -240,3 +240,76 @@ def test_multivariate_normal_logpdf_refuses_complex_arguments():
         cmvn.logpdf(cr.tensor(np.ones((2, 2)) + 1j), np.zeros(2), np.eye(2))
     with pytest.raises(TypeError, match="complex arguments"):
         cmvn.logpdf(cr.tensor(np.ones((2, 2))), np.zeros(2), np.eye(2) * (1 + 1j))
+
+
+# ---------------------------------------------------------------- x / y, in y
+def _divisor_grads(x, y):
+    """d(sum(x / y))/dy from chainrule and from autograd, y broadcast against x."""
+    c = cr.grad(lambda v: cnp.sum(x / v))(y)
+    a = autograd.grad(lambda v: anp.sum(x / v))(y)
+    return np.asarray(c), np.asarray(a)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES)
+def test_divisor_vjp_equals_autograds_bit_for_bit(data, dtype, shape):
+    x = data.draw(_arrays(dtype, shape, -1e3, 1e3))
+    y = data.draw(_arrays(dtype, shape[-1:], 0.125, 1e3))
+    y = y * data.draw(st.sampled_from([1, -1]))
+    _same_bits(*_divisor_grads(x, y))
+
+
+def test_divisor_vjp_keeps_its_accuracy_where_y_squared_leaves_the_float_range():
+    # In float32, y^2 underflows below |y| ~ 1e-19 (to subnormals, then 0) and
+    # overflows above 1.8e19, so autograd's -g x / y^2 gives inf and 0 here, while
+    # the true -x / y^2 is a normal float in every case.
+    x = np.array([1e-30, 1e20, 1e20, 3.0], np.float32)
+    y = np.array([1e-25, 2e19, -4e19, 2.0], np.float32)
+    c, a = _divisor_grads(x, y)
+    exact = -x.astype(np.float64) / y.astype(np.float64) ** 2
+    np.testing.assert_allclose(c, exact, rtol=1e-6)
+    assert not np.isfinite(a[0]) and a[1] == a[2] == 0  # autograd's formula fails there
+    assert c[-1] == a[-1]  # in range, the same bits
+
+
+def test_divisor_rule_picks_the_same_formula_per_element_under_jit_and_second_order():
+    x = np.array([1.0, 2.0, -3.0], np.float32)
+    y = np.array([3e-20, 4e19, 2.0], np.float32)
+    eager = cr.grad(lambda v: cnp.sum(x / v))(y)
+    np.testing.assert_array_equal(cr.jit(cr.grad(lambda v: cnp.sum(x / v)))(y), eager)
+    # The recorded pass (differentiated again) has the same first-order values.
+    y64 = np.array([0.5, -2.0, 3.0])
+    numerators = cr.tensor([1.0, 2.0, -3.0], requires_grad=True)
+    divisors = cr.tensor(y64, requires_grad=True)
+    assert cr.gradcheck(lambda a, b: a / b, (numerators, divisors))
+    assert cr.gradgradcheck(lambda a, b: a / b, (numerators, divisors))
+    hess = cr.hessian(lambda v: cnp.sum(1.0 / v))(y64)
+    np.testing.assert_allclose(np.diag(hess), 2.0 / y64**3, rtol=1e-14)
+
+
+def test_divisor_jvp_is_the_same_formula():
+    x = np.array([[1.0, -2.0], [0.5, 4.0]])
+    y = np.array([0.25, -3.0])
+    t = np.array([1.0, 2.0])
+    _, tangent = cr.jvp(lambda v: x / v, (y,), (t,))
+    np.testing.assert_array_equal(tangent, -(t * x) / (y * y))
+
+
+# ------------------------------------------------- sums that undo broadcasting
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    dtype=DTYPES,
+    shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=30),
+)
+def test_broadcast_gradients_are_summed_in_autograds_order(data, dtype, shape):
+    # A parameter broadcast against a larger array gets the sum of the gradient's
+    # shares; added leading axes are summed one at a time, then each stretched axis,
+    # as autograd does: a single sum over all of them rounds differently.
+    x = data.draw(_arrays(dtype, shape, -1e3, 1e3))
+    kept = data.draw(st.integers(0, len(shape) - 1))
+    target = tuple(1 if data.draw(st.booleans()) else n for n in shape[kept:])
+    w = data.draw(_arrays(dtype, target, -2, 2))
+    c = cr.grad(lambda v: cnp.sum(cnp.sin(x * v)))(w)
+    a = autograd.grad(lambda v: anp.sum(anp.sin(x * v)))(w)
+    _same_bits(np.asarray(c), np.asarray(a))

@@ -18,14 +18,17 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     lead = g.ndim - len(shape)
     if lead < 0:
         raise ValueError(f"sum_to: cannot reduce shape {g.shape} to the larger shape {shape}")
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if not stretched:
-        # Only leading axes were added (a bias): one sum, no reshape.
-        g = g.sum(axis=tuple(range(lead)))
-    else:
-        g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
-        if lead:
-            g = g.reshape(shape)
+    # Axis by axis, in HIPS autograd's order: the added leading axes one at a time
+    # (each a sum over axis 0), then each stretched axis. One sum over all of them
+    # would round differently, and a program written for autograd would drift from
+    # its numbers. Neither order is the more accurate in general: staged sums of a
+    # (B, T, C) gradient to (C,) add B and then T terms where one sum adds B * T in
+    # sequence, while a full reduction to a scalar would be pairwise.
+    for _ in range(lead):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
     if g.shape != shape:
         raise ValueError(f"sum_to: shape {g.shape} does not broadcast to {shape}")
     return g

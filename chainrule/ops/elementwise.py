@@ -91,12 +91,62 @@ outer_mul = Primitive(
     "(cr.vmap's batched outer products; see chainrule.threads).",
 )
 
+def _all_normal(a) -> bool:
+    """Whether every element of a raw array (or NumPy scalar) is a finite, normal
+    float: neither 0, nor subnormal, nor inf or nan."""
+    if a.size == 0:
+        return True
+    size = np.abs(a)
+    info = np.finfo(size.dtype)
+    return bool(size.min() >= info.tiny and size.max() <= info.max)  # nan fails both
+
+
+def _divisor_rule(g, ans, x, y):
+    # d(x/y)/dy = -x/y^2. Computed as -(g x) / y^2, HIPS autograd's order, so that a
+    # program written for autograd gets its numbers bit for bit; but g x and y^2
+    # leave the float range long before the result does (y^2 underflows to 0 below
+    # |y| ~ 1e-19 in float32, overflows above 1.8e19), so where either is not a
+    # normal float, the element takes -(g ans) / y instead, which has no such squares.
+    if not (_is_raw(g) and _is_raw(y)):
+        # A recorded pass (higher order, cr.jit): the same choice, per element, in
+        # operations on Tensors (np.errstate would not be replayed by cr.jit).
+        num = g * x
+        den = y * y
+        return _divisor_rule_masked(g, ans, y, num, den, -num / den)
+    with np.errstate(all="ignore"):  # out-of-range squares are handled just below
+        num = g * x
+        den = y * y
+        quotient = -num / den
+    if _all_normal(den) and _all_normal(num):
+        return quotient  # the common case: no element needs the other formula
+    return _divisor_rule_masked(g, ans, y, num, den, quotient)
+
+
+def _is_raw(a) -> bool:
+    return isinstance(a, (np.ndarray, np.generic))
+
+
+def _divisor_rule_masked(g, ans, y, num, den, quotient):
+    # Elementwise choice, written in operations that also act on Tensors, so that a
+    # recorded pass (higher order, cr.jit) makes the same choice per element.
+    dtype = quotient.dtype
+    info = np.finfo(dtype)
+    num_size = np.abs(num)
+    den_size = np.abs(den)
+    usable = (
+        (den_size >= info.tiny)
+        & (den_size <= info.max)
+        & ((num_size >= info.tiny) | (num_size == 0))
+        & (num_size <= info.max)
+    )
+    return np.where(usable, quotient, -(g * ans) / y)
+
+
 div = Primitive(
     "div",
     np.true_divide,
-    # d(x/y)/dy = -x/y^2 = -ans/y
-    vjp=(lambda g, ans, x, y: g / y, lambda g, ans, x, y: -(g * ans) / y),
-    jvp=(lambda t, ans, x, y: t / y, lambda t, ans, x, y: -(t * ans) / y),
+    vjp=(lambda g, ans, x, y: g / y, _divisor_rule),
+    jvp=(lambda t, ans, x, y: t / y, _divisor_rule),
     formula=("1/y", "-x/y^2"),
     saves_ans=True,
     doc="x / y (true division), with broadcasting.",
