@@ -91,6 +91,7 @@ outer_mul = Primitive(
     "(cr.vmap's batched outer products; see chainrule.threads).",
 )
 
+
 def _all_normal(a) -> bool:
     """Whether every element of a raw array (or NumPy scalar) is a finite, normal
     float: neither 0, nor subnormal, nor inf or nan."""
