@@ -269,6 +269,8 @@ def test_divisor_vjp_keeps_its_accuracy_where_y_squared_leaves_the_float_range()
     exact = -x.astype(np.float64) / y.astype(np.float64) ** 2
     np.testing.assert_allclose(c, exact, rtol=1e-6)
     assert not np.isfinite(a[0]) and a[1] == a[2] == 0  # autograd's formula fails there
+    # A subnormal g x over y^2 >= 1: autograd's quotient rounds correctly, and is kept.
+    _same_bits(*_divisor_grads(np.float32(1e-45), np.array([1.5], np.float32)))
     assert c[-1] == a[-1]  # in range, the same bits
 
 

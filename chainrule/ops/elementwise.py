@@ -134,11 +134,13 @@ def _divisor_rule_masked(g, ans, y, num, den, quotient):
     info = np.finfo(dtype)
     num_size = np.abs(num)
     den_size = np.abs(den)
+    # A subnormal g x costs digits only where y^2 < 1 would magnify its rounding
+    # into a normal result; otherwise the quotient is as small as g x, or smaller.
     usable = (
         (den_size >= info.tiny)
         & (den_size <= info.max)
-        & ((num_size >= info.tiny) | (num_size == 0))
         & (num_size <= info.max)
+        & ((num_size >= info.tiny) | (num_size == 0) | (den_size >= 1))
     )
     return np.where(usable, quotient, -(g * ans) / y)
 
