@@ -19,9 +19,10 @@ def test_second_derivative_of_the_seed_sigmoid(z):
     assert ex.gradients["z"] == pytest.approx(s * (1 - s) * (1 - 2 * s))  # its derivative
     d = ex.to_dict()
     ops = [n["op"] for n in d["nodes"]]
-    # the forward graph (neg, exp, add, div) is there, then its backward pass
-    assert ops[:4] == ["neg", "exp", "add", "div"]
-    assert len(ops) > 4
+    # the forward graph's neg, exp and add are there, then the derivative of 1/h,
+    # -1/h^2, built from h as the formula reads: h*h, then -1 over it
+    assert ops[:5] == ["neg", "exp", "add", "mul", "div"]
+    assert "i = h·h" in str(ex) and "j = -1/i" in str(ex)
     assert "d/dz" in str(ex)
 
 

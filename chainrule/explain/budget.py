@@ -27,7 +27,7 @@ from typing import Any
 
 from chainrule.explain.errors import ExplainError
 
-#: seconds. The slowest graph of our tests (the seed at order 3, 22 nodes) takes
+#: seconds. The slowest graph of our tests (the seed at order 3, 17 nodes) takes
 #: about 0.6 s cold; five seconds leave room for a slower machine.
 DEFAULT_TIMEOUT = 5.0
 ENV_VAR = "CHAINRULE_SYMBOLIC_TIMEOUT"

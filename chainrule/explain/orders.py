@@ -18,8 +18,8 @@ from chainrule.explain.evaluate import run_forward
 from chainrule.tensor import Tensor, tensor
 
 #: the highest ``order`` explained. Each order about triples the graph (the seed's
-#: sigmoid: 4, 9, 22, 64, 202, 658 nodes for orders 1 to 6; order 8 has 7,120 and
-#: took 6.5 s, order 9 18 s); past 6 the table is too long to read anyway.
+#: sigmoid: 4, 7, 17, 48, 147, 468 nodes for orders 1 to 6; order 8 had 7,120 and
+#: took 6.5 s when order 6 had 658, order 9 18 s); past 6 the table is too long to read.
 MAX_ORDER = 6
 #: the most nodes a derivative's graph may have: its forward pass runs once per
 #: finite-difference entry, so this bounds the numeric work too

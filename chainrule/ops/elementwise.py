@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule.ops.complex_parts import abs_jvp, abs_vjp, match_dtype
 from chainrule.ops.primitive import ELEMENTWISE, Primitive
+from chainrule.tensor import Tensor, active_tracer
 from chainrule.threads import split_rows, split_ufunc
 
 # ------------------------------------------------------------------ arithmetic
@@ -109,11 +110,15 @@ def _divisor_rule(g, ans, x, y):
     # |y| ~ 1e-19 in float32, overflows above 1.8e19), so where either is not a
     # normal float, the element takes -(g ans) / y instead, which has no such squares.
     if not (_is_raw(g) and _is_raw(y)):
-        # A recorded pass (higher order, cr.jit): the same choice, per element, in
-        # operations on Tensors (np.errstate would not be replayed by cr.jit).
+        # A recorded pass (higher order, cr.explain's derivative graphs, cr.jit).
         num = g * x
         den = y * y
-        return _divisor_rule_masked(g, ans, y, num, den, -num / den)
+        quotient = -num / den
+        if _readable(num, den) and _all_normal(num.data) and _all_normal(den.data):
+            return quotient  # -x/y^2 as four operations: the graph a learner expects
+        # Under cr.jit (whose trace must hold for other values) or cr.vmap, the same
+        # choice per element, in operations on Tensors.
+        return _divisor_rule_masked(g, ans, y, num, den, quotient)
     with np.errstate(all="ignore"):  # out-of-range squares are handled just below
         num = g * x
         den = y * y
@@ -125,6 +130,12 @@ def _divisor_rule(g, ans, x, y):
 
 def _is_raw(a) -> bool:
     return isinstance(a, (np.ndarray, np.generic))
+
+
+def _readable(*tensors) -> bool:
+    """Whether a recorded pass may choose by these Tensors' values: not while cr.jit
+    traces (the choice would be frozen into the trace) nor for cr.vmap's batches."""
+    return active_tracer() is None and all(type(t) is Tensor for t in tensors)
 
 
 def _divisor_rule_masked(g, ans, y, num, den, quotient):
