@@ -287,6 +287,13 @@ def test_divisor_rule_picks_the_same_formula_per_element_under_jit_and_second_or
     assert cr.gradgradcheck(lambda a, b: a / b, (numerators, divisors))
     hess = cr.hessian(lambda v: cnp.sum(1.0 / v))(y64)
     np.testing.assert_allclose(np.diag(hess), 2.0 / y64**3, rtol=1e-14)
+    # A zero g x (or an extreme y) takes the per-element choice in a recorded pass
+    # too, and under vmap.
+    zeros = np.array([0.0, 2.0, 0.0])
+    hess = cr.hessian(lambda v: cnp.sum(zeros / v))(y64)
+    np.testing.assert_allclose(np.diag(hess), 2.0 * zeros / y64**3, rtol=1e-14)
+    batched = cr.vmap(cr.grad(lambda v: cnp.sum(x / v)))(np.stack([y, y]))
+    np.testing.assert_array_equal(batched, np.stack([eager, eager]))
 
 
 def test_divisor_jvp_is_the_same_formula():

@@ -147,12 +147,11 @@ def _divisor_rule_masked(g, ans, y, num, den, quotient):
     den_size = np.abs(den)
     # A subnormal g x costs digits only where y^2 < 1 would magnify its rounding
     # into a normal result; otherwise the quotient is as small as g x, or smaller.
-    usable = (
-        (den_size >= info.tiny)
-        & (den_size <= info.max)
-        & (num_size <= info.max)
-        & ((num_size >= info.tiny) | (num_size == 0) | (den_size >= 1))
-    )
+    # (np.logical_and/or, not & and |: those are bitwise ops, with no rule for Tensors)
+    in_range = np.logical_and(den_size >= info.tiny, den_size <= info.max)
+    in_range = np.logical_and(in_range, num_size <= info.max)
+    exact_enough = np.logical_or(num_size >= info.tiny, num_size == 0)
+    usable = np.logical_and(in_range, np.logical_or(exact_enough, den_size >= 1))
     return np.where(usable, quotient, -(g * ans) / y)
 
 
