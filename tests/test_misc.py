@@ -38,10 +38,13 @@ def test_flatten_matches_autograds_vector_and_round_trips(seed, shapes):
     value = {f"k{9 - i}": rng.normal(size=s) for i, s in enumerate(shapes)}  # unsorted keys
     value = {"d": value, "l": [rng.normal(size=2), (rng.normal(),)]}
     flat, unflatten = flatten(value)
-    a_flat, _ = a_flatten(value)
+    a_flat, a_unflatten = a_flatten(value)
     np.testing.assert_array_equal(flat, a_flat)  # dict values in sorted key order, as autograd
     rebuilt = unflatten(flat)
-    assert sorted(rebuilt["d"]) == sorted(value["d"])
+    # ... while the rebuilt dicts keep the value's key order, as autograd's do: a
+    # program printing its parameters prints the same text
+    assert list(rebuilt["d"]) == list(value["d"]) == list(a_unflatten(a_flat)["d"])
+    assert repr(rebuilt) == repr(a_unflatten(a_flat))
     for k in value["d"]:
         np.testing.assert_array_equal(rebuilt["d"][k], value["d"][k])
     _leaves_close(rebuilt["l"], value["l"], rtol=0)

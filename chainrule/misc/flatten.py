@@ -17,7 +17,8 @@ __all__ = ["flatten", "flatten_func"]
 def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     """``(flat_vector, unflatten)`` for a pytree of arrays and numbers, as HIPS
     autograd's: dict values are taken in sorted key order, and ``unflatten(v)``
-    rebuilds the pytree from any vector of that length.
+    rebuilds the pytree (its dicts in their own key order) from any vector of
+    that length.
 
     Differentiable: with Tensor leaves the vector is a Tensor recorded from them,
     and ``unflatten`` of a Tensor gives Tensor leaves recorded from it.
@@ -28,9 +29,13 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     >>> flat
     array([3., 1., 1.])
     >>> unflatten(flat * 2)
-    {'a': array(6.), 'b': array([2., 2.])}
+    {'b': array([2., 2.]), 'a': array(6.)}
     """
     leaves, treedef = tree.flatten(value, sort_keys=True)
+    # The vector takes dict values in sorted key order; the dicts unflatten gives
+    # back keep the value's own key order, as autograd's do (a program that prints
+    # its parameters prints them in the order it wrote them).
+    insertion_order = tree.structure(value)
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in leaves]
     sizes = [int(np.prod(s)) for s in shapes]
     if any(isinstance(x, Tensor) for x in leaves):
@@ -53,9 +58,22 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
         for shape, n in zip(shapes, sizes):
             parts.append(m.reshape(vector[start : start + n], shape))
             start += n
-        return tree.unflatten(treedef, parts)
+        return _in_order(tree.unflatten(treedef, parts), insertion_order)
 
     return flat, unflatten
+
+
+def _in_order(value: Any, structure: tree.TreeDef) -> Any:
+    """``value`` with each dict's keys in the order ``structure`` lists them."""
+    kind = structure.kind
+    if isinstance(kind, type) and issubclass(kind, dict):
+        pairs = [(k, _in_order(value[k], c)) for k, c in zip(structure.keys, structure.children)]
+        return kind(pairs)
+    if kind is list or kind is tuple:
+        return kind(_in_order(v, c) for v, c in zip(value, structure.children))
+    if isinstance(kind, type) and issubclass(kind, tuple):  # a namedtuple
+        return kind._make(_in_order(v, c) for v, c in zip(value, structure.children))
+    return value  # a leaf or None
 
 
 def flatten_func(func: Callable[..., Any], example: Any) -> tuple[Callable, Callable, Any]:
