@@ -145,7 +145,7 @@ Tensor.var = _np_red.var.impl
 Tensor.std = _np_red.std.impl
 Tensor.cumsum = _np_red.cumsum.impl
 Tensor.cumprod = _np_red.cumprod.impl
-Tensor.clip = _np_ufuncs.clip.impl
+Tensor.clip = _np_ufuncs.clip_inclusive  # PyTorch's clip (= clamp): bounds pass the gradient
 Tensor.round = _np_ufuncs.round.impl
 Tensor.ravel = _np_shape.ravel.impl
 Tensor.flatten = _np_shape.ravel.impl

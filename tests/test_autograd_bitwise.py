@@ -322,3 +322,42 @@ def test_broadcast_gradients_are_summed_in_autograds_order(data, dtype, shape):
     c = cr.grad(lambda v: cnp.sum(cnp.sin(x * v)))(w)
     a = autograd.grad(lambda v: anp.sum(anp.sin(x * v)))(w)
     _same_bits(np.asarray(c), np.asarray(a))
+
+
+# ------------------------------------------------------------ clip at its bounds
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), shape=SHAPES)
+def test_numpy_clip_at_a_bound_has_autograds_zero_gradient(data, shape):
+    # Values drawn from a grid that contains both bounds, so entries sit on them.
+    x = data.draw(
+        hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0]))
+    )
+    lo, hi = data.draw(st.sampled_from([(0.0, 1.0), (None, 1.0), (0.0, None)]))
+    c = cr.grad(lambda v: cnp.sum(cnp.sin(cnp.clip(v, lo, hi))))(x)
+    a = autograd.grad(lambda v: anp.sum(anp.sin(anp.clip(v, lo, hi))))(x)
+    _same_bits(np.asarray(c), np.asarray(a))
+
+
+def test_tensor_clip_and_clamp_keep_pytorchs_gradient_at_the_bounds():
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    for f in (
+        lambda t: t.clip(0.0, 1.0),
+        lambda t: cr.clamp(t, 0.0, 1.0),
+        lambda t: cr.clip(t, 0, 1),
+    ):
+        t = cr.tensor(x, requires_grad=True)
+        f(t).sum().backward()
+        np.testing.assert_array_equal(t.grad.data, [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+def test_numpy_clip_gradients_in_its_bounds_and_off_the_bounds():
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    # A bound gets the gradient of the entries it sets, the ties included.
+    np.testing.assert_array_equal(cr.grad(lambda lo: cnp.sum(cnp.clip(x, lo, 1.0)))(0.0), 2.0)
+    np.testing.assert_array_equal(cr.grad(lambda hi: cnp.sum(cnp.clip(x, 0.0, hi)))(1.0), 2.0)
+    args = [cr.tensor(v, requires_grad=True) for v in ([-1.2, 0.3, 0.7, 1.6], 0.1, 0.9)]
+    assert cr.gradcheck(lambda v, lo, hi: cnp.clip(v, lo, hi), args)
+    jitted = cr.jit(cr.grad(lambda v: cnp.sum(cnp.clip(v, 0.0, 1.0))))
+    np.testing.assert_array_equal(jitted(x), [0.0, 0.0, 1.0, 0.0, 0.0])
+    batched = cr.vmap(cr.grad(lambda v: cnp.sum(cnp.clip(v, 0.0, 1.0))))(np.stack([x, x]))
+    np.testing.assert_array_equal(batched, [[0.0, 0.0, 1.0, 0.0, 0.0]] * 2)

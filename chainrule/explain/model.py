@@ -23,6 +23,7 @@ from chainrule.explain.trace import Const, Vertex
 _FORMULA_NAMES = {
     "where": (("cond",), ("x",), ("y",)),
     "clip": (("x",), ("lo",), ("hi",)),
+    "clip_strict": (("x",), ("lo",), ("hi",)),
     "matmul": (("x", "A"), ("y", "B")),
 }
 _DEFAULT_NAMES = (("x",), ("y",))

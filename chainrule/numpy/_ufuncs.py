@@ -144,7 +144,20 @@ fmin = _binary(np.fmin, _ne.fmin)
 
 @binding(np.clip)
 def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any) -> Any:
-    """a limited to [a_min, a_max]; NumPy 2's ``min=``/``max=`` keywords work too."""
+    """a limited to [a_min, a_max]; NumPy 2's ``min=``/``max=`` keywords work too.
+    At a bound the gradient in ``a`` is 0, as HIPS autograd's (``Tensor.clip``, which
+    is also PyTorch's ``clamp``, passes it through there)."""
+    return _clip(_el.clip_strict, a, a_min, a_max, out, kwargs)
+
+
+def clip_inclusive(
+    a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs: Any
+) -> Any:
+    """``clip`` whose gradient in ``a`` passes at the bounds (PyTorch's ``clamp``)."""
+    return _clip(_el.clip, a, a_min, a_max, out, kwargs)
+
+
+def _clip(prim: Any, a: Any, a_min: Any, a_max: Any, out: Any, kwargs: dict) -> Any:
     no_out("clip", out)
     a_min = kwargs.pop("min", a_min)
     a_max = kwargs.pop("max", a_max)
@@ -152,7 +165,7 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, **kwargs
         raise TypeError(f"numpy.clip on a Tensor: unsupported arguments {sorted(kwargs)}")
     if a_min is None and a_max is None:
         raise ValueError("clip: give a_min, a_max or both")
-    return apply(_el.clip, (arg(a), arg(a_min), arg(a_max)))
+    return apply(prim, (arg(a), arg(a_min), arg(a_max)))
 
 
 @binding(np.where)

@@ -321,7 +321,8 @@ _ix.scatter_add.vmap = _scatter_add_rule
 
 
 # --------------------------------------------- elementwise ops with parameters
-for _name in ("erf", "sinc", "sinc_prime", "softplus", "round", "cast", "copy", "clip"):
+_PARAMETERIZED_ELEMENTWISE = ("erf", "sinc", "sinc_prime", "softplus", "round", "cast", "copy")
+for _name in (*_PARAMETERIZED_ELEMENTWISE, "clip", "clip_strict"):
     BY_NAME[_name] = elementwise_rule
 
 from chainrule.ops import batch_rules_more as _more  # noqa: E402, F401

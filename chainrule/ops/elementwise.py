@@ -357,6 +357,39 @@ clip = Primitive(
 )
 
 
+def _strictly_inside(g, ans, lo, hi):
+    # np.logical_and, not &: it also acts on Tensors (a recorded pass).
+    inside = None
+    if lo is not None:
+        inside = ans != lo
+    if hi is not None:
+        inside = ans != hi if inside is None else np.logical_and(inside, ans != hi)
+    return np.where(inside, g, 0)
+
+
+# NumPy's clip as HIPS autograd differentiates it: an entry at a bound is taken as
+# clipped (its gradient in x is 0; the bound gets it), where PyTorch's clamp (the
+# primitive above) passes it through. chainrule.numpy.clip is this one, so that a
+# program written for autograd, which may clip a value onto a bound and take the
+# next gradient there (a projected gradient step), gets autograd's numbers.
+clip_strict = Primitive(
+    "clip_strict",
+    np.clip,
+    vjp=(
+        lambda g, ans, x, lo, hi: _strictly_inside(g, ans, lo, hi),
+        lambda g, ans, x, lo, hi: np.where(x <= lo, g, 0),
+        lambda g, ans, x, lo, hi: np.where(x >= hi, g, 0),
+    ),
+    jvp=(
+        lambda t, ans, x, lo, hi: _strictly_inside(t, ans, lo, hi),
+        lambda t, ans, x, lo, hi: np.where(x <= lo, t, 0),
+        lambda t, ans, x, lo, hi: np.where(x >= hi, t, 0),
+    ),
+    formula=("[lo<x<hi]", "[x<=lo]", "[x>=hi]"),
+    saves_ans=True,
+    doc="x limited to [lo, hi], with HIPS autograd's derivative: 0 in x at a bound.",
+)
+
 copy = Primitive(
     "copy",
     np.copy,
@@ -398,7 +431,7 @@ isnan = Primitive("isnan", np.isnan, differentiable=False, doc="True where NaN."
 # elementwise in the tangent, so a batch of tangents broadcasts through them.
 for _prim in (add, sub, mul, outer_mul, div, neg, pow, exp, log, sqrt, abs, sin, cos, tanh):
     _prim.batch = ELEMENTWISE
-for _prim in (maximum, minimum, where, clip, cast):
+for _prim in (maximum, minimum, where, clip, clip_strict, cast):
     _prim.batch = ELEMENTWISE
 
 # Their rules hold for complex inputs as well (see chainrule.ops.complex_parts):
