@@ -299,7 +299,8 @@ def _softmax(name: str, core: Any) -> Any:
         return _reduce(name, lambda v, ds, _: core(v, ds), x, -1 if dim is None else dim, False)
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = core.__doc__.replace("axis", "dim")
+    # (no docstring to adapt under python -OO, which strips them)
+    fn.__doc__ = core.__doc__ and core.__doc__.replace("axis", "dim")
     return fn
 
 

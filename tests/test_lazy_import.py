@@ -151,3 +151,19 @@ def test_vmap_gradcheck_and_autograds_names_work_before_and_after_their_modules(
         "print(cr.gradcheck(lambda v: (v ** 2).sum(), (cr.tensor(x, requires_grad=True),)))\n"
     )
     assert _run(code).splitlines() == ["[[1.0, 9.0], [0.25, 4.0]]", "[3.0, 12.0]", "True"]
+
+
+def test_everything_imports_and_differentiates_under_python_OO():
+    # python -OO strips docstrings; code that builds a docstring from another one
+    # must not fail on None (torch_functions' softmax did).
+    program = (
+        "import chainrule as cr, chainrule.numpy as np, chainrule.nn as nn, chainrule.optim, "
+        "chainrule.scipy.special, chainrule.scipy.stats, chainrule.misc, chainrule.extend, "
+        "chainrule.explain, chainrule.jit, chainrule.data, chainrule.numpy.linalg, "
+        "chainrule.numpy.fft, chainrule.numpy.random, chainrule.test_util, chainrule.builtins\n"
+        "print(cr.grad(lambda x: np.sum(np.tanh(x)))(np.ones(2)))\n"
+        "print(nn.Linear(2, 3)(cr.ones(1, 2)).shape)"
+    )
+    out = subprocess.run([sys.executable, "-OO", "-c", program], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "(1, 3)" in out.stdout
