@@ -63,19 +63,25 @@ class _Cblas:
         self._gemm = {_F32: sgemm, _F64: dgemm}
 
     def matmul(self, a, b, out=None):
-        """``np.matmul(a, b, out=out)``, by the library where the operands allow."""
-        if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2:
+        """``np.matmul(a, b, out=out)``, by the library where the operands allow:
+        matrices, or stacks of them (3-D, one product per matrix) of one length."""
+        if type(a) is not np.ndarray or type(b) is not np.ndarray:
             return np.matmul(a, b, out=out)
+        lead = {x.shape[0] for x in (a, b) if x.ndim == 3}
+        if {a.ndim, b.ndim} - {2, 3} or len(lead) > 1:
+            return np.matmul(a, b, out=out)
+        shape = (*lead, a.shape[-2], b.shape[-1])
         if out is None:
             if a.dtype is not b.dtype:
                 return np.matmul(a, b)
-            out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        elif type(out) is not np.ndarray or out.ndim != 2:
+            out = np.empty(shape, a.dtype)
+        elif type(out) is not np.ndarray or out.shape != shape:
             return np.matmul(a, b, out=out)
         product = self.steps(a, b, out, False)
         if product is None:
             return np.matmul(a, b, out=out)
-        product(0)
+        for t in range(shape[0] if lead else 1):
+            product(t)
         return out
 
     def steps(self, a, b, out, accumulate: bool):

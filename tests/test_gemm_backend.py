@@ -1,6 +1,7 @@
 """The GEMM backend: choosing it (name, environment variable, clear errors), its
 direct cblas calls against np.matmul over random shapes, dtypes and transposed
-views, the layouts it hands back to NumPy, and the LSTM primitive under it.
+views, the layouts it hands back to NumPy, and the LSTM and convolution primitives
+under it (values, finite differences).
 
 The cblas path runs on every machine through the ``openblas`` backend (NumPy's own
 OpenBLAS); the ``mkl`` backend is tested as well where the ``mkl`` package is
@@ -15,9 +16,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_conv_primitive import _case, _loops_input_grad, _loops_weight_grad, geometry
 
 import chainrule as cr
 from chainrule import gemm_backend
+from chainrule.ops import conv
 from chainrule.ops.recurrent import lstm_layer
 
 
@@ -122,19 +125,31 @@ def _operand(rng, rows, cols, dtype, transposed, pad):
     tb=st.booleans(),
     pad=st.integers(0, 2),
     with_out=st.booleans(),
+    stack=st.sampled_from([(), (1,), (3,)]),
+    stacked=st.sampled_from([(True, True), (True, False), (False, True)]),
     seed=st.integers(0, 2**16),
 )
-def test_matmul_is_np_matmul(backend, m, n, k, dtype, ta, tb, pad, with_out, seed):
+def test_matmul_is_np_matmul(backend, m, n, k, dtype, ta, tb, pad, with_out, stack, stacked, seed):
     rng = np.random.default_rng(seed)
-    a, b = _operand(rng, m, k, dtype, ta, pad), _operand(rng, k, n, dtype, tb, pad)
+
+    def operand(rows, cols, transposed, is_stacked):
+        if not (stack and is_stacked):
+            return _operand(rng, rows, cols, dtype, transposed, pad)
+        if transposed:  # a stack of transposed views, with padded storage
+            full = rng.standard_normal((*stack, cols, rows + pad)).astype(dtype)
+            return full[..., :rows].swapaxes(1, 2)
+        return rng.standard_normal((*stack, rows, cols + pad)).astype(dtype)[..., :cols]
+
+    a, b = operand(m, k, ta, stacked[0]), operand(k, n, tb, stacked[1])
+    shape = (*stack, m, n)
     cr.set_gemm_backend(backend)
     impl = gemm_backend._loaded[backend]
-    out = np.full((m, n + pad), np.nan, dtype)[:, :n] if with_out else None
-    assert impl.steps(a, b, out if with_out else np.empty((m, n), dtype), False) is not None
+    out = np.full((*stack, m, n + pad), np.nan, dtype)[..., :n] if with_out else None
+    assert impl.steps(a, b, out if with_out else np.empty(shape, dtype), False) is not None
     got = gemm_backend.matmul(a, b, out=out)
     if with_out:
         assert got is out
-    assert got.dtype == dtype and got.shape == (m, n)
+    assert got.dtype == dtype and got.shape == shape
     np.testing.assert_allclose(got, np.matmul(a, b), **_tol(dtype))
 
 
@@ -188,7 +203,8 @@ def _fallbacks(rng):
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     sq = f32(4, 4)
     return {
-        "a stack of matrices": (f32(2, 3, 4), f32(2, 4, 5), None),
+        "stacks to broadcast": (f32(1, 3, 4), f32(2, 4, 5), None),
+        "a stack of stacks": (f32(2, 2, 3, 4), f32(2, 2, 4, 5), None),
         "mixed dtypes": (f32(3, 4), f32(4, 5).astype(np.float64), None),
         "complex": (f32(3, 4) + 1j, f32(4, 5).astype(np.complex64), None),
         "integers": (np.ones((3, 4), np.int64), np.ones((4, 5), np.int64), None),
@@ -212,7 +228,7 @@ def test_other_layouts_go_to_numpy_with_numpys_result(backend, case):
     np.testing.assert_allclose(got, want, rtol=1e-6)
     if out is not None:
         assert got is out
-    if isinstance(a, np.ndarray) and a.ndim == 2 and b.ndim == 2:  # the cblas path declined
+    if isinstance(a, np.ndarray) and a.ndim == b.ndim == want.ndim == 2:  # cblas declined
         dest = out if out is not None else np.empty(want.shape, want.dtype)
         assert gemm_backend._loaded[backend].steps(a, b, dest, False) is None
 
@@ -326,3 +342,49 @@ def test_nn_lstm_trains_the_same_under_the_backend():
     want = losses("numpy")
     for backend in CBLAS:
         np.testing.assert_allclose(losses(backend), want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------- the convolution under it
+@pytest.mark.parametrize("backend", CBLAS)
+@settings(max_examples=20, deadline=None, database=None)
+@given(
+    geo=geometry,
+    dtype=st.sampled_from([np.float32, np.float64]),
+    chunk_images=st.sampled_from([1, 2, 100]),
+)
+def test_the_convolution_under_the_backend_is_its_definition(backend, geo, dtype, chunk_images):
+    case = _case(geo, dtype)
+    if case is None:
+        return
+    x, w, b, g, y, params = case
+    s, p, d, groups = (params[k] for k in ("stride", "padding", "dilation", "groups"))
+    # a chunk of 1, 2 or all images: the last chunk's columns are then a strided view
+    per_image = x.shape[1] * w.shape[2] * w.shape[3] * y.shape[2] * (y.shape[3] + 2 * p[1] + 1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv, "CHUNK_BYTES", chunk_images * per_image * x.itemsize)
+        plans = []
+        _count_plans(mp, plans)
+        cr.set_gemm_backend(backend)
+        out = conv._conv2d_forward(x, w, b, **params)
+        gx = conv._input_grad_forward(g, w, shape=x.shape, **params)
+        gw = conv._weight_grad_forward(g, x, shape=w.shape, **params)
+    assert plans and all(taken for _, taken in plans)  # every GEMM went to cblas
+    assert out.dtype == gx.dtype == gw.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    np.testing.assert_allclose(out, y, atol=tol, rtol=tol)
+    ref_x = _loops_input_grad(g64, w64, x.shape, s, p, d, groups)
+    ref_w = _loops_weight_grad(g64, x64, w.shape, s, p, d, groups)
+    np.testing.assert_allclose(gx, ref_x, atol=tol * 10, rtol=tol)
+    np.testing.assert_allclose(gw, ref_w, atol=tol * 10, rtol=tol)
+
+
+@pytest.mark.parametrize("backend", CBLAS)
+def test_conv2d_passes_gradcheck_under_the_backend(backend):
+    rng = np.random.default_rng(5)
+    params = {"stride": (1, 2), "padding": (1, 0), "dilation": (1, 1), "groups": 2}
+    x, w, b = rng.normal(size=(2, 4, 5, 6)), rng.normal(size=(4, 2, 3, 2)), rng.normal(size=4)
+    cr.set_gemm_backend(backend)
+    args = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert cr.gradcheck(lambda a, ww, bb: conv.conv2d(a, ww, bb, **params), args)
+    assert cr.gradgradcheck(lambda a, ww: (conv.conv2d(a, ww, None, **params) ** 2).sum(), args[:2])
