@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cases.steps import nn_step
+from bench.cases.steps import gemm_backend_step, nn_step, require_gemm_backend
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.report import CaseReport, Skip, array_of, optional_import, rel_close
@@ -190,26 +190,11 @@ SEQ_PEERS: list[tuple[str, SeqPeer]] = [
 
 
 def with_gemm_backend(backend: str, make: SeqPeer) -> SeqPeer:
-    """The peer ``make`` with its steps' LSTM GEMMs by ``backend``
-    (cr.set_gemm_backend), set around each step only, since the peers take turns."""
+    """The peer ``make`` with its steps' GEMMs by ``backend`` (cr.set_gemm_backend)."""
 
     def peer(case, state, x, labels):
-        before = cr.get_gemm_backend()
-        try:
-            cr.set_gemm_backend(backend)
-        except ImportError as exc:
-            raise Skip(str(exc)) from None
-        cr.set_gemm_backend(before)
-        inner = make(case, state, x, labels)
-
-        def step() -> float:
-            cr.set_gemm_backend(backend)
-            try:
-                return inner()
-            finally:
-                cr.set_gemm_backend(before)
-
-        return step
+        require_gemm_backend(backend)
+        return gemm_backend_step(backend, make(case, state, x, labels))
 
     return peer
 
