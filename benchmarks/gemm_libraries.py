@@ -55,7 +55,12 @@ LAYERS = {"intel": 0, "sequential": 1, "gnu": 3}
 
 
 def load_mkl(layer: str) -> ctypes.CDLL:
-    files = [f for f in metadata.files("mkl") or () if f.name.startswith("libmkl_rt.so")]
+    try:
+        files = [f for f in metadata.files("mkl") or () if f.name.startswith("libmkl_rt.so")]
+    except metadata.PackageNotFoundError:
+        files = []
+    if not files:
+        sys.exit("this compares with Intel MKL, which is not installed: pip install mkl")
     lib = ctypes.CDLL(str(Path(files[0].locate()).resolve()))
     lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
     lib.MKL_Set_Threading_Layer(LAYERS[layer])
