@@ -2,22 +2,25 @@
 recurrence, the convolution): NumPy's ``matmul`` (the default) or Intel MKL.
 
 NumPy's wheels bring OpenBLAS. At the small float32 products of a recurrent step
-(a (512, 128) by (128, 128) product, 28 per sequence) OpenBLAS reaches about 100
-GFLOP/s on one core of our machine where MKL (and PyTorch, which uses MKL) reach
-120: a fifth of the step's GEMM time (``benchmarks/gemm_libraries.py``). MKL is
-not a dependency (its wheels are about 1 GB installed), so it is an opt-in::
+(a (512, 128) by (128, 128) product, 28 per sequence) MKL, which PyTorch uses, is
+1.1 to 1.3 times as fast on one core of our machine, and the LSTM recurrence's
+products together 1.2 times (``benchmarks/gemm_libraries.py``,
+docs/reference/gemm-backend.md). MKL is not a dependency (its wheels are about
+1 GB installed), so it is an opt-in::
 
     pip install mkl                      # or chainrule[mkl]
     CHAINRULE_GEMM=mkl python train.py   # or cr.set_gemm_backend("mkl")
 
-``matmul(a, b, out=None)`` is what the primitives call. With the ``numpy`` backend
-it *is* ``np.matmul`` (no cost at all). With a cblas backend it calls the
-library's ``cblas_sgemm``/``cblas_dgemm`` through ctypes (which lets go of the GIL
-during the call, as NumPy does) when both operands are 2-D float32 or both 2-D
-float64 arrays whose rows or columns are contiguous (a transposed view is passed
-as the transposed flag, no copy); anything else (other dtypes, stacks of
-matrices, strided views, an ``out`` that overlaps an operand) goes to
-``np.matmul``, so a result is never computed on a layout the call cannot read.
+``matmul(a, b, out=None)`` and ``matmul_steps(a, b, out)`` (one product per step
+of a recurrence, planned once) are what the primitives call. With the ``numpy``
+backend they are ``np.matmul`` itself (no cost at all). With a cblas backend they
+call the library's ``cblas_sgemm``/``cblas_dgemm`` through ctypes (which lets go
+of the GIL during the call, as NumPy does) when the operands are float32 with
+float32 or float64 with float64, matrices or equal-length stacks of them, whose
+rows or columns are contiguous (a transposed view is passed as the transposed
+flag, no copy), into a writeable result that overlaps neither operand; anything
+else (other dtypes, broadcasting stacks, strided views, byte-swapped arrays) goes
+to ``np.matmul``, so no layout the call cannot read reaches it.
 
 ``openblas`` is a third backend: NumPy's own OpenBLAS through the same direct
 calls. It is no faster than ``numpy``; it exists so that the cblas path (flags,
@@ -72,7 +75,7 @@ class _Cblas:
             return np.matmul(a, b, out=out)
         shape = (*lead, a.shape[-2], b.shape[-1])
         if out is None:
-            if a.dtype is not b.dtype:
+            if a.dtype != b.dtype:
                 return np.matmul(a, b)
             out = np.empty(shape, a.dtype)
         elif type(out) is not np.ndarray or out.shape != shape:
@@ -92,7 +95,7 @@ class _Cblas:
             return None
         dtype = out.dtype
         gemm = self._gemm.get(dtype)
-        if gemm is None or a.dtype is not dtype or b.dtype is not dtype:
+        if gemm is None or a.dtype != dtype or b.dtype != dtype:
             return None
         count = {x.shape[0] for x in (a, b, out) if x.ndim == 3}
         if len(count) > 1 or {a.ndim, b.ndim, out.ndim} - {2, 3} or 0 in count:
@@ -149,17 +152,21 @@ def _operand(x: np.ndarray, rows: int, cols: int, item: int):
 
 def _result(out: np.ndarray, m: int, n: int, item: int):
     """(row stride in items, address, step stride) of an ``out`` (or a stack of
-    them) cblas can write: rows of contiguous entries; None otherwise."""
+    them) cblas can write: writeable rows of contiguous entries, a stack's matrices
+    apart from each other; None otherwise."""
+    if not out.flags.writeable:
+        return None
     s0, s1 = out.strides[-2:]
     step = out.strides[0] if out.ndim == 3 else 0
     ptr = out.ctypes.data
     if ptr % item or step % item or (s1 != item and n > 1):
         return None
-    if m == 1:
-        return max(n, 1), ptr, step
-    if s0 % item or s0 // item < n:
+    ldc = max(n, 1) if m == 1 else s0 // item
+    if m > 1 and (s0 % item or ldc < n):
         return None
-    return s0 // item, ptr, step
+    if out.ndim == 3 and out.shape[0] > 1 and abs(step) < m * ldc * item:
+        return None  # the steps' results would overlap
+    return ldc, ptr, step
 
 
 def numpy_steps(a, b, out, accumulate: bool = False) -> Callable[[int], None]:

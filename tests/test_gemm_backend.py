@@ -388,3 +388,31 @@ def test_conv2d_passes_gradcheck_under_the_backend(backend):
     args = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
     assert cr.gradcheck(lambda a, ww, bb: conv.conv2d(a, ww, bb, **params), args)
     assert cr.gradgradcheck(lambda a, ww: (conv.conv2d(a, ww, None, **params) ** 2).sum(), args[:2])
+
+
+@pytest.mark.parametrize("backend", CBLAS)
+def test_a_read_only_result_is_refused_as_numpy_refuses_it(backend):
+    cr.set_gemm_backend(backend)
+    out = np.zeros((3, 5), np.float32)
+    out.flags.writeable = False
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        gemm_backend.matmul(a, b, out=out)
+    assert not out.any()
+
+
+@pytest.mark.parametrize("backend", CBLAS)
+def test_a_stack_of_results_that_overlap_goes_to_numpy(backend):
+    from numpy.lib.stride_tricks import as_strided
+
+    cr.set_gemm_backend(backend)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 2, 4)).astype(np.float32), np.ones((4, 2), np.float32)
+    base = np.zeros(8, np.float32)
+    impl = gemm_backend._loaded[backend]
+    for steps in (4, 0):  # one item apart, or the same matrix three times
+        out = as_strided(base, shape=(3, 2, 2), strides=(steps, 8, 4))
+        assert out.flags.writeable
+        assert impl.steps(a, b, out, False) is None
+    fine = as_strided(base, shape=(2, 2, 2), strides=(16, 8, 4))  # apart: taken
+    assert impl.steps(a[:2], b, fine, False) is not None
