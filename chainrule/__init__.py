@@ -117,6 +117,7 @@ from chainrule.functions import (
     swapaxes,
     tanh,
 )
+from chainrule.gemm_backend import get_gemm_backend, set_gemm_backend
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
@@ -432,6 +433,8 @@ __all__ = [
     "vmap",
     "get_num_threads",
     "set_num_threads",
+    "get_gemm_backend",
+    "set_gemm_backend",
     "VmapError",
     "BatchedTensor",
     "where",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from chainrule import gemm_backend
 from chainrule.ops.nn_ops import _geometry
 from chainrule.ops.primitive import Primitive, call
 
@@ -164,9 +165,10 @@ def _params(stride, padding, dilation, groups):
 
 # The three computations below go chunk by chunk of images, with one GEMM per chunk
 # and group over the chunk's images side by side, reordered into NCHW while in
-# cache. One GEMM per image was as fast on one thread, but with BLAS's threads on a
-# busy machine its hundreds of small threaded calls were measured over ten times
-# slower (each waits for a thread to be scheduled).
+# cache; the GEMMs by the GEMM backend in use (np.matmul unless one was chosen). One
+# GEMM per image was as fast on one thread, but with BLAS's threads on a busy
+# machine its hundreds of small threaded calls were measured over ten times slower
+# (each waits for a thread to be scheduled).
 
 
 # ----------------------------------------------------------------- forward
@@ -185,7 +187,8 @@ def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
         buf[:, q.k] = 1
     out = np.empty((q.n, q.o, q.oh, q.ow), dtype=dtype)
     for s, e in q.chunks():
-        y = np.matmul(w3, _fill_cols(buf, win, s, e, q))  # (groups, o/groups, b * oh * ow)
+        cols = _fill_cols(buf, win, s, e, q)
+        y = gemm_backend.matmul(w3, cols)  # (groups, o/groups, b * oh * ow)
         out[s:e] = _view(y, (q.o, e - s, q.oh, q.ow)).transpose(1, 0, 2, 3)
     return out
 
@@ -201,7 +204,7 @@ def _input_grad_forward(g, w, *, shape, stride, padding, dilation, groups):
     # One GEMM for all images (its K, o/groups, is small): chunked, this one was the
     # GEMM that slowed down most with BLAS threads on a busy machine (over 10x).
     gbuf = np.empty((groups, q.og, q.n * q.cols), dtype=dtype)
-    d = np.matmul(wt, _grad_cols(g, 0, q.n, gbuf, q))  # (groups, k, n * cols)
+    d = gemm_backend.matmul(wt, _grad_cols(g, 0, q.n, gbuf, q))  # (groups, k, n * cols)
     d = _view(d, (q.c, q.kh, q.kw, q.n, q.cols))
     acc = np.empty((q.chunk, q.c, q.hp + int(q.wide), q.wp), dtype=dtype)
     dx = np.empty(shape, dtype=dtype)
@@ -237,7 +240,7 @@ def _weight_grad_forward(g, x, *, shape, stride, padding, dilation, groups):
     dw = np.zeros((groups, q.og, q.k), dtype=dtype)
     for s, e in q.chunks():
         cols = _fill_cols(buf, win, s, e, q)
-        dw += np.matmul(_grad_cols(g, s, e, gbuf, q), cols.transpose(0, 2, 1))
+        dw += gemm_backend.matmul(_grad_cols(g, s, e, gbuf, q), cols.transpose(0, 2, 1))
     return dw.reshape(shape)
 
 

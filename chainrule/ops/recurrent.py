@@ -40,6 +40,7 @@ import weakref
 
 import numpy as np
 
+from chainrule import gemm_backend
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, call
@@ -92,9 +93,11 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     tanh_c = np.empty((steps, hidden, n), dtype=dtype)
     tmp = np.empty((hidden, n), dtype=dtype)
     w = w_hh if w_hh.dtype == dtype else w_hh.astype(dtype)
+    # acts[t] = W_hh h_{t-1}, by the GEMM backend in use (gemm_backend)
+    recurrent_product = gemm_backend.matmul_steps(w, states[:-1, :hidden], acts)
     for t in range(steps):
         a = acts[t]
-        np.matmul(w, states[t, :hidden], out=a)
+        recurrent_product(t)
         a += x_t[t]
         _gates_inplace(a, hidden)
         g = a[2 * hidden : 3 * hidden]
@@ -224,8 +227,12 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     w_t = np.ascontiguousarray(w_hh.T, dtype=dtype)
     dh, dc, tmp = (np.zeros((hidden, n), dtype=dtype) for _ in range(3))
     tmp2 = np.empty((2 * hidden, n), dtype=dtype)
-    dw_t = np.empty((four_h, hidden), dtype=dtype)
     dw[...] = 0
+    # dh = W_hh^T da_t, and W_hh's gradient, sum over steps of da_t h_{t-1}^T, added
+    # a step at a time while da_t is in cache (one GEMM over a transposed copy of all
+    # steps is slower); by the GEMM backend in use (gemm_backend)
+    dh_product = gemm_backend.matmul_steps(w_t, da_all, dh)
+    dw_product = gemm_backend.matmul_steps(da_all, states[:-1, :hidden].swapaxes(1, 2), dw, True)
     for t in range(steps - 1, -1, -1):
         gates = acts[t]
         i, f = gates[:hidden], gates[hidden : 2 * hidden]
@@ -257,12 +264,9 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
         tmp *= o
         tmp *= tc
         np.multiply(tmp, dh, out=da[3 * hidden :])
-        np.matmul(w_t, da, out=dh)
+        dh_product(t)
         dc *= f
-        # W_hh's gradient, sum over steps of da_t h_{t-1}^T, a step at a time while
-        # da_t is in cache (one GEMM over a transposed copy of all steps is slower)
-        np.matmul(da, states[t, :hidden].T, out=dw_t)
-        dw += dw_t
+        dw_product(t)
     np.copyto(dh0, dh.T)
     np.copyto(dc0, dc.T)
     return flat, _unpack(flat, sizes, steps, n, hidden)

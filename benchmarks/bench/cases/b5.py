@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cases.steps import nn_step
+from bench.cases.steps import gemm_backend_step, nn_step, require_gemm_backend
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.profiling import profile_chainrule
@@ -148,10 +148,24 @@ def b5_torch(params, x, labels):
     return step, lambda: {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
+def _with_gemm_backend(backend: str, make: B5Peer) -> B5Peer:
+    """The peer ``make`` with its steps' GEMMs by ``backend`` (cr.set_gemm_backend)."""
+
+    def peer(params, x, labels):
+        require_gemm_backend(backend)
+        step, read = make(params, x, labels)
+        return gemm_backend_step(backend, step), read
+
+    return peer
+
+
 B5_PEERS: list[tuple[str, B5Peer]] = [
     ("torch eager", b5_torch),
     ("chainrule (nn)", b5_chainrule_nn),
     ("chainrule jit", b5_chainrule_jit),
+    # the convolutions' GEMMs by Intel MKL (pip install mkl); skipped without it
+    ("chainrule mkl", _with_gemm_backend("mkl", b5_chainrule_nn)),
+    ("chainrule jit mkl", _with_gemm_backend("mkl", b5_chainrule_jit)),
 ]
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cases.steps import nn_step
+from bench.cases.steps import gemm_backend_step, nn_step, require_gemm_backend
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.report import CaseReport, Skip, array_of, optional_import, rel_close
@@ -189,6 +189,27 @@ SEQ_PEERS: list[tuple[str, SeqPeer]] = [
 ]
 
 
+def with_gemm_backend(backend: str, make: SeqPeer) -> SeqPeer:
+    """The peer ``make`` with its steps' GEMMs by ``backend`` (cr.set_gemm_backend)."""
+
+    def peer(case, state, x, labels):
+        require_gemm_backend(backend)
+        return gemm_backend_step(backend, make(case, state, x, labels))
+
+    return peer
+
+
+#: B6 only (B7 has no LSTM): the same steps with MKL's GEMMs (pip install mkl).
+MKL_PEERS: list[tuple[str, SeqPeer]] = [
+    ("chainrule mkl", with_gemm_backend("mkl", seq_chainrule_nn)),
+    ("chainrule jit mkl", with_gemm_backend("mkl", seq_chainrule_jit)),
+]
+
+
+def seq_peers(case: str) -> list[tuple[str, SeqPeer]]:
+    return SEQ_PEERS + MKL_PEERS if case == "B6" else SEQ_PEERS
+
+
 # ------------------------------------------------------------------ GEMMs of a step
 def gemm_shapes(case: str) -> list[tuple[int, int, int]]:
     """(m, k, n) of every GEMM one training step makes (forward and backward)."""
@@ -280,7 +301,7 @@ def seq_memory_worker(case: str, peer: str, steps: int) -> dict[str, Any]:
     (after one step: the framework, the network and its first step)."""
     from bench.process import peak_rss_mb
 
-    make = dict(SEQ_PEERS)[peer]
+    make = dict(seq_peers(case))[peer]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(SEQ_BATCH, *SEQ_SHAPE)).astype(np.float32)
     try:
@@ -321,7 +342,7 @@ def case_seq(case: str, settings: Settings) -> CaseReport:
         reference = []
         report.notes.append("torch is not installed: the chainrule peers ran unchecked")
     steps = {}
-    for name, make in SEQ_PEERS:
+    for name, make in seq_peers(case):
         try:
             why = seq_check(make, case, problem, reference)
             if why:

@@ -20,3 +20,30 @@ def nn_step(model: Any, optimizer: Any, x: Any, target: Any) -> Callable[[], flo
         return loss.item()
 
     return step
+
+
+def gemm_backend_step(backend: str, step: Callable[[], float]) -> Callable[[], float]:
+    """``step`` with chainrule's GEMM backend set to ``backend`` (cr.set_gemm_backend)
+    while it runs, and set back after, since the peers of a case take turns."""
+
+    def run() -> float:
+        before = cr.get_gemm_backend()
+        cr.set_gemm_backend(backend)
+        try:
+            return step()
+        finally:
+            cr.set_gemm_backend(before)
+
+    return run
+
+
+def require_gemm_backend(backend: str) -> None:
+    """Raise the benchmark's Skip when ``backend`` cannot be loaded here."""
+    from bench.report import Skip
+
+    before = cr.get_gemm_backend()
+    try:
+        cr.set_gemm_backend(backend)
+    except ImportError as exc:
+        raise Skip(str(exc)) from None
+    cr.set_gemm_backend(before)
