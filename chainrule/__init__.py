@@ -117,7 +117,6 @@ from chainrule.functions import (
     swapaxes,
     tanh,
 )
-from chainrule.gemm_backend import get_gemm_backend, set_gemm_backend
 from chainrule.nn.rng import Generator, manual_seed
 from chainrule.ops.primitive import PRIMITIVES, Primitive, UserPrimitive, primitive
 from chainrule.tensor import Tensor, name, name_of, tensor
@@ -205,6 +204,10 @@ _LAZY_NAMES = {
     "graph": "chainrule.explain",
     "JitError": "chainrule.jit",
     "jit": "chainrule.jit",
+    # read CHAINRULE_GEMM and load ctypes only when a program names them or first
+    # runs a convolution or an LSTM
+    "get_gemm_backend": "chainrule.gemm_backend",
+    "set_gemm_backend": "chainrule.gemm_backend",
     "GradcheckError": "chainrule.gradcheck",
     "gradcheck": "chainrule.gradcheck",
     "gradgradcheck": "chainrule.gradcheck",

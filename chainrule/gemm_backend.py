@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: The environment variable read once, when chainrule is imported.
+#: The environment variable, read once, when this module loads (chainrule loads it
+#: on first use: a convolution, an LSTM, or cr.get/set_gemm_backend).
 ENV_VAR = "CHAINRULE_GEMM"
 BACKENDS = ("numpy", "mkl", "openblas")
 
@@ -256,7 +257,7 @@ def set_gemm_backend(name: str) -> None:
     """Compute the hot primitives' matrix products (LSTM, convolution) with ``name``:
     ``"numpy"`` (np.matmul, the default), ``"mkl"`` (Intel MKL from the ``mkl``
     package) or ``"openblas"`` (NumPy's OpenBLAS through direct cblas calls). The
-    environment variable ``CHAINRULE_GEMM`` sets it when chainrule is imported.
+    environment variable ``CHAINRULE_GEMM`` sets it when chainrule first needs it.
 
     Raises ValueError for another name and ImportError when the library is missing
     (the backend in use stays as it was)."""

@@ -93,14 +93,21 @@ def test_the_environment_variable_sets_the_backend(monkeypatch):
     assert cr.get_gemm_backend() == "numpy"
 
 
-def test_a_bad_environment_value_stops_the_import_with_one_line():
+def test_a_bad_environment_value_stops_the_first_use_with_one_line():
+    # The variable is read when chainrule first needs a GEMM backend (its module
+    # loads on first use, so that `import chainrule` stays quick): an LSTM here.
+    program = (
+        "import chainrule as cr\n"
+        "print('imported', flush=True)\n"
+        "cr.nn.LSTM(2, 3)(cr.ones(4, 1, 2))\n"
+    )
     run = subprocess.run(
-        [sys.executable, "-c", "import chainrule"],
+        [sys.executable, "-c", program],
         env={"CHAINRULE_GEMM": "fast", "PATH": ""},
         capture_output=True,
         text=True,
     )
-    assert run.returncode != 0
+    assert run.returncode != 0 and run.stdout == "imported\n"
     last = run.stderr.strip().splitlines()[-1]
     assert last == "ValueError: CHAINRULE_GEMM='fast': must be one of numpy, mkl, openblas"
 

@@ -1,5 +1,6 @@
 """``import chainrule`` leaves data, optim, distributed, utils, serialization, explain,
-jit, nn's layers, batching (vmap), gradcheck and HIPS autograd's names for first use,
+jit, nn's layers, batching (vmap), gradcheck, the GEMM backend and HIPS autograd's names
+for first use,
 and ``import chainrule.numpy`` its linalg, fft and random; every public name still
 works as before."""
 
@@ -19,6 +20,7 @@ LAZY = (
     "chainrule.ops.batch_rules",
     "chainrule.gradcheck",
     "chainrule.autograd_api",
+    "chainrule.gemm_backend",
 )
 #: What a HIPS autograd program's imports (``chainrule.numpy``, ``chainrule.misc``)
 #: leave for first use, NumPy's own submodules and the standard library's included.
