@@ -3,7 +3,7 @@
     python benchmarks/hips_bitwise.py ops [NAME...]       # one operation at a time
     python benchmarks/hips_bitwise.py programs [NAME...]  # whole gradients of gmm, rnn, ...
     python benchmarks/hips_bitwise.py programs --autograd-newest-first lstm hmm_em
-    python benchmarks/hips_bitwise.py hvp [--trace] [--as-autograd sum_to,solve,symmetric]
+    python benchmarks/hips_bitwise.py hvp [--trace [--at near]] [--as-autograd PLACE,...]
 
 ``ops`` evaluates small functions of the operations HIPS's drifting examples (gmm,
 gplvm, rnn, lstm, hmm_em) use, at the programs' shapes, on both libraries, and
@@ -22,15 +22,17 @@ rule.
 ``hvp`` compares gmm's Hessian-vector product (``hessian_vector_product`` of the
 program's flattened objective, as its Newton-CG calls it) at the start point and
 near it, along one fixed random vector. ``--trace`` also records every operation
-of the product on both libraries and lists the chainrule operations where a
-difference is born (see ``bitwise_trace.py``), the first first. ``--as-autograd``
-is a what-if: it changes chainrule, in this process only, to autograd's way at
-the places named (``sum_to``: broadcasting undone one axis at a time, as autograd's
-``unbroadcast``; ``solve``: the VJP of solve in its matrix as ``einsum``, as
-autograd's ``grad_solve``; ``symmetric``: ``multivariate_normal.logpdf``'s rules
-on ``cov`` itself rather than its symmetric part). With all three and
-``--autograd-newest-first`` the product equals autograd's bit for bit: the
-whole list of what differs (docs/reference/hips-gmm-hvp.md says why each stays).
+of the product (at the start point, or ``--at near``) on both libraries and lists
+the chainrule operations where a difference is born, first first (see
+``bitwise_trace.py``). ``--as-autograd`` is a what-if: it changes chainrule, in
+this process only, to autograd's way at the places named: ``sum_to``, broadcasting
+undone one axis at a time (autograd's ``unbroadcast``); ``solve`` and ``inv``,
+the products in their VJPs by ``einsum`` (autograd's ``grad_solve`` and
+``grad_inv``) rather than ``matmul``; ``symmetric``, the rules of
+``multivariate_normal.logpdf`` on ``cov`` itself rather than its symmetric part.
+With all four and ``--autograd-newest-first``, the product equals autograd's bit
+for bit at both points; without any one of the five it differs (at one point
+or both): that is the whole list of what differs. docs/reference/hips-gmm-hvp.md says why each stays.
 """
 
 from __future__ import annotations
@@ -195,9 +197,11 @@ def as_autograd(places: list[str]) -> None:
             return g
 
         for module in list(sys.modules.values()):
-            if module and module.__name__.startswith("chainrule") and getattr(
-                module, "sum_to", None
-            ) is plain:
+            if (
+                module
+                and module.__name__.startswith("chainrule")
+                and getattr(module, "sum_to", None) is plain
+            ):
                 module.sum_to = sum_to
     if "solve" in places:
         import chainrule.numpy as cnp
@@ -241,6 +245,13 @@ def _gmm_hvp_setup(chainrule: bool, folder: Path):
     return L, f, {"start": x0, "near": near}, v
 
 
+def _hvp_differentiated(L, f, x, v) -> None:
+    """The product inside one more reverse pass, so that both of its passes are
+    recorded (a pass that nothing differentiates records nothing)."""
+    w = onp.random.RandomState(1).randn(*onp.shape(v))
+    L.grad(lambda y: L.np.sum(L.hvp(f)(y, v) * w))(x)
+
+
 def hvp(trace: bool, at: str = "start") -> None:
     from bitwise_trace import recording, roots
     from hips_examples import DEFAULT_REPO, export
@@ -253,10 +264,8 @@ def hvp(trace: bool, at: str = "start") -> None:
             L, f, points, v = _gmm_hvp_setup(chainrule, folder)
             found[chainrule] = {k: L.hvp(f)(x, v) for k, x in points.items()}
             if trace:
-                # The product inside one more reverse pass: both of its passes recorded.
-                w = onp.random.RandomState(1).randn(*onp.shape(v))
                 with recording(chainrule) as rec:
-                    L.grad(lambda x: L.np.sum(L.hvp(f)(x, v) * w))(points[at])
+                    _hvp_differentiated(L, f, points[at], v)
                 recorded[chainrule] = rec.ops
     for where in ("start", "near"):
         print(f"gmm hvp  {where:5s} {_difference(found[True][where], found[False][where])}")
@@ -295,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     places = [p for p in args.as_autograd.split(",") if p]
     unknown = set(places) - {"sum_to", "solve", "inv", "symmetric"}
     if unknown:
-        ap.error(f"--as-autograd: unknown place(s) {sorted(unknown)}; use sum_to, solve, inv, symmetric")
+        ap.error(
+            f"--as-autograd: unknown place(s) {sorted(unknown)}; use sum_to, solve, inv, symmetric"
+        )
     if places:
         as_autograd(places)
     if args.what == "hvp":
