@@ -32,7 +32,8 @@ the products in their VJPs by ``einsum`` (autograd's ``grad_solve`` and
 ``multivariate_normal.logpdf`` on ``cov`` itself rather than its symmetric part.
 With all four and ``--autograd-newest-first``, the product equals autograd's bit
 for bit at both points; without any one of the five it differs (at one point
-or both): that is the whole list of what differs. docs/reference/hips-gmm-hvp.md says why each stays.
+or both): that is the whole list of what differs.
+docs/reference/hips-gmm-hvp.md says why each stays.
 """
 
 from __future__ import annotations
