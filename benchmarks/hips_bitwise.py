@@ -25,14 +25,13 @@ near it, along one fixed random vector. ``--trace`` also records every operation
 of the product (at the start point, or ``--at near``) on both libraries and lists
 the chainrule operations where a difference is born, first first (see
 ``bitwise_trace.py``). ``--as-autograd`` is a what-if: it changes chainrule, in
-this process only, to autograd's way at the places named: ``sum_to``, broadcasting
-undone one axis at a time (autograd's ``unbroadcast``); ``solve`` and ``inv``,
+this process only, to autograd's way at the places named: ``solve`` and ``inv``,
 the products in their VJPs by ``einsum`` (autograd's ``grad_solve`` and
 ``grad_inv``) rather than ``matmul``; ``symmetric``, the rules of
 ``multivariate_normal.logpdf`` on ``cov`` itself rather than its symmetric part.
-With all four and ``--autograd-newest-first``, the product equals autograd's bit
-for bit at both points; without any one of the five it differs (at one point
-or both): that is the whole list of what differs.
+With all three and ``--autograd-newest-first``, the product equals autograd's bit
+for bit at both points; without any one of the four it differs (at one point or
+both): that is the whole list of what differs.
 docs/reference/hips-gmm-hvp.md says why each stays.
 """
 
@@ -182,28 +181,6 @@ def as_autograd(places: list[str]) -> None:
     """A what-if (see the module doc): chainrule, in this process, computing as
     autograd does at ``places``. Not the library's behaviour: each is left for a
     reason (docs/reference/hips-gmm-hvp.md)."""
-    if "sum_to" in places:
-        from chainrule.ops import broadcast
-
-        plain = broadcast.sum_to
-
-        def sum_to(g, shape):  # autograd's unbroadcast: leading axes, then each stretched one
-            if g.shape == shape:
-                return g
-            for _ in range(g.ndim - len(shape)):
-                g = g.sum(axis=0)
-            for axis, n in enumerate(shape):
-                if n == 1 and g.shape[axis] != 1:
-                    g = g.sum(axis=axis, keepdims=True)
-            return g
-
-        for module in list(sys.modules.values()):
-            if (
-                module
-                and module.__name__.startswith("chainrule")
-                and getattr(module, "sum_to", None) is plain
-            ):
-                module.sum_to = sum_to
     if "solve" in places:
         import chainrule.numpy as cnp
         from chainrule.ops import numpy_linalg as linalg
@@ -297,17 +274,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--as-autograd",
         default="",
-        help="hvp: a what-if, comma-separated: sum_to, solve, inv, symmetric (see the doc)",
+        help="hvp: a what-if, comma-separated: solve, inv, symmetric (see the doc)",
     )
     args = ap.parse_intermixed_args(argv)  # the flags may come after the names
     if args.autograd_newest_first:
         autograd_newest_first()
     places = [p for p in args.as_autograd.split(",") if p]
-    unknown = set(places) - {"sum_to", "solve", "inv", "symmetric"}
+    unknown = set(places) - {"solve", "inv", "symmetric"}
     if unknown:
-        ap.error(
-            f"--as-autograd: unknown place(s) {sorted(unknown)}; use sum_to, solve, inv, symmetric"
-        )
+        ap.error(f"--as-autograd: unknown place(s) {sorted(unknown)}; use solve, inv, symmetric")
     if places:
         as_autograd(places)
     if args.what == "hvp":

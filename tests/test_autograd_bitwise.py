@@ -397,22 +397,48 @@ def test_power_hvp_equals_autograds_bit_for_bit(data, dtype, shape, y):
         np.testing.assert_allclose(hc, y * (y - 1) * x ** (y - 2) * w * v, rtol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=DTYPES, shape=SHAPES, axis=st.sampled_from([0, -1]))
-def test_logsumexp_hvp_over_one_axis_equals_autograds_bit_for_bit(data, dtype, shape, axis):
-    # One axis (or a 1-D input): the broadcast of the result back over x is undone by
-    # one sum in both libraries. Over several axes autograd sums one axis at a time
-    # and chainrule in one reduction (sum_to), which rounds differently.
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES, axis=AXES, keepdims=st.booleans())
+def test_logsumexp_hvp_equals_autograds_bit_for_bit(data, dtype, shape, axis, keepdims):
+    # Over several axes (axis=None) the second pass undoes a broadcast over each of
+    # them: equal since sum_to sums them one at a time, in autograd's order.
     x = data.draw(_arrays(dtype, shape, -20, 20))
     v = data.draw(_normal_arrays(dtype, shape, 3))
-    w = data.draw(_normal_arrays(dtype, np.shape(np.sum(x, axis=axis)), 3))
+    w = data.draw(_normal_arrays(dtype, np.shape(np.sum(x, axis=axis, keepdims=keepdims)), 3))
     ha, hc = _hvp_both(
-        lambda t: anp.sum(asp.logsumexp(t, axis=axis) * w),
-        lambda t: cnp.sum(csp.logsumexp(t, axis=axis) * w),
+        lambda t: anp.sum(asp.logsumexp(t, axis=axis, keepdims=keepdims) * w),
+        lambda t: cnp.sum(csp.logsumexp(t, axis=axis, keepdims=keepdims) * w),
         x,
         v,
     )
     _same_bits(hc, ha)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=DTYPES, shape=SHAPES)
+def test_tanh_hvp_equals_autograds_bit_for_bit(data, dtype, shape):
+    # g / cosh(x)^2 differentiated again: cosh, the square, and division's rule in
+    # its divisor, -(g x)/y^2, all in autograd's order. |x| <= 20: there y^2 =
+    # cosh(x)^4 stays below float32's largest number (past it, see the next test).
+    x = data.draw(_arrays(dtype, shape, -20, 20))
+    v, w = (data.draw(_normal_arrays(dtype, shape, 3)) for _ in range(2))
+    ha, hc = _hvp_both(lambda t: anp.sum(anp.tanh(t) * w), lambda t: cnp.sum(cnp.tanh(t) * w), x, v)
+    _same_bits(hc, ha)
+    if dtype == np.float64:  # and it is the Hessian: -2 tanh(x) sech^2(x) w v
+        want = -2 * np.tanh(x) / np.cosh(x) ** 2 * w * v
+        np.testing.assert_allclose(hc, want, rtol=1e-12, atol=1e-300)
+
+
+def test_tanh_hvp_keeps_its_accuracy_where_autograds_overflows():
+    # float32, x = 23: cosh(x)^4 overflows, and autograd's -g x / y^2 gives 0; the
+    # Hessian -2 tanh(x) sech^2(x) is -8.4e-20, a normal float32.
+    x, one = np.array([23.0, -23.0], np.float32), np.ones(2, np.float32)
+    got = cr.hessian_vector_product(lambda t: cnp.sum(cnp.tanh(t)))(x, one)
+    want = -2 * np.tanh(x.astype(np.float64)) / np.cosh(x.astype(np.float64)) ** 2
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    with np.errstate(over="ignore"):
+        theirs = autograd.hessian_vector_product(lambda t: anp.sum(anp.tanh(t)))(x, one)
+    np.testing.assert_array_equal(theirs, [0.0, 0.0])
 
 
 def test_logsumexp_hvp_is_the_hessian():
