@@ -14,8 +14,9 @@ called
   rounded differently;
 - neither (a value autograd never forms, such as a partial sum of another order).
 
-A *root* is a near result none of whose operands is near: where a difference is
-born rather than carried. Roots are what a fix must change.
+A *root* is a near result none of whose operands is near, of an operation that
+computed something (a transpose or a reshape only moves numbers): where a
+difference is born rather than carried. Roots are what a fix must change.
 """
 
 from __future__ import annotations
