@@ -3,6 +3,7 @@
     python benchmarks/hips_bitwise.py ops [NAME...]       # one operation at a time
     python benchmarks/hips_bitwise.py programs [NAME...]  # whole gradients of gmm, rnn, ...
     python benchmarks/hips_bitwise.py programs --autograd-newest-first lstm hmm_em
+    python benchmarks/hips_bitwise.py hvp [--trace [--at near]] [--as-autograd PLACE,...]
 
 ``ops`` evaluates small functions of the operations HIPS's drifting examples (gmm,
 gplvm, rnn, lstm, hmm_em) use, at the programs' shapes, on both libraries, and
@@ -17,6 +18,21 @@ Where a value feeds several operations its gradient is a sum of their shares, an
 the two orders add the shares in different orders; with this flag, a program
 whose gradient then matches bit for bit differs only by that order, not by any
 rule.
+
+``hvp`` compares gmm's Hessian-vector product (``hessian_vector_product`` of the
+program's flattened objective, as its Newton-CG calls it) at the start point and
+near it, along one fixed random vector. ``--trace`` also records every operation
+of the product (at the start point, or ``--at near``) on both libraries and lists
+the chainrule operations where a difference is born, first first (see
+``bitwise_trace.py``). ``--as-autograd`` is a what-if: it changes chainrule, in
+this process only, to autograd's way at the places named: ``solve`` and ``inv``,
+the products in their VJPs by ``einsum`` (autograd's ``grad_solve`` and
+``grad_inv``) rather than ``matmul``; ``symmetric``, the rules of
+``multivariate_normal.logpdf`` on ``cov`` itself rather than its symmetric part.
+With all three and ``--autograd-newest-first``, the product equals autograd's bit
+for bit at both points; without any one of the four it differs (at one point or
+both): that is the whole list of what differs.
+docs/reference/hips-gmm-hvp.md says why each stays.
 """
 
 from __future__ import annotations
@@ -161,15 +177,118 @@ def programs(names: list[str]) -> None:
                 )
 
 
+def as_autograd(places: list[str]) -> None:
+    """A what-if (see the module doc): chainrule, in this process, computing as
+    autograd does at ``places``. Not the library's behaviour: each is left for a
+    reason (docs/reference/hips-gmm-hvp.md)."""
+    if "solve" in places:
+        import chainrule.numpy as cnp
+        from chainrule.ops import numpy_linalg as linalg
+
+        plain_a, vjp_b = linalg.solve.vjps
+
+        def vjp_a(g, ans, a, b):  # autograd's -einsum(solve(a^T, g), ans^T)
+            if b.ndim == 1:
+                return plain_a(g, ans, a, b)
+            gb = vjp_b(g, ans, a, b)
+            return -cnp.einsum("...ij,...jk->...ik", gb, cnp.swapaxes(ans, -1, -2))
+
+        linalg.solve.vjps = (vjp_a, vjp_b)
+    if "inv" in places:
+        import chainrule.numpy as cnp
+        from chainrule.ops import numpy_linalg as linalg
+
+        def dot(a, b):
+            return cnp.einsum("...ij,...jk->...ik", a, b)
+
+        def inv_vjp(g, ans, a):  # autograd's grad_inv: -einsum(einsum(ans^T, g), ans^T)
+            t = cnp.swapaxes(ans, -1, -2)
+            return -dot(dot(t, g), t)
+
+        linalg.inv.vjps = (inv_vjp,)
+    if "symmetric" in places:
+        from chainrule.ops import scipy_stats
+
+        scipy_stats._symmetric = lambda cov: cov
+
+
+def _gmm_hvp_setup(chainrule: bool, folder: Path):
+    from hips_gradients import PROBES, lib, load
+
+    L = lib(chainrule)
+    f, x0 = PROBES["gmm"](load(folder, "gmm", chainrule), L)
+    rs = onp.random.RandomState(0)
+    v = rs.randn(*onp.shape(x0))
+    near = x0 + 0.1 * rs.randn(*onp.shape(x0))
+    return L, f, {"start": x0, "near": near}, v
+
+
+def _hvp_differentiated(L, f, x, v) -> None:
+    """The product inside one more reverse pass, so that both of its passes are
+    recorded (a pass that nothing differentiates records nothing)."""
+    w = onp.random.RandomState(1).randn(*onp.shape(v))
+    L.grad(lambda y: L.np.sum(L.hvp(f)(y, v) * w))(x)
+
+
+def hvp(trace: bool, at: str = "start") -> None:
+    from bitwise_trace import recording, roots
+    from hips_examples import DEFAULT_REPO, export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export(DEFAULT_REPO, Path(tmp), False)
+        folder = Path(tmp, "examples")
+        found, recorded = {}, {}
+        for chainrule in (False, True):
+            L, f, points, v = _gmm_hvp_setup(chainrule, folder)
+            found[chainrule] = {k: L.hvp(f)(x, v) for k, x in points.items()}
+            if trace:
+                with recording(chainrule) as rec:
+                    _hvp_differentiated(L, f, points[at], v)
+                recorded[chainrule] = rec.ops
+    for where in ("start", "near"):
+        print(f"gmm hvp  {where:5s} {_difference(found[True][where], found[False][where])}")
+    if not trace:
+        return
+    found_roots = roots(recorded[True], recorded[False])
+    print(
+        f"\nat the {at} point: {len(recorded[True])} chainrule and {len(recorded[False])} "
+        f"autograd operations; where a difference is born ({len(found_roots)}):"
+    )
+    for r in found_roots:
+        shapes = ", ".join(str(a.shape) for a in r.op.operands if isinstance(a, onp.ndarray))
+        times = f" (x{r.count})" if r.count > 1 else ""
+        print(
+            f"  chainrule #{r.index} {r.op.name}({shapes}) -> {r.op.value.shape}{times}: "
+            f"autograd's #{r.counterpart_index} {r.counterpart.name} within {r.distance:.1e}; "
+            f"operands {', '.join(r.operands)}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["ops", "programs"])
+    ap.add_argument("what", choices=["ops", "programs", "hvp"])
     ap.add_argument("names", nargs="*")
     ap.add_argument("--autograd-newest-first", action="store_true")
-    args = ap.parse_intermixed_args(argv)  # the flag may come after the names
+    ap.add_argument("--trace", action="store_true", help="hvp: where differences are born")
+    ap.add_argument("--at", choices=["start", "near"], default="start", help="hvp --trace: where")
+    ap.add_argument(
+        "--as-autograd",
+        default="",
+        help="hvp: a what-if, comma-separated: solve, inv, symmetric (see the doc)",
+    )
+    args = ap.parse_intermixed_args(argv)  # the flags may come after the names
     if args.autograd_newest_first:
         autograd_newest_first()
-    (ops if args.what == "ops" else programs)(args.names)
+    places = [p for p in args.as_autograd.split(",") if p]
+    unknown = set(places) - {"solve", "inv", "symmetric"}
+    if unknown:
+        ap.error(f"--as-autograd: unknown place(s) {sorted(unknown)}; use solve, inv, symmetric")
+    if places:
+        as_autograd(places)
+    if args.what == "hvp":
+        hvp(args.trace, args.at)
+    else:
+        (ops if args.what == "ops" else programs)(args.names)
 
 
 if __name__ == "__main__":
