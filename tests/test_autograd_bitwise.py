@@ -170,6 +170,15 @@ def test_logsumexp_gradcheck():
 
 
 # ---------------------------------------------------------- multivariate normal
+def _mvn_problem(dim, points, seed):
+    """Points, a mean, a positive definite covariance, per-point weights, and the
+    generator for further draws."""
+    rng = np.random.default_rng(seed)
+    x, mean = rng.normal(size=(points, dim)), rng.normal(size=dim)
+    a = rng.normal(size=(dim, dim))
+    return x, mean, a @ a.T + np.eye(dim), rng.normal(size=points), rng
+
+
 @settings(max_examples=25, deadline=None)
 @given(dim=st.integers(1, 4), points=st.integers(1, 6), seed=st.integers(0, 10_000))
 def test_multivariate_normal_logpdf_matches_autograd_bit_for_bit(dim, points, seed):
@@ -179,11 +188,7 @@ def test_multivariate_normal_logpdf_matches_autograd_bit_for_bit(dim, points, se
 
     import chainrule.scipy.stats.multivariate_normal as cmvn
 
-    rng = np.random.default_rng(seed)
-    x, mean = rng.normal(size=(points, dim)), rng.normal(size=dim)
-    a = rng.normal(size=(dim, dim))
-    cov = a @ a.T + np.eye(dim)
-    w = rng.normal(size=points)
+    x, mean, cov, w, _ = _mvn_problem(dim, points, seed)
     for argnum in range(3):
         want = autograd.grad(lambda *p: anp.sum(amvn.logpdf(*p) * w), argnum)(x, mean, cov)
         got = cr.grad(lambda *p: cnp.sum(cmvn.logpdf(*p) * w), argnums=argnum)(x, mean, cov)
@@ -462,11 +467,7 @@ def test_multivariate_normal_hvp_in_x_and_mean_equals_autograds_bit_for_bit(dim,
 
     import chainrule.scipy.stats.multivariate_normal as cmvn
 
-    rng = np.random.default_rng(seed)
-    x, mean = rng.normal(size=(points, dim)), rng.normal(size=dim)
-    a = rng.normal(size=(dim, dim))
-    cov = a @ a.T + np.eye(dim)
-    w = rng.normal(size=points)
+    x, mean, cov, w, rng = _mvn_problem(dim, points, seed)
     ha, hc = _hvp_both(
         lambda m: anp.sum(amvn.logpdf(x, m, cov) * w),
         lambda m: cnp.sum(cmvn.logpdf(x, m, cov) * w),
