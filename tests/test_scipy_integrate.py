@@ -55,7 +55,11 @@ def test_odeint_gradients(d, n_times, seed):
         raw(odeint(dynamics, leaf(y0), t, args=(a, c), **TOL)), expected, rtol=1e-8
     )
     inputs = [leaf(y0), leaf(t), leaf(a), leaf(c)]
-    assert cr.gradcheck(loss, inputs, atol=1e-5, rtol=1e-4)
+    # The adaptive solver's error (1e-10) over a step of 1e-6 is 1e-4 of noise in a
+    # central difference, as large as the tolerance (seed 833 failed so, with the
+    # exact gradient); a step of 1e-4 keeps that noise at 1e-6 and the difference's
+    # own error at O(1e-8).
+    assert cr.gradcheck(loss, inputs, eps=1e-4, atol=1e-5, rtol=1e-4)
     inputs = [leaf(y0), leaf(t), leaf(a), leaf(c)]
     loss(*inputs).backward()
     for i, x in enumerate(inputs):
