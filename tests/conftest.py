@@ -2,9 +2,21 @@
 aborts every rank: the others would otherwise wait forever in the next collective,
 or go on out of step. mpiexec then exits non-zero, so CI fails.
 
-Also the headless browser the page tests share (one per test module)."""
+Also the headless browser the page tests share (one per test module), and the
+Hypothesis profile CI runs under."""
+
+import os
 
 import pytest
+from hypothesis import settings
+
+# CI (.ci/run sets HYPOTHESIS_PROFILE=ci) draws the same examples on every run, so
+# that whether a commit lands does not depend on which random examples one run
+# drew; a run without the variable (the README's command) draws new ones each time,
+# which is how property tests keep finding new cases.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
 @pytest.fixture(scope="module")
