@@ -31,11 +31,13 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     >>> unflatten(flat * 2)
     {'b': array([2., 2.]), 'a': array(6.)}
     """
-    leaves, treedef = tree.flatten(value, sort_keys=True)
+    leaves, _ = tree.flatten(value, sort_keys=True)
     # The vector takes dict values in sorted key order; the dicts unflatten gives
     # back keep the value's own key order, as autograd's do (a program that prints
-    # its parameters prints them in the order it wrote them).
-    insertion_order = tree.structure(value)
+    # its parameters prints them in the order it wrote them). position[k] is where
+    # the k-th leaf of the sorted order stands in the value's own order.
+    structure = tree.structure(value)
+    position, _ = tree.flatten(tree.unflatten(structure, range(len(leaves))), sort_keys=True)
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in leaves]
     sizes = [int(np.prod(s)) for s in shapes]
     if any(isinstance(x, Tensor) for x in leaves):
@@ -58,22 +60,12 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
         for shape, n in zip(shapes, sizes):
             parts.append(m.reshape(vector[start : start + n], shape))
             start += n
-        return _in_order(tree.unflatten(treedef, parts), insertion_order)
+        in_value_order = [None] * len(parts)
+        for k, part in zip(position, parts):
+            in_value_order[k] = part
+        return tree.unflatten(structure, in_value_order)
 
     return flat, unflatten
-
-
-def _in_order(value: Any, structure: tree.TreeDef) -> Any:
-    """``value`` with each dict's keys in the order ``structure`` lists them."""
-    kind = structure.kind
-    if isinstance(kind, type) and issubclass(kind, dict):
-        pairs = [(k, _in_order(value[k], c)) for k, c in zip(structure.keys, structure.children)]
-        return kind(pairs)
-    if kind is list or kind is tuple:
-        return kind(_in_order(v, c) for v, c in zip(value, structure.children))
-    if isinstance(kind, type) and issubclass(kind, tuple):  # a namedtuple
-        return kind._make(_in_order(v, c) for v, c in zip(value, structure.children))
-    return value  # a leaf or None
 
 
 def flatten_func(func: Callable[..., Any], example: Any) -> tuple[Callable, Callable, Any]:
