@@ -51,6 +51,23 @@ def test_flatten_matches_autograds_vector_and_round_trips(seed, shapes):
     assert type(rebuilt["l"][1]) is tuple
 
 
+def test_unflatten_gives_each_float_leaf_its_own_dtype_as_autograds():
+    # The vector is float64 beside a Python float; a float32 leaf comes back float32
+    # (an optimizer step must not turn it float64), an int leaf is not truncated.
+    value = {"w": np.ones(2, np.float32), "b": {"d": np.float32(1), "c": [1.0, 2.0]}}
+    flat, unflatten = flatten(value)
+    a_flat, a_unflatten = a_flatten(value)
+    assert flat.dtype == np.float64
+    assert repr(unflatten(flat * 2.5)) == repr(a_unflatten(a_flat * 2.5))
+    flat, unflatten = flatten({"n": 3, "x": np.float32(1)})
+    assert unflatten(flat * 2.5)["n"] == 7.5
+    assert unflatten(flat * 2.5)["x"].dtype == np.float32
+    t = cr.tensor([1.0, 2.0], dtype=cr.float32, requires_grad=True)
+    vector, unflatten = flatten({"t": t, "s": 1.0})
+    back = unflatten(vector * 2)
+    assert back["t"].dtype == np.float32 and back["t"].requires_grad
+
+
 def test_flatten_is_differentiable_and_checks_lengths():
     params = _params()
     flat, unflatten = flatten(params)

@@ -17,8 +17,8 @@ __all__ = ["flatten", "flatten_func"]
 def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     """``(flat_vector, unflatten)`` for a pytree of arrays and numbers, as HIPS
     autograd's: dict values are taken in sorted key order, and ``unflatten(v)``
-    rebuilds the pytree (its dicts in their own key order) from any vector of
-    that length.
+    rebuilds the pytree (its dicts in their own key order, each float leaf in
+    its own dtype) from any vector of that length.
 
     Differentiable: with Tensor leaves the vector is a Tensor recorded from them,
     and ``unflatten`` of a Tensor gives Tensor leaves recorded from it.
@@ -40,6 +40,11 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
     position, _ = tree.flatten(tree.unflatten(structure, range(len(leaves))), sort_keys=True)
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in leaves]
     sizes = [int(np.prod(s)) for s in shapes]
+    # Each part comes back in its leaf's float dtype, as autograd's: the vector is
+    # the leaves' common type (float64 beside a Python float), and a float32
+    # parameter must not turn float64 after one optimizer step. Integer leaves keep
+    # the vector's dtype (casting 2.5 back to an int would truncate it).
+    dtypes = [np.result_type(x.data if isinstance(x, Tensor) else x) for x in leaves]
     if any(isinstance(x, Tensor) for x in leaves):
         flat = cnp.concatenate([cnp.ravel(x) for x in leaves])
     elif leaves:
@@ -57,8 +62,15 @@ def flatten(value: Any) -> tuple[Any, Callable[[Any], Any]]:
         m = cnp if isinstance(vector, Tensor) else np
         parts = []
         start = 0
-        for shape, n in zip(shapes, sizes):
-            parts.append(m.reshape(vector[start : start + n], shape))
+        for shape, n, dtype in zip(shapes, sizes, dtypes):
+            part = m.reshape(vector[start : start + n], shape)
+            if (
+                dtype.kind in "fc"
+                and part.dtype != dtype
+                and np.can_cast(part.dtype, dtype, "same_kind")
+            ):
+                part = part.astype(dtype)
+            parts.append(part)
             start += n
         in_value_order = [None] * len(parts)
         for k, part in zip(position, parts):
