@@ -6,6 +6,8 @@ Skipped, with the reason shown, where torch is not installed (CI installs it).
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 
@@ -299,6 +301,62 @@ def test_conv1d_same_padding_and_unbatched_input():
     )
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    conv=st.sampled_from(["Conv1d", "Conv2d"]),
+    mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+    padding=st.sampled_from([0, 1, 2, "same", "valid"]),
+    kernel=st.integers(1, 4),
+    dilation=st.integers(1, 2),
+    unbatched=st.booleans(),
+)
+def test_conv_padding_modes_and_same_with_even_kernels(
+    conv, mode, padding, kernel, dilation, unbatched
+):
+    # padding_mode pads with F.pad first; "same" with an even dilated kernel puts the
+    # odd zero after, as PyTorch does. Values, gradients of input and parameters.
+    two_d = conv == "Conv2d"
+    k = (kernel, 3) if two_d else kernel
+    d = (dilation, 1) if two_d else dilation
+    shape = (2, 7, 8) if two_d else (2, 9)
+    x = RNG.normal(size=shape if unbatched else (2, *shape))
+    args = dict(padding=padding, padding_mode=mode, dilation=d)
+    _check_layer(
+        getattr(cr.nn, conv)(2, 3, k, dtype=np.float64, **args),
+        getattr(torch.nn, conv)(2, 3, k, **args),
+        x,
+    )
+
+
+def test_conv_padding_arguments_refused_as_torch_refuses_them():
+    for args in [dict(padding="same", stride=2), dict(padding="full"), dict(padding_mode="foo")]:
+        with pytest.raises(ValueError):
+            torch.nn.Conv2d(2, 3, 3, **args)
+        with pytest.raises(ValueError, match="Conv2d: padding"):
+            cr.nn.Conv2d(2, 3, 3, **args)
+    with pytest.raises(ValueError, match="strided"):
+        cr.nn.Conv1d(2, 3, 3, padding="same", stride=(2,))
+    layer = cr.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular")
+    assert repr(layer) == repr(torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"))
+
+
+def test_functional_same_padding_with_even_kernels():
+    x, w = RNG.normal(size=(1, 2, 6, 7)), RNG.normal(size=(3, 2, 2, 4))
+    for dilation in [(1, 1), (2, 1), (1, 3)]:
+        xc, xt = pair(x)
+        wc, wt = pair(w)
+        yc = F.conv2d(xc, wc, padding="same", dilation=dilation)
+        yt = TF.conv2d(xt, wt, padding="same", dilation=dilation)
+        close(yc, yt)
+        gy = RNG.normal(size=tuple(yt.shape))
+        yc.backward(gy)
+        yt.backward(torch.tensor(gy))
+        close(xc.grad, xt.grad)
+        close(wc.grad, wt.grad)
+    y = F.conv1d(cr.tensor(x[0, :, 0]), cr.tensor(w[:, :, 0]), padding="same")
+    close(y, TF.conv1d(torch.tensor(x[0, :, 0]), torch.tensor(w[:, :, 0]), padding="same"))
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_conv_transpose2d_layer_random(seed):
     rng = np.random.default_rng(200 + seed)
@@ -458,8 +516,6 @@ def test_pad_refusals_are_clear():
 # scaled_dot_product_attention, TransformerEncoder(Layer). Values, gradients of the
 # inputs and of every parameter, state dicts, masks at their edges; random shapes.
 # =====================================================================================
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 def _from_torch(cm, tm):

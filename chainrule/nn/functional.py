@@ -203,24 +203,29 @@ def _linear(input: Any, weight: Any, bias: Any, name: str, expecter: str | None)
         raise
 
 
+def _same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> list[tuple[int, int]]:
+    """(before, after) zeros per spatial axis that keep a stride-1 convolution's size:
+    ``d (k - 1)`` in all, the odd one after, as PyTorch splits it."""
+    return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
+
+
 def _conv_padding(padding: IntPair | str, kernel: tuple[int, int], dilation, stride):
+    """The conv2d primitive's (ph, pw), and the uneven (before, after) amounts to pad
+    first when ``padding="same"`` needs them (an even dilated kernel), else None."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0)
+            return (0, 0), None
         if padding == "same":
             if stride != (1, 1):
                 raise ValueError("conv2d: padding='same' needs stride 1")
-            total = [d * (k - 1) for k, d in zip(kernel, dilation)]
-            if any(t % 2 for t in total):
-                raise NotImplementedError(
-                    "conv2d: padding='same' with an even (dilated) kernel needs uneven padding, "
-                    "which is not supported; pad explicitly"
-                )
-            return (total[0] // 2, total[1] // 2)
+            sides = _same_padding(kernel, dilation)
+            if all(before == after for before, after in sides):
+                return (sides[0][0], sides[1][0]), None
+            return (0, 0), sides
         raise ValueError(
             f"conv2d: padding must be an int, a pair, 'valid' or 'same', not {padding!r}"
         )
-    return _pair(padding, "padding")
+    return _pair(padding, "padding"), None
 
 
 def conv2d(
@@ -258,12 +263,11 @@ def conv2d(
             f"({cg} per group x {groups} groups); weight shape {w.shape}, input shape {x.shape}"
         )
     stride_, dilation_ = _pair(stride, "stride"), _pair(dilation, "dilation")
-    params = {
-        "stride": stride_,
-        "padding": _conv_padding(padding, (kh, kw), dilation_, stride_),
-        "dilation": dilation_,
-        "groups": int(groups),
-    }
+    symmetric, uneven = _conv_padding(padding, (kh, kw), dilation_, stride_)
+    if uneven is not None:  # PyTorch pads the odd zero after: one copy, then no padding
+        (top, bottom), (left, right) = uneven
+        x = pad(x, (left, right, top, bottom))
+    params = {"stride": stride_, "padding": symmetric, "dilation": dilation_, "groups": int(groups)}
     out = apply(_conv.conv2d, (x, w, bias), params)
     return out.reshape(out.shape[1:]) if unbatched else out
 

@@ -56,7 +56,8 @@ def conv1d(
     """1-D convolution (cross-correlation) of an (N, C, L) or (C, L) input.
 
     ``weight`` is (out_channels, in_channels / groups, k); padding may be an int,
-    ``"valid"`` or ``"same"`` (stride 1, odd dilated kernel).
+    ``"valid"`` or ``"same"`` (stride 1; an even kernel gets the odd zero after, as in
+    PyTorch).
 
     >>> import numpy as np
     >>> import chainrule.nn.functional as F

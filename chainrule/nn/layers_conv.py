@@ -34,9 +34,28 @@ def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -
         )
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 def _zeros_only(name: str, padding_mode: str) -> None:
     if padding_mode != "zeros":
         raise NotImplementedError(f"{name}: padding_mode {padding_mode!r} (only 'zeros')")
+
+
+def _check_conv_padding(name: str, padding: Any, padding_mode: str, stride: tuple) -> None:
+    """PyTorch's construction-time checks of a convolution's padding arguments."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"{name}: padding_mode must be one of {list(PADDING_MODES)}, got {padding_mode!r}"
+        )
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{name}: padding must be 'valid', 'same' or ints, got {padding!r}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(
+                f"{name}: padding='same' is not supported for strided convolutions "
+                f"(stride={stride})"
+            )
 
 
 def conv_repr(module: Module, *optional: tuple[str, Any, tuple]) -> str:
@@ -79,12 +98,12 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        _zeros_only(name, padding_mode)
         _check_groups(name, in_channels, out_channels, groups)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = self._as_tuple(kernel_size)
         self.stride = self._as_tuple(stride)
+        _check_conv_padding(name, padding, padding_mode, self.stride)
         self.padding = padding if isinstance(padding, str) else self._as_tuple(padding)
         self.dilation = self._as_tuple(dilation)
         self.groups = groups
@@ -99,6 +118,21 @@ class _ConvNd(Module):
     def reset_parameters(self, generator: Any = None) -> None:
         _reset_conv(self, generator)
 
+    def _pad_input(self, x: Any) -> tuple[Any, Any]:
+        """(input, padding) for the functional convolution: with ``padding_mode`` other
+        than zeros, the input padded by F.pad in that mode and no padding left to do
+        (PyTorch's order: the amounts per axis, ``'same'`` splitting them as zeros do)."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        if self.padding == "same":
+            sides = F._same_padding(self.kernel_size, self.dilation)
+        elif self.padding == "valid":
+            sides = [(0, 0)] * len(self.kernel_size)
+        else:
+            sides = [(p, p) for p in self.padding]
+        amounts = [a for side in reversed(sides) for a in side]  # last axis first
+        return F.pad(x, amounts, mode=self.padding_mode), 0
+
     def extra_repr(self) -> str:
         axes = len(self.kernel_size)
         return conv_repr(
@@ -106,6 +140,7 @@ class _ConvNd(Module):
             ("padding", self.padding, ((0,) * axes,)),
             ("dilation", self.dilation, ((1,) * axes,)),
             ("groups", self.groups, (1,)),
+            ("padding_mode", self.padding_mode, ("zeros",)),
         )
 
 
@@ -114,7 +149,7 @@ class Conv2d(_ConvNd):
 
     Weight (out_channels, in_channels / groups, kh, kw), initialised as PyTorch's:
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels / groups * kh * kw.
-    Only zero padding (``padding_mode="zeros"``).
+    ``padding_mode`` zeros (the default), reflect, replicate or circular, as PyTorch's.
 
     >>> import chainrule as cr
     >>> conv = cr.nn.Conv2d(1, 8, kernel_size=3, padding=1)  # (N, C, H, W) in and out
@@ -134,9 +169,8 @@ class Conv2d(_ConvNd):
                 f"{len(shape) - 3}), but this layer expects {self.in_channels} "
                 f"(input shape {tuple(shape)})"
             )
-        return F.conv2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._pad_input(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class MaxPool2d(Module):

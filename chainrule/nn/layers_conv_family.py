@@ -40,7 +40,9 @@ class Conv1d(_ConvNd):
     _as_tuple = staticmethod(_tuple1)
 
     def forward(self, x: Any) -> Tensor:
-        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        x, padding = self._pad_input(x)
+        if isinstance(padding, tuple):
+            padding = padding[0]
         return F.conv1d(
             x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups
         )
