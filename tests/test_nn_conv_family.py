@@ -166,19 +166,30 @@ def test_group_norm_normalises_each_group_and_keeps_float32():
 
 
 # ------------------------------------------------------------------ interpolate
+INTERPOLATE_AXES = {
+    "nearest": 2,
+    "nearest-exact": 2,
+    "area": 2,
+    "linear": 1,
+    "bilinear": 2,
+    "bicubic": 2,
+    "trilinear": 3,
+}
+
+
 @SETTINGS
 @given(
-    mode=st.sampled_from(["nearest", "bilinear", "linear"]),
+    mode=st.sampled_from(list(INTERPOLATE_AXES)),
     align=st.booleans(),
-    shape=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-    out=st.tuples(st.integers(1, 7), st.integers(1, 7)),
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3)),
+    out=st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4)),
     seed=st.integers(0, 2**16),
 )
 def test_interpolate_gradcheck_random(mode, align, shape, out, seed):
     rng = np.random.default_rng(seed)
-    dims = 1 if mode == "linear" else 2
+    dims = INTERPOLATE_AXES[mode]
     x = leaf(rng, (2, 2, *shape[:dims]))
-    kw = {} if mode == "nearest" else {"align_corners": align}
+    kw = {} if mode in ("nearest", "nearest-exact", "area") else {"align_corners": align}
     fn = lambda a: F.interpolate(a, size=out[:dims], mode=mode, **kw)  # noqa: E731
     assert cr.gradcheck(fn, (x,))
     jvp_matches_differences(fn, (x,))
@@ -195,8 +206,10 @@ def test_interpolate_second_order_dtype_and_errors():
         F.interpolate(x, size=3, scale_factor=2)
     with pytest.raises(ValueError, match="align_corners can only be set"):
         F.interpolate(x, size=3, align_corners=True)
-    with pytest.raises(NotImplementedError, match="bicubic"):
-        F.interpolate(x, size=3, mode="bicubic")
+    with pytest.raises(NotImplementedError, match="'lanczos' is not supported"):
+        F.interpolate(x, size=3, mode="lanczos")
+    fn = lambda a: (F.interpolate(a, scale_factor=1.5, mode="bicubic") ** 2).sum()  # noqa: E731
+    assert cr.gradgradcheck(fn, (x,))
     with pytest.raises(ValueError, match="bilinear expects a 4-D"):
         F.interpolate(np.zeros((1, 2, 3)), size=3, mode="bilinear")
 

@@ -422,27 +422,44 @@ def test_adaptive_avg_pool2d_any_output_size(seed):
     _check_layer(cr.nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_interpolate_random(seed):
-    rng = np.random.default_rng(500 + seed)
-    mode = ["nearest", "bilinear", "linear"][seed % 3]
-    dims = 1 if mode == "linear" else int(rng.integers(1, 3)) if mode == "nearest" else 2
-    shape = tuple(int(v) for v in rng.integers(1, 7, dims))
-    x = rng.normal(size=(int(rng.integers(1, 3)), int(rng.integers(1, 3)), *shape))
-    if rng.integers(0, 2):
-        kw = {"size": tuple(int(v) for v in rng.integers(1, 12, dims))}
+INTERPOLATE_AXES = {
+    "nearest": (1, 2, 3),
+    "nearest-exact": (1, 2, 3),
+    "area": (1, 2, 3),
+    "linear": (1,),
+    "bilinear": (2,),
+    "bicubic": (2,),
+    "trilinear": (3,),
+}
+
+
+@pytest.mark.parametrize("mode", list(INTERPOLATE_AXES))
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_interpolate_random(mode, data):
+    dims = data.draw(st.sampled_from(INTERPOLATE_AXES[mode]))
+    shape = tuple(data.draw(st.integers(1, 6)) for _ in range(dims))
+    x = RNG.normal(size=(data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), *shape))
+    if data.draw(st.booleans()):
+        kw = {"size": tuple(data.draw(st.integers(1, 11)) for _ in range(dims))}
     else:
-        kw = {"scale_factor": tuple(float(v) for v in np.round(rng.uniform(0.4, 3.1, dims), 2))}
+        # Factors that leave a side's size as it is (1.3 on a side of 3) are drawn too:
+        # PyTorch's linear modes leave such an axis alone, nearest and bicubic do not.
+        factors = st.sampled_from([0.5, 0.7, 1.0, 1.1, 1.3, 1.37, 2.0, 2.05, 2.5, 3.0])
+        kw = {"scale_factor": tuple(data.draw(factors) for _ in range(dims))}
         if all(math_floor(n * f) < 1 for n, f in zip(shape, kw["scale_factor"])):
             kw = {"scale_factor": (2.0,) * dims}
-        if rng.integers(0, 2):
+        if data.draw(st.booleans()):
             kw["recompute_scale_factor"] = True
-    if mode != "nearest":
-        kw["align_corners"] = bool(rng.integers(0, 2))
+    if mode not in ("nearest", "nearest-exact", "area"):
+        kw["align_corners"] = data.draw(st.booleans())
     xc, xt = pair(x)
     try:
         yt = TF.interpolate(xt, mode=mode, **kw)
+        refused = yt.numel() == 0  # area mode gives an empty tensor; chainrule refuses
     except (RuntimeError, ValueError):
+        refused = True
+    if refused:
         with pytest.raises(ValueError):
             F.interpolate(xc, mode=mode, **kw)
         return
@@ -450,8 +467,58 @@ def test_interpolate_random(seed):
     close(yc, yt)
     gy = RNG.normal(size=tuple(yt.shape))
     yc.backward(gy)
-    yt.backward(torch.tensor(gy))
-    close(xc.grad, xt.grad)
+    # The gradient of PyTorch's forward, a linear map of each image: its matrix read
+    # off torch's forward of the basis images, transposed, times the output gradient.
+    # PyTorch 2.13's own backward is not its forward's adjoint in two corners: 1-D and
+    # 3-D nearest with a scale_factor that leaves a size unchanged or doubles it, and
+    # bicubic with a scale_factor that leaves every size unchanged; chainrule's is.
+    spatial = int(np.prod(x.shape[2:]))
+    basis = torch.eye(spatial, dtype=torch.float64).reshape(spatial, 1, *x.shape[2:])
+    matrix = TF.interpolate(basis, mode=mode, **kw).numpy().reshape(spatial, -1)
+    adjoint = gy.reshape(*x.shape[:2], -1) @ matrix.T
+    close(xc.grad, adjoint.reshape(x.shape))
+    x32 = x.astype(np.float32)  # coordinates and weights in float32, as PyTorch's kernels
+    y32 = F.interpolate(x32, mode=mode, **kw)
+    assert y32.dtype == np.float32
+    close(y32, TF.interpolate(torch.tensor(x32), mode=mode, **kw), tol=5e-6)
+
+
+def test_interpolate_gradient_is_its_forwards_adjoint_where_torchs_is_not():
+    # scale_factor 1.1 keeps a side of 2 at 2; PyTorch's 1-D nearest forward copies
+    # input 0 to both outputs, but its backward sends each output's gradient back to
+    # its own position, as if it had copied. chainrule's forward agrees with PyTorch's,
+    # its gradient with that forward.
+    x = np.array([[[3.0, 5.0]]])
+    xc, xt = pair(x)
+    yc = F.interpolate(xc, scale_factor=1.1, mode="nearest")
+    yt = TF.interpolate(xt, scale_factor=1.1, mode="nearest")
+    close(yc, yt)
+    close(yc, [[[3.0, 3.0]]])
+    yc.backward(np.array([[[1.0, 10.0]]]))
+    yt.backward(torch.tensor([[[1.0, 10.0]]]))
+    close(xc.grad, [[[11.0, 0.0]]])
+    close(xt.grad, [[[1.0, 10.0]]])  # PyTorch 2.13's
+
+
+def test_interpolate_unsupported_modes_are_refused_by_name():
+    x = cr.zeros((1, 1, 4, 4))
+    with pytest.raises(NotImplementedError, match="'lanczos'"):
+        F.interpolate(x, size=3, mode="lanczos")
+    with pytest.raises(NotImplementedError, match="antialias"):
+        F.interpolate(x, size=3, mode="bilinear", antialias=True)
+    with pytest.raises(ValueError, match="bicubic expects a 4-D"):
+        F.interpolate(cr.zeros((1, 1, 4)), size=3, mode="bicubic")
+    with pytest.raises(ValueError, match="align_corners"):
+        F.interpolate(x, size=3, mode="area", align_corners=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(length=st.integers(1, 9), out=st.integers(1, 9), unbatched=st.booleans())
+def test_adaptive_avg_pool1d_matches_torch(length, out, unbatched):
+    shape = (3, length) if unbatched else (2, 3, length)
+    _check_layer(
+        cr.nn.AdaptiveAvgPool1d(out), torch.nn.AdaptiveAvgPool1d(out), RNG.normal(size=shape)
+    )
 
 
 def math_floor(v):

@@ -24,6 +24,7 @@ _SUBMODULES = frozenset({"functional", "init", "utils"})
 _LAZY = {
     "ELU": "chainrule.nn.layers",
     "GELU": "chainrule.nn.layers",
+    "AdaptiveAvgPool1d": "chainrule.nn.layers",
     "AdaptiveAvgPool2d": "chainrule.nn.layers",
     "AvgPool2d": "chainrule.nn.layers",
     "BatchNorm1d": "chainrule.nn.layers",
@@ -103,6 +104,7 @@ __all__ = [
     "ReLU6",
     "SiLU",
     "Softmin",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",

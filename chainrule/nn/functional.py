@@ -26,6 +26,7 @@ import numpy as np
 import chainrule.functions as _f
 from chainrule.nn.functional_attention import scaled_dot_product_attention
 from chainrule.nn.functional_conv import (
+    adaptive_avg_pool1d,
     adaptive_avg_pool2d,
     conv1d,
     conv_transpose2d,
@@ -70,6 +71,7 @@ __all__ = [
     "relu6",
     "silu",
     "softmin",
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",

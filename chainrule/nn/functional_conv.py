@@ -240,7 +240,16 @@ def group_norm(
 
 
 # ------------------------------------------------------------------ interpolate
-_MODES = {"nearest": 1, "linear": 1, "bilinear": 2}
+#: The modes and how many spatial axes each takes (None: one, two or three).
+_MODES = {
+    "nearest": None,
+    "nearest-exact": None,
+    "area": None,
+    "linear": 1,
+    "bilinear": 2,
+    "bicubic": 2,
+    "trilinear": 3,
+}
 
 
 def _out_sizes(shape, size, scale_factor, dims):
@@ -262,32 +271,80 @@ def _out_sizes(shape, size, scale_factor, dims):
     return tuple(math.floor(n * f) for n, f in zip(shape, scales)), scales
 
 
-def _nearest_index(n_in: int, n_out: int, scale: float | None) -> np.ndarray:
-    # PyTorch's nearest_idx, in float32 as its kernel computes it.
-    if n_out == n_in:
-        return np.arange(n_out)
-    if n_out == 2 * n_in:
-        return np.arange(n_out) >> 1
+def _nearest_index(
+    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool
+) -> np.ndarray:
+    """PyTorch's source index of each output position: floor(dst s) (nearest) or
+    floor((dst + 0.5) s) (nearest-exact), in float32 as its kernels compute them.
+
+    PyTorch 2.13's 2-D nearest kernel takes two shortcuts whatever the scale_factor
+    (``shortcuts``): an unchanged size is copied, a doubled one maps dst to dst // 2.
+    Its 1-D and 3-D kernels, and nearest-exact, do not: a scale_factor of 1.3 keeps a
+    side of 3 at 3 there but maps positions 0, 1, 2 to 0, 0, 1."""
+    if (shortcuts or scale is None) and not exact:
+        if n_out == n_in:
+            return np.arange(n_out)
+        if n_out == 2 * n_in:
+            return np.arange(n_out) >> 1
     s = np.float32(1.0 / scale) if scale is not None else np.float32(n_in) / np.float32(n_out)
-    src = np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64)
+    dst = np.arange(n_out, dtype=np.float32)
+    if exact:
+        dst += np.float32(0.5)
+    src = np.floor(dst * s).astype(np.int64)
     return np.minimum(src, n_in - 1)
 
 
-def _linear_taps(n_in, n_out, scale, align_corners, dtype):
-    """PyTorch's source indices i0, i1 and weights (1 - l, l) of each output position,
-    computed in the input's floating precision (as its kernel's opmath type)."""
-    kind = np.dtype(dtype).type if np.dtype(dtype).kind == "f" else np.float32
-    dst = np.arange(n_out, dtype=kind)
+def _opmath(dtype: Any) -> Any:
+    """The precision PyTorch's kernels compute coordinates and weights in: the input's
+    floating type (float32 for float32), float32 for anything else."""
+    return np.dtype(dtype).type if np.dtype(dtype).kind == "f" else np.float32
+
+
+def _source_ratio(n_in, n_out, scale, align_corners, kind):
+    """PyTorch's area_pixel_compute_scale."""
     if align_corners:
-        ratio = kind(n_in - 1) / kind(n_out - 1) if n_out > 1 else kind(0)
+        return kind(n_in - 1) / kind(n_out - 1) if n_out > 1 else kind(0)
+    return kind(1.0 / scale) if scale is not None else kind(n_in) / kind(n_out)
+
+
+def _linear_taps(n_in, n_out, scale, align_corners, dtype):
+    """PyTorch's two source indices and weights ``[(i0, 1 - l), (i1, l)]`` of each
+    output position, computed in the input's floating precision (its kernel's opmath
+    type)."""
+    kind = _opmath(dtype)
+    dst = np.arange(n_out, dtype=kind)
+    ratio = _source_ratio(n_in, n_out, scale, align_corners, kind)
+    if align_corners:
         src = ratio * dst
     else:
-        ratio = kind(1.0 / scale) if scale is not None else kind(n_in) / kind(n_out)
         src = np.maximum(ratio * (dst + kind(0.5)) - kind(0.5), kind(0))
     i0 = src.astype(np.int64)
     i1 = i0 + (i0 < n_in - 1)
     lam = (src - i0.astype(kind)).astype(kind)
-    return i0, i1, (kind(1) - lam), lam
+    return [(i0, kind(1) - lam), (i1, lam)]
+
+
+def _cubic_taps(n_in, n_out, scale, align_corners, dtype):
+    """PyTorch's bicubic taps along one axis: the four source indices floor(src) - 1
+    to floor(src) + 2, clamped to the axis (the border repeated), and Keys' cubic
+    convolution weights with A = -0.75; the source coordinate is not clamped at 0
+    (unlike linear). In the input's floating precision, as its kernel."""
+    kind = _opmath(dtype)
+    a = kind(-0.75)
+    dst = np.arange(n_out, dtype=kind)
+    ratio = _source_ratio(n_in, n_out, scale, align_corners, kind)
+    src = ratio * dst if align_corners else ratio * (dst + kind(0.5)) - kind(0.5)
+    base = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - base.astype(kind), kind(0), kind(1)).astype(kind)
+
+    def near(d):  # |d| <= 1
+        return ((a + kind(2)) * d - (a + kind(3))) * d * d + kind(1)
+
+    def far(d):  # 1 < |d| < 2
+        return ((a * d - kind(5) * a) * d + kind(8) * a) * d - kind(4) * a
+
+    weights = [far(t + kind(1)), near(t), near(kind(1) - t), far(kind(2) - t)]
+    return [(np.clip(base - 1 + j, 0, n_in - 1), w.astype(kind)) for j, w in enumerate(weights)]
 
 
 def interpolate(
@@ -299,10 +356,12 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
-    """Resize the spatial axes of an (N, C, L) or (N, C, H, W) input, as PyTorch does.
+    """Resize the spatial axes of an (N, C, L), (N, C, H, W) or (N, C, D, H, W) input,
+    as PyTorch does.
 
-    Modes: ``nearest`` (3-D or 4-D input), ``linear`` (3-D) and ``bilinear`` (4-D),
-    the last two with ``align_corners``. Give ``size`` or ``scale_factor``.
+    Modes: ``nearest``, ``nearest-exact`` and ``area`` (1 to 3 spatial axes),
+    ``linear`` (3-D input), ``bilinear`` and ``bicubic`` (4-D), ``trilinear`` (5-D);
+    the interpolating ones take ``align_corners``. Give ``size`` or ``scale_factor``.
 
     >>> import numpy as np
     >>> import chainrule.nn.functional as F
@@ -313,36 +372,56 @@ def interpolate(
     x = _t(input)
     if mode not in _MODES:
         raise NotImplementedError(
-            f"interpolate: mode {mode!r} is not supported (nearest, linear, bilinear)"
+            f"interpolate: mode {mode!r} is not supported ({', '.join(_MODES)})"
         )
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
     dims = x.ndim - 2
-    if mode == "nearest" and dims not in (1, 2):
-        raise ValueError(f"interpolate: nearest expects a 3-D or 4-D input, got shape {x.shape}")
-    if mode != "nearest" and dims != _MODES[mode]:
-        want = "3-D (N, C, L)" if mode == "linear" else "4-D (N, C, H, W)"
-        raise ValueError(f"interpolate: {mode} expects a {want} input, got shape {x.shape}")
-    if mode == "nearest" and align_corners is not None:
+    if _MODES[mode] is None and dims not in (1, 2, 3):
+        raise ValueError(
+            f"interpolate: {mode} expects a 3-D, 4-D or 5-D input, got shape {x.shape}"
+        )
+    if _MODES[mode] is not None and dims != _MODES[mode]:
+        want = {1: "3-D (N, C, L)", 2: "4-D (N, C, H, W)", 3: "5-D (N, C, D, H, W)"}
+        raise ValueError(
+            f"interpolate: {mode} expects a {want[_MODES[mode]]} input, got shape {x.shape}"
+        )
+    if _MODES[mode] is None and align_corners is not None:
         raise ValueError(
             "interpolate: align_corners can only be set with the interpolating modes "
-            "(linear, bilinear)"
+            "(linear, bilinear, bicubic, trilinear)"
         )
     sizes, scales = _out_sizes(x.shape[2:], size, scale_factor, dims)
     if any(s < 1 for s in sizes):
         raise ValueError(f"interpolate: the output size {sizes} must be positive")
+    if mode == "area":  # PyTorch's area mode is adaptive average pooling to the size
+        out = x
+        for k, n_out in enumerate(sizes):
+            out = _adaptive_mean_axis(out, 2 + k, n_out)
+        return out
     if recompute_scale_factor:
         scales = (None,) * dims  # map coordinates by in/out, as PyTorch then does
     out = x
     for k, (n_in, n_out, scale) in enumerate(zip(x.shape[2:], sizes, scales)):
         axis = 2 + k
         lead = (slice(None),) * axis
-        if mode == "nearest":
-            out = out[(*lead, _nearest_index(n_in, n_out, scale))]
+        if mode in ("nearest", "nearest-exact"):
+            index = _nearest_index(n_in, n_out, scale, mode == "nearest-exact", dims == 2)
+            out = out[(*lead, index)]
             continue
-        i0, i1, w0, w1 = _linear_taps(n_in, n_out, scale, bool(align_corners), x.dtype)
+        if mode == "bicubic":
+            taps = _cubic_taps(n_in, n_out, scale, bool(align_corners), x.dtype)
+        elif n_in == n_out:
+            # PyTorch's linear kernels leave an axis of unchanged size as it is, even
+            # when a scale_factor (1.3 on a side of 3) would move its coordinates.
+            continue
+        else:
+            taps = _linear_taps(n_in, n_out, scale, bool(align_corners), x.dtype)
         bcast = (n_out,) + (1,) * (x.ndim - 1 - axis)
-        out = out[(*lead, i0)] * w0.reshape(bcast) + out[(*lead, i1)] * w1.reshape(bcast)
+        terms = [out[(*lead, i)] * w.reshape(bcast) for i, w in taps]
+        out = terms[0]
+        for term in terms[1:]:
+            out = out + term
     return out
 
 
@@ -355,6 +434,42 @@ def _averaging_matrix(n_in: int, n_out: int, dtype: Any) -> np.ndarray:
         end = -((-(i + 1) * n_in) // n_out)
         a[i, start:end] = 1.0 / (end - start)
     return a
+
+
+def _adaptive_mean_axis(x: Tensor, axis: int, n_out: int) -> Tensor:
+    """Adaptive average pooling along one axis: a reshaped mean when ``n_out`` divides
+    the axis, else a product with the averaging matrix."""
+    n_in = x.shape[axis]
+    if n_in == n_out:
+        return x
+    if n_in % n_out == 0:
+        return x.reshape(x.shape[:axis] + (n_out, n_in // n_out) + x.shape[axis + 1 :]).mean(
+            axis=axis + 1
+        )
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    moved = x.swapaxes(axis, -1) @ _averaging_matrix(n_in, n_out, dtype).T
+    return moved.swapaxes(axis, -1)
+
+
+def adaptive_avg_pool1d(input: Any, output_size: int) -> Tensor:
+    """Mean over PyTorch's adaptive windows of an (N, C, L) or (C, L) input: output
+    position i averages [floor(i L/O), ceil((i+1) L/O)).
+
+    >>> import numpy as np
+    >>> import chainrule.nn.functional as F
+    >>> F.adaptive_avg_pool1d(np.arange(5.0).reshape(1, 1, 5), 2).numpy()
+    array([[[1., 3.]]])
+    """
+    x = _t(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"adaptive_avg_pool1d: expected an input of shape (N, C, L) or (C, L), "
+            f"got {tuple(x.shape)}"
+        )
+    (size,) = _tuple(output_size, 1, "output_size", "adaptive_avg_pool1d")
+    if size < 1:
+        raise ValueError(f"adaptive_avg_pool1d: output size {size} must be positive")
+    return _adaptive_mean_axis(x, x.ndim - 1, size)
 
 
 def adaptive_avg_pool2d(input: Any, output_size: int | None | Sequence[int | None]) -> Tensor:

@@ -25,7 +25,13 @@ from chainrule.nn.layers_activation import (
     Softplus,
     Tanh,
 )
-from chainrule.nn.layers_conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
+from chainrule.nn.layers_conv import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv2d,
+    MaxPool2d,
+)
 from chainrule.nn.layers_linear import Embedding, Identity, Linear
 from chainrule.nn.layers_loss import (
     BCELoss,
@@ -50,6 +56,7 @@ __all__ = [
     "ReLU6",
     "SiLU",
     "Softmin",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",

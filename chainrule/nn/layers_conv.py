@@ -1,5 +1,5 @@
 """Convolution and pooling over NCHW images: ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``,
-``AdaptiveAvgPool2d``."""
+``AdaptiveAvgPool2d`` (and ``AdaptiveAvgPool1d`` over sequences)."""
 
 from __future__ import annotations
 
@@ -267,6 +267,26 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x: Any) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Mean over PyTorch's adaptive windows of an (N, C, L) or (C, L) input into
+    ``output_size`` positions (see ``F.adaptive_avg_pool1d``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.AdaptiveAvgPool1d(4)(cr.randn(2, 8, 10)).shape
+    (2, 8, 4)
+    """
+
+    def __init__(self, output_size: int) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Any) -> Tensor:
+        return F.adaptive_avg_pool1d(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
