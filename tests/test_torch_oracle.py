@@ -500,6 +500,22 @@ def test_interpolate_gradient_is_its_forwards_adjoint_where_torchs_is_not():
     close(xt.grad, [[[1.0, 10.0]]])  # PyTorch 2.13's
 
 
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("Upsample", dict(scale_factor=2)),
+        ("Upsample", dict(size=(5, 3), mode="bilinear", align_corners=False)),
+        ("Upsample", dict(scale_factor=(1.5, 2), mode="bicubic", align_corners=True)),
+        ("UpsamplingNearest2d", dict(scale_factor=3)),
+        ("UpsamplingBilinear2d", dict(size=7)),
+    ],
+)
+def test_upsample_layers_match_torch(name, args):
+    c_layer, t_layer = getattr(cr.nn, name)(**args), getattr(torch.nn, name)(**args)
+    assert repr(c_layer) == repr(t_layer)
+    _check_layer(c_layer, t_layer, RNG.normal(size=(2, 3, 4, 5)))
+
+
 def test_interpolate_unsupported_modes_are_refused_by_name():
     x = cr.zeros((1, 1, 4, 4))
     with pytest.raises(NotImplementedError, match="'lanczos'"):

@@ -74,6 +74,9 @@ _LAZY = {
     "Conv1d": "chainrule.nn.layers_conv_family",
     "ConvTranspose2d": "chainrule.nn.layers_conv_family",
     "GroupNorm": "chainrule.nn.layers_conv_family",
+    "Upsample": "chainrule.nn.layers_conv_family",
+    "UpsamplingBilinear2d": "chainrule.nn.layers_conv_family",
+    "UpsamplingNearest2d": "chainrule.nn.layers_conv_family",
     "GRU": "chainrule.nn.layers_recurrent",
     "LSTM": "chainrule.nn.layers_recurrent",
     "RNN": "chainrule.nn.layers_recurrent",
@@ -160,4 +163,7 @@ __all__ = [
     "Conv1d",
     "ConvTranspose2d",
     "GroupNorm",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
 ]

@@ -188,3 +188,69 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Upsample(Module):
+    """``F.interpolate`` as a layer, with PyTorch's arguments: ``size`` or
+    ``scale_factor``, ``mode`` (nearest by default), ``align_corners``,
+    ``recompute_scale_factor``.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Upsample(scale_factor=2, mode="bilinear")(cr.zeros((1, 3, 4, 5))).shape
+    (1, 3, 8, 10)
+    """
+
+    def __init__(
+        self,
+        size: int | Sequence[int] | None = None,
+        scale_factor: float | Sequence[float] | None = None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.size = size
+        # PyTorch keeps factors as floats (2 -> 2.0), which its printed form shows.
+        if isinstance(scale_factor, Sequence):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        elif scale_factor is not None:
+            scale_factor = float(scale_factor)
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Any) -> Tensor:
+        return F.interpolate(
+            x,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            self.recompute_scale_factor,
+        )
+
+    def extra_repr(self) -> str:
+        if self.scale_factor is not None:
+            info = f"scale_factor={self.scale_factor!r}"
+        else:
+            info = f"size={self.size!r}"
+        return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample`` in nearest mode (PyTorch's older name)."""
+
+    def __init__(
+        self, size: int | Sequence[int] | None = None, scale_factor: float | None = None
+    ) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample`` in bilinear mode with ``align_corners=True`` (PyTorch's older name)."""
+
+    def __init__(
+        self, size: int | Sequence[int] | None = None, scale_factor: float | None = None
+    ) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
