@@ -803,7 +803,7 @@ def test_sdpa_fully_masked_rows_are_zero_and_dropout_one_drops_all():
         F.scaled_dot_product_attention(q, q[..., :2], q)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     batch=st.integers(1, 3),
     rows=st.integers(1, 4),
@@ -818,22 +818,32 @@ def test_sdpa_fully_masked_rows_are_zero_and_dropout_one_drops_all():
     need_weights=st.booleans(),
     average=st.booleans(),
     bias=st.booleans(),
+    kv_dims=st.sampled_from([None, (2, 3), (5, 1)]),
+    add_bias_kv=st.booleans(),
+    add_zero_attn=st.booleans(),
 )
 def test_multihead_attention_matches_torch(
     batch, rows, cols, heads, head_dim, batch_first, self_attention, padding, attn, full_row,
-    need_weights, average, bias,
+    need_weights, average, bias, kv_dims, add_bias_kv, add_zero_attn,
 ):  # fmt: skip
     e = heads * head_dim
-    tm = torch.nn.MultiheadAttention(e, heads, batch_first=batch_first, bias=bias)
-    cm = _from_torch(cr.nn.MultiheadAttention(e, heads, batch_first=batch_first, bias=bias), tm)
-    if self_attention:
+    kdim, vdim = kv_dims or (e, e)
+    kw = dict(
+        batch_first=batch_first, bias=bias, kdim=kdim, vdim=vdim,
+        add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn,
+    )  # fmt: skip
+    tm = torch.nn.MultiheadAttention(e, heads, **kw)
+    cm = _from_torch(cr.nn.MultiheadAttention(e, heads, **kw), tm)
+    if self_attention and kv_dims is None:
         cols = rows
+    else:
+        self_attention = False
 
-    def seq(length):
-        return RNG.normal(size=(batch, length, e) if batch_first else (length, batch, e))
+    def seq(length, width=e):
+        return RNG.normal(size=(batch, length, width) if batch_first else (length, batch, width))
 
     q = seq(rows)
-    kv = (q, q) if self_attention else (seq(cols), seq(cols))
+    kv = (q, q) if self_attention else (seq(cols, kdim), seq(cols, vdim))
     qc, qt = pair(q)
     if self_attention:
         c_in, t_in = [qc, qc, qc], [qt, qt, qt]
@@ -870,8 +880,12 @@ def test_multihead_attention_unbatched_and_refusals():
     ]
     with pytest.raises(ValueError, match="multiple of num_heads"):
         cr.nn.MultiheadAttention(5, 2)
-    with pytest.raises(NotImplementedError, match="kdim"):
-        cr.nn.MultiheadAttention(4, 2, kdim=3)
+    separate = cr.nn.MultiheadAttention(4, 2, kdim=3, vdim=5, add_bias_kv=True)
+    assert list(separate.state_dict()) == list(
+        torch.nn.MultiheadAttention(4, 2, kdim=3, vdim=5, add_bias_kv=True).state_dict()
+    )
+    with pytest.raises(ValueError, match="kdim=3"):
+        separate(x, x, x)
     with pytest.raises(ValueError, match="needs attn_mask"):
         cm(x, x, x, is_causal=True)
     with pytest.raises(ValueError, match="key_padding_mask must be shaped"):

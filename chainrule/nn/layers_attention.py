@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import functions as _f
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.functional_attention import attend, mask_bias
@@ -79,37 +80,54 @@ class MultiheadAttention(Module):
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple "
                 f"of num_heads ({num_heads})"
             )
-        for flag, what in ((add_bias_kv, "add_bias_kv"), (add_zero_attn, "add_zero_attn")):
-            if flag:
-                raise NotImplementedError(f"MultiheadAttention: {what}=True is not supported")
-        if (kdim is not None and kdim != embed_dim) or (vdim is not None and vdim != embed_dim):
-            raise NotImplementedError(
-                "MultiheadAttention: kdim/vdim other than embed_dim (separate key and value "
-                "projections) are not supported"
-            )
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
         self.embed_dim = embed_dim
-        self.kdim = self.vdim = embed_dim
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = float(dropout)
         self.batch_first = batch_first
-        self.in_proj_weight = _empty((3 * embed_dim, embed_dim), dtype)
+        # PyTorch's parameters, in its order (its state-dict keys): one stacked
+        # projection when keys and values have embed_dim features, else three.
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = _empty((3 * embed_dim, embed_dim), dtype)
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = _empty((embed_dim, embed_dim), dtype)
+            self.k_proj_weight = _empty((embed_dim, self.kdim), dtype)
+            self.v_proj_weight = _empty((embed_dim, self.vdim), dtype)
+            self.register_parameter("in_proj_weight", None)
         if bias:
             self.in_proj_bias = _empty((3 * embed_dim,), dtype)
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, generator=generator)
+        if add_bias_kv:  # one more key and value, learnt, after the sequence's
+            self.bias_k = _empty((1, 1, embed_dim), dtype)
+            self.bias_v = _empty((1, 1, embed_dim), dtype)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn  # and one of zeros after those, per head
         self._reset_parameters(generator)
 
     def _reset_parameters(self, generator: Any = None) -> None:
-        # PyTorch's: Glorot-uniform input projection, zero biases; out_proj keeps
-        # Linear's own initial weight.
-        init.xavier_uniform_(self.in_proj_weight, generator=generator)
+        # PyTorch's: Glorot-uniform input projections, zero biases, Glorot-normal
+        # bias_k/bias_v; out_proj keeps Linear's own initial weight.
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight, generator=generator)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w, generator=generator)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k, generator=generator)
+            init.xavier_normal_(self.bias_v, generator=generator)
 
     def forward(
         self,
@@ -136,6 +154,12 @@ class MultiheadAttention(Module):
         n, rows, cols = q.shape[0], q.shape[1], k.shape[1]
         bias = self._bias(attn_mask, key_padding_mask, n, rows, cols, batched, q.dtype)
         qh, kh, vh = self._heads(q, k, v)
+        extra = int(self.bias_k is not None) + int(self.add_zero_attn)
+        if extra:
+            kh, vh = self._extra_keys(kh, vh)
+            if bias is not None:  # the added keys are never masked
+                pad = np.zeros(tuple(bias.shape[:-1]) + (extra,), dtype=q.dtype)
+                bias = _f.concatenate([bias, pad], axis=-1)
         scale = 1.0 / math.sqrt(self.head_dim)
         p = self.dropout if self.training else 0.0
         # PyTorch computes the weights with a plain softmax when it returns them (NaN
@@ -161,11 +185,12 @@ class MultiheadAttention(Module):
                 f"{name}: query, key and value must all have 3 axes (or 2, unbatched), got "
                 f"shapes {q.shape}, {k.shape}, {v.shape}"
             )
-        e = self.embed_dim
-        if q.shape[-1] != e or k.shape[-1] != e or v.shape[-1] != e:
+        e, kd, vd = self.embed_dim, self.kdim, self.vdim
+        if q.shape[-1] != e or k.shape[-1] != kd or v.shape[-1] != vd:
             raise ValueError(
-                f"{name}(embed_dim={e}): the inputs' last axes must be {e}, got shapes "
-                f"{q.shape}, {k.shape}, {v.shape}"
+                f"{name}(embed_dim={e}, kdim={kd}, vdim={vd}): the last axes of query, key "
+                f"and value must be {e}, {kd} and {vd}, got shapes {q.shape}, {k.shape}, "
+                f"{v.shape}"
             )
         seq = 1 if self.batch_first or q.ndim == 2 else 0
         batch = 0 if self.batch_first else 1
@@ -187,13 +212,31 @@ class MultiheadAttention(Module):
         blocks' scatters are the size of the weight instead. 10-20% faster on B7.
         """
         heads, hd, e = self.num_heads, self.head_dim, self.embed_dim
-        w, b = self.in_proj_weight, self.in_proj_bias
+        b = self.in_proj_bias
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            weights = [w[i * e : (i + 1) * e] for i in range(3)]
+        else:
+            weights = [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
         out = []
-        for i, x in enumerate((q, k, v)):
-            rows = slice(i * e, (i + 1) * e)
-            part = F.linear(x, w[rows], None if b is None else b[rows])
+        for i, (x, w_i) in enumerate(zip((q, k, v), weights)):
+            part = F.linear(x, w_i, None if b is None else b[i * e : (i + 1) * e])
             out.append(part.reshape(x.shape[0], x.shape[1], heads, hd).swapaxes(1, 2))
         return tuple(out)
+
+    def _extra_keys(self, kh: Tensor, vh: Tensor) -> tuple[Tensor, Tensor]:
+        """PyTorch's add_bias_kv (bias_k and bias_v as one more key and value of every
+        sequence) and add_zero_attn (then a key and value of zeros), on the heads."""
+        n, heads, _, hd = kh.shape
+        if self.bias_k is not None:
+            bk, bv = (b.reshape(1, heads, 1, hd) for b in (self.bias_k, self.bias_v))
+            kh = _f.concatenate([kh, _f.broadcast_to(bk, (n, heads, 1, hd))], axis=2)
+            vh = _f.concatenate([vh, _f.broadcast_to(bv, (n, heads, 1, hd))], axis=2)
+        if self.add_zero_attn:
+            zeros = np.zeros((n, heads, 1, hd), dtype=kh.dtype)
+            kh = _f.concatenate([kh, zeros], axis=2)
+            vh = _f.concatenate([vh, zeros], axis=2)
+        return kh, vh
 
     def _bias(self, attn_mask, key_padding_mask, n, rows, cols, batched, dtype) -> Any:
         name = "MultiheadAttention"
