@@ -788,6 +788,38 @@ def test_scaled_dot_product_attention_matches_torch(lead, rows, cols, e, ev, mas
         close(a.grad, b.grad)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.sampled_from([(), (2,)]),
+    kv_heads=st.integers(1, 3),
+    group=st.integers(1, 3),
+    value_heads_shared=st.booleans(),
+    rows=st.integers(1, 3),
+    cols=st.integers(1, 3),
+    causal=st.booleans(),
+)
+def test_sdpa_grouped_query_attention_matches_torch(
+    batch, kv_heads, group, value_heads_shared, rows, cols, causal
+):
+    heads = kv_heads * group
+    v_heads = kv_heads if value_heads_shared else heads
+    q = RNG.normal(size=batch + (heads, rows, 3))
+    k = RNG.normal(size=batch + (kv_heads, cols, 3))
+    v = RNG.normal(size=batch + (v_heads, cols, 2))
+    cs, ts = zip(*(pair(a) for a in (q, k, v)))
+    yc = F.scaled_dot_product_attention(*cs, is_causal=causal, enable_gqa=True)
+    yt = TF.scaled_dot_product_attention(*ts, is_causal=causal, enable_gqa=True)
+    close(yc, yt)
+    g = RNG.normal(size=tuple(yt.shape))
+    yc.backward(g)
+    yt.backward(torch.tensor(g))
+    for a, b in zip(cs, ts):
+        close(a.grad, b.grad)
+    if kv_heads > 1:
+        with pytest.raises(ValueError, match="multiple of the key's"):
+            F.scaled_dot_product_attention(q[..., :1, :, :], k, v, enable_gqa=True)
+
+
 def test_sdpa_fully_masked_rows_are_zero_and_dropout_one_drops_all():
     q = RNG.normal(size=(2, 3, 4))
     m = np.ones((3, 3), dtype=bool)

@@ -65,6 +65,27 @@ def attend(q: Tensor, k_t: Tensor, v: Tensor, bias: Any, dropout_p: float, safe:
     return weights @ v, weights
 
 
+def _share_heads(q: Tensor, k: Tensor, v: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """Grouped-query attention: key and value heads (axis -3) repeated so that each
+    serves ``q_heads / kv_heads`` consecutive query heads, as PyTorch's enable_gqa."""
+    if q.ndim < 3 or k.ndim < 3 or v.ndim < 3:
+        raise ValueError(
+            f"{name}: enable_gqa needs a heads axis (..., heads, length, features) in query, "
+            f"key and value; got shapes {q.shape}, {k.shape}, {v.shape}"
+        )
+    heads = q.shape[-3]
+    out = []
+    for x, what in ((k, "key"), (v, "value")):
+        if x.shape[-3] < 1 or heads % x.shape[-3]:
+            raise ValueError(
+                f"{name}: with enable_gqa the query's {heads} heads must be a multiple of the "
+                f"{what}'s {x.shape[-3]}; got shapes {q.shape}, {k.shape}, {v.shape}"
+            )
+        group = heads // x.shape[-3]
+        out.append(x if group == 1 else x[..., np.arange(heads) // group, :, :])
+    return out[0], out[1]
+
+
 def scaled_dot_product_attention(
     query: Any,
     key: Any,
@@ -82,7 +103,9 @@ def scaled_dot_product_attention(
     broadcast to (..., L, S). ``is_causal``: query i attends keys 0..i (no
     ``attn_mask`` then). ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops
     attention weights (always, as PyTorch's; pass 0 when evaluating). A query that
-    may attend no key gets 0s.
+    may attend no key gets 0s. ``enable_gqa``: grouped-query attention, key and
+    value with fewer heads (axis -3) than query, each shared by consecutive query
+    heads (PyTorch's repeat_interleave).
 
     >>> import numpy as np
     >>> import chainrule as cr
@@ -92,13 +115,13 @@ def scaled_dot_product_attention(
     """
     q, k, v = _t(query), _t(key), _t(value)
     name = "scaled_dot_product_attention"
-    if enable_gqa:
-        raise NotImplementedError(f"{name}: enable_gqa (grouped-query attention) is not supported")
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(
             f"{name}: query, key and value need at least 2 axes (..., length, features), got "
             f"shapes {q.shape}, {k.shape}, {v.shape}"
         )
+    if enable_gqa:
+        k, v = _share_heads(q, k, v, name)
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
             f"{name}: query (..., L, E) and key (..., S, E) must share E, and key and value "
