@@ -180,6 +180,117 @@ def test_pooling(kernel, stride, padding):
         check_unary(lambda t, f=fc: f(t, *args), lambda t, f=ft: f(t, *args), x)
 
 
+def _same_outputs_and_gradient(fc, ft, x):
+    """Values (and returned indices) alike, then the input gradient of a random
+    weighting of the first output."""
+    xc, xt = pair(x)
+    outs_c, outs_t = _outputs(fc(xc)), _outputs(ft(xt))
+    assert len(outs_c) == len(outs_t)
+    for oc, ot in zip(outs_c, outs_t):
+        assert np.asarray(getattr(oc, "data", oc)).dtype.kind == (
+            "f" if ot.is_floating_point() else "i"
+        )
+        close(oc, ot)
+    gy = RNG.normal(size=tuple(outs_t[0].shape))
+    outs_c[0].backward(gy)
+    outs_t[0].backward(torch.tensor(gy))
+    close(xc.grad, xt.grad)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["max", "max indices", "avg"]),
+    dims=st.sampled_from([1, 2]),
+    ceil_mode=st.booleans(),
+    ties=st.booleans(),
+)
+def test_pooling_ceil_mode_indices_and_1d_match_torch(data, kind, dims, ceil_mode, ties):
+    # ReLU'd inputs have ties of zeros: the gradient goes to the first maximum.
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    s = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    p = tuple(data.draw(st.integers(0, kk // 2)) for kk in k)
+    size = tuple(data.draw(st.integers(kk, kk + 5)) for kk in k)
+    x = RNG.normal(size=(data.draw(st.integers(1, 2)), 2, *size))
+    if ties:
+        x = np.maximum(x, 0)
+    if data.draw(st.booleans()):
+        x = x[0]  # unbatched
+    name = f"{'max' if kind.startswith('max') else 'avg'}_pool{dims}d"
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    if kind.startswith("max"):
+        kw["dilation"] = 1 if dims == 1 else (1, data.draw(st.integers(1, 2)))
+        kw["return_indices"] = kind == "max indices"
+    else:
+        kw["count_include_pad"] = data.draw(st.booleans())
+    try:
+        getattr(TF, name)(torch.tensor(x), **kw)
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            getattr(F, name)(x, **kw)
+        return
+    _same_outputs_and_gradient(
+        lambda t: getattr(F, name)(t, **kw), lambda t: getattr(TF, name)(t, **kw), x
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dims=st.sampled_from([1, 2]),
+    size=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    out=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    ties=st.booleans(),
+    indices=st.booleans(),
+)
+def test_adaptive_max_pool_matches_torch(dims, size, out, ties, indices):
+    x = RNG.normal(size=(2, 3, *size[:dims]))
+    if ties:
+        x = np.maximum(x, 0)
+    name = f"adaptive_max_pool{dims}d"
+    o = out[0] if dims == 1 else out
+    _same_outputs_and_gradient(
+        lambda t: getattr(F, name)(t, o, return_indices=indices),
+        lambda t: getattr(TF, name)(t, o, return_indices=indices),
+        x,
+    )
+
+
+def test_max_pool_indices_with_nan_and_all_minus_inf_windows():
+    # PyTorch's kernels: the index starts at the window's first element, and a later
+    # one takes it when larger or NaN; a window of -inf keeps its first element.
+    x = RNG.normal(size=(1, 1, 4, 4))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    x[0, 0, 2:, 2:] = -np.inf
+    for fc, ft in [
+        (lambda t: F.max_pool2d(t, 2, return_indices=True),
+         lambda t: TF.max_pool2d(t, 2, return_indices=True)),
+        (lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True, return_indices=True),
+         lambda t: TF.max_pool2d(t, 3, 2, ceil_mode=True, return_indices=True)),
+        (lambda t: F.adaptive_max_pool2d(t, 3, return_indices=True),
+         lambda t: TF.adaptive_max_pool2d(t, 3, return_indices=True)),
+    ]:  # fmt: skip
+        for oc, ot in zip(fc(x), ft(torch.tensor(x))):
+            close(oc, ot)
+
+
+@pytest.mark.parametrize(
+    "name, args, shape",
+    [
+        ("MaxPool2d", (3, 2, 1, 1, True, True), (2, 3, 7, 7)),
+        ("MaxPool1d", (3, 2, 0, 2, True), (2, 3, 9)),
+        ("AvgPool2d", (3, 2, 1, True, False), (2, 3, 7, 8)),
+        ("AvgPool1d", (3, 2, 1, True, False), (3, 8)),
+        ("AdaptiveMaxPool2d", ((2, None), True), (2, 3, 7, 8)),
+        ("AdaptiveMaxPool1d", (3,), (2, 3, 8)),
+    ],
+)
+def test_pooling_layers_match_torch(name, args, shape):
+    c_layer, t_layer = getattr(cr.nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(c_layer) == repr(t_layer)
+    x = RNG.normal(size=shape)
+    _same_outputs_and_gradient(c_layer, t_layer, x)
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy(smoothing, reduction):
