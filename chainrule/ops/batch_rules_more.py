@@ -16,9 +16,9 @@ import numpy as np
 from chainrule.ops import activations as _act
 from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
-from chainrule.ops import pool_index as _pi
 from chainrule.ops import normalization as _norm
 from chainrule.ops import numpy_linalg as _nla
+from chainrule.ops import pool_index as _pi
 from chainrule.ops import recurrent as _rec
 from chainrule.ops import shape as _sh
 from chainrule.ops.batch_rules import (
