@@ -6,6 +6,9 @@ U(-1/sqrt(H), 1/sqrt(H))).
 Each layer and direction projects the inputs of all time steps with one GEMM
 before its loop; each step then makes one GEMM for all its gates. The LSTM's loop
 is one primitive (:mod:`chainrule.ops.recurrent`); RNN and GRU steps are composed.
+The step functions (``rnn_step``, ``gru_step``, ``lstm_step``) serve the cells of
+:mod:`chainrule.nn.layers_recurrent_cells` too; a packed input runs through
+:mod:`chainrule.nn.recurrent_packed`.
 
 >>> import numpy as np
 >>> import chainrule as cr
@@ -275,7 +278,9 @@ class RNN(RNNBase):
     """An Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
     ``forward(input, hx=None)`` returns ``(output, h_n)``: output (L, N, D*H)
-    ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H).
+    ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H). Every layer also
+    takes a :class:`~chainrule.nn.utils.rnn.PackedSequence` and returns one (each
+    sequence run for its own length; :mod:`chainrule.nn.recurrent_packed`).
 
     >>> import chainrule as cr
     >>> rnn = cr.nn.RNN(4, 6, nonlinearity="relu")
