@@ -14,8 +14,11 @@ path computes with the very formulas of the padded one:
   where the batch grows, the sequences that start there (at their own last step)
   join with their initial states.
 
-There are as many segments as distinct lengths, each a loop of its own, so this
-path is slower than the padded one on the same steps.
+There are as many segments as distinct lengths, each a loop of its own. The LSTM's
+primitive is fastest over long loops, so with many distinct lengths this path is
+the slower one for the LSTM (measured about 2x the padded batch with 20 distinct
+lengths in 28 steps); the composed RNN and GRU steps skip the padding here and
+were faster than padded.
 """
 
 from __future__ import annotations
