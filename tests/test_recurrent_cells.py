@@ -502,3 +502,28 @@ def test_packed_input_to_a_layer_refuses_bad_shapes():
         lstm(packed, (cr.zeros(1, 3, 4), cr.zeros(1, 2, 4)))
     with pytest.raises(TypeError, match="floating-point input"):
         cr.nn.GRU(3, 4)(cr_rnn.pack_sequence([np.zeros((2, 3), dtype=np.int64)]))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_forward_mode_meets_finite_differences(kind):
+    # cr.jvp through a cell and through a packed, bidirectional layer: each tangent is
+    # the central difference along the same direction
+    layer = LAYERS[kind][0](2, 3, bidirectional=True, dtype="float64")
+    cell = getattr(cr.nn, kind + "Cell")(2, 3, dtype="float64")
+
+    def packed(x):
+        out, last = layer(cr_rnn.pack_padded_sequence(x, [2, 4, 1], enforce_sorted=False))
+        return cr.concatenate(
+            [cr_rnn.pad_packed_sequence(out)[0].reshape(-1)]
+            + [s.reshape(-1) for s in _outputs(last)]
+        )
+
+    def step(x):
+        return cr.concatenate([s.reshape(-1) for s in _outputs(cell(x[0]))])
+
+    x, v = RNG.normal(size=(4, 3, 2)), RNG.normal(size=(4, 3, 2))
+    for fn in (packed, step):
+        _, tangent = cr.jvp(fn, (cr.tensor(x),), (cr.tensor(v),))
+        eps = 1e-6
+        diff = (fn(cr.tensor(x + eps * v)).data - fn(cr.tensor(x - eps * v)).data) / (2 * eps)
+        np.testing.assert_allclose(tangent.data, diff, rtol=1e-6, atol=1e-8)
