@@ -47,7 +47,7 @@ def _check_state_grads(c_state, t_state):
 
 # ===================================================================== cells
 @pytest.mark.parametrize("kind", list(CELLS))
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     batch=st.integers(1, 3),
     features=st.integers(1, 4),
@@ -365,7 +365,7 @@ def _run_packed(rnn, module, x, lengths, hx, batch_first, enforce_sorted, total_
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     lengths=_lengths_strategy(),
     features=st.integers(1, 3),
