@@ -39,14 +39,15 @@ from chainrule.tensor import Tensor, as_tensor
 
 class RNNCellBase(Module):
     """The parameters, checks and representation :class:`RNNCell`, :class:`LSTMCell`
-    and :class:`GRUCell` share; ``gates`` is G (1, 4 or 3)."""
+    and :class:`GRUCell` share; ``num_chunks`` (PyTorch's name) is the number of
+    gates G: 1, 4 or 3."""
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
         bias: bool,
-        gates: int,
+        num_chunks: int,
         dtype: Any = None,
         generator: Any = None,
     ) -> None:
@@ -59,11 +60,12 @@ class RNNCellBase(Module):
         self.hidden_size = int(hidden_size)
         self.bias = bias
         # PyTorch's registration order, hence its state-dict order and its draws.
-        self.weight_ih = _empty((gates * hidden_size, input_size), dtype)
-        self.weight_hh = _empty((gates * hidden_size, hidden_size), dtype)
+        gate_size = num_chunks * hidden_size
+        self.weight_ih = _empty((gate_size, input_size), dtype)
+        self.weight_hh = _empty((gate_size, hidden_size), dtype)
         if bias:
-            self.bias_ih = _empty((gates * hidden_size,), dtype)
-            self.bias_hh = _empty((gates * hidden_size,), dtype)
+            self.bias_ih = _empty((gate_size,), dtype)
+            self.bias_hh = _empty((gate_size,), dtype)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
