@@ -85,6 +85,10 @@ _LAZY = {
     "LSTM": "chainrule.nn.layers_recurrent",
     "RNN": "chainrule.nn.layers_recurrent",
     "RNNBase": "chainrule.nn.layers_recurrent",
+    "GRUCell": "chainrule.nn.layers_recurrent_cells",
+    "LSTMCell": "chainrule.nn.layers_recurrent_cells",
+    "RNNCell": "chainrule.nn.layers_recurrent_cells",
+    "RNNCellBase": "chainrule.nn.layers_recurrent_cells",
 }
 
 
@@ -165,6 +169,10 @@ __all__ = [
     "LSTM",
     "RNN",
     "RNNBase",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "RNNCellBase",
     "MultiheadAttention",
     "TransformerEncoder",
     "TransformerEncoderLayer",
