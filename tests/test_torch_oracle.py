@@ -1074,3 +1074,82 @@ def test_transformer_layers_are_independent_copies():
     np.testing.assert_array_equal(w0.data, w1.data)
     assert w0 is not w1 and not np.shares_memory(w0.data, w1.data)
     assert len(list(enc.parameters())) == 2 * len(list(layer.parameters()))
+
+
+def _decoder_masks(kind, rows, cols, batch, torch_side):
+    """(tgt_mask, tgt_is_causal, memory_key_padding_mask) for a drawn kind."""
+    wrap = torch.tensor if torch_side else cr.tensor
+    tgt_mask, causal, padding = None, False, None
+    if kind in ("causal", "both"):
+        tgt_mask = wrap(np.triu(np.full((rows, rows), -np.inf), 1))
+        causal = True
+    if kind in ("padding", "both"):
+        keep = np.ones((batch, cols), bool)
+        keep[0, cols // 2 :] = False  # the first sequence's memory half padded
+        keep[:, 0] = True
+        padding = wrap(~keep)
+    return tgt_mask, causal, padding
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    norm_first=st.booleans(),
+    activation=st.sampled_from(["relu", "gelu"]),
+    batch_first=st.booleans(),
+    bias=st.booleans(),
+    layers=st.integers(1, 2),
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 4),
+    masks=st.sampled_from([None, "causal", "padding", "both"]),
+)
+def test_transformer_decoder_and_transformer_match_torch(
+    norm_first, activation, batch_first, bias, layers, rows, cols, masks
+):
+    kw = dict(dropout=0.0, activation=activation, batch_first=batch_first, norm_first=norm_first)
+    kw["bias"] = bias
+    batch, e = 2, 8
+
+    def seq(length):
+        return RNG.normal(size=(batch, length, e) if batch_first else (length, batch, e))
+
+    tgt, mem = seq(rows), seq(cols)
+    td = torch.nn.TransformerDecoder(
+        torch.nn.TransformerDecoderLayer(e, 2, 16, **kw), layers, norm=torch.nn.LayerNorm(e)
+    )
+    cd = _from_torch(
+        cr.nn.TransformerDecoder(
+            cr.nn.TransformerDecoderLayer(e, 2, 16, **kw), layers, norm=cr.nn.LayerNorm(e)
+        ),
+        td,
+    )
+
+    def call(m, torch_side):
+        tgt_mask, causal, padding = _decoder_masks(masks, rows, cols, batch, torch_side)
+        return lambda t, s: m(
+            t, s, tgt_mask=tgt_mask, tgt_is_causal=causal, memory_key_padding_mask=padding
+        )
+
+    (tc, tt), (mc, mt) = pair(tgt), pair(mem)
+    _same_everything(cd, td, [tc, mc], [tt, mt], call(cd, False), call(td, True))
+
+    tm = torch.nn.Transformer(e, 2, layers, layers, 16, **kw)
+    cm = _from_torch(cr.nn.Transformer(e, 2, layers, layers, 16, **kw), tm)
+    (sc, st_), (tc, tt) = pair(seq(cols)), pair(tgt)
+    _same_everything(cm, tm, [sc, tc], [st_, tt], call(cm, False), call(tm, True))
+
+
+def test_transformer_init_masks_and_refusals():
+    cr.nn.manual_seed(0)
+    model = cr.nn.Transformer(16, 2, 1, 2, 32)
+    assert list(model.state_dict()) == list(torch.nn.Transformer(16, 2, 1, 2, 32).state_dict())
+    w = model.decoder.layers[1].linear1.weight.numpy()  # Glorot-uniform, as PyTorch's
+    bound = np.sqrt(6 / (16 + 32))
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+    assert not np.any(model.encoder.layers[0].linear1.bias.numpy() == 0)  # a 1-D one: kept
+    mask = cr.nn.Transformer.generate_square_subsequent_mask(4)
+    close(mask, torch.nn.Transformer.generate_square_subsequent_mask(4).double())
+    assert mask.dtype == np.float32
+    with pytest.raises(ValueError, match="batch sizes"):
+        model(cr.zeros((3, 2, 16)), cr.zeros((3, 4, 16)))
+    with pytest.raises(ValueError, match="d_model=16"):
+        model(cr.zeros((3, 2, 16)), cr.zeros((3, 2, 8)))
