@@ -33,6 +33,7 @@ from chainrule.nn.functional_conv import (
     group_norm,
     interpolate,
 )
+from chainrule.nn.functional_dropout import dropout1d, dropout2d, dropout3d
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -80,6 +81,9 @@ __all__ = [
     "silu",
     "softmin",
     "adaptive_avg_pool1d",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "avg_pool1d",
