@@ -45,6 +45,7 @@ from chainrule.nn.functional_extra import (
     softmin,
 )
 from chainrule.nn.functional_pool import (
+    _batched,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
     avg_pool1d,
@@ -332,16 +333,6 @@ def _pool_params(kernel_size, stride, padding, dilation, name):
     if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")
     return {"kernel_size": k, "stride": s, "padding": p, "dilation": _pair(dilation, "dilation")}
-
-
-def _batched(x: Tensor, name: str) -> tuple[Tensor, bool]:
-    if x.ndim == 3:
-        return x.reshape(1, *x.shape), True
-    if x.ndim != 4:
-        raise ValueError(
-            f"{name}: expected an input of shape (N, C, H, W) or (C, H, W), got {x.shape}"
-        )
-    return x, False
 
 
 def max_pool2d(

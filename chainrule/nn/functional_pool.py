@@ -86,6 +86,7 @@ def _gather(x: Tensor, index: Tensor) -> Tensor:
 
 
 def _batched(x: Tensor, op: str) -> tuple[Tensor, bool]:
+    """An image batch (N, C, H, W) and whether ``x`` was one image (C, H, W)."""
     if x.ndim == 3:
         return x.reshape(1, *x.shape), True
     if x.ndim != 4:
@@ -220,6 +221,16 @@ def _one_d(name: str, x: Tensor) -> tuple[Tensor, bool]:
     return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]), unbatched
 
 
+def _from_unit_height(result: Any, return_indices: bool, unbatched: bool) -> Any:
+    """A 2-D pooling's result on a unit height axis back as 1-D: (N, C, L) or (C, L),
+    with its indices (positions along L) when asked for."""
+    parts = result if return_indices else (result,)
+    parts = [p.reshape(p.shape[0], p.shape[1], p.shape[3]) for p in parts]
+    if unbatched:
+        parts = [p[0] for p in parts]
+    return tuple(parts) if return_indices else parts[0]
+
+
 def _single(v: Any, name: str, op: str) -> int:
     if isinstance(v, int | np.integer):
         return int(v)
@@ -258,13 +269,7 @@ def max_pool1d(
     )
     p, d = _single(padding, "padding", op), _single(dilation, "dilation", op)
     res = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
-    out, index = res if return_indices else (res, None)
-    out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
-    out = out[0] if unbatched else out
-    if index is None:
-        return out
-    index = index.reshape(index.shape[0], index.shape[1], index.shape[3])
-    return out, (index[0] if unbatched else index)
+    return _from_unit_height(res, return_indices, unbatched)
 
 
 def avg_pool1d(
@@ -295,8 +300,7 @@ def avg_pool1d(
     )
     p = _single(padding, "padding", op)
     out = avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
-    out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
-    return out[0] if unbatched else out
+    return _from_unit_height(out, False, unbatched)
 
 
 def adaptive_max_pool1d(input: Any, output_size: int, return_indices: bool = False) -> Any:
@@ -310,13 +314,7 @@ def adaptive_max_pool1d(input: Any, output_size: int, return_indices: bool = Fal
     op = "adaptive_max_pool1d"
     x, unbatched = _one_d(op, _t(input))
     res = adaptive_max_pool2d(x, (1, _single(output_size, "output_size", op)), return_indices)
-    out, index = res if return_indices else (res, None)
-    out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
-    out = out[0] if unbatched else out
-    if index is None:
-        return out
-    index = index.reshape(index.shape[0], index.shape[1], index.shape[3])
-    return out, (index[0] if unbatched else index)
+    return _from_unit_height(res, return_indices, unbatched)
 
 
 __all__ = [

@@ -269,6 +269,39 @@ class MultiheadAttention(Module):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
 
 
+def add_feed_forward(
+    layer: Module,
+    blocks: int,
+    d_model: int,
+    dim_feedforward: int,
+    dropout: float,
+    activation: str | Callable[[Any], Any],
+    layer_norm_eps: float,
+    norm_first: bool,
+    bias: bool,
+    dtype: Any,
+    generator: Any,
+) -> None:
+    """What a transformer layer has after its attention modules, registered in
+    PyTorch's order (its state-dict keys): ``linear1``, ``dropout``, ``linear2``, then
+    ``norm1`` .. ``norm{blocks}`` and ``dropout1`` .. ``dropout{blocks}``, one of each
+    per residual block (2 in an encoder layer, 3 in a decoder layer)."""
+    layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype, generator=generator)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype, generator=generator)
+    layer.norm_first = norm_first
+    for k in range(1, blocks + 1):
+        setattr(layer, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+    for k in range(1, blocks + 1):
+        setattr(layer, f"dropout{k}", Dropout(dropout))
+    layer.activation = _activation_fn(activation)
+
+
+def feed_forward(layer: Any, x: Tensor, last_dropout: Module) -> Tensor:
+    """The feed-forward block: linear2(dropout(activation(linear1(x)))), dropped out."""
+    return last_dropout(layer.linear2(layer.dropout(layer.activation(layer.linear1(x)))))
+
+
 def _activation_fn(activation: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
     if callable(activation):
         return activation
@@ -314,15 +347,10 @@ class TransformerEncoderLayer(Module):
         self.self_attn = MultiheadAttention(
             d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
         )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _activation_fn(activation)
+        add_feed_forward(
+            self, 2, d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first,
+            bias, dtype, generator,
+        )  # fmt: skip
         self.batch_first = batch_first
 
     def forward(
@@ -352,7 +380,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(out)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return feed_forward(self, x, self.dropout2)
 
 
 class TransformerEncoder(Module):

@@ -199,7 +199,7 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, x: Any) -> Any:
-        return F.max_pool2d(
+        return self._pool(
             x,
             self.kernel_size,
             self.stride,
@@ -208,6 +208,10 @@ class MaxPool2d(Module):
             self.ceil_mode,
             self.return_indices,
         )
+
+    @staticmethod
+    def _pool(*args: Any) -> Any:
+        return F.max_pool2d(*args)
 
     def extra_repr(self) -> str:
         return (
@@ -306,16 +310,9 @@ class MaxPool1d(MaxPool2d):
     (2, 4, 5)
     """
 
-    def forward(self, x: Any) -> Any:
-        return F.max_pool1d(
-            x,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.ceil_mode,
-            self.return_indices,
-        )
+    @staticmethod
+    def _pool(*args: Any) -> Any:
+        return F.max_pool1d(*args)
 
 
 class AvgPool1d(Module):

@@ -26,11 +26,10 @@ from chainrule.nn.layers_attention import (
     MultiheadAttention,
     TransformerEncoder,
     TransformerEncoderLayer,
-    _activation_fn,
+    add_feed_forward,
+    feed_forward,
 )
-from chainrule.nn.layers_linear import Linear
 from chainrule.nn.layers_norm import LayerNorm
-from chainrule.nn.layers_shape import Dropout
 from chainrule.nn.module import Module, ModuleList
 from chainrule.tensor import Tensor, as_tensor
 
@@ -73,17 +72,10 @@ class TransformerDecoderLayer(Module):
         attn = dict(dropout=dropout, bias=bias, batch_first=batch_first, **kw)
         self.self_attn = MultiheadAttention(d_model, nhead, **attn)
         self.multihead_attn = MultiheadAttention(d_model, nhead, **attn)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _activation_fn(activation)
+        add_feed_forward(
+            self, 3, d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first,
+            bias, dtype, generator,
+        )  # fmt: skip
         self.batch_first = batch_first
 
     def forward(
@@ -126,7 +118,7 @@ class TransformerDecoderLayer(Module):
         return drop(out)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return feed_forward(self, x, self.dropout3)
 
 
 class TransformerDecoder(Module):
