@@ -637,6 +637,9 @@ def test_interpolate_unsupported_modes_are_refused_by_name():
         F.interpolate(cr.zeros((1, 1, 4)), size=3, mode="bicubic")
     with pytest.raises(ValueError, match="align_corners"):
         F.interpolate(x, size=3, mode="area", align_corners=False)
+    for size in (3.5, (3, 2.5), True):  # int() would cut 3.5 to 3 without a word
+        with pytest.raises(ValueError, match="size must be an int or 2 ints"):
+            F.interpolate(x, size=size)
 
 
 @settings(max_examples=30, deadline=None)

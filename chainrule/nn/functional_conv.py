@@ -35,11 +35,16 @@ def _t(x: Any) -> Tensor:
 
 
 def _tuple(value: IntOrSeq, n: int, name: str, op: str) -> tuple[int, ...]:
-    if isinstance(value, int | np.integer):
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
         return (int(value),) * n
+    wrong = ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
+    if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str):
+        raise wrong  # a float (3.5) would be cut to 3 by int()
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value):
+        raise wrong
     out = tuple(int(v) for v in value)
     if len(out) != n:
-        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
+        raise wrong
     return out
 
 
