@@ -81,3 +81,19 @@ def test_bad_pooling_arguments_are_refused_in_one_line():
         F.adaptive_max_pool2d(x, 0)
     with pytest.raises(ValueError, match=r"\(N, C, L\)"):
         F.max_pool1d(x, 2)
+
+
+def test_a_float_where_ints_are_wanted_is_refused_not_cut():
+    # int() would make a stride of 1.5 a stride of 1, without a word
+    x, w = cr.zeros((1, 1, 6, 6)), cr.zeros((1, 1, 3, 3))
+    for call in (
+        lambda: F.conv2d(x, w, stride=(1.5, 1)),
+        lambda: F.max_pool2d(x, (2, 2.5)),
+        lambda: F.max_pool2d(x, 2, stride=1.5, ceil_mode=True),
+        lambda: F.avg_pool2d(x, 2, padding=(0.5, 0)),
+        lambda: F.max_pool1d(cr.zeros((1, 1, 6)), 2.0),
+        lambda: F.conv_transpose2d(x, w, output_padding=(0, 0.5)),
+    ):
+        with pytest.raises(ValueError, match="must be an int or"):
+            call()
+    assert F.max_pool2d(x, (2,)).shape == (1, 1, 3, 3)  # one int for both, as PyTorch

@@ -26,6 +26,7 @@ import numpy as np
 import chainrule.functions as _f
 from chainrule.nn.functional_attention import scaled_dot_product_attention
 from chainrule.nn.functional_conv import (
+    _tuple,
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
     conv1d,
@@ -52,6 +53,7 @@ from chainrule.nn.functional_pool import (
     avg_pool2d_general,
     max_pool1d,
     max_pool2d_indexed,
+    stride_or_kernel,
 )
 from chainrule.nn.losses import (
     binary_cross_entropy,
@@ -128,13 +130,7 @@ __all__ = [
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
-    if isinstance(value, int | np.integer):
-        pair = (int(value), int(value))
-    else:
-        pair = tuple(int(v) for v in value)
-        if len(pair) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return _tuple(value, 2, name, "nn.functional", one_for_all=True)  # type: ignore[return-value]
 
 
 def _t(x: Any) -> Tensor:
@@ -324,11 +320,7 @@ def unfold(
 # ------------------------------------------------------------------ pooling
 def _pool_params(kernel_size, stride, padding, dilation, name):
     k = _pair(kernel_size, "kernel_size")
-    s = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else _pair(stride, "stride")
-    )
+    s = _pair(stride_or_kernel(stride, k), "stride")
     p = _pair(padding, "padding")
     if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
         raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")

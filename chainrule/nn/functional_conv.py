@@ -34,15 +34,26 @@ def _t(x: Any) -> Tensor:
     return as_tensor(x)
 
 
-def _tuple(value: IntOrSeq, n: int, name: str, op: str) -> tuple[int, ...]:
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _tuple(
+    value: IntOrSeq, n: int, name: str, op: str, one_for_all: bool = False
+) -> tuple[int, ...]:
+    """``n`` ints from an int or a sequence of ``n`` ints (or of one, repeated, with
+    ``one_for_all``, as PyTorch's pooling takes (2,)). Anything else is refused in
+    one line: int() would cut a float (3.5 to 3) without a word."""
+    if _is_int(value):
         return (int(value),) * n
     wrong = ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
     if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str):
-        raise wrong  # a float (3.5) would be cut to 3 by int()
-    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value):
+        raise wrong
+    if not all(_is_int(v) for v in value):
         raise wrong
     out = tuple(int(v) for v in value)
+    if one_for_all and len(out) == 1:
+        return out * n
     if len(out) != n:
         raise wrong
     return out

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.nn.functional_conv import _tuple
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops import pool_index as _pi
 from chainrule.tensor import Tensor, apply, as_tensor
@@ -30,14 +31,13 @@ def _t(x: Any) -> Tensor:
 
 
 def _pair(v: Any, name: str, op: str) -> tuple[int, int]:
-    if isinstance(v, int | np.integer):
-        return int(v), int(v)
-    out = tuple(int(a) for a in v)
-    if len(out) == 1:
-        return out[0], out[0]
-    if len(out) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair, got {v!r}")
-    return out  # type: ignore[return-value]
+    return _tuple(v, 2, name, op, one_for_all=True)  # type: ignore[return-value]
+
+
+def stride_or_kernel(stride: Any, kernel: Any) -> Any:
+    """PyTorch's pooling stride: the kernel size when None or empty, else as given."""
+    empty = isinstance(stride, Sequence | np.ndarray) and len(stride) == 0
+    return kernel if stride is None or empty else stride
 
 
 def pool_geometry(
@@ -111,11 +111,7 @@ def max_pool2d_indexed(
     ``return_indices`` the flat index of each maximum in its (H, W) plane."""
     x, unbatched = _batched(_t(input), op)
     k = _pair(kernel_size, "kernel_size", op)
-    s = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else _pair(stride, "stride", op)
-    )
+    s = _pair(stride_or_kernel(stride, k), "stride", op)
     p, d = _pair(padding, "padding", op), _pair(dilation, "dilation", op)
     n, c, h, w = x.shape
     oh, ow = pool_geometry((h, w), k, s, p, d, ceil_mode, op)
@@ -232,12 +228,7 @@ def _from_unit_height(result: Any, return_indices: bool, unbatched: bool) -> Any
 
 
 def _single(v: Any, name: str, op: str) -> int:
-    if isinstance(v, int | np.integer):
-        return int(v)
-    out = tuple(int(a) for a in v)
-    if len(out) != 1:
-        raise ValueError(f"{op}: {name} must be an int or one int, got {v!r}")
-    return out[0]
+    return _tuple(v, 1, name, op)[0]
 
 
 def max_pool1d(
@@ -262,11 +253,7 @@ def max_pool1d(
     op = "max_pool1d"
     x, unbatched = _one_d(op, _t(input))
     k = _single(kernel_size, "kernel_size", op)
-    s = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else _single(stride, "stride", op)
-    )
+    s = _single(stride_or_kernel(stride, k), "stride", op)
     p, d = _single(padding, "padding", op), _single(dilation, "dilation", op)
     res = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
     return _from_unit_height(res, return_indices, unbatched)
@@ -293,11 +280,7 @@ def avg_pool1d(
     op = "avg_pool1d"
     x, unbatched = _one_d(op, _t(input))
     k = _single(kernel_size, "kernel_size", op)
-    s = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(stride) == 0)
-        else _single(stride, "stride", op)
-    )
+    s = _single(stride_or_kernel(stride, k), "stride", op)
     p = _single(padding, "padding", op)
     out = avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
     return _from_unit_height(out, False, unbatched)
