@@ -59,7 +59,7 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tens
 
     >>> import chainrule as cr
     >>> cr.nn.functional.cosine_similarity(cr.tensor([[1.0, 0.0]]), cr.tensor([[1.0, 1.0]]))
-    tensor([0.70710678])
+    tensor([0.70710677])
     """
     a, b = _t(x1), _t(x2)
     _floating(a, "cosine_similarity")

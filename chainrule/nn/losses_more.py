@@ -35,6 +35,10 @@ __all__ = [
 
 _REDUCTIONS = ("mean", "sum", "none")
 
+# cosine_embedding_loss's guard on each squared norm: PyTorch's constant is a C++ float,
+# 1e-12 rounded to float32, which shows at a zero vector (2e-9 relative in float64).
+_EPSILON = float(np.float32(1e-12))
+
 
 def _t(x: Any) -> Tensor:
     return as_tensor(x)
@@ -171,7 +175,7 @@ def cosine_embedding_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """1 - cos(x1, x2) where target = 1, max(0, cos(x1, x2) - margin) where target = -1;
-    the cosine along the last axis, each squared norm plus 1e-12 as in PyTorch."""
+    the cosine along the last axis, each squared norm plus 1e-12 (as float32) as PyTorch."""
     reduction = _reduction(size_average, reduce, reduction, "cosine_embedding_loss")
     a, b = _t(input1), _t(input2)
     if a.shape != b.shape or a.ndim not in (1, 2):
@@ -186,8 +190,8 @@ def cosine_embedding_loss(
             f"pair), got {y.shape}"
         )
     dot = (a * b).sum(axis=-1)
-    square1 = (a * a).sum(axis=-1) + 1e-12
-    square2 = (b * b).sum(axis=-1) + 1e-12
+    square1 = (a * a).sum(axis=-1) + _EPSILON
+    square2 = (b * b).sum(axis=-1) + _EPSILON
     cos = dot / _f.sqrt(square1 * square2)
     zero = np.zeros((), a.dtype)
     loss = _f.where(y == 1, 1 - cos, zero) + _f.where(y == -1, _hinge(cos - margin), zero)
