@@ -857,3 +857,95 @@ def test_other_layers_print_as_pytorch():
 def test_bad_input_is_refused_in_one_clear_line(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ------------------------------------------------------------------ transforms, dtypes
+@pytest.mark.parametrize(("name", "kwargs"), ACTIVATIONS)
+def test_activation_under_vmap_and_jvp(name, kwargs):
+    fn, _ = _activation(name, kwargs)
+    values = np.linspace(-4.3, 4.1, 12).reshape(3, 4)
+    _close(cr.vmap(fn)(cr.tensor(values)).data, fn(values).data)
+    _, tangent = cr.jvp(fn, (values,), (np.ones_like(values),))
+    x = cr.tensor(values, requires_grad=True)
+    fn(x).sum().backward()  # elementwise: the JVP of ones is the gradient
+    _close(tangent, x.grad.data)
+
+
+def test_forward_mode_of_the_compositions_is_the_jacobians():
+    rng = np.random.default_rng(33)
+    x, v = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    for fn in (
+        lambda a: F.normalize(a),
+        lambda a: F.cosine_similarity(a, np.ones((2, 4))),
+        lambda a: F.fold(a.reshape(1, 4, 2), (2, 3), 2),
+        lambda a: F.instance_norm(a.reshape(1, 2, 4)),
+        lambda a: F.gaussian_nll_loss(a, np.zeros((2, 4)), np.full((2, 4), 0.5)),
+    ):
+        _, tangent = cr.jvp(fn, (x,), (v,))
+        jac = np.asarray(cr.jacobian(fn)(x).data).reshape(np.size(tangent), -1)
+        _close(np.ravel(tangent), jac @ v.ravel())
+
+
+LOSSES = [
+    ("margin_ranking_loss", 3, {"margin": 0.2}),
+    ("hinge_embedding_loss", 2, {"margin": 0.5}),
+    ("soft_margin_loss", 2, {}),
+    ("multilabel_soft_margin_loss", 2, {}),
+    ("poisson_nll_loss", 2, {"log_input": True, "full": True}),
+    ("gaussian_nll_loss", 3, {}),
+    ("triplet_margin_loss", 3, {"swap": True}),
+    ("cosine_embedding_loss", 3, {"margin": 0.1}),
+]
+
+
+def _loss_arrays(name, shape, rng):
+    x = rng.normal(size=shape)
+    if name in ("margin_ranking_loss",):
+        return [x, rng.normal(size=shape), _signs(rng, shape)], (0, 1)
+    if name in ("hinge_embedding_loss", "soft_margin_loss"):
+        return [x, _signs(rng, shape)], (0,)
+    if name == "multilabel_soft_margin_loss":
+        return [x, (rng.random(shape) < 0.5).astype(float)], (0,)
+    if name == "poisson_nll_loss":
+        return [x, rng.integers(0, 4, size=shape).astype(float)], (0,)
+    if name == "gaussian_nll_loss":
+        return [x, rng.normal(size=shape), rng.uniform(0.1, 2, size=shape)], (0, 1, 2)
+    if name == "cosine_embedding_loss":
+        return [x, rng.normal(size=shape), _signs(rng, shape[:-1])], (0, 1)
+    return [x, rng.normal(size=shape), rng.normal(size=shape)], (0, 1, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(LOSSES),
+    st.sampled_from(REDUCTIONS),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.integers(0, 2**16),
+)
+def test_losses_match_pytorch_over_random_shapes(case, reduction, rows, width, seed):
+    name, _, kwargs = case
+    arrays, grads = _loss_arrays(name, (rows, width), np.random.default_rng(seed))
+    _compare(
+        lambda *a: getattr(F, name)(*a, **kwargs, reduction=reduction),
+        lambda *a: getattr(TF, name)(*a, **kwargs, reduction=reduction),
+        arrays,
+        differentiable=grads,
+    )
+
+
+@pytest.mark.parametrize(("name", "count", "kwargs"), LOSSES)
+def test_losses_keep_float32(name, count, kwargs):
+    arrays, _ = _loss_arrays(name, (3, 4), np.random.default_rng(34))
+    out = getattr(F, name)(*(cr.tensor(a.astype(np.float32)) for a in arrays), **kwargs)
+    assert out.dtype == np.float32
+
+
+def test_rearrangements_and_norms_keep_float32():
+    x = cr.tensor(np.random.default_rng(35).normal(size=(2, 4, 4, 4)).astype(np.float32))
+    assert F.pixel_shuffle(x, 2).dtype == np.float32
+    assert F.pixel_unshuffle(x, 2).dtype == np.float32
+    assert F.instance_norm(x).dtype == np.float32
+    assert F.local_response_norm(x, 3).dtype == np.float32
+    assert F.unfold(x, 2).dtype == np.float32
+    assert F.prelu(x, np.float32(0.2) * cr.ones(4, dtype=cr.float32)).dtype == np.float32

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
-from chainrule.nn.functional_extra import elu
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, as_tensor, unary
 
@@ -45,6 +44,12 @@ def _t(x: Any) -> Tensor:
     return as_tensor(x)
 
 
+def _values(x: Tensor) -> Any:
+    """What the branch conditions compare: the array, or inside ``cr.vmap`` the batched
+    tensor itself (whose comparisons give each example's mask)."""
+    return x if x._batched else x.data
+
+
 def _const(value: float, like: Tensor) -> np.ndarray:
     """A 0-d constant of ``like``'s dtype (so that float32 stays float32)."""
     return np.asarray(value, dtype=like.dtype)
@@ -53,7 +58,7 @@ def _const(value: float, like: Tensor) -> np.ndarray:
 def hardswish(input: Any, inplace: bool = False) -> Tensor:
     """x · relu6(x + 3) / 6: 0 up to -3, x up from 3, x (x + 3) / 6 between."""
     x = _t(input)
-    raw = x.data
+    raw = _values(x)
     # -3 belongs to the flat side (slope 0) and 3 to the line (slope 1), as in PyTorch.
     return _f.where(raw <= -3, _const(0, x), _f.where(raw < 3, x * (x + 3) / 6, x))
 
@@ -61,13 +66,17 @@ def hardswish(input: Any, inplace: bool = False) -> Tensor:
 def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 up to -3, 1 from 3, x / 6 + 1/2 between (no gradient at +-3)."""
     x = _t(input)
-    raw = x.data
+    raw = _values(x)
     return _f.where(raw <= -3, _const(0, x), _f.where(raw >= 3, _const(1, x), x / 6 + 0.5))
 
 
 def selu(input: Any, inplace: bool = False) -> Tensor:
     """scale · elu(x, alpha) with the self-normalising constants of Klambauer et al."""
-    return elu(input, _SELU_ALPHA) * _SELU_SCALE
+    x = _t(input)
+    positive = _values(x) > 0
+    # e^x of the non-positive entries only, so that nothing overflows.
+    negative = (_f.exp(_f.where(positive, _const(0, x), x)) - 1) * _SELU_ALPHA
+    return _f.where(positive, x, negative) * _SELU_SCALE
 
 
 def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -75,7 +84,7 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the negative branch divides by it)")
     x = _t(input)
-    positive = x.data > 0
+    positive = _values(x) > 0
     # e^(x/alpha) of the non-positive entries only, so that nothing overflows.
     scaled = _f.where(positive, _const(0, x), x) / alpha
     return _f.where(positive, x, (_f.exp(scaled) - 1) * alpha)
@@ -116,21 +125,21 @@ def softshrink(input: Any, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be at least 0, got {lambd}")
     x = _t(input)
-    raw = x.data
+    raw = _values(x)
     return _f.where(raw > lambd, x - lambd, _f.where(raw < -lambd, x + lambd, _const(0, x)))
 
 
 def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (no gradient at +-lambd)."""
     x = _t(input)
-    raw = x.data
+    raw = _values(x)
     return _f.where((raw > lambd) | (raw < -lambd), x, _const(0, x))
 
 
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value`` (no gradient at the threshold itself)."""
     x = _t(input)
-    return _f.where(x.data > threshold, x, _const(value, x))
+    return _f.where(_values(x) > threshold, x, _const(value, x))
 
 
 def prelu(input: Any, weight: Any) -> Tensor:
@@ -146,7 +155,7 @@ def prelu(input: Any, weight: Any) -> Tensor:
             f"{channels} channels on axis 1 (give 1 slope, or one per channel)"
         )
     slope = w.reshape(()) if w.size == 1 else w.reshape((1, channels) + (1,) * (x.ndim - 2))
-    return _f.where(x.data > 0, x, slope * x)
+    return _f.where(_values(x) > 0, x, slope * x)
 
 
 def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -155,6 +164,6 @@ def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     x = _t(input)
     if beta == 1:
         smooth = unary(_nn.softplus, x)
-        return _f.where(x.data > threshold, x, smooth)
+        return _f.where(_values(x) > threshold, x, smooth)
     scaled = x * beta
-    return _f.where(scaled.data > threshold, x, unary(_nn.softplus, scaled) / beta)
+    return _f.where(_values(scaled) > threshold, x, unary(_nn.softplus, scaled) / beta)
