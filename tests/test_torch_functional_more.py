@@ -949,3 +949,13 @@ def test_rearrangements_and_norms_keep_float32():
     assert F.local_response_norm(x, 3).dtype == np.float32
     assert F.unfold(x, 2).dtype == np.float32
     assert F.prelu(x, np.float32(0.2) * cr.ones(4, dtype=cr.float32)).dtype == np.float32
+
+
+def test_in_place_updates_are_refused_under_jit():
+    weight = cr.tensor(np.full((3, 2), 2.0))
+    with pytest.raises(Exception, match="max_norm"):
+        cr.jit(lambda w: F.embedding(np.array([0, 1]), w, max_norm=1.0))(weight)
+    rm, rv = np.zeros(2), np.ones(2)
+    with pytest.raises(Exception, match="running statistics under cr.jit"):
+        cr.jit(lambda x: F.instance_norm(x, rm, rv))(cr.ones(1, 2, 3))
+    assert (rm == 0).all() and (rv == 1).all()

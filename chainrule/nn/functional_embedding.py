@@ -8,7 +8,8 @@
 - ``scale_grad_by_freq``: each row's gradient is divided by how often the input names
   that row, by an operation whose value is its input exactly and whose gradient is
   scaled (a - stop(a) + stop(x), with a = x * scale).
-- ``sparse=True`` is refused: chainrule's gradients are dense arrays.
+- ``sparse=True`` is refused: chainrule's gradients are dense arrays; so is ``max_norm``
+  under ``cr.jit`` (compiled code would not repeat the in-place change).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 import chainrule.functions as _f
 from chainrule.autograd.versions import bump
-from chainrule.tensor import Tensor, as_tensor
+from chainrule.tensor import Tensor, active_tracer, as_tensor
 
 __all__ = ["embedding"]
 
@@ -73,6 +74,12 @@ def embedding(
             "embedding: max_norm and scale_grad_by_freq are not supported inside cr.vmap"
         )
     if max_norm is not None:
+        if active_tracer() is not None:
+            # Compiled code would not repeat an in-place change made while tracing.
+            raise NotImplementedError(
+                "embedding: max_norm (an in-place renormalisation of the weight) is not "
+                "supported under cr.jit"
+            )
         _renorm_rows(w, values, float(max_norm), float(norm_type))
     out = w[idx]
     if scale_grad_by_freq and w.requires_grad:
