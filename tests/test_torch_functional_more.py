@@ -815,6 +815,7 @@ def test_other_layers_print_as_pytorch():
         (lambda: F.instance_norm(cr.ones(2, 3, 1)), ValueError, "more than 1 spatial"),
         (lambda: F.instance_norm(cr.ones(2, 3)), ValueError, "spatial"),
         (lambda: F.instance_norm(cr.ones(2, 3, 4), use_input_stats=False), ValueError, "running"),
+        (lambda: F.instance_norm(cr.ones(2, 3, 4), weight=cr.ones(2)), ValueError, "3 channels"),
         (lambda: F.local_response_norm(cr.ones(2, 3), 2), ValueError, "3 or more"),
         (
             lambda: F.gaussian_nll_loss(cr.ones(2, 3), cr.ones(2, 3), -cr.ones(2, 3)),
@@ -959,3 +960,13 @@ def test_in_place_updates_are_refused_under_jit():
     with pytest.raises(Exception, match="running statistics under cr.jit"):
         cr.jit(lambda x: F.instance_norm(x, rm, rv))(cr.ones(1, 2, 3))
     assert (rm == 0).all() and (rv == 1).all()
+
+
+def test_embedding_max_norm_in_float32_matches_pytorch():
+    weight = (np.random.default_rng(36).normal(size=(4, 3)) * 3).astype(np.float32)
+    w, w_t = cr.tensor(weight.copy()), torch.tensor(weight.copy())
+    out = F.embedding(cr.tensor([0, 1, 3]), w, max_norm=0.7)
+    out_t = TF.embedding(torch.tensor([0, 1, 3]), w_t, max_norm=0.7)
+    assert out.dtype == np.float32
+    _close(w.data, w_t.numpy(), rtol=1e-6)
+    _close(out.data, out_t.numpy(), rtol=1e-6)

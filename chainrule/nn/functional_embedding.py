@@ -116,6 +116,7 @@ def _renorm_rows(w: Tensor, values: np.ndarray, max_norm: float, norm_type: floa
         norms = (picked != 0).sum(axis=1).astype(data.dtype)
     else:
         norms = (np.abs(picked) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    norms = norms.astype(np.float64)  # the scale in double precision, as PyTorch's
     over = norms > max_norm
     if not over.any():
         return

@@ -69,6 +69,12 @@ def instance_norm(
         out = _normalize(x, eps=eps, axes=spatial)
         if running_mean is not None or running_var is not None:
             _update_running(x, running_mean, running_var, momentum, spatial, count)
+    for name, given in (("weight", weight), ("bias", bias)):
+        if given is not None and np.size(_raw(given)) != c:
+            raise ValueError(
+                f"instance_norm: {name} has {np.size(_raw(given))} elements, but the input "
+                f"has {c} channels (input shape {x.shape})"
+            )
     if weight is not None:
         out = out * as_tensor(weight).reshape(shape)
     if bias is not None:
