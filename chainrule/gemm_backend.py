@@ -13,7 +13,8 @@ docs/reference/gemm-backend.md). MKL is not a dependency (its wheels are about
 
 ``matmul(a, b, out=None)`` and ``matmul_steps(a, b, out)`` (one product per step
 of a recurrence, planned once) are what the primitives call. With the ``numpy``
-backend they are ``np.matmul`` itself (no cost at all). With a cblas backend they
+backend they are ``np.matmul`` itself (no cost at all), but for a product added
+into its result step by step (see :func:`matmul_steps`). With a cblas backend they
 call the library's ``cblas_sgemm``/``cblas_dgemm`` through ctypes (which lets go
 of the GIL during the call, as NumPy does) when the operands are float32 with
 float32 or float64 with float64, matrices or equal-length stacks of them, whose
@@ -246,11 +247,28 @@ _current = "numpy"
 
 
 def matmul_steps(a, b, out, accumulate: bool = False) -> Callable[[int], None]:
-    """:func:`numpy_steps` by the GEMM backend in use (where the operands allow)."""
+    """:func:`numpy_steps` by the GEMM backend in use (where the operands allow).
+
+    With the ``numpy`` backend a product added into its result (``accumulate``: the
+    LSTM's weight gradient, summed step by step) is NumPy's own OpenBLAS called with
+    beta = 1, where it is found: ``np.matmul`` has no way to add into ``out``, so it
+    would write a temporary and add it, two more passes over the result per step."""
     if _current == "numpy":
-        return numpy_steps(a, b, out, accumulate)
+        adder = _numpy_openblas() if accumulate else None
+        product = None if adder is None else adder.steps(a, b, out, True)
+        return numpy_steps(a, b, out, accumulate) if product is None else product
     product = _loaded[_current].steps(a, b, out, accumulate)
     return numpy_steps(a, b, out, accumulate) if product is None else product
+
+
+def _numpy_openblas() -> _Cblas | None:
+    """NumPy's OpenBLAS through cblas (loaded once), or None where it is not found."""
+    if "openblas" not in _loaded:
+        try:
+            _loaded["openblas"] = _load_openblas()
+        except (ImportError, OSError):
+            _loaded["openblas"] = None  # type: ignore[assignment]
+    return _loaded["openblas"]
 
 
 def set_gemm_backend(name: str) -> None:
@@ -268,7 +286,7 @@ def set_gemm_backend(name: str) -> None:
     if name == "numpy":
         matmul, _current = np.matmul, name
         return
-    if name not in _loaded:
+    if _loaded.get(name) is None:
         _loaded[name] = _LOADERS[name]()
     matmul, _current = _loaded[name].matmul, name
 

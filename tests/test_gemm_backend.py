@@ -327,6 +327,28 @@ def test_lstm_products_are_planned_once_per_pass_not_per_step(monkeypatch):
     assert plans == [((12, 3), True), ((3, 12), True), ((7, 12, 4), True)]
 
 
+def test_the_numpy_backend_adds_products_into_their_result_by_openblas(monkeypatch):
+    # np.matmul cannot add into out; under "numpy" an accumulating product per step
+    # (the LSTM's weight gradient) goes to NumPy's own OpenBLAS with beta = 1, and
+    # gives np.matmul's sums; without that library, the temporary-and-add way.
+    cr.set_gemm_backend("numpy")
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 12, 5)).astype(np.float32)
+    b = rng.normal(size=(6, 5, 4)).astype(np.float32)
+    want = np.einsum("tik,tkj->ij", a.astype(np.float64), b.astype(np.float64))
+    for library in ("found", "missing"):
+        if library == "missing":
+            monkeypatch.setitem(gemm_backend._loaded, "openblas", None)
+        out = np.zeros((12, 4), np.float32)
+        product = gemm_backend.matmul_steps(a, b, out, accumulate=True)
+        assert (getattr(product, "keep", None) is not None) == (library == "found")
+        for t in range(6):
+            product(t)
+        np.testing.assert_allclose(out, want, **_tol(np.float32))
+    plain = gemm_backend.matmul_steps(a, b, np.zeros((6, 12, 4), np.float32))
+    assert getattr(plain, "keep", None) is None  # a plain product stays np.matmul
+
+
 def test_nn_lstm_trains_the_same_under_the_backend():
     def losses(backend):
         cr.set_gemm_backend(backend)

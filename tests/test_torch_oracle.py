@@ -180,6 +180,117 @@ def test_pooling(kernel, stride, padding):
         check_unary(lambda t, f=fc: f(t, *args), lambda t, f=ft: f(t, *args), x)
 
 
+def _same_outputs_and_gradient(fc, ft, x):
+    """Values (and returned indices) alike, then the input gradient of a random
+    weighting of the first output."""
+    xc, xt = pair(x)
+    outs_c, outs_t = _outputs(fc(xc)), _outputs(ft(xt))
+    assert len(outs_c) == len(outs_t)
+    for oc, ot in zip(outs_c, outs_t):
+        assert np.asarray(getattr(oc, "data", oc)).dtype.kind == (
+            "f" if ot.is_floating_point() else "i"
+        )
+        close(oc, ot)
+    gy = RNG.normal(size=tuple(outs_t[0].shape))
+    outs_c[0].backward(gy)
+    outs_t[0].backward(torch.tensor(gy))
+    close(xc.grad, xt.grad)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["max", "max indices", "avg"]),
+    dims=st.sampled_from([1, 2]),
+    ceil_mode=st.booleans(),
+    ties=st.booleans(),
+)
+def test_pooling_ceil_mode_indices_and_1d_match_torch(data, kind, dims, ceil_mode, ties):
+    # ReLU'd inputs have ties of zeros: the gradient goes to the first maximum.
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    s = tuple(data.draw(st.integers(1, 3)) for _ in range(dims))
+    p = tuple(data.draw(st.integers(0, kk // 2)) for kk in k)
+    size = tuple(data.draw(st.integers(kk, kk + 5)) for kk in k)
+    x = RNG.normal(size=(data.draw(st.integers(1, 2)), 2, *size))
+    if ties:
+        x = np.maximum(x, 0)
+    if data.draw(st.booleans()):
+        x = x[0]  # unbatched
+    name = f"{'max' if kind.startswith('max') else 'avg'}_pool{dims}d"
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode)
+    if kind.startswith("max"):
+        kw["dilation"] = 1 if dims == 1 else (1, data.draw(st.integers(1, 2)))
+        kw["return_indices"] = kind == "max indices"
+    else:
+        kw["count_include_pad"] = data.draw(st.booleans())
+    try:
+        getattr(TF, name)(torch.tensor(x), **kw)
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            getattr(F, name)(x, **kw)
+        return
+    _same_outputs_and_gradient(
+        lambda t: getattr(F, name)(t, **kw), lambda t: getattr(TF, name)(t, **kw), x
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dims=st.sampled_from([1, 2]),
+    size=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    out=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+    ties=st.booleans(),
+    indices=st.booleans(),
+)
+def test_adaptive_max_pool_matches_torch(dims, size, out, ties, indices):
+    x = RNG.normal(size=(2, 3, *size[:dims]))
+    if ties:
+        x = np.maximum(x, 0)
+    name = f"adaptive_max_pool{dims}d"
+    o = out[0] if dims == 1 else out
+    _same_outputs_and_gradient(
+        lambda t: getattr(F, name)(t, o, return_indices=indices),
+        lambda t: getattr(TF, name)(t, o, return_indices=indices),
+        x,
+    )
+
+
+def test_max_pool_indices_with_nan_and_all_minus_inf_windows():
+    # PyTorch's kernels: the index starts at the window's first element, and a later
+    # one takes it when larger or NaN; a window of -inf keeps its first element.
+    x = RNG.normal(size=(1, 1, 4, 4))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = np.nan
+    x[0, 0, 2:, 2:] = -np.inf
+    for fc, ft in [
+        (lambda t: F.max_pool2d(t, 2, return_indices=True),
+         lambda t: TF.max_pool2d(t, 2, return_indices=True)),
+        (lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True, return_indices=True),
+         lambda t: TF.max_pool2d(t, 3, 2, ceil_mode=True, return_indices=True)),
+        (lambda t: F.adaptive_max_pool2d(t, 3, return_indices=True),
+         lambda t: TF.adaptive_max_pool2d(t, 3, return_indices=True)),
+    ]:  # fmt: skip
+        for oc, ot in zip(fc(x), ft(torch.tensor(x))):
+            close(oc, ot)
+
+
+@pytest.mark.parametrize(
+    "name, args, shape",
+    [
+        ("MaxPool2d", (3, 2, 1, 1, True, True), (2, 3, 7, 7)),
+        ("MaxPool1d", (3, 2, 0, 2, True), (2, 3, 9)),
+        ("AvgPool2d", (3, 2, 1, True, False), (2, 3, 7, 8)),
+        ("AvgPool1d", (3, 2, 1, True, False), (3, 8)),
+        ("AdaptiveMaxPool2d", ((2, None), True), (2, 3, 7, 8)),
+        ("AdaptiveMaxPool1d", (3,), (2, 3, 8)),
+    ],
+)
+def test_pooling_layers_match_torch(name, args, shape):
+    c_layer, t_layer = getattr(cr.nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(c_layer) == repr(t_layer)
+    x = RNG.normal(size=shape)
+    _same_outputs_and_gradient(c_layer, t_layer, x)
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy(smoothing, reduction):
@@ -963,3 +1074,82 @@ def test_transformer_layers_are_independent_copies():
     np.testing.assert_array_equal(w0.data, w1.data)
     assert w0 is not w1 and not np.shares_memory(w0.data, w1.data)
     assert len(list(enc.parameters())) == 2 * len(list(layer.parameters()))
+
+
+def _decoder_masks(kind, rows, cols, batch, torch_side):
+    """(tgt_mask, tgt_is_causal, memory_key_padding_mask) for a drawn kind."""
+    wrap = torch.tensor if torch_side else cr.tensor
+    tgt_mask, causal, padding = None, False, None
+    if kind in ("causal", "both"):
+        tgt_mask = wrap(np.triu(np.full((rows, rows), -np.inf), 1))
+        causal = True
+    if kind in ("padding", "both"):
+        keep = np.ones((batch, cols), bool)
+        keep[0, cols // 2 :] = False  # the first sequence's memory half padded
+        keep[:, 0] = True
+        padding = wrap(~keep)
+    return tgt_mask, causal, padding
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    norm_first=st.booleans(),
+    activation=st.sampled_from(["relu", "gelu"]),
+    batch_first=st.booleans(),
+    bias=st.booleans(),
+    layers=st.integers(1, 2),
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 4),
+    masks=st.sampled_from([None, "causal", "padding", "both"]),
+)
+def test_transformer_decoder_and_transformer_match_torch(
+    norm_first, activation, batch_first, bias, layers, rows, cols, masks
+):
+    kw = dict(dropout=0.0, activation=activation, batch_first=batch_first, norm_first=norm_first)
+    kw["bias"] = bias
+    batch, e = 2, 8
+
+    def seq(length):
+        return RNG.normal(size=(batch, length, e) if batch_first else (length, batch, e))
+
+    tgt, mem = seq(rows), seq(cols)
+    td = torch.nn.TransformerDecoder(
+        torch.nn.TransformerDecoderLayer(e, 2, 16, **kw), layers, norm=torch.nn.LayerNorm(e)
+    )
+    cd = _from_torch(
+        cr.nn.TransformerDecoder(
+            cr.nn.TransformerDecoderLayer(e, 2, 16, **kw), layers, norm=cr.nn.LayerNorm(e)
+        ),
+        td,
+    )
+
+    def call(m, torch_side):
+        tgt_mask, causal, padding = _decoder_masks(masks, rows, cols, batch, torch_side)
+        return lambda t, s: m(
+            t, s, tgt_mask=tgt_mask, tgt_is_causal=causal, memory_key_padding_mask=padding
+        )
+
+    (tc, tt), (mc, mt) = pair(tgt), pair(mem)
+    _same_everything(cd, td, [tc, mc], [tt, mt], call(cd, False), call(td, True))
+
+    tm = torch.nn.Transformer(e, 2, layers, layers, 16, **kw)
+    cm = _from_torch(cr.nn.Transformer(e, 2, layers, layers, 16, **kw), tm)
+    (sc, st_), (tc, tt) = pair(seq(cols)), pair(tgt)
+    _same_everything(cm, tm, [sc, tc], [st_, tt], call(cm, False), call(tm, True))
+
+
+def test_transformer_init_masks_and_refusals():
+    cr.nn.manual_seed(0)
+    model = cr.nn.Transformer(16, 2, 1, 2, 32)
+    assert list(model.state_dict()) == list(torch.nn.Transformer(16, 2, 1, 2, 32).state_dict())
+    w = model.decoder.layers[1].linear1.weight.numpy()  # Glorot-uniform, as PyTorch's
+    bound = np.sqrt(6 / (16 + 32))
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+    assert not np.any(model.encoder.layers[0].linear1.bias.numpy() == 0)  # a 1-D one: kept
+    mask = cr.nn.Transformer.generate_square_subsequent_mask(4)
+    close(mask, torch.nn.Transformer.generate_square_subsequent_mask(4).double())
+    assert mask.dtype == np.float32
+    with pytest.raises(ValueError, match="batch sizes"):
+        model(cr.zeros((3, 2, 16)), cr.zeros((3, 4, 16)))
+    with pytest.raises(ValueError, match="d_model=16"):
+        model(cr.zeros((3, 2, 16)), cr.zeros((3, 2, 8)))

@@ -52,6 +52,10 @@ def needed_entries(tape: Tape) -> list[int]:
         if e.out in live:
             keep.append(k)
             live.update(a.index for a in e.args if isinstance(a, Var))
+            # and what its parameters hold: an index computed from an input (argsort,
+            # a pooling window's argmax) is read through getitem's index
+            for t in (e.dynamic or {}).values():
+                live.update(_template_vars(t))
     keep.reverse()
     return keep
 

@@ -48,6 +48,7 @@ from chainrule.nn.functional_conv import (
     interpolate,
 )
 from chainrule.nn.functional_distance import cosine_similarity, normalize, pairwise_distance
+from chainrule.nn.functional_dropout import dropout1d, dropout2d, dropout3d
 from chainrule.nn.functional_embedding import embedding
 from chainrule.nn.functional_extra import (
     elu,
@@ -61,6 +62,14 @@ from chainrule.nn.functional_extra import (
 )
 from chainrule.nn.functional_fold import fold, pixel_shuffle, pixel_unshuffle
 from chainrule.nn.functional_norm import instance_norm, local_response_norm
+from chainrule.nn.functional_pool import (
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d_general,
+    max_pool1d,
+    max_pool2d_indexed,
+)
 from chainrule.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -100,6 +109,13 @@ __all__ = [
     "silu",
     "softmin",
     "adaptive_avg_pool1d",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "max_pool1d",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
@@ -393,9 +409,13 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Tensor:
-    """Largest value of each window (stride defaults to the kernel size)."""
+    """Largest value of each window (stride defaults to the kernel size). With
+    ``return_indices``, also each maximum's flat index in its (H, W) plane; with
+    ``ceil_mode`` a last window may overhang the end (PyTorch's output size)."""
     if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported")
+        return max_pool2d_indexed(
+            input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+        )
     x, unbatched = _batched(_t(input), "max_pool2d")
     out = apply(
         _nn.max_pool2d, (x,), _pool_params(kernel_size, stride, padding, dilation, "max_pool2d")
@@ -412,27 +432,20 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> Tensor:
-    """Mean of each window; padded zeros count unless ``count_include_pad=False``."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode is not supported")
+    """Mean of each window; padded zeros count unless ``count_include_pad=False``;
+    with ``ceil_mode`` a last window may overhang the end, and its overhang does not
+    count (PyTorch's divisors)."""
     x, unbatched = _batched(_t(input), "avg_pool2d")
     params = _pool_params(kernel_size, stride, padding, 1, "avg_pool2d")
-    n, c, h, w = x.shape
-    kh, kw = params["kernel_size"]
-    cols = apply(_nn.im2col, (x,), params)  # (N*OH*OW, kh*kw*C)
-    rows = cols.shape[0]
-    total = cols.reshape(rows, kh * kw, c).sum(axis=1)
-    if divisor_override:
-        out = total / divisor_override
-    elif count_include_pad or params["padding"] == (0, 0):
-        out = total / (kh * kw)
-    else:
-        ones = np.ones((1, 1, h, w), dtype=x.dtype)
-        counts = _nn._im2col_forward(ones, **params).sum(axis=1)  # per output position
-        out = total / np.tile(counts, n)[:, None]
-    oh = _nn.out_size(h, kh, params["stride"][0], params["padding"][0], 1)
-    ow = _nn.out_size(w, kw, params["stride"][1], params["padding"][1], 1)
-    out = out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)
+    out = avg_pool2d_general(
+        x,
+        params["kernel_size"],
+        params["stride"],
+        params["padding"],
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
     return out.reshape(out.shape[1:]) if unbatched else out
 
 

@@ -28,8 +28,12 @@ from chainrule.nn.layers_activation import (
 from chainrule.nn.layers_conv import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
     AvgPool2d,
     Conv2d,
+    MaxPool1d,
     MaxPool2d,
 )
 from chainrule.nn.layers_linear import Embedding, Identity, Linear
@@ -58,6 +62,10 @@ __all__ = [
     "Softmin",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "MaxPool1d",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",

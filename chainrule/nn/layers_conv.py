@@ -191,8 +191,6 @@ class MaxPool2d(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        if return_indices or ceil_mode:
-            raise NotImplementedError("MaxPool2d: return_indices and ceil_mode are not supported")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -200,8 +198,16 @@ class MaxPool2d(Module):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
-    def forward(self, x: Any) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x: Any) -> Any:
+        return F.max_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -228,8 +234,6 @@ class AvgPool2d(Module):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__()
-        if ceil_mode:
-            raise NotImplementedError("AvgPool2d: ceil_mode is not supported")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -243,8 +247,9 @@ class AvgPool2d(Module):
             self.kernel_size,
             self.stride,
             self.padding,
-            count_include_pad=self.count_include_pad,
-            divisor_override=self.divisor_override,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
         )
 
     def extra_repr(self) -> str:
@@ -290,3 +295,93 @@ class AdaptiveAvgPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxPool1d(MaxPool2d):
+    """Largest value of each window of an (N, C, L) or (C, L) input (PyTorch's
+    arguments, as ``MaxPool2d``'s).
+
+    >>> import chainrule as cr
+    >>> cr.nn.MaxPool1d(3, stride=2, ceil_mode=True)(cr.randn(2, 4, 10)).shape
+    (2, 4, 5)
+    """
+
+    def forward(self, x: Any) -> Any:
+        return F.max_pool1d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+        )
+
+
+class AvgPool1d(Module):
+    """Mean of each window of an (N, C, L) or (C, L) input (PyTorch's arguments).
+
+    >>> import chainrule as cr
+    >>> cr.nn.AvgPool1d(2)(cr.randn(2, 4, 10)).shape
+    (2, 4, 5)
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        # PyTorch keeps them as 1-tuples here (its printed form shows (3,)).
+        one = lambda v: (int(v),) if isinstance(v, int | np.integer) else tuple(v)
+        self.kernel_size = one(kernel_size)
+        self.stride = one(kernel_size if stride is None else stride)
+        self.padding = one(padding)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Any) -> Tensor:
+        return F.avg_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Maximum over PyTorch's adaptive windows into ``output_size`` (see
+    ``F.adaptive_max_pool2d``); ``return_indices`` as ``MaxPool2d``'s.
+
+    >>> import chainrule as cr
+    >>> cr.nn.AdaptiveMaxPool2d((2, 3))(cr.randn(2, 8, 5, 7)).shape
+    (2, 8, 2, 3)
+    """
+
+    def __init__(
+        self, output_size: int | None | Sequence[int | None], return_indices: bool = False
+    ) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, x: Any) -> Any:
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Maximum over PyTorch's adaptive windows of an (N, C, L) or (C, L) input.
+
+    >>> import chainrule as cr
+    >>> cr.nn.AdaptiveMaxPool1d(4)(cr.randn(2, 8, 10)).shape
+    (2, 8, 4)
+    """
+
+    def forward(self, x: Any) -> Any:
+        return F.adaptive_max_pool1d(x, self.output_size, self.return_indices)

@@ -6,6 +6,9 @@ U(-1/sqrt(H), 1/sqrt(H))).
 Each layer and direction projects the inputs of all time steps with one GEMM
 before its loop; each step then makes one GEMM for all its gates. The LSTM's loop
 is one primitive (:mod:`chainrule.ops.recurrent`); RNN and GRU steps are composed.
+The step functions (``rnn_step``, ``gru_step``, ``lstm_step``) serve the cells of
+:mod:`chainrule.nn.layers_recurrent_cells` too; a packed input runs through
+:mod:`chainrule.nn.recurrent_packed`.
 
 >>> import numpy as np
 >>> import chainrule as cr
@@ -29,10 +32,20 @@ from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.layers_linear import _empty
 from chainrule.nn.module import Module
+from chainrule.nn.recurrent_packed import run_packed
+from chainrule.nn.utils.rnn import PackedSequence
 from chainrule.ops.recurrent import lstm_layer
 from chainrule.tensor import Tensor, as_tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def init_recurrent_(module: Module, hidden_size: int, generator: Any = None) -> None:
+    """PyTorch's initialisation of recurrent layers and cells: every parameter, weight
+    or bias, from U(-1/sqrt(H), 1/sqrt(H)), drawn in the order they were registered."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound, generator)
 
 
 class RNNBase(Module):
@@ -101,9 +114,7 @@ class RNNBase(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound, generator)
+        init_recurrent_(self, self.hidden_size, generator)
 
     def flatten_parameters(self) -> None:
         """Does nothing: PyTorch packs weights for cuDNN here; chainrule has no need."""
@@ -156,6 +167,8 @@ class RNNBase(Module):
     def _run(self, x: Any, states: list[Any]) -> tuple[Tensor, list[list[Tensor]]]:
         """``x`` as (L, N, C); ``states`` one (layers * directions, N, H) per kind of
         state (h; or h and c). Returns the output and the final states, per kind."""
+        if isinstance(x, PackedSequence):
+            return run_packed(self, x, states)
         x = x if isinstance(x, Tensor) else as_tensor(x)
         batched = self._check_input(x)
         if not batched:
@@ -214,6 +227,36 @@ def _sum_bias(b_ih: Any, b_hh: Any) -> Any:
     return None if b_ih is None else b_ih + b_hh
 
 
+# ------------------------------------------------------------------ one step
+# The step formulas the layers' loops and the cells (layers_recurrent_cells) share.
+_ACTIVATIONS = {"tanh": _f.tanh, "relu": _f.relu}
+
+
+def rnn_step(xproj_t: Any, h: Any, w_hh: Any, act: Any) -> Tensor:
+    """One Elman step: ``act(x_t W_ih^T + b_ih + b_hh + h W_hh^T)``, the input's part
+    ``xproj_t`` (N, H) computed beforehand."""
+    return act(F.linear(h, w_hh, xproj_t))
+
+
+def gru_step(xproj_t: Any, h: Any, w_hh: Any, b_hh: Any) -> Tensor:
+    """One GRU step (PyTorch's gates r, z, n) from the input's part ``xproj_t =
+    x_t W_ih^T + b_ih`` (N, 3H): ``b_hh``'s n rows sit inside ``r * (...)``, so the
+    two biases cannot be summed beforehand as the RNN's and LSTM's are."""
+    hidden = h.shape[-1]
+    hh = F.linear(h, w_hh, b_hh)
+    rz = _f.sigmoid(xproj_t[:, : 2 * hidden] + hh[:, : 2 * hidden])
+    n = _f.tanh(xproj_t[:, 2 * hidden :] + rz[:, :hidden] * hh[:, 2 * hidden :])
+    return n + rz[:, hidden:] * (h - n)
+
+
+def lstm_step(xproj_t: Any, h: Any, c: Any, w_hh: Any) -> tuple[Tensor, Tensor]:
+    """One LSTM step, by the layer's own primitive (``lstm_layer`` over one step), from
+    the input's part ``xproj_t = x_t W_ih^T + b_ih + b_hh`` (N, 4H): ``(h', c')``."""
+    hidden = h.shape[-1]
+    hc = lstm_layer(xproj_t.reshape(1, *xproj_t.shape), h, c, w_hh)[0]
+    return hc[:, :hidden], hc[:, hidden:]
+
+
 def _gate_inputs(seq: Any, w_ih: Any, bias: Any) -> Any:
     """Every step's gate inputs ``x_t W_ih^T + b``, (L, N, 4H), as a view of a
     (L, 4H, N) array: the layout lstm_layer's loop works in (each gate a contiguous
@@ -235,7 +278,9 @@ class RNN(RNNBase):
     """An Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu).
 
     ``forward(input, hx=None)`` returns ``(output, h_n)``: output (L, N, D*H)
-    ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H).
+    ((N, L, D*H) with ``batch_first``), h_n (num_layers*D, N, H). Every layer also
+    takes a :class:`~chainrule.nn.utils.rnn.PackedSequence` and returns one (each
+    sequence run for its own length; :mod:`chainrule.nn.recurrent_packed`).
 
     >>> import chainrule as cr
     >>> rnn = cr.nn.RNN(4, 6, nonlinearity="relu")
@@ -279,11 +324,11 @@ class RNN(RNNBase):
 
     def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
         (h,) = state
-        act = _f.tanh if self.nonlinearity == "tanh" else _f.relu
+        act = _ACTIVATIONS[self.nonlinearity]
         xproj = F.linear(seq, w_ih, _sum_bias(b_ih, b_hh))
         hs = []
         for t in range(seq.shape[0]):
-            h = act(F.linear(h, w_hh, xproj[t]))
+            h = rnn_step(xproj[t], h, w_hh, act)
             hs.append(h)
         return _f.stack(hs, axis=0), [h]
 
@@ -399,14 +444,9 @@ class GRU(RNNBase):
 
     def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
         (h,) = state
-        hidden = self.hidden_size
         xproj = F.linear(seq, w_ih, b_ih)
         hs = []
         for t in range(seq.shape[0]):
-            xt = xproj[t]
-            hh = F.linear(h, w_hh, b_hh)
-            rz = _f.sigmoid(xt[:, : 2 * hidden] + hh[:, : 2 * hidden])
-            n = _f.tanh(xt[:, 2 * hidden :] + rz[:, :hidden] * hh[:, 2 * hidden :])
-            h = n + rz[:, hidden:] * (h - n)
+            h = gru_step(xproj[t], h, w_hh, b_hh)
             hs.append(h)
         return _f.stack(hs, axis=0), [h]

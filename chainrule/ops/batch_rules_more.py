@@ -18,6 +18,7 @@ from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops import normalization as _norm
 from chainrule.ops import numpy_linalg as _nla
+from chainrule.ops import pool_index as _pi
 from chainrule.ops import recurrent as _rec
 from chainrule.ops import shape as _sh
 from chainrule.ops.batch_rules import (
@@ -153,6 +154,8 @@ def _pool_rule(prim, xs, flags, size, params):
 _nn.im2col.vmap = _im2col_rule
 _nn.col2im.vmap = _col2im_rule
 for _prim in (_nn.max_pool2d, _nn.max_pool2d_gather, _nn.max_pool2d_scatter):
+    _prim.vmap = _pool_rule
+for _prim in (_pi.window_argmax, _pi.adaptive_argmax):
     _prim.vmap = _pool_rule
 
 

@@ -1,4 +1,5 @@
-"""Helpers over a model's parameters: gradient clipping, flattening to one vector."""
+"""Helpers over a model's parameters: gradient clipping, flattening to one vector;
+and, in :mod:`chainrule.nn.utils.rnn`, padded and packed batches of sequences."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.versions import bump
+from chainrule.nn.utils import rnn  # noqa: F401  (PyTorch's spelling: nn.utils.rnn.pad_sequence)
 from chainrule.tensor import Tensor
 
 
