@@ -24,6 +24,20 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.functional_activation import (
+    celu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    prelu,
+    selu,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from chainrule.nn.functional_attention import scaled_dot_product_attention
 from chainrule.nn.functional_conv import (
     _tuple,
@@ -34,7 +48,9 @@ from chainrule.nn.functional_conv import (
     group_norm,
     interpolate,
 )
+from chainrule.nn.functional_distance import cosine_similarity, normalize, pairwise_distance
 from chainrule.nn.functional_dropout import dropout1d, dropout2d, dropout3d
+from chainrule.nn.functional_embedding import embedding
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
@@ -45,6 +61,8 @@ from chainrule.nn.functional_extra import (
     silu,
     softmin,
 )
+from chainrule.nn.functional_fold import fold, pixel_shuffle, pixel_unshuffle
+from chainrule.nn.functional_norm import instance_norm, local_response_norm
 from chainrule.nn.functional_pool import (
     _batched,
     adaptive_max_pool1d,
@@ -65,6 +83,16 @@ from chainrule.nn.losses import (
     mse_loss,
     nll_loss,
     smooth_l1_loss,
+)
+from chainrule.nn.losses_more import (
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
 )
 from chainrule.nn.rng import as_generator
 from chainrule.ops import conv as _conv
@@ -126,6 +154,33 @@ __all__ = [
     "conv_transpose2d",
     "group_norm",
     "interpolate",
+    "celu",
+    "glu",
+    "hardshrink",
+    "hardsigmoid",
+    "hardswish",
+    "prelu",
+    "selu",
+    "softshrink",
+    "softsign",
+    "tanhshrink",
+    "threshold",
+    "cosine_similarity",
+    "normalize",
+    "pairwise_distance",
+    "fold",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "instance_norm",
+    "local_response_norm",
+    "cosine_embedding_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "multilabel_soft_margin_loss",
+    "poisson_nll_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
 ]
 
 
@@ -157,19 +212,14 @@ def tanh(input: Any) -> Tensor:
     return _f.tanh(input)
 
 
-def softmax(input: Any, dim: int = -1) -> Tensor:
-    """e^x / sum(e^x) along ``dim``, computed stably."""
-    return _f.softmax(input, axis=dim)
+def softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """e^x / sum(e^x) along ``dim``, computed stably; ``dtype`` casts the input first."""
+    return _f.softmax(input if dtype is None else _f.astype(input, dtype), axis=dim)
 
 
-def log_softmax(input: Any, dim: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``dim``, computed stably."""
-    return _f.log_softmax(input, axis=dim)
-
-
-def softplus(input: Any) -> Tensor:
-    """log(1 + e^x), stable for large |x|."""
-    return unary(_nn.softplus, _t(input))
+def log_softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, computed stably; ``dtype`` casts the input first."""
+    return _f.log_softmax(input if dtype is None else _f.astype(input, dtype), axis=dim)
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
@@ -302,6 +352,12 @@ def unfold(
     (1, 18, 4)
     """
     x = _t(input)
+    if x.ndim == 3:  # one unbatched image (C, H, W), as PyTorch takes it
+        return unfold(x.reshape(1, *x.shape), kernel_size, dilation, padding, stride)[0]
+    if x.ndim != 4:
+        raise ValueError(
+            f"unfold: expected an input of shape (N, C, H, W) or (C, H, W), got {x.shape}"
+        )
     kh, kw = _pair(kernel_size, "kernel_size")
     params = {
         "kernel_size": (kh, kw),
@@ -412,34 +468,6 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = 
     else:
         keep = as_generator(generator).random(x.shape, dtype=np.float32) >= p
     return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p))).astype(x.dtype)
-
-
-def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
-    """Rows of ``weight`` picked by integer ``input``; the padding row gets no gradient.
-
-    >>> import chainrule as cr
-    >>> cr.nn.functional.embedding(cr.tensor([1, 0]), cr.tensor([[0.0, 1.0], [2.0, 3.0]]))  # rows
-    tensor([[2., 3.],
-            [0., 1.]])
-    """
-    batched = getattr(input, "_batched", False)  # inside cr.vmap: each example's indices
-    idx = input if batched else _raw(input)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    w = _t(weight)
-    values = _index_values(idx)
-    if values.size and (values.min() < -w.shape[0] or values.max() >= w.shape[0]):
-        n = w.shape[0]
-        raise IndexError(
-            f"embedding: index {int(values.max() if values.max() >= n else values.min())} is out "
-            f"of range for {n} embeddings (indices must be in 0..{n - 1}, or -{n}..-1 "
-            "counting from the end)"
-        )
-    out = w[idx]
-    if padding_idx is None:
-        return out
-    keep = (idx != padding_idx % w.shape[0])[..., None]
-    return _f.where(keep, out, w.detach()[idx] if batched else w.data[idx])
 
 
 def _index_values(idx: Any) -> np.ndarray:

@@ -62,9 +62,9 @@ def logsigmoid(input: Any) -> Tensor:
     return -unary(_nn.softplus, -_t(input))
 
 
-def softmin(input: Any, dim: int | None = None) -> Tensor:
-    """softmax(-x) along ``dim``."""
-    x = _t(input)
+def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim``; ``dtype`` casts the input first."""
+    x = _t(input) if dtype is None else _f.astype(input, dtype)
     return _f.softmax(-x, -1 if dim is None else dim)
 
 

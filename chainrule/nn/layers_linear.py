@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.dtypes import as_dtype, get_default_dtype
+from chainrule.dtypes import as_dtype, check_device, get_default_dtype
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module
@@ -114,9 +114,22 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: Any = None,
+        _freeze: bool = False,
+        device: Any = None,
         dtype: Any = None,
         generator: Any = None,
     ) -> None:
+        check_device(device, "Embedding")
+        if sparse:
+            raise NotImplementedError(
+                "Embedding: sparse=True is not supported (chainrule's gradients are dense; "
+                "use sparse=False)"
+            )
         super().__init__()
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
@@ -125,8 +138,50 @@ class Embedding(Module):
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
-        self.weight = _empty((num_embeddings, embedding_dim), dtype)
-        self.reset_parameters(generator)
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        if _weight is None:
+            self.weight = _empty((num_embeddings, embedding_dim), dtype)
+            self.reset_parameters(generator)
+        else:
+            given = _weight.data if isinstance(_weight, Tensor) else np.asarray(_weight)
+            if given.shape != (num_embeddings, embedding_dim):
+                raise ValueError(
+                    f"Embedding: _weight has shape {given.shape}, expected "
+                    f"{(num_embeddings, embedding_dim)}"
+                )
+            self.weight = Parameter(given, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ) -> Embedding:
+        """An Embedding whose weight is ``embeddings`` (a matrix), frozen unless told."""
+        rows = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if rows.ndim != 2:
+            raise ValueError(
+                f"Embedding.from_pretrained: embeddings must be 2-d, got shape {rows.shape}"
+            )
+        return cls(
+            rows.shape[0],
+            rows.shape[1],
+            padding_idx,
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            sparse,
+            _weight=rows,
+            _freeze=freeze,
+        )
 
     def reset_parameters(self, generator: Any = None) -> None:
         init.normal_(self.weight, generator=generator)
@@ -134,10 +189,26 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, indices: Any) -> Tensor:
-        return F.embedding(indices, self.weight, self.padding_idx)
+        return F.embedding(
+            indices,
+            self.weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
         return s
