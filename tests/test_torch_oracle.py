@@ -1154,3 +1154,19 @@ def test_transformer_init_masks_and_refusals():
         model(cr.zeros((3, 2, 16)), cr.zeros((3, 4, 16)))
     with pytest.raises(ValueError, match="d_model=16"):
         model(cr.zeros((3, 2, 16)), cr.zeros((3, 2, 8)))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_takes_torchs_implicit_axis_and_warns(name, shape):
+    # PyTorch's deprecated default: axis 0 for 1-D and 3-D inputs, axis 1 otherwise;
+    # the last axis instead would silently give other numbers on 3-D and 4-D inputs.
+    x = RNG.normal(size=shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        mine = getattr(F, name)(x)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        theirs = getattr(TF, name)(torch.tensor(x))
+    close(mine, theirs)
+    layer = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "softmin": "Softmin"}[name]
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        close(getattr(cr.nn, layer)()(x), theirs)

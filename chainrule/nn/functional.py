@@ -54,6 +54,7 @@ from chainrule.nn.functional_embedding import embedding
 from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
+    implicit_softmax_dim,
     logsigmoid,
     mish,
     pad,
@@ -212,14 +213,24 @@ def tanh(input: Any) -> Tensor:
     return _f.tanh(input)
 
 
-def softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """e^x / sum(e^x) along ``dim``, computed stably; ``dtype`` casts the input first."""
-    return _f.softmax(input if dtype is None else _f.astype(input, dtype), axis=dim)
+def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """e^x / sum(e^x) along ``dim``, computed stably; ``dtype`` casts the input first.
+    Without ``dim``, PyTorch's implicit choice (see ``implicit_softmax_dim``)."""
+    x = _t(input) if dtype is None else _f.astype(input, dtype)
+    if dim is None:
+        dim = implicit_softmax_dim("softmax", x.ndim, _stacklevel)
+    return _f.softmax(x, axis=dim)
 
 
-def log_softmax(input: Any, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """x - logsumexp(x) along ``dim``, computed stably; ``dtype`` casts the input first."""
-    return _f.log_softmax(input if dtype is None else _f.astype(input, dtype), axis=dim)
+def log_softmax(
+    input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
+    """x - logsumexp(x) along ``dim``, computed stably; ``dtype`` casts the input first.
+    Without ``dim``, PyTorch's implicit choice (see ``implicit_softmax_dim``)."""
+    x = _t(input) if dtype is None else _f.astype(input, dtype)
+    if dim is None:
+        dim = implicit_softmax_dim("log_softmax", x.ndim, _stacklevel)
+    return _f.log_softmax(x, axis=dim)
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:

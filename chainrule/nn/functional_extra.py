@@ -10,6 +10,7 @@ positive input cannot put ``inf * 0 = nan`` into the gradient of the branch not 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,10 +63,26 @@ def logsigmoid(input: Any) -> Tensor:
     return -unary(_nn.softplus, -_t(input))
 
 
+def implicit_softmax_dim(name: str, ndim: int, stacklevel: int = 3) -> int:
+    """PyTorch's axis for a softmax called without ``dim`` (deprecated there, with a
+    warning): 0 for 0-, 1- and 3-D inputs, else 1. Not the last axis: on an (N, C, L)
+    or (N, C, H, W) input that would silently give other numbers than PyTorch's."""
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+        "include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
 def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """softmax(-x) along ``dim``; ``dtype`` casts the input first."""
+    """softmax(-x) along ``dim``; ``dtype`` casts the input first. Without ``dim``,
+    PyTorch's implicit choice (see ``implicit_softmax_dim``)."""
     x = _t(input) if dtype is None else _f.astype(input, dtype)
-    return _f.softmax(-x, -1 if dim is None else dim)
+    if dim is None:
+        dim = implicit_softmax_dim("softmin", x.ndim, _stacklevel)
+    return _f.softmax(-x, dim)
 
 
 def mish(input: Any, inplace: bool = False) -> Tensor:

@@ -77,7 +77,8 @@ class GELU(Module):
 
 
 class _AlongDim(Module):
-    """A function applied along ``dim`` (default: the last axis)."""
+    """A function applied along ``dim`` (None: PyTorch's implicit choice, 0 for 0-, 1-
+    and 3-D inputs, else 1, with PyTorch's deprecation warning)."""
 
     _fn: Any = None  # F.softmax or F.log_softmax, set by the subclass
 
@@ -86,26 +87,28 @@ class _AlongDim(Module):
         self.dim = dim
 
     def forward(self, x: Any) -> Tensor:
-        return type(self)._fn(x, -1 if self.dim is None else self.dim)
+        # dim None: PyTorch's implicit choice, with its warning (not the last axis)
+        return type(self)._fn(x, self.dim, 5)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
 class Softmax(_AlongDim):
-    """softmax along ``dim`` (default: the last axis)."""
+    """softmax along ``dim`` (None: PyTorch's implicit choice, 0 for 0-, 1- and 3-D inputs,
+    else 1, with its deprecation warning)."""
 
     _fn = staticmethod(F.softmax)
 
 
 class LogSoftmax(_AlongDim):
-    """log_softmax along ``dim`` (default: the last axis)."""
+    """log_softmax along ``dim`` (None: PyTorch's implicit choice, as ``Softmax``)."""
 
     _fn = staticmethod(F.log_softmax)
 
 
 class Softmin(_AlongDim):
-    """softmax(-x) along ``dim`` (default: the last axis)."""
+    """softmax(-x) along ``dim`` (None: PyTorch's implicit choice, as ``Softmax``)."""
 
     _fn = staticmethod(F.softmin)
 
