@@ -1170,3 +1170,49 @@ def test_softmax_without_dim_takes_torchs_implicit_axis_and_warns(name, shape):
     layer = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "softmin": "Softmin"}[name]
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
         close(getattr(cr.nn, layer)()(x), theirs)
+
+
+LEGACY = [
+    ("cross_entropy", lambda r: (r.normal(size=(4, 3)), r.integers(0, 3, 4)), True),
+    ("nll_loss", lambda r: (r.normal(size=(4, 3)), r.integers(0, 3, 4)), True),
+    ("binary_cross_entropy", lambda r: (r.uniform(0.1, 0.9, 5), r.uniform(0, 1, 5)), True),
+    ("binary_cross_entropy_with_logits", lambda r: (r.normal(size=5), r.uniform(0, 1, 5)), True),
+    ("mse_loss", lambda r: (r.normal(size=5), r.normal(size=5)), False),
+    ("l1_loss", lambda r: (r.normal(size=5), r.normal(size=5)), False),
+    ("smooth_l1_loss", lambda r: (r.normal(size=5), r.normal(size=5)), False),
+    ("kl_div", lambda r: (r.normal(size=5), r.uniform(0, 1, 5)), False),
+]
+
+
+@pytest.mark.parametrize("name, make, has_weight", LEGACY)
+@pytest.mark.parametrize("size_average, reduce", [(False, None), (None, False), (True, True)])
+def test_losses_take_torchs_legacy_arguments_in_torchs_positions(
+    name, make, has_weight, size_average, reduce
+):
+    # An old call passing size_average by position must mean what it means in PyTorch
+    # (cross_entropy's third and fourth are weight and size_average, not ignore_index).
+    x, y = make(np.random.default_rng(7))
+    lead = (None,) if has_weight else ()  # weight comes before size_average there
+    args = (*lead, size_average)
+    yt_ = torch.tensor(y)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        theirs = getattr(TF, name)(torch.tensor(x), yt_, *args, reduce=reduce)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        mine = getattr(F, name)(x, y, *args, reduce=reduce)
+    close(mine, theirs)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_elementwise_loss_weights_as_torch_2_13(name, reduction):
+    x, y, w = RNG.normal(size=(3, 4)), RNG.normal(size=(3, 4)), RNG.uniform(0, 2, (3, 4))
+    xc, xt = pair(x)
+    mine = getattr(F, name)(xc, y, reduction=reduction, weight=w)
+    theirs = getattr(TF, name)(xt, torch.tensor(y), reduction=reduction, weight=torch.tensor(w))
+    close(mine, theirs)
+    g = RNG.normal(size=tuple(theirs.shape))
+    mine.backward(g)
+    theirs.backward(torch.tensor(g))
+    close(xc.grad, xt.grad)
+    with pytest.raises(ValueError, match="same size"):
+        getattr(F, name)(x, y, weight=w[0])

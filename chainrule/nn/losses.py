@@ -12,6 +12,7 @@ still broadcast *to* the input's shape (a scalar, or one row for every sample).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,37 @@ _SUM = {"reduce": True}
 def _check_reduction(reduction: str, name: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def legacy_reduction(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
+    """PyTorch's legacy rule: either deprecated flag given overrides ``reduction``
+    (with PyTorch's warning). They sit where PyTorch puts them in each signature, so
+    an old call that passes them by position means what it meant there."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else "mean" if size_average else "sum"
+        warnings.warn(
+            f"{name}: size_average and reduce args will be deprecated, please use "
+            f"reduction='{reduction}' instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return reduction
+
+
+def _weighted(loss: Tensor, weight: Any, reduction: str, x: Tensor, name: str, by_sum: bool):
+    """PyTorch 2.13's elementwise ``weight`` of mse_loss, l1_loss and huber_loss: the
+    mean divides by the weights' sum (mse, l1) or by the count (huber)."""
+    ws = weight.shape if isinstance(weight, Tensor) else np.shape(weight)
+    if tuple(ws) != x.shape:
+        raise ValueError(
+            f"{name}: weights and input must have the same size, got {ws} and {x.shape}"
+        )
+    loss = loss * weight
+    if reduction == "mean" and by_sum:
+        return loss.sum() / _f.sum(weight)
+    return _reduce(loss, reduction)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -133,7 +165,9 @@ def cross_entropy(
     input: Any,
     target: Any,
     weight: Any = None,
+    size_average: Any = None,
     ignore_index: int = -100,
+    reduce: Any = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -152,6 +186,7 @@ def cross_entropy(
     >>> F.cross_entropy(logits, cr.tensor([0, 2]), label_smoothing=0.1)
     tensor(0.3728782)
     """
+    reduction = legacy_reduction(size_average, reduce, reduction, "cross_entropy")
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -209,7 +244,9 @@ def nll_loss(
     input: Any,
     target: Any,
     weight: Any = None,
+    size_average: Any = None,
     ignore_index: int = -100,
+    reduce: Any = None,
     reduction: str = "mean",
 ) -> Tensor:
     """-input[n, target[n]] (input: log-probabilities (N, C, ...)), weighted and reduced.
@@ -220,6 +257,7 @@ def nll_loss(
     >>> F.nll_loss(F.log_softmax(logits, dim=1), cr.tensor([0, 2]))  # = cross_entropy(logits, ...)
     tensor(0.23954487)
     """
+    reduction = legacy_reduction(size_average, reduce, reduction, "nll_loss")
     _check_reduction(reduction, "nll_loss")
     x = _t(input)
     xs, classes, batch = _classes_last(x, "nll_loss")
@@ -250,20 +288,42 @@ def _check_target_shape(x: Tensor, target: Any, name: str) -> None:
         )
 
 
-def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """(input - target)^2, reduced. ``target`` has the input's shape or broadcasts to it."""
+def mse_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
+    """(input - target)^2, reduced. ``target`` has the input's shape or broadcasts to it;
+    ``weight`` (the input's shape) scales each term, and the mean divides by its sum."""
+    reduction = legacy_reduction(size_average, reduce, reduction, "mse_loss")
     _check_reduction(reduction, "mse_loss")
     x = _t(input)
     _check_target_shape(x, target, "mse_loss")
     diff = x - target
+    if weight is not None:
+        return _weighted(diff * diff, weight, reduction, x, "mse_loss", True)
     return _reduce(diff * diff, reduction)
 
 
-def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced. ``target`` has the input's shape or broadcasts to it."""
+def l1_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
+    """|input - target|, reduced. ``target`` has the input's shape or broadcasts to it;
+    ``weight`` (the input's shape) scales each term, and the mean divides by its sum."""
+    reduction = legacy_reduction(size_average, reduce, reduction, "l1_loss")
     _check_reduction(reduction, "l1_loss")
     x = _t(input)
     _check_target_shape(x, target, "l1_loss")
+    if weight is not None:
+        return _weighted(_f.abs(x - target), weight, reduction, x, "l1_loss", True)
     return _reduce(_f.abs(x - target), reduction)
 
 
@@ -271,6 +331,8 @@ def binary_cross_entropy_with_logits(
     input: Any,
     target: Any,
     weight: Any = None,
+    size_average: Any = None,
+    reduce: Any = None,
     reduction: str = "mean",
     pos_weight: Any = None,
 ) -> Tensor:
@@ -285,6 +347,9 @@ def binary_cross_entropy_with_logits(
     >>> F.binary_cross_entropy_with_logits(cr.tensor([0.0, 2.0]), cr.tensor([1.0, 1.0]))
     tensor(0.41003758)
     """
+    reduction = legacy_reduction(
+        size_average, reduce, reduction, "binary_cross_entropy_with_logits"
+    )
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     x = _t(input)
     y = target if isinstance(target, Tensor) else _raw(target).astype(x.dtype, copy=False)
@@ -305,9 +370,15 @@ def binary_cross_entropy_with_logits(
 
 
 def binary_cross_entropy(
-    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """-[y log p + (1 - y) log(1 - p)] for probabilities p; each log is clamped at -100."""
+    reduction = legacy_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
     p = _t(input)
     pd = p.data
@@ -334,9 +405,17 @@ def _robust(x: Tensor, target: Any, width: float, scale: float) -> Tensor:
     return _f.where(ad.data < width, quadratic, linear)
 
 
-def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(
+    input: Any,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
     """0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta otherwise (d = input - target);
     ``beta=0`` is the L1 loss."""
+    reduction = legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
@@ -347,20 +426,27 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     return _reduce(_robust(x, target, beta, beta), reduction)
 
 
-def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+def huber_loss(
+    input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, weight: Any = None
+) -> Tensor:
     """0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) otherwise: ``delta`` times
-    ``smooth_l1_loss`` with beta = delta."""
+    ``smooth_l1_loss`` with beta = delta. ``weight`` (the input's shape) scales each
+    term; the mean then divides by the count, as PyTorch 2.13's does."""
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     x = _t(input)
     _check_target_shape(x, target, "huber_loss")
+    if weight is not None:
+        return _weighted(_robust(x, target, delta, 1.0), weight, reduction, x, "huber_loss", False)
     return _reduce(_robust(x, target, delta, 1.0), reduction)
 
 
 def kl_div(
     input: Any,
     target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
     reduction: str = "mean",
     log_target: bool = False,
 ) -> Tensor:
@@ -369,6 +455,7 @@ def kl_div(
     ``reduction="batchmean"`` divides the sum by the batch size (the true KL divergence
     per sample); ``"mean"`` divides by the number of elements, as PyTorch does.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction, "kl_div")
     if reduction not in (*_REDUCTIONS, "batchmean"):
         raise ValueError(
             f"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', not {reduction!r}"

@@ -19,6 +19,7 @@ import numpy as np
 import chainrule.functions as _f
 from chainrule.nn.functional_distance import pairwise_distance
 from chainrule.nn.functional_extra import logsigmoid
+from chainrule.nn.losses import legacy_reduction
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, as_tensor, unary
 
@@ -45,11 +46,8 @@ def _t(x: Any) -> Tensor:
 
 
 def _reduction(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
-    """PyTorch's legacy rule: either deprecated flag given overrides ``reduction``."""
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "none" if not reduce else "mean" if size_average else "sum"
+    """PyTorch's legacy rule (``legacy_reduction``), then the three reductions' check."""
+    reduction = legacy_reduction(size_average, reduce, reduction, name)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
     return reduction
