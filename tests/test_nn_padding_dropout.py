@@ -86,3 +86,14 @@ def test_channel_dropout_edges():
         F.dropout2d(cr.ones((2, 3)), 0.5)
     with pytest.raises(NotImplementedError, match="vmap"):
         cr.vmap(lambda a: F.dropout1d(a, 0.5))(cr.ones((2, 3, 4)))
+
+
+def test_dropouts_fourth_argument_is_torchs_inplace_not_a_seed():
+    # F.dropout(x, p, training, inplace) in PyTorch; taken as a generator seed before,
+    # True drew the same mask on every call
+    F = cr.nn.functional
+    masks = {tuple(F.dropout(cr.ones(16), 0.5, True, True).numpy()) for _ in range(20)}
+    assert len(masks) > 1
+    drop = cr.nn.Dropout(0.5, generator=cr.Generator().manual_seed(3))
+    again = cr.nn.Dropout(0.5, generator=cr.Generator().manual_seed(3))
+    np.testing.assert_array_equal(drop(cr.ones(16)).numpy(), again(cr.ones(16)).numpy())

@@ -462,8 +462,12 @@ def unflatten(input: Any, dim: int, sizes: Sequence[int]) -> Tensor:
     return x.reshape(x.shape[:d] + tuple(int(s) for s in sizes) + x.shape[d + 1 :])
 
 
-def dropout(input: Any, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p)."""
+def dropout(
+    input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, generator: Any = None
+) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
+    ``inplace`` is PyTorch's fourth argument, accepted and ignored (the result is a
+    new tensor); ``generator`` draws the mask (chainrule's own keyword)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
     x = _t(input)
