@@ -100,9 +100,9 @@ def as_generator(generator: Any) -> np.random.Generator:
         return _generator
     if isinstance(generator, np.random.Generator):
         return generator
-    if isinstance(generator, int | np.integer):
+    if isinstance(generator, int | np.integer) and not isinstance(generator, bool | np.bool_):
         return np.random.Generator(np.random.PCG64(int(generator)))
-    raise TypeError(
+    raise TypeError(  # a bool too: True in a flag's place is not a seed
         f"generator must be a numpy.random.Generator, an int seed or None, not "
         f"{type(generator).__name__}"
     )
