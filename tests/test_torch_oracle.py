@@ -1216,3 +1216,26 @@ def test_elementwise_loss_weights_as_torch_2_13(name, reduction):
     close(xc.grad, xt.grad)
     with pytest.raises(ValueError, match="same size"):
         getattr(F, name)(x, y, weight=w[0])
+
+
+@pytest.mark.parametrize(
+    "name, args, shape",
+    [
+        ("BatchNorm1d", (3,), (4, 3)),
+        ("BatchNorm2d", (3,), (4, 3, 2, 2)),
+        ("GroupNorm", (2, 4), (3, 4, 5)),
+        ("LayerNorm", (5,), (3, 4, 5)),
+    ],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_norm_layers_with_and_without_bias_match_torch(name, args, shape, bias):
+    # PyTorch 2.13's bias=False: a learnt scale, no shift; its printed form says so
+    tm = getattr(torch.nn, name)(*args, bias=bias)
+    cm = getattr(cr.nn, name)(*args, bias=bias)
+    assert repr(cm) == repr(tm)
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.uniform_(0.5, 1.5)
+    cm = _from_torch(cm, tm)
+    xc, xt = pair(RNG.normal(size=shape))
+    _same_everything(cm, tm, [xc], [xt], cm, tm)

@@ -265,9 +265,6 @@ class MultiheadAttention(Module):
             bias = pad if bias is None else bias + pad
         return bias
 
-    def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
-
 
 def add_feed_forward(
     layer: Module,

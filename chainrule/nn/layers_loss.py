@@ -15,7 +15,7 @@ class _Loss(Module):
         self.reduction = reduction
 
     def extra_repr(self) -> str:
-        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+        return ""  # PyTorch prints a loss layer without its arguments: MSELoss()
 
 
 class CrossEntropyLoss(_Loss):
