@@ -237,7 +237,9 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, ``negative_slope * x`` elsewhere."""
     x = _t(input)
     # x = 0 takes the slope, as in PyTorch (the gradient there is negative_slope).
-    return _f.where(x.data > 0, x, x * negative_slope)
+    # The mask is a recorded comparison, not x.data: cr.jit then computes it again
+    # for every input instead of keeping the first call's.
+    return _f.where(x > 0, x, x * negative_slope)
 
 
 _SQRT_HALF = math.sqrt(0.5)

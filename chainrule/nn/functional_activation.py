@@ -45,9 +45,11 @@ def _t(x: Any) -> Tensor:
 
 
 def _values(x: Tensor) -> Any:
-    """What the branch conditions compare: the array, or inside ``cr.vmap`` the batched
-    tensor itself (whose comparisons give each example's mask)."""
-    return x if x._batched else x.data
+    """What the branch conditions compare: the tensor itself, so that the masks are
+    recorded comparisons: ``cr.jit`` computes them again for every input (with the
+    array, the first call's masks would be kept), and inside ``cr.vmap`` they are each
+    example's."""
+    return x
 
 
 def _const(value: float, like: Tensor) -> np.ndarray:

@@ -50,7 +50,7 @@ def normalize(
         raise IndexError("normalize: a 0-d input has no dimension to normalise over")
     n = _norm(x, p, dim, True)
     # PyTorch's clamp_min: below eps the denominator is the constant eps.
-    return x / _f.where(n.data >= eps, n, np.asarray(eps, dtype=n.dtype))
+    return x / _f.where(n >= eps, n, np.asarray(eps, dtype=n.dtype))  # recorded for cr.jit
 
 
 def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:

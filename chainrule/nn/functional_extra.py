@@ -34,7 +34,7 @@ def silu(input: Any, inplace: bool = False) -> Tensor:
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     x = _t(input)
-    positive = x.data > 0
+    positive = x > 0  # recorded (not x.data), so that cr.jit recomputes it per input
     # e^x of the non-positive entries only (0 elsewhere): nothing can overflow.
     negative = alpha * (_f.exp(_f.where(positive, np.zeros((), x.dtype), x)) - 1)
     return _f.where(positive, x, negative)
@@ -47,10 +47,10 @@ def hardtanh(
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
     x = _t(input)
-    raw = x.data
-    low = np.asarray(min_val, dtype=raw.dtype)
-    high = np.asarray(max_val, dtype=raw.dtype)
-    return _f.where(raw <= min_val, low, _f.where(raw >= max_val, high, x))
+    low = np.asarray(min_val, dtype=x.dtype)
+    high = np.asarray(max_val, dtype=x.dtype)
+    # recorded comparisons (not x.data), so that cr.jit recomputes the masks per input
+    return _f.where(x <= min_val, low, _f.where(x >= max_val, high, x))
 
 
 def relu6(input: Any, inplace: bool = False) -> Tensor:

@@ -402,7 +402,7 @@ def _robust(x: Tensor, target: Any, width: float, scale: float) -> Tensor:
     ad = _f.abs(diff)
     quadratic = diff * diff * (0.5 / scale)
     linear = (ad - 0.5 * width) * (width / scale)
-    return _f.where(ad.data < width, quadratic, linear)
+    return _f.where(ad < width, quadratic, linear)  # recorded: cr.jit recomputes it
 
 
 def smooth_l1_loss(

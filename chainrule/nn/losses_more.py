@@ -63,7 +63,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 def _hinge(v: Tensor) -> Tensor:
     """max(v, 0), passing the gradient at v = 0 (PyTorch's clamp_min)."""
-    return _f.where(v.data >= 0, v, np.zeros((), v.dtype))
+    return _f.where(v >= 0, v, np.zeros((), v.dtype))  # recorded: cr.jit recomputes it
 
 
 def _like(target: Any, x: Tensor) -> Any:
@@ -245,8 +245,7 @@ def poisson_nll_loss(
     y = _like(target, x)
     loss = _f.exp(x) - y * x if log_input else x - y * _f.log(x + eps)
     if full:
-        raw = np.asarray(y.data if isinstance(y, Tensor) else y)
-        counted = raw > 1
+        counted = y > 1  # a recorded comparison when y is a Tensor (cr.jit recomputes it)
         # log of 1 where the term is dropped, so that no log(0) enters a gradient.
         safe = _f.where(counted, y, np.ones((), x.dtype))
         stirling = safe * _f.log(safe) - safe + 0.5 * _f.log(safe * (2 * math.pi))
