@@ -852,8 +852,12 @@ def test_recurrent_layers_refuse_bad_input():
         lstm(np.zeros((3, 2, 3)), np.zeros((1, 2, 4)))
     with pytest.raises(ValueError, match="no time steps"):
         lstm(np.zeros((0, 2, 3)))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        cr.nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="smaller than hidden_size"):
+        cr.nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        cr.nn.RNNBase("GRU", 3, 4, proj_size=2)
+    with pytest.raises(ValueError, match=r"expected h0 of shape \(1, 2, 2\) .* proj_size"):
+        cr.nn.LSTM(3, 4, proj_size=2)(np.zeros((3, 2, 3)), (np.zeros((1, 2, 4)),) * 2)
     with pytest.raises(ValueError, match="nonlinearity"):
         cr.nn.RNN(3, 4, nonlinearity="sigmoid")
 
@@ -1239,3 +1243,39 @@ def test_norm_layers_with_and_without_bias_match_torch(name, args, shape, bias):
     cm = _from_torch(cm, tm)
     xc, xt = pair(RNG.normal(size=shape))
     _same_everything(cm, tm, [xc], [xt], cm, tm)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    bias=st.booleans(),
+    initial_state=st.booleans(),
+    hidden=st.integers(2, 5),
+    data=st.data(),
+)
+def test_lstm_with_projections_matches_torch(
+    layers, bidirectional, batch_first, bias, initial_state, hidden, data
+):
+    # proj_size: h_t = W_hr (o_t tanh(c_t)) has P < H numbers; it is the output and
+    # what W_hh (4H, P) multiplies; c keeps H; weight_hr_l{k} after the biases
+    proj = data.draw(st.integers(1, hidden - 1))
+    kw = dict(
+        num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias,
+        proj_size=proj,
+    )  # fmt: skip
+    tm = torch.nn.LSTM(3, hidden, **kw)
+    cm = _from_torch(cr.nn.LSTM(3, hidden, **kw), tm)
+    assert repr(cm) == repr(tm)
+    xc, xt = pair(RNG.normal(size=(2, 4, 3) if batch_first else (4, 2, 3)))
+    c_in, t_in = [xc], [xt]
+    if initial_state:
+        lead = (layers * (2 if bidirectional else 1), 2)
+        (hc, ht), (cc, ct) = (
+            pair(RNG.normal(size=(*lead, proj))),
+            pair(RNG.normal(size=(*lead, hidden))),
+        )
+        c_in.append((hc, cc))
+        t_in.append((ht, ct))
+    _same_everything(cm, tm, c_in, t_in, cm, tm)

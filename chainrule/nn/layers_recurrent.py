@@ -67,9 +67,18 @@ class RNNBase(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if proj_size:
-            raise NotImplementedError(
-                f"{name}: proj_size (an LSTM with projections) is not supported"
+        if (
+            isinstance(proj_size, bool)
+            or not isinstance(proj_size, int | np.integer)
+            or proj_size < 0
+        ):
+            raise ValueError(f"{name}: proj_size must be a whole number >= 0, got {proj_size!r}")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"{name}: proj_size is only supported for LSTM, not RNN or GRU")
+        if proj_size and proj_size >= hidden_size:
+            raise ValueError(
+                f"{name}: proj_size ({proj_size}) has to be smaller than hidden_size "
+                f"({hidden_size})"
             )
         for what, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int | np.integer) or isinstance(value, bool) or value <= 0:
@@ -92,22 +101,27 @@ class RNNBase(Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        self.proj_size = 0
+        self.proj_size = int(proj_size)
         directions = 2 if bidirectional else 1
         gate_size = _GATES[mode] * hidden_size
+        # With proj_size, h (the output, and what the recurrence multiplies) is the
+        # projection W_hr (o tanh(c)) of P numbers; c keeps H.
+        out_size = self.proj_size or hidden_size
         # Registered in PyTorch's order (layer, direction, then w_ih, w_hh, b_ih, b_hh),
         # so the state dict and the initialisation's draws follow its order too.
         self._flat_weights_names: list[str] = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else out_size * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 shapes = [
                     ("weight_ih", (gate_size, layer_input)),
-                    ("weight_hh", (gate_size, hidden_size)),
+                    ("weight_hh", (gate_size, out_size)),
                 ]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, hidden_size)))
                 for kind, shape in shapes:
                     setattr(self, kind + suffix, _empty(shape, dtype))
                     self._flat_weights_names.append(kind + suffix)
@@ -119,15 +133,13 @@ class RNNBase(Module):
     def flatten_parameters(self) -> None:
         """Does nothing: PyTorch packs weights for cuDNN here; chainrule has no need."""
 
-    def _weights(self, layer: int, direction: int) -> tuple[Any, Any, Any, Any]:
+    def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
+        """(w_ih, w_hh, b_ih, b_hh), and w_hr when the LSTM projects."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         get = self.__dict__.get
-        return (
-            get("weight_ih" + suffix),
-            get("weight_hh" + suffix),
-            get("bias_ih" + suffix),
-            get("bias_hh" + suffix),
-        )
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        names += ("weight_hr",) if self.proj_size else ()
+        return tuple(get(n + suffix) for n in names)
 
     # ---------------------------------------------------------------- checks
     def _check_input(self, x: Tensor) -> bool:
@@ -150,18 +162,22 @@ class RNNBase(Module):
         return x.ndim == 3
 
     def _state(self, h: Any, batch: int, batched: bool, dtype: Any, what: str) -> Tensor:
-        """An initial state as (layers * directions, N, H); zeros when not given."""
+        """An initial state as (layers * directions, N, H) (N, P for an LSTM's h with
+        proj_size); zeros when not given."""
         layers = self.num_layers * (2 if self.bidirectional else 1)
+        projected = self.proj_size and what == "h0"
+        size = self.proj_size if projected else self.hidden_size
         if h is None:
-            return as_tensor(np.zeros((layers, batch, self.hidden_size), dtype=dtype))
+            return as_tensor(np.zeros((layers, batch, size), dtype=dtype))
         h = h if isinstance(h, Tensor) else as_tensor(h)
-        want = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
+        want = (layers, batch, size) if batched else (layers, size)
         if tuple(h.shape) != want:
+            width = "proj_size" if projected else "hidden_size"
             raise ValueError(
                 f"{type(self).__name__}: expected {what} of shape {want} (num_layers * "
-                f"num_directions, {'batch, ' if batched else ''}hidden_size), got {tuple(h.shape)}"
+                f"num_directions, {'batch, ' if batched else ''}{width}), got {tuple(h.shape)}"
             )
-        return h if batched else h.reshape(layers, 1, self.hidden_size)
+        return h if batched else h.reshape(layers, 1, size)
 
     # ---------------------------------------------------------------- forward
     def _run(self, x: Any, states: list[Any]) -> tuple[Tensor, list[list[Tensor]]]:
@@ -210,6 +226,8 @@ class RNNBase(Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -255,6 +273,26 @@ def lstm_step(xproj_t: Any, h: Any, c: Any, w_hh: Any) -> tuple[Tensor, Tensor]:
     hidden = h.shape[-1]
     hc = lstm_layer(xproj_t.reshape(1, *xproj_t.shape), h, c, w_hh)[0]
     return hc[:, :hidden], hc[:, hidden:]
+
+
+def _projected_lstm(seq, h, c, w_ih, w_hh, bias, w_hr):
+    """An LSTM layer with PyTorch's projections (proj_size): each step's
+    h_t = W_hr (o tanh(c_t)), of P numbers, is the output and what the next step's
+    gates multiply by W_hh (4H, P). Composed step by step (the lstm_layer primitive
+    keeps h and c of one size)."""
+    xproj = F.linear(seq, w_ih, bias)
+    hidden = c.shape[-1]
+    hs = []
+    for t in range(seq.shape[0]):
+        gates = xproj[t] + F.linear(h, w_hh)
+        i = _f.sigmoid(gates[:, :hidden])
+        f = _f.sigmoid(gates[:, hidden : 2 * hidden])
+        g = _f.tanh(gates[:, 2 * hidden : 3 * hidden])
+        o = _f.sigmoid(gates[:, 3 * hidden :])
+        c = f * c + i * g
+        h = F.linear(o * _f.tanh(c), w_hr)
+        hs.append(h)
+    return _f.stack(hs, axis=0), [h, c]
 
 
 def _gate_inputs(seq: Any, w_ih: Any, bias: Any) -> Any:
@@ -390,8 +428,10 @@ class LSTM(RNNBase):
         out, (h, c) = self._run(input, list(hx))
         return out, (h, c)
 
-    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh):
+    def _layer(self, seq, state, w_ih, w_hh, b_ih, b_hh, w_hr=None):
         h0, c0 = state
+        if w_hr is not None:
+            return _projected_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh), w_hr)
         hidden = self.hidden_size
         ys = lstm_layer(_gate_inputs(seq, w_ih, _sum_bias(b_ih, b_hh)), h0, c0, w_hh)
         last = ys[-1]
