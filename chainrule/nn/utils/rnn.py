@@ -1,6 +1,6 @@
 """Batches of sequences of different lengths, as PyTorch's ``torch.nn.utils.rnn``.
 
-A *padded* batch is one (T, B, *) tensor ((B, T, *) with ``batch_first``) and the
+A *padded* batch is one ``(T, B, *)`` tensor (``(B, T, *)`` with ``batch_first``) and the
 sequences' lengths; a *packed* one (:class:`PackedSequence`) holds only the real
 steps, time-major: the first step of every sequence, then the second step of every
 sequence that has one, and so on, sequences ordered by decreasing length.
@@ -67,7 +67,7 @@ class _Fields(NamedTuple):
 class PackedSequence(_Fields):
     """A batch of sequences with only their real steps, as PyTorch's (a named tuple).
 
-    ``data`` (sum of lengths, *): the steps, time-major, sequences by decreasing
+    ``data`` ``(sum of lengths, *)``: the steps, time-major, sequences by decreasing
     length; ``batch_sizes`` (int64, one per step): how many sequences have that step;
     ``sorted_indices``: the original position of each sequence in that order (None
     when the batch came sorted); ``unsorted_indices``: its inverse. Made by
@@ -133,8 +133,8 @@ def pad_sequence(
     padding_value: float = 0.0,
     padding_side: str = "right",
 ) -> Tensor:
-    """Stack sequences of shapes (L_i, *) into one (T, B, *) tensor, T the longest
-    L_i ((B, T, *) with ``batch_first``), filling with ``padding_value`` after each
+    """Stack sequences of shapes ``(L_i, *)`` into one ``(T, B, *)`` tensor, T the longest
+    L_i (``(B, T, *)`` with ``batch_first``), filling with ``padding_value`` after each
     sequence (``padding_side="left"``: before it).
 
     >>> import chainrule as cr
@@ -175,7 +175,7 @@ def pack_padded_sequence(
     batch_first: bool = False,
     enforce_sorted: bool = True,
 ) -> PackedSequence:
-    """Pack a padded batch (T, B, *) ((B, T, *) with ``batch_first``) whose sequence
+    """Pack a padded batch ``(T, B, *)`` (``(B, T, *)`` with ``batch_first``) whose sequence
     ``j`` has ``lengths[j]`` real steps. With ``enforce_sorted`` the lengths must be
     non-increasing; otherwise the batch is sorted here and the order is kept in
     ``sorted_indices`` (PyTorch's sort: stable, longest first).
@@ -239,7 +239,7 @@ def pad_packed_sequence(
     total_length: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Undo :func:`pack_padded_sequence`: ``(padded, lengths)``, the padded batch
-    (T, B, *) ((B, T, *) with ``batch_first``) in the original order, T the longest
+    ``(T, B, *)`` (``(B, T, *)`` with ``batch_first``) in the original order, T the longest
     length or ``total_length``, and the lengths (int64)."""
     name = "pad_packed_sequence"
     if not isinstance(sequence, PackedSequence):
@@ -271,7 +271,7 @@ def pad_packed_sequence(
 
 
 def pack_sequence(sequences: Iterable[Any], enforce_sorted: bool = True) -> PackedSequence:
-    """Pack a list of sequences (L_i, *) (longest first with ``enforce_sorted``):
+    """Pack a list of sequences ``(L_i, *)`` (longest first with ``enforce_sorted``):
     ``pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=...)``."""
     seqs = [s if isinstance(s, Tensor) else as_tensor(s) for s in sequences]
     padded = pad_sequence(seqs)
