@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.dtypes import check_device
 from chainrule.nn import functional as F
 from chainrule.nn.layers_linear import param_dtype
+from chainrule.nn.layers_norm import add_norm_state
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm"]
@@ -41,24 +39,9 @@ class _InstanceNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = param_dtype(dtype)
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dt))
-            if bias:
-                self.bias = Parameter(np.zeros(num_features, dtype=dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dt)))
-            # Kept for PyTorch's state-dict keys; instance norm never counts (as PyTorch).
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        # num_batches_tracked is kept for PyTorch's state-dict keys; instance norm
+        # never counts (as PyTorch).
+        add_norm_state(self, num_features, affine, bias, track_running_stats, dt)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

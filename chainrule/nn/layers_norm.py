@@ -14,6 +14,31 @@ from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, active_tracer
 
 
+def add_norm_state(
+    layer: Module, features: int, affine: bool, bias: bool, track: bool, dtype: Any
+) -> None:
+    """A batch or instance norm's parameters and buffers, registered in PyTorch's order
+    (its state-dict keys): ``weight`` (ones) when ``affine``, ``bias`` (zeros) when
+    also ``bias`` (PyTorch 2.13's bias=False: a scale, no shift), then
+    ``running_mean``, ``running_var``, ``num_batches_tracked`` (None when not
+    tracked)."""
+    if affine:
+        layer.weight = Parameter(np.ones(features, dtype=dtype))
+    else:
+        layer.register_parameter("weight", None)
+    if affine and bias:
+        layer.bias = Parameter(np.zeros(features, dtype=dtype))
+    else:
+        layer.register_parameter("bias", None)
+    if track:
+        layer.register_buffer("running_mean", Tensor(np.zeros(features, dtype=dtype)))
+        layer.register_buffer("running_var", Tensor(np.ones(features, dtype=dtype)))
+        layer.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+    else:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            layer.register_buffer(name, None)
+
+
 class _BatchNorm(Module):
     _expected_ndims: tuple[int, ...] = ()
 
@@ -34,23 +59,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = param_dtype(dtype)
-        # PyTorch 2.13's bias=False: a scale and no shift
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(np.zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        add_norm_state(self, num_features, affine, bias, track_running_stats, dt)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

@@ -51,7 +51,9 @@ def _check_reduction(reduction: str, name: str) -> None:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
 
 
-def legacy_reduction(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
+def legacy_reduction(
+    size_average: Any, reduce: Any, reduction: str, name: str, stacklevel: int = 3
+) -> str:
     """PyTorch's legacy rule: either deprecated flag given overrides ``reduction``
     (with PyTorch's warning). They sit where PyTorch puts them in each signature, so
     an old call that passes them by position means what it meant there."""
@@ -63,7 +65,7 @@ def legacy_reduction(size_average: Any, reduce: Any, reduction: str, name: str) 
             f"{name}: size_average and reduce args will be deprecated, please use "
             f"reduction='{reduction}' instead.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,  # the caller of the loss function
         )
     return reduction
 
@@ -288,6 +290,19 @@ def _check_target_shape(x: Tensor, target: Any, name: str) -> None:
         )
 
 
+def _pointwise_loss(name, term, input, target, size_average, reduce, reduction, weight):
+    """A loss of ``term(input - target)``, elementwise, reduced; PyTorch 2.13's
+    ``weight`` scales each term and the mean then divides by the weights' sum."""
+    reduction = legacy_reduction(size_average, reduce, reduction, name, stacklevel=4)
+    _check_reduction(reduction, name)
+    x = _t(input)
+    _check_target_shape(x, target, name)
+    loss = term(x - target)
+    if weight is not None:
+        return _weighted(loss, weight, reduction, x, name, True)
+    return _reduce(loss, reduction)
+
+
 def mse_loss(
     input: Any,
     target: Any,
@@ -298,14 +313,9 @@ def mse_loss(
 ) -> Tensor:
     """(input - target)^2, reduced. ``target`` has the input's shape or broadcasts to it;
     ``weight`` (the input's shape) scales each term, and the mean divides by its sum."""
-    reduction = legacy_reduction(size_average, reduce, reduction, "mse_loss")
-    _check_reduction(reduction, "mse_loss")
-    x = _t(input)
-    _check_target_shape(x, target, "mse_loss")
-    diff = x - target
-    if weight is not None:
-        return _weighted(diff * diff, weight, reduction, x, "mse_loss", True)
-    return _reduce(diff * diff, reduction)
+    return _pointwise_loss(
+        "mse_loss", lambda d: d * d, input, target, size_average, reduce, reduction, weight
+    )
 
 
 def l1_loss(
@@ -318,13 +328,9 @@ def l1_loss(
 ) -> Tensor:
     """|input - target|, reduced. ``target`` has the input's shape or broadcasts to it;
     ``weight`` (the input's shape) scales each term, and the mean divides by its sum."""
-    reduction = legacy_reduction(size_average, reduce, reduction, "l1_loss")
-    _check_reduction(reduction, "l1_loss")
-    x = _t(input)
-    _check_target_shape(x, target, "l1_loss")
-    if weight is not None:
-        return _weighted(_f.abs(x - target), weight, reduction, x, "l1_loss", True)
-    return _reduce(_f.abs(x - target), reduction)
+    return _pointwise_loss(
+        "l1_loss", _f.abs, input, target, size_average, reduce, reduction, weight
+    )
 
 
 def binary_cross_entropy_with_logits(

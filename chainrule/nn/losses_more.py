@@ -47,7 +47,7 @@ def _t(x: Any) -> Tensor:
 
 def _reduction(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
     """PyTorch's legacy rule (``legacy_reduction``), then the three reductions' check."""
-    reduction = legacy_reduction(size_average, reduce, reduction, name)
+    reduction = legacy_reduction(size_average, reduce, reduction, name, stacklevel=4)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
     return reduction
