@@ -45,3 +45,20 @@ def test_jit_recomputes_value_dependent_masks_for_each_input(name):
         np.testing.assert_allclose(np.asarray(values(x)), np.asarray(fn(x)), rtol=1e-12)
         want = cr.grad(lambda a: (fn(a) ** 2).sum())(x)
         np.testing.assert_allclose(np.asarray(grads(x)), np.asarray(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, y: F.hinge_embedding_loss(x, y),
+        lambda x, y: F.cosine_embedding_loss(x.reshape(2, 3), x.reshape(2, 3)[::-1] * 1.0, y[:2]),
+    ],
+    ids=["hinge_embedding_loss", "cosine_embedding_loss"],
+)
+def test_jit_recomputes_masks_of_a_target_passed_as_an_argument(fn):
+    # the +-1 target is an argument of the jitted function: its masks are recorded too
+    jitted = cr.jit(fn)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        x, y = rng.normal(size=6), np.sign(rng.normal(size=6))
+        np.testing.assert_allclose(float(jitted(x, y)), float(fn(x, y)), rtol=1e-12)

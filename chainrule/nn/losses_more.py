@@ -19,7 +19,7 @@ import numpy as np
 import chainrule.functions as _f
 from chainrule.nn.functional_distance import pairwise_distance
 from chainrule.nn.functional_extra import logsigmoid
-from chainrule.nn.losses import legacy_reduction
+from chainrule.nn.losses import _check_reduction, _reduce, legacy_reduction
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, as_tensor, unary
 
@@ -34,8 +34,6 @@ __all__ = [
     "triplet_margin_loss",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
-
 # cosine_embedding_loss's guard on each squared norm: PyTorch's constant is a C++ float,
 # 1e-12 rounded to float32, which shows at a zero vector (2e-9 relative in float64).
 _EPSILON = float(np.float32(1e-12))
@@ -48,17 +46,8 @@ def _t(x: Any) -> Tensor:
 def _reduction(size_average: Any, reduce: Any, reduction: str, name: str) -> str:
     """PyTorch's legacy rule (``legacy_reduction``), then the three reductions' check."""
     reduction = legacy_reduction(size_average, reduce, reduction, name, stacklevel=4)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+    _check_reduction(reduction, name)
     return reduction
-
-
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 def _hinge(v: Tensor) -> Tensor:
@@ -119,7 +108,8 @@ def hinge_embedding_loss(
     """x where target = 1, max(0, margin - x) where target = -1 (x: distances)."""
     reduction = _reduction(size_average, reduce, reduction, "hinge_embedding_loss")
     x = _t(input)
-    y = np.asarray(target.data if isinstance(target, Tensor) else target)
+    # a Tensor target's masks are recorded comparisons: cr.jit recomputes them per call
+    y = target if isinstance(target, Tensor) else np.asarray(target)
     zero = np.zeros((), x.dtype)
     # PyTorch's sum of two masked terms: a target neither 1 nor -1 counts in both.
     loss = _f.where(y != 1, _hinge(margin - x), zero) + _f.where(y != -1, x, zero)
@@ -181,8 +171,8 @@ def cosine_embedding_loss(
             f"cosine_embedding_loss: expected two inputs of one shape, (N, D) or (D,), got "
             f"{a.shape} and {b.shape}"
         )
-    y = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if y.shape != a.shape[:-1]:
+    y = target if isinstance(target, Tensor) else np.asarray(target)  # recorded, as above
+    if tuple(y.shape) != a.shape[:-1]:
         raise ValueError(
             f"cosine_embedding_loss: the target must have shape {a.shape[:-1]} (one +-1 per "
             f"pair), got {y.shape}"
@@ -285,10 +275,7 @@ def gaussian_nll_loss(
                     f"shape {x.shape} (give the input's shape, the input's without its last "
                     "axis, or 1 in one axis)"
                 )
-    if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"gaussian_nll_loss: reduction must be 'mean', 'sum' or 'none', not {reduction!r}"
-        )
+    _check_reduction(reduction, "gaussian_nll_loss")
     lift = np.maximum(v.data, eps) - v.data  # a constant: the gradient passes unchanged
     if lift.any():
         v = v + lift.astype(v.dtype)
