@@ -204,10 +204,12 @@ _LAZY_NAMES = {
     "graph": "chainrule.explain",
     "JitError": "chainrule.jit",
     "jit": "chainrule.jit",
-    # read CHAINRULE_GEMM and load ctypes only when a program names them or first
+    # read CHAINRULE_GEMM / CHAINRULE_CONV and load ctypes only when a program names them or first
     # runs a convolution or an LSTM
     "get_gemm_backend": "chainrule.gemm_backend",
     "set_gemm_backend": "chainrule.gemm_backend",
+    "get_conv_backend": "chainrule.conv_backend",
+    "set_conv_backend": "chainrule.conv_backend",
     "GradcheckError": "chainrule.gradcheck",
     "gradcheck": "chainrule.gradcheck",
     "gradgradcheck": "chainrule.gradcheck",
@@ -438,6 +440,8 @@ __all__ = [
     "set_num_threads",
     "get_gemm_backend",
     "set_gemm_backend",
+    "get_conv_backend",
+    "set_conv_backend",
     "VmapError",
     "BatchedTensor",
     "where",

@@ -218,9 +218,9 @@ def _mkl_path() -> str:
     )
 
 
-def _load_openblas() -> _Cblas:
-    """NumPy's bundled OpenBLAS (its wheels name the symbols scipy_cblas_*64_, with
-    64-bit integers)."""
+def _openblas_library() -> tuple[ctypes.CDLL, str, str, type]:
+    """NumPy's bundled OpenBLAS (its wheels name the symbols scipy_*64_, with 64-bit
+    integers): the library, its symbols' prefix and suffix, and its integer type."""
     libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
     for path in sorted(libs.glob("*openblas*")):
         lib = ctypes.CDLL(str(path))
@@ -229,13 +229,34 @@ def _load_openblas() -> _Cblas:
             ("", "64_", ctypes.c_int64),
             ("", "", ctypes.c_int32),
         ):
-            names = [f"{prefix}cblas_{t}gemm{suffix}" for t in "sd"]
-            if all(hasattr(lib, name) for name in names):
-                return _Cblas("openblas", *(getattr(lib, name) for name in names), int_type)
+            if all(hasattr(lib, f"{prefix}cblas_{t}gemm{suffix}") for t in "sd"):
+                return lib, prefix, suffix, int_type
     raise ImportError(
         f"the 'openblas' GEMM backend needs the OpenBLAS bundled with NumPy's wheels; "
         f"none found in {libs}"
     )
+
+
+def _load_openblas() -> _Cblas:
+    lib, prefix, suffix, int_type = _openblas_library()
+    gemms = (getattr(lib, f"{prefix}cblas_{t}gemm{suffix}") for t in "sd")
+    return _Cblas("openblas", *gemms, int_type)
+
+
+def numpy_blas_threads(n: int | None = None) -> int | None:
+    """How many threads NumPy's bundled OpenBLAS uses, after setting it to ``n`` when
+    given; None where that library is not found (another BLAS, or none of its
+    thread functions). The count is the process's, as ``OPENBLAS_NUM_THREADS`` sets it."""
+    try:
+        lib, prefix, suffix, _ = _openblas_library()
+        get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+        put = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+    except (ImportError, OSError, AttributeError):
+        return None
+    get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+    if n is not None:
+        put(int(n))
+    return int(get())
 
 
 _LOADERS: dict[str, Callable[[], _Cblas]] = {"mkl": _load_mkl, "openblas": _load_openblas}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from chainrule import gemm_backend
+from chainrule import conv_backend, gemm_backend
 from chainrule.ops.nn_ops import _geometry
 from chainrule.ops.primitive import Primitive, call
 
@@ -175,6 +175,11 @@ def _params(stride, padding, dilation, groups):
 def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
     dtype, (x, w) = _common(x, w)
     q = _plan(x.shape, w.shape, dtype, _params(stride, padding, dilation, groups))
+    if conv_backend.takes(x, w):
+        b = None if b is None else b.astype(dtype, copy=False)
+        return conv_backend.forward(
+            x, w, b, (q.oh, q.ow), _params(stride, padding, dilation, groups)
+        )
     win = _windows(_padded(x, q), q)
     w3 = w.reshape(groups, q.og, q.k)
     if b is None:
@@ -200,6 +205,10 @@ def _input_grad_forward(g, w, *, shape, stride, padding, dilation, groups):
     dtype, (g, w) = _common(g, w)
     q = _plan(shape, w.shape, dtype, _params(stride, padding, dilation, groups), wide=True)
     _check_grad_shape(g, q)
+    if conv_backend.takes(g, w):
+        return conv_backend.input_grad(
+            g, w, tuple(shape), _params(stride, padding, dilation, groups)
+        )
     wt = np.ascontiguousarray(w.reshape(groups, q.og, q.k).transpose(0, 2, 1))
     # One GEMM for all images (its K, o/groups, is small): chunked, this one was the
     # GEMM that slowed down most with BLAS threads on a busy machine (over 10x).
@@ -235,6 +244,10 @@ def _weight_grad_forward(g, x, *, shape, stride, padding, dilation, groups):
     dtype, (g, x) = _common(g, x)
     q = _plan(x.shape, shape, dtype, _params(stride, padding, dilation, groups))
     _check_grad_shape(g, q)
+    if conv_backend.takes(g, x):
+        return conv_backend.weight_grad(
+            g, x, tuple(shape), _params(stride, padding, dilation, groups)
+        )
     win = _windows(_padded(x, q), q)
     buf, gbuf = q.buffer(q.k, dtype), q.buffer(q.og, dtype)
     dw = np.zeros((groups, q.og, q.k), dtype=dtype)

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from chainrule import conv_backend
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import InputError
 from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
@@ -176,6 +177,9 @@ def _tiles(x, kernel_size, stride, padding, dilation):
 
 
 def _max_pool_forward(x, kernel_size, stride, padding, dilation):
+    if conv_backend.pools(x):
+        out_hw = _geometry(x.shape, kernel_size, stride, padding, dilation)
+        return conv_backend.max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation)
     xp, views = _pool_views(x, kernel_size, stride, padding, dilation)
     if _tiles(x, kernel_size, stride, padding, dilation) and kernel_size[0] > 1:
         # Rows first: two window rows are whole image rows, so on a channel-last
@@ -327,6 +331,9 @@ def _max_pool_scatter_2x2(g, x, m, images=8):
 
 def _max_pool_scatter_forward(g, x, m=None, *, kernel_size, stride, padding, dilation):
     params = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    by_onednn = conv_backend.max_pool_scatter(g, x, m)
+    if by_onednn is not None:
+        return by_onednn
     if m is not None and _tiles(x, kernel_size, stride, padding, dilation):
         return _max_pool_scatter_tiled(g, x, m, kernel_size)
     (ph, pw) = padding

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.cases.steps import gemm_backend_step, nn_step, require_gemm_backend
+from bench.cases.steps import (
+    conv_backend_step,
+    gemm_backend_step,
+    nn_step,
+    require_conv_backend,
+    require_gemm_backend,
+)
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.profiling import profile_chainrule
@@ -159,6 +165,17 @@ def _with_gemm_backend(backend: str, make: B5Peer) -> B5Peer:
     return peer
 
 
+def _with_conv_backend(backend: str, make: B5Peer) -> B5Peer:
+    """The peer ``make`` with its convolutions by ``backend`` (cr.set_conv_backend)."""
+
+    def peer(params, x, labels):
+        require_conv_backend(backend)
+        step, read = make(params, x, labels)
+        return conv_backend_step(backend, step), read
+
+    return peer
+
+
 B5_PEERS: list[tuple[str, B5Peer]] = [
     ("torch eager", b5_torch),
     ("chainrule (nn)", b5_chainrule_nn),
@@ -166,6 +183,9 @@ B5_PEERS: list[tuple[str, B5Peer]] = [
     # the convolutions' GEMMs by Intel MKL (pip install mkl); skipped without it
     ("chainrule mkl", _with_gemm_backend("mkl", b5_chainrule_nn)),
     ("chainrule jit mkl", _with_gemm_backend("mkl", b5_chainrule_jit)),
+    # the convolutions by Intel oneDNN (pip install onednn-cpu-gomp); skipped without it
+    ("chainrule onednn", _with_conv_backend("onednn", b5_chainrule_nn)),
+    ("chainrule jit onednn", _with_conv_backend("onednn", b5_chainrule_jit)),
 ]
 
 

@@ -22,28 +22,50 @@ def nn_step(model: Any, optimizer: Any, x: Any, target: Any) -> Callable[[], flo
     return step
 
 
-def gemm_backend_step(backend: str, step: Callable[[], float]) -> Callable[[], float]:
-    """``step`` with chainrule's GEMM backend set to ``backend`` (cr.set_gemm_backend)
-    while it runs, and set back after, since the peers of a case take turns."""
+def _switched(
+    get: Callable[[], str], use: Callable[[str], None], backend: str, step: Callable[[], float]
+) -> Callable[[], float]:
+    """``step`` with a chainrule backend switched to ``backend`` (``use``) while it
+    runs, and set back after, since the peers of a case take turns."""
 
     def run() -> float:
-        before = cr.get_gemm_backend()
-        cr.set_gemm_backend(backend)
+        before = get()
+        use(backend)
         try:
             return step()
         finally:
-            cr.set_gemm_backend(before)
+            use(before)
 
     return run
 
 
-def require_gemm_backend(backend: str) -> None:
+def _require(get: Callable[[], str], use: Callable[[str], None], backend: str) -> None:
     """Raise the benchmark's Skip when ``backend`` cannot be loaded here."""
     from bench.report import Skip
 
-    before = cr.get_gemm_backend()
+    before = get()
     try:
-        cr.set_gemm_backend(backend)
+        use(backend)
     except ImportError as exc:
         raise Skip(str(exc)) from None
-    cr.set_gemm_backend(before)
+    use(before)
+
+
+def gemm_backend_step(backend: str, step: Callable[[], float]) -> Callable[[], float]:
+    """``step`` with chainrule's GEMM backend set to ``backend`` (cr.set_gemm_backend)."""
+    return _switched(cr.get_gemm_backend, cr.set_gemm_backend, backend, step)
+
+
+def require_gemm_backend(backend: str) -> None:
+    """Raise the benchmark's Skip when the GEMM ``backend`` cannot be loaded here."""
+    _require(cr.get_gemm_backend, cr.set_gemm_backend, backend)
+
+
+def conv_backend_step(backend: str, step: Callable[[], float]) -> Callable[[], float]:
+    """``step`` with chainrule's convolution backend set to ``backend`` (cr.set_conv_backend)."""
+    return _switched(cr.get_conv_backend, cr.set_conv_backend, backend, step)
+
+
+def require_conv_backend(backend: str) -> None:
+    """Raise the benchmark's Skip when the convolution ``backend`` cannot be loaded here."""
+    _require(cr.get_conv_backend, cr.set_conv_backend, backend)

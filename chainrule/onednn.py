@@ -1,0 +1,482 @@
+"""The three convolution computations by Intel oneDNN (PyTorch's CPU convolution
+library), through its C API with ctypes: what the ``onednn`` convolution backend
+runs (:mod:`chainrule.conv_backend`).
+
+oneDNN is not a dependency. Its CPU-only wheel with GNU OpenMP threads,
+``onednn-cpu-gomp`` (oneDNN 3.x, about 40 MB), brings ``libdnnl.so.3``; it needs
+the system's ``libgomp`` (Debian: ``libgomp1``). Nothing is compiled here: the
+library's C functions take opaque handles, so ctypes needs no structure layouts,
+and the few enum values used below are checked against the library's own names
+for them when it loads (``dnnl_fmt_tag2str`` and friends), so a library whose
+numbering differs is refused, not misread.
+
+Each computation is planned once per geometry (shapes, stride, padding,
+dilation, groups): oneDNN picks its fastest kernel with the memory layouts left
+to it (blocked, 16 channels at a time on AVX-512), and the plan holds the
+reorders between those layouts and NCHW, the buffers they need, and the
+primitives. A call sets the arrays' addresses and runs. NumPy's arrays stay
+NCHW everywhere else, so a convolution's reorders are part of its cost here (as
+they are of PyTorch's on an NCHW tensor).
+
+oneDNN sums in its own order, so results differ from NumPy's GEMM path in the
+last bits (float32 rounding; the tests compare them within float32 tolerance).
+Only float32 goes here; other dtypes stay on NumPy's path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+_vp = ctypes.c_void_p
+_Dims = ctypes.c_int64 * 12  # dnnl_dims_t (DNNL_MAX_NDIMS entries)
+
+# oneDNN 3.x constants (dnnl_types.h). Checked at load where the library can name them.
+_F32 = 3  # dnnl_f32
+_TAG_ANY, _TAG_A, _TAG_ABCD, _TAG_ABCDE = 1, 2, 5, 6
+_FORWARD_TRAINING, _CONV_DIRECT, _POOL_MAX = 64, 1, 511
+_ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
+_ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_DIFF_WEIGHTS = 129, 145, 161
+_ARG_WORKSPACE = 64
+_QUERY_EXEC_ARG_MD, _QUERY_IMPL_INFO_STR = 255, 8
+_CPU, _STREAM_DEFAULT = 1, 1
+_EXPECTED_NAMES = {
+    "dnnl_fmt_tag2str": {_TAG_ANY: "any", _TAG_A: "a", _TAG_ABCD: "abcd", _TAG_ABCDE: "abcde"},
+    "dnnl_dt2str": {_F32: "f32"},
+    "dnnl_prop_kind2str": {_FORWARD_TRAINING: "forward_training"},
+    "dnnl_alg_kind2str": {_CONV_DIRECT: "convolution_direct", _POOL_MAX: "pooling_max"},
+}
+PACKAGES = ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn-cpu-tbb")
+INSTALL = "pip install onednn-cpu-gomp (or chainrule[onednn])"
+
+
+class _ExecArg(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_int), ("memory", _vp)]
+
+
+class OneDNNError(RuntimeError):
+    """A oneDNN call returned an error status."""
+
+
+def _library_path() -> str:
+    """libdnnl.so.3 of an installed oneDNN CPU wheel (pip puts it in the environment's lib/)."""
+    from importlib import metadata
+
+    for dist in PACKAGES:
+        try:
+            files = metadata.files(dist) or ()
+        except metadata.PackageNotFoundError:
+            continue
+        for f in files:
+            if f.name.startswith("libdnnl.so"):
+                return str(Path(str(f.locate())).resolve())
+    for found in sorted(Path(sys.prefix, "lib").glob("libdnnl.so.3*")):
+        return str(found)
+    raise ImportError(
+        f"the 'onednn' convolution backend needs Intel oneDNN's CPU library, which is not "
+        f"installed in {sys.prefix}: {INSTALL}"
+    )
+
+
+class Library:
+    """The loaded library, its CPU engine and one stream."""
+
+    def __init__(self, path: str | None = None) -> None:
+        path = path or _library_path()
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            raise ImportError(
+                f"could not load oneDNN from {path}: {e} (the onednn-cpu-gomp wheel needs the "
+                "system's GNU OpenMP library: apt install libgomp1)"
+            ) from None
+        self.lib = lib
+        self.version = self._check_version()
+        self._check_constants()
+        self._declare()
+        self.engine, self.stream = _vp(), _vp()
+        self.ok(lib.dnnl_engine_create(ctypes.byref(self.engine), _CPU, ctypes.c_size_t(0)))
+        self.ok(lib.dnnl_stream_create(ctypes.byref(self.stream), self.engine, _STREAM_DEFAULT))
+        self.lock = threading.Lock()  # a plan's memory objects are set, then run: one at a time
+
+    def _check_version(self) -> tuple[int, int, int]:
+        class Version(ctypes.Structure):
+            _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int)]
+
+        self.lib.dnnl_version.restype = ctypes.POINTER(Version)
+        v = self.lib.dnnl_version().contents
+        if v.major != 3:
+            raise ImportError(
+                f"the 'onednn' convolution backend speaks oneDNN 3's C API; the library found "
+                f"is {v.major}.{v.minor}.{v.patch}: {INSTALL}"
+            )
+        return (v.major, v.minor, v.patch)
+
+    def _check_constants(self) -> None:
+        for fn_name, expected in _EXPECTED_NAMES.items():
+            fn = getattr(self.lib, fn_name)
+            fn.restype, fn.argtypes = ctypes.c_char_p, [ctypes.c_int]
+            for value, name in expected.items():
+                got = fn(value)
+                if got is None or got.decode() != name:
+                    raise ImportError(
+                        f"oneDNN {'.'.join(map(str, self.version))} numbers its constants "
+                        f"differently ({fn_name}({value}) is {got!r}, not {name!r}); the "
+                        f"'onednn' convolution backend cannot use it"
+                    )
+
+    def _declare(self) -> None:
+        lib, p = self.lib, ctypes.POINTER(_vp)
+        lib.dnnl_memory_desc_create_with_tag.argtypes = [
+            p,
+            ctypes.c_int,
+            _Dims,
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.dnnl_convolution_forward_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, ctypes.c_int, _vp, _vp, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _vp,
+        ]  # fmt: skip
+        lib.dnnl_convolution_backward_data_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, _vp, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _vp, _vp,
+        ]  # fmt: skip
+        lib.dnnl_convolution_backward_weights_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, _vp, _vp, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _vp, _vp,
+        ]  # fmt: skip
+        lib.dnnl_pooling_forward_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, ctypes.c_int, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _Dims, _vp,
+        ]  # fmt: skip
+        lib.dnnl_pooling_backward_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _Dims, _vp, _vp,
+        ]  # fmt: skip
+        lib.dnnl_reorder_primitive_desc_create.argtypes = [p, _vp, _vp, _vp, _vp, _vp]
+        lib.dnnl_primitive_desc_query_md.argtypes = [_vp, ctypes.c_int, ctypes.c_int]
+        lib.dnnl_primitive_desc_query_md.restype = _vp
+        lib.dnnl_primitive_desc_query.argtypes = [_vp, ctypes.c_int, ctypes.c_int, _vp]
+        lib.dnnl_memory_desc_equal.argtypes = [_vp, _vp]
+        lib.dnnl_memory_desc_get_size.argtypes = [_vp]
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+        lib.dnnl_memory_create.argtypes = [p, _vp, _vp, _vp]
+        lib.dnnl_memory_set_data_handle.argtypes = [_vp, _vp]
+        lib.dnnl_primitive_create.argtypes = [p, _vp]
+        lib.dnnl_primitive_execute.argtypes = [_vp, _vp, ctypes.c_int, _vp]
+        lib.dnnl_stream_wait.argtypes = [_vp]
+        for name in ("dnnl_primitive_destroy", "dnnl_primitive_desc_destroy",
+                     "dnnl_memory_destroy", "dnnl_memory_desc_destroy"):  # fmt: skip
+            getattr(lib, name).argtypes = [_vp]
+
+    @staticmethod
+    def ok(status: int, what: str = "a oneDNN call") -> None:
+        if status != 0:
+            raise OneDNNError(f"{what} failed with oneDNN status {status}")
+
+    def desc(self, shape: tuple[int, ...], tag: int) -> _Owned:
+        md = _vp()
+        self.ok(
+            self.lib.dnnl_memory_desc_create_with_tag(
+                ctypes.byref(md), len(shape), _Dims(*shape), _F32, tag
+            ),
+            f"a memory descriptor of shape {shape}",
+        )
+        return _Owned(self, md, "dnnl_memory_desc_destroy")
+
+    def impl(self, pd: _Owned) -> str:
+        """The name of the kernel oneDNN chose (e.g. ``jit:avx512_core``)."""
+        s = ctypes.c_char_p()
+        self.ok(
+            self.lib.dnnl_primitive_desc_query(pd.handle, _QUERY_IMPL_INFO_STR, 0, ctypes.byref(s))
+        )
+        return (s.value or b"").decode()
+
+
+class _Owned:
+    """A oneDNN handle destroyed with its Python owner."""
+
+    __slots__ = ("lib", "handle", "destroy")
+
+    def __init__(self, lib: Library, handle: _vp, destroy: str) -> None:
+        self.lib, self.handle, self.destroy = lib, handle, destroy
+
+    def __del__(self) -> None:
+        # At interpreter shutdown the library, and this module's globals, may be gone
+        # already (so no contextlib here).
+        try:  # noqa: SIM105
+            getattr(self.lib.lib, self.destroy)(self.handle)
+        except Exception:
+            pass
+
+
+class _Primitive:
+    """One primitive with a memory object per argument (its address set at each run)."""
+
+    __slots__ = ("lib", "prim", "mems", "args")
+
+    def __init__(self, lib: Library, pd: _Owned, descs: dict[int, _vp]) -> None:
+        self.lib = lib
+        prim = _vp()
+        lib.ok(lib.lib.dnnl_primitive_create(ctypes.byref(prim), pd.handle), "creating a primitive")
+        self.prim = _Owned(lib, prim, "dnnl_primitive_destroy")
+        self.mems: dict[int, _Owned] = {}
+        for arg, md in descs.items():
+            mem = _vp()
+            lib.ok(lib.lib.dnnl_memory_create(ctypes.byref(mem), md, lib.engine, None))
+            self.mems[arg] = _Owned(lib, mem, "dnnl_memory_destroy")
+        self.args = (_ExecArg * len(descs))(*[_ExecArg(a, m.handle) for a, m in self.mems.items()])
+
+    def run(self, arrays: dict[int, np.ndarray]) -> None:
+        lib = self.lib.lib
+        for arg, a in arrays.items():
+            lib.dnnl_memory_set_data_handle(self.mems[arg].handle, a.ctypes.data)
+        self.lib.ok(
+            lib.dnnl_primitive_execute(self.prim.handle, self.lib.stream, len(self.mems), self.args)
+        )
+
+
+class _Step:
+    """A computation on NCHW arrays: the primitive in the layouts oneDNN chose, with a
+    reorder into them before (an input) or out of them after (an output) wherever the
+    chosen layout is not the array's own."""
+
+    def __init__(self, lib: Library, pd: _Owned, user: dict[int, tuple[_Owned, bool]]) -> None:
+        self.lib, self.pd = lib, pd
+        self.before: list[tuple[int, _Primitive, np.ndarray]] = []
+        self.after: list[tuple[int, _Primitive, np.ndarray]] = []
+        self._keep = [pd]
+        descs = {}
+        for arg, (mine, is_input) in user.items():
+            theirs = lib.lib.dnnl_primitive_desc_query_md(pd.handle, _QUERY_EXEC_ARG_MD, arg)
+            if lib.lib.dnnl_memory_desc_equal(theirs, mine.handle):
+                descs[arg] = mine.handle
+                continue
+            descs[arg] = theirs
+            size = lib.lib.dnnl_memory_desc_get_size(theirs)
+            buf = np.empty(-(-size // 64) * 16, dtype=np.float32)  # whole 64-byte lines
+            src, dst = (mine.handle, theirs) if is_input else (theirs, mine.handle)
+            rpd = _vp()
+            lib.ok(
+                lib.lib.dnnl_reorder_primitive_desc_create(
+                    ctypes.byref(rpd), src, lib.engine, dst, lib.engine, None
+                ),
+                "planning a reorder",
+            )
+            reorder_pd = _Owned(lib, rpd, "dnnl_primitive_desc_destroy")
+            reorder = _Primitive(lib, reorder_pd, {_ARG_SRC: src, _ARG_DST: dst})
+            self._keep.append(reorder_pd)
+            (self.before if is_input else self.after).append((arg, reorder, buf))
+        self.main = _Primitive(lib, pd, descs)
+        self.kernel = lib.impl(pd)
+
+    def run(self, arrays: dict[int, np.ndarray]) -> None:
+        inner = dict(arrays)
+        with self.lib.lock:
+            for arg, reorder, buf in self.before:
+                reorder.run({_ARG_SRC: arrays[arg], _ARG_DST: buf})
+                inner[arg] = buf
+            for arg, _, buf in self.after:
+                inner[arg] = buf
+            self.main.run(inner)
+            for arg, reorder, buf in self.after:
+                reorder.run({_ARG_SRC: buf, _ARG_DST: arrays[arg]})
+            self.lib.ok(self.lib.lib.dnnl_stream_wait(self.lib.stream))
+
+
+class ConvPlan:
+    """The forward, input-gradient and weight-gradient computations of one convolution
+    geometry, each planned on first use. ``x_shape`` (N, C, H, W), ``w_shape``
+    (O, C/groups, kh, kw); stride, padding (the same on both sides), dilation as pairs."""
+
+    def __init__(self, lib: Library, x_shape, w_shape, out_hw, stride, padding, dilation, groups):
+        self.lib = lib
+        n, c, h, w = x_shape
+        o, cg, kh, kw = w_shape
+        y_shape = (n, o, *out_hw)
+        self.x_md, self.y_md = lib.desc(x_shape, _TAG_ABCD), lib.desc(y_shape, _TAG_ABCD)
+        if groups == 1:
+            self.w_md = lib.desc(w_shape, _TAG_ABCD)
+        else:
+            self.w_md = lib.desc((groups, o // groups, cg, kh, kw), _TAG_ABCDE)
+        self.b_md = lib.desc((o,), _TAG_A)
+        self.any = [lib.desc(s, _TAG_ANY) for s in (x_shape, y_shape)]
+        w_any_shape = w_shape if groups == 1 else (groups, o // groups, cg, kh, kw)
+        self.w_any = lib.desc(w_any_shape, _TAG_ANY)
+        self.geometry = (
+            _Dims(*stride),
+            _Dims(*(d - 1 for d in dilation)),  # oneDNN counts the gaps: 0 is dense
+            _Dims(*padding),
+            _Dims(*padding),
+        )
+        self._forward: dict[bool, _Step] = {}
+        self._fwd_pd: _Owned | None = None
+        self._input_grad: _Step | None = None
+        self._weight_grad: _Step | None = None
+
+    def _forward_pd(self, bias: bool) -> _Owned:
+        lib, pd = self.lib, _vp()
+        lib.ok(
+            lib.lib.dnnl_convolution_forward_primitive_desc_create(
+                ctypes.byref(pd), lib.engine, _FORWARD_TRAINING, _CONV_DIRECT,
+                self.any[0].handle, self.w_any.handle, self.b_md.handle if bias else None,
+                self.any[1].handle, *self.geometry, None,
+            ),
+            "planning a convolution",
+        )  # fmt: skip
+        return _Owned(lib, pd, "dnnl_primitive_desc_destroy")
+
+    def _hint(self) -> _Owned:
+        if self._fwd_pd is None:
+            self._fwd_pd = self._forward_pd(False)
+        return self._fwd_pd
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> None:
+        step = self._forward.get(b is not None)
+        if step is None:
+            user = {_ARG_SRC: (self.x_md, True), _ARG_WEIGHTS: (self.w_md, True)}
+            if b is not None:
+                user[_ARG_BIAS] = (self.b_md, True)
+            user[_ARG_DST] = (self.y_md, False)
+            step = self._forward[b is not None] = _Step(
+                self.lib, self._forward_pd(b is not None), user
+            )
+        arrays = {_ARG_SRC: x, _ARG_WEIGHTS: w, _ARG_DST: out}
+        if b is not None:
+            arrays[_ARG_BIAS] = b
+        step.run(arrays)
+
+    def input_grad(self, g: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+        if self._input_grad is None:
+            lib, pd = self.lib, _vp()
+            lib.ok(
+                lib.lib.dnnl_convolution_backward_data_primitive_desc_create(
+                    ctypes.byref(pd), lib.engine, _CONV_DIRECT, self.any[0].handle,
+                    self.w_any.handle, self.any[1].handle, *self.geometry,
+                    self._hint().handle, None,
+                ),
+                "planning a convolution's input gradient",
+            )  # fmt: skip
+            user = {
+                _ARG_WEIGHTS: (self.w_md, True),
+                _ARG_DIFF_DST: (self.y_md, True),
+                _ARG_DIFF_SRC: (self.x_md, False),
+            }
+            self._input_grad = _Step(lib, _Owned(lib, pd, "dnnl_primitive_desc_destroy"), user)
+        self._input_grad.run({_ARG_WEIGHTS: w, _ARG_DIFF_DST: g, _ARG_DIFF_SRC: out})
+
+    def weight_grad(self, g: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+        if self._weight_grad is None:
+            lib, pd = self.lib, _vp()
+            lib.ok(
+                lib.lib.dnnl_convolution_backward_weights_primitive_desc_create(
+                    ctypes.byref(pd), lib.engine, _CONV_DIRECT, self.any[0].handle,
+                    self.w_any.handle, None, self.any[1].handle, *self.geometry,
+                    self._hint().handle, None,
+                ),
+                "planning a convolution's weight gradient",
+            )  # fmt: skip
+            user = {
+                _ARG_SRC: (self.x_md, True),
+                _ARG_DIFF_DST: (self.y_md, True),
+                _ARG_DIFF_WEIGHTS: (self.w_md, False),
+            }
+            self._weight_grad = _Step(lib, _Owned(lib, pd, "dnnl_primitive_desc_destroy"), user)
+        self._weight_grad.run({_ARG_SRC: x, _ARG_DIFF_DST: g, _ARG_DIFF_WEIGHTS: out})
+
+
+class MaxPoolPlan:
+    """2-D max pooling of one geometry, forward and gradient, on NCHW arrays (oneDNN's
+    kernels read NCHW as it is: no reorders). The forward also writes a workspace, where
+    each window's maximum was (the first in row-major order, as PyTorch's), which the
+    gradient reads. oneDNN skips NaN where PyTorch's maximum is NaN, so the caller
+    keeps inputs with NaN away from it."""
+
+    def __init__(self, lib: Library, x_shape, out_hw, kernel_size, stride, padding, dilation):
+        self.lib = lib
+        n, c = x_shape[:2]
+        self.x_md, self.y_md = (
+            lib.desc(tuple(x_shape), _TAG_ABCD),
+            lib.desc((n, c, *out_hw), _TAG_ABCD),
+        )
+        geometry = (
+            _Dims(*stride),
+            _Dims(*kernel_size),
+            _Dims(*(d - 1 for d in dilation)),
+            _Dims(*padding),
+            _Dims(*padding),
+        )
+        pd = _vp()
+        lib.ok(
+            lib.lib.dnnl_pooling_forward_primitive_desc_create(
+                ctypes.byref(pd), lib.engine, _FORWARD_TRAINING, _POOL_MAX,
+                self.x_md.handle, self.y_md.handle, *geometry, None,
+            ),
+            "planning a max pooling",
+        )  # fmt: skip
+        self.fwd_pd = _Owned(lib, pd, "dnnl_primitive_desc_destroy")
+        ws = lib.lib.dnnl_primitive_desc_query_md(
+            self.fwd_pd.handle, _QUERY_EXEC_ARG_MD, _ARG_WORKSPACE
+        )
+        self.workspace_bytes = lib.lib.dnnl_memory_desc_get_size(ws)
+        args = {_ARG_SRC: self.x_md.handle, _ARG_DST: self.y_md.handle, _ARG_WORKSPACE: ws}
+        self._forward = _Primitive(lib, self.fwd_pd, args)
+        self.kernel = lib.impl(self.fwd_pd)
+        bpd = _vp()
+        lib.ok(
+            lib.lib.dnnl_pooling_backward_primitive_desc_create(
+                ctypes.byref(bpd), lib.engine, _POOL_MAX, self.x_md.handle,
+                self.y_md.handle, *geometry, self.fwd_pd.handle, None,
+            ),
+            "planning a max pooling's gradient",
+        )  # fmt: skip
+        self.bwd_pd = _Owned(lib, bpd, "dnnl_primitive_desc_destroy")
+        args = {
+            _ARG_DIFF_SRC: self.x_md.handle,
+            _ARG_DIFF_DST: self.y_md.handle,
+            _ARG_WORKSPACE: ws,
+        }
+        self._backward = _Primitive(lib, self.bwd_pd, args)
+
+    def forward(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray) -> None:
+        with self.lib.lock:
+            self._forward.run({_ARG_SRC: x, _ARG_DST: out, _ARG_WORKSPACE: workspace})
+            self.lib.ok(self.lib.lib.dnnl_stream_wait(self.lib.stream))
+
+    def backward(self, g: np.ndarray, workspace: np.ndarray, out: np.ndarray) -> None:
+        with self.lib.lock:
+            self._backward.run({_ARG_DIFF_DST: g, _ARG_WORKSPACE: workspace, _ARG_DIFF_SRC: out})
+            self.lib.ok(self.lib.lib.dnnl_stream_wait(self.lib.stream))
+
+
+#: Plans kept, most recently used last (a geometry per layer and batch size).
+MAX_PLANS = 64
+
+
+class Planner:
+    """Plans by geometry, the least recently used dropped past :data:`MAX_PLANS`."""
+
+    def __init__(self, lib: Library) -> None:
+        self.lib = lib
+        self.plans: OrderedDict[tuple, ConvPlan | MaxPoolPlan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def plan(self, x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> ConvPlan:
+        key = (tuple(x_shape), tuple(w_shape), *map(tuple, (stride, padding, dilation)), groups)
+        return self._get(key, lambda: ConvPlan(self.lib, *key[:2], tuple(out_hw), *key[2:]))
+
+    def max_pool(self, x_shape, out_hw, kernel_size, stride, padding, dilation) -> MaxPoolPlan:
+        key = ("max_pool", tuple(x_shape), *map(tuple, (kernel_size, stride, padding, dilation)))
+        return self._get(key, lambda: MaxPoolPlan(self.lib, x_shape, tuple(out_hw), *key[2:]))
+
+    def _get(self, key: tuple, make):
+        with self._lock:
+            plan = self.plans.get(key)
+            if plan is None:
+                plan = self.plans[key] = make()
+                if len(self.plans) > MAX_PLANS:
+                    self.plans.popitem(last=False)
+            else:
+                self.plans.move_to_end(key)
+            return plan
