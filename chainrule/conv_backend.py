@@ -94,10 +94,44 @@ def kernel_names() -> dict[tuple, dict[str, str]]:
     return out
 
 
+def _usable() -> bool:
+    """oneDNN is selected, and this is not a child forked after it was loaded: GNU
+    OpenMP's threads do not survive a fork, and the child's first parallel oneDNN
+    kernel would wait for them forever. There NumPy's path computes instead (the
+    same values), and a warning says so once."""
+    if _current != "onednn":
+        return False
+    if _forked[0]:
+        if not _forked[1]:
+            _forked[1] = True
+            import warnings
+
+            warnings.warn(
+                "this process was forked after oneDNN was loaded, and GNU OpenMP's threads "
+                "do not survive a fork: its convolutions use NumPy's path",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return False
+    return True
+
+
+_forked = [False, False]  # [forked after oneDNN loaded, warned]
+
+
+def _after_fork_in_child() -> None:
+    if _planner is not None:
+        _forked[0] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def takes(*arrays: np.ndarray) -> bool:
     """True when oneDNN is selected and computes these arrays (all float32, none empty:
     oneDNN refuses zero-sized dimensions, which NumPy's path handles)."""
-    return _current == "onednn" and all(a.dtype == np.float32 and a.size for a in arrays)
+    return _usable() and all(a.dtype == np.float32 and a.size for a in arrays)
 
 
 def _plan(x_shape, w_shape, out_hw, p):
@@ -146,11 +180,7 @@ def pools(x: np.ndarray) -> bool:
     is one sum, NaN also where infinities of both signs meet, which only sends
     those inputs to NumPy's path)."""
     return (
-        _current == "onednn"
-        and x.dtype == np.float32
-        and x.ndim == 4
-        and x.size > 0
-        and not np.isnan(x.sum())
+        _usable() and x.dtype == np.float32 and x.ndim == 4 and x.size > 0 and not np.isnan(x.sum())
     )
 
 
@@ -175,7 +205,7 @@ def max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation) -> np.nd
 def max_pool_scatter(g, x, m) -> np.ndarray | None:
     """The max pool's gradient by oneDNN when ``m`` is the output its forward computed
     from ``x`` (the workspace is still there); None otherwise."""
-    entry = _workspaces.get(id(m)) if m is not None else None
+    entry = _workspaces.get(id(m)) if m is not None and _usable() else None
     if entry is None or entry[0]() is not m or entry[1]() is not x or g.dtype != np.float32:
         return None
     _, _, workspace, plan = entry

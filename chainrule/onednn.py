@@ -26,8 +26,10 @@ Only float32 goes here; other dtypes stay on NumPy's path.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
@@ -83,6 +85,19 @@ def _library_path() -> str:
     )
 
 
+#: Every loaded Library, so that a forked child gets fresh locks.
+_LIBRARIES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _fresh_locks_in_child() -> None:
+    # A thread of the parent may have held a lock at the fork; the child's copy would
+    # stay locked forever. (The planners' locks likewise.)
+    for lib in _LIBRARIES:
+        lib.lock = threading.Lock()
+    for planner in _PLANNERS:
+        planner._lock = threading.Lock()
+
+
 class Library:
     """The loaded library, its CPU engine and one stream."""
 
@@ -103,6 +118,7 @@ class Library:
         self.ok(lib.dnnl_engine_create(ctypes.byref(self.engine), _CPU, ctypes.c_size_t(0)))
         self.ok(lib.dnnl_stream_create(ctypes.byref(self.stream), self.engine, _STREAM_DEFAULT))
         self.lock = threading.Lock()  # a plan's memory objects are set, then run: one at a time
+        _LIBRARIES.add(self)
 
     def _check_version(self) -> tuple[int, int, int]:
         class Version(ctypes.Structure):
@@ -450,6 +466,10 @@ class MaxPoolPlan:
             self.lib.ok(self.lib.lib.dnnl_stream_wait(self.lib.stream))
 
 
+_PLANNERS: weakref.WeakSet = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_in_child)
+
 #: Plans kept, most recently used last (a geometry per layer and batch size).
 MAX_PLANS = 64
 
@@ -461,6 +481,7 @@ class Planner:
         self.lib = lib
         self.plans: OrderedDict[tuple, ConvPlan | MaxPoolPlan] = OrderedDict()
         self._lock = threading.Lock()
+        _PLANNERS.add(self)
 
     def plan(self, x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> ConvPlan:
         key = (tuple(x_shape), tuple(w_shape), *map(tuple, (stride, padding, dilation)), groups)

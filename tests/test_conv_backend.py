@@ -8,6 +8,7 @@ wherever the suite does."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -366,3 +367,41 @@ def test_the_pool_gradient_reads_the_forwards_workspace_or_finds_the_maxima_agai
 
     gc.collect()
     assert not conv_backend._workspaces  # dropped with the pool's output
+
+
+FORKED_CHILD = """
+import os, warnings
+import numpy as np
+import chainrule as cr
+from chainrule.ops import conv
+cr.set_conv_backend("onednn")
+rng = np.random.default_rng(0)
+x = rng.normal(size=(2, 3, 6, 6)).astype(np.float32)
+w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
+p = conv._params((1, 1), (1, 1), (1, 1), 1)
+parent = conv._conv2d_forward(x, w, None, **p)  # oneDNN's threads now exist
+pid = os.fork()
+if pid == 0:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        child = conv._conv2d_forward(x, w, None, **p)
+    ok = np.allclose(child, parent, rtol=2e-5, atol=2e-5)
+    said = any("forked after oneDNN was loaded" in str(c.message) for c in caught)
+    os._exit(0 if ok and said else 3)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_convolves_on_numpy_and_says_so():
+    # GNU OpenMP's threads do not survive a fork: a child that ran oneDNN would hang.
+    run = subprocess.run(
+        [sys.executable, "-c", FORKED_CHILD],
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "child exit 0" in run.stdout
