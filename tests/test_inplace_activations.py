@@ -587,3 +587,39 @@ def test_clamp_without_a_bound_is_refused():
             call()
         one_line(info)
     assert t._version == 0
+
+
+# ------------------------------------------------------------------ explain
+def _explained_net(inplace):
+    cr.manual_seed(0)
+    return cr.nn.Sequential(
+        cr.nn.Conv2d(1, 2, 3),
+        cr.nn.ReLU(inplace=inplace),
+        cr.nn.Flatten(),
+        cr.nn.Linear(8, 3),
+        cr.nn.ELU(inplace=inplace),
+        cr.nn.Dropout(0.3, inplace=inplace),
+    ).double()
+
+
+def test_explain_gives_each_inplace_layer_its_own_numbers():
+    x = np.random.default_rng(0).normal(size=(2, 1, 4, 4))
+    reports = []
+    for inplace in (False, True):
+        cr.manual_seed(5)
+        ex = cr.explain(_explained_net(inplace), x, target=[0, 1])
+        reports.append((ex.to_dict(), [ex.layer(n).to_text() for n in ("1", "4")]))
+    assert reports[0] == reports[1]
+    conv, relu = reports[1][0]["layers"][:2]
+    assert conv["stats"]["mean"] != relu["stats"]["mean"]  # the conv's output, not relu's
+
+
+def test_explain_refuses_a_layer_that_changes_its_input_in_place_without_the_flag():
+    class Sneaky(cr.nn.Module):
+        def forward(self, x):
+            return x.relu_()
+
+    model = cr.nn.Sequential(cr.nn.Linear(3, 3), Sneaky()).double()
+    with pytest.raises(cr.ExplainError, match="changed its input in place") as info:
+        cr.explain(model, np.ones((2, 3)))
+    one_line(info)
