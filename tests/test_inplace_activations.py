@@ -623,3 +623,34 @@ def test_explain_refuses_a_layer_that_changes_its_input_in_place_without_the_fla
     with pytest.raises(cr.ExplainError, match="changed its input in place") as info:
         cr.explain(model, np.ones((2, 3)))
     one_line(info)
+
+
+# ---------------------------------------------------------------- signatures
+def test_every_inplace_flag_sits_where_torch_puts_it():
+    import inspect
+
+    checked = 0
+    for name in dir(TF):
+        try:
+            torch_params = list(inspect.signature(getattr(TF, name)).parameters)
+        except (TypeError, ValueError):
+            continue
+        if "inplace" not in torch_params or name.startswith("_"):
+            continue
+        if name in ("rrelu", "alpha_dropout", "feature_alpha_dropout"):
+            assert not hasattr(F, name)  # not in chainrule, so neither is the flag
+            continue
+        ours = list(inspect.signature(getattr(F, name)).parameters)
+        # chainrule may add keywords after PyTorch's (dropout's generator)
+        assert ours[: len(torch_params)] == torch_params, name
+        checked += 1
+    assert checked == 16
+    for name in dir(torch.nn):
+        layer = getattr(torch.nn, name)
+        if not isinstance(layer, type) or not hasattr(cr.nn, name):
+            continue
+        torch_params = list(inspect.signature(layer.__init__).parameters)
+        if "inplace" in torch_params:
+            ours = list(inspect.signature(getattr(cr.nn, name).__init__).parameters)
+            at = torch_params.index("inplace")
+            assert ours[: at + 1] == torch_params[: at + 1], name
