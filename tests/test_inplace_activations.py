@@ -303,7 +303,9 @@ def test_dropout_in_training_writes_the_same_draw_as_out_of_place(name, shape, l
         cr.manual_seed(3)
     h = x * 1
     assert getattr(F, name)(h, 0.4, True, True, **keyword) is h
-    assert h._version == 1
+    th = torch.tensor(values, requires_grad=True) * 1
+    assert getattr(TF, name)(th, 0.4, True, True) is th
+    assert h._version == th._version == 1
     h.sum().backward()
     np.testing.assert_array_equal(h.data, want.data)
     np.testing.assert_array_equal(x.grad.data, want_grad)
