@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
 from chainrule.jit import JitError
+from chainrule.nn.rng import get_rng_state, set_rng_state
 
 torch = pytest.importorskip("torch", reason="PyTorch (torch==2.13.0) is the oracle here")
 F = cr.nn.functional
@@ -44,6 +45,15 @@ SPELLINGS = [
     ("hardtanh_", (-0.5, 0.8)),
     ("threshold_", (0.1, -2.0)),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_random_stream():
+    """The tests here seed chainrule's default generator; later tests' draws must not
+    depend on that."""
+    state = get_rng_state()
+    yield
+    set_rng_state(state)
 
 
 def close(a, b, rtol=1e-12):
