@@ -23,11 +23,10 @@ from chainrule.tensor import Tensor, unary_op
 from chainrule.tensor_inplace import (
     _buffer,
     _check_recordable,
-    _recorded_self,
     _records,
     _refuse_under_trace,
-    _store,
     bump,
+    change_in_place,
 )
 
 
@@ -121,22 +120,14 @@ def _inplace(
     """Change ``self`` in place: ``recorded(old)`` builds the recorded result while
     gradients flow (to ``self`` or to ``other``, a value written into it);
     ``numpy_update(data)`` writes into the array otherwise."""
-    _refuse_under_trace(what)
-    data = _buffer(self, what)
-    if _records(self, other):
-        _check_recordable(self, data, what)
-        _store(self, data, recorded(_recorded_self(self, data)), what)
-        return self
-    bump(data)
-    numpy_update(data)
-    return self
+    return change_in_place(self, recorded, what, update=numpy_update, other=other)
 
 
 def _unary_inplace(prim: Any, name: str) -> Any:
     op = unary_op(prim)
 
     def method(self: Tensor) -> Tensor:
-        return _inplace(self, f"{name}()", op, lambda d: np.copyto(d, op(d).data))
+        return change_in_place(self, op, f"{name}()")
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"``t.{name}()``: {prim.name} in place; returns ``t``."

@@ -1,6 +1,8 @@
 """In-place operations on tensors: ``+=``, ``-=``, ``*=``, ``/=``, ``**=``, ``t[i] = v``
 and PyTorch's ``add_``, ``sub_``, ``mul_``, ``div_``, ``pow_``, ``neg_``, ``zero_``,
-``fill_``, ``copy_``, ``clamp_``.
+``fill_``, ``copy_``, ``clamp_``, ``clamp_min_``, ``clamp_max_``; and
+:func:`change_in_place`, the one door through which a computation (an activation's
+``inplace=True``, ``exp_()``) replaces a tensor's values.
 
 PyTorch's rules, which a user of either library expects:
 
@@ -25,6 +27,7 @@ repeat it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,11 +44,11 @@ from chainrule.tensor import Tensor, _wrap, active_tracer, binary_op
 ndarray = np.ndarray
 
 
-def _refuse_under_trace(what: str) -> None:
+def _refuse_under_trace(what: str, hint: str = "write t = t + x instead") -> None:
     tracer = active_tracer()
     if tracer is not None:
         # Compiled code would not repeat the write; an out-of-place spelling traces.
-        tracer.refuse(f"changes a tensor in place ({what}; write t = t + x instead)")
+        tracer.refuse(f"changes a tensor in place ({what}; {hint})")
 
 
 def _buffer(self: Tensor, what: str) -> ndarray:
@@ -65,33 +68,36 @@ def _records(self: Tensor, other: Any) -> bool:
     )
 
 
-def _leaf_error(what: str) -> RuntimeError:
+def _leaf_error(what: str, hint: str | None = None) -> RuntimeError:
     return RuntimeError(
         f"{what}: a leaf tensor that requires grad cannot be changed in place while "
         "gradients are recorded (its gradient is with respect to the values it has); "
-        "update it under `with cr.no_grad():` (as optimizers do), or compute a new "
-        "tensor (t = t - x)"
+        + (
+            hint
+            or "update it under `with cr.no_grad():` (as optimizers do), or compute a new "
+            "tensor (t = t - x)"
+        )
     )
 
 
-def _check_recordable(self: Tensor, data: ndarray, what: str) -> None:
+def _check_recordable(self: Tensor, data: ndarray, what: str, hint: str | None = None) -> None:
     """Refuse a recorded in-place change that would leave some gradient wrong."""
     if self._node is None and self._requires_grad:
-        raise _leaf_error(what)
+        raise _leaf_error(what, hint)
     if data.base is not None and not buffer_pool.owns(data):
         # The tensor views another's memory (a slice, a reshape, a transpose): the
         # other tensor's values would change while its graph says they did not.
         raise RuntimeError(
             f"{what}: this tensor shares its memory with another (a view from slicing, "
             "reshape or transpose), so changing it in place while gradients are recorded "
-            "would leave the other's gradient wrong; compute a new tensor (t = t + x), or "
-            "change a copy (t = t.copy())"
+            "would leave the other's gradient wrong; "
+            + (hint or "compute a new tensor (t = t + x), or change a copy (t = t.copy())")
         )
 
 
-def _store(self: Tensor, data: ndarray, result: Tensor, what: str) -> None:
-    """Write a recorded result into ``self``: its array changes, its node is the result's."""
-    out = result.data
+def _check_fits(data: ndarray, out: Any, what: str) -> None:
+    """Refuse a result that cannot replace ``data`` element for element."""
+    out = np.asarray(out)
     if out.shape != data.shape:
         raise ValueError(
             f"{what}: the result has shape {out.shape}, which does not fit in place into "
@@ -102,6 +108,12 @@ def _store(self: Tensor, data: ndarray, result: Tensor, what: str) -> None:
             f"{what}: the result has dtype {out.dtype}, which cannot be stored in place "
             f"in this {data.dtype} tensor"
         )
+
+
+def _store(self: Tensor, data: ndarray, result: Tensor, what: str) -> None:
+    """Write a recorded result into ``self``: its array changes, its node is the result's."""
+    out = result.data
+    _check_fits(data, out, what)
     bump(data)
     np.copyto(data, out, casting="same_kind")
     self._node = result._node
@@ -112,6 +124,65 @@ def _recorded_self(self: Tensor, data: ndarray) -> Tensor:
     """``self``'s current values as a tensor on its current node, in an array of its own
     (the in-place write that follows must not change what the new node saves)."""
     return _wrap(data.copy(), self._node)
+
+
+def require_tensor(value: Any, what: str, hint: str | None = None) -> None:
+    """Refuse to change anything but a Tensor in place (a NumPy array or a number)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{what}: needs a chainrule Tensor to change in place, got {type(value).__name__}"
+            + (f"; {hint}" if hint else "")
+        )
+
+
+def change_in_place(
+    self: Any,
+    compute: Callable[[Tensor], Tensor],
+    what: str,
+    *,
+    update: Callable[[ndarray], Any] | None = None,
+    other: Any = None,
+    hint: str | None = None,
+) -> Tensor:
+    """Replace ``self``'s values by ``compute(self)`` in place and return ``self`` itself,
+    with PyTorch's rules (``F.relu(h, inplace=True)``, ``h.exp_()``):
+
+    - while recording (gradients enabled and ``self``, or ``other``, a value written into
+      it, requires grad): ``compute`` runs on a copy of the old values that stays on
+      ``self``'s node, and ``self`` moves onto the result's node, so the new node never
+      saves the array about to change; refused on a leaf that requires grad and on a
+      view of another tensor's memory;
+    - otherwise: the result (or ``update(array)``, a faster write into the array, where
+      given) replaces the values, and every tensor sharing the array sees them;
+    - under ``cr.jit`` tracing and inside ``cr.vmap``: refused.
+
+    Every change bumps the array's version. ``what`` names the call in errors; ``hint``
+    says what to write instead (default: the advice of ``t += x``).
+    """
+    require_tensor(self, what, hint)
+    if self._batched:
+        raise NotImplementedError(
+            f"{what}: changing a tensor in place inside cr.vmap is not supported"
+            + (f"; {hint}" if hint else "")
+        )
+    if hint is None:
+        _refuse_under_trace(what)
+    else:
+        _refuse_under_trace(what, hint)
+    data = _buffer(self, what)
+    if _records(self, other):
+        _check_recordable(self, data, what, hint)
+        _store(self, data, compute(_recorded_self(self, data)), what)
+        return self
+    if update is not None:
+        bump(data)
+        update(data)
+        return self
+    out = compute(self).data
+    _check_fits(data, out, what)
+    bump(data)
+    np.copyto(data, out, casting="same_kind")
+    return self
 
 
 def _inplace_binary(self: Tensor, other: Any, prim: Any, ufunc: Any, what: str) -> Tensor:
@@ -272,17 +343,31 @@ def _neg_(self: Tensor) -> Tensor:
     return _inplace_binary(self, -1, _el.mul, np.multiply, "neg_()")
 
 
+def _clamp(self: Tensor, min: Any, max: Any, what: str) -> Tensor:  # noqa: A002
+    if min is None and max is None:
+        # (NumPy would leave the values as they are without a word)
+        raise ValueError(f"{what}: give a bound (min, max or both), not None")
+    return change_in_place(
+        self,
+        lambda old: F.clip(old, min, max),
+        what,
+        update=lambda data: np.clip(data, min, max, out=data),
+    )
+
+
 def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Clip to ``[min, max]`` in place (PyTorch's ``clamp_``); returns the tensor."""
-    _refuse_under_trace("clamp_()")
-    data = _buffer(self, "clamp_()")
-    if _records(self, None):
-        _check_recordable(self, data, "clamp_()")
-        _store(self, data, F.clip(_recorded_self(self, data), min, max), "clamp_()")
-        return self
-    bump(data)
-    np.clip(data, min, max, out=data)
-    return self
+    return _clamp(self, min, max, "clamp_()")
+
+
+def _clamp_min_(self: Tensor, min: Any) -> Tensor:  # noqa: A002
+    """Raise every element below ``min`` to it, in place (PyTorch's ``clamp_min_``)."""
+    return _clamp(self, min, None, "clamp_min_()")
+
+
+def _clamp_max_(self: Tensor, max: Any) -> Tensor:  # noqa: A002
+    """Lower every element above ``max`` to it, in place (PyTorch's ``clamp_max_``)."""
+    return _clamp(self, None, max, "clamp_max_()")
 
 
 Tensor.__setitem__ = _setitem
@@ -290,7 +375,9 @@ Tensor.zero_ = _zero_
 Tensor.fill_ = _fill_
 Tensor.copy_ = _copy_
 Tensor.neg_ = _neg_
-Tensor.clamp_ = _clamp_
+Tensor.clamp_ = Tensor.clip_ = _clamp_
+Tensor.clamp_min_ = _clamp_min_
+Tensor.clamp_max_ = _clamp_max_
 Tensor._version = property(  # type: ignore[assignment]
     lambda self: version(self._data),
     doc="How many times this tensor's array was changed in place through chainrule.",

@@ -243,12 +243,17 @@ def _explain_layer(capture: LayerCapture) -> Explanation:
     saved = {n: (p.data, p._extra) for n, p in params.items()}
     shots = snapshot_buffers(module)
     rng = get_rng_state()
+    # The layer alone computes the same with inplace=False, and its input here is a
+    # leaf that requires grad, which it could not change in place.
+    inplace = module.__dict__.get("inplace")
 
     def forward(env: dict[str, Any]) -> Any:
         set_rng_state(capture.rng_state)  # every run (finite differences too) draws alike
         return module(env["x"])
 
     try:
+        if inplace is not None:
+            module.inplace = False
         for n, p in params.items():
             p.data = capture.params.get(n, p.data)
             p._extra = dict(p._extra or {})
@@ -263,6 +268,8 @@ def _explain_layer(capture: LayerCapture) -> Explanation:
                 seed=np.asarray(capture.grad_output, dtype=np.float64),
             )
     finally:
+        if inplace is not None:
+            module.inplace = inplace
         for n, p in params.items():
             p.data, p._extra = saved[n]
         restore_buffers(shots)

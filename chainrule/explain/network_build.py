@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule.autograd import grad as autograd_grad
 from chainrule.autograd.grad_mode import enable_grad
+from chainrule.autograd.versions import version
 from chainrule.explain.errors import ExplainError
 from chainrule.explain.network_explanation import NetworkExplanation
 from chainrule.explain.network_report import (
@@ -30,7 +31,7 @@ from chainrule.explain.network_report import (
 )
 from chainrule.nn.module import Module
 from chainrule.nn.rng import get_rng_state, set_rng_state
-from chainrule.tensor import Tensor, tensor
+from chainrule.tensor import Tensor, _wrap, tensor
 
 #: the layers whose outputs are counted as dead (exactly 0: no gradient passes)
 DEAD_TYPES = ("ReLU", "ReLU6")
@@ -70,15 +71,51 @@ def _record_calls(model: Module, calls: list[_Call]) -> list[tuple[Module, Any]]
 
         def recording(*args: Any, _name=name, _module=module, _inner=inner, **kwargs: Any):
             rng = get_rng_state()
+            ins = [a for a in args if isinstance(a, Tensor)]
+            before = _before_call(_module, ins)
             out = _inner(*args, **kwargs)
+            ins = _undo_in_place(_name, _module, ins, before, calls)
             first = out if isinstance(out, Tensor) else _first_tensor(out)
             if first is not None:
-                ins = [a for a in args if isinstance(a, Tensor)]
                 calls.append(_Call(_name, _module, ins, first, rng))
             return out
 
         object.__setattr__(module, "forward", recording)
     return saved
+
+
+def _before_call(module: Module, ins: list[Tensor]) -> list[tuple[Any, int, Any]]:
+    """Each input's node and version before a layer's call, and, for a layer built with
+    ``inplace=True``, a copy of its values."""
+    copy = getattr(module, "inplace", False) is True
+    return [(t._node, version(t.data), np.array(t.data, copy=True) if copy else None) for t in ins]
+
+
+def _undo_in_place(
+    name: str, module: Module, ins: list[Tensor], before: list[tuple[Any, int, Any]], calls: list
+) -> list[Tensor]:
+    """The layer's inputs as they were before its call. A layer that changed one in
+    place (``nn.ReLU(inplace=True)``) moved that tensor onto its own output's node,
+    so the tensor stands for the output now: the input, and the earlier call that
+    returned it, get a tensor of the old values on the old node instead (so that each
+    layer's numbers are its own)."""
+    result = list(ins)
+    for i, (t, (node, seen, old)) in enumerate(zip(ins, before)):
+        if t._node is node and version(t.data) == seen:
+            continue
+        if old is None:
+            raise ExplainError(
+                f"layer {name!r} ({type(module).__name__}) changed its input in place; "
+                "explain needs each layer's input as it was (write the layer without "
+                "in-place changes, or build it with inplace=False)"
+            )
+        was = _wrap(old, node)
+        result[i] = was
+        for c in calls:
+            if c.output is t:
+                c.output = was
+            c.inputs = [was if x is t else x for x in c.inputs]
+    return result
 
 
 def _first_tensor(out: Any) -> Tensor | None:

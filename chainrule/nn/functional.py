@@ -55,6 +55,7 @@ from chainrule.nn.functional_extra import (
     elu,
     hardtanh,
     implicit_softmax_dim,
+    leaky_relu,
     logsigmoid,
     mish,
     pad,
@@ -63,6 +64,15 @@ from chainrule.nn.functional_extra import (
     softmin,
 )
 from chainrule.nn.functional_fold import fold, pixel_shuffle, pixel_unshuffle
+from chainrule.nn.functional_inplace import (
+    celu_,
+    elu_,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    selu_,
+    threshold_,
+)
 from chainrule.nn.functional_norm import instance_norm, local_response_norm
 from chainrule.nn.functional_pool import (
     _batched,
@@ -74,6 +84,7 @@ from chainrule.nn.functional_pool import (
     max_pool2d_indexed,
     stride_or_kernel,
 )
+from chainrule.nn.inplace import inplace_flag, relu_update, require_tensor_flag
 from chainrule.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -182,6 +193,13 @@ __all__ = [
     "poisson_nll_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
+    "celu_",
+    "elu_",
+    "hardtanh_",
+    "leaky_relu_",
+    "relu_",
+    "selu_",
+    "threshold_",
 ]
 
 
@@ -198,8 +216,11 @@ def _raw(x: Any) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ activations
-def relu(input: Any) -> Tensor:
-    """max(x, 0), elementwise; the derivative at 0 is 0."""
+def relu(input: Any, inplace: bool = False) -> Tensor:
+    """max(x, 0), elementwise; the derivative at 0 is 0. ``inplace=True`` writes the
+    result into ``input`` and returns it, as PyTorch's (see ``chainrule.nn.inplace``)."""
+    if inplace:
+        return inplace_flag("relu", input, _f.relu, relu_update)
     return _f.relu(input)
 
 
@@ -231,15 +252,6 @@ def log_softmax(
     if dim is None:
         dim = implicit_softmax_dim("log_softmax", x.ndim, _stacklevel)
     return _f.log_softmax(x, axis=dim)
-
-
-def leaky_relu(input: Any, negative_slope: float = 0.01) -> Tensor:
-    """x where x > 0, ``negative_slope * x`` elsewhere."""
-    x = _t(input)
-    # x = 0 takes the slope, as in PyTorch (the gradient there is negative_slope).
-    # The mask is a recorded comparison, not x.data: cr.jit then computes it again
-    # for every input instead of keeping the first call's.
-    return _f.where(x > 0, x, x * negative_slope)
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -468,10 +480,15 @@ def dropout(
     input: Any, p: float = 0.5, training: bool = True, inplace: bool = False, generator: Any = None
 ) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
-    ``inplace`` is PyTorch's fourth argument, accepted and ignored (the result is a
-    new tensor); ``generator`` draws the mask (chainrule's own keyword)."""
+    ``inplace=True`` writes the result into ``input`` and returns it, as PyTorch's
+    (outside training, or with p = 0, ``input`` itself, unchanged); ``generator``
+    draws the mask (chainrule's own keyword)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+    if inplace:
+        if not training or p == 0.0:
+            return require_tensor_flag("dropout", input)
+        return inplace_flag("dropout", input, lambda x: dropout(x, p, True, False, generator))
     x = _t(input)
     if not training or p == 0.0:
         return x

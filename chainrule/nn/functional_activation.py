@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.inplace import inplace_flag
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, as_tensor, unary
 
@@ -59,6 +60,8 @@ def _const(value: float, like: Tensor) -> np.ndarray:
 
 def hardswish(input: Any, inplace: bool = False) -> Tensor:
     """x · relu6(x + 3) / 6: 0 up to -3, x up from 3, x (x + 3) / 6 between."""
+    if inplace:
+        return inplace_flag("hardswish", input, hardswish)
     x = _t(input)
     raw = _values(x)
     # -3 belongs to the flat side (slope 0) and 3 to the line (slope 1), as in PyTorch.
@@ -67,6 +70,8 @@ def hardswish(input: Any, inplace: bool = False) -> Tensor:
 
 def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 up to -3, 1 from 3, x / 6 + 1/2 between (no gradient at +-3)."""
+    if inplace:
+        return inplace_flag("hardsigmoid", input, hardsigmoid)
     x = _t(input)
     raw = _values(x)
     return _f.where(raw <= -3, _const(0, x), _f.where(raw >= 3, _const(1, x), x / 6 + 0.5))
@@ -74,6 +79,8 @@ def hardsigmoid(input: Any, inplace: bool = False) -> Tensor:
 
 def selu(input: Any, inplace: bool = False) -> Tensor:
     """scale · elu(x, alpha) with the self-normalising constants of Klambauer et al."""
+    if inplace:
+        return inplace_flag("selu", input, selu)
     x = _t(input)
     positive = _values(x) > 0
     # e^x of the non-positive entries only, so that nothing overflows.
@@ -85,6 +92,8 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^(x / alpha) - 1) otherwise (continuously differentiable)."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the negative branch divides by it)")
+    if inplace:
+        return inplace_flag("celu", input, lambda x: celu(x, alpha))
     x = _t(input)
     positive = _values(x) > 0
     # e^(x/alpha) of the non-positive entries only, so that nothing overflows.
@@ -140,7 +149,12 @@ def hardshrink(input: Any, lambd: float = 0.5) -> Tensor:
 
 def threshold(input: Any, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value`` (no gradient at the threshold itself)."""
-    x = _t(input)
+    if inplace:
+        return inplace_flag("threshold", input, lambda x: _threshold(x, threshold, value))
+    return _threshold(_t(input), threshold, value)
+
+
+def _threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     return _f.where(_values(x) > threshold, x, _const(value, x))
 
 

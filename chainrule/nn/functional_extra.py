@@ -1,5 +1,5 @@
-"""More of ``torch.nn.functional``: silu, elu, relu6, hardtanh, logsigmoid, softmin,
-mish and pad, composed of differentiable operations (so each derivative comes from
+"""More of ``torch.nn.functional``: silu, elu, leaky_relu, relu6, hardtanh, logsigmoid,
+softmin, mish and pad, composed of differentiable operations (so each derivative comes from
 the table of primitive rules).
 
 Two habits of PyTorch's own kernels are kept on purpose: ``hardtanh`` and ``relu6``
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule.nn.inplace import inplace_flag
 from chainrule.ops import nn_ops as _nn
 from chainrule.tensor import Tensor, as_tensor, unary
 
@@ -27,17 +28,32 @@ def _t(x: Any) -> Tensor:
 
 def silu(input: Any, inplace: bool = False) -> Tensor:
     """x · sigmoid(x) (also called swish)."""
+    if inplace:
+        return inplace_flag("silu", input, silu)
     x = _t(input)
     return x * _f.sigmoid(x)
 
 
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
+    if inplace:
+        return inplace_flag("elu", input, lambda x: elu(x, alpha))
     x = _t(input)
     positive = x > 0  # recorded (not x.data), so that cr.jit recomputes it per input
     # e^x of the non-positive entries only (0 elsewhere): nothing can overflow.
     negative = alpha * (_f.exp(_f.where(positive, np.zeros((), x.dtype), x)) - 1)
     return _f.where(positive, x, negative)
+
+
+def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, ``negative_slope * x`` elsewhere."""
+    if inplace:
+        return inplace_flag("leaky_relu", input, lambda x: leaky_relu(x, negative_slope))
+    x = _t(input)
+    # x = 0 takes the slope, as in PyTorch (the gradient there is negative_slope).
+    # The mask is a recorded comparison, not x.data: cr.jit then computes it again
+    # for every input instead of keeping the first call's.
+    return _f.where(x > 0, x, x * negative_slope)
 
 
 def hardtanh(
@@ -46,6 +62,8 @@ def hardtanh(
     """x limited to [min_val, max_val]; the gradient passes strictly inside only."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    if inplace:
+        return inplace_flag("hardtanh", input, lambda x: hardtanh(x, min_val, max_val))
     x = _t(input)
     low = np.asarray(min_val, dtype=x.dtype)
     high = np.asarray(max_val, dtype=x.dtype)
@@ -55,6 +73,8 @@ def hardtanh(
 
 def relu6(input: Any, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6), with PyTorch's gradient (none at 0 and 6)."""
+    if inplace:
+        return inplace_flag("relu6", input, relu6)
     return hardtanh(input, 0.0, 6.0)
 
 
@@ -87,6 +107,8 @@ def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any
 
 def mish(input: Any, inplace: bool = False) -> Tensor:
     """x · tanh(softplus(x))."""
+    if inplace:
+        return inplace_flag("mish", input, mish)
     x = _t(input)
     return x * _f.tanh(unary(_nn.softplus, x))
 

@@ -1,4 +1,5 @@
-"""Activation layers, each a thin module over its ``cr.nn.functional`` function."""
+"""Activation layers, each a thin module over its ``cr.nn.functional`` function; one
+built with ``inplace=True`` changes its input in place, as PyTorch's does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 
+def _inplace_repr(layer: Module, sep: str = "") -> str:
+    """PyTorch's printed flag: ``inplace=True`` when set, nothing otherwise."""
+    return f"{sep}inplace=True" if layer.inplace else ""
+
+
 class ReLU(Module):
     """max(x, 0)."""
 
@@ -17,7 +23,10 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.relu(x)
+        return F.relu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class LeakyReLU(Module):
@@ -29,10 +38,10 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + _inplace_repr(self, ", ")
 
 
 class Tanh(Module):
@@ -121,7 +130,10 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.silu(x)
+        return F.silu(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class Mish(Module):
@@ -132,7 +144,10 @@ class Mish(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.mish(x)
+        return F.mish(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self)
 
 
 class LogSigmoid(Module):
@@ -151,10 +166,10 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + _inplace_repr(self, ", ")
 
 
 class Hardtanh(Module):
@@ -169,10 +184,10 @@ class Hardtanh(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + _inplace_repr(self, ", ")
 
 
 class ReLU6(Hardtanh):
@@ -180,3 +195,6 @@ class ReLU6(Hardtanh):
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:  # PyTorch's: the bounds are not printed
+        return _inplace_repr(self)

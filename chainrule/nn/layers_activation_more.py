@@ -30,8 +30,8 @@ __all__ = [
 
 
 class _Inplace(Module):
-    """A function of one tensor that takes PyTorch's ``inplace`` flag (and ignores it:
-    the result is always a new tensor)."""
+    """A function of one tensor that takes PyTorch's ``inplace`` flag (True: the input is
+    changed in place and returned)."""
 
     _fn: Any = None
 
@@ -40,7 +40,7 @@ class _Inplace(Module):
         self.inplace = inplace
 
     def forward(self, input: Any) -> Tensor:
-        return type(self)._fn(input)
+        return type(self)._fn(input, self.inplace)
 
 
 class Hardswish(_Inplace):
@@ -73,7 +73,7 @@ class CELU(Module):
         self.inplace = inplace
 
     def forward(self, input: Any) -> Tensor:
-        return A.celu(input, self.alpha)
+        return A.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -138,7 +138,7 @@ class Threshold(Module):
         self.inplace = inplace
 
     def forward(self, input: Any) -> Tensor:
-        return A.threshold(input, self.threshold, self.value)
+        return A.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         inplace = ", inplace=True" if self.inplace else ""

@@ -101,7 +101,7 @@ class _DropoutNd(Module):
         self.inplace = inplace
 
     def forward(self, x: Any) -> Tensor:
-        return type(self).function(x, self.p, self.training)
+        return type(self).function(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -48,7 +48,7 @@ class Dropout(Module):
         self.generator = generator
 
     def forward(self, x: Any) -> Tensor:
-        return F.dropout(x, self.p, self.training, generator=self.generator)
+        return F.dropout(x, self.p, self.training, self.inplace, self.generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
