@@ -27,6 +27,7 @@ repeat it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -80,11 +81,20 @@ def _leaf_error(what: str, hint: str | None = None) -> RuntimeError:
     )
 
 
+def _sole_view(data: ndarray) -> bool:
+    """True when ``data`` views an array that nothing else holds: an operation's
+    temporary reshaped on its way out (``Linear`` on a 3-D input, ``Conv1d``). Then no
+    other tensor can see a change to it. CPython's reference count says so: the
+    view's own reference, the local name below and getrefcount's argument."""
+    base = data.base
+    return type(base) is ndarray and base.base is None and sys.getrefcount(base) <= 3
+
+
 def _check_recordable(self: Tensor, data: ndarray, what: str, hint: str | None = None) -> None:
     """Refuse a recorded in-place change that would leave some gradient wrong."""
     if self._node is None and self._requires_grad:
         raise _leaf_error(what, hint)
-    if data.base is not None and not buffer_pool.owns(data):
+    if data.base is not None and not buffer_pool.owns(data) and not _sole_view(data):
         # The tensor views another's memory (a slice, a reshape, a transpose): the
         # other tensor's values would change while its graph says they did not.
         raise RuntimeError(
