@@ -339,6 +339,25 @@ def test_avg_pool3d_layer_and_gradcheck():
     assert F.avg_pool3d(np.zeros((1, 1, 4, 4, 4), np.float32), 2).dtype == np.float32
 
 
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad", [False, True])
+def test_avg_pool3d_of_integers_divides_toward_zero_like_torch(ceil_mode, count_include_pad):
+    a = np.arange(-40, 40).reshape(1, 1, 4, 4, 5)
+    args = ((3, 2, 3), (2, 1, 2), 1, ceil_mode, count_include_pad)
+    y, t = F.avg_pool3d(a, *args), TF.avg_pool3d(torch.tensor(a), *args)
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def test_functional_takes_one_int_for_three_like_torch():
+    x = np.ones((1, 2, 4, 4, 4))
+    y = F.conv3d(x, np.ones((1, 2, 1, 1, 1)), stride=(2,), padding=(1,))
+    t = TF.conv3d(torch.tensor(x), torch.ones((1, 2, 1, 1, 1), dtype=torch.float64),
+                  stride=(2,), padding=(1,))  # fmt: skip
+    _close(y, t)
+    _close(F.max_pool3d(x, (2,)), TF.max_pool3d(torch.tensor(x), (2,)))
+
+
 # ------------------------------------------------------------------ adaptive pooling
 SIZES = st.one_of(
     st.integers(1, 4),
@@ -496,6 +515,7 @@ def test_signatures_are_torchs(name):
         (lambda: F.avg_pool3d(np.zeros((1, 1, 3, 3, 3)), (2, 2)), "kernel_size"),
         (lambda: F.adaptive_avg_pool3d(np.zeros((1, 1, 3, 3, 3)), (2, 2)), "output_size"),
         (lambda: F.adaptive_max_pool3d(np.zeros((1, 1, 3, 3, 3)), 0), "must be positive"),
+        (lambda: F.adaptive_avg_pool3d(np.zeros((1, 1, 3, 3, 3), int), 1), "floating input"),
         (lambda: cr.nn.Conv3d(3, 4, 3)(np.zeros((1, 2, 4, 4, 4))), "expects 3"),
         (lambda: cr.nn.Conv3d(3, 4, 3, groups=2), "groups=2 must divide"),
         (lambda: cr.nn.Conv3d(3, 4, 3, padding_mode="mirror"), "padding_mode"),
@@ -505,7 +525,8 @@ def test_signatures_are_torchs(name):
     ],
 )  # fmt: skip
 def test_errors_are_one_clear_line(call, match):
-    with pytest.raises((ValueError, NotImplementedError, cr.nn.DeviceError), match=match) as info:
+    errors = (ValueError, TypeError, NotImplementedError, cr.nn.DeviceError)
+    with pytest.raises(errors, match=match) as info:
         call()
     assert "\n" not in str(info.value)
 

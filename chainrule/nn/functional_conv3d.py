@@ -38,7 +38,8 @@ def _t(x: Any) -> Tensor:
 
 
 def _triple(value: IntOrTriple, name: str, op: str) -> tuple[int, int, int]:
-    return _tuple(value, 3, name, op)  # type: ignore[return-value]
+    # One int in a sequence stands for all three, as PyTorch's functional takes (2,).
+    return _tuple(value, 3, name, op, one_for_all=True)  # type: ignore[return-value]
 
 
 def _volumes(input: Any, weight: Any, op: str, weight_form: str) -> tuple[Tensor, Tensor, bool]:

@@ -171,6 +171,8 @@ def avg_pool3d(
             out = total / int(div.flat[0])
         else:
             out = total / div.astype(total.dtype if total.dtype.kind == "f" else np.float64)
+    if x.dtype.kind in "iu":  # PyTorch divides integers in their type: toward zero
+        out = out.astype(x.dtype)
     return out[0] if unbatched else out
 
 
@@ -202,6 +204,8 @@ def adaptive_avg_pool3d(input: Any, output_size: SizeTriple) -> Tensor:
     """
     op = "adaptive_avg_pool3d"
     x, unbatched = _batched(_t(input), op)
+    if x.dtype.kind not in "fc":  # as PyTorch, whose mean has no integer result type
+        raise TypeError(f"{op}: expected a floating input, got {x.dtype}")
     out = x
     for a, o in enumerate(_adaptive_sizes(x.shape[2:], output_size, op)):
         out = _adaptive_mean_axis(out, 2 + a, o)
