@@ -475,6 +475,40 @@ def test_upsample_on_volumes_matches_torch(kwargs):
     _close(x.grad, xt.grad)
 
 
+# ------------------------------------------------------------------ dtypes
+def _weight(like, shape):
+    """Ones / 4 of ``like``'s dtype: a torch tensor for torch, an array for chainrule."""
+    if isinstance(like, torch.Tensor):
+        return torch.ones(shape, dtype=like.dtype) / 4
+    return np.ones(shape, like.dtype) / 4
+
+
+FUNCTIONS = {
+    "conv3d": lambda m, x: m.conv3d(x, _weight(x, (2, 3, 2, 1, 2)), stride=(1, 2, 1)),
+    "conv_transpose3d": lambda m, x: m.conv_transpose3d(x, _weight(x, (3, 2, 2, 1, 2))),
+    "max_pool3d": lambda m, x: m.max_pool3d(x, 2, 1, 1, ceil_mode=True),
+    "avg_pool3d": lambda m, x: m.avg_pool3d(x, 2, 1, 1, count_include_pad=False),
+    "adaptive_avg_pool3d": lambda m, x: m.adaptive_avg_pool3d(x, (2, 3, 1)),
+    "adaptive_max_pool3d": lambda m, x: m.adaptive_max_pool3d(x, (2, 3, 1)),
+}
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(sorted(FUNCTIONS)),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    shape=st.tuples(st.integers(1, 2), st.integers(2, 5), st.integers(2, 5), st.integers(2, 5)),
+    seed=st.integers(0, 2**16),
+)
+def test_dtypes_are_kept_and_values_match_torch(name, dtype, shape, seed):
+    a = np.random.default_rng(seed).normal(size=(shape[0], 3, *shape[1:])).astype(dtype)
+    y = FUNCTIONS[name](F, a)
+    t = FUNCTIONS[name](TF, torch.tensor(a))
+    assert y.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y.numpy(), t.detach().numpy(), rtol=tol, atol=tol)
+
+
 # ------------------------------------------------------------------ signatures and errors
 @pytest.mark.parametrize("name", LAYERS)
 def test_signatures_are_torchs(name):

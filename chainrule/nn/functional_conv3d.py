@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrule.functions import stack
-from chainrule.nn.functional_conv import _tuple, conv_transpose2d
+from chainrule.nn.functional_conv import _is_int, _tuple, conv_transpose2d
 from chainrule.nn.functional_extra import pad
 from chainrule.tensor import Tensor, as_tensor
 
@@ -107,7 +107,7 @@ def conv3d(
     x, w, unbatched = _volumes(input, weight, op, "(out, in/groups, kd, kh, kw)")
     n, c = x.shape[:2]
     oc, cg, kd, kh, kw = w.shape
-    if not isinstance(groups, int) or groups < 1 or c % groups or oc % groups:
+    if not _is_int(groups) or groups < 1 or c % groups or oc % groups:
         raise ValueError(f"{op}: groups={groups} must divide in_channels {c} and out_channels {oc}")
     if cg * groups != c:
         raise ValueError(
@@ -177,7 +177,7 @@ def conv_transpose3d(
     x, w, unbatched = _volumes(input, weight, op, "(C_in, C_out/groups, kd, kh, kw)")
     n, cin, depth = x.shape[:3]
     wcin, cout_g, kd = w.shape[:3]
-    if not isinstance(groups, int) or groups < 1 or cin % groups:
+    if not _is_int(groups) or groups < 1 or cin % groups:
         raise ValueError(f"{op}: groups={groups} must divide in_channels {cin}")
     if wcin != cin:
         raise ValueError(
