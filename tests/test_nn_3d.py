@@ -525,7 +525,7 @@ def test_signatures_are_torchs(name):
         (lambda: F.conv3d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 1, 1, 1))), "weight"),
         (lambda: F.conv3d(np.zeros((1, 2, 3, 3, 3)), np.zeros((1, 3, 1, 1, 1))), "channels"),
         (lambda: F.conv3d(np.zeros((1, 2, 3, 3, 3)), np.zeros((3, 1, 1, 1, 1)), groups=2),
-         "groups=2 must divide"),
+         "groups=2 must be a positive int"),
         (lambda: F.conv3d(np.zeros((1, 1, 3, 3, 3)), np.zeros((1, 1, 1, 1, 1)), stride=(1, 2)),
          "stride must be an int or 3 ints"),
         (lambda: F.conv3d(np.zeros((1, 1, 3, 3, 3)), np.zeros((1, 1, 1, 1, 1)), stride=1.5),

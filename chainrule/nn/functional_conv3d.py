@@ -108,7 +108,10 @@ def conv3d(
     n, c = x.shape[:2]
     oc, cg, kd, kh, kw = w.shape
     if not _is_int(groups) or groups < 1 or c % groups or oc % groups:
-        raise ValueError(f"{op}: groups={groups} must divide in_channels {c} and out_channels {oc}")
+        raise ValueError(
+            f"{op}: groups={groups!r} must be a positive int that divides in_channels {c} "
+            f"and out_channels {oc}"
+        )
     if cg * groups != c:
         raise ValueError(
             f"{op}: the input has {c} channels but the weight expects {cg * groups} "
@@ -178,7 +181,9 @@ def conv_transpose3d(
     n, cin, depth = x.shape[:3]
     wcin, cout_g, kd = w.shape[:3]
     if not _is_int(groups) or groups < 1 or cin % groups:
-        raise ValueError(f"{op}: groups={groups} must divide in_channels {cin}")
+        raise ValueError(
+            f"{op}: groups={groups!r} must be a positive int that divides in_channels {cin}"
+        )
     if wcin != cin:
         raise ValueError(
             f"{op}: the input has {cin} channels but the weight's first axis is {wcin}; "
