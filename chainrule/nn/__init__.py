@@ -139,6 +139,13 @@ _LAZY = {
     "LSTMCell": "chainrule.nn.layers_recurrent_cells",
     "RNNCell": "chainrule.nn.layers_recurrent_cells",
     "RNNCellBase": "chainrule.nn.layers_recurrent_cells",
+    "AdaptiveAvgPool3d": "chainrule.nn.layers_3d",
+    "AdaptiveMaxPool3d": "chainrule.nn.layers_3d",
+    "AvgPool3d": "chainrule.nn.layers_3d",
+    "BatchNorm3d": "chainrule.nn.layers_3d",
+    "Conv3d": "chainrule.nn.layers_3d",
+    "ConvTranspose3d": "chainrule.nn.layers_3d",
+    "MaxPool3d": "chainrule.nn.layers_3d",
 }
 
 
@@ -282,4 +289,11 @@ __all__ = [
     "PoissonNLLLoss",
     "SoftMarginLoss",
     "TripletMarginLoss",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+    "AvgPool3d",
+    "BatchNorm3d",
+    "Conv3d",
+    "ConvTranspose3d",
+    "MaxPool3d",
 ]

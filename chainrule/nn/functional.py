@@ -48,6 +48,7 @@ from chainrule.nn.functional_conv import (
     group_norm,
     interpolate,
 )
+from chainrule.nn.functional_conv3d import conv3d, conv_transpose3d
 from chainrule.nn.functional_distance import cosine_similarity, normalize, pairwise_distance
 from chainrule.nn.functional_dropout import dropout1d, dropout2d, dropout3d
 from chainrule.nn.functional_embedding import embedding
@@ -83,6 +84,12 @@ from chainrule.nn.functional_pool import (
     max_pool1d,
     max_pool2d_indexed,
     stride_or_kernel,
+)
+from chainrule.nn.functional_pool3d import (
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    max_pool3d,
 )
 from chainrule.nn.inplace import inplace_flag, relu_update, require_tensor_flag
 from chainrule.nn.losses import (
@@ -200,6 +207,12 @@ __all__ = [
     "relu_",
     "selu_",
     "threshold_",
+    "conv3d",
+    "conv_transpose3d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "avg_pool3d",
+    "max_pool3d",
 ]
 
 
