@@ -61,3 +61,30 @@ def test_program_gives_pytorchs_numbers(name):
     theirs = run(source, name)
     mine = run(to_chainrule(source), name)
     assert_close(mine, theirs)
+
+
+CONVOLUTION_PROGRAMS = ["segmentation_net", "small_cnn"]  # float32 convolutions and pools
+
+
+@pytest.mark.parametrize("name", CONVOLUTION_PROGRAMS)
+def test_convolution_programs_give_pytorchs_numbers_with_onednn(name):
+    """The same programs with chainrule's convolutions and max pools by oneDNN
+    (cr.set_conv_backend("onednn"), float32): PyTorch's numbers still."""
+    import chainrule as cr
+    from chainrule import onednn
+
+    source = (FOLDER / f"{name}.py").read_text()
+    assert re.search(r"Conv2d|conv2d", source)
+    theirs = run(source, name)
+    before = cr.get_conv_backend()
+    cr.set_conv_backend("onednn")
+    calls = []
+    original = onednn.ConvPlan.forward
+    onednn.ConvPlan.forward = lambda self, *a: calls.append(1) or original(self, *a)
+    try:
+        mine = run(to_chainrule(source), name)
+    finally:
+        onednn.ConvPlan.forward = original
+        cr.set_conv_backend(before)
+    assert calls, "no convolution went to oneDNN"
+    assert_close(mine, theirs)
