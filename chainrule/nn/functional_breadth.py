@@ -49,7 +49,7 @@ def rms_norm(
 
     >>> import chainrule as cr
     >>> cr.nn.functional.rms_norm(cr.tensor([[3.0, 4.0]]), [2], eps=0.0)
-    tensor([[0.8485281, 1.1313709]])
+    tensor([[0.84852815, 1.1313709 ]])
     """
     x = _t(input)
     ns = (

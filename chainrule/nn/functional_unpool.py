@@ -4,8 +4,8 @@
 ``adaptive_max_pool1d_with_indices``, ``adaptive_max_pool2d_with_indices``.
 
 Unpooling writes each input value at its index in a zero plane (the ``scatter_add``
-primitive over the last write to each place, as PyTorch's kernel overwrites), so
-its gradient is the output's gradient picked at those indices. Power-average
+primitive; the last write to a place wins, as PyTorch's kernel overwrites), and its
+gradient is the output's gradient picked at those indices, as PyTorch's. Power-average
 pooling is PyTorch's formula over the average pool, composed.
 """
 
@@ -140,13 +140,17 @@ def _unpool(x: Tensor, indices: Any, size: tuple[int, ...], spatial: int, op: st
             f"has {per_plane} places, {tuple(size)})"
         )
     where = (flat + np.arange(planes)[:, None] * per_plane).reshape(-1)
-    # A place named twice (overlapping windows) keeps its last write, as PyTorch's loop.
-    _, last_from_end = np.unique(where[::-1], return_index=True)
-    kept = np.sort(where.size - 1 - last_from_end)
     values = x.reshape(-1)
-    if kept.size != where.size:
-        values = values[kept]
-    params = {"index": (where[kept],), "shape": (planes * per_plane,)}
+    # A place named twice (overlapping windows) keeps its last write, as PyTorch's loop;
+    # yet every value named gets the gradient of its place, as PyTorch's backward (a
+    # gather at the indices) gives it. The earlier writes add x - x: zero in value,
+    # the identity in gradient.
+    _, last_from_end = np.unique(where[::-1], return_index=True)
+    if last_from_end.size != where.size:
+        earlier = np.ones(where.size, dtype=bool)
+        earlier[where.size - 1 - last_from_end] = False
+        values = values - values.detach() * earlier.astype(values.dtype)
+    params = {"index": (where,), "shape": (planes * per_plane,)}
     return apply(_ix.scatter_add, (values,), params).reshape(*lead, *size)
 
 
