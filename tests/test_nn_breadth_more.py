@@ -844,3 +844,64 @@ def test_no_warnings_from_plain_calls():
         warnings.simplefilter("error")
         F.gumbel_softmax(np.zeros((2, 3)))
         F.pdist(np.ones((3, 2)))
+
+
+# ------------------------------------------------------------------ forward mode, vmap, dtypes
+FORWARD = {
+    "rms_norm": (lambda x: F.rms_norm(x, [4], eps=1e-3), (2, 3, 4)),
+    "bilinear": (lambda x: F.bilinear(x, x[..., :2], np.ones((3, 4, 2)) * 0.5), (3, 4)),
+    "conv_transpose1d": (
+        lambda x: F.conv_transpose1d(x, np.linspace(-1, 1, 18).reshape(3, 2, 3), stride=2),
+        (2, 3, 5),
+    ),
+    "lp_pool2d": (lambda x: F.lp_pool2d(x * x + 0.5, 3.0, 2), (1, 2, 4, 4)),
+    "pdist": (lambda x: F.pdist(x, 2.5), (4, 3)),
+    "multilabel": (
+        lambda x: F.multilabel_margin_loss(x, np.array([[1, 3, -1, 0], [2, -1, 0, 0]])),
+        (2, 4),
+    ),
+    "unpool": (lambda x: F.max_unpool1d(x, np.array([[[1, 2, 5]]]), 2), (1, 1, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(FORWARD))
+def test_forward_mode_agrees_with_finite_differences(name):
+    fn, shape = FORWARD[name]
+    rng = np.random.default_rng(22)
+    x, v = rng.normal(size=shape), rng.normal(size=shape)
+    _, tangent = cr.jvp(fn, (cr.tensor(x),), (cr.tensor(v),))
+    h = 1e-6
+    numeric = (fn(cr.tensor(x + h * v)).numpy() - fn(cr.tensor(x - h * v)).numpy()) / (2 * h)
+    np.testing.assert_allclose(np.asarray(tangent), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_random_layers_draw_per_example_inside_vmap():
+    rows = np.asarray(cr.vmap(lambda x: F.rrelu(x, 0.1, 0.3, training=True))(-np.ones((4, 50))))
+    assert not np.allclose(rows[0], rows[1])
+    assert rows.min() >= -0.3 and rows.max() <= -0.1
+    soft = cr.vmap(lambda x: F.gumbel_softmax(x))(np.zeros((4, 6)))
+    assert not np.allclose(soft[0], soft[1])
+    np.testing.assert_allclose(soft.sum(-1), 1.0)
+    hard = cr.vmap(lambda x: F.gumbel_softmax(x, hard=True))(np.zeros((50, 6)))
+    np.testing.assert_array_equal(hard.sum(-1), 1.0)
+    assert len({int(i) for i in hard.argmax(-1)}) > 1
+
+
+def test_float32_stays_float32():
+    x = np.random.default_rng(23).normal(size=(2, 4, 6)).astype(np.float32)
+    outs = [
+        F.rms_norm(x, [6]),
+        F.conv_transpose1d(x, np.ones((4, 2, 3), np.float32)),
+        F.bilinear(x, x, np.ones((3, 6, 6), np.float32)),
+        F.alpha_dropout(x, 0.3, True),
+        F.feature_alpha_dropout(x, 0.3, True),
+        F.rrelu(x, training=True),
+        F.gumbel_softmax(x, hard=True),
+        F.pdist(x[0]),
+        F.lp_pool1d(np.abs(x), 2, 2),
+        F.multi_margin_loss(x[0], np.array([0, 1, 2, 3])),
+        F.multilabel_margin_loss(x[0], np.zeros((4, 6), dtype=np.int64)),
+        cr.nn.Bilinear(6, 6, 2)(x, x),
+        cr.nn.RMSNorm(6)(x),
+    ]
+    assert [o.dtype for o in outs] == [np.float32] * len(outs)

@@ -15,6 +15,7 @@ import numpy as np
 
 import chainrule.functions as _f
 from chainrule.nn.functional_conv import _tuple, conv_transpose2d
+from chainrule.nn.functional_noise import draw_like
 from chainrule.nn.rng import as_generator
 from chainrule.tensor import Tensor, as_tensor
 from chainrule.torch_functions import norm as _norm
@@ -211,14 +212,21 @@ def gumbel_softmax(
     x = _t(logits)
     if x.dtype.kind != "f":
         raise TypeError(f"gumbel_softmax: expected floating-point logits, got dtype {x.dtype}")
+    rng = as_generator(generator)
     # -log(E), E ~ Exponential(1), is Gumbel(0, 1) distributed (as PyTorch draws it).
-    gumbels = -np.log(as_generator(generator).standard_exponential(x.shape)).astype(x.dtype)
+    gumbels = draw_like(x, lambda shape: -np.log(rng.standard_exponential(shape)))
     y_soft = _f.softmax((x + gumbels) / tau, axis=dim)
     if not hard:
         return y_soft
-    picked = np.argmax(y_soft.data, axis=dim)  # a draw, not a function of x to differentiate
-    y_hard = np.zeros(x.shape, dtype=x.dtype)
-    np.put_along_axis(y_hard, np.expand_dims(picked, dim), 1.0, axis=dim)
+    if getattr(x, "_batched", False):
+        # Inside cr.vmap: the largest found by a recorded comparison (a tie, of
+        # probability zero under continuous noise, would mark both).
+        top = y_soft == y_soft.max(axis=dim, keepdims=True)
+        y_hard: Any = top.astype(x.dtype)
+    else:
+        picked = np.argmax(y_soft.data, axis=dim)  # the first maximum, as PyTorch's
+        y_hard = np.zeros(x.shape, dtype=x.dtype)
+        np.put_along_axis(y_hard, np.expand_dims(picked, dim), 1.0, axis=dim)
     return y_hard - y_soft.detach() + y_soft
 
 

@@ -8,6 +8,7 @@ outside training, is PyTorch's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from chainrule.nn.inplace import inplace_flag, inplace_spelling, require_tensor_
 from chainrule.nn.rng import as_generator
 from chainrule.tensor import Tensor, as_tensor
 
-__all__ = ["alpha_dropout", "feature_alpha_dropout", "rrelu", "rrelu_"]
+__all__ = ["alpha_dropout", "draw_like", "feature_alpha_dropout", "rrelu", "rrelu_"]
 
 # SELU's negative saturation is -alpha * scale; PyTorch's alpha dropout sets dropped
 # units to it (this constant is PyTorch's, alpha * scale of SELU).
@@ -27,6 +28,17 @@ _SELU_SATURATION = 1.7580993408473766
 
 def _t(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else as_tensor(x)
+
+
+def draw_like(x: Tensor, sample: Callable[[tuple[int, ...]], np.ndarray]) -> Any:
+    """Random numbers of ``x``'s shape from ``sample(shape)``, in ``x``'s dtype; inside
+    ``cr.vmap`` each example draws its own (as ``F.dropout`` does), where drawing the
+    logical shape once would give every example the same numbers."""
+    if getattr(x, "_batched", False):
+        from chainrule.batching.batched import batched_like, physical_shape  # noqa: PLC0415
+
+        return batched_like(x, sample(physical_shape(x)).astype(x.dtype))
+    return sample(x.shape).astype(x.dtype)
 
 
 def _check_p(p: float) -> None:
@@ -97,7 +109,8 @@ def _check_bounds(lower: float, upper: float) -> None:
 def _rrelu(x: Tensor, lower: float, upper: float, training: bool, generator: Any) -> Tensor:
     if not training:
         return leaky_relu(x, (lower + upper) / 2)
-    slopes = as_generator(generator).uniform(lower, upper, x.shape).astype(x.dtype)
+    rng = as_generator(generator)
+    slopes = draw_like(x, lambda shape: rng.uniform(lower, upper, shape))
     # x = 0 takes its slope, as PyTorch's (its gradient there is the slope drawn);
     # a recorded comparison, so that cr.jit recomputes the mask per input.
     return _f.where(x > 0, x, x * slopes)

@@ -22,7 +22,7 @@ def _tuple1(v: Any) -> tuple[int]:
         return (int(v),)
     out = tuple(int(a) for a in v)
     if len(out) != 1:
-        raise ValueError(f"Conv1d: expected one int, got {v!r}")
+        raise ValueError(f"a 1-D convolution layer expects one int, got {v!r}")
     return out  # type: ignore[return-value]
 
 
