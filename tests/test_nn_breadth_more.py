@@ -905,3 +905,40 @@ def test_float32_stays_float32():
         cr.nn.RMSNorm(6)(x),
     ]
     assert [o.dtype for o in outs] == [np.float32] * len(outs)
+
+
+def _model(nn):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.RMSNorm(6)
+            self.up = nn.ConvTranspose1d(3, 4, 3, stride=2, padding=1)
+            self.act = nn.RReLU()
+            self.pool = nn.LPPool1d(2, 3)
+            self.shuffle = nn.ChannelShuffle(2)
+            self.mix = nn.Bilinear(12, 12, 5)
+
+        def forward(self, x):
+            h = self.act(self.up(self.norm(x)))
+            h = self.pool(h * h + 0.1)
+            h = self.shuffle(h.reshape(h.shape[0], 4, 1, -1)).reshape(h.shape[0], -1)
+            return self.mix(h, h)
+
+    return Net()
+
+
+def test_a_small_pytorch_program_gives_pytorchs_numbers():
+    torch.manual_seed(0)
+    theirs = _model(torch.nn).double().eval()
+    ours = _model(cr.nn).double().eval()
+    assert repr(ours) == repr(theirs)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(24)
+    x, y = rng.normal(size=(4, 3, 6)), np.array([0, 4, 2, 1])
+    loss = F.multi_margin_loss(ours(x), y, p=2)
+    want = TF.multi_margin_loss(theirs(torch.tensor(x)), torch.tensor(y), p=2)
+    np.testing.assert_allclose(loss.numpy(), want.detach().numpy(), rtol=1e-10)
+    loss.backward()
+    want.backward()
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, err_msg=name)
