@@ -161,6 +161,20 @@ def test_conv_transpose1d_unbatched_and_derivatives():
     assert cr.gradcheck(lambda a, b: F.conv_transpose1d(a, b, stride=2, padding=1), (xt, wt))
 
 
+def test_conv_transpose1d_errors_speak_in_one_dimension():
+    x, w = np.ones((1, 2, 3)), np.ones((2, 1, 3))
+    with pytest.raises(ValueError, match="conv_transpose1d: the input has 3 channels"):
+        F.conv_transpose1d(np.ones((1, 3, 3)), w)
+    with pytest.raises(ValueError, match="conv_transpose1d: .*groups=3"):
+        F.conv_transpose1d(x, w, groups=3)
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose1d(x, w, output_padding=1)
+    with pytest.raises(ValueError, match="length"):
+        F.conv_transpose1d(np.ones((1, 2, 1)), np.ones((2, 1, 1)), padding=2)
+    with pytest.raises(ValueError, match="conv_transpose1d: expected"):
+        F.conv_transpose1d(np.ones(3), w)
+
+
 def test_conv_transpose1d_layer_matches_torch():
     torch.manual_seed(0)
     torch_layer = torch.nn.ConvTranspose1d(
@@ -942,3 +956,53 @@ def test_a_small_pytorch_program_gives_pytorchs_numbers():
     want.backward()
     for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, err_msg=name)
+
+
+def _params(fn):
+    import inspect
+
+    return [(p.name, p.default, p.kind) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RMSNorm", "Bilinear", "AlphaDropout", "FeatureAlphaDropout", "RReLU", "ChannelShuffle",
+        "MaxUnpool1d", "MaxUnpool2d", "LPPool1d", "LPPool2d", "MultiMarginLoss",
+        "MultiLabelMarginLoss", "TripletMarginWithDistanceLoss", "LazyLinear",
+    ],
+)  # fmt: skip
+def test_layer_signatures_are_pytorchs(name):
+    theirs = _params(getattr(torch.nn, name).__init__)
+    ours = _params(getattr(cr.nn, name).__init__)
+    assert ours[: len(theirs)] == theirs  # chainrule may add keywords after (generator)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rms_norm", "alpha_dropout", "feature_alpha_dropout", "rrelu", "gumbel_softmax",
+        "max_unpool1d", "max_unpool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+        "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "lp_pool1d",
+        "lp_pool2d", "multi_margin_loss", "multilabel_margin_loss",
+        "triplet_margin_with_distance_loss",
+    ],
+)  # fmt: skip
+def test_function_signatures_are_pytorchs(name):
+    theirs = [(n, d) for n, d, _ in _params(getattr(TF, name))]
+    ours = [(n, d) for n, d, _ in _params(getattr(F, name))]
+    assert ours[: len(theirs)] == theirs
+
+
+def test_builtin_signatures_are_pytorchs_documented_ones():
+    # torch's C++ functions have no inspectable signature: their documented ones
+    expected = {
+        "conv_transpose1d": "input weight bias stride padding output_padding groups dilation",
+        "bilinear": "input1 input2 weight bias",
+        "channel_shuffle": "input groups",
+        "pdist": "input p",
+        "rrelu_": "input lower upper training",
+    }
+    for name, names in expected.items():
+        assert [n for n, _, _ in _params(getattr(F, name))][: len(names.split())] == names.split()
+    assert _params(F.conv_transpose1d)[3][1] == 1 and _params(F.pdist)[1][1] == 2

@@ -150,6 +150,26 @@ def conv_transpose1d(
         _tuple(output_padding, 1, "output_padding", name),
         _tuple(dilation, 1, "dilation", name),
     )
+    # Said here in 1-D terms; conv_transpose2d would name its height-1 image instead.
+    cin = x.shape[-2]
+    if groups < 1 or cin % groups or w.shape[0] != cin:
+        raise ValueError(
+            f"{name}: the input has {cin} channels; the weight's first axis must equal it "
+            f"and groups={groups} must divide it (weight shape {w.shape}, input shape "
+            f"{x.shape})"
+        )
+    if s < 1 or d < 1 or p < 0 or not 0 <= op < max(s, d):
+        raise ValueError(
+            f"{name}: stride and dilation must be positive, padding non-negative and "
+            f"output_padding smaller than stride or dilation; got stride={s}, "
+            f"padding={p}, output_padding={op}, dilation={d}"
+        )
+    length = (x.shape[-1] - 1) * s - 2 * p + d * (w.shape[-1] - 1) + op + 1
+    if length <= 0:
+        raise ValueError(
+            f"{name}: the output would have length {length} (input length {x.shape[-1]}, "
+            f"kernel {w.shape[-1]}, stride {s}, padding {p}, dilation {d})"
+        )
     out = conv_transpose2d(
         x.reshape(*x.shape[:-1], 1, x.shape[-1]),
         w.reshape(w.shape[0], w.shape[1], 1, w.shape[2]),

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.dtypes import check_device
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.functional_conv import _tuple
@@ -58,6 +59,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        check_device(device, "RMSNorm")
         self.normalized_shape = (
             (int(normalized_shape),)
             if isinstance(normalized_shape, int | np.integer)
@@ -103,6 +105,7 @@ class Bilinear(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
+        check_device(device, "Bilinear")
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
@@ -328,6 +331,7 @@ class LazyLinear(Linear):
         generator: Any = None,
     ) -> None:
         Module.__init__(self)
+        check_device(device, "LazyLinear")
         self.in_features = 0
         self.out_features = out_features
         self._lazy_dtype = param_dtype(dtype)
