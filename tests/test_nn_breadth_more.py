@@ -543,6 +543,19 @@ def test_max_unpool_round_trip_layers_and_errors():
         F.max_unpool2d(np.ones((1, 2, 2)), np.zeros((1, 2, 2), dtype=np.int32), 2)
 
 
+def test_empty_batches_as_torch():
+    empty_index = np.zeros((0, 2, 2), dtype=np.int64)
+    assert F.max_unpool1d(np.zeros((0, 2, 2)), empty_index, 2).shape == (0, 2, 4)
+    assert F.conv_transpose1d(np.zeros((0, 2, 4)), np.ones((2, 3, 3))).shape == (0, 3, 6)
+    assert F.lp_pool2d(np.zeros((0, 2, 4, 4)), 2, 2).shape == (0, 2, 2, 2)
+    assert F.channel_shuffle(np.zeros((0, 4, 3)), 2).shape == (0, 4, 3)
+    none = F.multi_margin_loss(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), reduction="none")
+    assert none.shape == (0,)
+    # torch's sum over no samples is an uninitialised number; ours is 0
+    total = F.multi_margin_loss(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), reduction="sum")
+    assert float(total) == 0.0
+
+
 def test_with_indices_aliases_always_return_both():
     x = np.random.default_rng(14).normal(size=(2, 3, 6, 5))
     for ours, theirs, args in [

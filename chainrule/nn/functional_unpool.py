@@ -132,7 +132,7 @@ def _unpool(x: Tensor, indices: Any, size: tuple[int, ...], spatial: int, op: st
         raise ValueError(f"{op}: the indices' shape {idx.shape} must equal the input's {x.shape}")
     lead = x.shape[: x.ndim - spatial]
     planes, per_plane = int(np.prod(lead)), int(np.prod(size))
-    flat = idx.reshape(planes, -1)
+    flat = idx.reshape(planes, int(np.prod(x.shape[x.ndim - spatial :])))
     bad = (flat < 0) | (flat >= per_plane)
     if bad.any():
         raise IndexError(
