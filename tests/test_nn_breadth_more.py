@@ -785,6 +785,15 @@ def test_lazy_linear_infers_in_features_and_becomes_linear():
     assert repr(cr.nn.LazyLinear(3, bias=False)) == repr(torch.nn.LazyLinear(3, bias=False))
 
 
+def test_lazy_linear_keeps_a_dtype_set_before_the_first_call():
+    layer = cr.nn.LazyLinear(2).double()
+    assert layer(np.ones((1, 3))).dtype == np.float64 and layer.weight.dtype == np.float64
+    assert (
+        torch.nn.LazyLinear(2).double()(torch.ones(1, 3, dtype=torch.float64)).dtype
+        == torch.float64
+    )
+
+
 def test_lazy_linear_takes_its_shape_from_a_loaded_state_dict():
     torch_layer = torch.nn.Linear(4, 2, dtype=torch.float64)
     layer = cr.nn.LazyLinear(2, dtype="float64")

@@ -334,11 +334,11 @@ class LazyLinear(Linear):
         check_device(device, "LazyLinear")
         self.in_features = 0
         self.out_features = out_features
-        self._lazy_dtype = param_dtype(dtype)
         self._lazy_generator = generator
-        self.weight = Parameter(np.empty((0,), dtype=self._lazy_dtype))
+        dt = param_dtype(dtype)
+        self.weight = Parameter(np.empty((0,), dtype=dt))
         if bias:
-            self.bias = Parameter(np.empty((0,), dtype=self._lazy_dtype))
+            self.bias = Parameter(np.empty((0,), dtype=dt))
         else:
             self.register_parameter("bias", None)
 
@@ -347,9 +347,10 @@ class LazyLinear(Linear):
         return self.weight.shape == (0,) and self.out_features != 0
 
     def _materialize(self, in_features: int) -> None:
-        self.weight.data = np.zeros((self.out_features, in_features), dtype=self._lazy_dtype)
+        # The placeholders' dtype: .double() or .to(dtype) before the first call counts.
+        self.weight.data = np.zeros((self.out_features, in_features), dtype=self.weight.dtype)
         if self.bias is not None:
-            self.bias.data = np.zeros((self.out_features,), dtype=self._lazy_dtype)
+            self.bias.data = np.zeros((self.out_features,), dtype=self.bias.dtype)
 
     def reset_parameters(self, generator: Any = None) -> None:
         if not self.has_uninitialized_params() and self.in_features != 0:
@@ -372,6 +373,6 @@ class LazyLinear(Linear):
             self.reset_parameters(self._lazy_generator)
         elif self.in_features == 0:
             self.in_features = int(self.weight.shape[-1])
-        del self._lazy_dtype, self._lazy_generator
+        del self._lazy_generator
         self.__class__ = Linear  # PyTorch's cls_to_become: from now on a plain Linear
         return Linear.forward(self, x)
