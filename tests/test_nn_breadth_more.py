@@ -703,6 +703,8 @@ def test_margin_loss_layers_errors_and_state():
         F.multi_margin_loss(np.ones((1, 3)), np.array([3]))
     with pytest.raises(ValueError, match="inconsistent weight size"):
         F.multi_margin_loss(np.ones((1, 4)), np.array([3]), weight=np.ones(3))
+    with pytest.raises(ValueError, match="inconsistent target size"):
+        F.multi_margin_loss(np.ones((2, 4)), np.array([[3], [1]]))
     with pytest.raises(TypeError, match="integer"):
         F.multi_margin_loss(np.ones((1, 4)), np.array([3.0]))
     with pytest.raises(ValueError, match="inconsistent target size"):

@@ -76,11 +76,13 @@ def multi_margin_loss(
         raise ValueError("only p == 1 and p == 2 supported")
     x, single = _scores(input, name)
     n, c = x.shape
-    y = _integer_target(target, name).reshape(-1)
-    if y.shape != (n,):
+    y = _integer_target(target, name)
+    if y.shape not in ([(), (1,)] if single else [(n,)]):
         raise ValueError(
-            f"{name}: inconsistent target size {np.shape(target)} for input of size {x.shape}"
+            f"{name}: inconsistent target size {np.shape(target)} for input of size "
+            f"{x.shape[1:] if single else x.shape}"
         )
+    y = y.reshape(-1)
     if y.size and (y.min() < 0 or y.max() >= c):
         raise IndexError(f"{name}: target out of range: classes must lie in [0, {c - 1}]")
     rows = np.arange(n)
