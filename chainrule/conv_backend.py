@@ -79,19 +79,12 @@ def get_conv_backend() -> str:
 
 
 def kernel_names() -> dict[tuple, dict[str, str]]:
-    """For each planned convolution geometry, the oneDNN kernel of each computation
-    planned so far (for reports: ``jit:avx512_core`` is oneDNN's direct kernel)."""
+    """For each planned geometry (convolution or max pool), the oneDNN kernel of each
+    computation planned so far (for reports: ``jit:avx512_core`` is oneDNN's direct
+    kernel)."""
     if _planner is None:
         return {}
-    out = {}
-    for key, plan in _planner.plans.items():
-        if not hasattr(plan, "_forward") or not isinstance(plan._forward, dict):
-            out[key] = {"max_pool": plan.kernel}
-            continue
-        steps = {"forward": plan._forward.get(True) or plan._forward.get(False)}
-        steps.update(input_grad=plan._input_grad, weight_grad=plan._weight_grad)
-        out[key] = {k: s.kernel for k, s in steps.items() if s is not None}
-    return out
+    return {key: plan.kernels() for key, plan in _planner.plans.items()}
 
 
 def _usable() -> bool:

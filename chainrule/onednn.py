@@ -135,7 +135,12 @@ class Library:
 
     def _check_constants(self) -> None:
         for fn_name, expected in _EXPECTED_NAMES.items():
-            fn = getattr(self.lib, fn_name)
+            fn = getattr(self.lib, fn_name, None)
+            if fn is None:
+                raise ImportError(
+                    f"oneDNN {'.'.join(map(str, self.version))} has no {fn_name}; the 'onednn' "
+                    "convolution backend cannot check its constants"
+                )
             fn.restype, fn.argtypes = ctypes.c_char_p, [ctypes.c_int]
             for value, name in expected.items():
                 got = fn(value)
@@ -331,6 +336,15 @@ class ConvPlan:
         self._input_grad: _Step | None = None
         self._weight_grad: _Step | None = None
 
+    def kernels(self) -> dict[str, str]:
+        """The kernel oneDNN chose for each computation planned so far."""
+        steps = {
+            "forward": self._forward.get(True) or self._forward.get(False),
+            "input_grad": self._input_grad,
+            "weight_grad": self._weight_grad,
+        }
+        return {k: step.kernel for k, step in steps.items() if step is not None}
+
     def _forward_pd(self, bias: bool) -> _Owned:
         lib, pd = self.lib, _vp()
         lib.ok(
@@ -454,6 +468,9 @@ class MaxPoolPlan:
             _ARG_WORKSPACE: ws,
         }
         self._backward = _Primitive(lib, self.bwd_pd, args)
+
+    def kernels(self) -> dict[str, str]:
+        return {"max_pool": self.kernel}
 
     def forward(self, x: np.ndarray, out: np.ndarray, workspace: np.ndarray) -> None:
         with self.lib.lock:

@@ -655,3 +655,36 @@ def test_matmul_and_default_transpose_compile_to_operators():
     transposes = [line for line in source.splitlines() if line.endswith("# transpose")]
     assert any("= f" in line for line in transposes)  # axes (1, 0, 2): a call
     assert any(line.strip().endswith(".T  # transpose") for line in transposes)
+
+
+def test_a_relu_gradient_multiplies_by_its_bool_mask_without_a_float_copy():
+    """g * (x > 0) traced records a cast of the mask to floats; the compiled code
+    multiplies by the bool mask itself: the same bits, one pass less."""
+
+    def loss(x, w):
+        return (cr.relu(x @ w) ** 2).sum()
+
+    calls = [(_big(s), _rng(s + 7).normal(size=(80, 32))) for s in range(3)]
+    jitted = check(cr.grad(loss, argnums=(0, 1)), calls)
+    source = jitted.source(*calls[0])
+    assert "# greater" in source and "# cast" not in source
+    for x, w in calls:
+        for got, want in zip(jitted(x, w), cr.grad(loss, argnums=(0, 1))(x, w)):
+            assert np.array_equal(got.data, want.data)
+
+
+def test_a_mask_cast_read_twice_or_into_another_dtype_is_kept():
+    def twice(x):
+        m = cr.tensor(x > 0, dtype="float64")  # the mask as floats, read by two products
+        return x * m + m * 3
+
+    def wider(x):
+        return x * cr.tensor(x > 0, dtype="float64")  # float32 times float64: a wider result
+
+    calls = [(cr.tensor(_rng(s).normal(size=5)),) for s in range(3)]
+    jitted = check(twice, calls)
+    assert "# cast" in jitted.source(*calls[0])
+    calls32 = [(cr.tensor(_rng(s).normal(size=5).astype(np.float32)),) for s in range(3)]
+    jitted = check(wider, calls32)
+    assert jitted(*calls32[0]).dtype == np.float64
+    assert "# cast" in jitted.source(*calls32[0])

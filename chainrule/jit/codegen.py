@@ -140,6 +140,67 @@ def _merge_repeats(tape: Tape) -> tuple[list[tuple[int, tuple]], dict[int, int]]
     return kept, same
 
 
+def _has_dtype(tape: Tape, v: int, dtype: np.dtype) -> bool:
+    """Whether the tape knows variable ``v``'s dtype and it is ``dtype``. (Explicitly:
+    NumPy reads ``dtype == None`` as ``dtype == float64``.)"""
+    meta = tape.fresh.get(v)
+    return meta is not None and meta[1] == dtype
+
+
+def _fold_mask_casts(tape: Tape, kept: list, same: dict[int, int]) -> list:
+    """``kept`` without the casts of a bool mask to floats that one product alone reads
+    (a ReLU's gradient, ``g * (x > 0)``): the product multiplies by the bool array
+    itself, which NumPy converts entry by entry inside its loop. The same numbers (0
+    and 1 are exact in every float dtype), one pass and one float array less.
+
+    Only where the tape knows every dtype involved: the mask bool, the other factor
+    and the product of the cast's dtype, so that dropping the cast changes no type."""
+    readers: dict[int, list[int]] = {}
+    for pos, (_, refs) in enumerate(kept):
+        for a in refs:
+            if isinstance(a, Var):
+                readers.setdefault(a.index, []).append(pos)
+    pinned = {r.index for r in tape.outputs if isinstance(r, Var)}
+    for k, _ in kept:
+        for t in (tape.entries[k].dynamic or {}).values():
+            pinned.update(same.get(v, v) for v in _template_vars(t))
+    for v, bases in tape.views.items():
+        pinned.add(v)
+        pinned.update(bases)
+    dropped: set[int] = set()
+    kept = list(kept)
+    for pos, (k, refs) in enumerate(kept):
+        e = tape.entries[k]
+        if e.prim.name != "cast" or len(refs) != 1 or not isinstance(refs[0], Var):
+            continue
+        mask, meta = refs[0].index, tape.fresh.get(e.out)
+        uses = readers.get(e.out, [])
+        if (
+            meta is None
+            or meta[1].kind not in "fc"
+            or e.out in pinned
+            or mask in pinned
+            or len(uses) != 1
+            or not _has_dtype(tape, mask, np.dtype(bool))
+        ):
+            continue
+        at = uses[0]
+        m, m_refs = tape.entries[kept[at][0]], kept[at][1]
+        if m.prim.ufunc is not np.multiply or m.params or m.dynamic or len(m_refs) != 2:
+            continue
+        other = m_refs[1] if m_refs[0] == Var(e.out) else m_refs[0]
+        if (
+            not isinstance(other, Var)
+            or other == Var(e.out)
+            or not _has_dtype(tape, other.index, meta[1])
+            or not _has_dtype(tape, m.out, meta[1])
+        ):
+            continue
+        kept[at] = (kept[at][0], tuple(Var(mask) if r == Var(e.out) else r for r in m_refs))
+        dropped.add(pos)
+    return [entry for pos, entry in enumerate(kept) if pos not in dropped]
+
+
 def _escaping(tape: Tape, same: dict[int, int]) -> set[int]:
     """Variables whose memory the caller gets: the results, and what they are views of."""
     stack = [same.get(r.index, r.index) for r in tape.outputs if isinstance(r, Var)]
@@ -265,6 +326,7 @@ def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[st
         return f"v{ref.index}"
 
     kept, same = _merge_repeats(tape)
+    kept = _fold_mask_casts(tape, kept, same)
     escaping = _escaping(tape, same)
     last = _last_uses(tape, kept, same, escaping)
     params = ", ".join(f"v{i}" for i in range(tape.n_inputs))

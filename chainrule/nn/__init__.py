@@ -155,6 +155,13 @@ _LAZY = {
     "MultiLabelMarginLoss": "chainrule.nn.layers_loss_margin",
     "MultiMarginLoss": "chainrule.nn.layers_loss_margin",
     "TripletMarginWithDistanceLoss": "chainrule.nn.layers_loss_margin",
+    "AdaptiveAvgPool3d": "chainrule.nn.layers_3d",
+    "AdaptiveMaxPool3d": "chainrule.nn.layers_3d",
+    "AvgPool3d": "chainrule.nn.layers_3d",
+    "BatchNorm3d": "chainrule.nn.layers_3d",
+    "Conv3d": "chainrule.nn.layers_3d",
+    "ConvTranspose3d": "chainrule.nn.layers_3d",
+    "MaxPool3d": "chainrule.nn.layers_3d",
 }
 
 
@@ -314,4 +321,11 @@ __all__ = [
     "MultiLabelMarginLoss",
     "MultiMarginLoss",
     "TripletMarginWithDistanceLoss",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+    "AvgPool3d",
+    "BatchNorm3d",
+    "Conv3d",
+    "ConvTranspose3d",
+    "MaxPool3d",
 ]

@@ -56,6 +56,7 @@ from chainrule.nn.functional_conv import (
     group_norm,
     interpolate,
 )
+from chainrule.nn.functional_conv3d import conv3d, conv_transpose3d
 from chainrule.nn.functional_distance import cosine_similarity, normalize, pairwise_distance
 from chainrule.nn.functional_dropout import dropout1d, dropout2d, dropout3d
 from chainrule.nn.functional_embedding import embedding
@@ -92,6 +93,12 @@ from chainrule.nn.functional_pool import (
     max_pool1d,
     max_pool2d_indexed,
     stride_or_kernel,
+)
+from chainrule.nn.functional_pool3d import (
+    adaptive_avg_pool3d,
+    adaptive_max_pool3d,
+    avg_pool3d,
+    max_pool3d,
 )
 from chainrule.nn.functional_unpool import (
     adaptive_max_pool1d_with_indices,
@@ -245,6 +252,12 @@ __all__ = [
     "multi_margin_loss",
     "multilabel_margin_loss",
     "triplet_margin_with_distance_loss",
+    "conv3d",
+    "conv_transpose3d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "avg_pool3d",
+    "max_pool3d",
 ]
 
 

@@ -154,26 +154,26 @@ def b5_torch(params, x, labels):
     return step, lambda: {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
-def _with_gemm_backend(backend: str, make: B5Peer) -> B5Peer:
-    """The peer ``make`` with its steps' GEMMs by ``backend`` (cr.set_gemm_backend)."""
+def _with_backend(require: Callable, switched: Callable, backend: str, make: B5Peer) -> B5Peer:
+    """The peer ``make`` with one of chainrule's backends set to ``backend`` while its
+    steps run (``require`` skips the peer where it cannot load)."""
 
     def peer(params, x, labels):
-        require_gemm_backend(backend)
+        require(backend)
         step, read = make(params, x, labels)
-        return gemm_backend_step(backend, step), read
+        return switched(backend, step), read
 
     return peer
+
+
+def _with_gemm_backend(backend: str, make: B5Peer) -> B5Peer:
+    """The peer with its steps' GEMMs by ``backend`` (cr.set_gemm_backend)."""
+    return _with_backend(require_gemm_backend, gemm_backend_step, backend, make)
 
 
 def _with_conv_backend(backend: str, make: B5Peer) -> B5Peer:
-    """The peer ``make`` with its convolutions by ``backend`` (cr.set_conv_backend)."""
-
-    def peer(params, x, labels):
-        require_conv_backend(backend)
-        step, read = make(params, x, labels)
-        return conv_backend_step(backend, step), read
-
-    return peer
+    """The peer with its convolutions and max pools by ``backend`` (cr.set_conv_backend)."""
+    return _with_backend(require_conv_backend, conv_backend_step, backend, make)
 
 
 B5_PEERS: list[tuple[str, B5Peer]] = [
