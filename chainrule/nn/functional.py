@@ -39,6 +39,14 @@ from chainrule.nn.functional_activation import (
     threshold,
 )
 from chainrule.nn.functional_attention import scaled_dot_product_attention
+from chainrule.nn.functional_breadth import (
+    bilinear,
+    channel_shuffle,
+    conv_transpose1d,
+    gumbel_softmax,
+    pdist,
+    rms_norm,
+)
 from chainrule.nn.functional_conv import (
     _tuple,
     adaptive_avg_pool1d,
@@ -74,6 +82,7 @@ from chainrule.nn.functional_inplace import (
     selu_,
     threshold_,
 )
+from chainrule.nn.functional_noise import alpha_dropout, feature_alpha_dropout, rrelu, rrelu_
 from chainrule.nn.functional_norm import instance_norm, local_response_norm
 from chainrule.nn.functional_pool import (
     _batched,
@@ -91,6 +100,16 @@ from chainrule.nn.functional_pool3d import (
     avg_pool3d,
     max_pool3d,
 )
+from chainrule.nn.functional_unpool import (
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    lp_pool1d,
+    lp_pool2d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+)
 from chainrule.nn.inplace import inplace_flag, relu_update, require_tensor_flag
 from chainrule.nn.losses import (
     binary_cross_entropy,
@@ -102,6 +121,11 @@ from chainrule.nn.losses import (
     mse_loss,
     nll_loss,
     smooth_l1_loss,
+)
+from chainrule.nn.losses_margin import (
+    multi_margin_loss,
+    multilabel_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from chainrule.nn.losses_more import (
     cosine_embedding_loss,
@@ -207,6 +231,27 @@ __all__ = [
     "relu_",
     "selu_",
     "threshold_",
+    "rms_norm",
+    "bilinear",
+    "conv_transpose1d",
+    "channel_shuffle",
+    "gumbel_softmax",
+    "pdist",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "rrelu",
+    "rrelu_",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "lp_pool1d",
+    "lp_pool2d",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss",
     "conv3d",
     "conv_transpose3d",
     "adaptive_avg_pool3d",

@@ -1,6 +1,6 @@
 """More layers of convolutional networks, as PyTorch has them (same arguments,
 parameter shapes, initialisation and state-dict keys): ``Conv1d``,
-``ConvTranspose2d`` and ``GroupNorm``."""
+``ConvTranspose2d``, ``ConvTranspose1d`` and ``GroupNorm``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _tuple1(v: Any) -> tuple[int]:
         return (int(v),)
     out = tuple(int(a) for a in v)
     if len(out) != 1:
-        raise ValueError(f"Conv1d: expected one int, got {v!r}")
+        raise ValueError(f"a 1-D convolution layer expects one int, got {v!r}")
     return out  # type: ignore[return-value]
 
 
@@ -61,6 +61,10 @@ class ConvTranspose2d(Module):
     ((1, 2, 9, 9), (1, 2, 10, 10))
     """
 
+    # One int per spatial axis (ConvTranspose1d: one), and the functional form.
+    _as_tuple: Any = staticmethod(_tuple2)
+    _convolve: Any = staticmethod(F.conv_transpose2d)
+
     def __init__(
         self,
         in_channels: int,
@@ -77,16 +81,17 @@ class ConvTranspose2d(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        _zeros_only("ConvTranspose2d", padding_mode)
-        _check_groups("ConvTranspose2d", in_channels, out_channels, groups)
+        name = type(self).__name__
+        _zeros_only(name, padding_mode)
+        _check_groups(name, in_channels, out_channels, groups)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _tuple2(kernel_size)
-        self.stride = _tuple2(stride)
-        self.padding = _tuple2(padding)
-        self.output_padding = _tuple2(output_padding)
+        self.kernel_size = self._as_tuple(kernel_size)
+        self.stride = self._as_tuple(stride)
+        self.padding = self._as_tuple(padding)
+        self.output_padding = self._as_tuple(output_padding)
         self.groups = groups
-        self.dilation = _tuple2(dilation)
+        self.dilation = self._as_tuple(dilation)
         self.padding_mode = padding_mode
         self.weight = _empty((in_channels, out_channels // groups, *self.kernel_size), dtype)
         if bias:
@@ -98,29 +103,30 @@ class ConvTranspose2d(Module):
     def reset_parameters(self, generator: Any = None) -> None:
         _reset_conv(self, generator)
 
-    def _output_padding(self, x: Any, output_size: Sequence[int] | None) -> tuple[int, int]:
+    def _output_padding(self, x: Any, output_size: Sequence[int] | None) -> tuple[int, ...]:
         if output_size is None:
             return self.output_padding
-        size = [int(s) for s in output_size][-2:]
-        if len(size) != 2:
-            raise ValueError(f"ConvTranspose2d: output_size needs 2 sizes, got {output_size}")
+        axes, name = len(self.kernel_size), type(self).__name__
+        size = [int(s) for s in output_size][-axes:]
+        if len(size) != axes:
+            raise ValueError(f"{name}: output_size needs {axes} sizes, got {output_size}")
         pads = []
-        for k in range(2):
-            n = x.shape[x.ndim - 2 + k]
+        for k in range(axes):
+            n = x.shape[x.ndim - axes + k]
             s, p, d, kk = self.stride[k], self.padding[k], self.dilation[k], self.kernel_size[k]
             smallest = (n - 1) * s - 2 * p + d * (kk - 1) + 1
             if not smallest <= size[k] < smallest + max(s, d):
                 raise ValueError(
-                    f"ConvTranspose2d: output_size {tuple(size)} is not reachable from an "
-                    f"input of {tuple(x.shape[-2:])}: each side must lie in "
+                    f"{name}: output_size {tuple(size)} is not reachable from an "
+                    f"input of {tuple(x.shape[-axes:])}: each side must lie in "
                     f"[{smallest}, {smallest + max(s, d) - 1}] on axis {k}"
                 )
             pads.append(size[k] - smallest)
-        return (pads[0], pads[1])
+        return tuple(pads)
 
     def forward(self, x: Any, output_size: Sequence[int] | None = None) -> Tensor:
         x = x if isinstance(x, Tensor) else F._t(x)
-        return F.conv_transpose2d(
+        return self._convolve(
             x,
             self.weight,
             self.bias,
@@ -132,13 +138,27 @@ class ConvTranspose2d(Module):
         )
 
     def extra_repr(self) -> str:
+        axes = len(self.kernel_size)
         return conv_repr(
             self,
-            ("padding", self.padding, ((0, 0),)),
-            ("dilation", self.dilation, ((1, 1),)),
-            ("output_padding", self.output_padding, ((0, 0),)),
+            ("padding", self.padding, ((0,) * axes,)),
+            ("dilation", self.dilation, ((1,) * axes,)),
+            ("output_padding", self.output_padding, ((0,) * axes,)),
             ("groups", self.groups, (1,)),
         )
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-D convolution over (N, C, L) sequences (``F.conv_transpose1d``, the
+    2-D one on a height-1 image). Weight (in_channels, out_channels / groups, k).
+
+    >>> import chainrule as cr
+    >>> cr.nn.ConvTranspose1d(4, 2, kernel_size=3, stride=2)(cr.zeros((1, 4, 5))).shape
+    (1, 2, 11)
+    """
+
+    _as_tuple = staticmethod(_tuple1)
+    _convolve = staticmethod(F.conv_transpose1d)
 
 
 class GroupNorm(Module):
