@@ -19,15 +19,10 @@ from chainrule.nn.layers_conv import (
     AdaptiveMaxPool2d,
     AvgPool2d,
     MaxPool2d,
-    _check_groups,
     _ConvNd,
-    _reset_conv,
-    _zeros_only,
-    conv_repr,
 )
-from chainrule.nn.layers_linear import _empty
+from chainrule.nn.layers_conv_family import ConvTranspose2d
 from chainrule.nn.layers_norm import _BatchNorm
-from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -99,18 +94,22 @@ class Conv3d(_ConvNd):
         return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
-class ConvTranspose3d(Module):
+class ConvTranspose3d(ConvTranspose2d):
     """Transposed 3-D convolution (a convolution's adjoint, used to upsample volumes).
 
     Weight (in_channels, out_channels / groups, kd, kh, kw), initialised as PyTorch's.
     ``forward(x, output_size)`` may name the output's (D, H, W); the
-    ``output_padding`` that gives them is then chosen, as in PyTorch.
+    ``output_padding`` that gives them is then chosen, as in PyTorch. Everything but
+    the signature (PyTorch's, with ``device``) is ``ConvTranspose2d``'s, on triples.
 
     >>> import chainrule as cr
     >>> up = cr.nn.ConvTranspose3d(4, 2, kernel_size=3, stride=2, padding=1)
     >>> up(cr.zeros((1, 4, 3, 5, 5))).shape
     (1, 2, 5, 9, 9)
     """
+
+    _as_tuple = staticmethod(_tuple3)
+    _convolve = staticmethod(F.conv_transpose3d)
 
     def __init__(
         self,
@@ -128,70 +127,10 @@ class ConvTranspose3d(Module):
         dtype: Any = None,
     ) -> None:
         check_device(device, "ConvTranspose3d")
-        super().__init__()
-        # PyTorch refuses other modes for transposed convolutions too.
-        _zeros_only("ConvTranspose3d", padding_mode)
-        _check_groups("ConvTranspose3d", in_channels, out_channels, groups)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _tuple3(kernel_size)
-        self.stride = _tuple3(stride)
-        self.padding = _tuple3(padding)
-        self.output_padding = _tuple3(output_padding)
-        self.groups = groups
-        self.dilation = _tuple3(dilation)
-        self.padding_mode = padding_mode
-        self.weight = _empty((in_channels, out_channels // groups, *self.kernel_size), dtype)
-        if bias:
-            self.bias = _empty((out_channels,), dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self, generator: Any = None) -> None:
-        _reset_conv(self, generator)
-
-    def _output_padding(self, x: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:
-        if output_size is None:
-            return self.output_padding
-        size = [int(s) for s in output_size][-3:]
-        if len(size) != 3:
-            raise ValueError(f"ConvTranspose3d: output_size needs 3 sizes, got {output_size}")
-        pads = []
-        for k in range(3):
-            n = x.shape[x.ndim - 3 + k]
-            s, p, d, kk = self.stride[k], self.padding[k], self.dilation[k], self.kernel_size[k]
-            smallest = (n - 1) * s - 2 * p + d * (kk - 1) + 1
-            if not smallest <= size[k] < smallest + max(s, d):
-                raise ValueError(
-                    f"ConvTranspose3d: output_size {tuple(size)} is not reachable from an "
-                    f"input of {tuple(x.shape[-3:])}: each side must lie in "
-                    f"[{smallest}, {smallest + max(s, d) - 1}] on axis {k}"
-                )
-            pads.append(size[k] - smallest)
-        return tuple(pads)
-
-    def forward(self, x: Any, output_size: Sequence[int] | None = None) -> Tensor:
-        x = F._t(x)
-        return F.conv_transpose3d(
-            x,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            self._output_padding(x, output_size),
-            self.groups,
-            self.dilation,
-        )
-
-    def extra_repr(self) -> str:
-        return conv_repr(
-            self,
-            ("padding", self.padding, ((0, 0, 0),)),
-            ("dilation", self.dilation, ((1, 1, 1),)),
-            ("output_padding", self.output_padding, ((0, 0, 0),)),
-            ("groups", self.groups, (1,)),
-        )
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, output_padding,
+            groups, bias, dilation, padding_mode, dtype,
+        )  # fmt: skip
 
 
 class MaxPool3d(MaxPool2d):
