@@ -184,7 +184,7 @@ def conv_transpose1d(
 
 
 def channel_shuffle(input: Any, groups: int) -> Tensor:
-    """Channels (axis 1 of an (N, C, *) input) read as a (groups, C / groups) grid and
+    """Channels (axis 1 of an ``(N, C, *)`` input) read as a (groups, C / groups) grid and
     written transposed, as ShuffleNet mixes grouped convolutions' channels.
 
     >>> import chainrule as cr
