@@ -241,3 +241,37 @@ def test_second_derivative_on_onednn_matches_float64_finite_differences_path():
     second64 = cr.autograd.grad(sum((g * g).sum() for g in g64), t64)
     for a, e in zip(grads + second, list(g64) + list(second64)):
         np.testing.assert_allclose(a.data, e.data, rtol=2e-4, atol=2e-4)
+
+
+def test_the_packed_gradients_refuse_to_be_differentiated():
+    rng = np.random.default_rng(8)
+    args = _inputs(rng, 2, 2, 2, 2)
+    y = lstm_fused(*args)
+    gy = cr.tensor(rng.normal(size=y.shape), requires_grad=True)
+    packed = recurrent_fused.lstm_fused_grads(gy, y.data, *args)
+    with pytest.raises(RuntimeError, match="lstm_fused_grads.*not to be differentiated"):
+        packed.sum().backward()
+
+
+def test_a_jitted_gradient_is_one_onednn_backward():
+    # cr.jit records the backward pass of the gradient; nothing differentiates it, so
+    # it is one lstm_fused_grads operation, which replays oneDNN's backward.
+    rng = np.random.default_rng(9)
+    args = [cr.tensor(a) for a in _inputs(rng, 5, 3, 4, 6, np.float32)]
+    cr.set_conv_backend("onednn")
+
+    def loss(w_hh, x):
+        y = lstm_fused(x, args[1], args[2], args[3], w_hh, args[5])
+        return (y * y).sum()
+
+    want = cr.grad(loss)(args[4], args[0])
+    runs = []
+    backward = onednn.LstmPlan.backward
+    onednn.LstmPlan.backward = lambda *a: runs.append(1) or backward(*a)
+    try:
+        jitted = cr.jit(cr.grad(loss))
+        for _ in range(4):  # traced, traced again and compared, then compiled
+            np.testing.assert_allclose(jitted(args[4], args[0]).data, want.data, **GRADS32)
+    finally:
+        onednn.LstmPlan.backward = backward
+    assert len(runs) == 4
