@@ -78,6 +78,9 @@ def test_bad_shapes_raise_one_line():
     with pytest.raises(ValueError, match=r"w_ih must be \(20, 4\)") as info:
         lstm_fused(*args)
     assert "\n" not in str(info.value)
+    args = _inputs(np.random.default_rng(0), 0, 2, 4, 5)
+    with pytest.raises(ValueError, match="no time steps"):
+        lstm_fused(*args)
 
 
 # ----------------------------------------------------------------- the oneDNN plan

@@ -48,6 +48,8 @@ def _check(x, h0, c0, w_ih, w_hh, b) -> tuple[int, int, int, int]:
     if np.ndim(x) != 3:
         raise LstmShapeError(f"lstm_fused: x must be (T, N, I), got shape {np.shape(x)}")
     steps, n, inputs = x.shape
+    if steps == 0:
+        raise LstmShapeError("lstm_fused: x has no time steps (T = 0); it needs at least one")
     hidden = np.shape(w_hh)[-1] if np.ndim(w_hh) == 2 else -1
     want = {
         "h0": (np.shape(h0), (n, hidden)),
