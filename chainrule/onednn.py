@@ -47,12 +47,27 @@ _ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_DIFF_WEIGHTS = 129, 145, 161
 _ARG_WORKSPACE = 64
 _QUERY_EXEC_ARG_MD, _QUERY_IMPL_INFO_STR = 255, 8
 _CPU, _STREAM_DEFAULT = 1, 1
+# The LSTM's: layouts tnc (abc), ldnc and ldgo (abcd), ldgoi (abdec: PyTorch's (4H, I)
+# weight seen as (layers, directions, I, gates, H)); its arguments.
+_TAG_ABC, _TAG_ABDEC = 4, 31
+_BACKWARD, _VANILLA_LSTM, _LEFT2RIGHT = 128, 12287, 1
+_ARG_SRC_ITER, _ARG_SRC_ITER_C, _ARG_WEIGHTS_ITER = 2, 3, 34
+_ARG_DST_ITER, _ARG_DST_ITER_C = 18, 19
+_ARG_DIFF_SRC_ITER, _ARG_DIFF_SRC_ITER_C, _ARG_DIFF_WEIGHTS_ITER = 130, 131, 162
+_ARG_DIFF_BIAS, _ARG_DIFF_DST_ITER, _ARG_DIFF_DST_ITER_C = 169, 146, 147
 _EXPECTED_NAMES = {
-    "dnnl_fmt_tag2str": {_TAG_ANY: "any", _TAG_A: "a", _TAG_ABCD: "abcd", _TAG_ABCDE: "abcde"},
+    "dnnl_fmt_tag2str": {
+        _TAG_ANY: "any", _TAG_A: "a", _TAG_ABC: "abc", _TAG_ABCD: "abcd",
+        _TAG_ABCDE: "abcde", _TAG_ABDEC: "abdec",
+    },
     "dnnl_dt2str": {_F32: "f32"},
-    "dnnl_prop_kind2str": {_FORWARD_TRAINING: "forward_training"},
-    "dnnl_alg_kind2str": {_CONV_DIRECT: "convolution_direct", _POOL_MAX: "pooling_max"},
-}
+    "dnnl_prop_kind2str": {_FORWARD_TRAINING: "forward_training", _BACKWARD: "backward"},
+    "dnnl_alg_kind2str": {
+        _CONV_DIRECT: "convolution_direct", _POOL_MAX: "pooling_max",
+        _VANILLA_LSTM: "vanilla_lstm",
+    },
+    "dnnl_rnn_direction2str": {_LEFT2RIGHT: "unidirectional_left2right"},
+}  # fmt: skip
 PACKAGES = ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn-cpu-tbb")
 INSTALL = "pip install onednn-cpu-gomp (or chainrule[onednn])"
 
@@ -175,6 +190,12 @@ class Library:
         lib.dnnl_pooling_backward_primitive_desc_create.argtypes = [
             p, _vp, ctypes.c_int, _vp, _vp, _Dims, _Dims, _Dims, _Dims, _Dims, _vp, _vp,
         ]  # fmt: skip
+        lib.dnnl_lstm_forward_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, ctypes.c_int, *[_vp] * 11, ctypes.c_uint, _vp,
+        ]  # fmt: skip
+        lib.dnnl_lstm_backward_primitive_desc_create.argtypes = [
+            p, _vp, ctypes.c_int, ctypes.c_int, *[_vp] * 22, ctypes.c_uint, _vp, _vp,
+        ]  # fmt: skip
         lib.dnnl_reorder_primitive_desc_create.argtypes = [p, _vp, _vp, _vp, _vp, _vp]
         lib.dnnl_primitive_desc_query_md.argtypes = [_vp, ctypes.c_int, ctypes.c_int]
         lib.dnnl_primitive_desc_query_md.restype = _vp
@@ -263,7 +284,14 @@ class _Step:
     reorder into them before (an input) or out of them after (an output) wherever the
     chosen layout is not the array's own."""
 
-    def __init__(self, lib: Library, pd: _Owned, user: dict[int, tuple[_Owned, bool]]) -> None:
+    def __init__(
+        self,
+        lib: Library,
+        pd: _Owned,
+        user: dict[int, tuple[_Owned, bool]],
+        own: dict[int, _vp] | None = None,
+    ) -> None:
+        """``own``: arguments in oneDNN's layout only (a workspace): never reordered."""
         self.lib, self.pd = lib, pd
         self.before: list[tuple[int, _Primitive, np.ndarray]] = []
         self.after: list[tuple[int, _Primitive, np.ndarray]] = []
@@ -289,10 +317,12 @@ class _Step:
             reorder = _Primitive(lib, reorder_pd, {_ARG_SRC: src, _ARG_DST: dst})
             self._keep.append(reorder_pd)
             (self.before if is_input else self.after).append((arg, reorder, buf))
-        self.main = _Primitive(lib, pd, descs)
+        self.main = _Primitive(lib, pd, {**descs, **(own or {})})
         self.kernel = lib.impl(pd)
 
-    def run(self, arrays: dict[int, np.ndarray]) -> None:
+    def run(self, arrays: dict[int, np.ndarray], zero: tuple[int, ...] = ()) -> None:
+        """``zero``: outputs the primitive adds into (the LSTM's weight gradients),
+        cleared first."""
         inner = dict(arrays)
         with self.lib.lock:
             for arg, reorder, buf in self.before:
@@ -300,6 +330,8 @@ class _Step:
                 inner[arg] = buf
             for arg, _, buf in self.after:
                 inner[arg] = buf
+            for arg in zero:
+                inner[arg][...] = 0
             self.main.run(inner)
             for arg, reorder, buf in self.after:
                 reorder.run({_ARG_SRC: buf, _ARG_DST: arrays[arg]})
@@ -496,7 +528,7 @@ class Planner:
 
     def __init__(self, lib: Library) -> None:
         self.lib = lib
-        self.plans: OrderedDict[tuple, ConvPlan | MaxPoolPlan] = OrderedDict()
+        self.plans: OrderedDict[tuple, ConvPlan | MaxPoolPlan | LstmPlan] = OrderedDict()
         self._lock = threading.Lock()
         _PLANNERS.add(self)
 
@@ -508,6 +540,10 @@ class Planner:
         key = ("max_pool", tuple(x_shape), *map(tuple, (kernel_size, stride, padding, dilation)))
         return self._get(key, lambda: MaxPoolPlan(self.lib, x_shape, tuple(out_hw), *key[2:]))
 
+    def lstm(self, steps: int, batch: int, inputs: int, hidden: int) -> LstmPlan:
+        key = ("lstm", steps, batch, inputs, hidden)
+        return self._get(key, lambda: LstmPlan(self.lib, *key[1:]))
+
     def _get(self, key: tuple, make):
         with self._lock:
             plan = self.plans.get(key)
@@ -518,3 +554,119 @@ class Planner:
             else:
                 self.plans.move_to_end(key)
             return plan
+
+
+class LstmPlan:
+    """One unidirectional single-layer LSTM (PyTorch's cell, gates i, f, g, o, which
+    are oneDNN's i, f, c~, o) of one geometry: T steps, batch N, I inputs, H hidden
+    units, float32. The forward writes a workspace (each step's gates and states)
+    that the backward reads; the weights stay in PyTorch's (4H, I) and (4H, H)
+    arrays, with oneDNN's own layout for them chosen by oneDNN and reordered to.
+    The biases come summed (b_ih + b_hh, (4H,))."""
+
+    def __init__(self, lib: Library, steps: int, batch: int, inputs: int, hidden: int) -> None:
+        self.lib = lib
+        t, n, i, h = steps, batch, inputs, hidden
+        d = lib.desc
+        self.src_layer, self.dst_layer = d((t, n, i), _TAG_ABC), d((t, n, h), _TAG_ABC)
+        self.state = d((1, 1, n, h), _TAG_ABCD)  # src/dst iter and iter_c: ldnc
+        self.w_layer, self.w_iter = d((1, 1, i, 4, h), _TAG_ABDEC), d((1, 1, h, 4, h), _TAG_ABDEC)
+        self.w_layer_any = d((1, 1, i, 4, h), _TAG_ANY)
+        self.w_iter_any = d((1, 1, h, 4, h), _TAG_ANY)
+        self.bias = d((1, 1, 4, h), _TAG_ABCD)  # ldgo
+        st, b = self.state.handle, self.bias.handle
+        layer_descs = (self.src_layer.handle, st, st)
+        pd = _vp()
+        lib.ok(
+            lib.lib.dnnl_lstm_forward_primitive_desc_create(
+                ctypes.byref(pd), lib.engine, _FORWARD_TRAINING, _LEFT2RIGHT, *layer_descs,
+                self.w_layer_any.handle, self.w_iter_any.handle, None, None, b,
+                self.dst_layer.handle, st, st, 0, None,
+            ),
+            "planning an LSTM",
+        )  # fmt: skip
+        self.fwd_pd = _Owned(lib, pd, "dnnl_primitive_desc_destroy")
+        ws = lib.lib.dnnl_primitive_desc_query_md(pd, _QUERY_EXEC_ARG_MD, _ARG_WORKSPACE)
+        self.workspace_bytes = lib.lib.dnnl_memory_desc_get_size(ws)
+        self._forward = _Step(lib, self.fwd_pd, self._user(True), {_ARG_WORKSPACE: ws})
+        bpd = _vp()
+        lib.ok(
+            lib.lib.dnnl_lstm_backward_primitive_desc_create(
+                ctypes.byref(bpd), lib.engine, _BACKWARD, _LEFT2RIGHT, *layer_descs,
+                self.w_layer_any.handle, self.w_iter_any.handle, None, None, b,
+                self.dst_layer.handle, st, st, *layer_descs,
+                self.w_layer_any.handle, self.w_iter_any.handle, None, None, b,
+                self.dst_layer.handle, st, st, 0, pd, None,
+            ),
+            "planning an LSTM's gradient",
+        )  # fmt: skip
+        self.bwd_pd = _Owned(lib, bpd, "dnnl_primitive_desc_destroy")
+        self._backward = _Step(lib, self.bwd_pd, self._user(False), {_ARG_WORKSPACE: ws})
+        self.kernel = self._forward.kernel
+
+    def _user(self, forward: bool) -> dict[int, tuple[_Owned, bool]]:
+        """Each argument's layout in the caller's arrays, and whether it is an input."""
+        st = self.state
+        user = {
+            _ARG_SRC: (self.src_layer, True),
+            _ARG_SRC_ITER: (st, True),
+            _ARG_SRC_ITER_C: (st, True),
+            _ARG_WEIGHTS: (self.w_layer, True),
+            _ARG_WEIGHTS_ITER: (self.w_iter, True),
+            _ARG_BIAS: (self.bias, True),
+            _ARG_DST: (self.dst_layer, forward),
+            _ARG_DST_ITER: (st, forward),
+            _ARG_DST_ITER_C: (st, forward),
+        }
+        if forward:
+            for arg in (_ARG_DST, _ARG_DST_ITER, _ARG_DST_ITER_C):
+                user[arg] = (user[arg][0], False)
+            return user
+        for arg in (_ARG_DST, _ARG_DST_ITER, _ARG_DST_ITER_C):
+            user[arg] = (user[arg][0], True)
+        user.update({
+            _ARG_DIFF_DST: (self.dst_layer, True),
+            _ARG_DIFF_DST_ITER: (st, True),
+            _ARG_DIFF_DST_ITER_C: (st, True),
+            _ARG_DIFF_SRC: (self.src_layer, False),
+            _ARG_DIFF_SRC_ITER: (st, False),
+            _ARG_DIFF_SRC_ITER_C: (st, False),
+            _ARG_DIFF_WEIGHTS: (self.w_layer, False),
+            _ARG_DIFF_WEIGHTS_ITER: (self.w_iter, False),
+            _ARG_DIFF_BIAS: (self.bias, False),
+        })  # fmt: skip
+        return user
+
+    def kernels(self) -> dict[str, str]:
+        return {"lstm": self.kernel}
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b, hs, h_last, c_last, workspace) -> None:
+        """x (T, N, I), h0 and c0 (N, H), w_ih (4H, I), w_hh (4H, H), b (4H,), all
+        C-contiguous float32, into hs (T, N, H), h_last and c_last (N, H), and the
+        workspace (``workspace_bytes`` bytes)."""
+        self._forward.run({
+            _ARG_SRC: x, _ARG_SRC_ITER: h0, _ARG_SRC_ITER_C: c0, _ARG_WEIGHTS: w_ih,
+            _ARG_WEIGHTS_ITER: w_hh, _ARG_BIAS: b, _ARG_DST: hs, _ARG_DST_ITER: h_last,
+            _ARG_DST_ITER_C: c_last, _ARG_WORKSPACE: workspace,
+        })  # fmt: skip
+
+    def backward(self, forward_args, outputs, grads_out, workspace, grads_in) -> None:
+        """``forward_args`` and ``outputs`` as :meth:`forward` took them (x, h0, c0,
+        w_ih, w_hh, b; hs, h_last, c_last); ``grads_out`` the gradients of the three
+        outputs; into ``grads_in``, the six inputs' gradients (oneDNN adds the weights'
+        and bias's into its buffers, so they are cleared first)."""
+        x, h0, c0, w_ih, w_hh, b = forward_args
+        hs, h_last, c_last = outputs
+        dx, dh0, dc0, dw_ih, dw_hh, db = grads_in
+        g_hs, g_h, g_c = grads_out
+        self._backward.run(
+            {
+                _ARG_SRC: x, _ARG_SRC_ITER: h0, _ARG_SRC_ITER_C: c0, _ARG_WEIGHTS: w_ih,
+                _ARG_WEIGHTS_ITER: w_hh, _ARG_BIAS: b, _ARG_DST: hs, _ARG_DST_ITER: h_last,
+                _ARG_DST_ITER_C: c_last, _ARG_WORKSPACE: workspace, _ARG_DIFF_DST: g_hs,
+                _ARG_DIFF_DST_ITER: g_h, _ARG_DIFF_DST_ITER_C: g_c, _ARG_DIFF_SRC: dx,
+                _ARG_DIFF_SRC_ITER: dh0, _ARG_DIFF_SRC_ITER_C: dc0, _ARG_DIFF_WEIGHTS: dw_ih,
+                _ARG_DIFF_WEIGHTS_ITER: dw_hh, _ARG_DIFF_BIAS: db,
+            },
+            zero=(_ARG_DIFF_WEIGHTS, _ARG_DIFF_WEIGHTS_ITER, _ARG_DIFF_BIAS),
+        )  # fmt: skip

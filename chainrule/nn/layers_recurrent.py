@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functions as _f
+from chainrule import conv_backend
 from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.layers_linear import _empty
@@ -35,6 +36,7 @@ from chainrule.nn.module import Module
 from chainrule.nn.recurrent_packed import run_packed
 from chainrule.nn.utils.rnn import PackedSequence
 from chainrule.ops.recurrent import lstm_layer
+from chainrule.ops.recurrent_fused import lstm_fused
 from chainrule.tensor import Tensor, as_tensor
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -295,6 +297,16 @@ def _projected_lstm(seq, h, c, w_ih, w_hh, bias, w_hr):
     return _f.stack(hs, axis=0), [h, c]
 
 
+def _fused_lstm(seq, h0, c0, w_ih, w_hh, bias):
+    """A layer by :func:`~chainrule.ops.recurrent_fused.lstm_fused` (one oneDNN call
+    each way): its packed (T+1, N, H) output is the h sequence, then the last c."""
+    if bias is None:
+        bias = np.zeros(w_hh.shape[0], dtype=np.result_type(w_hh.dtype, seq.dtype))
+    packed = lstm_fused(seq, h0, c0, w_ih, w_hh, bias)
+    steps = seq.shape[0]
+    return packed[:steps], [packed[steps - 1], packed[steps]]
+
+
 def _gate_inputs(seq: Any, w_ih: Any, bias: Any) -> Any:
     """Every step's gate inputs ``x_t W_ih^T + b``, (L, N, 4H), as a view of a
     (L, 4H, N) array: the layout lstm_layer's loop works in (each gate a contiguous
@@ -432,6 +444,8 @@ class LSTM(RNNBase):
         h0, c0 = state
         if w_hr is not None:
             return _projected_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh), w_hr)
+        if conv_backend._usable():  # oneDNN's fused LSTM (float32; else NumPy's, the same)
+            return _fused_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh))
         hidden = self.hidden_size
         ys = lstm_layer(_gate_inputs(seq, w_ih, _sum_bias(b_ih, b_hh)), h0, c0, w_hh)
         last = ys[-1]

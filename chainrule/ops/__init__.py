@@ -20,6 +20,8 @@
 - :mod:`~chainrule.ops.conv`: ``conv2d`` and its gradients ``conv2d_input_grad`` and
   ``conv2d_weight_grad``, each a primitive
 - :mod:`~chainrule.ops.recurrent`: ``lstm_layer``, an LSTM layer's whole recurrence
+- :mod:`~chainrule.ops.recurrent_fused`: ``lstm_fused``, an LSTM layer from its raw
+  input (oneDNN's fused LSTM with the ``onednn`` backend)
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
 - :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
   ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.cases.steps import gemm_backend_step, nn_step, require_gemm_backend
+from bench.cases.steps import (
+    conv_backend_step,
+    gemm_backend_step,
+    nn_step,
+    require_conv_backend,
+    require_gemm_backend,
+)
 from bench.env import cr
 from bench.process import spawn_worker
 from bench.report import CaseReport, Skip, array_of, optional_import, rel_close
@@ -206,8 +212,28 @@ MKL_PEERS: list[tuple[str, SeqPeer]] = [
 ]
 
 
+def with_conv_backend(backend: str, make: SeqPeer) -> SeqPeer:
+    """The peer ``make`` built and run with chainrule's convolution backend set to
+    ``backend`` (cr.set_conv_backend): built under it too, since nn.LSTM chooses its
+    primitive (oneDNN's fused LSTM or lstm_layer) when cr.jit traces it."""
+
+    def peer(case, state, x, labels):
+        require_conv_backend(backend)
+        build = conv_backend_step(backend, lambda: make(case, state, x, labels))
+        return conv_backend_step(backend, build())
+
+    return peer
+
+
+#: B6 only: nn.LSTM by oneDNN's fused LSTM (pip install onednn-cpu-gomp), as torch's.
+ONEDNN_PEERS: list[tuple[str, SeqPeer]] = [
+    ("chainrule onednn", with_conv_backend("onednn", seq_chainrule_nn)),
+    ("chainrule jit onednn", with_conv_backend("onednn", seq_chainrule_jit)),
+]
+
+
 def seq_peers(case: str) -> list[tuple[str, SeqPeer]]:
-    return SEQ_PEERS + MKL_PEERS if case == "B6" else SEQ_PEERS
+    return SEQ_PEERS + MKL_PEERS + ONEDNN_PEERS if case == "B6" else SEQ_PEERS
 
 
 # ------------------------------------------------------------------ GEMMs of a step
