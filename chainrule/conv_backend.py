@@ -167,6 +167,23 @@ def weight_grad(g, x, w_shape, p) -> np.ndarray:
 _workspaces: dict[int, tuple] = {}  # id(output) -> (ref output, ref input, workspace, plan)
 
 
+def keep_while_alive(table: dict, out: np.ndarray, entry: tuple, on_free=None) -> None:
+    """``table[id(out)] = (weak reference to out, *entry)`` until ``out`` is freed; then
+    the row goes (ids are reused) and ``on_free(row)`` runs, if given. What a
+    primitive's backward needs from its forward (a oneDNN workspace) lives so with the
+    output the backward pass receives."""
+    key = id(out)
+
+    def forget(ref, key=key):
+        row = table.get(key)
+        if row is not None and row[0] is ref:
+            del table[key]
+            if on_free is not None:
+                on_free(row)
+
+    table[key] = (weakref.ref(out, forget), *entry)
+
+
 def pools(x: np.ndarray) -> bool:
     """True when oneDNN computes this max pooling: oneDNN selected, a non-empty float32
     NCHW image without NaN (oneDNN's maximum skips NaN, PyTorch's is NaN; the check
@@ -184,14 +201,7 @@ def max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation) -> np.nd
     out = np.empty((*x.shape[:2], *out_hw), dtype=np.float32)
     workspace = np.empty(plan.workspace_bytes, dtype=np.uint8)
     plan.forward(image, out, workspace)
-    key = id(out)
-
-    def forget(ref, key=key):
-        entry = _workspaces.get(key)
-        if entry is not None and entry[0] is ref:
-            del _workspaces[key]
-
-    _workspaces[key] = (weakref.ref(out, forget), weakref.ref(x), workspace, plan)
+    keep_while_alive(_workspaces, out, (weakref.ref(x), workspace, plan))
     return out
 
 

@@ -83,19 +83,13 @@ _spare: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SPARES = 2
 
 
-def _keep(table: dict, out: np.ndarray, *rest) -> None:
-    key = id(out)
-
-    def forget(ref, key=key):
-        entry = table.get(key)
-        if entry is not None and entry[0] is ref:
-            del table[key]
-            if table is _workspaces:
-                spares = _spare.setdefault(entry[3], [])
-                if len(spares) < _SPARES:
-                    spares.append(entry[2])
-
-    table[key] = (weakref.ref(out, forget), *rest)
+def _spare_workspace(row: tuple) -> None:
+    """A freed output's workspace, kept for the next forward of its plan."""
+    if _spare is None:  # interpreter shutdown: this module's globals are gone
+        return
+    spares = _spare.setdefault(row[3], [])
+    if len(spares) < _SPARES:
+        spares.append(row[2])
 
 
 def _on_onednn(*arrays: np.ndarray) -> bool:
@@ -112,11 +106,12 @@ def _forward(x, h0, c0, w_ih, w_hh, b):
         spares = _spare.get(plan)
         workspace = spares.pop() if spares else np.empty(plan.workspace_bytes, dtype=np.uint8)
         plan.forward(*map(np.ascontiguousarray, args), out[:steps], h_last, out[steps], workspace)
-        _keep(_workspaces, out, tuple(map(weakref.ref, args)), workspace, plan)
+        entry = (tuple(map(weakref.ref, args)), workspace, plan)
+        conv_backend.keep_while_alive(_workspaces, out, entry, _spare_workspace)
         return out
     xproj, ys = _numpy_layer(x, h0, c0, w_ih, w_hh, b)
     out = _pack(ys, hidden)
-    _keep(_numpy_saved, out, xproj, ys)
+    conv_backend.keep_while_alive(_numpy_saved, out, (xproj, ys))
     return out
 
 
