@@ -35,6 +35,7 @@ OpenBLAS in one process; the tests compare its results with NumPy's.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -218,9 +219,12 @@ def _mkl_path() -> str:
     )
 
 
+@functools.cache
 def _openblas_library() -> tuple[ctypes.CDLL, str, str, type]:
     """NumPy's bundled OpenBLAS (its wheels name the symbols scipy_*64_, with 64-bit
-    integers): the library, its symbols' prefix and suffix, and its integer type."""
+    integers): the library, its symbols' prefix and suffix, and its integer type.
+    Looked up once: set_conv_backend asks for it at each switch, and the glob and
+    the ctypes lookups took about 0.5 ms a time."""
     libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
     for path in sorted(libs.glob("*openblas*")):
         lib = ctypes.CDLL(str(path))

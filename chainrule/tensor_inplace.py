@@ -83,9 +83,9 @@ def _leaf_error(what: str, hint: str | None = None) -> RuntimeError:
 
 def _sole_view(data: ndarray) -> bool:
     """True when ``data`` views an array that nothing else holds: an operation's
-    temporary reshaped on its way out (``Linear`` on a 3-D input, ``Conv1d``). Then no
-    other tensor can see a change to it. CPython's reference count says so: the
-    view's own reference, the local name below and getrefcount's argument."""
+    temporary reshaped on its way out (``Linear`` on a stack of another dtype than its
+    weights'). Then no other tensor can see a change to it. CPython's reference count
+    says so: the view's own reference, the local name below and getrefcount's argument."""
     base = data.base
     return type(base) is ndarray and base.base is None and sys.getrefcount(base) <= 3
 

@@ -688,3 +688,24 @@ def test_a_mask_cast_read_twice_or_into_another_dtype_is_kept():
     jitted = check(wider, calls32)
     assert jitted(*calls32[0]).dtype == np.float64
     assert "# cast" in jitted.source(*calls32[0])
+
+
+def test_a_stack_times_one_matrix_compiles_to_one_folded_gemm():
+    """x @ W and a Linear layer on a (batch, tokens, features) stack, forward and
+    backward: the compiled products are one GEMM over the folded stack
+    (ops.linalg.stack_matmul), with the eager numbers; a plain 2-D product stays @."""
+    lin = cr.nn.Linear(6, 5)
+
+    def loss(x, w):
+        return (cr.tanh(x @ w) * lin(x)).sum() + (x[0] @ w).sum()
+
+    calls = [(_rng(s).normal(size=(4, 3, 6)), _rng(s + 1).normal(size=(6, 5))) for s in range(3)]
+    grad = cr.grad(loss, argnums=(0, 1))
+    jitted = check(grad, calls)
+    source = jitted.source(*calls[0])
+    folded = [line for line in source.splitlines() if "_stack_matmul(" in line]
+    assert len(folded) >= 2  # x @ w forward, and the gradient products of the stack
+    assert any(" @ " in line for line in source.splitlines())  # x[0]'s products: 2-D
+    for x, w in calls:
+        for got, want in zip(jitted(x, w), grad(x, w)):
+            assert np.array_equal(got.data, want.data)

@@ -684,6 +684,8 @@ def test_matmul(data, ab, dtypes, via, seed):
         ((3,), (2, 3, 4)),
         ((2, 4, 3), (3,)),
         ((1, 3), (3, 1)),
+        ((4, 2, 3), (3, 5)),  # a stack times one matrix: one folded GEMM
+        ((2, 3, 4, 3), (3, 2)),
     ],
 )
 def test_matmul_each_kind_of_operand(a_shape, b_shape):
@@ -692,6 +694,39 @@ def test_matmul_each_kind_of_operand(a_shape, b_shape):
         a = rng.uniform(-2, 2, a_shape).astype(dtype)
         b = rng.uniform(-2, 2, b_shape).astype(dtype)
         check_op(operator.matmul, np.matmul, [a, b], seed=1)
+
+
+@SOME
+@given(
+    lead=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+    mkn=st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 5)),
+    dtypes=st.sampled_from([(F32, F32), (F64, F64), (F32, F64), (np.int64, F32)]),
+    layout=st.sampled_from(["contiguous", "transposed", "strided"]),
+    into=st.booleans(),
+    seed=SEEDS,
+)
+def test_stack_matmul_is_matmul(lead, mkn, dtypes, layout, into, seed):
+    """A stack (..., m, k) times one matrix (k, n) as one GEMM over the folded stack:
+    NumPy's product, its dtype and shape, for any layout of the stack, into out= too."""
+    from chainrule.ops.linalg import stack_matmul
+
+    m, k, n = mkn
+    rng = np.random.default_rng(seed)
+    a = (rng.uniform(-2, 2, (*lead, m, k)) * 4).astype(dtypes[0])
+    if layout == "transposed" and a.ndim > 3:
+        a = np.ascontiguousarray(np.swapaxes(a, 0, 1)).swapaxes(0, 1)
+    elif layout == "strided":
+        a = np.repeat(a, 2, axis=-1)[..., ::2]
+    b = rng.uniform(-2, 2, (k, n)).astype(dtypes[1])
+    want = np.matmul(a, b)
+    if into:
+        out = np.full_like(want, np.nan)
+        assert stack_matmul(a, b, out) is out
+        got = out
+    else:
+        got = stack_matmul(a, b)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5 if F32 in dtypes else 1e-12, atol=1e-5)
 
 
 # ================================================================ shape primitives

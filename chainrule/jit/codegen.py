@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.jit.tracer import Const, Tape, Var
+from chainrule.ops.linalg import stack_matmul
 from chainrule.tensor import Tensor
 
 # The forwards the eager elementwise path runs as Python operators, as source.
@@ -347,7 +348,14 @@ def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[st
             and all(v is None for v in (e.params or {}).values())
         ):
             template = _ARRAY_SOURCE.get(e.prim.ufunc or e.prim.forward)
-        if target is not None:
+        if e.out in tape.stacked and not e.params and len(args) == 2:
+            # A stack times one matrix: one GEMM over the folded stack, as eagerly.
+            env["_stack_matmul"] = stack_matmul
+            into = f", b{e.out}" if buffer is not None else ""
+            if buffer is not None:
+                env[f"b{e.out}"] = np.empty(*buffer)
+            expr = f"_stack_matmul({', '.join(args)}{into})"
+        elif target is not None:
             env[f"u{k}"] = e.prim.ufunc
             expr = f"u{k}({', '.join(args)}, out=v{target})"
         elif buffer is not None:

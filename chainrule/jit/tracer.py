@@ -118,6 +118,9 @@ class Tape:
     #: State the function writes (a module's running statistics): (target, value).
     #: The values are the last ``len(updates)`` outputs; each call writes them back.
     updates: list[tuple[Any, Var | Const]] = field(default_factory=list)
+    #: Matrix products whose traced operands were a stack of arrays (3-D or more) and
+    #: one matrix: compiled as one GEMM over the folded stack (ops.linalg.stack_matmul).
+    stacked: set[int] = field(default_factory=set)
 
 
 class Tracer:
@@ -133,6 +136,7 @@ class Tracer:
         self.scalar_vars: set[int] = set()
         self.fresh: dict[int, tuple] = {}
         self.views: dict[int, list[int]] = {}
+        self.stacked: set[int] = set()
         self.n_vars = 0
         self.n_inputs = 0
         self.thread = get_ident()
@@ -302,6 +306,15 @@ class Tracer:
         else:
             if out.base is None and out.flags.c_contiguous:
                 self.fresh[var] = (out.shape, out.dtype)
+            if (
+                prim.ufunc is np.matmul
+                and len(raw) == 2
+                and type(raw[0]) is ndarray
+                and type(raw[1]) is ndarray
+                and raw[0].ndim > 2
+                and raw[1].ndim == 2
+            ):
+                self.stacked.add(var)
             shared = [
                 ref.index
                 for ref, r in zip(refs, raw)
@@ -360,4 +373,5 @@ class Tracer:
             self.fresh,
             self.views,
             [(target, ref) for (target, _), ref in zip(self.updates, refs[len(outputs) :])],
+            self.stacked,
         )
