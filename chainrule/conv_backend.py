@@ -34,7 +34,6 @@ BACKENDS = ("numpy", "onednn")
 
 _current = "numpy"
 _planner = None  # chainrule.onednn.Planner once oneDNN is loaded
-_blas_threads_before: int | None = None  # NumPy's OpenBLAS threads, while held to one
 
 
 def set_conv_backend(name: str) -> None:
@@ -50,7 +49,7 @@ def set_conv_backend(name: str) -> None:
 
     Raises ValueError for another name, and ImportError when oneDNN is missing or
     cannot be loaded (the backend in use stays as it was)."""
-    global _current, _planner, _blas_threads_before
+    global _current, _planner
     if not isinstance(name, str) or name.strip().lower() not in BACKENDS:
         raise ValueError(f"convolution backend {name!r}: must be one of {', '.join(BACKENDS)}")
     name = name.strip().lower()
@@ -59,18 +58,9 @@ def set_conv_backend(name: str) -> None:
 
         _planner = onednn.Planner(onednn.Library())
     _current = name
-    # oneDNN's OpenMP threads and OpenBLAS's own would take turns on the same cores:
-    # an OpenBLAS worker spins for a while after each threaded GEMM, and a oneDNN
-    # kernel started meanwhile waits for it (measured, B5 step on 2 cores: 47 ms with
-    # OpenBLAS on one thread, 74 ms on two). So while oneDNN convolves, NumPy's
-    # OpenBLAS is held to one thread; choosing "numpy" again gives its count back.
-    if name == "onednn" and _blas_threads_before is None:
-        _blas_threads_before = gemm_backend.numpy_blas_threads()
-        if _blas_threads_before is not None:
-            gemm_backend.numpy_blas_threads(1)
-    elif name == "numpy" and _blas_threads_before is not None:
-        gemm_backend.numpy_blas_threads(_blas_threads_before)
-        _blas_threads_before = None
+    # oneDNN's OpenMP threads and OpenBLAS's own would take turns on the same cores
+    # (measured, B5 step on 2 cores: 47 ms with OpenBLAS on one thread, 74 ms on two).
+    gemm_backend.hold_numpy_blas("onednn", name == "onednn")
 
 
 def get_conv_backend() -> str:

@@ -263,6 +263,36 @@ def numpy_blas_threads(n: int | None = None) -> int | None:
     return int(get())
 
 
+#: Who holds NumPy's OpenBLAS to one thread now (a backend with threads of its own:
+#: "mkl", "onednn"), and the count to give back when none does.
+_blas_holders: set[str] = set()
+_blas_threads_before: int | None = None
+
+
+def hold_numpy_blas(holder: str, held: bool) -> None:
+    """Hold NumPy's OpenBLAS to one thread while ``held`` for some ``holder``; give its
+    count back once no holder is left.
+
+    A library with an OpenMP pool of its own (MKL's GEMMs, oneDNN's convolutions)
+    and OpenBLAS's threads take turns on the same cores: each pool's workers spin
+    for a while after their work, and the other's next call waits for a core. On 2
+    cores the B6 LSTM step with MKL's GEMMs took 115 ms with OpenBLAS on two
+    threads, 36 ms on one (numpy's own path: 34 ms); the B5 CNN step on oneDNN 74 ms
+    against 47. One holder's release does not undo another's hold."""
+    global _blas_threads_before
+    if held and holder not in _blas_holders:
+        if not _blas_holders:
+            _blas_threads_before = numpy_blas_threads()
+            if _blas_threads_before is not None:
+                numpy_blas_threads(1)
+        _blas_holders.add(holder)
+    elif not held and holder in _blas_holders:
+        _blas_holders.discard(holder)
+        if not _blas_holders and _blas_threads_before is not None:
+            numpy_blas_threads(_blas_threads_before)
+            _blas_threads_before = None
+
+
 _LOADERS: dict[str, Callable[[], _Cblas]] = {"mkl": _load_mkl, "openblas": _load_openblas}
 _loaded: dict[str, _Cblas] = {}
 
@@ -302,6 +332,10 @@ def set_gemm_backend(name: str) -> None:
     package) or ``"openblas"`` (NumPy's OpenBLAS through direct cblas calls). The
     environment variable ``CHAINRULE_GEMM`` sets it when chainrule first needs it.
 
+    While ``"mkl"`` is selected, NumPy's bundled OpenBLAS runs on one thread (see
+    :func:`hold_numpy_blas`): MKL's OpenMP threads and OpenBLAS's would otherwise
+    take turns on the same cores. Choosing another backend gives its count back.
+
     Raises ValueError for another name and ImportError when the library is missing
     (the backend in use stays as it was)."""
     global matmul, _current
@@ -310,10 +344,11 @@ def set_gemm_backend(name: str) -> None:
     name = name.strip().lower()
     if name == "numpy":
         matmul, _current = np.matmul, name
-        return
-    if _loaded.get(name) is None:
-        _loaded[name] = _LOADERS[name]()
-    matmul, _current = _loaded[name].matmul, name
+    else:
+        if _loaded.get(name) is None:
+            _loaded[name] = _LOADERS[name]()
+        matmul, _current = _loaded[name].matmul, name
+    hold_numpy_blas("mkl", name == "mkl")
 
 
 def get_gemm_backend() -> str:

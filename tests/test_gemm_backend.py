@@ -69,6 +69,35 @@ def test_names_are_read_without_case_or_spaces():
     assert cr.get_gemm_backend() == "openblas"
 
 
+def test_openblas_is_held_to_one_thread_while_any_backend_with_threads_holds_it():
+    """MKL's and oneDNN's OpenMP pools and OpenBLAS's threads would take turns on the
+    same cores: while either holds it, NumPy's OpenBLAS runs on one thread, and its
+    count comes back only when neither does."""
+    before = gemm_backend.numpy_blas_threads()
+    assert before is not None  # NumPy's wheels bring OpenBLAS
+    try:
+        gemm_backend.numpy_blas_threads(2)
+        gemm_backend.hold_numpy_blas("mkl", True)
+        assert gemm_backend.numpy_blas_threads() == 1
+        gemm_backend.hold_numpy_blas("onednn", True)
+        gemm_backend.hold_numpy_blas("mkl", True)  # again: nothing changes
+        gemm_backend.hold_numpy_blas("mkl", False)
+        assert gemm_backend.numpy_blas_threads() == 1  # oneDNN still holds it
+        gemm_backend.hold_numpy_blas("onednn", False)
+        assert gemm_backend.numpy_blas_threads() == 2
+        gemm_backend.hold_numpy_blas("onednn", False)  # a release without a hold
+        assert gemm_backend.numpy_blas_threads() == 2
+        if "mkl" in CBLAS:
+            cr.set_gemm_backend("mkl")
+            assert gemm_backend.numpy_blas_threads() == 1
+            cr.set_gemm_backend("openblas")
+            assert gemm_backend.numpy_blas_threads() == 2
+    finally:
+        for holder in ("mkl", "onednn"):
+            gemm_backend.hold_numpy_blas(holder, False)
+        gemm_backend.numpy_blas_threads(before)
+
+
 def test_missing_mkl_says_what_to_install(monkeypatch, tmp_path):
     from importlib import metadata
 
