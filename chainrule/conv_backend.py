@@ -175,19 +175,21 @@ def keep_while_alive(table: dict, out: np.ndarray, entry: tuple, on_free=None) -
 
 
 def pools(x: np.ndarray) -> bool:
-    """True when oneDNN computes this max pooling: oneDNN selected, a non-empty float32
-    NCHW image without NaN (oneDNN's maximum skips NaN, PyTorch's is NaN; the check
-    is one sum, NaN also where infinities of both signs meet, which only sends
-    those inputs to NumPy's path)."""
-    return (
-        _usable() and x.dtype == np.float32 and x.ndim == 4 and x.size > 0 and not np.isnan(x.sum())
-    )
+    """True when oneDNN may compute this max pooling: oneDNN selected and usable, and
+    a non-empty float32 NCHW image (:func:`max_pool_forward` has the last word)."""
+    return _usable() and x.dtype == np.float32 and x.ndim == 4 and x.size > 0
 
 
-def max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation) -> np.ndarray:
-    """Each window's maximum, by oneDNN (see :func:`pools`)."""
-    image = np.ascontiguousarray(x)
+def max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation) -> np.ndarray | None:
+    """Each window's maximum, by oneDNN; None (NumPy's path) where oneDNN has no JIT
+    kernel for the geometry (its reference loop, for dilated windows, took 450 ms
+    where NumPy took 4.5) or the image holds NaN (oneDNN's maximum skips NaN,
+    PyTorch's is NaN; the check is one sum, NaN also where infinities of both signs
+    meet, which only sends those inputs to NumPy's path)."""
     plan = _planner.max_pool(x.shape, out_hw, kernel_size, stride, padding, dilation)
+    if not plan.jit or np.isnan(x.sum()):
+        return None
+    image = np.ascontiguousarray(x)
     out = np.empty((*x.shape[:2], *out_hw), dtype=np.float32)
     workspace = np.empty(plan.workspace_bytes, dtype=np.uint8)
     plan.forward(image, out, workspace)

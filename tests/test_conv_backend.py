@@ -319,6 +319,36 @@ def test_onednn_max_pools_as_numpy_does_ties_included(geo):
     got = _pool(x, g, (k, s, p, d))
     assert np.array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)  # overlaps add
+    if d == (1, 1):  # undilated: one of oneDNN's JIT kernels, on a channel-blocked layout
+        key = ("max_pool", x.shape, k, s, p, d)
+        assert conv_backend.kernel_names()[key]["max_pool"].startswith("jit")
+
+
+def test_a_pool_without_a_jit_kernel_goes_to_numpy(monkeypatch):
+    """Dilated windows: oneDNN has only its reference loop (100x NumPy's time), so
+    the pool and its gradient run on NumPy's path, with NumPy's numbers."""
+    from chainrule import onednn as dnn
+
+    calls = []
+    original = dnn.MaxPoolPlan.forward
+    monkeypatch.setattr(
+        dnn.MaxPoolPlan, "forward", lambda self, *a: calls.append(1) or original(self, *a)
+    )
+    x = np.random.default_rng(3).normal(size=(2, 3, 9, 9)).astype(np.float32)
+    geo = ((3, 3), (1, 1), (1, 1), (2, 2))
+
+    def g(shape):
+        return np.ones(shape, dtype=np.float32)
+
+    cr.set_conv_backend("numpy")
+    want = _pool(x, g, geo)
+    cr.set_conv_backend("onednn")
+    got = _pool(x, g, geo)
+    assert calls == []
+    key = ("max_pool", x.shape, *geo)
+    assert not conv_backend.kernel_names()[key]["max_pool"].startswith("jit")
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_nan_keeps_max_pooling_on_numpy_where_the_maximum_is_nan():

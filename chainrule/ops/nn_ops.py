@@ -180,7 +180,9 @@ def _tiles(x, kernel_size, stride, padding, dilation):
 def _max_pool_forward(x, kernel_size, stride, padding, dilation):
     if conv_backend.pools(x):
         out_hw = _geometry(x.shape, kernel_size, stride, padding, dilation)
-        return conv_backend.max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation)
+        out = conv_backend.max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation)
+        if out is not None:
+            return out
     xp, views = _pool_views(x, kernel_size, stride, padding, dilation)
     if _tiles(x, kernel_size, stride, padding, dilation) and kernel_size[0] > 1:
         # Rows first: two window rows are whole image rows, so on a channel-last
