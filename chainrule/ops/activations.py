@@ -59,9 +59,18 @@ def _logsumexp_keepdims(x, axis):
     return np.log(sum_along(np.exp(x - m), axis, keepdims=True)) + m
 
 
+def _exp_shifted(x, m):
+    """e^(x - m), in one array: the exponential written over the difference."""
+    e = np.subtract(x, m)
+    if e.dtype.kind in "fc":
+        return np.exp(e, out=e)
+    return np.exp(e)
+
+
 def _softmax_forward(x, axis=-1):
-    e = np.exp(x - max_along(x, axis, keepdims=True))
-    return e / sum_along(e, axis, keepdims=True)
+    e = _exp_shifted(x, max_along(x, axis, keepdims=True))
+    e /= sum_along(e, axis, keepdims=True)
+    return e
 
 
 softmax = Primitive(
@@ -82,11 +91,12 @@ def _safe_softmax_forward(x, axis=-1):
     # exponentials are 0 and so is its result, as PyTorch's attention returns.
     if not np.isfinite(m).all():
         m = np.where(m == -np.inf, 0, m)
-    e = np.exp(x - m)
+    e = _exp_shifted(x, m)
     s = sum_along(e, axis, keepdims=True)
     if not s.all():
         s = np.where(s == 0, 1, s)
-    return e / s
+    e /= s
+    return e
 
 
 safe_softmax = Primitive(

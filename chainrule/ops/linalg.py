@@ -26,7 +26,13 @@ def stack_matmul(a, b, out=None):
     rows. NumPy's matmul runs one small GEMM per leading index there: a (128, 16, 64)
     stack times a (64, 64) matrix took 0.46 ms, folded 0.25 ms (one BLAS thread).
     Anything but two such arrays goes to ``@`` as it is (Tensors record their own)."""
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim < 3 or b.ndim != 2:
+    if (
+        type(a) is not np.ndarray
+        or type(b) is not np.ndarray
+        or a.ndim < 3
+        or b.ndim != 2
+        or (out is not None and not out.flags.c_contiguous)  # its reshape would be a copy
+    ):
         return a @ b if out is None else np.matmul(a, b, out=out)
     rows = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])  # a copy where a is not contiguous
     if out is None:
