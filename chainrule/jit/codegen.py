@@ -351,10 +351,10 @@ def generate(tape: Tape, name: str, buffers: bool = False) -> tuple[str, dict[st
         if e.out in tape.stacked and not e.params and len(args) == 2:
             # A stack times one matrix: one GEMM over the folded stack, as eagerly.
             env["_stack_matmul"] = stack_matmul
-            into = f", b{e.out}" if buffer is not None else ""
             if buffer is not None:
                 env[f"b{e.out}"] = np.empty(*buffer)
-            expr = f"_stack_matmul({', '.join(args)}{into})"
+                args.append(f"b{e.out}")
+            expr = f"_stack_matmul({', '.join(args)})"
         elif target is not None:
             env[f"u{k}"] = e.prim.ufunc
             expr = f"u{k}({', '.join(args)}, out=v{target})"

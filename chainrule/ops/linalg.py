@@ -45,8 +45,8 @@ def stack_matmul(a, b, out=None):
     return out
 
 
-def _rows(x):
-    """A stack (..., m, k) as one (rows, k) matrix."""
+def as_rows(x):
+    """A stack (..., m, k) as one (rows, k) matrix (a vector as one row)."""
     return x.reshape(-1, x.shape[-1])
 
 
@@ -72,7 +72,7 @@ def _matmul_vjp_b(g, ans, a, b):
     if b.ndim == 2 and a.ndim > 2 and g.ndim == a.ndim:
         # One matrix against a stack: its gradient summed over the stack, as one GEMM
         # (not one per leading index and then a sum of them).
-        return _rows(a).T @ _rows(g)
+        return as_rows(a).T @ as_rows(g)
     return _mT(a) @ g
 
 

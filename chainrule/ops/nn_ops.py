@@ -29,7 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from chainrule import conv_backend
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import InputError
-from chainrule.ops.linalg import stack_matmul
+from chainrule.ops.linalg import as_rows, stack_matmul
 from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
 from chainrule.ops.rowwise import sum_along
 from chainrule.tensor import Tensor
@@ -396,10 +396,6 @@ def _linear_forward(x, w, b=None):
     return out + b
 
 
-def _flat2(a, n):
-    return a.reshape(-1, n)
-
-
 def _bias_grad(g, b):
     """The bias's gradient, the sum of ``g`` over its leading axes, as a
     vector-matrix product (BLAS; NumPy's sum down the rows of a (2048, 192) block is
@@ -409,7 +405,7 @@ def _bias_grad(g, b):
         return g
     if type(g) is not np.ndarray and (not isinstance(g, Tensor) or g._batched):
         return g
-    rows = g.reshape(-1, g.shape[-1])
+    rows = as_rows(g)
     return np.ones(rows.shape[0], dtype=g.dtype) @ rows
 
 
@@ -418,7 +414,7 @@ linear = Primitive(
     _linear_forward,
     vjp=(
         lambda g, ans, x, w, b=None: stack_matmul(g, w),
-        lambda g, ans, x, w, b=None: _flat2(g, w.shape[0]).T @ _flat2(x, w.shape[1]),
+        lambda g, ans, x, w, b=None: as_rows(g).T @ as_rows(x),
         lambda g, ans, x, w, b=None: _bias_grad(g, b),
     ),
     jvp=(
