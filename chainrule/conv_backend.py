@@ -183,11 +183,12 @@ def pools(x: np.ndarray) -> bool:
 def max_pool_forward(x, out_hw, kernel_size, stride, padding, dilation) -> np.ndarray | None:
     """Each window's maximum, by oneDNN; None (NumPy's path) where oneDNN has no JIT
     kernel for the geometry (its reference loop, for dilated windows, took 450 ms
-    where NumPy took 4.5) or the image holds NaN (oneDNN's maximum skips NaN,
-    PyTorch's is NaN; the check is one sum, NaN also where infinities of both signs
-    meet, which only sends those inputs to NumPy's path)."""
+    where NumPy took 4.5) or the image is not all finite: oneDNN's maximum skips NaN
+    (PyTorch's is NaN), and a window of -inf only comes out as -3.4e38, the lowest
+    float32. The check is one sum (not finite also where large values overflow it,
+    which only sends those images to NumPy's path)."""
     plan = _planner.max_pool(x.shape, out_hw, kernel_size, stride, padding, dilation)
-    if not plan.jit or np.isnan(x.sum()):
+    if not plan.jit or not np.isfinite(x.sum()):
         return None
     image = np.ascontiguousarray(x)
     out = np.empty((*x.shape[:2], *out_hw), dtype=np.float32)

@@ -369,6 +369,31 @@ def test_nan_keeps_max_pooling_on_numpy_where_the_maximum_is_nan():
     np.testing.assert_array_equal(got[1], want[1])
 
 
+def test_a_window_of_minus_infinity_pools_to_minus_infinity():
+    """oneDNN gives a window holding only -inf the lowest finite float32 (-3.4e38);
+    PyTorch and NumPy's path give -inf. An image that is not all finite is pooled on
+    NumPy's path, infinities of either sign, padding included."""
+    rng = np.random.default_rng(8)
+    geos = (((2, 2), (2, 2), (0, 0), (1, 1)), ((3, 3), (2, 2), (1, 1), (1, 1)))
+    for geo, plus_inf in ((geos[0], False), (geos[1], False), (geos[0], True)):
+        x = rng.integers(-2, 3, size=(2, 9, 8, 8)).astype(np.float32)
+        x[x == -2] = -np.inf
+        x[0, 0, :4, :4] = -np.inf  # a whole window or more of -inf
+        if plus_inf:  # (with both signs the sum is NaN)
+            x[1, 1, 0, 0] = np.inf
+
+        def g(shape):
+            return np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+
+        cr.set_conv_backend("numpy")
+        want = _pool(x, g, geo)
+        cr.set_conv_backend("onednn")
+        got = _pool(x, g, geo)
+        assert np.isneginf(got[0][0, 0, 0, 0])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_the_pool_gradient_reads_the_forwards_workspace_or_finds_the_maxima_again(monkeypatch):
     from chainrule import onednn as dnn
     from chainrule.ops import nn_ops
