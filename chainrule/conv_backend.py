@@ -18,16 +18,23 @@ higher derivatives and ``cr.explain`` see no difference); float64 and every othe
 dtype stay on NumPy's path, which computes them exactly as before. oneDNN adds in
 another order than NumPy's GEMM, so float32 results differ in the last bits. Its
 threads follow ``OMP_NUM_THREADS`` (GNU OpenMP's setting).
+
+With ``onednn`` selected, 2-D max pooling, ``nn.LSTM`` (oneDNN's fused LSTM), and a
+transformer's float32 matrix products, layer normalisations and softmaxes go to
+oneDNN as well (docs/reference/conv-backend.md), so that a step's threaded work is
+on one pool of threads.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 
 import numpy as np
 
 from chainrule import gemm_backend
+from chainrule.ops import offload
 
 ENV_VAR = "CHAINRULE_CONV"
 BACKENDS = ("numpy", "onednn")
@@ -58,6 +65,8 @@ def set_conv_backend(name: str) -> None:
 
         _planner = onednn.Planner(onednn.Library())
     _current = name
+    # The primitives of matrix products, normalisation and softmax read this first.
+    offload.onednn = sys.modules[__name__] if name == "onednn" else None
     # oneDNN's OpenMP threads and OpenBLAS's own would take turns on the same cores
     # (measured, B5 step on 2 cores: 47 ms with OpenBLAS on one thread, 74 ms on two).
     gemm_backend.hold_numpy_blas("onednn", name == "onednn")
@@ -207,6 +216,141 @@ def max_pool_scatter(g, x, m) -> np.ndarray | None:
     _, _, workspace, plan = entry
     out = np.empty(x.shape, dtype=np.float32)
     plan.backward(np.ascontiguousarray(g), workspace, out)
+    return out
+
+
+# ------------------------------------------- matrix products, normalisation, softmax
+# With oneDNN selected, a transformer step's other heavy primitives go to it too:
+# on OpenMP threads, the pool its convolutions use, while NumPy's OpenBLAS is held
+# to one thread (see set_conv_backend). Left on OpenBLAS's two threads next to
+# oneDNN's, the B7 step took 286 ms instead of 44 (each pool's threads spin on the
+# cores the other wants); on one thread, it lost what a second core gives GEMMs.
+
+#: Products of fewer multiply-adds (m * k * n) stay on NumPy: a oneDNN call costs
+#: about 10 us of Python and ctypes, more than such a product takes on one core.
+MIN_GEMM_WORK = 1 << 18
+_F32 = np.dtype(np.float32)
+
+
+def _gemm_strides(x: np.ndarray) -> tuple[int, int] | None:
+    """x's strides in elements when its rows or its columns are contiguous (a
+    matrix or a transposed one, as BLAS reads them); None otherwise."""
+    s0, s1 = x.strides
+    if s0 % 4 or s1 % 4 or not x.flags.aligned:
+        return None
+    e0, e1 = s0 // 4, s1 // 4
+    if (e1 == 1 and e0 >= x.shape[1]) or (e0 == 1 and e1 >= x.shape[0]):
+        return e0, e1
+    return None
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
+    """``a @ b`` by oneDNN for float32 matrices (m, k) and (k, n) of at least
+    :data:`MIN_GEMM_WORK` multiply-adds whose rows or columns are contiguous, into
+    ``out`` (C-ordered, overlapping neither) or a new array; None otherwise (the
+    caller multiplies with NumPy)."""
+    if (
+        _current != "onednn"
+        or a.dtype != _F32
+        or b.dtype != _F32
+        or a.ndim != 2
+        or b.ndim != 2
+        or a.shape[1] != b.shape[0]
+        or a.shape[0] * a.shape[1] * b.shape[1] < MIN_GEMM_WORK
+        or not _usable()
+    ):
+        return None
+    sa, sb = _gemm_strides(a), _gemm_strides(b)
+    if sa is None or sb is None:
+        return None
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    if out is None:
+        out = np.empty((m, n), dtype=np.float32)
+    elif (
+        out.dtype != _F32
+        or out.shape != (m, n)
+        or not out.flags.c_contiguous
+        or np.may_share_memory(out, a)
+        or np.may_share_memory(out, b)
+    ):
+        return None
+    _planner.matmul(m, k, n, sa, sb).run(a, b, out)
+    return out
+
+
+def layer_norm(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(x - mean) / sqrt(var + eps) over x's last axis by oneDNN, with each row's mean
+    and variance (for :func:`layer_norm_grad`), for a non-empty float32 ``x``; None
+    otherwise. Rows with NaN or infinities come out NaN, as on NumPy's path."""
+    if _current != "onednn" or x.dtype != _F32 or x.size == 0 or x.ndim == 0 or not _usable():
+        return None
+    n = x.shape[-1]
+    rows = x.size // n
+    x2 = np.ascontiguousarray(x).reshape(rows, n)
+    out = np.empty(x.shape, dtype=np.float32)
+    mean, var = np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32)
+    _planner.layer_norm(rows, n, eps).forward(x2, out, mean, var)
+    return out, mean, var
+
+
+def layer_norm_grad(v, x, mean, var, eps) -> np.ndarray | None:
+    """The gradient of :func:`layer_norm` in x, given the gradient ``v`` of its result
+    and the statistics its forward computed; None where oneDNN does not take it."""
+    if _current != "onednn" or v.dtype != _F32 or x.dtype != _F32 or v.shape != x.shape:
+        return None
+    if not _usable():
+        return None
+    n = x.shape[-1]
+    rows = x.size // n
+    out = np.empty(x.shape, dtype=np.float32)
+    _planner.layer_norm(rows, n, eps).backward(
+        np.ascontiguousarray(v).reshape(rows, n),
+        np.ascontiguousarray(x).reshape(rows, n),
+        mean,
+        var,
+        out,
+    )
+    return out
+
+
+def softmax(x: np.ndarray) -> np.ndarray | None:
+    """The softmax of x along its last axis by oneDNN, for a non-empty float32 x whose
+    values are all finite; None otherwise: NumPy's path decides what rows of -inf
+    (masked) or NaN give. The check is one sum (as for max pooling)."""
+    if (
+        _current != "onednn"
+        or x.dtype != _F32
+        or x.ndim == 0
+        or x.size == 0
+        or not _usable()
+        or not np.isfinite(x.sum())
+    ):
+        return None
+    x = np.ascontiguousarray(x)
+    out = np.empty(x.shape, dtype=np.float32)
+    _planner.softmax(x.shape).forward(x, out)
+    return out
+
+
+def softmax_grad(g: np.ndarray, ans: np.ndarray) -> np.ndarray | None:
+    """ans * (g - sum(g * ans)) along the last axis (the softmax's gradient from its
+    result) by oneDNN, for float32 arrays of one shape where oneDNN has a JIT kernel
+    for it; None otherwise."""
+    if (
+        _current != "onednn"
+        or g.dtype != _F32
+        or ans.dtype != _F32
+        or g.shape != ans.shape
+        or ans.ndim == 0
+        or ans.size == 0
+        or not _usable()
+    ):
+        return None
+    plan = _planner.softmax(ans.shape)
+    if not plan.backward_jit:
+        return None
+    out = np.empty(ans.shape, dtype=np.float32)
+    plan.backward(np.ascontiguousarray(g), np.ascontiguousarray(ans), out)
     return out
 
 

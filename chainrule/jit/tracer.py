@@ -119,7 +119,8 @@ class Tape:
     #: The values are the last ``len(updates)`` outputs; each call writes them back.
     updates: list[tuple[Any, Var | Const]] = field(default_factory=list)
     #: Matrix products whose traced operands were a stack of arrays (3-D or more) and
-    #: one matrix: compiled as one GEMM over the folded stack (ops.linalg.stack_matmul).
+    #: one matrix, or two float32 matrices: compiled as ops.linalg.stack_matmul (one
+    #: GEMM over the folded stack; the oneDNN backend's GEMM where it is selected).
     stacked: set[int] = field(default_factory=set)
 
 
@@ -311,8 +312,8 @@ class Tracer:
                 and len(raw) == 2
                 and type(raw[0]) is ndarray
                 and type(raw[1]) is ndarray
-                and raw[0].ndim > 2
                 and raw[1].ndim == 2
+                and (raw[0].ndim > 2 or (raw[0].ndim == 2 and raw[0].dtype == np.float32))
             ):
                 self.stacked.add(var)
             shared = [

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.primitive import ELEMENTWISE, Primitive
+from chainrule.ops import offload
+from chainrule.ops.errors import refuse_differentiation
+from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
 from chainrule.ops.rowwise import max_along, sum_along
 
 
@@ -67,18 +69,63 @@ def _exp_shifted(x, m):
     return np.exp(e)
 
 
+def _last(x, axis) -> bool:
+    return axis == -1 or axis == np.ndim(x) - 1
+
+
 def _softmax_forward(x, axis=-1):
+    if offload.onednn is not None and _last(x, axis):
+        done = offload.onednn.softmax(x)  # oneDNN's, for all-finite float32 x
+        if done is not None:
+            return done
     e = _exp_shifted(x, max_along(x, axis, keepdims=True))
     e /= sum_along(e, axis, keepdims=True)
     return e
+
+
+def _softmax_rule_arrays(v, ans, axis=-1):
+    """ans * (v - sum(v * ans)): the softmax's rule on arrays (oneDNN's where it is
+    selected and takes them)."""
+    if offload.onednn is not None and _last(ans, axis):
+        done = offload.onednn.softmax_grad(v, ans)
+        if done is not None:
+            return done
+    return ans * (v - sum_along(v * ans, axis, keepdims=True))
+
+
+def _softmax_rule(v, ans, x, axis=-1):
+    if type(v) is np.ndarray and type(ans) is np.ndarray:
+        return _softmax_rule_arrays(v, ans, axis)
+    if not _pass_is_differentiated():
+        # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
+        # the array rule as one recorded operation, which the compiled code calls.
+        return call(softmax_grad, v, ans, axis=axis)
+    return ans * (v - sum_along(v * ans, axis, keepdims=True))
+
+
+def _pass_is_differentiated() -> bool:
+    from chainrule.autograd.engine import pass_is_differentiated  # engine imports ops
+
+    return pass_is_differentiated()
+
+
+softmax_grad = Primitive(
+    "softmax_grad",
+    _softmax_rule_arrays,
+    vjp=(refuse_differentiation("softmax_grad", "softmax"),) * 2,
+    jvp=(refuse_differentiation("softmax_grad", "softmax"),) * 2,  # never silently zero
+    formula=("not differentiated",) * 2,
+    doc="softmax's rule on arrays, as one operation for a backward pass that nothing "
+    "differentiates (cr.jit compiles it).",
+)
 
 
 softmax = Primitive(
     "softmax",
     _softmax_forward,
     # The Jacobian diag(s) - s s^T is symmetric: one formula serves both modes.
-    vjp=lambda g, ans, x, axis=-1: ans * (g - sum_along(g * ans, axis, keepdims=True)),
-    jvp=lambda t, ans, x, axis=-1: ans * (t - sum_along(t * ans, axis, keepdims=True)),
+    vjp=_softmax_rule,
+    jvp=_softmax_rule,
     formula="softmax(x)*(1[i=j]-softmax(x)_j)",
     saves_ans=True,
     doc="e^x / sum(e^x) along ``axis`` (default: the last), computed stably.",
@@ -86,6 +133,10 @@ softmax = Primitive(
 
 
 def _safe_softmax_forward(x, axis=-1):
+    if offload.onednn is not None and _last(x, axis):
+        done = offload.onednn.softmax(x)  # all finite: no row is masked throughout
+        if done is not None:
+            return done
     m = max_along(x, axis, keepdims=True)
     # A row that is -inf throughout (every position masked): shift by 0, so its
     # exponentials are 0 and so is its result, as PyTorch's attention returns.

@@ -300,6 +300,16 @@ BY_NAME["all_reduce"] = lambda prim, xs, flags, size, params: apply(prim, tuple(
 _act.safe_softmax.vmap = axis_rule(none_means_all=False)
 
 
+def _softmax_grad_rule(prim, xs, flags, size, params):
+    # Both operands with the batch in front; a non-negative axis moves by one.
+    args = tuple(x if f else materialize(x, size) for x, f in zip(xs, flags))
+    axis = (params or {}).get("axis", -1)
+    return apply(prim, args, {"axis": axis if axis < 0 else axis + 1})
+
+
+_act.softmax_grad.vmap = _softmax_grad_rule
+
+
 def _layer_normalize_rule(prim, xs, flags, size, params):
     # Negative axes (the usual: the last ones) mean the same axes of the batch.
     p = dict(params or {})

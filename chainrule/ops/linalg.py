@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from chainrule.ops import offload
 from chainrule.ops.primitive import Primitive
 
 
@@ -25,14 +26,22 @@ def stack_matmul(a, b, out=None):
     against one matrix ``b`` (k, n), as one GEMM over the leading axes folded into
     rows. NumPy's matmul runs one small GEMM per leading index there: a (128, 16, 64)
     stack times a (64, 64) matrix took 0.46 ms, folded 0.25 ms (one BLAS thread).
-    Anything but two such arrays goes to ``@`` as it is (Tensors record their own)."""
+    With the oneDNN backend selected, float32 products go to oneDNN's GEMM
+    (:func:`chainrule.conv_backend.matmul`). Anything but two such arrays goes to
+    ``@`` as it is (Tensors record their own)."""
     if (
         type(a) is not np.ndarray
         or type(b) is not np.ndarray
-        or a.ndim < 3
+        or a.ndim < 2
         or b.ndim != 2
         or (out is not None and not out.flags.c_contiguous)  # its reshape would be a copy
     ):
+        return a @ b if out is None else np.matmul(a, b, out=out)
+    if a.ndim == 2:
+        if offload.onednn is not None:
+            done = offload.onednn.matmul(a, b, out)
+            if done is not None:
+                return done
         return a @ b if out is None else np.matmul(a, b, out=out)
     rows = a.reshape(math.prod(a.shape[:-1]), a.shape[-1])  # a copy where a is not contiguous
     if out is None:
@@ -41,7 +50,9 @@ def stack_matmul(a, b, out=None):
         # Written through a 2-D view of an array of the result's shape, so the result
         # owns its memory as matmul's does (cr.jit reuses buffers of such results).
         out = np.empty((*a.shape[:-1], b.shape[-1]), dtype=a.dtype)
-    np.matmul(rows, b, out=out.reshape(rows.shape[0], b.shape[-1]))
+    flat = out.reshape(rows.shape[0], b.shape[-1])
+    if offload.onednn is None or offload.onednn.matmul(rows, b, flat) is None:
+        np.matmul(rows, b, out=flat)
     return out
 
 
@@ -72,7 +83,7 @@ def _matmul_vjp_b(g, ans, a, b):
     if b.ndim == 2 and a.ndim > 2 and g.ndim == a.ndim:
         # One matrix against a stack: its gradient summed over the stack, as one GEMM
         # (not one per leading index and then a sum of them).
-        return as_rows(a).T @ as_rows(g)
+        return stack_matmul(as_rows(a).T, as_rows(g))
     return _mT(a) @ g
 
 

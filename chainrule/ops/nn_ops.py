@@ -414,7 +414,7 @@ linear = Primitive(
     _linear_forward,
     vjp=(
         lambda g, ans, x, w, b=None: stack_matmul(g, w),
-        lambda g, ans, x, w, b=None: as_rows(g).T @ as_rows(x),
+        lambda g, ans, x, w, b=None: stack_matmul(as_rows(g).T, as_rows(x)),
         lambda g, ans, x, w, b=None: _bias_grad(g, b),
     ),
     jvp=(

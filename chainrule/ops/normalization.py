@@ -19,6 +19,7 @@ import weakref
 
 import numpy as np
 
+from chainrule.ops import offload
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, call
 
@@ -26,6 +27,9 @@ from chainrule.ops.primitive import Primitive, call
 #: -> rstd with the reduced axis kept. An entry goes with its result (a weakref
 #: finaliser), as lstm_layer's saved gates do, so the rule need not recompute it.
 _saved_rstd: dict[int, np.ndarray] = {}
+#: The same for results oneDNN computed (conv_backend "onednn"): each row's mean and
+#: variance, which its gradient primitive reads.
+_saved_stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _row_mean(x, n):
@@ -51,6 +55,12 @@ def _normalize_forward(x, eps=1e-5, axes=(-1,)):
         np.sqrt(var, out=var)
         centred /= var
         return centred
+    if offload.onednn is not None:
+        done = offload.onednn.layer_norm(x, eps)
+        if done is not None:  # oneDNN's, with its statistics for the rule
+            out, mean, var = done
+            _keep_with(out, _saved_stats, (mean, var))
+            return out
     n = x.shape[-1]
     centred = x - _row_mean(x, n)
     rstd = _row_mean(centred * centred, n)
@@ -58,10 +68,14 @@ def _normalize_forward(x, eps=1e-5, axes=(-1,)):
     np.sqrt(rstd, out=rstd)
     np.reciprocal(rstd, out=rstd)
     centred *= rstd
-    key = id(centred)
-    _saved_rstd[key] = rstd
-    weakref.finalize(centred, _saved_rstd.pop, key, None)
+    _keep_with(centred, _saved_rstd, rstd)
     return centred
+
+
+def _keep_with(ans, table, value) -> None:
+    key = id(ans)
+    table[key] = value
+    weakref.finalize(ans, table.pop, key, None)
 
 
 def _normalize_rule(v, ans, x, eps=1e-5, axes=(-1,)):
@@ -80,6 +94,13 @@ def _rule_arrays(v, ans, x, eps=1e-5):
     rstd the forward pass saved (recomputed if it saved none for ``ans``)."""
     n = v.shape[-1]
     rstd = _saved_rstd.get(id(ans))
+    stats = _saved_stats.get(id(ans)) if rstd is None else None
+    if stats is not None and stats[0].size * n == ans.size:
+        on = offload.onednn  # None if NumPy's path was chosen since the forward
+        done = None if on is None else on.layer_norm_grad(v, x, *stats, eps)
+        if done is not None:
+            return done
+        rstd = (1.0 / np.sqrt(stats[1] + np.float32(eps))).reshape(*ans.shape[:-1], 1)
     if rstd is None or rstd.shape[:-1] != ans.shape[:-1]:
         rstd = _rstd(x, eps, (-1,))
     out = np.multiply(ans, _row_mean(v * ans, n))

@@ -225,7 +225,9 @@ def with_conv_backend(backend: str, make: SeqPeer) -> SeqPeer:
     return peer
 
 
-#: B6 only: nn.LSTM by oneDNN's fused LSTM (pip install onednn-cpu-gomp), as torch's.
+#: With oneDNN selected (pip install onednn-cpu-gomp), as torch's: B6's nn.LSTM by its
+#: fused LSTM; B7's float32 matrix products, layer normalisations and softmaxes by its
+#: GEMM and primitives, all on one OpenMP pool.
 ONEDNN_PEERS: list[tuple[str, SeqPeer]] = [
     ("chainrule onednn", with_conv_backend("onednn", seq_chainrule_nn)),
     ("chainrule jit onednn", with_conv_backend("onednn", seq_chainrule_jit)),
@@ -233,7 +235,7 @@ ONEDNN_PEERS: list[tuple[str, SeqPeer]] = [
 
 
 def seq_peers(case: str) -> list[tuple[str, SeqPeer]]:
-    return SEQ_PEERS + MKL_PEERS + ONEDNN_PEERS if case == "B6" else SEQ_PEERS
+    return SEQ_PEERS + MKL_PEERS + ONEDNN_PEERS if case == "B6" else SEQ_PEERS + ONEDNN_PEERS
 
 
 # ------------------------------------------------------------------ GEMMs of a step
