@@ -278,39 +278,54 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
-def layer_norm(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(x - mean) / sqrt(var + eps) over x's last axis by oneDNN, with each row's mean
-    and variance (for :func:`layer_norm_grad`), for a non-empty float32 ``x``; None
-    otherwise. Rows with NaN or infinities come out NaN, as on NumPy's path."""
+def layer_norm(x: np.ndarray, eps: float, w=None, b=None):
+    """(x - mean) / sqrt(var + eps) over x's last axis by oneDNN, times ``w`` plus ``b``
+    when given (both (n,)), with each row's mean and variance (for
+    :func:`layer_norm_grad`), for a non-empty float32 ``x`` (and float32 ``w``, ``b``):
+    ``(out, mean, var)``; None otherwise. Rows with NaN or infinities come out NaN, as
+    on NumPy's path."""
     if _current != "onednn" or x.dtype != _F32 or x.size == 0 or x.ndim == 0 or not _usable():
+        return None
+    if w is not None and not _vectors(x.shape[-1], w, b):
         return None
     n = x.shape[-1]
     rows = x.size // n
     x2 = np.ascontiguousarray(x).reshape(rows, n)
     out = np.empty(x.shape, dtype=np.float32)
     mean, var = np.empty(rows, dtype=np.float32), np.empty(rows, dtype=np.float32)
-    _planner.layer_norm(rows, n, eps).forward(x2, out, mean, var)
+    plan = _planner.layer_norm(rows, n, eps, w is not None)
+    if w is None:
+        plan.forward(x2, out, mean, var)
+    else:
+        plan.forward(x2, out, mean, var, np.ascontiguousarray(w), np.ascontiguousarray(b))
     return out, mean, var
 
 
-def layer_norm_grad(v, x, mean, var, eps) -> np.ndarray | None:
+def _vectors(n: int, *vs) -> bool:
+    return all(type(v) is np.ndarray and v.dtype == _F32 and v.shape == (n,) for v in vs)
+
+
+def layer_norm_grad(v, x, mean, var, eps, w=None, b=None):
     """The gradient of :func:`layer_norm` in x, given the gradient ``v`` of its result
-    and the statistics its forward computed; None where oneDNN does not take it."""
+    and the statistics its forward computed; with ``w`` and ``b``, the triple of the
+    gradients in x, w and b (one pass). None where oneDNN does not take it."""
     if _current != "onednn" or v.dtype != _F32 or x.dtype != _F32 or v.shape != x.shape:
         return None
-    if not _usable():
-        return None
     n = x.shape[-1]
+    if not _usable() or (w is not None and not _vectors(n, w, b)):
+        return None
     rows = x.size // n
     out = np.empty(x.shape, dtype=np.float32)
-    _planner.layer_norm(rows, n, eps).backward(
-        np.ascontiguousarray(v).reshape(rows, n),
-        np.ascontiguousarray(x).reshape(rows, n),
-        mean,
-        var,
-        out,
-    )
-    return out
+    plan = _planner.layer_norm(rows, n, eps, w is not None)
+    g2 = np.ascontiguousarray(v).reshape(rows, n)
+    x2 = np.ascontiguousarray(x).reshape(rows, n)
+    if w is None:
+        plan.backward(g2, x2, mean, var, out)
+        return out
+    dw, db = np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+    w, b = np.ascontiguousarray(w), np.ascontiguousarray(b)
+    plan.backward(g2, x2, mean, var, out, w, b, dw, db)
+    return out, dw, db
 
 
 def softmax(x: np.ndarray) -> np.ndarray | None:

@@ -61,6 +61,10 @@ _ARG_DIFF_SRC_ITER, _ARG_DIFF_SRC_ITER_C, _ARG_DIFF_WEIGHTS_ITER = 130, 131, 162
 _ARG_DIFF_BIAS, _ARG_DIFF_DST_ITER, _ARG_DIFF_DST_ITER_C = 169, 146, 147
 # Layer normalisation (its per-row statistics) and the softmax.
 _BACKWARD_DATA, _ARG_MEAN, _ARG_VARIANCE = 160, 49, 50
+# Its scale and shift (dnnl_use_scale, dnnl_use_shift: normalisation flags, which the
+# library cannot name; a misnumbering would fail the tests against NumPy's path).
+_USE_SCALE, _USE_SHIFT = 0x2, 0x4
+_ARG_SCALE, _ARG_SHIFT, _ARG_DIFF_SCALE, _ARG_DIFF_SHIFT = 51, 52, 255, 256
 _SOFTMAX_ACCURATE = 0x30000
 _EXPECTED_NAMES = {
     "dnnl_fmt_tag2str": {
@@ -608,45 +612,56 @@ class MatmulPlan:
 
 class LayerNormPlan:
     """(x - mean) / sqrt(var + eps) over the rows of a C-ordered float32 (rows, n)
-    array, no scale or shift, with each row's mean and (biased) variance, and its
-    gradient in x from those statistics."""
+    array, with each row's mean and (biased) variance, and its gradient in x from
+    those statistics. ``affine``: times a scale and plus a shift, both (n,), whose
+    gradients the backward computes too (in the same pass)."""
 
-    def __init__(self, lib: Library, rows: int, n: int, eps: float) -> None:
+    def __init__(self, lib: Library, rows: int, n: int, eps: float, affine: bool) -> None:
         self.lib = lib
-        self._mds = (lib.desc((rows, n), _TAG_AB), lib.desc((rows,), _TAG_A))
-        x, stat = (md.handle for md in self._mds)
+        self._mds = (
+            lib.desc((rows, n), _TAG_AB),
+            lib.desc((rows,), _TAG_A),
+            lib.desc((n,), _TAG_A),
+        )
+        x, stat, vec = (md.handle for md in self._mds)
+        flags = _USE_SCALE | _USE_SHIFT if affine else 0
         fwd = lib.primitive_desc(
             lib.lib.dnnl_layer_normalization_forward_primitive_desc_create,
-            _FORWARD_TRAINING, x, x, stat, eps, 0, None, what="planning a layer normalisation",
+            _FORWARD_TRAINING, x, x, stat, eps, flags, None,
+            what="planning a layer normalisation",
         )  # fmt: skip
         bwd = lib.primitive_desc(
             lib.lib.dnnl_layer_normalization_backward_primitive_desc_create,
-            _BACKWARD_DATA, x, x, x, stat, eps, 0, fwd.handle, None,
+            _BACKWARD if affine else _BACKWARD_DATA, x, x, x, stat, eps, flags, fwd.handle, None,
             what="planning a layer normalisation's gradient",
         )  # fmt: skip
         self.kernel = lib.impl(fwd)
         self._pds = (fwd, bwd)
-        self._forward = _Primitive(
-            lib, fwd, {_ARG_SRC: x, _ARG_DST: x, _ARG_MEAN: stat, _ARG_VARIANCE: stat}
-        )
-        self._backward = _Primitive(
-            lib, bwd,
-            {_ARG_SRC: x, _ARG_DIFF_DST: x, _ARG_DIFF_SRC: x, _ARG_MEAN: stat, _ARG_VARIANCE: stat},
-        )  # fmt: skip
+        both = {_ARG_SRC: x, _ARG_MEAN: stat, _ARG_VARIANCE: stat}
+        if affine:
+            both.update({_ARG_SCALE: vec, _ARG_SHIFT: vec})
+        self._forward = _Primitive(lib, fwd, {**both, _ARG_DST: x})
+        back = {**both, _ARG_DIFF_DST: x, _ARG_DIFF_SRC: x}
+        if affine:
+            back.update({_ARG_DIFF_SCALE: vec, _ARG_DIFF_SHIFT: vec})
+        self._backward = _Primitive(lib, bwd, back)
 
     def kernels(self) -> dict[str, str]:
         return {"layer_normalize": self.kernel}
 
-    def forward(self, x, out, mean, var) -> None:
-        _run(
-            self.lib,
-            self._forward,
-            {_ARG_SRC: x, _ARG_DST: out, _ARG_MEAN: mean, _ARG_VARIANCE: var},
-        )
+    def forward(self, x, out, mean, var, scale=None, shift=None) -> None:
+        arrays = {_ARG_SRC: x, _ARG_DST: out, _ARG_MEAN: mean, _ARG_VARIANCE: var}
+        if scale is not None:
+            arrays.update({_ARG_SCALE: scale, _ARG_SHIFT: shift})
+        _run(self.lib, self._forward, arrays)
 
-    def backward(self, g, x, mean, var, out) -> None:
+    def backward(self, g, x, mean, var, out, scale=None, shift=None, d_scale=None, d_shift=None):
         arrays = {_ARG_SRC: x, _ARG_DIFF_DST: g, _ARG_DIFF_SRC: out}
-        _run(self.lib, self._backward, {**arrays, _ARG_MEAN: mean, _ARG_VARIANCE: var})
+        arrays.update({_ARG_MEAN: mean, _ARG_VARIANCE: var})
+        if scale is not None:
+            arrays.update({_ARG_SCALE: scale, _ARG_SHIFT: shift})
+            arrays.update({_ARG_DIFF_SCALE: d_scale, _ARG_DIFF_SHIFT: d_shift})
+        _run(self.lib, self._backward, arrays)
 
 
 class SoftmaxPlan:
@@ -729,8 +744,8 @@ class Planner:
         key = ("matmul", m, k, n, tuple(a_strides), tuple(b_strides))
         return self._get(key, lambda: MatmulPlan(self.lib, *key[1:]))
 
-    def layer_norm(self, rows: int, n: int, eps: float) -> LayerNormPlan:
-        key = ("layer_normalize", rows, n, float(eps))
+    def layer_norm(self, rows: int, n: int, eps: float, affine: bool = False) -> LayerNormPlan:
+        key = ("layer_normalize", rows, n, float(eps), bool(affine))
         return self._get(key, lambda: LayerNormPlan(self.lib, *key[1:]))
 
     def softmax(self, shape: tuple[int, ...]) -> SoftmaxPlan:

@@ -45,3 +45,13 @@ def pytest_runtest_makereport(item, call):
             )
             sys.stderr.flush()
             world.abort(1)
+
+
+@pytest.fixture
+def conv_backend_restored():
+    """The convolution backend as it was before the test (tests switch it)."""
+    import chainrule as cr
+
+    before = cr.get_conv_backend()
+    yield
+    cr.set_conv_backend(before)

@@ -27,11 +27,7 @@ from chainrule.ops import conv
 FLOAT32 = {"rtol": 2e-5, "atol": 2e-5}
 
 
-@pytest.fixture(autouse=True)
-def _restore_backend():
-    before = cr.get_conv_backend()
-    yield
-    cr.set_conv_backend(before)
+pytestmark = pytest.mark.usefixtures("conv_backend_restored")
 
 
 def _three(x, w, b, g, p):

@@ -26,11 +26,7 @@ from chainrule.ops import activations, linalg, normalization
 FLOAT32 = {"rtol": 1e-5, "atol": 1e-5}
 
 
-@pytest.fixture(autouse=True)
-def _restore_backend():
-    before = cr.get_conv_backend()
-    yield
-    cr.set_conv_backend(before)
+pytestmark = pytest.mark.usefixtures("conv_backend_restored")
 
 
 def _both(fn):

@@ -140,6 +140,7 @@ from chainrule.nn.losses_more import (
 from chainrule.nn.rng import as_generator
 from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
+from chainrule.ops import normalization_affine as _affine
 from chainrule.ops.normalization import normalize as _normalize
 from chainrule.tensor import Tensor, active_tracer, apply, as_tensor, unary
 
@@ -681,6 +682,10 @@ def layer_norm(
         raise ValueError(
             f"layer_norm: the input's last axes {x.shape} do not match normalized_shape {ns}"
         )
+    if len(ns) == 1 and weight is not None and bias is not None:
+        w, b = _t(weight), _t(bias)
+        if _affine.takes(x, w, b):  # the whole layer in one node
+            return apply(_affine.layer_norm_affine, (x, w, b), {"eps": eps})
     axes = tuple(range(x.ndim - len(ns), x.ndim))
     out = _normalize(x, eps=eps, axes=axes)  # one node (see chainrule.ops.normalization)
     if weight is not None:

@@ -23,6 +23,8 @@
 - :mod:`~chainrule.ops.recurrent_fused`: ``lstm_fused``, an LSTM layer from its raw
   input (oneDNN's fused LSTM with the ``onednn`` backend)
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
+- :mod:`~chainrule.ops.normalization_affine`: ``layer_norm_affine``, layer norm with its
+  scale and shift (``nn.LayerNorm`` in one node)
 - :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
   ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """

@@ -17,6 +17,7 @@ from chainrule.ops import activations as _act
 from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops import normalization as _norm
+from chainrule.ops import normalization_affine as _norm_affine
 from chainrule.ops import numpy_linalg as _nla
 from chainrule.ops import pool_index as _pi
 from chainrule.ops import recurrent as _rec
@@ -327,6 +328,19 @@ def _layer_normalize_grad_rule(prim, xs, flags, size, params):
 
 
 _norm.normalize_grad.vmap = _layer_normalize_grad_rule
+
+
+def _layer_norm_affine_rule(prim, xs, flags, size, params):
+    # Row by row: a batched input is more rows; a batched scale or shift (per-example
+    # weights) is not, so then one call per example.
+    if flags[1] or flags[2]:
+        return _loop(prim, xs, flags, size, params)
+    return apply(prim, tuple(xs), params or None)
+
+
+_norm_affine.layer_norm_affine.vmap = _layer_norm_affine_rule
+# Its gradient sums the rows into w's and b's: per example, that is one call each.
+_norm_affine.layer_norm_affine_grad.vmap = _loop
 
 
 def _lstm_layer_grads_rule(prim, xs, flags, size, params):

@@ -1,0 +1,181 @@
+"""Layer normalisation with its scale and shift as one primitive: ``y = x̂ w + b``
+over the last axis, with ``x̂ = (x - mean) rstd`` (``layer_normalize``) and ``w``,
+``b`` of shape (n,). It is ``nn.LayerNorm``'s whole computation.
+
+Composed (``layer_normalize``, a product, a sum), the forward makes two more passes
+over the activations and the backward five more (``g w``, ``g x̂`` and the two sums
+over the rows). Fused, oneDNN computes the forward in one pass and the three
+gradients in one more (its layer normalisation with ``use_scale | use_shift``), on
+its threads; on NumPy's path the affine map is done in place. The rules are the
+composition's: with ``rstd`` and ``x̂`` of the forward,
+
+    d/dx: rstd (gw - mean(gw) - x̂ mean(gw x̂)),  gw = g w  (layer_normalize's rule)
+    d/dw: sum over rows of g x̂
+    d/db: sum over rows of g
+
+The backward pass computes the three at once and hands each input its own (the
+engine asks for them one after another with the same ``g``). A recorded pass that
+something differentiates composes them from differentiable operations; one that
+nothing differentiates (``cr.jit``'s trace of a gradient) records
+``layer_norm_affine_grad`` operations, which the compiled code calls.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from chainrule.ops import offload
+from chainrule.ops.errors import refuse_differentiation
+from chainrule.ops.linalg import as_rows
+from chainrule.ops.normalization import (
+    _keep_with,
+    _pass_is_differentiated,
+    _row_mean,
+    normalize,
+)
+from chainrule.ops.primitive import Primitive, call
+
+#: Per forward result (``id``): ("onednn", mean, var) or ("numpy", mean, rstd), the
+#: rows' statistics its gradient reads; an entry goes with its result.
+_saved: dict[int, tuple] = {}
+#: The last backward's three gradients, per thread: (g, ans, (dx, dw, db)).
+_slot = threading.local()
+
+
+def takes(x, w, b) -> bool:
+    """True when ``F.layer_norm`` may use this primitive: a non-empty real float x
+    normalised over its last axis, with a scale and a shift of x's dtype and shape
+    (n,)."""
+    n = x.shape[-1] if x.ndim else 0
+    return (
+        x.dtype.kind == "f"
+        and n > 0
+        and x.size > 0
+        and all(v is not None and v.dtype == x.dtype and tuple(v.shape) == (n,) for v in (w, b))
+    )
+
+
+def _forward(x, w, b, eps=1e-5):
+    on = offload.onednn
+    if on is not None:
+        done = on.layer_norm(x, eps, w, b)
+        if done is not None:
+            out, mean, var = done
+            _keep_with(out, _saved, ("onednn", mean, var))
+            return out
+    n = x.shape[-1]
+    mean = _row_mean(x, n)
+    out = x - mean
+    rstd = _row_mean(out * out, n)
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.reciprocal(rstd, out=rstd)
+    out *= rstd
+    out *= w
+    out += b
+    _keep_with(out, _saved, ("numpy", mean, rstd))
+    return out
+
+
+def _statistics(ans, x, eps):
+    """mean and rstd of x's rows, kept axis, as the forward computed them (or anew)."""
+    saved = _saved.get(id(ans))
+    lead = (*x.shape[:-1], 1)
+    if saved is not None and saved[1].size * x.shape[-1] == x.size:
+        kind, mean, spread = saved
+        if kind == "numpy":
+            return mean, spread
+        rstd = 1.0 / np.sqrt(spread + np.asarray(eps, dtype=spread.dtype))
+        return mean.reshape(lead), rstd.reshape(lead)
+    n = x.shape[-1]
+    mean = _row_mean(x, n)
+    centred = x - mean
+    return mean, 1.0 / np.sqrt(_row_mean(centred * centred, n) + eps)
+
+
+def _grads_arrays(g, ans, x, w, b, eps=1e-5):
+    """(dx, dw, db) on arrays, computed once per backward step (see the module doc)."""
+    last = getattr(_slot, "last", None)
+    if last is not None and last[0] is g and last[1] is ans:
+        return last[2]
+    saved = _saved.get(id(ans))
+    result = None
+    on = offload.onednn
+    if on is not None and saved is not None and saved[0] == "onednn":
+        result = on.layer_norm_grad(g, x, saved[1], saved[2], eps, w, b)
+    if result is None:
+        n = x.shape[-1]
+        mean, rstd = _statistics(ans, x, eps)
+        xhat = x - mean
+        xhat *= rstd
+        ones = np.ones(x.size // n, dtype=g.dtype)
+        db = ones @ as_rows(g)
+        gw = g * xhat
+        dw = ones @ as_rows(gw)
+        np.multiply(g, w, out=gw)
+        dx = np.multiply(xhat, _row_mean(gw * xhat, n))
+        np.subtract(gw, dx, out=dx)
+        dx -= _row_mean(gw, n)
+        dx *= rstd
+        result = (dx, dw, db)
+    _slot.last = (g, ans, result)
+    return result
+
+
+def _xhat(x, eps):
+    return normalize.forward(x, eps) if type(x) is np.ndarray else call(normalize, x, eps=eps)
+
+
+def _vjp(k: int):
+    def rule(g, ans, x, w, b, eps=1e-5):
+        if all(type(a) is np.ndarray for a in (g, ans, x, w, b)):
+            return _grads_arrays(g, ans, x, w, b, eps)[k]
+        if not _pass_is_differentiated():
+            return call(layer_norm_affine_grad, g, ans, x, w, b, eps=eps, which=k)
+        # Something differentiates this pass: the composition's rules, recorded.
+        if k == 2:
+            return g  # the engine sums it over the rows (to b's shape)
+        xhat = _xhat(x, eps)
+        if k == 1:
+            return g * xhat
+        return normalize.vjps[0](g * w, xhat, x, eps=eps)
+
+    return rule
+
+
+def _jvp(k: int):
+    def rule(t, ans, x, w, b, eps=1e-5):
+        if k == 2:
+            return t
+        xhat = _xhat(x, eps)
+        if k == 1:
+            return xhat * t
+        return normalize.jvps[0](t, xhat, x, eps=eps) * w
+
+    return rule
+
+
+layer_norm_affine = Primitive(
+    "layer_norm_affine",
+    _forward,
+    vjp=tuple(_vjp(k) for k in range(3)),
+    jvp=tuple(_jvp(k) for k in range(3)),
+    formula=("w*rstd*(1[i=j]-1/n-xhat_i*xhat_j/n)", "xhat", "1"),
+    saves_ans=True,
+    doc="(x - mean) / sqrt(var + eps) * w + b over the last axis (biased variance; w "
+    "and b of shape (n,)): nn.LayerNorm in one node.",
+)
+
+_not_differentiated = refuse_differentiation("layer_norm_affine_grad", "layer_norm_affine")
+
+layer_norm_affine_grad = Primitive(
+    "layer_norm_affine_grad",
+    lambda g, ans, x, w, b, eps=1e-5, which=0: _grads_arrays(g, ans, x, w, b, eps)[which],
+    vjp=(_not_differentiated,) * 5,
+    jvp=(_not_differentiated,) * 5,  # refused in both modes, never silently zero
+    formula=("not differentiated",) * 5,
+    doc="layer_norm_affine's gradient in its input ``which`` (0: x, 1: w, 2: b) on "
+    "arrays, as one operation for a backward pass that nothing differentiates.",
+)
