@@ -347,3 +347,48 @@ def test_the_environment_variable_selects_onednn_for_a_transformer_alone():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "onednn ['layer_normalize']"
+
+
+def test_threads_may_multiply_and_normalise_at_once():
+    """Products and layer norms of several shapes from four threads at once: each
+    plan runs one call at a time (its memory objects are set, then run), and the
+    layer norms' saved statistics and gradients stay each thread's own."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    cases = [
+        (
+            rng.normal(size=(64 + 16 * i, 96)).astype(np.float32),
+            rng.normal(size=(96, 80)).astype(np.float32),
+            rng.normal(size=(32, 24 + i)).astype(np.float32),
+        )
+        for i in range(4)
+    ]
+
+    def one(a, b, x):
+        ans = normalization._normalize_forward(x)
+        v = np.linspace(-1, 1, x.size, dtype=np.float32).reshape(x.shape)
+        return linalg.stack_matmul(a, b), ans, normalization._rule_arrays(v, ans, x)
+
+    cr.set_conv_backend("numpy")
+    want = [one(*case) for case in cases]
+    cr.set_conv_backend("onednn")
+    got: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(i):
+        try:
+            got[i] = [one(*cases[i]) for _ in range(15)]
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        for results in got[i]:
+            for g, w in zip(results, want[i]):
+                np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
