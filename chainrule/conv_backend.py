@@ -250,8 +250,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     ``out`` (C-ordered, overlapping neither) or a new array; None otherwise (the
     caller multiplies with NumPy)."""
     if (
-        _current != "onednn"
-        or a.dtype != _F32
+        a.dtype != _F32
         or b.dtype != _F32
         or a.ndim != 2
         or b.ndim != 2
@@ -284,7 +283,7 @@ def layer_norm(x: np.ndarray, eps: float, w=None, b=None):
     :func:`layer_norm_grad`), for a non-empty float32 ``x`` (and float32 ``w``, ``b``):
     ``(out, mean, var)``; None otherwise. Rows with NaN or infinities come out NaN, as
     on NumPy's path."""
-    if _current != "onednn" or x.dtype != _F32 or x.size == 0 or x.ndim == 0 or not _usable():
+    if x.dtype != _F32 or x.ndim == 0 or x.size == 0 or not _usable():
         return None
     if w is not None and not _vectors(x.shape[-1], w, b):
         return None
@@ -309,10 +308,10 @@ def layer_norm_grad(v, x, mean, var, eps, w=None, b=None):
     """The gradient of :func:`layer_norm` in x, given the gradient ``v`` of its result
     and the statistics its forward computed; with ``w`` and ``b``, the triple of the
     gradients in x, w and b (one pass). None where oneDNN does not take it."""
-    if _current != "onednn" or v.dtype != _F32 or x.dtype != _F32 or v.shape != x.shape:
-        return None
     n = x.shape[-1]
-    if not _usable() or (w is not None and not _vectors(n, w, b)):
+    if v.dtype != _F32 or x.dtype != _F32 or v.shape != x.shape or not _usable():
+        return None
+    if w is not None and not _vectors(n, w, b):
         return None
     rows = x.size // n
     out = np.empty(x.shape, dtype=np.float32)
@@ -332,14 +331,9 @@ def softmax(x: np.ndarray) -> np.ndarray | None:
     """The softmax of x along its last axis by oneDNN, for a non-empty float32 x whose
     values are all finite; None otherwise: NumPy's path decides what rows of -inf
     (masked) or NaN give. The check is one sum (as for max pooling)."""
-    if (
-        _current != "onednn"
-        or x.dtype != _F32
-        or x.ndim == 0
-        or x.size == 0
-        or not _usable()
-        or not np.isfinite(x.sum())
-    ):
+    if x.dtype != _F32 or x.ndim == 0 or x.size == 0 or not _usable():
+        return None
+    if not np.isfinite(x.sum()):
         return None
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape, dtype=np.float32)
@@ -351,15 +345,9 @@ def softmax_grad(g: np.ndarray, ans: np.ndarray) -> np.ndarray | None:
     """ans * (g - sum(g * ans)) along the last axis (the softmax's gradient from its
     result) by oneDNN, for float32 arrays of one shape where oneDNN has a JIT kernel
     for it; None otherwise."""
-    if (
-        _current != "onednn"
-        or g.dtype != _F32
-        or ans.dtype != _F32
-        or g.shape != ans.shape
-        or ans.ndim == 0
-        or ans.size == 0
-        or not _usable()
-    ):
+    if g.dtype != _F32 or ans.dtype != _F32 or g.shape != ans.shape or ans.size == 0:
+        return None
+    if ans.ndim == 0 or not _usable():
         return None
     plan = _planner.softmax(ans.shape)
     if not plan.backward_jit:

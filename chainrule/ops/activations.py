@@ -10,7 +10,7 @@ import numpy as np
 
 from chainrule.ops import offload
 from chainrule.ops.errors import refuse_differentiation
-from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
+from chainrule.ops.primitive import ELEMENTWISE, Primitive, call, pass_is_differentiated
 from chainrule.ops.rowwise import max_along, sum_along
 
 
@@ -96,17 +96,11 @@ def _softmax_rule_arrays(v, ans, axis=-1):
 def _softmax_rule(v, ans, x, axis=-1):
     if type(v) is np.ndarray and type(ans) is np.ndarray:
         return _softmax_rule_arrays(v, ans, axis)
-    if not _pass_is_differentiated():
+    if not pass_is_differentiated():
         # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
         # the array rule as one recorded operation, which the compiled code calls.
         return call(softmax_grad, v, ans, axis=axis)
     return ans * (v - sum_along(v * ans, axis, keepdims=True))
-
-
-def _pass_is_differentiated() -> bool:
-    from chainrule.autograd.engine import pass_is_differentiated  # engine imports ops
-
-    return pass_is_differentiated()
 
 
 softmax_grad = Primitive(

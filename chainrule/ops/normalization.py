@@ -21,7 +21,7 @@ import numpy as np
 
 from chainrule.ops import offload
 from chainrule.ops.errors import refuse_differentiation
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
 
 #: rstd of each forward result over the last axis, for its backward pass: ``id(ans)``
 #: -> rstd with the reduced axis kept. An entry goes with its result (a weakref
@@ -61,15 +61,29 @@ def _normalize_forward(x, eps=1e-5, axes=(-1,)):
             out, mean, var = done
             _keep_with(out, _saved_stats, (mean, var))
             return out
+    xhat, _, rstd = standardize(x, eps)
+    _keep_with(xhat, _saved_rstd, rstd)
+    return xhat
+
+
+def standardize(x, eps):
+    """(x̂, mean, rstd) over x's last axis (mean and rstd with the axis kept): x̂ =
+    (x - mean) * rstd, rstd = 1 / sqrt(var + eps), biased variance, BLAS row means."""
     n = x.shape[-1]
-    centred = x - _row_mean(x, n)
-    rstd = _row_mean(centred * centred, n)
+    mean = _row_mean(x, n)
+    xhat = x - mean
+    rstd = _row_mean(xhat * xhat, n)
     rstd += eps
     np.sqrt(rstd, out=rstd)
     np.reciprocal(rstd, out=rstd)
-    centred *= rstd
-    _keep_with(centred, _saved_rstd, rstd)
-    return centred
+    xhat *= rstd
+    return xhat, mean, rstd
+
+
+def rstd_from_var(var, shape, eps):
+    """1 / sqrt(var + eps) of oneDNN's per-row variances, shaped (..., 1) for rows of
+    an array of ``shape``."""
+    return (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).reshape(*shape[:-1], 1)
 
 
 def _keep_with(ans, table, value) -> None:
@@ -81,7 +95,7 @@ def _keep_with(ans, table, value) -> None:
 def _normalize_rule(v, ans, x, eps=1e-5, axes=(-1,)):
     if type(v) is np.ndarray and type(ans) is np.ndarray and _last_axis_only(v, axes):
         return _rule_arrays(v, ans, x, eps)
-    if not _pass_is_differentiated() and _last_axis_only(v, axes):
+    if not pass_is_differentiated() and _last_axis_only(v, axes):
         # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
         # the array formula as one recorded operation.
         return call(normalize_grad, v, ans, x, eps=eps)
@@ -100,7 +114,7 @@ def _rule_arrays(v, ans, x, eps=1e-5):
         done = None if on is None else on.layer_norm_grad(v, x, *stats, eps)
         if done is not None:
             return done
-        rstd = (1.0 / np.sqrt(stats[1] + np.float32(eps))).reshape(*ans.shape[:-1], 1)
+        rstd = rstd_from_var(stats[1], ans.shape, eps)
     if rstd is None or rstd.shape[:-1] != ans.shape[:-1]:
         rstd = _rstd(x, eps, (-1,))
     out = np.multiply(ans, _row_mean(v * ans, n))
@@ -108,12 +122,6 @@ def _rule_arrays(v, ans, x, eps=1e-5):
     out -= _row_mean(v, n)
     out *= rstd
     return out
-
-
-def _pass_is_differentiated() -> bool:
-    from chainrule.autograd.engine import pass_is_differentiated  # engine imports ops
-
-    return pass_is_differentiated()
 
 
 _not_differentiated = refuse_differentiation("layer_normalize_grad", "layer_normalize")

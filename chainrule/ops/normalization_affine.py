@@ -31,11 +31,12 @@ from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.linalg import as_rows
 from chainrule.ops.normalization import (
     _keep_with,
-    _pass_is_differentiated,
     _row_mean,
     normalize,
+    rstd_from_var,
+    standardize,
 )
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
 
 #: Per forward result (``id``): ("onednn", mean, var) or ("numpy", mean, rstd), the
 #: rows' statistics its gradient reads; an entry goes with its result.
@@ -65,34 +66,28 @@ def _forward(x, w, b, eps=1e-5):
             out, mean, var = done
             _keep_with(out, _saved, ("onednn", mean, var))
             return out
-    n = x.shape[-1]
-    mean = _row_mean(x, n)
-    out = x - mean
-    rstd = _row_mean(out * out, n)
-    rstd += eps
-    np.sqrt(rstd, out=rstd)
-    np.reciprocal(rstd, out=rstd)
-    out *= rstd
+    out, mean, rstd = standardize(x, eps)
     out *= w
     out += b
     _keep_with(out, _saved, ("numpy", mean, rstd))
     return out
 
 
-def _statistics(ans, x, eps):
-    """mean and rstd of x's rows, kept axis, as the forward computed them (or anew)."""
+def _standardized(ans, x, eps):
+    """(x̂, rstd) of x's rows (rstd with the axis kept), from the statistics the
+    forward saved for ``ans``, or computed anew."""
     saved = _saved.get(id(ans))
-    lead = (*x.shape[:-1], 1)
-    if saved is not None and saved[1].size * x.shape[-1] == x.size:
-        kind, mean, spread = saved
-        if kind == "numpy":
-            return mean, spread
-        rstd = 1.0 / np.sqrt(spread + np.asarray(eps, dtype=spread.dtype))
-        return mean.reshape(lead), rstd.reshape(lead)
-    n = x.shape[-1]
-    mean = _row_mean(x, n)
-    centred = x - mean
-    return mean, 1.0 / np.sqrt(_row_mean(centred * centred, n) + eps)
+    if saved is None or saved[1].size * x.shape[-1] != x.size:
+        xhat, _, rstd = standardize(x, eps)
+        return xhat, rstd
+    kind, mean, spread = saved
+    if kind == "numpy":
+        rstd = spread
+    else:  # oneDNN's per-row mean and variance
+        mean, rstd = mean.reshape(*x.shape[:-1], 1), rstd_from_var(spread, x.shape, eps)
+    xhat = x - mean
+    xhat *= rstd
+    return xhat, rstd
 
 
 def _grads_arrays(g, ans, x, w, b, eps=1e-5):
@@ -107,9 +102,7 @@ def _grads_arrays(g, ans, x, w, b, eps=1e-5):
         result = on.layer_norm_grad(g, x, saved[1], saved[2], eps, w, b)
     if result is None:
         n = x.shape[-1]
-        mean, rstd = _statistics(ans, x, eps)
-        xhat = x - mean
-        xhat *= rstd
+        xhat, rstd = _standardized(ans, x, eps)
         ones = np.ones(x.size // n, dtype=g.dtype)
         db = ones @ as_rows(g)
         gw = g * xhat
@@ -132,7 +125,7 @@ def _vjp(k: int):
     def rule(g, ans, x, w, b, eps=1e-5):
         if all(type(a) is np.ndarray for a in (g, ans, x, w, b)):
             return _grads_arrays(g, ans, x, w, b, eps)[k]
-        if not _pass_is_differentiated():
+        if not pass_is_differentiated():
             return call(layer_norm_affine_grad, g, ans, x, w, b, eps=eps, which=k)
         # Something differentiates this pass: the composition's rules, recorded.
         if k == 2:

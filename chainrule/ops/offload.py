@@ -16,19 +16,12 @@ from typing import Any
 class _FromEnvironment:
     """``CHAINRULE_CONV=onednn`` while ``conv_backend`` is not loaded yet: the first
     primitive that asks loads it, which reads the variable and selects oneDNN (and
-    sets ``onednn``), or raises its one-line error, as a convolution would."""
+    sets ``onednn`` to itself), or raises its one-line error, as a convolution would."""
 
     def __getattr__(self, name: str) -> Any:
-        global onednn
-        from chainrule import conv_backend  # noqa: F401  (selecting sets ``onednn``)
+        from chainrule import conv_backend
 
-        if onednn is self:  # loaded without selecting it (cannot happen; be safe)
-            onednn = None
-        return getattr(onednn, name) if onednn is not None else _declined
-
-
-def _declined(*args: Any, **kwargs: Any) -> None:
-    return None
+        return getattr(conv_backend, name)
 
 
 #: chainrule.conv_backend while its "onednn" backend is selected (set there), else None.

@@ -164,6 +164,15 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+def pass_is_differentiated() -> bool:
+    """Whether the backward pass being recorded may itself be differentiated
+    (False inside cr.jit's trace of a first-order gradient: rules may then record
+    their array form as one operation; see chainrule.autograd.engine)."""
+    from chainrule.autograd.engine import pass_is_differentiated as now  # engine imports ops
+
+    return now()
+
+
 def call(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Run ``prim`` inside a rule: arrays in, an array out; Tensors in, a recorded Tensor.
 

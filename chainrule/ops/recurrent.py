@@ -43,7 +43,7 @@ import numpy as np
 from chainrule import gemm_backend
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import refuse_differentiation
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
 
 
 def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
@@ -151,7 +151,7 @@ def _walk_back(gy, ans, xproj, h0, c0, w_hh):
         return cached[2]
     if type(gy) is np.ndarray:
         result = _grads_from_saved(gy, ans, xproj, h0, c0, w_hh)[1]
-    elif not _backward_is_differentiated():
+    elif not pass_is_differentiated():
         # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
         # the arrays' walk, as one recorded operation, instead of the formulas below.
         flat = call(lstm_layer_grads, gy, ans, xproj, h0, c0, w_hh)
@@ -161,12 +161,6 @@ def _walk_back(gy, ans, xproj, h0, c0, w_hh):
         result = _walk_back_recorded(gy, ans, xproj, h0, c0, w_hh)
     _slot.last = (gy, ans, result)
     return result
-
-
-def _backward_is_differentiated() -> bool:
-    from chainrule.autograd.engine import pass_is_differentiated  # engine imports ops
-
-    return pass_is_differentiated()
 
 
 def _grads_from_saved(gy, ans, xproj, h0, c0, w_hh):

@@ -37,7 +37,7 @@ import numpy as np
 from chainrule import conv_backend
 from chainrule.ops import recurrent as _rec
 from chainrule.ops.errors import InputError, refuse_differentiation
-from chainrule.ops.primitive import Primitive, call
+from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
 
 
 class LstmShapeError(InputError, ValueError):
@@ -228,7 +228,7 @@ def _all_grads(g, ans, *args):
         return cached[2]
     if type(g) is np.ndarray and all(type(a) is np.ndarray for a in args):
         result = _grads_arrays(g, ans, *args)[1]
-    elif not _rec._backward_is_differentiated():
+    elif not pass_is_differentiated():
         flat = call(lstm_fused_grads, g, ans, *args)
         steps, n, inputs = args[0].shape
         result = _unpack(flat, steps, n, inputs, args[4].shape[1])
