@@ -179,3 +179,14 @@ def test_a_row_with_nan_gives_nan_there_on_both_backends():
         cr.set_conv_backend(backend)
         out = _fused(x, w, b).data
         assert np.isnan(out[1]).all() and np.isfinite(out[[0, 2]]).all()
+
+
+def test_a_transposed_input_normalises_as_its_values_do_on_both_backends():
+    rng = np.random.default_rng(6)
+    x = cr.tensor(rng.normal(size=(8, 5)).astype(np.float32).T)  # (5, 8), not C-ordered
+    w = cr.tensor(rng.normal(size=8).astype(np.float32))
+    b = cr.tensor(rng.normal(size=8).astype(np.float32))
+    want = _composed(cr.tensor(np.ascontiguousarray(x.data)), w, b).data
+    for backend in ("numpy", "onednn"):
+        cr.set_conv_backend(backend)
+        np.testing.assert_allclose(_fused(x, w, b).data, want, **FLOAT32)

@@ -89,7 +89,17 @@ def test_a_stack_times_a_matrix_goes_to_onednn_folded():
 
 @pytest.mark.parametrize(
     "case",
-    ["float64", "mixed", "strided", "overlapping out", "transposed out", "small", "3-D b", "int"],
+    [
+        "float64",
+        "mixed",
+        "strided",
+        "overlapping out",
+        "transposed out",
+        "small",
+        "3-D b",
+        "int",
+        "unaligned",
+    ],
 )
 def test_what_onednn_does_not_multiply_stays_on_numpy_bit_for_bit(case):
     rng = np.random.default_rng(2)
@@ -114,6 +124,11 @@ def test_what_onednn_does_not_multiply_stays_on_numpy_bit_for_bit(case):
         b = np.stack([b, b])
     elif case == "int":
         a, b = (a * 10).astype(np.int32), (b * 10).astype(np.int32)
+    elif case == "unaligned":  # float32 values one byte off a 4-byte boundary
+        raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+        a = np.frombuffer(raw.data[1:], dtype=np.float32).reshape(a.shape)
+        a[...] = rng.normal(size=a.shape)
+        assert not a.flags.aligned
     cr.set_conv_backend("onednn")
     assert conv_backend.matmul(a, b, out) is None
     want = np.matmul(a, b, out=None if out is None else np.empty_like(out))  # out's layout
@@ -392,3 +407,15 @@ def test_threads_may_multiply_and_normalise_at_once():
         for results in got[i]:
             for g, w in zip(results, want[i]):
                 np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_a_softmax_along_another_axis_stays_on_numpy_bit_for_bit():
+    x = np.random.default_rng(12).normal(size=(6, 5, 4)).astype(np.float32)
+    g = np.random.default_rng(13).normal(size=x.shape).astype(np.float32)
+
+    def run():
+        ans = activations._softmax_forward(x, axis=1)
+        return ans, activations._softmax_rule_arrays(g, ans, axis=1)
+
+    (a0, g0), (a1, g1) = _both(run)
+    assert np.array_equal(a1, a0) and np.array_equal(g1, g0)
