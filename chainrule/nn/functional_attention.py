@@ -2,7 +2,8 @@
 arguments) and the masks both it and ``nn.MultiheadAttention`` turn into additive
 biases.
 
-Attention here is composed: batched matmuls and one softmax primitive. Masked
+Attention is one ``attention`` primitive (chainrule.ops.attention) where it can
+be, and otherwise composed: batched matmuls and one softmax primitive. Masked
 positions get a bias of -inf; a query row that every key is masked from gives 0s
 (``safe_softmax``), as PyTorch 2.13's ``scaled_dot_product_attention`` does, and
 its gradient there is 0.
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops import attention as _attention
 from chainrule.ops.activations import safe_softmax, softmax
 from chainrule.tensor import Tensor, as_tensor
 
@@ -51,10 +53,24 @@ def causal_bias(rows: int, cols: int, dtype: Any) -> np.ndarray:
     return np.where(allowed, np.array(0, dtype=dtype), np.array(-np.inf, dtype=dtype))
 
 
-def attend(q: Tensor, k_t: Tensor, v: Tensor, bias: Any, dropout_p: float, safe: bool) -> tuple:
-    """softmax(q @ k_t + bias) @ v for an already scaled ``q`` and transposed ``k_t``;
-    returns the output and the (dropped-out) weights."""
-    scores = q @ k_t
+def attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    bias: Any,
+    scale: float,
+    dropout_p: float,
+    safe: bool,
+    need_weights: bool = True,
+) -> tuple:
+    """softmax(scale q kᵀ + bias) v; returns the output and the (dropped-out) weights.
+
+    Without dropout and when the weights are not wanted, one ``attention`` node
+    (chainrule.ops.attention: no copies around the heads); the weights are then None.
+    """
+    if dropout_p == 0.0 and not need_weights and _attention.takes(q, k, v, bias):
+        return _attention.attention(q, k, v, bias, scale=scale, safe=safe), None
+    scores = (q * scale) @ k.swapaxes(-1, -2)
     if bias is not None:
         scores = scores + bias
     weights = (safe_softmax if safe else softmax)(scores, axis=-1)
@@ -140,5 +156,5 @@ def scaled_dot_product_attention(
     else:
         bias = None
     factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    out, _ = attend(q * factor, k.swapaxes(-1, -2), v, bias, dropout_p, True)
+    out, _ = attend(q, k, v, bias, factor, dropout_p, True, need_weights=False)
     return out

@@ -5,6 +5,10 @@
 
 Queries, keys and values are projected by the row blocks of the stacked
 ``in_proj_weight`` (3E, E); heads are a batch axis of the attention's matmuls.
+Self-attention (query, key and value one object) without dropout or returned
+weights is one GEMM on all of ``in_proj_weight`` and one ``attention_qkv`` node,
+which cuts that projection into q, k, v and heads as views and writes their
+gradients side by side (chainrule.ops.attention).
 
 >>> import numpy as np
 >>> import chainrule as cr
@@ -33,6 +37,7 @@ from chainrule.nn.layers_linear import Linear, _empty
 from chainrule.nn.layers_norm import LayerNorm
 from chainrule.nn.layers_shape import Dropout
 from chainrule.nn.module import Module, ModuleList
+from chainrule.ops import attention as _attention
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -140,6 +145,7 @@ class MultiheadAttention(Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
+        packed = query is key and key is value  # self-attention: one projection
         q, k, v = _t(query), _t(key), _t(value)
         batched = self._check(q, k, v)
         if not batched:
@@ -153,30 +159,46 @@ class MultiheadAttention(Module):
             )
         n, rows, cols = q.shape[0], q.shape[1], k.shape[1]
         bias = self._bias(attn_mask, key_padding_mask, n, rows, cols, batched, q.dtype)
-        qh, kh, vh = self._heads(q, k, v)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        p = self.dropout if self.training else 0.0
         extra = int(self.bias_k is not None) + int(self.add_zero_attn)
+        if packed and not extra and not need_weights and p == 0.0 and self._packs(q, bias):
+            qkv = F.linear(q, self.in_proj_weight, self.in_proj_bias)
+            out = _attention.attention_qkv(qkv, bias, heads=self.num_heads, scale=scale, safe=True)
+            return self._finish(out, batched), None
+        qh, kh, vh = self._heads(q, k, v)
         if extra:
             kh, vh = self._extra_keys(kh, vh)
             if bias is not None:  # the added keys are never masked
                 pad = np.zeros(tuple(bias.shape[:-1]) + (extra,), dtype=q.dtype)
                 bias = _f.concatenate([bias, pad], axis=-1)
-        scale = 1.0 / math.sqrt(self.head_dim)
-        p = self.dropout if self.training else 0.0
         # PyTorch computes the weights with a plain softmax when it returns them (NaN
         # rows where every key is masked) and through scaled_dot_product_attention
         # when it does not (0s there).
-        out, weights = attend(qh * scale, kh.swapaxes(-1, -2), vh, bias, p, not need_weights)
-        out = out.swapaxes(1, 2).reshape(n, rows, self.embed_dim)
-        out = self.out_proj(out)
-        if not batched:
-            out = out[0]
-        elif not self.batch_first:
-            out = out.swapaxes(0, 1)
+        out, weights = attend(qh, kh, vh, bias, scale, p, not need_weights, need_weights)
+        out = self._finish(out.swapaxes(1, 2).reshape(n, rows, self.embed_dim), batched)
         if not need_weights:
             return out, None
         if average_attn_weights:
             weights = weights.mean(axis=1)
         return out, weights if batched else weights[0]
+
+    def _packs(self, q: Tensor, bias: Any) -> bool:
+        """Whether self-attention on ``q`` (N, L, E) can be one projection and one
+        ``attention_qkv`` node (see the module doc)."""
+        if not self._qkv_same_embed_dim:
+            return False
+        w, b = self.in_proj_weight, self.in_proj_bias
+        dtype = np.result_type(q.dtype, w.dtype, *(() if b is None else (b.dtype,)))
+        shape = (*q.shape[:-1], 3 * self.embed_dim)
+        return _attention.takes_packed(shape, dtype, bias, self.num_heads)
+
+    def _finish(self, out: Tensor, batched: bool) -> Tensor:
+        """The output projection of the merged heads (N, L, E), in the inputs' layout."""
+        out = self.out_proj(out)
+        if not batched:
+            return out[0]
+        return out if self.batch_first else out.swapaxes(0, 1)
 
     def _check(self, q: Tensor, k: Tensor, v: Tensor) -> bool:
         name = "MultiheadAttention"

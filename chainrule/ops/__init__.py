@@ -25,6 +25,8 @@
 - :mod:`~chainrule.ops.normalization`: ``layer_normalize``, layer norm before its affine
 - :mod:`~chainrule.ops.normalization_affine`: ``layer_norm_affine``, layer norm with its
   scale and shift (``nn.LayerNorm`` in one node)
+- :mod:`~chainrule.ops.attention`: ``attention``, scaled dot-product attention in one
+  node (its result and gradients in their inputs' memory layouts)
 - :mod:`~chainrule.ops.batch_rules`, :mod:`~chainrule.ops.batch_rules_more`: the
   ``vmap`` column, how each primitive applies to a whole batch (``cr.vmap``)
 """

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops import activations as _act
+from chainrule.ops import attention as _attn
 from chainrule.ops import conv as _conv
 from chainrule.ops import nn_ops as _nn
 from chainrule.ops import normalization as _norm
@@ -339,6 +340,35 @@ def _layer_norm_affine_rule(prim, xs, flags, size, params):
 
 
 _norm_affine.layer_norm_affine.vmap = _layer_norm_affine_rule
+
+
+def _attention_rule(prim, xs, flags, size, params):
+    # Products over the last two axes of stacks that broadcast (and a bias that
+    # broadcasts against the scores): the batch is one more leading stacking axis.
+    rank = max(logical_ndim(x, f) for x, f in zip(xs, flags) if x is not None)
+    args = [lift(x, rank) if f else x for x, f in zip(xs, flags)]
+    return apply(prim, tuple(args), params or None)
+
+
+_attn.attention.vmap = _attention_rule
+
+
+def _attention_qkv_rule(prim, xs, flags, size, params):
+    # The batch leads the projection (..., L, 3E); a batched bias is lifted to the
+    # rank of an example's scores (..., heads, L, L), and then the projection must
+    # carry the batch too.
+    qkv, bias = xs
+    if flags[1]:
+        if not flags[0]:
+            qkv = materialize(qkv, size)
+        bias = lift(bias, logical_ndim(qkv, True) + 1)
+    return apply(prim, (qkv, bias), params or None)
+
+
+_attn.attention_qkv.vmap = _attention_qkv_rule
+# Their gradients sum over what broadcast (a shared key, a shared bias): one call each.
+_attn.attention_grad.vmap = _loop
+_attn.attention_qkv_grad.vmap = _loop
 # Its gradient sums the rows into w's and b's: per example, that is one call each.
 _norm_affine.layer_norm_affine_grad.vmap = _loop
 
