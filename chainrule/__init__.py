@@ -212,6 +212,7 @@ _LAZY_NAMES = {
     "set_conv_backend": "chainrule.conv_backend",
     "GradcheckError": "chainrule.gradcheck",
     "gradcheck": "chainrule.gradcheck",
+    "keep_freed_memory": "chainrule.memory",
     "gradgradcheck": "chainrule.gradcheck",
     # HIPS autograd's names
     "checkpoint": "chainrule.autograd_api",
@@ -343,6 +344,7 @@ __all__ = [
     "int64",
     "int8",
     "is_grad_enabled",
+    "keep_freed_memory",
     "is_tensor",
     "isclose",
     "isfinite",

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import memory
 from chainrule.commands.train_args import (
     CHECKPOINT,
     CURVES,
@@ -682,6 +683,9 @@ def run(args: argparse.Namespace) -> int:
         return usage_exit(str(exc))
     except (ImportError, ValueError) as exc:
         return usage_exit(f"{exc}")
+    # This process trains from now on: freed activations stay with malloc for the next
+    # step instead of being faulted in again (chainrule.memory).
+    memory.keep_freed_memory()
     log(
         f"training {config.model} on {config.dataset}: {plural(config.epochs, 'epoch')}, batch "
         f"{config.batch_size}, {config.optimizer} lr {config.lr:g} ({config.scheduler}), "
