@@ -194,11 +194,12 @@ attention = Primitive(
     _forward,
     vjp=tuple(_vjp(i) for i in range(4)),
     jvp=tuple(_jvp(i) for i in range(4)),
+    # softmax'(S): the softmax's Jacobian, row by row (its formula: P*(1[i=j]-P_j)).
     formula=(
-        "scale*dp/ds*k (p=softmax(s), s=scale*q*k^T+bias)",
-        "scale*(dp/ds)^T*q",
-        "softmax(s)^T",
-        "softmax(s)*(1[i=j]-softmax(s)_j)",
+        "scale*softmax'(S)*K, S=scale*Q*K^T+bias",
+        "scale*softmax'(S)^T*Q",
+        "softmax(S)^T",
+        "softmax'(S)",
     ),
     saves_ans=True,
     doc="softmax(scale q kᵀ + bias) v over the last two axes (bias: additive, or None; "
@@ -321,8 +322,8 @@ attention_qkv = Primitive(
     vjp=tuple(_packed_vjp(i) for i in range(2)),
     jvp=tuple(_packed_jvp(i) for i in range(2)),
     formula=(
-        "attention's d/dq, d/dk, d/dv side by side (q, k, v: the thirds of qkv, by heads)",
-        "softmax(s)*(1[i=j]-softmax(s)_j)",
+        "[scale*softmax'(S)*K | scale*softmax'(S)^T*Q | softmax(S)^T] per head, S=scale*Q*K^T+bias",
+        "softmax'(S)",
     ),
     saves_ans=True,
     doc="Self-attention from one projection: qkv (..., L, 3E) cut into q, k and v and "
