@@ -412,3 +412,44 @@ def test_takes_only_what_the_composition_would_compute_the_same_way():
     assert not attention.takes_packed((2, 4, 18), np.float32, None, 4)  # E = 6: not 4 heads
     assert not attention.takes_packed((2, 4, 18), np.float32, np.zeros((5, 3, 4, 4), np.float32), 3)
     assert attention.takes_packed((2, 4, 18), np.float32, np.zeros((2, 1, 1, 4), np.float32), 3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "onednn"])
+def test_threads_may_attend_and_backpropagate_at_once(backend):
+    """Self-attention forward and backward from four threads at once: the weights
+    each forward saves and the gradients each backward step computes once stay
+    with their own result and thread."""
+    import threading
+
+    cr.set_conv_backend(backend)
+    rng = np.random.default_rng(13)
+    cr.nn.manual_seed(0)
+    mha = cr.nn.MultiheadAttention(16, 4, batch_first=True)
+    inputs = [rng.normal(size=(4 + i, 6 + i, 16)).astype(np.float32) for i in range(4)]
+
+    def one(x):
+        x = cr.tensor(x, requires_grad=True)
+        out = mha(x, x, x, need_weights=False)[0]
+        (out * out).sum().backward()
+        return out.data, x.grad.data
+
+    want = [one(x) for x in inputs]
+    got: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(i):
+        try:
+            got[i] = [one(inputs[i]) for _ in range(10)]
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        for results in got[i]:
+            for g, w in zip(results, want[i]):
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
