@@ -14,9 +14,7 @@ node. Needs torch (the bench extra) and, for ``--backend onednn``, onednn-cpu-go
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.cases import seq  # noqa: E402
 from bench.env import cr  # noqa: E402
+from bench.timing import seconds_per_call  # noqa: E402
 
 
 def main() -> None:
@@ -52,16 +51,8 @@ def main() -> None:
 
     def timed(name: str) -> float:
         fn, fused[0] = steps[name]
-        fn()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            for _ in range(args.calls):
-                fn()
-            return (time.perf_counter() - t0) / args.calls * 1e3
-        finally:
-            gc.enable()
+        fn()  # warm, then timed
+        return seconds_per_call(fn, args.calls) * 1e3
 
     times: dict[str, list[float]] = {name: [] for name in steps}
     try:

@@ -19,9 +19,7 @@ Needs torch and onednn-cpu-gomp (the bench and test extras)."""
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.cases import seq  # noqa: E402
 from bench.env import cr  # noqa: E402
+from bench.timing import seconds_per_call  # noqa: E402
 
 
 def main() -> None:
@@ -65,16 +64,8 @@ def main() -> None:
             cr.set_conv_backend(backend)
             conv_backend.matmul = products
             fn = step
-        fn()
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            for _ in range(args.calls):
-                fn()
-            return (time.perf_counter() - t0) / args.calls * 1e3
-        finally:
-            gc.enable()
+        fn()  # warm, then timed
+        return seconds_per_call(fn, args.calls) * 1e3
 
     times: dict[str, list[float]] = {name: [] for name in configs}
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import assert_successive_backward_passes_agree, run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,17 +202,7 @@ def test_differentiating_a_recorded_gradient_operation_is_refused():
 def test_successive_backward_passes_never_reuse_a_stale_gradient():
     rng = np.random.default_rng(6)
     q, k, v = _tensors(rng, [(2, 3, 4), (2, 5, 4), (2, 5, 3)])
-    fused, composed = _fused(q, k, v), _composed(q, k, v)
-    for seed in range(3):
-        g = cr.tensor(np.random.default_rng(seed).normal(size=fused.shape))
-        got, want = [], []
-        for out, into in ((fused, got), (composed, want)):
-            for t in (q, k, v):
-                t.grad = None
-            out.backward(g, retain_graph=True)
-            into.extend(t.grad.data.copy() for t in (q, k, v))
-        for a, e in zip(got, want):
-            np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+    assert_successive_backward_passes_agree(_fused(q, k, v), _composed(q, k, v), (q, k, v))
 
 
 def test_heads_split_from_a_projection_are_merged_back_without_a_copy():
@@ -419,8 +410,6 @@ def test_threads_may_attend_and_backpropagate_at_once(backend):
     """Self-attention forward and backward from four threads at once: the weights
     each forward saves and the gradients each backward step computes once stay
     with their own result and thread."""
-    import threading
-
     cr.set_conv_backend(backend)
     rng = np.random.default_rng(13)
     cr.nn.manual_seed(0)
@@ -434,21 +423,7 @@ def test_threads_may_attend_and_backpropagate_at_once(backend):
         return out.data, x.grad.data
 
     want = [one(x) for x in inputs]
-    got: dict[int, list] = {}
-    errors: list[BaseException] = []
-
-    def work(i):
-        try:
-            got[i] = [one(inputs[i]) for _ in range(10)]
-        except BaseException as e:  # reported below, not lost in the thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    got = run_in_threads(lambda i: [one(inputs[i]) for _ in range(10)])
     for i in range(4):
         for results in got[i]:
             for g, w in zip(results, want[i]):

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from _helpers import run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -368,8 +369,6 @@ def test_threads_may_multiply_and_normalise_at_once():
     """Products and layer norms of several shapes from four threads at once: each
     plan runs one call at a time (its memory objects are set, then run), and the
     layer norms' saved statistics and gradients stay each thread's own."""
-    import threading
-
     rng = np.random.default_rng(11)
     cases = [
         (
@@ -388,21 +387,7 @@ def test_threads_may_multiply_and_normalise_at_once():
     cr.set_conv_backend("numpy")
     want = [one(*case) for case in cases]
     cr.set_conv_backend("onednn")
-    got: dict[int, list] = {}
-    errors: list[BaseException] = []
-
-    def work(i):
-        try:
-            got[i] = [one(*cases[i]) for _ in range(15)]
-        except BaseException as e:  # reported below, not lost in the thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    got = run_in_threads(lambda i: [one(*cases[i]) for _ in range(15)])
     for i in range(4):
         for results in got[i]:
             for g, w in zip(results, want[i]):

@@ -77,18 +77,23 @@ def measure_all(jobs: list[Job], settings: Settings) -> list[Timing]:
     for _ in range(settings.repeats):
         for job, number, out in zip(jobs, numbers, samples):
             collect = settings.gc if job.gc is None else job.gc
-            fn = job.fn
-            gc.collect()
-            if not collect:
-                gc.disable()
-            try:
-                t0 = time.perf_counter()
-                for _ in range(number):
-                    fn()
-                out.append((time.perf_counter() - t0) / number)
-            finally:
-                gc.enable()
+            out.append(seconds_per_call(job.fn, number, collect))
     return [_summary(s, n) for s, n in zip(samples, numbers)]
+
+
+def seconds_per_call(fn: Callable[[], Any], number: int, collect: bool = False) -> float:
+    """The mean seconds of ``number`` calls of ``fn`` back to back, after a full
+    garbage collection (untimed), with the collector off unless ``collect``."""
+    gc.collect()
+    if not collect:
+        gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - t0) / number
+    finally:
+        gc.enable()
 
 
 def measure(fn: Callable[[], Any], settings: Settings) -> Timing:

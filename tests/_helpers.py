@@ -1,0 +1,53 @@
+"""Helpers of the tests of fused primitives: work run from several threads at once
+(a cache or a plan must be each thread's own), and successive backward passes
+through one retained graph (a once-per-step cache must not serve a stale
+gradient)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def run_in_threads(work: Callable[[int], Any], count: int = 4) -> list[Any]:
+    """``work(i)`` for i in range(count), each on its own thread, all started
+    before any is joined; their results in order. An exception in a thread is
+    raised here, not lost with the thread."""
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = work(i)
+        except BaseException as e:  # re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def assert_successive_backward_passes_agree(fused, composed, inputs, seeds=3, tol=1e-10):
+    """Backward passes through the retained graphs of ``fused`` and ``composed``
+    (the same function of ``inputs``, fused and composed), each with a new upstream
+    gradient: the inputs' gradients agree every time."""
+    import numpy as np
+
+    import chainrule as cr
+
+    for seed in range(seeds):
+        g = cr.tensor(np.random.default_rng(seed).normal(size=fused.shape))
+        found = []
+        for out in (fused, composed):
+            for t in inputs:
+                t.grad = None
+            out.backward(g, retain_graph=True)
+            found.append([t.grad.data.copy() for t in inputs])
+        for a, e in zip(*found):
+            np.testing.assert_allclose(a, e, rtol=tol, atol=tol)
