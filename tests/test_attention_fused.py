@@ -203,6 +203,10 @@ def test_successive_backward_passes_never_reuse_a_stale_gradient():
     rng = np.random.default_rng(6)
     q, k, v = _tensors(rng, [(2, 3, 4), (2, 5, 4), (2, 5, 3)])
     assert_successive_backward_passes_agree(_fused(q, k, v), _composed(q, k, v), (q, k, v))
+    # v without a gradient: its rule, the step's last, never runs, so the step's
+    # gradients stay cached into the next pass, which must not read them.
+    fixed = v.detach()
+    assert_successive_backward_passes_agree(_fused(q, k, fixed), _composed(q, k, fixed), (q, k))
 
 
 def test_heads_split_from_a_projection_are_merged_back_without_a_copy():

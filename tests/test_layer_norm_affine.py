@@ -140,6 +140,10 @@ def test_successive_backward_passes_never_reuse_a_stale_gradient():
     rng = np.random.default_rng(4)
     x, w, b = _inputs(rng, (5,), 7)
     assert_successive_backward_passes_agree(_fused(x, w, b), _composed(x, w, b), (x, w, b))
+    # b without a gradient: its rule, the step's last, never runs, so the step's
+    # gradients stay cached into the next pass, which must not read them.
+    fixed = b.detach()
+    assert_successive_backward_passes_agree(_fused(x, w, fixed), _composed(x, w, fixed), (x, w))
 
 
 @settings(max_examples=15, deadline=None)

@@ -29,19 +29,17 @@ gradient (``safe_softmax``, PyTorch's ``scaled_dot_product_attention``), not NaN
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.normalization import _keep_with
-from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
+from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
 #: Per forward result (``id``): its attention weights, which the gradient reads.
 _saved: dict[int, np.ndarray] = {}
-#: The last backward's gradients, per thread: (g, ans, (dq, dk, dv, dbias)).
-_slot = threading.local()
+#: The gradients of a backward step, computed at its first call.
+_step = StepCache()
 
 
 def takes(q, k, v, bias) -> bool:
@@ -114,23 +112,22 @@ def _forward(q, k, v, bias=None, scale=1.0, safe=True):
     return out
 
 
-def _cached(g, ans):
-    last = getattr(_slot, "last", None)
-    if last is not None and last[0] is g and last[1] is ans:
-        return last[2]
-    return None
+def _saved_weights(ans, q, k, bias, scale, safe):
+    p = _saved.get(id(ans))
+    if p is None:  # not this forward's result (a rule called on its own)
+        p = _weights(q, k, bias, scale, safe)
+    return p
 
 
-def _grads_arrays(g, ans, q, k, v, bias, scale, safe):
-    """(dq, dk, dv, dbias) on arrays, computed once per backward step."""
-    result = _cached(g, ans)
-    if result is None:
-        p = _saved.get(id(ans))
-        if p is None:  # not this forward's result (a rule called on its own)
-            p = _weights(q, k, bias, scale, safe)
-        result = _grads_into(g, p, q, k, v, scale, None, None, None)
-        _slot.last = (g, ans, result)
-    return result
+def _grads_arrays(g, ans, q, k, v, bias, scale, safe, which=0):
+    """(dq, dk, dv, dbias) on arrays, computed once per backward step; let go after
+    the last input's (v's, or the bias's when there is one)."""
+
+    def compute():
+        p = _saved_weights(ans, q, k, bias, scale, safe)
+        return _grads_into(g, p, q, k, v, scale, None, None, None)
+
+    return _step.once(g, ans, compute, release=which == (2 if bias is None else 3))
 
 
 def _composed_weights(q, k, bias, scale, safe):
@@ -173,7 +170,7 @@ def _vjp(which: int):
     def rule(g, ans, q, k, v, bias=None, scale=1.0, safe=True):
         args = (g, ans, q, k, v) + (() if bias is None else (bias,))
         if all(type(a) is np.ndarray for a in args):
-            return _grads_arrays(g, ans, q, k, v, bias, scale, safe)[which]
+            return _grads_arrays(g, ans, q, k, v, bias, scale, safe, which)[which]
         if not pass_is_differentiated():
             return call(attention_grad, g, ans, q, k, v, bias, scale=scale, safe=safe, which=which)
         # Something differentiates this pass: the composition's rules, recorded.
@@ -211,7 +208,7 @@ _not_differentiated = refuse_differentiation("attention_grad", "attention")
 attention_grad = Primitive(
     "attention_grad",
     lambda g, ans, q, k, v, bias=None, scale=1.0, safe=True, which=0: _grads_arrays(
-        g, ans, q, k, v, bias, scale, safe
+        g, ans, q, k, v, bias, scale, safe, which
     )[which],
     vjp=(_not_differentiated,) * 6,
     jvp=(_not_differentiated,) * 6,  # refused in both modes, never silently zero
@@ -268,27 +265,26 @@ def _packed_forward(qkv, bias=None, heads=1, scale=1.0, safe=True):
     return out
 
 
-def _packed_grads_arrays(g, ans, qkv, bias, heads, scale, safe):
-    """(dqkv, dbias) on arrays: the three gradients written into one (..., L, 3E)."""
-    result = _cached(g, ans)
-    if result is None:
+def _packed_grads_arrays(g, ans, qkv, bias, heads, scale, safe, which=0):
+    """(dqkv, dbias) on arrays: the three gradients written into one (..., L, 3E);
+    once per backward step, let go after the last input's."""
+
+    def compute():
         q, k, v = _parts(qkv, heads)
-        p = _saved.get(id(ans))
-        if p is None:
-            p = _weights(q, k, bias, scale, safe)
+        p = _saved_weights(ans, q, k, bias, scale, safe)
         dqkv = np.empty(qkv.shape, qkv.dtype)
         dq, dk, dv = _parts(dqkv, heads)
         ds = _grads_into(split_heads(g, heads), p, q, k, v, scale, dq, dk, dv)[3]
-        result = (dqkv, ds)
-        _slot.last = (g, ans, result)
-    return result
+        return dqkv, ds
+
+    return _step.once(g, ans, compute, release=which == (0 if bias is None else 1))
 
 
 def _packed_vjp(which: int):
     def rule(g, ans, qkv, bias=None, heads=1, scale=1.0, safe=True):
         args = (g, ans, qkv) + (() if bias is None else (bias,))
         if all(type(a) is np.ndarray for a in args):
-            return _packed_grads_arrays(g, ans, qkv, bias, heads, scale, safe)[which]
+            return _packed_grads_arrays(g, ans, qkv, bias, heads, scale, safe, which)[which]
         if not pass_is_differentiated():
             return call(
                 attention_qkv_grad, g, ans, qkv, bias,
@@ -335,7 +331,7 @@ _packed_not_differentiated = refuse_differentiation("attention_qkv_grad", "atten
 attention_qkv_grad = Primitive(
     "attention_qkv_grad",
     lambda g, ans, qkv, bias=None, heads=1, scale=1.0, safe=True, which=0: _packed_grads_arrays(
-        g, ans, qkv, bias, heads, scale, safe
+        g, ans, qkv, bias, heads, scale, safe, which
     )[which],
     vjp=(_packed_not_differentiated,) * 4,
     jvp=(_packed_not_differentiated,) * 4,

@@ -22,8 +22,6 @@ nothing differentiates (``cr.jit``'s trace of a gradient) records
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from chainrule.ops import offload
@@ -36,13 +34,13 @@ from chainrule.ops.normalization import (
     rstd_from_var,
     standardize,
 )
-from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
+from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
 #: Per forward result (``id``): ("onednn", mean, var) or ("numpy", mean, rstd), the
 #: rows' statistics its gradient reads; an entry goes with its result.
 _saved: dict[int, tuple] = {}
-#: The last backward's three gradients, per thread: (g, ans, (dx, dw, db)).
-_slot = threading.local()
+#: The three gradients of a backward step, computed at its first call.
+_step = StepCache()
 
 
 def takes(x, w, b) -> bool:
@@ -90,11 +88,13 @@ def _standardized(ans, x, eps):
     return xhat, rstd
 
 
-def _grads_arrays(g, ans, x, w, b, eps=1e-5):
-    """(dx, dw, db) on arrays, computed once per backward step (see the module doc)."""
-    last = getattr(_slot, "last", None)
-    if last is not None and last[0] is g and last[1] is ans:
-        return last[2]
+def _grads_arrays(g, ans, x, w, b, eps=1e-5, which=0):
+    """(dx, dw, db) on arrays, computed once per backward step (see the module doc);
+    let go after b's (``which`` 2), the last the engine asks for."""
+    return _step.once(g, ans, lambda: _grads_now(g, ans, x, w, b, eps), release=which == 2)
+
+
+def _grads_now(g, ans, x, w, b, eps):
     saved = _saved.get(id(ans))
     result = None
     on = offload.onednn
@@ -113,7 +113,6 @@ def _grads_arrays(g, ans, x, w, b, eps=1e-5):
         dx -= _row_mean(gw, n)
         dx *= rstd
         result = (dx, dw, db)
-    _slot.last = (g, ans, result)
     return result
 
 
@@ -124,7 +123,7 @@ def _xhat(x, eps):
 def _vjp(k: int):
     def rule(g, ans, x, w, b, eps=1e-5):
         if all(type(a) is np.ndarray for a in (g, ans, x, w, b)):
-            return _grads_arrays(g, ans, x, w, b, eps)[k]
+            return _grads_arrays(g, ans, x, w, b, eps, which=k)[k]
         if not pass_is_differentiated():
             return call(layer_norm_affine_grad, g, ans, x, w, b, eps=eps, which=k)
         # Something differentiates this pass: the composition's rules, recorded.
@@ -165,7 +164,7 @@ _not_differentiated = refuse_differentiation("layer_norm_affine_grad", "layer_no
 
 layer_norm_affine_grad = Primitive(
     "layer_norm_affine_grad",
-    lambda g, ans, x, w, b, eps=1e-5, which=0: _grads_arrays(g, ans, x, w, b, eps)[which],
+    lambda g, ans, x, w, b, eps=1e-5, which=0: _grads_arrays(g, ans, x, w, b, eps, which)[which],
     vjp=(_not_differentiated,) * 5,
     jvp=(_not_differentiated,) * 5,  # refused in both modes, never silently zero
     formula=("not differentiated",) * 5,

@@ -36,6 +36,7 @@ Users declare their own primitives with the same class the built-ins use::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -171,6 +172,34 @@ def pass_is_differentiated() -> bool:
     from chainrule.autograd.engine import pass_is_differentiated as now  # engine imports ops
 
     return now()
+
+
+class StepCache:
+    """The gradients of a fused primitive's inputs, computed once per backward step.
+
+    The engine asks a primitive's rules for its inputs' gradients one input after
+    another, with the same upstream gradient ``g`` and result ``ans``; a fused rule
+    computes them all at the first call. Kept per thread, and keyed on the identity
+    of both ``g`` and ``ans``: another pass through a retained graph brings another
+    ``g``, so it never reads a stale gradient.
+    """
+
+    __slots__ = ("_local",)
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def once(self, g: Any, ans: Any, compute: Callable[[], Any], release: bool = False) -> Any:
+        """``compute()``'s result for this step (computed at the first call).
+        ``release``: the last input's call; the result is not kept after it."""
+        last = getattr(self._local, "last", None)
+        fresh = last is None or last[0] is not g or last[1] is not ans
+        result = compute() if fresh else last[2]
+        self._local.last = None if release else (g, ans, result)
+        return result
+
+    def clear(self) -> None:
+        self._local.last = None
 
 
 def call(prim: Primitive, *args: Any, **params: Any) -> Any:

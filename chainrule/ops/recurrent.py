@@ -35,7 +35,6 @@ with operations that also take Tensors, so gradients of gradients work.
 
 from __future__ import annotations
 
-import threading
 import weakref
 
 import numpy as np
@@ -43,7 +42,7 @@ import numpy as np
 from chainrule import gemm_backend
 from chainrule.ops import activations as _act
 from chainrule.ops.errors import refuse_differentiation
-from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
+from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
 
 def _sigmoid_inplace(a: np.ndarray) -> np.ndarray:
@@ -141,26 +140,25 @@ def _recompute(ans, xproj, h0, c0, w_hh):
 
 
 # ------------------------------------------------------------------ reverse mode
-_slot = threading.local()
+_step = StepCache()
 
 
-def _walk_back(gy, ans, xproj, h0, c0, w_hh):
-    """The gradients of all four inputs: (d xproj, d h0, d c0, d w_hh)."""
-    cached = getattr(_slot, "last", None)
-    if cached is not None and cached[0] is gy and cached[1] is ans:
-        return cached[2]
+def _walk_back(gy, ans, xproj, h0, c0, w_hh, release=False):
+    """The gradients of all four inputs: (d xproj, d h0, d c0, d w_hh), once per
+    backward step (``release``: the last call of the step)."""
+    return _step.once(gy, ans, lambda: _walk_back_any(gy, ans, xproj, h0, c0, w_hh), release)
+
+
+def _walk_back_any(gy, ans, xproj, h0, c0, w_hh):
     if type(gy) is np.ndarray:
-        result = _grads_from_saved(gy, ans, xproj, h0, c0, w_hh)[1]
-    elif not pass_is_differentiated():
+        return _grads_from_saved(gy, ans, xproj, h0, c0, w_hh)[1]
+    if not pass_is_differentiated():
         # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
         # the arrays' walk, as one recorded operation, instead of the formulas below.
         flat = call(lstm_layer_grads, gy, ans, xproj, h0, c0, w_hh)
         steps, n, four_h = xproj.shape
-        result = _unpack(flat, _sizes(steps, n, four_h // 4), steps, n, four_h // 4)
-    else:
-        result = _walk_back_recorded(gy, ans, xproj, h0, c0, w_hh)
-    _slot.last = (gy, ans, result)
-    return result
+        return _unpack(flat, _sizes(steps, n, four_h // 4), steps, n, four_h // 4)
+    return _walk_back_recorded(gy, ans, xproj, h0, c0, w_hh)
 
 
 def _grads_from_saved(gy, ans, xproj, h0, c0, w_hh):
@@ -284,10 +282,8 @@ def _unpack(flat, sizes, steps, n, hidden):
 
 def _vjp(k):
     def rule(g, ans, xproj, h0, c0, w_hh):
-        grads = _walk_back(g, ans, xproj, h0, c0, w_hh)
-        if k == 3:  # w_hh's rule runs last: let the slot go
-            _slot.last = None
-        return grads[k]
+        # w_hh's rule runs last: the step's gradients are let go after it.
+        return _walk_back(g, ans, xproj, h0, c0, w_hh, release=k == 3)[k]
 
     return rule
 

@@ -29,7 +29,6 @@ other five (keyed by the very ``g`` and ``ans`` objects, as ``lstm_layer`` does)
 
 from __future__ import annotations
 
-import threading
 import weakref
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from chainrule import conv_backend
 from chainrule.ops import recurrent as _rec
 from chainrule.ops.errors import InputError, refuse_differentiation
-from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
+from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
 
 class LstmShapeError(InputError, ValueError):
@@ -211,39 +210,36 @@ def _grads_recorded(g, ans, x, h0, c0, w_ih, w_hh, b):
     hidden = w_hh.shape[1]
     xproj = x @ w_ih.T + b
     ys = _rec.lstm_layer(xproj, h0, c0, w_hh)
-    dxproj, dh0, dc0, dw_hh = _rec._walk_back(_layer_gradient(g, hidden), ys, xproj, h0, c0, w_hh)
-    _rec._slot.last = None
+    gy = _layer_gradient(g, hidden)
+    dxproj, dh0, dc0, dw_hh = _rec._walk_back(gy, ys, xproj, h0, c0, w_hh, release=True)
     inputs = x.shape[-1]
     flat_dxproj = dxproj.reshape(-1, 4 * hidden)
     dw_ih = flat_dxproj.T @ x.reshape(-1, inputs)
     return [dxproj @ w_ih, dh0, dc0, dw_ih, dw_hh, flat_dxproj.sum(axis=0)]
 
 
-_slot = threading.local()
+_step = StepCache()
 
 
-def _all_grads(g, ans, *args):
-    cached = getattr(_slot, "last", None)
-    if cached is not None and cached[0] is g and cached[1] is ans:
-        return cached[2]
+def _all_grads(g, ans, *args, release=False):
+    """The six gradients, once per backward step (``release``: its last call)."""
+    return _step.once(g, ans, lambda: _all_grads_any(g, ans, *args), release)
+
+
+def _all_grads_any(g, ans, *args):
     if type(g) is np.ndarray and all(type(a) is np.ndarray for a in args):
-        result = _grads_arrays(g, ans, *args)[1]
-    elif not pass_is_differentiated():
+        return _grads_arrays(g, ans, *args)[1]
+    if not pass_is_differentiated():
         flat = call(lstm_fused_grads, g, ans, *args)
         steps, n, inputs = args[0].shape
-        result = _unpack(flat, steps, n, inputs, args[4].shape[1])
-    else:
-        result = _grads_recorded(g, ans, *args)
-    _slot.last = (g, ans, result)
-    return result
+        return _unpack(flat, steps, n, inputs, args[4].shape[1])
+    return _grads_recorded(g, ans, *args)
 
 
 def _vjp(k):
     def rule(g, ans, x, h0, c0, w_ih, w_hh, b):
-        grads = _all_grads(g, ans, x, h0, c0, w_ih, w_hh, b)
-        if k == 5:  # b's rule runs last: let the slot go
-            _slot.last = None
-        return grads[k]
+        # b's rule runs last: the step's gradients are let go after it.
+        return _all_grads(g, ans, x, h0, c0, w_ih, w_hh, b, release=k == 5)[k]
 
     return rule
 
