@@ -83,14 +83,19 @@ def _softmax_forward(x, axis=-1):
     return e
 
 
+def softmax_jacobian_times(v, ans, axis=-1):
+    """ans * (v - sum(v * ans)): the softmax's Jacobian (symmetric) applied to ``v``,
+    from the softmax's result ``ans``; on arrays or Tensors (then recorded)."""
+    return ans * (v - sum_along(v * ans, axis, keepdims=True))
+
+
 def _softmax_rule_arrays(v, ans, axis=-1):
-    """ans * (v - sum(v * ans)): the softmax's rule on arrays (oneDNN's where it is
-    selected and takes them)."""
+    """The softmax's rule on arrays (oneDNN's where it is selected and takes them)."""
     if offload.onednn is not None and _last(ans, axis):
         done = offload.onednn.softmax_grad(v, ans)
         if done is not None:
             return done
-    return ans * (v - sum_along(v * ans, axis, keepdims=True))
+    return softmax_jacobian_times(v, ans, axis)
 
 
 def _softmax_rule(v, ans, x, axis=-1):
@@ -100,7 +105,7 @@ def _softmax_rule(v, ans, x, axis=-1):
         # A recorded pass that nothing differentiates (cr.jit's trace of a gradient):
         # the array rule as one recorded operation, which the compiled code calls.
         return call(softmax_grad, v, ans, axis=axis)
-    return ans * (v - sum_along(v * ans, axis, keepdims=True))
+    return softmax_jacobian_times(v, ans, axis)
 
 
 softmax_grad = Primitive(

@@ -143,7 +143,7 @@ def _composed_vjp(which, g, q, k, v, bias, scale, safe):
     if which == 2:
         return p.swapaxes(-1, -2) @ g
     dp = g @ v.swapaxes(-1, -2)
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    ds = _act.softmax_jacobian_times(dp, p)
     if which == 3:
         return ds
     if which == 0:
@@ -162,7 +162,7 @@ def _composed_jvp(which, t, q, k, v, bias, scale, safe):
         ds = (q @ t.swapaxes(-1, -2)) * scale
     else:
         ds = t
-    dp = p * (ds - (ds * p).sum(axis=-1, keepdims=True))
+    dp = _act.softmax_jacobian_times(ds, p)
     return dp @ v
 
 
