@@ -41,6 +41,7 @@ import numpy as np
 
 from chainrule import gemm_backend
 from chainrule.ops import activations as _act
+from chainrule.ops import lstm_cells
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
@@ -94,9 +95,14 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     w = w_hh if w_hh.dtype == dtype else w_hh.astype(dtype)
     # acts[t] = W_hh h_{t-1}, by the GEMM backend in use (gemm_backend)
     recurrent_product = gemm_backend.matmul_steps(w, states[:-1, :hidden], acts)
+    cells = lstm_cells.cells_for(dtype) if x_t.dtype == dtype else None
     for t in range(steps):
         a = acts[t]
         recurrent_product(t)
+        if cells is not None:  # the step's elementwise work in one compiled loop
+            c_prev, new = states[t, hidden:], states[t + 1]
+            cells.cell_forward(a, x_t[t], c_prev, new[hidden:], tanh_c[t], new[:hidden])
+            continue
         a += x_t[t]
         _gates_inplace(a, hidden)
         g = a[2 * hidden : 3 * hidden]
@@ -225,7 +231,17 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     # steps is slower); by the GEMM backend in use (gemm_backend)
     dh_product = gemm_backend.matmul_steps(w_t, da_all, dh)
     dw_product = gemm_backend.matmul_steps(da_all, states[:-1, :hidden].swapaxes(1, 2), dw, True)
+    cells = lstm_cells.cells_for(dtype) if gy.dtype == dtype == acts.dtype else None
     for t in range(steps - 1, -1, -1):
+        if cells is not None:  # the step's elementwise work in one compiled loop
+            g_live = np.ascontiguousarray(g_t[t]) if live[t] else dh
+            cells.cell_backward(
+                acts[t], tanh_c[t], states[t, hidden:], dh, dc, bool(live[t]),
+                g_live[:hidden], g_live[hidden:], da_all[t],
+            )  # fmt: skip
+            dh_product(t)
+            dw_product(t)
+            continue
         gates = acts[t]
         i, f = gates[:hidden], gates[hidden : 2 * hidden]
         g, o = gates[2 * hidden : 3 * hidden], gates[3 * hidden :]
