@@ -217,26 +217,3 @@ def test_nn_lstm_float32_matches_torch():
         np.testing.assert_allclose(
             dict(cm.named_parameters())[name].grad.data, p.grad.numpy(), rtol=0, atol=2e-5
         )
-
-
-def test_nn_lstm_prefers_the_compiled_cells_to_onednns_lstm(monkeypatch):
-    """With oneDNN selected, nn.LSTM runs lstm_layer while the compiled cells serve
-    float32 (they measured faster), and oneDNN's fused LSTM once they are off."""
-    from chainrule.nn import layers_recurrent
-
-    calls = []
-    real = layers_recurrent._fused_lstm
-    monkeypatch.setattr(layers_recurrent, "_fused_lstm", lambda *a: calls.append(1) or real(*a))
-    before = cr.get_conv_backend()
-    cr.set_conv_backend("onednn")
-    try:
-        lstm = cr.nn.LSTM(3, 4)
-        x = cr.tensor(np.random.default_rng(7).normal(size=(5, 2, 3)).astype(np.float32))
-        fast = lstm(x)[0].data
-        assert calls == []
-        lstm_cells.use_numba(False)
-        fused = lstm(x)[0].data
-        assert calls == [1]
-    finally:
-        cr.set_conv_backend(before)
-    np.testing.assert_allclose(fast, fused, rtol=0, atol=2e-5)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import chainrule as cr
 import chainrule.nn as nn
 from chainrule import conv_backend, onednn
-from chainrule.ops import lstm_cells, recurrent_fused
+from chainrule.ops import recurrent_fused
 from chainrule.ops.recurrent_fused import lstm_fused
 from chainrule.test_util import check_grads
 
@@ -25,12 +25,8 @@ GRADS32 = {"rtol": 1e-4, "atol": 1e-4}  # sums over steps and batch, in float32
 
 @pytest.fixture(autouse=True)
 def _restore_backend():
-    # nn.LSTM takes oneDNN's fused LSTM only where the compiled LSTM cells are off
-    # (chainrule.ops.lstm_cells); these tests are about the oneDNN path.
     before = cr.get_conv_backend()
-    lstm_cells.use_numba(False)
     yield
-    lstm_cells.use_numba(True)
     cr.set_conv_backend(before)
 
 

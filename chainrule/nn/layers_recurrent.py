@@ -35,7 +35,6 @@ from chainrule.nn.layers_linear import _empty
 from chainrule.nn.module import Module
 from chainrule.nn.recurrent_packed import run_packed
 from chainrule.nn.utils.rnn import PackedSequence
-from chainrule.ops import lstm_cells
 from chainrule.ops.recurrent import lstm_layer
 from chainrule.ops.recurrent_fused import lstm_fused
 from chainrule.tensor import Tensor, as_tensor
@@ -445,10 +444,7 @@ class LSTM(RNNBase):
         h0, c0 = state
         if w_hr is not None:
             return _projected_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh), w_hr)
-        # oneDNN's fused LSTM (float32; else NumPy's, the same), unless the compiled
-        # cells serve lstm_layer: they measured faster (B6 jit step 0.88x against
-        # 0.95x torch's on 2 threads, 0.83x against 0.97x on one; BENCHMARKS.md).
-        if conv_backend._usable() and lstm_cells.cells_for(np.dtype(seq.dtype)) is None:
+        if conv_backend._usable():  # oneDNN's fused LSTM (float32; else NumPy's, the same)
             return _fused_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh))
         hidden = self.hidden_size
         ys = lstm_layer(_gate_inputs(seq, w_ih, _sum_bias(b_ih, b_hh)), h0, c0, w_hh)
