@@ -1,7 +1,7 @@
 """Where the compiled LSTM cells' float32 tanh comes from, and what it costs.
 
 ``python benchmarks/tanh32_fit.py`` refits the rational function of
-``chainrule/ops/_lstm_cells_numba.py`` (``tanh(x) ~ x P(x^2) / Q(x^2)``, P of degree
+``chainrule/ops/_numba_math.py`` (``tanh(x) ~ x P(x^2) / Q(x^2)``, P of degree
 5, Q of degree 4 with Q(0) = 1, on [0, 9]), prints its coefficients and largest
 relative error in float64, then measures the compiled tanh as shipped: its error in
 units in the last place over random and logarithmically spaced float32 values, and
@@ -52,7 +52,7 @@ def fit(p_degree: int = 5, q_degree: int = 4, rounds: int = 60):
 
 
 def shipped_error_and_time() -> None:
-    from chainrule.ops import _lstm_cells_numba as kernels
+    from chainrule.ops import _numba_math as kernels
 
     rng = np.random.default_rng(0)
     x = np.concatenate(

@@ -139,7 +139,7 @@ class LayerNorm(Module):
 
     >>> import chainrule as cr
     >>> cr.nn.LayerNorm(3)(cr.tensor([[1.0, 2.0, 3.0]]))  # each row to mean 0, variance 1
-    tensor([[-1.2247356,  0.       ,  1.2247356]], grad_fn=<layer_norm_affine>)
+    tensor([[-1.224735...,  0.       ,  1.224735...]], grad_fn=<layer_norm_affine>)
     """
 
     def __init__(

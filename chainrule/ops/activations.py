@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops import offload
+from chainrule.ops import compiled, offload
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import ELEMENTWISE, Primitive, call, pass_is_differentiated
 from chainrule.ops.rowwise import max_along, sum_along
@@ -73,11 +73,37 @@ def _last(x, axis) -> bool:
     return axis == -1 or axis == np.ndim(x) - 1
 
 
+def _compiled_rows(axis, *arrays):
+    """The compiled kernels where they serve a softmax along ``axis`` of these
+    arrays (float32, contiguous, non-empty, one shape, along the last axis), else None."""
+    x = arrays[0]
+    if type(x) is not np.ndarray or not x.size or not _last(x, axis):
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != x.dtype or a.shape != x.shape:
+            return None
+        if not a.flags.c_contiguous:
+            return None
+    return compiled.kernels_for(x.dtype)
+
+
+def _softmax_compiled(x, axis, safe):
+    kernels = _compiled_rows(axis, x)
+    if kernels is None:
+        return None
+    out = np.empty(x.shape, x.dtype)
+    kernels.softmax_rows(x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1]), safe)
+    return out
+
+
 def _softmax_forward(x, axis=-1):
     if offload.onednn is not None and _last(x, axis):
         done = offload.onednn.softmax(x)  # oneDNN's, for all-finite float32 x
         if done is not None:
             return done
+    done = _softmax_compiled(x, axis, False)
+    if done is not None:
+        return done
     e = _exp_shifted(x, max_along(x, axis, keepdims=True))
     e /= sum_along(e, axis, keepdims=True)
     return e
@@ -95,6 +121,12 @@ def _softmax_rule_arrays(v, ans, axis=-1):
         done = offload.onednn.softmax_grad(v, ans)
         if done is not None:
             return done
+    kernels = _compiled_rows(axis, ans, v)
+    if kernels is not None:
+        out = np.empty(ans.shape, ans.dtype)
+        n = ans.shape[-1]
+        kernels.softmax_rule_rows(v.reshape(-1, n), ans.reshape(-1, n), out.reshape(-1, n))
+        return out
     return softmax_jacobian_times(v, ans, axis)
 
 
@@ -136,6 +168,9 @@ def _safe_softmax_forward(x, axis=-1):
         done = offload.onednn.softmax(x)  # all finite: no row is masked throughout
         if done is not None:
             return done
+    done = _softmax_compiled(x, axis, True)
+    if done is not None:
+        return done
     m = max_along(x, axis, keepdims=True)
     # A row that is -inf throughout (every position masked): shift by 0, so its
     # exponentials are 0 and so is its result, as PyTorch's attention returns.

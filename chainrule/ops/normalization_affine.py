@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops import offload
+from chainrule.ops import compiled, offload
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.linalg import as_rows
 from chainrule.ops.normalization import (
@@ -64,6 +64,18 @@ def _forward(x, w, b, eps=1e-5):
             out, mean, var = done
             _keep_with(out, _saved, ("onednn", mean, var))
             return out
+    kernels = compiled.kernels_for(x.dtype) if x.flags.c_contiguous else None
+    if kernels is not None:  # one compiled loop (chainrule.ops._numba_norm)
+        rows = x.size // x.shape[-1]
+        out = np.empty(x.shape, x.dtype)
+        mean, rstd = np.empty((2, rows), x.dtype)
+        kernels.layer_norm_forward(
+            as_rows(x), np.ascontiguousarray(w), np.ascontiguousarray(b), float(eps),
+            as_rows(out), mean, rstd,
+        )  # fmt: skip
+        stats = (mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1))
+        _keep_with(out, _saved, ("numpy", *stats))
+        return out
     out, mean, rstd = standardize(x, eps)
     out *= w
     out += b
@@ -100,6 +112,8 @@ def _grads_now(g, ans, x, w, b, eps):
     on = offload.onednn
     if on is not None and saved is not None and saved[0] == "onednn":
         result = on.layer_norm_grad(g, x, saved[1], saved[2], eps, w, b)
+    if result is None and saved is not None and saved[0] == "numpy":
+        result = _grads_compiled(g, x, w, saved[1], saved[2])
     if result is None:
         n = x.shape[-1]
         xhat, rstd = _standardized(ans, x, eps)
@@ -114,6 +128,26 @@ def _grads_now(g, ans, x, w, b, eps):
         dx *= rstd
         result = (dx, dw, db)
     return result
+
+
+def _grads_compiled(g, x, w, mean, rstd):
+    """(dx, dw, db) by the compiled loop, from the forward's row statistics; None
+    where it does not serve (another dtype, statistics of another shape)."""
+    dtype = x.dtype
+    kernels = compiled.kernels_for(dtype)
+    if kernels is None or g.dtype != dtype or w.dtype != dtype or mean.dtype != dtype:
+        return None
+    n = x.shape[-1]
+    rows = x.size // n
+    if g.shape != x.shape or mean.size != rows:
+        return None
+    dx = np.empty(x.shape, dtype)
+    dw, db = np.zeros((2, n))
+    kernels.layer_norm_backward(
+        as_rows(np.ascontiguousarray(g)), as_rows(np.ascontiguousarray(x)),
+        np.ascontiguousarray(w), mean.reshape(rows), rstd.reshape(rows), as_rows(dx), dw, db,
+    )  # fmt: skip
+    return dx, dw.astype(dtype), db.astype(dtype)
 
 
 def _xhat(x, eps):

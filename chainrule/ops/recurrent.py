@@ -41,7 +41,7 @@ import numpy as np
 
 from chainrule import gemm_backend
 from chainrule.ops import activations as _act
-from chainrule.ops import lstm_cells
+from chainrule.ops import compiled
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
@@ -95,7 +95,7 @@ def _lstm_forward(xproj, h0, c0, w_hh):
     w = w_hh if w_hh.dtype == dtype else w_hh.astype(dtype)
     # acts[t] = W_hh h_{t-1}, by the GEMM backend in use (gemm_backend)
     recurrent_product = gemm_backend.matmul_steps(w, states[:-1, :hidden], acts)
-    cells = lstm_cells.cells_for(dtype) if x_t.dtype == dtype else None
+    cells = compiled.kernels_for(dtype) if x_t.dtype == dtype else None
     for t in range(steps):
         a = acts[t]
         recurrent_product(t)
@@ -231,7 +231,7 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     # steps is slower); by the GEMM backend in use (gemm_backend)
     dh_product = gemm_backend.matmul_steps(w_t, da_all, dh)
     dw_product = gemm_backend.matmul_steps(da_all, states[:-1, :hidden].swapaxes(1, 2), dw, True)
-    cells = lstm_cells.cells_for(dtype) if gy.dtype == dtype == acts.dtype else None
+    cells = compiled.kernels_for(dtype) if gy.dtype == dtype == acts.dtype else None
     for t in range(steps - 1, -1, -1):
         if cells is not None:  # the step's elementwise work in one compiled loop
             g_live = np.ascontiguousarray(g_t[t]) if live[t] else dh
