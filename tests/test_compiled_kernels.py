@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from _helpers import run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -397,3 +398,29 @@ def test_compiled_softmax_nan_and_infinities_as_numpys():
         compiled.use_numba(False)
         want = fn(x).data
         np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------------ threads
+def test_kernels_from_several_threads_give_each_thread_its_own_numbers():
+    """The kernels release the GIL and keep no state: four threads at once, each
+    with its own inputs, get what each gets alone."""
+
+    def work(i: int):
+        rng = np.random.default_rng(100 + i)
+        lstm_args = _inputs(rng, 5, 6, 8)
+        ln_args = (_float32(rng, 7, 33), _float32(rng, 33), _float32(rng, 33))
+        out = []
+        for _ in range(3):
+            ts = [cr.tensor(a, requires_grad=True) for a in lstm_args]
+            lstm_layer(*ts).sum().backward()
+            us = [cr.tensor(a, requires_grad=True) for a in ln_args]
+            (cr.softmax(layer_norm_affine(*us), axis=-1) * ln_args[0]).sum().backward()
+            out.append([t.grad.data for t in ts + us])
+        return out
+
+    alone = [work(i) for i in range(4)]
+    together = run_in_threads(work, 4)
+    for a, b in zip(alone, together):
+        for xs, ys in zip(a, b):
+            for x, y in zip(xs, ys):
+                np.testing.assert_array_equal(x, y)

@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 "micrograd",
                 "mygrad",
                 "jax",
+                "numba",
+                "compiled_kernels",
             )
         )
     )

@@ -111,6 +111,12 @@ def git_info() -> dict[str, Any]:
     return info
 
 
+def _kernels_state() -> str:
+    from chainrule.ops import compiled
+
+    return "on" if compiled.numba_in_use() else "off"
+
+
 def software_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -123,6 +129,9 @@ def software_info() -> dict[str, Any]:
         "mygrad": version_of("mygrad"),
         "jax": version_of("jax"),
         "jaxlib": version_of("jaxlib"),
+        "numba": version_of("numba"),
+        # chainrule's compiled float32 kernels (chainrule.ops.compiled): on or off
+        "compiled_kernels": _kernels_state(),
     }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
