@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops import compiled
+from chainrule.ops import activations, compiled
 from chainrule.ops.activations import safe_softmax
 from chainrule.ops.normalization_affine import layer_norm_affine
 from chainrule.ops.recurrent import lstm_layer
@@ -25,7 +25,9 @@ from chainrule.ops import _numba_kernels as kernels  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _numba_on():
+def _numba_on(monkeypatch):
+    # every softmax of these tests through the kernels, however small
+    monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 0)
     compiled.use_numba(True)
     yield
     compiled.use_numba(True)
@@ -424,3 +426,19 @@ def test_kernels_from_several_threads_give_each_thread_its_own_numbers():
         for xs, ys in zip(a, b):
             for x, y in zip(xs, ys):
                 np.testing.assert_array_equal(x, y)
+
+
+def test_small_softmaxes_keep_numpys_calls(monkeypatch):
+    """Below COMPILED_MIN_SIZE values (a small network's cross-entropy) the softmax
+    does not call the kernels, so it never loads numba for them."""
+    monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 1 << 14)
+    spy = _Spy(kernels)
+    monkeypatch.setattr(compiled, "_kernels", spy)
+    rng = np.random.default_rng(12)
+    logits = cr.tensor(_float32(rng, 128, 10), requires_grad=True)
+    cr.nn.functional.cross_entropy(logits, rng.integers(0, 10, 128)).backward()
+    (cr.softmax(logits, axis=-1) * 2.0).sum().backward()
+    assert spy.calls == {}
+    big = cr.tensor(_float32(rng, 128, 4, 16, 16), requires_grad=True)
+    (cr.softmax(big, axis=-1) * _float32(rng, 128, 4, 16, 16)).sum().backward()
+    assert spy.calls == {"softmax_rows": 1, "softmax_rule_rows": 1}
