@@ -24,7 +24,10 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 
-DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3, "lstm": 6, "vit": 10}
+#: Each reaches 98% on MNIST's test set with margin (README): vit's 10 epochs had
+#: given 98.22% and 98.20%, then 98.01% once float32's last bits moved (the compiled
+#: kernels); 12 gave 98.25% (the cosine schedule's last epochs gain most).
+DEFAULT_EPOCHS = {"mlp": 6, "cnn": 3, "lstm": 6, "vit": 12}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 DATASETS = ("mnist", "digits")
 MODELS = ("mlp", "cnn")
