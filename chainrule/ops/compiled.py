@@ -18,8 +18,9 @@ Their tanh and exp are our own vectorisable float32 functions
 
 Only float32 runs here. float64 keeps NumPy's calls, whose functions are
 correctly rounded to within an ulp or so: finite-difference checks are made in
-float64, and a rational tanh accurate to 1e-8 would show in them. So do recorded
-passes (``create_graph``) and forward mode. Without numba, with
+float64, and a rational tanh accurate to 1e-8 would show in them. Recorded
+backward passes (``create_graph``) and forward mode take the forward values from
+the kernels but write their derivatives with recorded operations. Without numba, with
 ``CHAINRULE_KERNELS=numpy`` in the environment, or after :func:`use_numba`
 (False), every dtype takes NumPy's calls; the results then differ from these in
 float32's last bits, no more.
