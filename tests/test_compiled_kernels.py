@@ -187,6 +187,19 @@ def test_a_nan_in_the_gates_reaches_the_outputs_and_gradients():
     assert np.isnan(x.grad.data).any()
 
 
+def test_an_output_gradient_of_another_shape_takes_numpys_path():
+    """The compiled backward reads the output gradient without bounds checks: one of
+    another batch size is refused in one line, as on NumPy's path, never read past."""
+    from chainrule.ops.recurrent import lstm_layer_grads
+
+    xproj, h0, c0, w = _inputs(np.random.default_rng(14), 3, 4, 2)
+    y = lstm_layer(xproj, h0, c0, w).data
+    for numba in (True, False):
+        compiled.use_numba(numba)
+        with pytest.raises(ValueError, match="broadcast"):
+            lstm_layer_grads(np.ones((3, 2, 4), np.float32), y, xproj, h0, c0, w)
+
+
 def test_saturated_gates_stay_finite_and_exact():
     xproj, h0, c0, w = _inputs(np.random.default_rng(4), 3, 2, 2)
     xproj[0, 0] = 1e4
@@ -358,6 +371,22 @@ def test_a_strided_input_takes_numpys_path_with_the_same_numbers():
     got = layer_norm_affine(strided, w, b).data
     compiled.use_numba(False)
     np.testing.assert_array_equal(got, layer_norm_affine(strided, w, b).data)
+
+
+def test_a_weight_not_of_the_last_axis_shape_takes_numpys_path():
+    """The kernels index w and b without bounds checks: a (1,) weight broadcasts and a
+    (2,) weight raises, exactly as on NumPy's path, never a read past the array."""
+    rng = np.random.default_rng(13)
+    x = _float32(rng, 3, 5)
+    b = np.zeros(1, np.float32)
+    for numba in (True, False):
+        compiled.use_numba(numba)
+        got = layer_norm_affine(x, np.full(1, 2.0, np.float32), b).data
+        with pytest.raises(ValueError, match="broadcast"):
+            layer_norm_affine(x, np.ones(2, np.float32), b)
+        if numba:
+            fast = got
+    np.testing.assert_array_equal(fast, got)
 
 
 # ------------------------------------------------------------------ softmax

@@ -64,7 +64,7 @@ def _forward(x, w, b, eps=1e-5):
             out, mean, var = done
             _keep_with(out, _saved, ("onednn", mean, var))
             return out
-    kernels = compiled.kernels_for(x.dtype) if x.flags.c_contiguous else None
+    kernels = compiled.kernels_for(x.dtype) if _compiled_fits(x, w, b) else None
     if kernels is not None:  # one compiled loop (chainrule.ops._numba_norm)
         rows = x.size // x.shape[-1]
         out = np.empty(x.shape, x.dtype)
@@ -130,16 +130,30 @@ def _grads_now(g, ans, x, w, b, eps):
     return result
 
 
+def _compiled_fits(x, w, b) -> bool:
+    """Whether the compiled loops may take these arrays: they index w[j] and b[j]
+    without bounds checks, so only a contiguous x and a w and b of exactly its last
+    axis's shape and its dtype (else NumPy's path broadcasts or refuses, as always)."""
+    n = x.shape[-1] if x.ndim else 0
+    return (
+        n > 0
+        and x.flags.c_contiguous
+        and all(type(v) is np.ndarray and v.shape == (n,) and v.dtype == x.dtype for v in (w, b))
+    )
+
+
 def _grads_compiled(g, x, w, mean, rstd):
     """(dx, dw, db) by the compiled loop, from the forward's row statistics; None
     where it does not serve (another dtype, statistics of another shape)."""
     dtype = x.dtype
     kernels = compiled.kernels_for(dtype)
-    if kernels is None or g.dtype != dtype or w.dtype != dtype or mean.dtype != dtype:
+    if kernels is None or g.dtype != dtype or mean.dtype != dtype:
         return None
-    n = x.shape[-1]
+    n = x.shape[-1] if x.ndim else 0
+    if not n or w.shape != (n,) or w.dtype != dtype or g.shape != x.shape:
+        return None
     rows = x.size // n
-    if g.shape != x.shape or mean.size != rows:
+    if mean.size != rows:
         return None
     dx = np.empty(x.shape, dtype)
     dw, db = np.zeros((2, n))

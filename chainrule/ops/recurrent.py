@@ -231,7 +231,10 @@ def _walk_back_arrays(gy, w_hh, states, acts, tanh_c):
     # steps is slower); by the GEMM backend in use (gemm_backend)
     dh_product = gemm_backend.matmul_steps(w_t, da_all, dh)
     dw_product = gemm_backend.matmul_steps(da_all, states[:-1, :hidden].swapaxes(1, 2), dw, True)
-    cells = compiled.kernels_for(dtype) if gy.dtype == dtype == acts.dtype else None
+    # The compiled loop reads gy without bounds checks: only a gy of the output's shape
+    # (any other takes NumPy's calls, which broadcast or refuse, as always).
+    fits = gy.dtype == dtype == acts.dtype and gy.shape == (steps, n, 2 * hidden)
+    cells = compiled.kernels_for(dtype) if fits else None
     for t in range(steps - 1, -1, -1):
         if cells is not None:  # the step's elementwise work in one compiled loop
             g_live = np.ascontiguousarray(g_t[t]) if live[t] else dh
