@@ -1,7 +1,7 @@
 """Helpers of the tests of fused primitives: work run from several threads at once
-(a cache or a plan must be each thread's own), and successive backward passes
+(a cache or a plan must be each thread's own), successive backward passes
 through one retained graph (a once-per-step cache must not serve a stale
-gradient)."""
+gradient), and one computation on NumPy's path against oneDNN's."""
 
 from __future__ import annotations
 
@@ -51,3 +51,19 @@ def assert_successive_backward_passes_agree(fused, composed, inputs, seeds=3, to
             found.append([t.grad.data.copy() for t in inputs])
         for a, e in zip(*found):
             np.testing.assert_allclose(a, e, rtol=tol, atol=tol)
+
+
+def assert_onednn_agrees_in_float32(run, **tol):
+    """``run()`` (a list of float32 arrays) on NumPy's path, then with oneDNN selected:
+    the same dtype and numbers within ``tol`` (the caller restores the backend)."""
+    import numpy as np
+
+    import chainrule as cr
+
+    cr.set_conv_backend("numpy")
+    want = run()
+    cr.set_conv_backend("onednn")
+    got = run()
+    for a, e in zip(got, want, strict=True):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, e, **tol)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import assert_successive_backward_passes_agree, run_in_threads
+from _helpers import (
+    assert_onednn_agrees_in_float32,
+    assert_successive_backward_passes_agree,
+    run_in_threads,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -388,13 +392,7 @@ def test_onednn_computes_it_as_numpys_path_does(seed, masked):
         (out * out).sum().backward()
         return [out.data] + [p.grad.data for p in params]
 
-    cr.set_conv_backend("numpy")
-    want = run()
-    cr.set_conv_backend("onednn")
-    got = run()
-    for a, e in zip(got, want):
-        assert a.dtype == np.float32
-        np.testing.assert_allclose(a, e, **FLOAT32)
+    assert_onednn_agrees_in_float32(run, **FLOAT32)
 
 
 def test_takes_only_what_the_composition_would_compute_the_same_way():

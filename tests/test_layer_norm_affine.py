@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import assert_successive_backward_passes_agree
+from _helpers import assert_onednn_agrees_in_float32, assert_successive_backward_passes_agree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -158,13 +158,7 @@ def test_onednn_computes_it_as_numpys_path_does(shape, seed):
         grads = cr.grad(lambda x, w, b: (_fused(x, w, b) * g).sum(), argnums=(0, 1, 2))(x, w, b)
         return [out.data] + [d.data for d in grads]
 
-    cr.set_conv_backend("numpy")
-    want = run()
-    cr.set_conv_backend("onednn")
-    got = run()
-    for a, e in zip(got, want):
-        assert a.dtype == np.float32
-        np.testing.assert_allclose(a, e, **FLOAT32)
+    assert_onednn_agrees_in_float32(run, **FLOAT32)
 
 
 def test_a_row_with_nan_gives_nan_there_on_both_backends():
