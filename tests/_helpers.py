@@ -1,7 +1,8 @@
 """Helpers of the tests of fused primitives: work run from several threads at once
 (a cache or a plan must be each thread's own), successive backward passes
 through one retained graph (a once-per-step cache must not serve a stale
-gradient), and one computation on NumPy's path against oneDNN's."""
+gradient), one computation on NumPy's path against oneDNN's, and a spy on the
+compiled kernels."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ def assert_onednn_agrees_in_float32(run, **tol):
     for a, e in zip(got, want, strict=True):
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, e, **tol)
+
+
+class KernelSpy:
+    """Stands in for the compiled kernels' namespace (``compiled._kernels``): calls
+    the real kernels and counts the calls of each by name in ``calls``."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, {}
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        fn = getattr(self.real, name)
+
+        def counted(*args: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return fn(*args)
+
+        return counted
+
+
+def float32_normal(rng: Any, *shape: int) -> Any:
+    """Standard normal numbers of ``shape`` from ``rng``, as float32."""
+    return rng.normal(size=shape).astype("float32")

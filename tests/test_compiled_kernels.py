@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from _helpers import run_in_threads
+from _helpers import KernelSpy, float32_normal, run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -272,36 +272,16 @@ def test_nn_lstm_float32_matches_torch():
 
 
 # ------------------------------------------------------------------ every kernel is used
-class _Spy:
-    """The real kernels, counting the calls of each."""
-
-    def __init__(self, real):
-        self.real, self.calls = real, {}
-
-    def __getattr__(self, name):
-        fn = getattr(self.real, name)
-
-        def counted(*args):
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return fn(*args)
-
-        return counted
-
-
-def _float32(rng, *shape):
-    return rng.normal(size=shape).astype(np.float32)
-
-
 def test_each_primitive_calls_its_kernels(monkeypatch):
-    spy = _Spy(kernels)
+    spy = KernelSpy(kernels)
     monkeypatch.setattr(compiled, "_kernels", spy)
     rng = np.random.default_rng(8)
     ts = [cr.tensor(a, requires_grad=True) for a in _inputs(rng, 3, 2, 4)]
     lstm_layer(*ts).sum().backward()
-    x = cr.tensor(_float32(rng, 5, 6), requires_grad=True)
-    w, b = (cr.tensor(_float32(rng, 6), requires_grad=True) for _ in range(2))
-    (layer_norm_affine(x, w, b) * _float32(rng, 5, 6)).sum().backward()
-    (cr.softmax(x, axis=-1) * _float32(rng, 5, 6)).sum().backward()
+    x = cr.tensor(float32_normal(rng, 5, 6), requires_grad=True)
+    w, b = (cr.tensor(float32_normal(rng, 6), requires_grad=True) for _ in range(2))
+    (layer_norm_affine(x, w, b) * float32_normal(rng, 5, 6)).sum().backward()
+    (cr.softmax(x, axis=-1) * float32_normal(rng, 5, 6)).sum().backward()
     assert set(spy.calls) == {
         "cell_forward", "cell_backward", "layer_norm_forward", "layer_norm_backward",
         "softmax_rows", "softmax_rule_rows",
@@ -327,8 +307,8 @@ def _norm_and_grads(x, w, b, seed_grad, numba: bool):
 def test_compiled_layer_norm_agrees_with_numpys_calls(lead, n, offset, seed):
     rng = np.random.default_rng(seed)
     x = (rng.normal(size=(*lead, n)) + offset).astype(np.float32)
-    w, b = _float32(rng, n), _float32(rng, n)
-    seed_grad = _float32(rng, *lead, n)
+    w, b = float32_normal(rng, n), float32_normal(rng, n)
+    seed_grad = float32_normal(rng, *lead, n)
     fast = _norm_and_grads(x, w, b, seed_grad, numba=True)
     slow = _norm_and_grads(x, w, b, seed_grad, numba=False)
     for a, c in zip(fast, slow):
@@ -342,8 +322,8 @@ def test_compiled_layer_norm_agrees_with_numpys_calls(lead, n, offset, seed):
 def test_compiled_layer_norm_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)
-    x, w, b = _float32(rng, 4, 7, 64) + 2, _float32(rng, 64), _float32(rng, 64)
-    seed_grad = _float32(rng, 4, 7, 64)
+    x, w, b = float32_normal(rng, 4, 7, 64) + 2, float32_normal(rng, 64), float32_normal(rng, 64)
+    seed_grad = float32_normal(rng, 4, 7, 64)
     got = _norm_and_grads(x, w, b, seed_grad, numba=True)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.layer_norm(tx, (64,), tw, tb)
@@ -355,7 +335,7 @@ def test_compiled_layer_norm_matches_torch():
 
 def test_compiled_layer_norm_keeps_a_nan_to_its_row():
     rng = np.random.default_rng(10)
-    x, w, b = _float32(rng, 4, 8), _float32(rng, 8), _float32(rng, 8)
+    x, w, b = float32_normal(rng, 4, 8), float32_normal(rng, 8), float32_normal(rng, 8)
     x[2, 3] = np.nan
     y, dx, dw, db = _norm_and_grads(x, w, b, np.ones((4, 8), np.float32), numba=True)
     assert np.isnan(y[2]).all() and np.isfinite(np.delete(y, 2, axis=0)).all()
@@ -365,7 +345,7 @@ def test_compiled_layer_norm_keeps_a_nan_to_its_row():
 
 def test_a_strided_input_takes_numpys_path_with_the_same_numbers():
     rng = np.random.default_rng(11)
-    x, w, b = _float32(rng, 6, 10), _float32(rng, 5), _float32(rng, 5)
+    x, w, b = float32_normal(rng, 6, 10), float32_normal(rng, 5), float32_normal(rng, 5)
     strided = x[:, ::2]
     compiled.use_numba(True)
     got = layer_norm_affine(strided, w, b).data
@@ -377,7 +357,7 @@ def test_a_weight_not_of_the_last_axis_shape_takes_numpys_path():
     """The kernels index w and b without bounds checks: a (1,) weight broadcasts and a
     (2,) weight raises, exactly as on NumPy's path, never a read past the array."""
     rng = np.random.default_rng(13)
-    x = _float32(rng, 3, 5)
+    x = float32_normal(rng, 3, 5)
     b = np.zeros(1, np.float32)
     for numba in (True, False):
         compiled.use_numba(numba)
@@ -405,7 +385,7 @@ def test_compiled_softmax_agrees_with_numpys_calls(shape, width, masks, safe, se
         x[rng.random(x.shape) < 0.3] = -np.inf
     if masks == "rows":
         x[(0,) * len(shape)] = -np.inf  # one row masked throughout
-    seed_grad = _float32(rng, *shape, width)
+    seed_grad = float32_normal(rng, *shape, width)
     fn = (lambda t: safe_softmax(t, axis=-1)) if safe else (lambda t: cr.softmax(t, axis=-1))
     results = []
     for numba in (True, False):
@@ -439,7 +419,7 @@ def test_kernels_from_several_threads_give_each_thread_its_own_numbers():
     def work(i: int):
         rng = np.random.default_rng(100 + i)
         lstm_args = _inputs(rng, 5, 6, 8)
-        ln_args = (_float32(rng, 7, 33), _float32(rng, 33), _float32(rng, 33))
+        ln_args = (float32_normal(rng, 7, 33), float32_normal(rng, 33), float32_normal(rng, 33))
         out = []
         for _ in range(3):
             ts = [cr.tensor(a, requires_grad=True) for a in lstm_args]
@@ -461,13 +441,13 @@ def test_small_softmaxes_keep_numpys_calls(monkeypatch):
     """Below COMPILED_MIN_SIZE values (a small network's cross-entropy) the softmax
     does not call the kernels, so it never loads numba for them."""
     monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 1 << 14)
-    spy = _Spy(kernels)
+    spy = KernelSpy(kernels)
     monkeypatch.setattr(compiled, "_kernels", spy)
     rng = np.random.default_rng(12)
-    logits = cr.tensor(_float32(rng, 128, 10), requires_grad=True)
+    logits = cr.tensor(float32_normal(rng, 128, 10), requires_grad=True)
     cr.nn.functional.cross_entropy(logits, rng.integers(0, 10, 128)).backward()
     (cr.softmax(logits, axis=-1) * 2.0).sum().backward()
     assert spy.calls == {}
-    big = cr.tensor(_float32(rng, 128, 4, 16, 16), requires_grad=True)
-    (cr.softmax(big, axis=-1) * _float32(rng, 128, 4, 16, 16)).sum().backward()
+    big = cr.tensor(float32_normal(rng, 128, 4, 16, 16), requires_grad=True)
+    (cr.softmax(big, axis=-1) * float32_normal(rng, 128, 4, 16, 16)).sum().backward()
     assert spy.calls == {"softmax_rows": 1, "softmax_rule_rows": 1}

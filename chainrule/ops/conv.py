@@ -34,6 +34,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule import conv_backend, gemm_backend
+from chainrule.ops import activations as _act
+from chainrule.ops import compiled
 from chainrule.ops.nn_ops import _geometry
 from chainrule.ops.primitive import Primitive, call
 
@@ -140,6 +142,41 @@ def _fill_cols(buf, win, s, e, q: _Plan):
     return cols
 
 
+def _compiled(a, q: _Plan, read_in_place: bool = True):
+    """The compiled kernels where they serve this convolution's window copies (float32
+    ``a``, C-contiguous if the kernel reads it in place, stride 1, dilation 1, one
+    group; at least COMPILED_MIN_SIZE values, so a small network never loads
+    numba), else None. The loops do no bounds checks: the shapes they are given all
+    come from ``q``."""
+    if type(a) is not np.ndarray or a.dtype != np.float32:
+        return None
+    if read_in_place and not a.flags.c_contiguous:
+        return None
+    if q.groups != 1 or tuple(q.stride) != (1, 1) or tuple(q.dilation) != (1, 1):
+        return None
+    if a.size < _act.COMPILED_MIN_SIZE:
+        return None
+    return compiled.kernels_for(a.dtype)
+
+
+def _col_filler(x, q: _Plan):
+    """``fill(buf, s, e)``: images s:e's window copies into ``buf`` (see
+    :func:`_fill_cols`), by the compiled im2col where it serves (:func:`_compiled`),
+    else by NumPy from a padded copy of ``x``."""
+    kernels = _compiled(x, q)
+    if kernels is not None:
+        return lambda buf, s, e: _copy_cols(kernels, buf, x, s, e, q)
+    win = _windows(_padded(x, q), q)
+    return lambda buf, s, e: _fill_cols(buf, win, s, e, q)
+
+
+def _copy_cols(kernels, buf, x, s, e, q: _Plan):
+    """:func:`_fill_cols` by the compiled im2col, from the unpadded image."""
+    cols = buf[:, :, : (e - s) * q.cols]
+    kernels.im2col(x, s, e, q.kh, q.kw, q.padding[0], q.padding[1], q.oh, q.ow, cols[0])
+    return cols
+
+
 def _grad_cols(g, s, e, buf, q: _Plan):
     """The chunk of ``g`` as (groups, o/groups, images * cols), images side by side: on
     the wide grid, with zeros past ``ow``, so those columns add nothing to any sum."""
@@ -180,7 +217,7 @@ def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
         return conv_backend.forward(
             x, w, b, (q.oh, q.ow), _params(stride, padding, dilation, groups)
         )
-    win = _windows(_padded(x, q), q)
+    fill = _col_filler(x, q)
     w3 = w.reshape(groups, q.og, q.k)
     if b is None:
         buf = q.buffer(q.k, dtype)
@@ -192,7 +229,7 @@ def _conv2d_forward(x, w, b=None, *, stride, padding, dilation, groups):
         buf[:, q.k] = 1
     out = np.empty((q.n, q.o, q.oh, q.ow), dtype=dtype)
     for s, e in q.chunks():
-        cols = _fill_cols(buf, win, s, e, q)
+        cols = fill(buf, s, e)
         y = gemm_backend.matmul(w3, cols)  # (groups, o/groups, b * oh * ow)
         out[s:e] = _view(y, (q.o, e - s, q.oh, q.ow)).transpose(1, 0, 2, 3)
     return out
@@ -209,6 +246,9 @@ def _input_grad_forward(g, w, *, shape, stride, padding, dilation, groups):
         return conv_backend.input_grad(
             g, w, tuple(shape), _params(stride, padding, dilation, groups)
         )
+    kernels = _compiled(g, q, read_in_place=False)  # g is copied, channels first
+    if kernels is not None:
+        return _input_grad_compiled(kernels, g, w, shape, padding)
     wt = np.ascontiguousarray(w.reshape(groups, q.og, q.k).transpose(0, 2, 1))
     # One GEMM for all images (its K, o/groups, is small): chunked, this one was the
     # GEMM that slowed down most with BLAS threads on a busy machine (over 10x).
@@ -239,6 +279,21 @@ def _input_grad_forward(g, w, *, shape, stride, padding, dilation, groups):
     return dx
 
 
+def _input_grad_compiled(kernels, g, w, shape, padding):
+    """The input gradient with the compiled col2im (stride 1, one group; see
+    :func:`_compiled`): one GEMM of W^T with g's channels first, then each image
+    plane's kh * kw adds in one pass, on the output's own grid (no wide grid, no
+    padded accumulator)."""
+    o, c, kh, kw = w.shape
+    n, _, oh, ow = g.shape
+    wt = np.ascontiguousarray(w.reshape(o, c * kh * kw).T)
+    g_cols = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(o, n * oh * ow)
+    d = gemm_backend.matmul(wt, g_cols)  # (c * kh * kw, n * oh * ow)
+    dx = np.empty(shape, dtype=g.dtype)
+    kernels.col2im(d, kh, kw, padding[0], padding[1], oh, ow, dx)
+    return dx
+
+
 # ----------------------------------------------------------------- weight gradient
 def _weight_grad_forward(g, x, *, shape, stride, padding, dilation, groups):
     dtype, (g, x) = _common(g, x)
@@ -248,11 +303,11 @@ def _weight_grad_forward(g, x, *, shape, stride, padding, dilation, groups):
         return conv_backend.weight_grad(
             g, x, tuple(shape), _params(stride, padding, dilation, groups)
         )
-    win = _windows(_padded(x, q), q)
+    fill = _col_filler(x, q)
     buf, gbuf = q.buffer(q.k, dtype), q.buffer(q.og, dtype)
     dw = np.zeros((groups, q.og, q.k), dtype=dtype)
     for s, e in q.chunks():
-        cols = _fill_cols(buf, win, s, e, q)
+        cols = fill(buf, s, e)
         dw += gemm_backend.matmul(_grad_cols(g, s, e, gbuf, q), cols.transpose(0, 2, 1))
     return dw.reshape(shape)
 

@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule import conv_backend
 from chainrule.ops import activations as _act
+from chainrule.ops import compiled
 from chainrule.ops.errors import InputError
 from chainrule.ops.linalg import as_rows, stack_matmul
 from chainrule.ops.primitive import ELEMENTWISE, Primitive, call
@@ -192,6 +193,12 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
         kh, kw = kernel_size
         oh, ow = _geometry(x.shape, kernel_size, stride, padding, dilation)
         if x.flags.c_contiguous:
+            kernels = _pool_kernels(x) if (kh, kw) == (2, 2) else None
+            if kernels is not None:  # one compiled pass (chainrule.ops._numba_pool)
+                n, c, h, w = x.shape
+                out = np.empty((n, c, oh, ow), dtype=x.dtype)
+                kernels.max_pool_2x2(_planes(x), _planes(out))
+                return out
             return _max_pool_tiled_nchw(x, kh, kw, oh, ow)
         rows = [x[:, :, i : i + kh * (oh - 1) + 1 : kh, : kw * ow] for i in range(kh)]
         best = np.maximum(rows[0], rows[1])
@@ -209,6 +216,27 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
     for v in views[1:]:
         np.maximum(out, xp[v], out=out)
     return out
+
+
+def _pool_kernels(*arrays):
+    """The compiled kernels where they serve a 2x2 pool of these arrays (float32,
+    C-contiguous, 4-D; the image at least ``COMPILED_MIN_SIZE`` values, so that a
+    small network never loads numba), else None."""
+    x = arrays[0]
+    if x.size < _act.COMPILED_MIN_SIZE:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != np.float32 or a.ndim != 4:
+            return None
+        if not a.flags.c_contiguous:
+            return None
+    return compiled.kernels_for(x.dtype)
+
+
+def _planes(a):
+    """An NCHW array as (N * C, H, W) planes (a view: the array is C-contiguous)."""
+    n, c, h, w = a.shape
+    return a.reshape(n * c, h, w)
 
 
 def _max_pool_tiled_nchw(x, kh, kw, oh, ow, images=8):
@@ -271,8 +299,18 @@ def _max_pool_scatter_tiled(g, x, m, kernel_size):
     of its window if it is the window's first maximum (row-major), else zero."""
     (kh, kw), (h, w) = kernel_size, x.shape[2:]
     oh, ow = m.shape[2:]
-    if (kh, kw) == (2, 2) and (h, w) == (2 * oh, 2 * ow) and sys.byteorder == "little":
-        return _max_pool_scatter_2x2(g, x, m)
+    if (kh, kw) == (2, 2) and (h, w) == (2 * oh, 2 * ow):
+        # The compiled loop reads without bounds checks: only for g and m of the pool's
+        # output shape (anything else takes NumPy's calls, which broadcast or refuse).
+        fits = type(g) is np.ndarray and g.shape == m.shape == x.shape[:2] + (oh, ow)
+        kernels = _pool_kernels(x, m) if fits and g.dtype == np.float32 else None
+        if kernels is not None:  # one compiled pass (chainrule.ops._numba_pool)
+            out = np.empty_like(x)
+            g = np.ascontiguousarray(g)  # (a broadcast gradient, as sum()'s, is copied)
+            kernels.max_pool_2x2_scatter(_planes(g), _planes(x), _planes(m), _planes(out))
+            return out
+        if sys.byteorder == "little":
+            return _max_pool_scatter_2x2(g, x, m)
     full = (oh * kh, ow * kw) == (h, w)
     out = np.empty_like(x, dtype=g.dtype) if full else np.zeros_like(x, dtype=g.dtype)
     # One strided view per kernel offset, each the shape of g: on an NCHW image its
