@@ -10,6 +10,11 @@ Which primitives use them, on float32 arrays, in place of their NumPy calls:
   and its three gradients (:mod:`chainrule.ops._numba_norm`).
 - ``softmax`` and ``safe_softmax`` along the last axis, and the softmax's rule
   (:mod:`chainrule.ops._numba_softmax`).
+- ``conv2d`` and its two gradients (stride 1, dilation 1, one group): the window
+  copies and the input gradient's col2im (:mod:`chainrule.ops._numba_conv`); the
+  GEMMs stay with the GEMM backend.
+- ``max_pool2d`` with 2x2 windows and stride 2, and its gradient
+  (:mod:`chainrule.ops._numba_pool`).
 
 docs/reference/compiled-kernels.md has the measurements.
 
