@@ -240,7 +240,19 @@ def test_a_pool_gradient_of_another_shape_takes_numpys_path():
     np.testing.assert_array_equal(*results)
 
 
-@pytest.mark.parametrize("h, w, k, p", [(1, 1, 5, 2), (2, 1, 5, 3), (3, 2, 3, 2), (1, 4, 3, 1)])
+@pytest.mark.parametrize(
+    "h, w, k, p",
+    # as wide as the image (one run per window offset) or not (a run per row)
+    [
+        (1, 1, 5, 2),
+        (2, 1, 5, 3),
+        (3, 2, 3, 2),
+        (1, 4, 3, 1),
+        (5, 5, 3, 1),
+        (4, 6, 5, 2),
+        (3, 3, 1, 0),
+    ],
+)
 def test_im2col_stays_inside_its_columns_where_the_padding_is_wider(h, w, k, p):
     """Windows wider than the image, in padding on both sides: every column holds
     NumPy's copy, and nothing is written past the last one (sentinels after it)."""

@@ -32,6 +32,59 @@ def im2col(x, start, stop, kh, kw, ph, pw, oh, ow, cols):
     (at least C * kh * kw rows, (stop - start) * oh * ow columns): row (c, i, j),
     column (image, oy, ox) holds x[image, c, oy + i - ph, ox + j - pw], or 0 where
     that is outside the image (the zero padding)."""
+    if ow == x.shape[3]:
+        _im2col_same_width(x, start, stop, kh, kw, ph, pw, oh, ow, cols)
+    else:
+        _im2col_rows(x, start, stop, kh, kw, ph, pw, oh, ow, cols)
+
+
+@njit(**COMPILE)
+def _im2col_same_width(x, start, stop, kh, kw, ph, pw, oh, ow, cols):
+    """:func:`im2col` where the output is as wide as the image (a "same" convolution,
+    kw = 2 pw + 1): then, for one (c, i, j) and image, the window entries of the
+    rows that read the image are the image's own entries shifted by a constant, one
+    run of up to oh * ow floats (runs of ow were measured twice as slow: B5's second
+    layer, 1.68 -> 0.88 ms). Entries of that run that fall in the padding (its first
+    and last columns) read a neighbouring row, and are written over with zeros
+    after it; the run is trimmed so that it never reads outside the image."""
+    _, channels, h, w = x.shape
+    zero = x.dtype.type(0.0)
+    flat = x.reshape(-1)
+    for c in range(channels):
+        for i in range(kh):
+            # output rows whose window row i reads the image: oy in [y_lo, y_hi)
+            y_lo = min(max(0, ph - i), oh)
+            y_hi = max(min(oh, h + ph - i), y_lo)
+            for j in range(kw):
+                row = cols[(c * kh + i) * kw + j]
+                lo = min(max(0, pw - j), ow)
+                hi = max(min(ow, w + pw - j), lo)
+                for b in range(start, stop):
+                    base = (b - start) * oh * ow
+                    for q in range(_U(base), _U(base + y_lo * ow)):
+                        row[q] = zero
+                    for q in range(_U(base + y_hi * ow), _U(base + oh * ow)):
+                        row[q] = zero
+                    # the run: output (oy, ox) = image (oy + i - ph, ox + j - pw)
+                    first = max(0, pw - j)
+                    last = (y_hi - y_lo) * ow - max(0, j - pw)
+                    if last > first:
+                        dst = _U(base + y_lo * ow + first)
+                        src = _U(((b * channels + c) * h + y_lo + i - ph) * w + j - pw + first)
+                        for q in range(_U(last - first)):
+                            row[dst + q] = flat[src + q]
+                    for oy in range(y_lo, y_hi):
+                        at = _U(base + oy * ow)
+                        for q in range(_U(lo)):
+                            row[at + q] = zero
+                        for q in range(_U(hi), _U(ow)):
+                            row[at + q] = zero
+
+
+@njit(**COMPILE)
+def _im2col_rows(x, start, stop, kh, kw, ph, pw, oh, ow, cols):
+    """:func:`im2col` in general: each output row's run of ow entries, the part in
+    the image copied and the rest zeros."""
     _, channels, h, w = x.shape
     zero = x.dtype.type(0.0)
     width = _U(ow)
