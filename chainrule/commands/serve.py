@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
@@ -39,29 +41,35 @@ def make_server(page: str, port: int = 0) -> ThreadingHTTPServer:
     return ThreadingHTTPServer((HOST, port), Page)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def serve(page: str, out: TextIO | None = None) -> int:
-    """Serve ``page`` until Ctrl-C; prints the address first. Returns the exit status."""
+    """Serve ``page`` until Ctrl-C; prints the address first. Returns the exit status.
+
+    The server runs on a thread of its own; the main thread only sleeps until a
+    signal's handler notes it, then stops the server. (With the server on the main
+    thread, the KeyboardInterrupt that Ctrl-C raises could land anywhere in it:
+    once, in CI, inside the start of a request's thread, and the process never
+    exited.)"""
     out = out or sys.stdout
     try:
         server = make_server(page)
     except OSError as exc:
         sys.stderr.write(f"chainrule explain: cannot serve on {HOST}: {exc.strerror or exc}\n")
         return 2
+    stop: list[int] = []
     # Ctrl-C must stop it even where SIGINT was inherited as ignored (a program started
     # in the background by a shell), and so must a plain `kill` (SIGTERM)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     with server:
+        thread = threading.Thread(target=server.serve_forever, name="explain-server", daemon=True)
+        thread.start()
         port = server.server_address[1]
-        try:  # from the first line on, a signal (even one sent on reading it) ends cleanly
-            out.write(f"Serving the explanation at http://{HOST}:{port}/ (Ctrl-C to stop)\n")
-            out.flush()
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+        # from the first line on, a signal (even one sent on reading it) ends cleanly
+        out.write(f"Serving the explanation at http://{HOST}:{port}/ (Ctrl-C to stop)\n")
+        out.flush()
+        while not stop:
+            time.sleep(0.1)
+        server.shutdown()
+        thread.join()
         out.write("stopped\n")
     return 0
