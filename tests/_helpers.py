@@ -90,3 +90,17 @@ class KernelSpy:
 def float32_normal(rng: Any, *shape: int) -> Any:
     """Standard normal numbers of ``shape`` from ``rng``, as float32."""
     return rng.normal(size=shape).astype("float32")
+
+
+def values_and_grads(fn: Callable[..., Any], arrays: Any, seed_grad: Any, numba: bool) -> list:
+    """``fn`` of ``arrays`` (as Tensors that require grad) with the compiled kernels
+    on or off (``chainrule.ops.compiled.use_numba``): its value, then the gradient
+    of ``sum(value * seed_grad)`` in each array, all as arrays."""
+    import chainrule as cr
+    from chainrule.ops import compiled
+
+    compiled.use_numba(numba)
+    ts = [cr.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*ts)
+    (y * seed_grad).sum().backward()
+    return [y.data] + [t.grad.data for t in ts]

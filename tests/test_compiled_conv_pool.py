@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import KernelSpy, float32_normal
+from _helpers import KernelSpy, float32_normal, values_and_grads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,11 +33,7 @@ def _numba_on(monkeypatch):
 
 
 def _conv_and_grads(x, w, b, seed_grad, numba: bool, **kw):
-    compiled.use_numba(numba)
-    ts = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
-    y = F.conv2d(*ts, **kw)
-    (y * seed_grad).sum().backward()
-    return [y.data] + [t.grad.data for t in ts]
+    return values_and_grads(lambda *ts: F.conv2d(*ts, **kw), (x, w, b), seed_grad, numba)
 
 
 # ------------------------------------------------------------------ convolution
@@ -160,11 +156,7 @@ def test_what_takes_numpys_path(case, monkeypatch):
 
 # ------------------------------------------------------------------ max pooling
 def _pool_and_grad(x, seed_grad, numba: bool):
-    compiled.use_numba(numba)
-    t = cr.tensor(x, requires_grad=True)
-    y = F.max_pool2d(t, 2)
-    (y * seed_grad).sum().backward()
-    return y.data, t.grad.data
+    return values_and_grads(lambda t: F.max_pool2d(t, 2), (x,), seed_grad, numba)
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from _helpers import KernelSpy, float32_normal, run_in_threads
+from _helpers import KernelSpy, float32_normal, run_in_threads, values_and_grads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,11 +114,7 @@ def _inputs(rng, steps, batch, hidden, dtype=np.float32):
 
 
 def _layer_and_grads(args, seed_grad, numba: bool):
-    compiled.use_numba(numba)
-    ts = [cr.tensor(a, requires_grad=True) for a in args]
-    y = lstm_layer(*ts)
-    (y * seed_grad).sum().backward()
-    return [y.data] + [t.grad.data for t in ts]
+    return values_and_grads(lstm_layer, args, seed_grad, numba)
 
 
 @settings(max_examples=25, deadline=None)
@@ -290,11 +286,7 @@ def test_each_primitive_calls_its_kernels(monkeypatch):
 
 # ------------------------------------------------------------------ layer normalisation
 def _norm_and_grads(x, w, b, seed_grad, numba: bool):
-    compiled.use_numba(numba)
-    ts = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
-    y = layer_norm_affine(*ts)
-    (y * seed_grad).sum().backward()
-    return [y.data] + [t.grad.data for t in ts]
+    return values_and_grads(layer_norm_affine, (x, w, b), seed_grad, numba)
 
 
 @settings(max_examples=25, deadline=None)
