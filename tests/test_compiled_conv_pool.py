@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops import activations, compiled
+from chainrule.ops import compiled
 from chainrule.ops.conv import conv2d_input_grad
 from chainrule.ops.nn_ops import max_pool2d_scatter
 
@@ -26,7 +26,7 @@ F = cr.nn.functional
 @pytest.fixture(autouse=True)
 def _numba_on(monkeypatch):
     # every image of these tests through the kernels, however small
-    monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 0)
+    monkeypatch.setattr(compiled, "MIN_SIZE", 0)
     compiled.use_numba(True)
     yield
     compiled.use_numba(True)
@@ -137,7 +137,7 @@ def test_what_takes_numpys_path(case, monkeypatch):
     elif case == "groups 2":
         w, kw["groups"] = w[:, :2].copy(), 2
     else:
-        monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 1 << 14)
+        monkeypatch.setattr(compiled, "MIN_SIZE", 1 << 14)
     spy = KernelSpy(kernels)
     monkeypatch.setattr(compiled, "_kernels", spy)
     ts = [cr.tensor(a, requires_grad=True) for a in (x, w)]

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.ops import activations, compiled
+from chainrule.ops import compiled
 from chainrule.ops.activations import safe_softmax
 from chainrule.ops.normalization_affine import layer_norm_affine
 from chainrule.ops.recurrent import lstm_layer
@@ -27,7 +27,7 @@ from chainrule.ops import _numba_kernels as kernels  # noqa: E402
 @pytest.fixture(autouse=True)
 def _numba_on(monkeypatch):
     # every softmax of these tests through the kernels, however small
-    monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 0)
+    monkeypatch.setattr(compiled, "MIN_SIZE", 0)
     compiled.use_numba(True)
     yield
     compiled.use_numba(True)
@@ -430,9 +430,9 @@ def test_kernels_from_several_threads_give_each_thread_its_own_numbers():
 
 
 def test_small_softmaxes_keep_numpys_calls(monkeypatch):
-    """Below COMPILED_MIN_SIZE values (a small network's cross-entropy) the softmax
+    """Below compiled.MIN_SIZE values (a small network's cross-entropy) the softmax
     does not call the kernels, so it never loads numba for them."""
-    monkeypatch.setattr(activations, "COMPILED_MIN_SIZE", 1 << 14)
+    monkeypatch.setattr(compiled, "MIN_SIZE", 1 << 14)
     spy = KernelSpy(kernels)
     monkeypatch.setattr(compiled, "_kernels", spy)
     rng = np.random.default_rng(12)

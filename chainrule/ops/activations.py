@@ -73,25 +73,14 @@ def _last(x, axis) -> bool:
     return axis == -1 or axis == np.ndim(x) - 1
 
 
-#: Softmaxes smaller than this keep NumPy's calls: they take microseconds either way,
-#: and the first compiled call loads numba (0.6 s, 120 MB), which a small network's
-#: cross-entropy (a batch of 128 x 10 logits) should not cost.
-COMPILED_MIN_SIZE = 1 << 14
-
-
 def _compiled_rows(axis, *arrays):
     """The compiled kernels where they serve a softmax along ``axis`` of these
-    arrays (float32, contiguous, at least COMPILED_MIN_SIZE values, one shape, along
-    the last axis), else None."""
+    arrays (one shape, along the last axis; see ``compiled.kernels_for_arrays``),
+    else None."""
     x = arrays[0]
-    if type(x) is not np.ndarray or x.size < COMPILED_MIN_SIZE or not _last(x, axis):
+    if not _last(x, axis) or any(np.shape(a) != np.shape(x) for a in arrays):
         return None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != x.dtype or a.shape != x.shape:
-            return None
-        if not a.flags.c_contiguous:
-            return None
-    return compiled.kernels_for(x.dtype)
+    return compiled.kernels_for_arrays(*arrays)
 
 
 def _softmax_compiled(x, axis, safe):

@@ -44,7 +44,7 @@ from types import ModuleType
 
 import numpy as np
 
-__all__ = ["kernels_for", "use_numba", "numba_in_use"]
+__all__ = ["kernels_for", "kernels_for_arrays", "use_numba", "numba_in_use", "MIN_SIZE"]
 
 _ENV = "CHAINRULE_KERNELS"
 
@@ -64,6 +64,29 @@ def numba_in_use() -> bool:
     """Whether float32 work now runs the compiled kernels (compiling them, the first
     time, to find out)."""
     return kernels_for(np.dtype(np.float32)) is not None
+
+
+#: Arrays smaller than this keep NumPy's calls (the LSTM's and layer
+#: normalisation's aside): they take microseconds either way, and the first compiled
+#: call loads numba (0.6 s, 120 MB), which a small network (a cross-entropy over 128
+#: x 10 logits, a tiny image) should not cost.
+MIN_SIZE = 1 << 14
+
+
+def kernels_for_arrays(*arrays: np.ndarray, contiguous: bool = True) -> ModuleType | None:
+    """The kernels where they serve these arrays: every one a plain NumPy array of
+    the first one's dtype, C-contiguous (unless ``contiguous`` is False: the caller
+    copies them), the first of at least :data:`MIN_SIZE` values; else None. The
+    shapes are the caller's to check: the loops do no bounds checks."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.size < MIN_SIZE:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != first.dtype:
+            return None
+        if contiguous and not a.flags.c_contiguous:
+            return None
+    return kernels_for(first.dtype)
 
 
 def kernels_for(dtype: np.dtype) -> ModuleType | None:

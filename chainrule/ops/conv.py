@@ -34,7 +34,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from chainrule import conv_backend, gemm_backend
-from chainrule.ops import activations as _act
 from chainrule.ops import compiled
 from chainrule.ops.nn_ops import _geometry
 from chainrule.ops.primitive import Primitive, call
@@ -143,20 +142,13 @@ def _fill_cols(buf, win, s, e, q: _Plan):
 
 
 def _compiled(a, q: _Plan, read_in_place: bool = True):
-    """The compiled kernels where they serve this convolution's window copies (float32
-    ``a``, C-contiguous if the kernel reads it in place, stride 1, dilation 1, one
-    group; at least COMPILED_MIN_SIZE values, so a small network never loads
-    numba), else None. The loops do no bounds checks: the shapes they are given all
-    come from ``q``."""
-    if type(a) is not np.ndarray or a.dtype != np.float32:
-        return None
-    if read_in_place and not a.flags.c_contiguous:
-        return None
+    """The compiled kernels where they serve this convolution's window copies (stride
+    1, dilation 1, one group; ``a`` as ``compiled.kernels_for_arrays`` takes it,
+    contiguous only if the kernel reads it in place), else None. The loops do no
+    bounds checks: the shapes they are given all come from ``q``."""
     if q.groups != 1 or tuple(q.stride) != (1, 1) or tuple(q.dilation) != (1, 1):
         return None
-    if a.size < _act.COMPILED_MIN_SIZE:
-        return None
-    return compiled.kernels_for(a.dtype)
+    return compiled.kernels_for_arrays(a, contiguous=read_in_place)
 
 
 def _col_filler(x, q: _Plan):

@@ -219,18 +219,11 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation):
 
 
 def _pool_kernels(*arrays):
-    """The compiled kernels where they serve a 2x2 pool of these arrays (float32,
-    C-contiguous, 4-D; the image at least ``COMPILED_MIN_SIZE`` values, so that a
-    small network never loads numba), else None."""
-    x = arrays[0]
-    if x.size < _act.COMPILED_MIN_SIZE:
+    """The compiled kernels where they serve a 2x2 pool of these 4-D arrays (see
+    ``compiled.kernels_for_arrays``), else None."""
+    if any(np.ndim(a) != 4 for a in arrays):
         return None
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != np.float32 or a.ndim != 4:
-            return None
-        if not a.flags.c_contiguous:
-            return None
-    return compiled.kernels_for(x.dtype)
+    return compiled.kernels_for_arrays(*arrays)
 
 
 def _planes(a):
