@@ -55,3 +55,15 @@ def conv_backend_restored():
     before = cr.get_conv_backend()
     yield
     cr.set_conv_backend(before)
+
+
+@pytest.fixture
+def numba_kernels_at_any_size(monkeypatch):
+    """The compiled kernels on, for arrays of any size (their size threshold at 0),
+    and on again afterwards, whatever the test switched."""
+    from chainrule.ops import compiled
+
+    monkeypatch.setattr(compiled, "MIN_SIZE", 0)
+    compiled.use_numba(True)
+    yield
+    compiled.use_numba(True)

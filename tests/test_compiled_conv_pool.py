@@ -23,13 +23,8 @@ from chainrule.ops import _numba_kernels as kernels  # noqa: E402
 F = cr.nn.functional
 
 
-@pytest.fixture(autouse=True)
-def _numba_on(monkeypatch):
-    # every image of these tests through the kernels, however small
-    monkeypatch.setattr(compiled, "MIN_SIZE", 0)
-    compiled.use_numba(True)
-    yield
-    compiled.use_numba(True)
+# every image of these tests through the kernels, however small
+pytestmark = pytest.mark.usefixtures("numba_kernels_at_any_size")
 
 
 def _conv_and_grads(x, w, b, seed_grad, numba: bool, **kw):

@@ -23,14 +23,8 @@ from chainrule.ops.recurrent import lstm_layer
 pytest.importorskip("numba")
 from chainrule.ops import _numba_kernels as kernels  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _numba_on(monkeypatch):
-    # every softmax of these tests through the kernels, however small
-    monkeypatch.setattr(compiled, "MIN_SIZE", 0)
-    compiled.use_numba(True)
-    yield
-    compiled.use_numba(True)
+# every softmax of these tests through the kernels, however small
+pytestmark = pytest.mark.usefixtures("numba_kernels_at_any_size")
 
 
 def _ulps(got: np.ndarray, x: np.ndarray) -> np.ndarray:
