@@ -45,13 +45,25 @@ class _Lease:
     __slots__ = ("__array_interface__", "__weakref__")
 
 
-def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+#: For the arrays a hot primitive makes afresh at every training step (the LSTM
+#: loop's gates and their gradients, 7 MB each in B6): from 1 MB. glibc's malloc
+#: serves arrays of that size from fresh pages in some processes and not in others,
+#: by the history of its thresholds, and on the 2-core machine of BENCHMARKS.md a
+#: page fault costs about 3 us: B6's step with cr.jit took 29.5 ms with 3,100
+#: faults a step, 19.7 ms with none.
+STEP_MIN_BYTES = 1 << 20
+
+
+def empty(shape: tuple[int, ...], dtype: np.dtype, min_bytes: int | None = None) -> np.ndarray:
     """An uninitialised C-contiguous array, like ``np.empty``, whose memory may be a
-    buffer of the same size that an earlier (dead) result held. The caller must
-    write every element before the array is seen."""
+    buffer of the same size that an earlier (dead) result held, for arrays of at
+    least ``min_bytes`` (:data:`MIN_BYTES` unless given; smaller ones come from
+    ``np.empty``). The caller must write every element before the array is seen."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < MIN_BYTES or dtype.hasobject or dtype.fields is not None:
+    if min_bytes is None:
+        min_bytes = MIN_BYTES
+    if nbytes < min_bytes or dtype.hasobject or dtype.fields is not None:
         return np.empty(shape, dtype)
     with _lock:
         free = _idle.get(nbytes)

@@ -167,9 +167,20 @@ def _result(out: np.ndarray, m: int, n: int, item: int):
     ldc = max(n, 1) if m == 1 else s0 // item
     if m > 1 and (s0 % item or ldc < n):
         return None
-    if out.ndim == 3 and out.shape[0] > 1 and abs(step) < m * ldc * item:
+    if out.ndim == 3 and out.shape[0] > 1 and not _apart(out.shape[0], abs(step), m, n, ldc, item):
         return None  # the steps' results would overlap
     return ldc, ptr, step
+
+
+def _apart(count: int, step: int, m: int, n: int, ldc: int, item: int) -> bool:
+    """Whether ``count`` (m, n) results, rows ``ldc`` items apart, ``step`` bytes
+    from one to the next, are disjoint: one after another (each step past the last
+    row of the one before), or interleaved row by row (a (m, count, n) array's
+    steps: each row's n entries before the next step's, all steps within a row's
+    stride)."""
+    stacked = step >= m * ldc * item
+    interleaved = step >= n * item and count * step <= ldc * item
+    return stacked or interleaved
 
 
 def numpy_steps(a, b, out, accumulate: bool = False) -> Callable[[int], None]:

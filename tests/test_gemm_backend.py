@@ -474,3 +474,25 @@ def test_a_stack_of_results_that_overlap_goes_to_numpy(backend):
         assert impl.steps(a, b, out, False) is None
     fine = as_strided(base, shape=(2, 2, 2), strides=(16, 8, 4))  # apart: taken
     assert impl.steps(a[:2], b, fine, False) is not None
+
+
+@pytest.mark.parametrize("backend", CBLAS)
+def test_a_stack_of_results_interleaved_row_by_row_is_taken(backend):
+    # The LSTM loop's gate gradients: step t's result is column t of a (M, T, N)
+    # array, its rows T * N apart; the steps' rows interleave without overlapping.
+    cr.set_gemm_backend(backend)
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((3, 4, 5)).astype(np.float32), rng.standard_normal((5, 2))
+    b = b.astype(np.float32)
+    base = np.zeros((4, 3, 2), np.float32)
+    impl = gemm_backend._loaded[backend]
+    product = impl.steps(a, b, base.swapaxes(0, 1), False)
+    assert product is not None
+    for t in range(3):
+        product(t)
+    np.testing.assert_allclose(base.swapaxes(0, 1), a @ b, rtol=1e-6, atol=1e-6)
+    # rows one step too close together: the last step's row would run into the next
+    from numpy.lib.stride_tricks import as_strided
+
+    tight = as_strided(np.zeros(32, np.float32), shape=(3, 4, 2), strides=(8, 20, 4))
+    assert impl.steps(a, b, tight, False) is None

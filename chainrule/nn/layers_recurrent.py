@@ -35,6 +35,7 @@ from chainrule.nn.layers_linear import _empty
 from chainrule.nn.module import Module
 from chainrule.nn.recurrent_packed import run_packed
 from chainrule.nn.utils.rnn import PackedSequence
+from chainrule.ops import recurrent_fused_loop as _loop
 from chainrule.ops.recurrent import lstm_layer
 from chainrule.ops.recurrent_fused import lstm_fused
 from chainrule.tensor import Tensor, as_tensor
@@ -444,7 +445,11 @@ class LSTM(RNNBase):
         h0, c0 = state
         if w_hr is not None:
             return _projected_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh), w_hr)
-        if conv_backend._usable():  # oneDNN's fused LSTM (float32; else NumPy's, the same)
+        # lstm_fused: oneDNN's fused LSTM with the onednn backend (float32; else
+        # NumPy's, the same); on float32 with the compiled kernels, their loop
+        # (recurrent_fused_loop), where x's projection is folded in.
+        arrays = (seq, h0, c0, w_ih, w_hh)
+        if conv_backend._usable() or _loop.serves(*(a.dtype for a in arrays)):
             return _fused_lstm(seq, h0, c0, w_ih, w_hh, _sum_bias(b_ih, b_hh))
         hidden = self.hidden_size
         ys = lstm_layer(_gate_inputs(seq, w_ih, _sum_bias(b_ih, b_hh)), h0, c0, w_hh)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.ops._numba_conv import col2im, im2col
-from chainrule.ops._numba_lstm import cell_backward, cell_forward
+from chainrule.ops._numba_lstm import (
+    cell_backward,
+    cell_forward,
+    sequence_cell_backward,
+    sequence_cell_forward,
+)
 from chainrule.ops._numba_math import exp_into, tanh_into
 from chainrule.ops._numba_norm import layer_norm_backward, layer_norm_forward
 from chainrule.ops._numba_pool import max_pool_2x2, max_pool_2x2_scatter
@@ -22,6 +27,8 @@ __all__ = [
     "layer_norm_forward",
     "max_pool_2x2",
     "max_pool_2x2_scatter",
+    "sequence_cell_backward",
+    "sequence_cell_forward",
     "softmax_rows",
     "softmax_rule_rows",
     "tanh_into",
@@ -36,6 +43,9 @@ def warm_up() -> None:
     one = np.zeros((1, 1), np.float32)
     cell_forward(a, a.copy(), one, one.copy(), one.copy(), one.copy())
     cell_backward(a, one, one, one.copy(), one.copy(), False, one, one, a.copy())
+    hs, da = np.zeros((1, 3, 1), np.float32), np.zeros((4, 1, 1), np.float32)
+    sequence_cell_forward(a.copy(), one, one.copy(), one.copy(), hs, 0)
+    sequence_cell_backward(a, one, one, one.copy(), one.copy(), False, one, da, 0)
     row, vec = np.ones((1, 2), np.float32), np.ones(2, np.float32)
     stat = np.ones(1, np.float32)
     layer_norm_forward(row, vec, vec, 1e-5, row.copy(), stat.copy(), stat.copy())

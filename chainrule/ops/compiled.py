@@ -3,9 +3,12 @@
 
 Which primitives use them, on float32 arrays, in place of their NumPy calls:
 
-- ``lstm_layer`` (behind ``nn.LSTM``): each step's gates, cell state and tanh(c_t)
-  forward, the gates' gradients backward, one loop each
-  (:mod:`chainrule.ops._numba_lstm`); the GEMMs stay with the GEMM backend.
+- ``lstm_fused`` (behind a float32 ``nn.LSTM``): the whole layer's loop from its
+  raw input (:mod:`chainrule.ops.recurrent_fused_loop`), each step's gates and
+  cell forward, the gates' gradients backward (:mod:`chainrule.ops._numba_lstm`);
+- ``lstm_layer`` (an LSTM with ``proj_size``, ``LSTMCell``): each step's gates,
+  cell state and tanh(c_t) forward, the gates' gradients backward, one loop each;
+  the GEMMs stay with the GEMM backend.
 - ``layer_norm_affine`` (``nn.LayerNorm``): each row's statistics and affine map,
   and its three gradients (:mod:`chainrule.ops._numba_norm`).
 - ``softmax`` and ``safe_softmax`` along the last axis, and the softmax's rule

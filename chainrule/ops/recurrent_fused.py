@@ -12,11 +12,16 @@ runs a Python loop over the steps.
 Where it runs:
 
 * forward: oneDNN when the backend is selected and usable (not a forked child) and
-  every array is non-empty float32; otherwise NumPy, by ``lstm_layer``'s loop after
-  the input projection ``x W_ih^T + b`` (the same values within float32 rounding).
+  every array is non-empty float32; else, for float32 arrays with the compiled
+  kernels there, their loop (:mod:`chainrule.ops.recurrent_fused_loop`: the input
+  projection folded in, the weights' gradients one GEMM each); otherwise NumPy, by
+  ``lstm_layer``'s loop after the input projection ``x W_ih^T + b`` (the same
+  values within float32 rounding).
 * backward, in a plain pass (arrays, nothing records): oneDNN's backward from the
-  workspace its forward wrote (kept with the output array, as the max pool's is);
-  with no workspace (the forward ran on NumPy), ``lstm_layer``'s walk back.
+  workspace its forward wrote (kept with the output array, as the max pool's is),
+  or the compiled loop's from the arrays its forward kept, where the gradient is
+  float32 and the kernels are still on; else ``lstm_layer``'s walk back (its
+  forward run again where it did not run before).
 * backward in a recorded pass (create_graph, higher orders): written with the
   differentiable primitives (the projection and ``lstm_layer``), so gradients of
   gradients are right; a recorded pass that nothing differentiates (``cr.jit``'s
@@ -35,6 +40,7 @@ import numpy as np
 
 from chainrule import conv_backend
 from chainrule.ops import recurrent as _rec
+from chainrule.ops import recurrent_fused_loop as _loop
 from chainrule.ops.errors import InputError, refuse_differentiation
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
@@ -72,6 +78,8 @@ def _check(x, h0, c0, w_ih, w_hh, b) -> tuple[int, int, int, int]:
 _workspaces: dict[int, tuple] = {}
 #: id(output) -> (ref output, xproj, lstm_layer's output): the NumPy forward's pieces.
 _numpy_saved: dict[int, tuple] = {}
+#: id(output) -> (ref output, recurrent_fused_loop.Saved): the compiled loop's.
+_loop_saved: dict[int, tuple] = {}
 
 
 #: Workspaces of freed outputs, by plan, for the next forward of the same geometry:
@@ -107,6 +115,11 @@ def _forward(x, h0, c0, w_ih, w_hh, b):
         plan.forward(*map(np.ascontiguousarray, args), out[:steps], h_last, out[steps], workspace)
         entry = (tuple(map(weakref.ref, args)), workspace, plan)
         conv_backend.keep_while_alive(_workspaces, out, entry, _spare_workspace)
+        return out
+    cells = _loop.kernels_for(*args)
+    if cells is not None:
+        out, saved = _loop.forward(*args, cells)
+        conv_backend.keep_while_alive(_loop_saved, out, (saved,))
         return out
     xproj, ys = _numpy_layer(x, h0, c0, w_ih, w_hh, b)
     out = _pack(ys, hidden)
@@ -182,10 +195,17 @@ def _grads_arrays(g, ans, x, h0, c0, w_ih, w_hh, b):
             grads,
         )
         return flat, grads
+    row = _loop_saved.get(id(ans))
+    cells = _loop.kernels_for(g, *args) if row is not None and row[0]() is ans else None
+    if cells is not None and g.shape == ans.shape:
+        flat = np.empty(sum(_sizes(steps, n, inputs, hidden)), dtype=np.float32)
+        grads = _unpack(flat, steps, n, inputs, hidden)
+        _loop.gradients(g, row[1], w_ih, w_hh, cells, grads)
+        return flat, grads
     saved = _numpy_saved.get(id(ans))
     if saved is not None and saved[0]() is ans:
         xproj, ys = saved[1], saved[2]
-    else:  # the forward ran on oneDNN but cannot be used now: NumPy's again
+    else:  # oneDNN's or the compiled loop's forward cannot be used now: NumPy's again
         xproj, ys = _numpy_layer(x, h0, c0, w_ih, w_hh, b)
     dtype = np.result_type(g, *args)
     dxproj, dh0, dc0, dw_hh = _rec._grads_from_saved(
