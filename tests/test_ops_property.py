@@ -686,6 +686,8 @@ def test_matmul(data, ab, dtypes, via, seed):
         ((1, 3), (3, 1)),
         ((4, 2, 3), (3, 5)),  # a stack times one matrix: one folded GEMM
         ((2, 3, 4, 3), (3, 2)),
+        ((2, 3, 0), (0, 4)),  # an empty contraction: zero products, zero gradients
+        ((0, 3, 2), (2, 4)),  # an empty stack
     ],
 )
 def test_matmul_each_kind_of_operand(a_shape, b_shape):

@@ -57,8 +57,9 @@ def stack_matmul(a, b, out=None):
 
 
 def as_rows(x):
-    """A stack (..., m, k) as one (rows, k) matrix (a vector as one row)."""
-    return x.reshape(-1, x.shape[-1])
+    """A stack (..., m, k) as one (rows, k) matrix (a vector as one row). The row
+    count is spelled out: ``reshape(-1, 0)`` of an empty stack is ambiguous."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 def _matmul_vjp_a(g, ans, a, b):

@@ -218,7 +218,7 @@ def _grads_arrays(g, ans, x, h0, c0, w_ih, w_hh, b):
     flat2 = dxproj.reshape(-1, 4 * hidden) if dxproj.flags.c_contiguous else None
     if flat2 is None:
         flat2 = np.ascontiguousarray(dxproj).reshape(-1, 4 * hidden)
-    np.matmul(flat2.T, x.reshape(-1, inputs), out=grads[3])
+    np.matmul(flat2.T, x.reshape(steps * n, inputs), out=grads[3])
     np.sum(flat2, axis=0, out=grads[5])
     return flat, grads
 
@@ -232,9 +232,9 @@ def _grads_recorded(g, ans, x, h0, c0, w_ih, w_hh, b):
     ys = _rec.lstm_layer(xproj, h0, c0, w_hh)
     gy = _layer_gradient(g, hidden)
     dxproj, dh0, dc0, dw_hh = _rec._walk_back(gy, ys, xproj, h0, c0, w_hh, release=True)
-    inputs = x.shape[-1]
-    flat_dxproj = dxproj.reshape(-1, 4 * hidden)
-    dw_ih = flat_dxproj.T @ x.reshape(-1, inputs)
+    steps, n, inputs = x.shape
+    flat_dxproj = dxproj.reshape(steps * n, 4 * hidden)
+    dw_ih = flat_dxproj.T @ x.reshape(steps * n, inputs)
     return [dxproj @ w_ih, dh0, dc0, dw_ih, dw_hh, flat_dxproj.sum(axis=0)]
 
 
