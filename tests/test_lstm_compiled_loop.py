@@ -12,6 +12,7 @@ import gc
 import numpy as np
 import pytest
 import torch
+from _helpers import run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -167,6 +168,21 @@ def test_memory_is_reused_only_once_nothing_reads_it(monkeypatch):
     lstm_fused(*[cr.tensor(a) for a in args])
     gc.collect()
     assert recurrent_fused_loop.buffer_pool.idle_bytes() == before  # taken, then given back
+
+
+def test_threads_each_get_their_own_results():
+    # The loop's arrays come from a shared pool and its saved state from a shared
+    # table: four threads at once must each get what one thread alone gets.
+    problems = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        args = _inputs(rng, 6, 8, 5, 16)
+        problems.append((args, rng.normal(size=(7, 8, 16)).astype(np.float32)))
+    alone = [_run(args, g, numba=True) for args, g in problems]
+    for _ in range(3):
+        together = run_in_threads(lambda i: _run(*problems[i], numba=True), count=4)
+        for got, want in zip(together, alone):
+            _assert_close(got, want, rtol=0, atol=0)
 
 
 def test_nn_lstm_takes_the_loop_on_float32_and_numpys_on_float64(monkeypatch):

@@ -113,6 +113,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run B2 with each peer in its own process (the B2-isolated case; "
         "it is in the default run)",
     )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="fix glibc's malloc thresholds for the whole timing process (cr.keep_freed_memory, "
+        "as chainrule train does), so that no peer's steps fault in fresh pages; the "
+        "peak-memory workers keep the defaults",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal
     parser.add_argument(
         "--label", default="", help="free text stored in the results (e.g. what was measured)"
@@ -133,6 +140,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return args
+
+
+def keep_freed_memory() -> bool:
+    """glibc's thresholds fixed in this process, for every peer alike: whether it
+    took (False on another C library)."""
+    from chainrule.memory import keep_freed_memory as keep
+
+    return keep()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,11 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     settings.profile = args.profile
     settings.gc = args.gc
     output = args.output or HERE / ("results-quick.json" if args.quick else "results.json")
+    kept = keep_freed_memory() if args.keep_freed_memory else None
 
     meta = {
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "label": args.label,
+        "keep_freed_memory": kept,
         "settings": asdict(settings),
         "machine": machine_info(),
         "software": software_info(),
@@ -194,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"timing: median of {settings.repeats} repeats of >= {settings.min_time} s each")
     print(f"load average at start: {meta['load_average_at_start']}")
+    if kept is not None:
+        print(f"glibc's malloc thresholds fixed (keep_freed_memory): {kept}")
 
     reports = []
     for name in args.cases.split(","):

@@ -249,9 +249,19 @@ def gemm_shapes(case: str) -> list[tuple[int, int, int]]:
         if input_grad:  # not for the first layer: the images need no gradient
             shapes.append((rows, fout, fin))
 
+    if case == "B6" and _compiled_lstm():
+        # lstm_fused's compiled loop (chainrule.ops.recurrent_fused_loop): per step
+        # [W_hh | W_ih | b] times [h; x_t; 1], and W_hh^T times the gates' gradient;
+        # then the three weights' gradients, and x's, one GEMM each over all steps.
+        h, k = LSTM_HIDDEN, LSTM_HIDDEN + width + 1
+        shapes.extend([(4 * h, k, n)] * steps)
+        shapes.extend([(h, 4 * h, n)] * steps)
+        shapes.extend([(4 * h, steps * n, k), (steps * n, 4 * h, width)])
+        linear(n, h, 10)
+        return shapes
     if case == "B6":
-        # nn.LSTM works feature-major (chainrule.ops.recurrent): per step, (4H, N)
-        # gate inputs; the bias rides as one more column of W_ih.
+        # Without the kernels nn.LSTM works feature-major (chainrule.ops.recurrent):
+        # per step, (4H, N) gate inputs; the bias rides as one more column of W_ih.
         h = LSTM_HIDDEN
         shapes.extend([(4 * h, width + 1, n)] * steps)  # input projection, per step
         shapes.extend([(4 * h, n, width + 1)] * steps)  # [W_ih | b]'s gradient
@@ -272,6 +282,13 @@ def gemm_shapes(case: str) -> list[tuple[int, int, int]]:
         shapes.extend([(t, hd, t), (t, t, hd)] * 3 * n * VIT_HEADS)
     linear(n, VIT_DIM, 10)
     return shapes
+
+
+def _compiled_lstm() -> bool:
+    """Whether chainrule's float32 nn.LSTM runs on lstm_fused's compiled loop here."""
+    from chainrule.ops import recurrent_fused_loop
+
+    return recurrent_fused_loop.serves(np.dtype(np.float32))
 
 
 def gemm_cpu_seconds(shapes: list[tuple[int, int, int]], rounds: int) -> float:
