@@ -4,7 +4,8 @@
 Why compiled: per step, NumPy makes about fifteen passes over (H, N) blocks, and
 its float32 tanh is not vectorised on AVX2 (191 us for 128 x 512 values on the
 2-core AMD EPYC of BENCHMARKS.md, 2.9 ns a value): the forward pass's tanh alone
-took 6.7 ms of a 37 ms LSTM step. One loop per step reads each value once, with
+took 6.7 ms of a 37 ms LSTM step. Two passes per step forward (the gates, then the
+cell) and one back read each value once or twice while it is in cache, with
 :func:`~chainrule.ops._numba_math.tanh32` (28 us for the same block). The sigmoids
 are ``(1 + tanh(x / 2)) / 2``, as the NumPy path computes them.
 """
@@ -16,28 +17,33 @@ from numba import njit
 
 from chainrule.ops._numba_math import _HALF, _ONE, COMPILE, tanh32
 
+_U1, _U2, _U3, _U4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+
 
 @njit(**COMPILE)
 def cell_forward(a, x, c_prev, c_new, tanh_c, h_new):
     """One step forward, feature-major: ``a`` (4H, N) holds h_{t-1}'s product with
     W_hh and is overwritten with the gates' activations (i, f, g, o); ``x`` (4H, N)
-    is the step's input projection; c_prev, c_new, tanh_c and h_new are (H, N)."""
+    is the step's input projection; c_prev, c_new, tanh_c and h_new are (H, N).
+    Two passes, as :func:`sequence_cell_forward`: the gates over ``a`` and ``x``
+    alone, then the cell."""
     hidden, n = c_prev.shape
-    for j in range(hidden):
-        for k in range(n):
-            i = _HALF + _HALF * tanh32(_HALF * (a[j, k] + x[j, k]))
-            f = _HALF + _HALF * tanh32(_HALF * (a[hidden + j, k] + x[hidden + j, k]))
-            g = tanh32(a[2 * hidden + j, k] + x[2 * hidden + j, k])
-            o = _HALF + _HALF * tanh32(_HALF * (a[3 * hidden + j, k] + x[3 * hidden + j, k]))
-            a[j, k] = i
-            a[hidden + j, k] = f
-            a[2 * hidden + j, k] = g
-            a[3 * hidden + j, k] = o
-            c = f * c_prev[j, k] + i * g
+    h, m = np.uint64(hidden), np.uint64(n)
+    flat, add = a.reshape(-1), x.reshape(-1)  # both C-contiguous (4H, N) blocks
+    block = h * m
+    for q in range(_U2 * block):  # i and f
+        flat[q] = _HALF + _HALF * tanh32(_HALF * (flat[q] + add[q]))
+    for q in range(_U2 * block, _U3 * block):  # g
+        flat[q] = tanh32(flat[q] + add[q])
+    for q in range(_U3 * block, _U4 * block):  # o
+        flat[q] = _HALF + _HALF * tanh32(_HALF * (flat[q] + add[q]))
+    for j in range(h):
+        for k in range(m):
+            c = a[h + j, k] * c_prev[j, k] + a[j, k] * a[_U2 * h + j, k]
             c_new[j, k] = c
             tc = tanh32(c)
             tanh_c[j, k] = tc
-            h_new[j, k] = o * tc
+            h_new[j, k] = a[_U3 * h + j, k] * tc
 
 
 @njit(**COMPILE)
@@ -74,7 +80,6 @@ def cell_backward(gates, tanh_c, c_prev, dh, dc, live, gh, gc, da):
 # weight gradients are one GEMM over all steps. Indexing a 3-D array by the step,
 # rather than passing its strided (H, N) slice, keeps the inner loop's stride known
 # to be one, so that LLVM vectorises it. The step t is checked by the caller.
-_U1, _U2, _U3, _U4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
 
 
 @njit(**COMPILE)
