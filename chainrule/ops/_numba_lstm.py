@@ -17,7 +17,23 @@ from numba import njit
 
 from chainrule.ops._numba_math import _HALF, _ONE, COMPILE, tanh32
 
-_U1, _U2, _U3, _U4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+_U0, _U1, _U2, _U3, _U4 = (np.uint64(i) for i in range(5))
+
+
+@njit(inline="always")
+def _cell(gates, c_prev, c_new, tanh_c, hs, col):
+    """The cell from the step's gates (4H, N): c_t into ``c_new``, tanh(c_t) into
+    ``tanh_c`` and h_t into ``hs[:, col]`` of an (H, columns, N) array (a 3-D array,
+    so that the inner loop's stride is known to be one and LLVM vectorises it)."""
+    hidden, n = c_prev.shape
+    h = np.uint64(hidden)
+    for j in range(h):
+        for k in range(np.uint64(n)):
+            c = gates[h + j, k] * c_prev[j, k] + gates[j, k] * gates[_U2 * h + j, k]
+            c_new[j, k] = c
+            tc = tanh32(c)
+            tanh_c[j, k] = tc
+            hs[j, col, k] = gates[_U3 * h + j, k] * tc
 
 
 @njit(**COMPILE)
@@ -37,13 +53,7 @@ def cell_forward(a, x, c_prev, c_new, tanh_c, h_new):
         flat[q] = tanh32(flat[q] + add[q])
     for q in range(_U3 * block, _U4 * block):  # o
         flat[q] = _HALF + _HALF * tanh32(_HALF * (flat[q] + add[q]))
-    for j in range(h):
-        for k in range(m):
-            c = a[h + j, k] * c_prev[j, k] + a[j, k] * a[_U2 * h + j, k]
-            c_new[j, k] = c
-            tc = tanh32(c)
-            tanh_c[j, k] = tc
-            h_new[j, k] = a[_U3 * h + j, k] * tc
+    _cell(a, c_prev, c_new, tanh_c, h_new.reshape(hidden, 1, n), _U0)
 
 
 @njit(**COMPILE)
@@ -102,14 +112,7 @@ def sequence_cell_forward(a, c_prev, c_new, tanh_c, hs, t):
         flat[q] = tanh32(flat[q])
     for q in range(_U3 * block, _U4 * block):  # o
         flat[q] = _HALF + _HALF * tanh32(_HALF * flat[q])
-    col = np.uint64(t) + _U1
-    for j in range(h):
-        for k in range(m):
-            c = a[h + j, k] * c_prev[j, k] + a[j, k] * a[_U2 * h + j, k]
-            c_new[j, k] = c
-            tc = tanh32(c)
-            tanh_c[j, k] = tc
-            hs[j, col, k] = a[_U3 * h + j, k] * tc
+    _cell(a, c_prev, c_new, tanh_c, hs, np.uint64(t) + _U1)
 
 
 @njit(**COMPILE)
