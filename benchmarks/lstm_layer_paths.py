@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import chainrule as cr
-from chainrule.ops import compiled, recurrent, recurrent_fused, recurrent_fused_loop
+from chainrule.ops import compiled, recurrent, recurrent_fused, recurrent_fused_loop, saved
 
 STEPS, BATCH, INPUTS, HIDDEN = 28, 128, 28, 128
 
@@ -51,7 +51,8 @@ def projection_then_lstm_layer(a: dict, backward: bool) -> None:
         return
     gy = np.zeros((STEPS, BATCH, 2 * HIDDEN), f32)
     gy[..., :HIDDEN] = a["g"][:STEPS]
-    d_xproj = recurrent._walk_back_arrays(gy, a["w_hh"], *recurrent._saved[id(out)])[1][0]
+    kept = saved.kept(recurrent._saved, out, (xproj, a["h0"], a["c0"], a["w_hh"]))
+    d_xproj = recurrent._walk_back_arrays(gy, a["w_hh"], *kept)[1][0]
     d_gates = d_xproj.swapaxes(1, 2)
     np.matmul(d_gates, seq.swapaxes(1, 2)).sum(axis=0)
     np.matmul(w1.T, d_gates)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench.cases import seq  # noqa: E402
 
-from chainrule.ops import recurrent  # noqa: E402
+from chainrule.ops import recurrent, saved  # noqa: E402
 
 STEPS, WIDTH, HIDDEN, BATCH = 28, seq.SEQ_SHAPE[2], seq.LSTM_HIDDEN, seq.SEQ_BATCH
 
@@ -46,7 +46,7 @@ def lstm_pieces() -> dict:
     gy = np.zeros((STEPS, n, 2 * h), f32)
     gy[-1, :, :h] = rng.normal(size=(n, h))  # the loss reads the last h only
     ans = recurrent._lstm_forward(xproj, h0, h0, w)
-    states, acts, tanh_c = recurrent._saved[id(ans)]
+    states, acts, tanh_c = saved.kept(recurrent._saved, ans, (xproj, h0, h0, w))
     w_t = np.ascontiguousarray(w.T)
     w_in = rng.random((4 * h, WIDTH + 1), f32)  # [W_ih | b]
     seq_in = rng.random((STEPS, WIDTH + 1, n), f32)  # [x_t; 1]

@@ -32,11 +32,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.ops import activations as _act
+from chainrule.ops import saved
 from chainrule.ops.errors import refuse_differentiation
-from chainrule.ops.normalization import _keep_with
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
-#: Per forward result (``id``): its attention weights, which the gradient reads.
+#: Per forward result and inputs (chainrule.ops.saved): its attention weights, which
+#: the gradient reads.
 _saved: dict[int, np.ndarray] = {}
 #: The gradients of a backward step, computed at its first call.
 _step = StepCache()
@@ -108,13 +109,15 @@ def _grads_into(g, p, q, k, v, scale, dq, dk, dv):
 def _forward(q, k, v, bias=None, scale=1.0, safe=True):
     p = _weights(q, k, bias, scale, safe)
     out = _matmul_into(p, v, q)
-    _keep_with(out, _saved, p)
+    saved.keep(_saved, out, (q, k, bias, scale, safe), p)
     return out
 
 
-def _saved_weights(ans, q, k, bias, scale, safe):
-    p = _saved.get(id(ans))
-    if p is None:  # not this forward's result (a rule called on its own)
+def _saved_weights(ans, inputs, q, k, bias, scale, safe):
+    """The weights the forward of ``ans`` kept, if it had these ``inputs``; else
+    computed anew (a rule called on its own, or for other inputs)."""
+    p = saved.kept(_saved, ans, inputs)
+    if p is None:
         p = _weights(q, k, bias, scale, safe)
     return p
 
@@ -124,7 +127,7 @@ def _grads_arrays(g, ans, q, k, v, bias, scale, safe, which=0):
     the last input's (v's, or the bias's when there is one)."""
 
     def compute():
-        p = _saved_weights(ans, q, k, bias, scale, safe)
+        p = _saved_weights(ans, (q, k, bias, scale, safe), q, k, bias, scale, safe)
         return _grads_into(g, p, q, k, v, scale, None, None, None)
 
     return _step.once(g, ans, compute, release=which == (2 if bias is None else 3))
@@ -261,7 +264,7 @@ def _packed_forward(qkv, bias=None, heads=1, scale=1.0, safe=True):
     p = _weights(q, k, bias, scale, safe)
     out = np.empty((*qkv.shape[:-1], qkv.shape[-1] // 3), qkv.dtype)
     np.matmul(p, v, out=split_heads(out, heads))  # the heads merged as they are written
-    _keep_with(out, _saved, p)
+    saved.keep(_saved, out, (qkv, bias, heads, scale, safe), p)
     return out
 
 
@@ -271,7 +274,7 @@ def _packed_grads_arrays(g, ans, qkv, bias, heads, scale, safe, which=0):
 
     def compute():
         q, k, v = _parts(qkv, heads)
-        p = _saved_weights(ans, q, k, bias, scale, safe)
+        p = _saved_weights(ans, (qkv, bias, heads, scale, safe), q, k, bias, scale, safe)
         dqkv = np.empty(qkv.shape, qkv.dtype)
         dq, dk, dv = _parts(dqkv, heads)
         ds = _grads_into(split_heads(g, heads), p, q, k, v, scale, dq, dk, dv)[3]

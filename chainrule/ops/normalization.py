@@ -15,21 +15,19 @@ take, so second derivatives are recorded as usual.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from chainrule.ops import offload
+from chainrule.ops import offload, saved
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, call, pass_is_differentiated
 
-#: rstd of each forward result over the last axis, for its backward pass: ``id(ans)``
-#: -> rstd with the reduced axis kept. An entry goes with its result (a weakref
-#: finaliser), as lstm_layer's saved gates do, so the rule need not recompute it.
-_saved_rstd: dict[int, np.ndarray] = {}
+#: rstd of each forward result over the last axis (the reduced axis kept), for the
+#: backward pass of that result and input (chainrule.ops.saved; it goes with the
+#: result), so the rule need not recompute it.
+_saved_rstd: dict[int, tuple] = {}
 #: The same for results oneDNN computed (conv_backend "onednn"): each row's mean and
 #: variance, which its gradient primitive reads.
-_saved_stats: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_saved_stats: dict[int, tuple] = {}
 
 
 def _row_mean(x, n):
@@ -59,10 +57,10 @@ def _normalize_forward(x, eps=1e-5, axes=(-1,)):
         done = offload.onednn.layer_norm(x, eps)
         if done is not None:  # oneDNN's, with its statistics for the rule
             out, mean, var = done
-            _keep_with(out, _saved_stats, (mean, var))
+            saved.keep(_saved_stats, out, (x, eps), (mean, var))
             return out
     xhat, _, rstd = standardize(x, eps)
-    _keep_with(xhat, _saved_rstd, rstd)
+    saved.keep(_saved_rstd, xhat, (x, eps), rstd)
     return xhat
 
 
@@ -86,12 +84,6 @@ def rstd_from_var(var, shape, eps):
     return (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).reshape(*shape[:-1], 1)
 
 
-def _keep_with(ans, table, value) -> None:
-    key = id(ans)
-    table[key] = value
-    weakref.finalize(ans, table.pop, key, None)
-
-
 def _normalize_rule(v, ans, x, eps=1e-5, axes=(-1,)):
     if type(v) is np.ndarray and type(ans) is np.ndarray and _last_axis_only(v, axes):
         return _rule_arrays(v, ans, x, eps)
@@ -107,8 +99,8 @@ def _rule_arrays(v, ans, x, eps=1e-5):
     """The rule on arrays over the last axis: BLAS row means, in place, with the
     rstd the forward pass saved (recomputed if it saved none for ``ans``)."""
     n = v.shape[-1]
-    rstd = _saved_rstd.get(id(ans))
-    stats = _saved_stats.get(id(ans)) if rstd is None else None
+    rstd = saved.kept(_saved_rstd, ans, (x, eps))
+    stats = saved.kept(_saved_stats, ans, (x, eps)) if rstd is None else None
     if stats is not None and stats[0].size * n == ans.size:
         on = offload.onednn  # None if NumPy's path was chosen since the forward
         done = None if on is None else on.layer_norm_grad(v, x, *stats, eps)

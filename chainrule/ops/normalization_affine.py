@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops import compiled, offload
+from chainrule.ops import compiled, offload, saved
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.linalg import as_rows
 from chainrule.ops.normalization import (
-    _keep_with,
     _row_mean,
     normalize,
     rstd_from_var,
@@ -36,8 +35,9 @@ from chainrule.ops.normalization import (
 )
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
-#: Per forward result (``id``): ("onednn", mean, var) or ("numpy", mean, rstd), the
-#: rows' statistics its gradient reads; an entry goes with its result.
+#: Per forward result and input (chainrule.ops.saved): ("onednn", mean, var) or
+#: ("numpy", mean, rstd), the rows' statistics its gradient reads; an entry goes
+#: with its result.
 _saved: dict[int, tuple] = {}
 #: The three gradients of a backward step, computed at its first call.
 _step = StepCache()
@@ -62,7 +62,7 @@ def _forward(x, w, b, eps=1e-5):
         done = on.layer_norm(x, eps, w, b)
         if done is not None:
             out, mean, var = done
-            _keep_with(out, _saved, ("onednn", mean, var))
+            saved.keep(_saved, out, (x, eps), ("onednn", mean, var))
             return out
     kernels = compiled.kernels_for(x.dtype) if _compiled_fits(x, w, b) else None
     if kernels is not None:  # one compiled loop (chainrule.ops._numba_norm)
@@ -74,23 +74,23 @@ def _forward(x, w, b, eps=1e-5):
             as_rows(out), mean, rstd,
         )  # fmt: skip
         stats = (mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1))
-        _keep_with(out, _saved, ("numpy", *stats))
+        saved.keep(_saved, out, (x, eps), ("numpy", *stats))
         return out
     out, mean, rstd = standardize(x, eps)
     out *= w
     out += b
-    _keep_with(out, _saved, ("numpy", mean, rstd))
+    saved.keep(_saved, out, (x, eps), ("numpy", mean, rstd))
     return out
 
 
 def _standardized(ans, x, eps):
     """(x̂, rstd) of x's rows (rstd with the axis kept), from the statistics the
     forward saved for ``ans``, or computed anew."""
-    saved = _saved.get(id(ans))
-    if saved is None or saved[1].size * x.shape[-1] != x.size:
+    stats = saved.kept(_saved, ans, (x, eps))
+    if stats is None or stats[1].size * x.shape[-1] != x.size:
         xhat, _, rstd = standardize(x, eps)
         return xhat, rstd
-    kind, mean, spread = saved
+    kind, mean, spread = stats
     if kind == "numpy":
         rstd = spread
     else:  # oneDNN's per-row mean and variance
@@ -107,13 +107,13 @@ def _grads_arrays(g, ans, x, w, b, eps=1e-5, which=0):
 
 
 def _grads_now(g, ans, x, w, b, eps):
-    saved = _saved.get(id(ans))
+    stats = saved.kept(_saved, ans, (x, eps))
     result = None
     on = offload.onednn
-    if on is not None and saved is not None and saved[0] == "onednn":
-        result = on.layer_norm_grad(g, x, saved[1], saved[2], eps, w, b)
-    if result is None and saved is not None and saved[0] == "numpy":
-        result = _grads_compiled(g, x, w, saved[1], saved[2])
+    if on is not None and stats is not None and stats[0] == "onednn":
+        result = on.layer_norm_grad(g, x, stats[1], stats[2], eps, w, b)
+    if result is None and stats is not None and stats[0] == "numpy":
+        result = _grads_compiled(g, x, w, stats[1], stats[2])
     if result is None:
         n = x.shape[-1]
         xhat, rstd = _standardized(ans, x, eps)

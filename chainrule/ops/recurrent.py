@@ -35,13 +35,11 @@ with operations that also take Tensors, so gradients of gradients work.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from chainrule import gemm_backend
 from chainrule.ops import activations as _act
-from chainrule.ops import compiled
+from chainrule.ops import compiled, saved
 from chainrule.ops.errors import refuse_differentiation
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
@@ -69,12 +67,11 @@ def _gates_inplace(a: np.ndarray, hidden: int) -> None:
 
 
 #: What a forward pass computed on the way, for the backward pass of the same
-#: output: ``id(ans)`` -> (states (L+1, 2H, N) with [h0, c0] first, the gates'
-#: activations (L, 4H, N), tanh(c_t) (L, H, N); feature-major, see the module
-#: doc). An entry goes with its output
-#: array (a weakref finaliser), so it lives exactly as long as the graph's saved
-#: output; PyTorch keeps the same (its workspace of gates).
-_saved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+#: output and inputs (chainrule.ops.saved): (states (L+1, 2H, N) with [h0, c0]
+#: first, the gates' activations (L, 4H, N), tanh(c_t) (L, H, N); feature-major,
+#: see the module doc). An entry goes with its output array, so it lives exactly as
+#: long as the graph's saved output; PyTorch keeps the same (its workspace of gates).
+_saved: dict[int, tuple] = {}
 
 
 def _lstm_forward(xproj, h0, c0, w_hh):
@@ -113,9 +110,7 @@ def _lstm_forward(xproj, h0, c0, w_hh):
         np.tanh(c_new, out=tanh_c[t])
         np.multiply(a[3 * hidden :], tanh_c[t], out=states[t + 1, :hidden])
     out = states[1:].swapaxes(1, 2)
-    key = id(out)
-    _saved[key] = (states, acts, tanh_c)
-    weakref.finalize(out, _saved.pop, key, None)
+    saved.keep(_saved, out, (xproj, h0, c0, w_hh), (states, acts, tanh_c))
     return out
 
 
@@ -169,14 +164,14 @@ def _walk_back_any(gy, ans, xproj, h0, c0, w_hh):
 
 def _grads_from_saved(gy, ans, xproj, h0, c0, w_hh):
     """(packed gradients, their four views) from what the forward pass saved; when
-    nothing was saved for ``ans`` (vmap's loop, a copied output), the forward pass
-    is run again to save it: it computes the same values."""
-    saved = _saved.get(id(ans))
-    again = None
-    if saved is None or saved[0][1:].swapaxes(1, 2).shape != ans.shape:
-        again = _lstm_forward(xproj, h0, c0, w_hh)  # kept alive until its entry is read
-        saved = _saved[id(again)]
-    return _walk_back_arrays(gy, w_hh, *saved)
+    nothing was saved for ``ans`` and these inputs (vmap's loop, a copied output,
+    other inputs), the forward pass is run again: it computes the same values."""
+    args = (xproj, h0, c0, w_hh)
+    kept = saved.kept(_saved, ans, args)
+    if kept is None:
+        again = _lstm_forward(*args)  # kept alive until its entry is read
+        kept = saved.kept(_saved, again, args)
+    return _walk_back_arrays(gy, w_hh, *kept)
 
 
 def _walk_back_recorded(gy, ans, xproj, h0, c0, w_hh):

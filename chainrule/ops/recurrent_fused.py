@@ -41,6 +41,7 @@ import numpy as np
 from chainrule import conv_backend
 from chainrule.ops import recurrent as _rec
 from chainrule.ops import recurrent_fused_loop as _loop
+from chainrule.ops import saved
 from chainrule.ops.errors import InputError, refuse_differentiation
 from chainrule.ops.primitive import Primitive, StepCache, call, pass_is_differentiated
 
@@ -73,12 +74,12 @@ def _check(x, h0, c0, w_ih, w_hh, b) -> tuple[int, int, int, int]:
 
 
 # ----------------------------------------------------------------- forward
-#: id(output) -> (ref output, refs of the six inputs, workspace, plan): what oneDNN's
-#: backward needs, for as long as the output lives.
+#: What each forward kept for the backward of its output (chainrule.ops.saved: a row
+#: serves only a backward of that forward's very inputs): oneDNN's (workspace,
+#: plan); the NumPy path's (xproj, lstm_layer's output); the compiled loop's
+#: recurrent_fused_loop.Saved.
 _workspaces: dict[int, tuple] = {}
-#: id(output) -> (ref output, xproj, lstm_layer's output): the NumPy forward's pieces.
 _numpy_saved: dict[int, tuple] = {}
-#: id(output) -> (ref output, recurrent_fused_loop.Saved): the compiled loop's.
 _loop_saved: dict[int, tuple] = {}
 
 
@@ -90,13 +91,14 @@ _spare: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SPARES = 2
 
 
-def _spare_workspace(row: tuple) -> None:
+def _spare_workspace(kept: tuple) -> None:
     """A freed output's workspace, kept for the next forward of its plan."""
     if _spare is None:  # interpreter shutdown: this module's globals are gone
         return
-    spares = _spare.setdefault(row[3], [])
+    workspace, plan = kept
+    spares = _spare.setdefault(plan, [])
     if len(spares) < _SPARES:
-        spares.append(row[2])
+        spares.append(workspace)
 
 
 def _on_onednn(*arrays: np.ndarray) -> bool:
@@ -113,17 +115,16 @@ def _forward(x, h0, c0, w_ih, w_hh, b):
         spares = _spare.get(plan)
         workspace = spares.pop() if spares else np.empty(plan.workspace_bytes, dtype=np.uint8)
         plan.forward(*map(np.ascontiguousarray, args), out[:steps], h_last, out[steps], workspace)
-        entry = (tuple(map(weakref.ref, args)), workspace, plan)
-        conv_backend.keep_while_alive(_workspaces, out, entry, _spare_workspace)
+        saved.keep(_workspaces, out, args, (workspace, plan), _spare_workspace)
         return out
     cells = _loop.kernels_for(*args)
     if cells is not None:
-        out, saved = _loop.forward(*args, cells)
-        conv_backend.keep_while_alive(_loop_saved, out, (saved,))
+        out, loop_saved = _loop.forward(*args, cells)
+        saved.keep(_loop_saved, out, args, loop_saved)
         return out
     xproj, ys = _numpy_layer(x, h0, c0, w_ih, w_hh, b)
     out = _pack(ys, hidden)
-    conv_backend.keep_while_alive(_numpy_saved, out, (xproj, ys))
+    saved.keep(_numpy_saved, out, args, (xproj, ys))
     return out
 
 
@@ -172,16 +173,9 @@ def _grads_arrays(g, ans, x, h0, c0, w_ih, w_hh, b):
     steps, n, inputs = x.shape
     hidden = w_hh.shape[1]
     args = (x, h0, c0, w_ih, w_hh, b)
-    entry = _workspaces.get(id(ans))
-    usable = (
-        entry is not None
-        and entry[0]() is ans
-        and all(r() is a for r, a in zip(entry[1], args))
-        and g.dtype == np.float32
-        and conv_backend._usable()
-    )
-    if usable:
-        _, _, workspace, plan = entry
+    entry = saved.kept(_workspaces, ans, args)
+    if entry is not None and g.dtype == np.float32 and conv_backend._usable():
+        workspace, plan = entry
         flat = np.empty(sum(_sizes(steps, n, inputs, hidden)), dtype=np.float32)
         grads = _unpack(flat, steps, n, inputs, hidden)
         g = np.ascontiguousarray(g)
@@ -195,17 +189,17 @@ def _grads_arrays(g, ans, x, h0, c0, w_ih, w_hh, b):
             grads,
         )
         return flat, grads
-    row = _loop_saved.get(id(ans))
-    cells = _loop.kernels_for(g, *args) if row is not None and row[0]() is ans else None
+    loop_saved = saved.kept(_loop_saved, ans, args)
+    cells = _loop.kernels_for(g, *args) if loop_saved is not None else None
     if cells is not None and g.shape == ans.shape:
         flat = np.empty(sum(_sizes(steps, n, inputs, hidden)), dtype=np.float32)
         grads = _unpack(flat, steps, n, inputs, hidden)
-        _loop.gradients(g, row[1], w_ih, w_hh, cells, grads)
+        _loop.gradients(g, loop_saved, w_ih, w_hh, cells, grads)
         return flat, grads
-    saved = _numpy_saved.get(id(ans))
-    if saved is not None and saved[0]() is ans:
-        xproj, ys = saved[1], saved[2]
-    else:  # oneDNN's or the compiled loop's forward cannot be used now: NumPy's again
+    numpy_saved = saved.kept(_numpy_saved, ans, args)
+    if numpy_saved is not None:
+        xproj, ys = numpy_saved
+    else:  # no usable forward of these inputs (oneDNN's, the loop's): NumPy's again
         xproj, ys = _numpy_layer(x, h0, c0, w_ih, w_hh, b)
     dtype = np.result_type(g, *args)
     dxproj, dh0, dc0, dw_hh = _rec._grads_from_saved(
