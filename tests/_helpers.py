@@ -104,3 +104,15 @@ def values_and_grads(fn: Callable[..., Any], arrays: Any, seed_grad: Any, numba:
     y = fn(*ts)
     (y * seed_grad).sum().backward()
     return [y.data] + [t.grad.data for t in ts]
+
+
+def lstm_fused_inputs(
+    rng: Any, steps: int, batch: int, inputs: int, hidden: int, dtype: Any = None
+) -> list:
+    """The six arrays of ``lstm_fused`` (x, h0, c0, W_ih, W_hh, b), normal with
+    scale 0.7, float64 unless ``dtype`` says otherwise."""
+    import numpy as np
+
+    shapes = [(steps, batch, inputs), (batch, hidden), (batch, hidden),
+              (4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,)]  # fmt: skip
+    return [(rng.normal(size=s) * 0.7).astype(dtype or np.float64) for s in shapes]

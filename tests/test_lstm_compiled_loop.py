@@ -12,7 +12,7 @@ import gc
 import numpy as np
 import pytest
 import torch
-from _helpers import run_in_threads
+from _helpers import lstm_fused_inputs, run_in_threads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +28,7 @@ GRADS32 = {"rtol": 2e-4, "atol": 2e-4}  # sums over steps and batch, in float32
 
 
 def _inputs(rng, steps, batch, inputs, hidden):
-    shapes = [(steps, batch, inputs), (batch, hidden), (batch, hidden),
-              (4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,)]  # fmt: skip
-    return [(rng.normal(size=s) * 0.7).astype(np.float32) for s in shapes]
+    return lstm_fused_inputs(rng, steps, batch, inputs, hidden, np.float32)
 
 
 def _run(args, g, numba, dtype=np.float32):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _helpers import lstm_fused_inputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,12 +29,6 @@ def _restore_backend():
     before = cr.get_conv_backend()
     yield
     cr.set_conv_backend(before)
-
-
-def _inputs(rng, steps, batch, inputs, hidden, dtype=np.float64):
-    shapes = [(steps, batch, inputs), (batch, hidden), (batch, hidden),
-              (4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,)]  # fmt: skip
-    return [(rng.normal(size=s) * 0.7).astype(dtype) for s in shapes]
 
 
 def _by_hand(x, h, c, w_ih, w_hh, b):
@@ -60,25 +55,28 @@ def _by_hand(x, h, c, w_ih, w_hh, b):
     seed=st.integers(0, 2**16),
 )
 def test_lstm_fused_values_and_derivatives_in_float64(steps, batch, inputs, hidden, seed):
-    args = _inputs(np.random.default_rng(seed), steps, batch, inputs, hidden)
+    args = lstm_fused_inputs(np.random.default_rng(seed), steps, batch, inputs, hidden)
     got = lstm_fused(*args).data
     np.testing.assert_allclose(got, _by_hand(*args), rtol=1e-12, atol=1e-12)
     check_grads(lstm_fused, argnum=(0, 1, 2, 3, 4, 5), modes=["fwd", "rev"], order=2)(*args)
 
 
 def test_lstm_fused_gradcheck_and_gradgradcheck():
-    args = [cr.tensor(a, requires_grad=True) for a in _inputs(np.random.default_rng(1), 3, 2, 2, 2)]
+    args = [
+        cr.tensor(a, requires_grad=True)
+        for a in lstm_fused_inputs(np.random.default_rng(1), 3, 2, 2, 2)
+    ]
     assert cr.gradcheck(lstm_fused, args)
     assert cr.gradgradcheck(lstm_fused, args)
 
 
 def test_bad_shapes_raise_one_line():
-    args = _inputs(np.random.default_rng(0), 3, 2, 4, 5)
+    args = lstm_fused_inputs(np.random.default_rng(0), 3, 2, 4, 5)
     args[3] = args[3][:, :3]
     with pytest.raises(ValueError, match=r"w_ih must be \(20, 4\)") as info:
         lstm_fused(*args)
     assert "\n" not in str(info.value)
-    args = _inputs(np.random.default_rng(0), 0, 2, 4, 5)
+    args = lstm_fused_inputs(np.random.default_rng(0), 0, 2, 4, 5)
     with pytest.raises(ValueError, match="no time steps"):
         lstm_fused(*args)
 
@@ -88,7 +86,7 @@ def test_the_plan_against_torch_and_its_backward_does_not_accumulate():
     cr.set_conv_backend("onednn")
     rng = np.random.default_rng(5)
     steps, batch, inputs, hidden = 6, 3, 5, 7
-    x, h0, c0, w_ih, w_hh, b = _inputs(rng, steps, batch, inputs, hidden, np.float32)
+    x, h0, c0, w_ih, w_hh, b = lstm_fused_inputs(rng, steps, batch, inputs, hidden, np.float32)
     out = recurrent_fused._forward(x, h0, c0, w_ih, w_hh, b)
     assert id(out) in recurrent_fused._workspaces  # oneDNN computed it
     m = torch.nn.LSTM(inputs, hidden)
@@ -191,7 +189,7 @@ def test_nn_lstm_on_onednn_matches_numpy_and_torch(
 
 def test_float64_stays_on_numpy_with_onednn_selected():
     rng = np.random.default_rng(7)
-    args = _inputs(rng, 4, 2, 3, 5)
+    args = lstm_fused_inputs(rng, 4, 2, 3, 5)
     cr.set_conv_backend("onednn")
     out = recurrent_fused._forward(*args)
     assert id(out) not in recurrent_fused._workspaces
@@ -233,7 +231,7 @@ def test_second_derivative_on_onednn_matches_float64_finite_differences_path():
     # The recorded backward (create_graph) of a float32 oneDNN forward must equal the
     # float64 NumPy path's, which check_grads verifies against finite differences.
     rng = np.random.default_rng(11)
-    args64 = _inputs(rng, 3, 2, 3, 4)
+    args64 = lstm_fused_inputs(rng, 3, 2, 3, 4)
     cr.set_conv_backend("onednn")
     ts = [cr.tensor(a.astype(np.float32), requires_grad=True) for a in args64]
     gy = rng.normal(size=(4, 2, 4)).astype(np.float32)
@@ -248,7 +246,7 @@ def test_second_derivative_on_onednn_matches_float64_finite_differences_path():
 
 def test_the_packed_gradients_refuse_to_be_differentiated():
     rng = np.random.default_rng(8)
-    args = _inputs(rng, 2, 2, 2, 2)
+    args = lstm_fused_inputs(rng, 2, 2, 2, 2)
     y = lstm_fused(*args)
     gy = cr.tensor(rng.normal(size=y.shape), requires_grad=True)
     packed = recurrent_fused.lstm_fused_grads(gy, y.data, *args)
@@ -260,7 +258,7 @@ def test_a_jitted_gradient_is_one_onednn_backward():
     # cr.jit records the backward pass of the gradient; nothing differentiates it, so
     # it is one lstm_fused_grads operation, which replays oneDNN's backward.
     rng = np.random.default_rng(9)
-    args = [cr.tensor(a) for a in _inputs(rng, 5, 3, 4, 6, np.float32)]
+    args = [cr.tensor(a) for a in lstm_fused_inputs(rng, 5, 3, 4, 6, np.float32)]
     cr.set_conv_backend("onednn")
 
     def loss(w_hh, x):
